@@ -1,0 +1,65 @@
+"""The ``syncer`` command line: parses arguments and dispatches to ``syncer/commands/``.
+
+Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
+subcommand and sets ``func`` (taking the parsed namespace, returning an exit code).
+Errors reach the user as one line on stderr and a non-zero exit, never a traceback:
+exit 2 for usage and configuration errors, 3 for errors of remote systems, 1 for
+"ran fine, but the answer is no / something failed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from syncer import __version__, errors
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+EXIT_USAGE = 2
+EXIT_REMOTE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncer",
+        description="GitOps continuous deployment: Git + registries -> releases -> clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncer {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: warning)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except errors.ConfigError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except errors.SyncerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REMOTE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,356 @@
+"""The configuration schema: every setting syncer reads, as frozen dataclasses.
+
+This module is the truth about configuration. ``syncer.config.loader`` builds these
+objects from YAML (camelCase keys map to the snake_case fields below), rejects unknown
+fields, and checks cross-references; the README's configuration reference is generated
+from the ``doc`` metadata here, so it cannot drift.
+
+Durations are float seconds in Python and strings like ``30s``, ``5m``, ``1h30m`` in YAML.
+Credentials are never values: they are ``SecretRef`` strings (``env:NAME``,
+``file:PATH``, ``secret:NAMESPACE/NAME#KEY``), resolved when used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def doc(text: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata: the user-facing description (and optional extras)."""
+    return {"doc": text, **extra}
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a credential comes from: ``env:NAME``, ``file:PATH`` or ``secret:NS/NAME#KEY``."""
+
+    kind: Literal["env", "file", "secret"]
+    name: str
+    """Environment variable name, file path, or ``NAMESPACE/NAME`` of a Secret."""
+    key: str = ""
+    """The data key inside a Secret; empty for env and file."""
+
+    def __str__(self) -> str:
+        if self.kind == "secret":
+            return f"secret:{self.name}#{self.key}"
+        return f"{self.kind}:{self.name}"
+
+
+# --- sources -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    username_from: SecretRef | None = field(default=None, metadata=doc("HTTPS user name."))
+    password_from: SecretRef | None = field(
+        default=None, metadata=doc("HTTPS password or access token.")
+    )
+    ssh_key_from: SecretRef | None = field(
+        default=None, metadata=doc("SSH private key (for ssh:// or scp-like URLs).")
+    )
+    known_hosts_from: SecretRef | None = field(
+        default=None,
+        metadata=doc("known_hosts content for SSH; without it host keys are not trusted."),
+    )
+
+
+@dataclass(frozen=True)
+class GitSource:
+    url: str = field(metadata=doc("Repository URL: https://, http://, ssh://, git://, file://."))
+    branch: str = field(
+        default="", metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.")
+    )
+    tag: str = field(default="", metadata=doc("A fixed tag."))
+    semver: str = field(
+        default="", metadata=doc("A semver range over tags; the highest matching tag is used.")
+    )
+    commit: str = field(default="", metadata=doc("A fixed commit SHA."))
+    interval: float = field(
+        default=60.0,
+        metadata=doc("Poll interval (default 1m: one cheap ls-remote per repository).", unit="s"),
+    )
+    timeout: float = field(
+        default=60.0, metadata=doc("Timeout of each git operation (default 60s).", unit="s")
+    )
+    auth: GitAuth | None = field(default=None, metadata=doc("Credentials, if the repo needs them."))
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str = field(metadata=doc("Unique name that apps refer to."))
+    git: GitSource = field(metadata=doc("The Git repository."))
+
+
+# --- registries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    username_from: SecretRef | None = field(default=None, metadata=doc("Registry user name."))
+    password_from: SecretRef | None = field(
+        default=None, metadata=doc("Registry password or token.")
+    )
+    docker_config: str = field(
+        default="", metadata=doc("Path of a docker config.json (auths, credHelpers, credsStore).")
+    )
+    pull_secret: str = field(
+        default="",
+        metadata=doc("A kubernetes.io/dockerconfigjson Secret as NAMESPACE/NAME."),
+    )
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float = field(
+        default=5.0, metadata=doc("Sustained requests per second (default 5).")
+    )
+    burst: int = field(default=10, metadata=doc("Requests allowed at once after idling."))
+    max_concurrency: int = field(
+        default=4, metadata=doc("Requests in flight at once to this registry (default 4).")
+    )
+
+
+@dataclass(frozen=True)
+class Registry:
+    host: str = field(metadata=doc("Registry host[:port], e.g. registry.example.com."))
+    auth: RegistryAuth | None = field(default=None, metadata=doc("Credentials."))
+    insecure: bool = field(
+        default=False,
+        metadata=doc("Use plain HTTP (automatic for localhost and 127.0.0.1)."),
+    )
+    ca_file: str = field(default="", metadata=doc("PEM file of the CA that signed its cert."))
+    rate_limit: RateLimit = field(default_factory=RateLimit, metadata=doc("Request budget."))
+    timeout: float = field(default=30.0, metadata=doc("Per-request timeout (default 30s)."))
+
+
+# --- clusters ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str = field(metadata=doc("Unique cluster name."))
+    kubeconfig: str = field(
+        default="",
+        metadata=doc("Kubeconfig path; empty means $KUBECONFIG or ~/.kube/config."),
+    )
+    context: str = field(default="", metadata=doc("Context in the kubeconfig; empty = current."))
+    in_cluster: bool = field(
+        default=False, metadata=doc("Use the pod's service account (syncer runs in it).")
+    )
+    labels: dict[str, str] = field(
+        default_factory=dict, metadata=doc("Labels for selectors and path templates.")
+    )
+    qps: float = field(default=20.0, metadata=doc("Requests per second to its API (default 20)."))
+    timeout: float = field(default=30.0, metadata=doc("Per-request timeout (default 30s)."))
+
+
+@dataclass(frozen=True)
+class ClusterSelection:
+    """Which clusters: a list of names, or ``{selector: {label: value}}``."""
+
+    names: tuple[str, ...] = ()
+    selector: dict[str, str] = field(default_factory=dict)
+
+
+# --- apps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    pattern: str = field(metadata=doc("Regex a tag must match (searched, anchor it yourself)."))
+    extract: str = field(
+        default="",
+        metadata=doc("Template of named/numbered groups ($ts, $1) ordered instead of the tag."),
+    )
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Exactly one of semver / alphabetical / numerical / digest."""
+
+    semver: str = field(default="", metadata=doc("Semver range: ^1.2, ~1.2.3, >=1.0 <2, 1.x."))
+    alphabetical: str = field(default="", metadata=doc("asc or desc: highest tag wins."))
+    numerical: str = field(default="", metadata=doc("asc or desc over numeric tags."))
+    digest: str = field(
+        default="", metadata=doc("A mutable tag (latest, main) whose digest is tracked.")
+    )
+
+
+@dataclass(frozen=True)
+class AppImage:
+    repository: str = field(metadata=doc("Image repository, e.g. registry.example.com/team/web."))
+    policy: ImagePolicy = field(metadata=doc("How to choose the tag."))
+    filter: TagFilter | None = field(default=None, metadata=doc("Regex filter before ordering."))
+    interval: float = field(
+        default=60.0, metadata=doc("Registry poll interval (default 1m).", unit="s")
+    )
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    prune: bool = field(default=True, metadata=doc("Delete objects that left Git."))
+    self_heal: bool = field(default=True, metadata=doc("Re-apply when others change our fields."))
+    wait: float = field(
+        default=300.0, metadata=doc("How long to wait for health (default 5m).", unit="s")
+    )
+    rollback_on_failure: bool = field(
+        default=True, metadata=doc("Roll back to the last healthy release when unhealthy.")
+    )
+    force: bool = field(
+        default=False, metadata=doc("Take over fields owned by other managers (SSA force).")
+    )
+    create_namespace: bool = field(
+        default=True, metadata=doc("Create the app's namespace when missing.")
+    )
+    drift_interval: float = field(
+        default=300.0, metadata=doc("How often to check for drift (default 5m).", unit="s")
+    )
+
+
+@dataclass(frozen=True)
+class GatewayPolicy:
+    require_resources: bool = field(
+        default=False, metadata=doc("Every container declares CPU/memory requests and limits.")
+    )
+    max_cpu: str = field(default="", metadata=doc("Highest CPU limit per container, e.g. 2."))
+    max_memory: str = field(
+        default="", metadata=doc("Highest memory limit per container, e.g. 2Gi.")
+    )
+    max_replicas: int = field(default=0, metadata=doc("Highest replicas; 0 = no limit."))
+    allowed_registries: tuple[str, ...] = field(
+        default=(), metadata=doc("Image hosts allowed; empty = any.")
+    )
+    require_digest: bool = field(default=False, metadata=doc("Images must be pinned by digest."))
+    allowed_namespaces: tuple[str, ...] = field(
+        default=(), metadata=doc("Namespaces objects may go to; empty = the app's namespace.")
+    )
+    allow_cluster_scoped: bool = field(
+        default=False, metadata=doc("Allow cluster-scoped kinds (Namespaces, CRDs, RBAC roles).")
+    )
+
+
+@dataclass(frozen=True)
+class HelmOptions:
+    values_files: tuple[str, ...] = field(
+        default=(), metadata=doc("Values files, relative to the app path.")
+    )
+    values: dict[str, Any] = field(default_factory=dict, metadata=doc("Inline values."))
+    release_name: str = field(default="", metadata=doc("Release name; default the app name."))
+
+
+@dataclass(frozen=True)
+class ImageFieldPath:
+    kind: str = field(metadata=doc("Kind of custom resource, e.g. Rollout."))
+    path: str = field(metadata=doc("Dotted path to an image string, e.g. spec.image."))
+
+
+@dataclass(frozen=True)
+class App:
+    name: str = field(metadata=doc("Unique app name."))
+    source: str = field(metadata=doc("Name of a source."))
+    path: str = field(
+        default=".",
+        metadata=doc("Path in the repo; may use {cluster} and cluster labels, e.g. {env}."),
+    )
+    namespace: str = field(default="default", metadata=doc("Default namespace of its objects."))
+    clusters: ClusterSelection = field(
+        default_factory=ClusterSelection, metadata=doc("Names, or {selector: {...}}.")
+    )
+    images: tuple[AppImage, ...] = field(default=(), metadata=doc("Images to keep updated."))
+    image_fields: tuple[ImageFieldPath, ...] = field(
+        default=(), metadata=doc("Where images live in custom resources.")
+    )
+    sync: SyncOptions = field(default_factory=SyncOptions, metadata=doc("Sync behaviour."))
+    gateway: GatewayPolicy = field(
+        default_factory=GatewayPolicy, metadata=doc("Checks before applying.")
+    )
+    helm: HelmOptions = field(default_factory=HelmOptions, metadata=doc("For Helm charts."))
+
+
+# --- pipelines -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    cron: str = field(metadata=doc("When the window opens (5-field cron, UTC)."))
+    duration: float = field(metadata=doc("How long it stays open.", unit="s"))
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str = field(metadata=doc("Stage name, unique in the pipeline."))
+    clusters: ClusterSelection = field(metadata=doc("Names, or {selector: {...}}."))
+    after: str = field(default="", metadata=doc("An earlier stage that must be healthy first."))
+    soak: float = field(
+        default=0.0, metadata=doc("Time healthy in 'after' before moving on.", unit="s")
+    )
+    approval: bool = field(default=False, metadata=doc("Wait for a manual approval."))
+    window: TimeWindow | None = field(default=None, metadata=doc("Only roll out inside it."))
+    one_at_a_time: bool = field(
+        default=False, metadata=doc("One cluster at a time; stop at the first failure.")
+    )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    app: str = field(metadata=doc("Name of the app it promotes."))
+    stages: tuple[Stage, ...] = field(metadata=doc("Stages in order."))
+
+
+# --- the controller itself -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSecrets:
+    github: SecretRef | None = field(default=None, metadata=doc("X-Hub-Signature-256 secret."))
+    gitlab: SecretRef | None = field(default=None, metadata=doc("X-Gitlab-Token value."))
+    gitea: SecretRef | None = field(default=None, metadata=doc("X-Gitea-Signature secret."))
+    generic: SecretRef | None = field(
+        default=None, metadata=doc("HMAC-SHA256 secret (X-Signature-256) for anything else.")
+    )
+    registry: SecretRef | None = field(
+        default=None, metadata=doc("Bearer token registry notifications must carry.")
+    )
+
+
+@dataclass(frozen=True)
+class Server:
+    listen: str = field(default="127.0.0.1:8080", metadata=doc("HOST:PORT of the HTTP server."))
+    api_token: SecretRef | None = field(
+        default=None, metadata=doc("Bearer token for the API's POST endpoints.")
+    )
+    webhooks: WebhookSecrets = field(
+        default_factory=WebhookSecrets, metadata=doc("Webhook secrets.")
+    )
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    path: str = field(
+        default="syncer-state.db", metadata=doc("SQLite file, relative to the config file.")
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    workers: int = field(default=4, metadata=doc("Apps reconciled in parallel (default 4)."))
+    jitter: float = field(
+        default=0.1, metadata=doc("Fraction of each interval added at random to spread polls.")
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[Source, ...] = field(default=(), metadata=doc("Git repositories."))
+    registries: tuple[Registry, ...] = field(default=(), metadata=doc("Registry settings."))
+    clusters: tuple[Cluster, ...] = field(default=(), metadata=doc("Target clusters."))
+    apps: tuple[App, ...] = field(default=(), metadata=doc("What to deploy where."))
+    pipelines: tuple[Pipeline, ...] = field(default=(), metadata=doc("Promotion pipelines."))
+    server: Server = field(default_factory=Server, metadata=doc("HTTP server."))
+    state: StateSettings = field(default_factory=StateSettings, metadata=doc("Durable state."))
+    settings: Settings = field(default_factory=Settings, metadata=doc("Controller tuning."))
+    base_dir: str = field(
+        default=".",
+        metadata=doc("Directory of the config file (set by the loader).", internal=True),
+    )

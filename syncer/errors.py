@@ -1,0 +1,38 @@
+"""syncer's exception tree; every layer turns its third-party errors into these.
+
+What happens next decides the class:
+
+- ``PermanentError``: retrying is useless (bad config, invalid policy, forbidden object).
+  The app is marked stalled until its input changes.
+- ``TemporaryError``: a dependency is not ready or asked us to slow down; retry after
+  ``retry_after`` seconds.
+- any other ``SyncerError``: retry with exponential backoff.
+
+The original exception is always chained (``raise ... from err``).
+"""
+
+from __future__ import annotations
+
+
+class SyncerError(Exception):
+    """Base of every error syncer raises on purpose."""
+
+
+class PermanentError(SyncerError):
+    """Retrying will not help until the input (config, manifests, policy) changes."""
+
+
+class TemporaryError(SyncerError):
+    """Retry after a known delay."""
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConfigError(PermanentError):
+    """The configuration is invalid; ``problems`` lists every finding, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
