@@ -1,0 +1,1 @@
+"""pytest fixtures for this area (filled in by its owner)."""
