@@ -8,12 +8,14 @@ never reconcile on the request thread.
 Return values are plain JSON-serialisable data (dicts, lists, str, int, float, bool,
 None), so the server can answer them as they are.
 
-Errors: methods raise ``syncer.errors`` exceptions. The server maps them to HTTP:
-``KeyError``/``LookupError`` or an ``errors.PermanentError`` whose message says
-"unknown app" → 404, other ``PermanentError`` → 409 (e.g. nothing to roll back to,
-no pending approval), ``TemporaryError`` → 503 with ``Retry-After``, any other
+Unknown apps: the server asks ``app_status(name)`` first and answers 404 when it is
+None, so the per-app methods are only called with names of configured apps.
+
+Errors: methods raise ``syncer.errors`` exceptions, which the server maps to HTTP:
+``PermanentError`` → 409 (nothing to roll back to, no pending approval for that stage,
+unknown release), ``TemporaryError`` → 503 with ``Retry-After``, any other
 ``SyncerError`` → 500. Their message is shown to the client, so it must not contain
-credentials.
+credentials. Anything else is a bug: logged with its traceback, answered 500.
 """
 
 from __future__ import annotations
