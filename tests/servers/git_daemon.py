@@ -1,0 +1,102 @@
+"""A real ``git daemon`` for tests: the ``git://`` protocol on a free 127.0.0.1 port.
+
+Serves every bare repository under ``root`` at ``git://127.0.0.1:PORT/<name>.git``
+(pushes enabled). The daemon forks one child per connection; it runs in its own process
+group so ``stop()`` ends the parent and any child still serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.servers import git_repo
+
+
+class GitDaemon:
+    """A running git daemon; ``stop()`` (or the fixture) shuts it down."""
+
+    def __init__(self, *, root: Path, log_path: Path) -> None:
+        self.root = root
+        self.log_path = log_path
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        for _attempt in range(5):
+            # Another process may take the port between our probe and the daemon's bind:
+            # retry with a new one.
+            port = _free_port()
+            if self._start(port):
+                self.port = port
+                break
+        else:
+            raise RuntimeError(f"git daemon did not start:\n{self.logs()}")
+        self.base_url = f"git://127.0.0.1:{self.port}"
+
+    def create_repo(
+        self, name: str, files: dict[str, git_repo.FileValue] | None = None, *, branch: str = "main"
+    ) -> git_repo.BareRepo:
+        repo = git_repo.BareRepo.create(root=self.root, name=name, branch=branch)
+        repo.url = self.url_for(repo)
+        if files is not None:
+            repo.commit(files, branch=branch, message="initial")
+        return repo
+
+    def url_for(self, repo: git_repo.BareRepo) -> str:
+        return f"{self.base_url}/{repo.path.relative_to(self.root).as_posix()}"
+
+    def requests(self) -> int:
+        """Service requests (upload-pack / receive-pack connections) served so far."""
+        return self.logs().count("Request upload-pack") + self.logs().count("Request receive-pack")
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    def _start(self, port: int) -> bool:
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    "git", "daemon", "--reuseaddr", "--verbose", "--informative-errors",
+                    "--listen=127.0.0.1", f"--port={port}", f"--base-path={self.root}",
+                    "--export-all", "--enable=receive-pack", str(self.root),
+                ],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    self._proc = proc
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
