@@ -42,6 +42,8 @@ class SecretRef:
 
 @dataclass(frozen=True)
 class GitAuth:
+    """Credentials for a Git repository; values are secret references, never inline."""
+
     username_from: SecretRef | None = field(default=None, metadata=doc("HTTPS user name."))
     password_from: SecretRef | None = field(
         default=None, metadata=doc("HTTPS password or access token.")
@@ -57,7 +59,15 @@ class GitAuth:
 
 @dataclass(frozen=True)
 class GitSource:
-    url: str = field(metadata=doc("Repository URL: https://, http://, ssh://, git://, file://."))
+    """A Git repository and the ref to follow (none of branch/tag/semver/commit: its HEAD)."""
+
+    url: str = field(
+        metadata=doc(
+            "Repository URL: https://, http://, ssh://, git://, file://, user@host:path, or a"
+            " local path (relative to the config file's directory).",
+            local_path="url",
+        )
+    )
     branch: str = field(
         default="", metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.")
     )
@@ -68,16 +78,23 @@ class GitSource:
     commit: str = field(default="", metadata=doc("A fixed commit SHA."))
     interval: float = field(
         default=60.0,
-        metadata=doc("Poll interval (default 1m: one cheap ls-remote per repository).", unit="s"),
+        metadata=doc(
+            "Poll interval (default 1m: one cheap ls-remote per repository).",
+            unit="s",
+            positive=True,
+        ),
     )
     timeout: float = field(
-        default=60.0, metadata=doc("Timeout of each git operation (default 60s).", unit="s")
+        default=60.0,
+        metadata=doc("Timeout of each git operation (default 60s).", unit="s", positive=True),
     )
     auth: GitAuth | None = field(default=None, metadata=doc("Credentials, if the repo needs them."))
 
 
 @dataclass(frozen=True)
 class Source:
+    """A named Git repository that apps read manifests from."""
+
     name: str = field(metadata=doc("Unique name that apps refer to."))
     git: GitSource = field(metadata=doc("The Git repository."))
 
@@ -87,12 +104,17 @@ class Source:
 
 @dataclass(frozen=True)
 class RegistryAuth:
+    """Registry credentials: usernameFrom + passwordFrom, or dockerConfig, or pullSecret."""
+
     username_from: SecretRef | None = field(default=None, metadata=doc("Registry user name."))
     password_from: SecretRef | None = field(
         default=None, metadata=doc("Registry password or token.")
     )
     docker_config: str = field(
-        default="", metadata=doc("Path of a docker config.json (auths, credHelpers, credsStore).")
+        default="",
+        metadata=doc(
+            "Path of a docker config.json (auths, credHelpers, credsStore).", local_path="file"
+        ),
     )
     pull_secret: str = field(
         default="",
@@ -102,26 +124,37 @@ class RegistryAuth:
 
 @dataclass(frozen=True)
 class RateLimit:
+    """How hard syncer may hit one registry."""
+
     per_second: float = field(
-        default=5.0, metadata=doc("Sustained requests per second (default 5).")
+        default=5.0, metadata=doc("Sustained requests per second (default 5).", positive=True)
     )
-    burst: int = field(default=10, metadata=doc("Requests allowed at once after idling."))
+    burst: int = field(
+        default=10, metadata=doc("Requests allowed at once after idling.", positive=True)
+    )
     max_concurrency: int = field(
-        default=4, metadata=doc("Requests in flight at once to this registry (default 4).")
+        default=4,
+        metadata=doc("Requests in flight at once to this registry (default 4).", positive=True),
     )
 
 
 @dataclass(frozen=True)
 class Registry:
+    """Settings for one registry host; optional (anonymous HTTPS when absent)."""
+
     host: str = field(metadata=doc("Registry host[:port], e.g. registry.example.com."))
     auth: RegistryAuth | None = field(default=None, metadata=doc("Credentials."))
     insecure: bool = field(
         default=False,
         metadata=doc("Use plain HTTP (automatic for localhost and 127.0.0.1)."),
     )
-    ca_file: str = field(default="", metadata=doc("PEM file of the CA that signed its cert."))
+    ca_file: str = field(
+        default="", metadata=doc("PEM file of the CA that signed its cert.", local_path="file")
+    )
     rate_limit: RateLimit = field(default_factory=RateLimit, metadata=doc("Request budget."))
-    timeout: float = field(default=30.0, metadata=doc("Per-request timeout (default 30s)."))
+    timeout: float = field(
+        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+    )
 
 
 # --- clusters ------------------------------------------------------------------------
@@ -129,10 +162,14 @@ class Registry:
 
 @dataclass(frozen=True)
 class Cluster:
+    """A Kubernetes cluster to deploy to."""
+
     name: str = field(metadata=doc("Unique cluster name."))
     kubeconfig: str = field(
         default="",
-        metadata=doc("Kubeconfig path; empty means $KUBECONFIG or ~/.kube/config."),
+        metadata=doc(
+            "Kubeconfig path; empty means $KUBECONFIG or ~/.kube/config.", local_path="file"
+        ),
     )
     context: str = field(default="", metadata=doc("Context in the kubeconfig; empty = current."))
     in_cluster: bool = field(
@@ -141,8 +178,12 @@ class Cluster:
     labels: dict[str, str] = field(
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
-    qps: float = field(default=20.0, metadata=doc("Requests per second to its API (default 20)."))
-    timeout: float = field(default=30.0, metadata=doc("Per-request timeout (default 30s)."))
+    qps: float = field(
+        default=20.0, metadata=doc("Requests per second to its API (default 20).", positive=True)
+    )
+    timeout: float = field(
+        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +199,8 @@ class ClusterSelection:
 
 @dataclass(frozen=True)
 class TagFilter:
+    """Keeps only tags matching a regex, optionally ordering an extracted part instead."""
+
     pattern: str = field(metadata=doc("Regex a tag must match (searched, anchor it yourself)."))
     extract: str = field(
         default="",
@@ -179,16 +222,21 @@ class ImagePolicy:
 
 @dataclass(frozen=True)
 class AppImage:
+    """An image repository whose tag syncer keeps updated in the app's workloads."""
+
     repository: str = field(metadata=doc("Image repository, e.g. registry.example.com/team/web."))
     policy: ImagePolicy = field(metadata=doc("How to choose the tag."))
     filter: TagFilter | None = field(default=None, metadata=doc("Regex filter before ordering."))
     interval: float = field(
-        default=60.0, metadata=doc("Registry poll interval (default 1m).", unit="s")
+        default=60.0,
+        metadata=doc("Registry poll interval (default 1m).", unit="s", positive=True),
     )
 
 
 @dataclass(frozen=True)
 class SyncOptions:
+    """How an app's objects are applied and kept in sync."""
+
     prune: bool = field(default=True, metadata=doc("Delete objects that left Git."))
     self_heal: bool = field(default=True, metadata=doc("Re-apply when others change our fields."))
     wait: float = field(
@@ -204,12 +252,15 @@ class SyncOptions:
         default=True, metadata=doc("Create the app's namespace when missing.")
     )
     drift_interval: float = field(
-        default=300.0, metadata=doc("How often to check for drift (default 5m).", unit="s")
+        default=300.0,
+        metadata=doc("How often to check for drift (default 5m).", unit="s", positive=True),
     )
 
 
 @dataclass(frozen=True)
 class GatewayPolicy:
+    """Checks the rendered objects must pass before anything is applied."""
+
     require_resources: bool = field(
         default=False, metadata=doc("Every container declares CPU/memory requests and limits.")
     )
@@ -232,6 +283,8 @@ class GatewayPolicy:
 
 @dataclass(frozen=True)
 class HelmOptions:
+    """Options used when the app's path holds a Helm chart."""
+
     values_files: tuple[str, ...] = field(
         default=(), metadata=doc("Values files, relative to the app path.")
     )
@@ -241,12 +294,16 @@ class HelmOptions:
 
 @dataclass(frozen=True)
 class ImageFieldPath:
+    """Where an image string lives in a custom resource."""
+
     kind: str = field(metadata=doc("Kind of custom resource, e.g. Rollout."))
     path: str = field(metadata=doc("Dotted path to an image string, e.g. spec.image."))
 
 
 @dataclass(frozen=True)
 class App:
+    """What to deploy (a path in a source), where (clusters) and which images to update."""
+
     name: str = field(metadata=doc("Unique app name."))
     source: str = field(metadata=doc("Name of a source."))
     path: str = field(
@@ -255,7 +312,8 @@ class App:
     )
     namespace: str = field(default="default", metadata=doc("Default namespace of its objects."))
     clusters: ClusterSelection = field(
-        default_factory=ClusterSelection, metadata=doc("Names, or {selector: {...}}.")
+        default_factory=ClusterSelection,
+        metadata=doc("Cluster names, or {selector: {label: value}}; required."),
     )
     images: tuple[AppImage, ...] = field(default=(), metadata=doc("Images to keep updated."))
     image_fields: tuple[ImageFieldPath, ...] = field(
@@ -273,14 +331,20 @@ class App:
 
 @dataclass(frozen=True)
 class TimeWindow:
+    """A recurring window (cron, UTC) during which a stage may roll out."""
+
     cron: str = field(metadata=doc("When the window opens (5-field cron, UTC)."))
-    duration: float = field(metadata=doc("How long it stays open.", unit="s"))
+    duration: float = field(metadata=doc("How long it stays open.", unit="s", positive=True))
 
 
 @dataclass(frozen=True)
 class Stage:
+    """One step of a promotion pipeline."""
+
     name: str = field(metadata=doc("Stage name, unique in the pipeline."))
-    clusters: ClusterSelection = field(metadata=doc("Names, or {selector: {...}}."))
+    clusters: ClusterSelection = field(
+        metadata=doc("Names, or {selector: {...}}; only clusters of the app.")
+    )
     after: str = field(default="", metadata=doc("An earlier stage that must be healthy first."))
     soak: float = field(
         default=0.0, metadata=doc("Time healthy in 'after' before moving on.", unit="s")
@@ -294,6 +358,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class Pipeline:
+    """Promotes an app's releases stage by stage."""
+
     app: str = field(metadata=doc("Name of the app it promotes."))
     stages: tuple[Stage, ...] = field(metadata=doc("Stages in order."))
 
@@ -303,6 +369,8 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class WebhookSecrets:
+    """Secrets that incoming webhooks are verified with."""
+
     github: SecretRef | None = field(default=None, metadata=doc("X-Hub-Signature-256 secret."))
     gitlab: SecretRef | None = field(default=None, metadata=doc("X-Gitlab-Token value."))
     gitea: SecretRef | None = field(default=None, metadata=doc("X-Gitea-Signature secret."))
@@ -316,6 +384,8 @@ class WebhookSecrets:
 
 @dataclass(frozen=True)
 class Server:
+    """The HTTP server: API, webhooks, /metrics, health probes."""
+
     listen: str = field(default="127.0.0.1:8080", metadata=doc("HOST:PORT of the HTTP server."))
     api_token: SecretRef | None = field(
         default=None, metadata=doc("Bearer token for the API's POST endpoints.")
@@ -327,21 +397,33 @@ class Server:
 
 @dataclass(frozen=True)
 class StateSettings:
+    """Where durable state (releases, history, inventories) is kept."""
+
     path: str = field(
-        default="syncer-state.db", metadata=doc("SQLite file, relative to the config file.")
+        default="syncer-state.db",
+        metadata=doc("SQLite file, relative to the config file.", local_path="file"),
     )
 
 
 @dataclass(frozen=True)
 class Settings:
-    workers: int = field(default=4, metadata=doc("Apps reconciled in parallel (default 4)."))
+    """Controller tuning."""
+
+    workers: int = field(
+        default=4, metadata=doc("Apps reconciled in parallel (default 4).", positive=True)
+    )
     jitter: float = field(
-        default=0.1, metadata=doc("Fraction of each interval added at random to spread polls.")
+        default=0.1,
+        metadata=doc(
+            "Fraction of each interval added at random to spread polls (0 to 1).", maximum=1.0
+        ),
     )
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration file."""
+
     sources: tuple[Source, ...] = field(default=(), metadata=doc("Git repositories."))
     registries: tuple[Registry, ...] = field(default=(), metadata=doc("Registry settings."))
     clusters: tuple[Cluster, ...] = field(default=(), metadata=doc("Target clusters."))
