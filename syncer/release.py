@@ -1,0 +1,183 @@
+"""Releases: the immutable, content-addressed unit everything downstream moves.
+
+``syncer.reconcile`` builds one from a Git snapshot (the commit) and the image
+decisions of ``syncer.images`` (one per app image), then hands it to ``syncer.state``
+(stored once, whatever the number of clusters) and to the rollout. History, rollback
+and promotion all speak of releases by id.
+
+The id is the SHA-256 of the canonical JSON of ``{app, commit, sorted image refs,
+config digest}``: the same inputs always give the same id, so a restart or a second
+controller never creates a duplicate, and any change of input gives a new one. The
+config digest covers the app settings that change what is rendered (path, namespace,
+Helm values, image field paths), so editing them is a new release too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ID_DISPLAY = 12
+"""Characters of the id shown to people (like a short Git SHA); any unique prefix works."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """One image decision as it was when the release was made."""
+
+    repository: str
+    """Normalised repository, e.g. ``registry.example.com/team/web``."""
+    tag: str
+    digest: str
+    """``sha256:…``, or empty when the registry could not be asked (offline plan)."""
+    policy: str = ""
+    """The policy that chose it, e.g. ``semver:^1.2`` or ``digest:latest``."""
+    reason: str = ""
+    """Why this tag won, in words."""
+
+    @property
+    def ref(self) -> str:
+        """What workloads run: ``repo:tag@sha256:…`` (or ``repo:tag`` without a digest)."""
+        base = f"{self.repository}:{self.tag}" if self.tag else self.repository
+        return f"{base}@{self.digest}" if self.digest else base
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "ref": self.ref,
+            "policy": self.policy,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Image:
+        return cls(
+            repository=str(data["repository"]),
+            tag=str(data.get("tag", "")),
+            digest=str(data.get("digest", "")),
+            policy=str(data.get("policy", "")),
+            reason=str(data.get("reason", "")),
+        )
+
+    @classmethod
+    def from_decision(cls, decision: Any) -> Image:
+        """From a ``registry.Decision`` (repository, tag, digest, policy, reason)."""
+        return cls(
+            repository=str(decision.repository),
+            tag=str(decision.tag or ""),
+            digest=str(decision.digest or ""),
+            policy=str(getattr(decision, "policy", "") or ""),
+            reason=str(getattr(decision, "reason", "") or ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """``{git commit, image -> digest}`` for one app; never changes once made."""
+
+    id: str
+    app: str
+    commit: str
+    images: tuple[Image, ...]
+    config_digest: str
+    created_at: float
+    """Unix time the release was first seen (not part of the id)."""
+    source: str = ""
+    """Name of the Git source (not part of the id: the commit is)."""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:ID_DISPLAY]
+
+    def image_refs(self) -> list[str]:
+        return sorted(image.ref for image in self.images)
+
+    def describe(self) -> str:
+        """One line for logs and CLI: ``3f2a9c1b4d5e (commit 1a2b3c4, web:1.4.2)``."""
+        images = ", ".join(f"{i.repository.rsplit('/', 1)[-1]}:{i.tag}" for i in self.images)
+        parts = [f"commit {self.commit[:7]}"] + ([images] if images else [])
+        return f"{self.short_id} ({'; '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": self.app,
+            "source": self.source,
+            "commit": self.commit,
+            "images": [image.to_dict() for image in self.images],
+            "configDigest": self.config_digest,
+            "createdAt": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Release:
+        return cls(
+            id=str(data["id"]),
+            app=str(data["app"]),
+            source=str(data.get("source", "")),
+            commit=str(data["commit"]),
+            images=tuple(Image.from_dict(i) for i in data.get("images", ())),
+            config_digest=str(data.get("configDigest", "")),
+            created_at=float(data.get("createdAt", 0.0)),
+        )
+
+
+def release_id(*, app: str, commit: str, image_refs: Iterable[str], config_digest: str) -> str:
+    """The content address: SHA-256 hex of the canonical JSON of the inputs."""
+    canonical = json.dumps(
+        {
+            "app": app,
+            "commit": commit,
+            "images": sorted(image_refs),
+            "config": config_digest,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def config_digest(app: Any) -> str:
+    """Digest of the app settings that change rendering (not sync/gateway behaviour)."""
+    relevant = {
+        "path": app.path,
+        "namespace": app.namespace,
+        "helm": dataclasses.asdict(app.helm),
+        "imageFields": [dataclasses.asdict(f) for f in app.image_fields],
+    }
+    canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def make(
+    *,
+    app: str,
+    commit: str,
+    images: Iterable[Image],
+    config_digest: str,
+    source: str = "",
+    now: float | None = None,
+) -> Release:
+    """Build the release for these inputs; images are kept sorted by repository."""
+    ordered = tuple(sorted(images, key=lambda i: (i.repository, i.tag, i.digest)))
+    rid = release_id(
+        app=app,
+        commit=commit,
+        image_refs=[i.ref for i in ordered],
+        config_digest=config_digest,
+    )
+    return Release(
+        id=rid,
+        app=app,
+        source=source,
+        commit=commit,
+        images=ordered,
+        config_digest=config_digest,
+        created_at=time.time() if now is None else now,
+    )

@@ -1,0 +1,233 @@
+"""The records ``syncer.state`` keeps, as frozen dataclasses.
+
+``syncer.reconcile`` writes them through a ``Store`` while it rolls releases out;
+the controller's status/history API, the CLI and the scheduler read them back.
+Timestamps are Unix seconds (float). Everything converts to plain JSON data with
+``to_dict()`` for the API and ``-o json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# Per-cluster rollout target states.
+PENDING = "pending"
+"""Recorded as intended; nothing sent to the cluster yet."""
+APPLYING = "applying"
+"""Apply started; a crash here is resumed (server-side apply is idempotent)."""
+APPLIED = "applied"
+"""Objects written; waiting for health."""
+ERROR = "error"
+"""A temporary failure (cluster unreachable, API error): retried on the next pass."""
+HEALTHY = "healthy"
+"""Applied and healthy: the release runs there."""
+UNHEALTHY = "unhealthy"
+"""Applied but never became healthy; rollback off, so it stays."""
+ROLLED_BACK = "rolled-back"
+"""Unhealthy, and the last healthy release was restored."""
+FAILED = "failed"
+"""Could not be applied for a reason retrying will not fix (gateway, render, conflict)."""
+SUPERSEDED = "superseded"
+"""A newer release replaced it before it finished."""
+
+OPEN_STATES = frozenset({PENDING, APPLYING, APPLIED, ERROR})
+"""Targets that still have work to do: resumed after a restart."""
+TARGET_STATES = (
+    PENDING,
+    APPLYING,
+    APPLIED,
+    ERROR,
+    HEALTHY,
+    UNHEALTHY,
+    ROLLED_BACK,
+    FAILED,
+    SUPERSEDED,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One cluster's part of a rollout."""
+
+    id: int
+    rollout_id: int
+    app: str
+    cluster: str
+    release_id: str
+    state: str
+    attempts: int
+    message: str
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "release": self.release_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "message": self.message,
+            "startedAt": self.started_at,
+            "updatedAt": self.updated_at,
+            "finishedAt": self.finished_at,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """A release on its way to a set of clusters."""
+
+    id: int
+    app: str
+    release_id: str
+    cause: str
+    """Why: ``new-release``, ``catch-up``, ``rollback``, ``manual``."""
+    created_at: float
+    finished_at: float | None
+    targets: tuple[Target, ...]
+
+    @property
+    def open(self) -> bool:
+        return any(t.open for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": self.app,
+            "release": self.release_id,
+            "cause": self.cause,
+            "createdAt": self.created_at,
+            "finishedAt": self.finished_at,
+            "targets": [t.to_dict() for t in self.targets],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """What runs on one cluster for one app, as far as syncer knows."""
+
+    app: str
+    cluster: str
+    release_id: str
+    healthy: bool
+    last_healthy_release: str
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "release": self.release_id,
+            "healthy": self.healthy,
+            "lastHealthyRelease": self.last_healthy_release,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One history entry: something that happened to an app (and maybe a cluster)."""
+
+    id: int
+    app: str
+    at: float
+    kind: str
+    """``release``, ``rollout``, ``applied``, ``healthy``, ``unhealthy``, ``rollback``,
+    ``error``, ``drift``, ``blocked``, ``superseded``."""
+    release_id: str
+    cluster: str
+    message: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": self.app,
+            "at": self.at,
+            "kind": self.kind,
+            "release": self.release_id,
+            "cluster": self.cluster,
+            "message": self.message,
+            "data": self.data,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class AppError:
+    """The current error of an app (cluster empty) or of one of its clusters."""
+
+    app: str
+    cluster: str
+    stage: str
+    """Where it happened: ``source``, ``images``, ``render``, ``gateway``, ``apply``, ``health``."""
+    message: str
+    since: float
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "stage": self.stage,
+            "message": self.message,
+            "since": self.since,
+            "count": self.count,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Approval:
+    """A promotion into ``stage`` waiting for (or given) a manual approval."""
+
+    app: str
+    stage: str
+    release_id: str
+    requested_at: float
+    approved_at: float | None
+    approved_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "release": self.release_id,
+            "requestedAt": self.requested_at,
+            "approvedAt": self.approved_at,
+            "approvedBy": self.approved_by,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SeenImage:
+    """What a registry poll last found for one repository under one policy."""
+
+    repository: str
+    policy: str
+    tag: str
+    digest: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AppRun:
+    """The outcome of an app's last reconcile."""
+
+    app: str
+    last_attempt_at: float
+    last_success_at: float | None
+    result: str
+    """``ok``, ``failed``, ``planned``."""
+    message: str
+    desired_release: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lastAttemptAt": self.last_attempt_at,
+            "lastSuccessAt": self.last_success_at,
+            "result": self.result,
+            "message": self.message,
+            "desiredRelease": self.desired_release,
+        }

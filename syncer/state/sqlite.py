@@ -1,0 +1,608 @@
+"""``SqliteStore``: the default ``Store``, one SQLite file in WAL mode.
+
+Opened by ``syncer.state.open_store`` for the controller and the CLI; several
+processes may share the file (``syncer run`` writing, ``syncer status`` reading), which
+WAL allows without blocking readers. Every write is one ``BEGIN IMMEDIATE``
+transaction with ``synchronous=FULL``, so a ``kill -9`` leaves either the whole change
+or none of it. ``sqlite3`` errors never leave this module: they become
+``syncer.errors`` exceptions naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from syncer import errors
+from syncer import release as release_mod
+from syncer.state import records, schema
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another process's transaction (10s: far above any of ours)."""
+
+
+class SqliteStore:
+    """A ``Store`` in one SQLite file (``:memory:`` for tests)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise errors.PermanentError(
+                f"state file {self.path}: {err}: move it away to start with empty state"
+            ) from err
+        except OSError as err:
+            raise errors.PermanentError(f"state file {self.path}: {err}") from err
+
+    # --- plumbing ---------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > schema.VERSION:
+            raise errors.PermanentError(
+                f"state file {self.path} has schema version {version}, this syncer knows "
+                f"up to {schema.VERSION}: upgrade syncer or use another state file"
+            )
+        for number in range(version + 1, schema.VERSION + 1):
+            # executescript commits first; wrap the migration and the version bump in
+            # one explicit transaction so that a crash leaves the old version intact.
+            script = schema.MIGRATIONS[number - 1]
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (serialised in-process, IMMEDIATE across processes)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise errors.TemporaryError(
+                    f"state file {self.path} is busy: {err}", retry_after=1.0
+                ) from err
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as err:
+                    self._db.execute("ROLLBACK")
+                    raise errors.SyncerError(f"state file {self.path}: {err}") from err
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return list(self._db.execute(sql, tuple(args)).fetchall())
+            except sqlite3.Error as err:
+                raise errors.SyncerError(f"state file {self.path}: {err}") from err
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- releases ---------------------------------------------------------------------
+    @staticmethod
+    def _release(row: sqlite3.Row) -> release_mod.Release:
+        return release_mod.Release(
+            id=row["id"],
+            app=row["app"],
+            source=row["source"],
+            commit=row["git_commit"],
+            images=tuple(release_mod.Image.from_dict(i) for i in json.loads(row["images"])),
+            config_digest=row["config_digest"],
+            created_at=row["created_at"],
+        )
+
+    def put_release(self, release: release_mod.Release) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    release.id,
+                    release.app,
+                    release.source,
+                    release.commit,
+                    json.dumps([i.to_dict() for i in release.images]),
+                    release.config_digest,
+                    release.created_at,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def get_release(self, app: str, ref: str) -> release_mod.Release | None:
+        ref = ref.strip().lower()
+        if not ref:
+            return None
+        rows = self._query(
+            "SELECT * FROM releases WHERE app = ? AND substr(id, 1, ?) = ? LIMIT 2",
+            (app, len(ref), ref),
+        )
+        if len(rows) > 1:
+            raise errors.PermanentError(
+                f"release prefix {ref!r} of app {app!r} is ambiguous: give more characters"
+            )
+        return self._release(rows[0]) if rows else None
+
+    def releases(self, app: str, *, limit: int = 50) -> list[release_mod.Release]:
+        rows = self._query(
+            "SELECT * FROM releases WHERE app = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (app, limit),
+        )
+        return [self._release(r) for r in rows]
+
+    # --- rollouts ---------------------------------------------------------------------
+    @staticmethod
+    def _target(row: sqlite3.Row) -> records.Target:
+        return records.Target(
+            id=row["id"],
+            rollout_id=row["rollout_id"],
+            app=row["app"],
+            cluster=row["cluster"],
+            release_id=row["release_id"],
+            state=row["state"],
+            attempts=row["attempts"],
+            message=row["message"],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            finished_at=row["finished_at"],
+        )
+
+    def _rollout(self, row: sqlite3.Row) -> records.Rollout:
+        targets = self._query(
+            "SELECT * FROM targets WHERE rollout_id = ? ORDER BY id", (row["id"],)
+        )
+        return records.Rollout(
+            id=row["id"],
+            app=row["app"],
+            release_id=row["release_id"],
+            cause=row["cause"],
+            created_at=row["created_at"],
+            finished_at=row["finished_at"],
+            targets=tuple(self._target(t) for t in targets),
+        )
+
+    def begin_rollout(
+        self, *, app: str, release_id: str, clusters: Sequence[str], cause: str
+    ) -> records.Rollout:
+        now = time.time()
+        open_list = ",".join("?" * len(records.OPEN_STATES))
+        open_args = sorted(records.OPEN_STATES)
+        with self._tx() as db:
+            # Supersede unfinished targets of other releases on these clusters: the
+            # newer intent wins, and their history says so.
+            for cluster in clusters:
+                stale = db.execute(
+                    f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
+                    f"AND release_id != ? AND state IN ({open_list})",
+                    (app, cluster, release_id, *open_args),
+                ).fetchall()
+                for row in stale:
+                    db.execute(
+                        "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                        "finished_at = ? WHERE id = ?",
+                        (
+                            records.SUPERSEDED,
+                            f"superseded by {release_id[:12]}",
+                            now,
+                            now,
+                            row["id"],
+                        ),
+                    )
+                    self._insert_event(
+                        db,
+                        app=app,
+                        kind="superseded",
+                        release_id=row["release_id"],
+                        cluster=cluster,
+                        message=f"superseded by release {release_id[:12]}",
+                    )
+            existing = db.execute(
+                f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
+                f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({open_list}) "
+                f"ORDER BY r.id DESC LIMIT 1",
+                (app, release_id, *open_args),
+            ).fetchone()
+            if existing:
+                rollout_id = int(existing["id"])
+                have = {
+                    r["cluster"]
+                    for r in db.execute(
+                        f"SELECT cluster FROM targets WHERE rollout_id = ? "
+                        f"AND state IN ({open_list})",
+                        (rollout_id, *open_args),
+                    )
+                }
+            else:
+                cur = db.execute(
+                    "INSERT INTO rollouts (app, release_id, cause, created_at) VALUES (?,?,?,?)",
+                    (app, release_id, cause, now),
+                )
+                rollout_id = int(cur.lastrowid or 0)
+                have = set()
+                self._insert_event(
+                    db,
+                    app=app,
+                    kind="rollout",
+                    release_id=release_id,
+                    message=f"rollout of {release_id[:12]} to {', '.join(clusters)} ({cause})",
+                    data={"clusters": list(clusters), "cause": cause, "rollout": rollout_id},
+                )
+            for cluster in clusters:
+                if cluster in have:
+                    continue
+                db.execute(
+                    "INSERT INTO targets (rollout_id, app, cluster, release_id, state, "
+                    "started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                    (rollout_id, app, cluster, release_id, records.PENDING, now, now),
+                )
+            db.execute("UPDATE rollouts SET finished_at = NULL WHERE id = ?", (rollout_id,))
+        row = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0]
+        return self._rollout(row)
+
+    def set_target(
+        self, target_id: int, *, state: str, message: str = "", attempt: bool = False
+    ) -> records.Target:
+        if state not in records.TARGET_STATES:
+            raise ValueError(f"unknown target state {state!r}: one of {records.TARGET_STATES}")
+        now = time.time()
+        finished = None if state in records.OPEN_STATES else now
+        with self._tx() as db:
+            db.execute(
+                "UPDATE targets SET state = ?, message = ?, updated_at = ?, finished_at = ?, "
+                "attempts = attempts + ? WHERE id = ?",
+                (state, message, now, finished, 1 if attempt else 0, target_id),
+            )
+            row = db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
+            if row is None:
+                raise errors.PermanentError(f"no rollout target {target_id} in {self.path}")
+            target = self._target(row)
+            self._track_deployment(db, target=target, now=now)
+            remaining = db.execute(
+                f"SELECT COUNT(*) FROM targets WHERE rollout_id = ? AND state IN "
+                f"({','.join('?' * len(records.OPEN_STATES))})",
+                (target.rollout_id, *sorted(records.OPEN_STATES)),
+            ).fetchone()[0]
+            if remaining == 0:
+                db.execute(
+                    "UPDATE rollouts SET finished_at = ? WHERE id = ?", (now, target.rollout_id)
+                )
+        return target
+
+    @staticmethod
+    def _track_deployment(db: sqlite3.Connection, *, target: records.Target, now: float) -> None:
+        """Keep ``deployments`` (what runs where) in step with target states."""
+        if target.state not in (records.APPLIED, records.HEALTHY, records.UNHEALTHY):
+            return
+        healthy = target.state == records.HEALTHY
+        prev = db.execute(
+            "SELECT last_healthy_release FROM deployments WHERE app = ? AND cluster = ?",
+            (target.app, target.cluster),
+        ).fetchone()
+        last_healthy = target.release_id if healthy else (prev[0] if prev else "")
+        db.execute(
+            "INSERT INTO deployments VALUES (?,?,?,?,?,?) ON CONFLICT (app, cluster) DO UPDATE "
+            "SET release_id = excluded.release_id, healthy = excluded.healthy, "
+            "last_healthy_release = excluded.last_healthy_release, "
+            "updated_at = excluded.updated_at",
+            (target.app, target.cluster, target.release_id, int(healthy), last_healthy, now),
+        )
+
+    def open_rollouts(self, app: str | None = None) -> list[records.Rollout]:
+        open_list = ",".join("?" * len(records.OPEN_STATES))
+        sql = (
+            f"SELECT DISTINCT r.* FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
+            f"WHERE t.state IN ({open_list})"
+        )
+        args: list[Any] = sorted(records.OPEN_STATES)
+        if app is not None:
+            sql += " AND r.app = ?"
+            args.append(app)
+        return [self._rollout(r) for r in self._query(sql + " ORDER BY r.id", args)]
+
+    def rollouts(self, app: str, *, limit: int = 50) -> list[records.Rollout]:
+        rows = self._query(
+            "SELECT * FROM rollouts WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+        )
+        return [self._rollout(r) for r in rows]
+
+    def targets_of_release(self, app: str, release_id: str) -> list[records.Target]:
+        rows = self._query(
+            "SELECT * FROM targets WHERE app = ? AND release_id = ? ORDER BY id",
+            (app, release_id),
+        )
+        return [self._target(r) for r in rows]
+
+    # --- what runs where --------------------------------------------------------------
+    def deployments(self, app: str) -> list[records.Deployment]:
+        rows = self._query("SELECT * FROM deployments WHERE app = ? ORDER BY cluster", (app,))
+        return [
+            records.Deployment(
+                app=r["app"],
+                cluster=r["cluster"],
+                release_id=r["release_id"],
+                healthy=bool(r["healthy"]),
+                last_healthy_release=r["last_healthy_release"],
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        ]
+
+    def last_healthy_release(self, app: str, *, exclude: Sequence[str] = ()) -> str | None:
+        rows = self._query(
+            "SELECT release_id, MAX(finished_at) AS at FROM targets WHERE app = ? AND state = ? "
+            "AND release_id NOT IN (SELECT release_id FROM targets WHERE app = ? "
+            "AND state IN (?, ?)) AND release_id NOT IN (SELECT release_id FROM rejected "
+            "WHERE app = ?) GROUP BY release_id ORDER BY at DESC",
+            (app, records.HEALTHY, app, records.UNHEALTHY, records.ROLLED_BACK, app),
+        )
+        for row in rows:
+            if row["release_id"] not in exclude:
+                return str(row["release_id"])
+        return None
+
+    def reject(self, *, app: str, release_id: str, reason: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO rejected VALUES (?,?,?,?) ON CONFLICT (app, release_id) "
+                "DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                (app, release_id, reason, time.time()),
+            )
+
+    def rejected(self, app: str) -> dict[str, str]:
+        rows = self._query("SELECT release_id, reason FROM rejected WHERE app = ?", (app,))
+        return {r["release_id"]: r["reason"] for r in rows}
+
+    # --- history ----------------------------------------------------------------------
+    @staticmethod
+    def _insert_event(
+        db: sqlite3.Connection,
+        *,
+        app: str,
+        kind: str,
+        message: str,
+        release_id: str = "",
+        cluster: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO history (app, at, kind, release_id, cluster, message, data) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (
+                app,
+                time.time(),
+                kind,
+                release_id,
+                cluster,
+                message,
+                json.dumps(data or {}, default=str),
+            ),
+        )
+
+    def record(
+        self,
+        *,
+        app: str,
+        kind: str,
+        message: str,
+        release_id: str = "",
+        cluster: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self._tx() as db:
+            self._insert_event(
+                db,
+                app=app,
+                kind=kind,
+                message=message,
+                release_id=release_id,
+                cluster=cluster,
+                data=data,
+            )
+
+    def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
+        rows = self._query(
+            "SELECT * FROM history WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+        )
+        return [
+            records.Event(
+                id=r["id"],
+                app=r["app"],
+                at=r["at"],
+                kind=r["kind"],
+                release_id=r["release_id"],
+                cluster=r["cluster"],
+                message=r["message"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+    # --- inventories ------------------------------------------------------------------
+    def set_inventory(self, *, app: str, cluster: str, objects: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO inventories VALUES (?,?,?,?) ON CONFLICT (app, cluster) "
+                "DO UPDATE SET objects = excluded.objects, updated_at = excluded.updated_at",
+                (app, cluster, json.dumps(sorted(objects)), time.time()),
+            )
+
+    def inventory(self, app: str, cluster: str) -> list[str] | None:
+        rows = self._query(
+            "SELECT objects FROM inventories WHERE app = ? AND cluster = ?", (app, cluster)
+        )
+        return list(json.loads(rows[0]["objects"])) if rows else None
+
+    # --- polls ------------------------------------------------------------------------
+    def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO seen_images VALUES (?,?,?,?,?) ON CONFLICT (repository, policy) "
+                "DO UPDATE SET tag = excluded.tag, digest = excluded.digest, at = excluded.at",
+                (repository, policy, tag, digest, time.time()),
+            )
+
+    def seen_image(self, repository: str, policy: str) -> records.SeenImage | None:
+        rows = self._query(
+            "SELECT * FROM seen_images WHERE repository = ? AND policy = ?", (repository, policy)
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return records.SeenImage(
+            repository=r["repository"],
+            policy=r["policy"],
+            tag=r["tag"],
+            digest=r["digest"],
+            at=r["at"],
+        )
+
+    def set_git_head(self, *, source: str, ref: str, commit: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO git_heads VALUES (?,?,?,?) ON CONFLICT (source, ref) "
+                "DO UPDATE SET git_commit = excluded.git_commit, at = excluded.at",
+                (source, ref, commit, time.time()),
+            )
+
+    def git_head(self, source: str, ref: str) -> str | None:
+        rows = self._query(
+            "SELECT git_commit FROM git_heads WHERE source = ? AND ref = ?", (source, ref)
+        )
+        return str(rows[0][0]) if rows else None
+
+    # --- errors and runs --------------------------------------------------------------
+    def set_error(self, *, app: str, cluster: str = "", stage: str, message: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO errors VALUES (?,?,?,?,?,1) ON CONFLICT (app, cluster) DO UPDATE "
+                "SET count = errors.count + 1, "
+                "since = CASE WHEN errors.message = excluded.message THEN errors.since "
+                "ELSE excluded.since END, stage = excluded.stage, message = excluded.message",
+                (app, cluster, stage, message, time.time()),
+            )
+
+    def clear_error(self, *, app: str, cluster: str = "") -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM errors WHERE app = ? AND cluster = ?", (app, cluster))
+
+    def errors(self, app: str) -> list[records.AppError]:
+        rows = self._query("SELECT * FROM errors WHERE app = ? ORDER BY cluster", (app,))
+        return [
+            records.AppError(
+                app=r["app"],
+                cluster=r["cluster"],
+                stage=r["stage"],
+                message=r["message"],
+                since=r["since"],
+                count=r["count"],
+            )
+            for r in rows
+        ]
+
+    def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
+        now = time.time()
+        success = now if result == "ok" else None
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT (app) DO UPDATE SET "
+                "last_attempt_at = excluded.last_attempt_at, "
+                "last_success_at = COALESCE(excluded.last_success_at, runs.last_success_at), "
+                "result = excluded.result, message = excluded.message, "
+                "desired_release = excluded.desired_release",
+                (app, now, success, result, message, desired_release),
+            )
+
+    def run(self, app: str) -> records.AppRun | None:
+        rows = self._query("SELECT * FROM runs WHERE app = ?", (app,))
+        if not rows:
+            return None
+        r = rows[0]
+        return records.AppRun(
+            app=r["app"],
+            last_attempt_at=r["last_attempt_at"],
+            last_success_at=r["last_success_at"],
+            result=r["result"],
+            message=r["message"],
+            desired_release=r["desired_release"],
+        )
+
+    # --- approvals --------------------------------------------------------------------
+    @staticmethod
+    def _approval(r: sqlite3.Row) -> records.Approval:
+        return records.Approval(
+            app=r["app"],
+            stage=r["stage"],
+            release_id=r["release_id"],
+            requested_at=r["requested_at"],
+            approved_at=r["approved_at"],
+            approved_by=r["approved_by"],
+        )
+
+    def request_approval(self, *, app: str, stage: str, release_id: str) -> records.Approval:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO approvals (app, stage, release_id, requested_at) "
+                "VALUES (?,?,?,?)",
+                (app, stage, release_id, time.time()),
+            )
+            row = db.execute(
+                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ?",
+                (app, stage, release_id),
+            ).fetchone()
+        return self._approval(row)
+
+    def approve(self, *, app: str, stage: str, by: str) -> records.Approval:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND approved_at IS NULL "
+                "ORDER BY requested_at DESC LIMIT 1",
+                (app, stage),
+            ).fetchone()
+            if row is None:
+                raise errors.PermanentError(
+                    f"app {app!r} has no promotion waiting for approval into stage {stage!r}"
+                )
+            db.execute(
+                "UPDATE approvals SET approved_at = ?, approved_by = ? WHERE app = ? "
+                "AND stage = ? AND release_id = ?",
+                (time.time(), by, app, stage, row["release_id"]),
+            )
+            self._insert_event(
+                db,
+                app=app,
+                kind="approved",
+                release_id=row["release_id"],
+                message=f"promotion into {stage} approved by {by}",
+            )
+            row = db.execute(
+                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ?",
+                (app, stage, row["release_id"]),
+            ).fetchone()
+        return self._approval(row)
+
+    def approvals(self, app: str) -> list[records.Approval]:
+        rows = self._query(
+            "SELECT * FROM approvals WHERE app = ? ORDER BY requested_at DESC", (app,)
+        )
+        return [self._approval(r) for r in rows]

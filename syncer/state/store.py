@@ -1,0 +1,147 @@
+"""The ``Store`` interface: everything syncer must not forget across restarts.
+
+``syncer.reconcile`` records releases and rollouts through it, ``syncer.controller``
+and the CLI read status and history from it. ``syncer.state.sqlite`` is the default
+implementation; the interface is small so that a Kubernetes-backed store can follow.
+
+Crash safety is part of the contract: ``begin_rollout`` records the intent (one
+rollout, one target per cluster) in one transaction before anything is applied, and
+returns the open rollout of that release when there already is one, so a restart after
+``kill -9`` resumes the same rollout instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from syncer import release as release_mod
+from syncer.state import records
+
+
+class Store(Protocol):
+    """Durable state of the controller. Every method is thread-safe."""
+
+    # --- releases -------------------------------------------------------------------
+    def put_release(self, release: release_mod.Release) -> bool:
+        """Store a release; False when it was already there (releases never change)."""
+        ...
+
+    def get_release(self, app: str, ref: str) -> release_mod.Release | None:
+        """A release by id or unique id prefix; PermanentError when the prefix is ambiguous."""
+        ...
+
+    def releases(self, app: str, *, limit: int = 50) -> list[release_mod.Release]:
+        """The app's releases, newest first."""
+        ...
+
+    # --- rollouts -------------------------------------------------------------------
+    def begin_rollout(
+        self, *, app: str, release_id: str, clusters: Sequence[str], cause: str
+    ) -> records.Rollout:
+        """Record the intent to roll ``release_id`` out to ``clusters`` (targets PENDING).
+
+        If an open rollout of this release exists, clusters missing from it are added
+        to it and it is returned: the same release is never rolled out twice at once.
+        Open rollouts of other releases of the app for these clusters are superseded.
+        """
+        ...
+
+    def set_target(
+        self, target_id: int, *, state: str, message: str = "", attempt: bool = False
+    ) -> records.Target:
+        """Move a target to ``state``; ``attempt`` counts one more apply attempt.
+        Reaching HEALTHY updates the cluster's deployment and last healthy release;
+        reaching any other state that means "applied" updates the deployment."""
+        ...
+
+    def open_rollouts(self, app: str | None = None) -> list[records.Rollout]:
+        """Rollouts with targets still to do, oldest first (what a restart resumes)."""
+        ...
+
+    def rollouts(self, app: str, *, limit: int = 50) -> list[records.Rollout]:
+        """The app's rollouts, newest first."""
+        ...
+
+    def targets_of_release(self, app: str, release_id: str) -> list[records.Target]:
+        """Every target ever created for this release, oldest first."""
+        ...
+
+    # --- what runs where ------------------------------------------------------------
+    def deployments(self, app: str) -> list[records.Deployment]:
+        """What runs on each cluster of the app, by cluster name."""
+        ...
+
+    def last_healthy_release(self, app: str, *, exclude: Sequence[str] = ()) -> str | None:
+        """The release that most recently became healthy on a cluster and never
+        turned unhealthy, skipping ``exclude``; None when there is none."""
+        ...
+
+    def reject(self, *, app: str, release_id: str, reason: str) -> None:
+        """Never roll this release of the app out again automatically (it failed, or
+        someone rolled back from it); a new release lifts nothing else."""
+        ...
+
+    def rejected(self, app: str) -> dict[str, str]:
+        """Rejected release ids of the app and why."""
+        ...
+
+    # --- history ----------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        app: str,
+        kind: str,
+        message: str,
+        release_id: str = "",
+        cluster: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a history entry."""
+        ...
+
+    def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
+        """The app's history, newest first."""
+        ...
+
+    # --- inventories ------------------------------------------------------------------
+    def set_inventory(self, *, app: str, cluster: str, objects: Sequence[str]) -> None:
+        """The object keys applied for the app on the cluster (what pruning compares)."""
+        ...
+
+    def inventory(self, app: str, cluster: str) -> list[str] | None:
+        """The recorded object keys, or None when nothing was ever applied."""
+        ...
+
+    # --- polls --------------------------------------------------------------------------
+    def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None: ...
+
+    def seen_image(self, repository: str, policy: str) -> records.SeenImage | None: ...
+
+    def set_git_head(self, *, source: str, ref: str, commit: str) -> None: ...
+
+    def git_head(self, source: str, ref: str) -> str | None: ...
+
+    # --- errors and runs --------------------------------------------------------------
+    def set_error(self, *, app: str, cluster: str = "", stage: str, message: str) -> None: ...
+
+    def clear_error(self, *, app: str, cluster: str = "") -> None: ...
+
+    def errors(self, app: str) -> list[records.AppError]: ...
+
+    def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
+        """Record the outcome of a reconcile (success sets ``last_success_at``)."""
+        ...
+
+    def run(self, app: str) -> records.AppRun | None: ...
+
+    # --- approvals --------------------------------------------------------------------
+    def request_approval(self, *, app: str, stage: str, release_id: str) -> records.Approval: ...
+
+    def approve(self, *, app: str, stage: str, by: str) -> records.Approval:
+        """Approve the pending request; PermanentError when there is none."""
+        ...
+
+    def approvals(self, app: str) -> list[records.Approval]: ...
+
+    def close(self) -> None: ...
