@@ -1,0 +1,139 @@
+"""The app queue and poll jobs: bounded, one run per app, coalescing, backoff, triggers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from syncer import scheduling
+
+
+class Recorder:
+    def __init__(self, *, sleep: float = 0.0, fail: set[str] | None = None) -> None:
+        self.sleep = sleep
+        self.fail = fail or set()
+        self.lock = threading.Lock()
+        self.runs: list[tuple[str, frozenset[str]]] = []
+        self.active: dict[str, int] = {}
+        self.max_active = 0
+        self.max_per_app = 0
+
+    def __call__(self, app: str, reasons: frozenset[str]) -> bool:
+        with self.lock:
+            self.runs.append((app, reasons))
+            self.active[app] = self.active.get(app, 0) + 1
+            self.max_per_app = max(self.max_per_app, self.active[app])
+            self.max_active = max(self.max_active, sum(self.active.values()))
+        time.sleep(self.sleep)
+        with self.lock:
+            self.active[app] -= 1
+        return app not in self.fail
+
+    def count(self, app: str) -> int:
+        with self.lock:
+            return sum(1 for a, _ in self.runs if a == app)
+
+
+def test_burst_of_requests_coalesces_and_never_overlaps() -> None:
+    rec = Recorder(sleep=0.2)
+    queue = scheduling.AppQueue(workers=4, run=rec)
+    try:
+        queue.request("web", "startup")
+        time.sleep(0.05)  # running now
+        for n in range(20):
+            queue.request("web", f"webhook-{n}")
+        assert queue.wait_idle(5)
+        assert rec.count("web") == 2  # the running one, then one for the whole burst
+        assert rec.max_per_app == 1
+        assert len(rec.runs[1][1]) == 20
+    finally:
+        queue.stop()
+
+
+def test_worker_pool_is_bounded() -> None:
+    rec = Recorder(sleep=0.1)
+    queue = scheduling.AppQueue(workers=2, run=rec)
+    try:
+        for n in range(6):
+            queue.request(f"app{n}", "startup")
+        assert queue.wait_idle(5)
+        assert rec.max_active == 2
+        assert len(rec.runs) == 6
+    finally:
+        queue.stop()
+
+
+def test_failing_app_backs_off_and_retries_without_delaying_others() -> None:
+    rec = Recorder(fail={"bad"})
+    queue = scheduling.AppQueue(workers=1, run=rec, backoff_base=0.2, backoff_max=0.4)
+    try:
+        queue.request("bad", "startup")
+        time.sleep(0.05)
+        queue.request("good", "startup")
+        time.sleep(0.05)
+        assert rec.count("good") == 1  # not held up by bad's backoff
+        time.sleep(1.2)
+        # retried by itself: at 0.2s, then every 0.4s at most
+        assert 3 <= rec.count("bad") <= 5
+        assert queue.failures("bad") >= 3
+    finally:
+        queue.stop()
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    assert [scheduling.backoff(n, base=1, cap=10) for n in range(6)] == [0, 1, 2, 4, 8, 10]
+
+
+def test_a_person_asking_skips_the_backoff() -> None:
+    rec = Recorder(fail={"bad"})
+    queue = scheduling.AppQueue(workers=1, run=rec, backoff_base=30, backoff_max=30)
+    try:
+        queue.request("bad", "startup")
+        time.sleep(0.1)
+        queue.request("bad", "poll")
+        time.sleep(0.1)
+        assert rec.count("bad") == 1
+        queue.request("bad", "api", now=True)
+        time.sleep(0.2)
+        assert rec.count("bad") == 2
+    finally:
+        queue.stop()
+
+
+def test_stop_lets_in_flight_finish_and_drops_the_rest() -> None:
+    rec = Recorder(sleep=0.3)
+    queue = scheduling.AppQueue(workers=1, run=rec)
+    queue.request("a", "x")
+    time.sleep(0.05)
+    queue.request("b", "x")
+    queue.stop(timeout=5)
+    assert [a for a, _ in rec.runs] == ["a"]
+    assert rec.active["a"] == 0  # finished, not abandoned
+    assert queue.request("c", "x") is False
+
+
+def test_trigger_moves_a_job_to_now_and_reruns_when_busy() -> None:
+    calls: list[float] = []
+    gate = threading.Event()
+
+    def poll() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            gate.wait(2)
+
+    jobs = scheduling.Jobs(threads=2)
+    jobs.add("git:repo", every=3600, func=poll)
+    jobs.start()
+    try:
+        assert jobs.trigger(["git:repo", "git:unknown"]) == ["git:repo"]
+        deadline = time.monotonic() + 2
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(calls) == 1
+        jobs.trigger(["git:repo"])  # while it runs: remembered
+        jobs.trigger(["git:repo"])
+        gate.set()
+        time.sleep(0.3)
+        assert len(calls) == 2
+    finally:
+        jobs.stop()
