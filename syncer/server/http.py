@@ -1,0 +1,409 @@
+"""The controller's one HTTP port: webhooks, JSON API, probes and metrics.
+
+``syncer run`` builds an ``HttpServer`` with the ``server`` settings and the controller
+(a ``port.ControllerPort``), calls ``start()`` (it serves from a background thread) and
+``stop()`` on SIGTERM. Requests go to:
+
+- ``POST /webhooks/<kind>`` → ``webhooks`` checks the signature against the kind's
+  secret and parses the payload → ``trigger_git``/``trigger_image``;
+- ``/api/v1/...`` → ``api`` (POSTs need ``Authorization: Bearer <server.apiToken>``);
+- ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``),
+  ``GET /metrics`` (``metrics.REGISTRY`` in the Prometheus text format).
+
+Secrets are ``SecretRef``s resolved when a request needs them (cached for
+``SECRET_TTL`` seconds), so a rotated Secret or file is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from syncer import errors, metrics
+from syncer.config import model
+from syncer.server import api, signatures, webhooks
+from syncer.server import port as port_
+
+log = logging.getLogger("syncer.server")
+
+MAX_BODY = 4 * 1024 * 1024
+"""Bytes a request body may have (default 4 MiB: a push of many commits stays well
+under it; anything larger is refused with 413 before it is read)."""
+REQUEST_TIMEOUT = 15.0
+"""Seconds a connection may stay silent before it is closed (slow clients hold a
+thread, so they must not hold it for long)."""
+SECRET_TTL = 10.0
+"""Seconds a resolved secret is reused before it is read again."""
+
+SecretResolver = Callable[[model.SecretRef], str]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (all interfaces) → (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise errors.ConfigError(
+            [f"server.listen: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080)"]
+        )
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or "0.0.0.0", int(port)
+
+
+class _Secrets:
+    """Resolves ``SecretRef``s, remembering each value for ``SECRET_TTL`` seconds."""
+
+    def __init__(self, resolve: SecretResolver) -> None:
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._cache: dict[model.SecretRef, tuple[float, str]] = {}
+
+    def get(self, ref: model.SecretRef) -> str:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(ref)
+            if hit and now - hit[0] < SECRET_TTL:
+                return hit[1]
+        value = self._resolve(ref)
+        with self._lock:
+            self._cache[ref] = (now, value)
+        return value
+
+
+class _Answer(Exception):
+    """Stops handling a request with this status and JSON body."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+class HttpServer:
+    """The HTTP server of one controller process."""
+
+    def __init__(
+        self,
+        *,
+        settings: model.Server,
+        port: port_.ControllerPort,
+        base_dir: str = ".",
+        read_secret: Callable[..., str] | None = None,
+        resolve_secret: SecretResolver | None = None,
+        registry: metrics.Registry = metrics.REGISTRY,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
+        ``read_secret``) for callers that resolve secrets their own way."""
+        self.settings = settings
+        self.port = port
+        self.registry = registry
+        self.max_body = max_body
+        self._host, self._port = parse_listen(settings.listen)
+
+        def default_resolve(ref: model.SecretRef) -> str:
+            from syncer.config import secrets  # TEMP until it lands
+
+            return secrets.resolve(ref, base_dir=base_dir, read_secret=read_secret)
+
+        self._secrets = _Secrets(resolve_secret or default_resolve)
+        self._httpd: _ThreadingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> HttpServer:
+        """Bind the listen address and serve from a background thread."""
+        if self._httpd is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        try:
+            httpd = _ThreadingServer((self._host, self._port), _Handler, family=family)
+        except OSError as err:
+            raise errors.PermanentError(
+                f"server.listen {self.settings.listen}: cannot listen ({err.strerror or err}); "
+                "choose a free port or stop what uses it"
+            ) from err
+        httpd.app = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="syncer-http"
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        log.info("msg=listening address=%s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting requests and close the socket (idempotent)."""
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        log.info("msg=stopped address=%s:%s", self._host, self._port)
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the port is the real one when ``listen`` said 0."""
+        if self._httpd is None:
+            return self._host, self._port
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    # --- secrets -------------------------------------------------------------------
+
+    def secret(self, *, ref: model.SecretRef, what: str) -> str:
+        """The secret's value; a failure is logged and answered 500 (a setup problem)."""
+        try:
+            return self._secrets.get(ref)
+        except (errors.SyncerError, OSError, KeyError, ValueError) as err:
+            log.error("msg=secret unavailable what=%s ref=%s error=%s", what, ref, err)
+            raise _Answer(
+                500, {"error": f"the {what} could not be read; see the controller log"}
+            ) from err
+
+    # --- webhooks ------------------------------------------------------------------
+
+    def webhook(self, *, kind_name: str, request: webhooks.Request) -> tuple[int, Any]:
+        kind = webhooks.KINDS.get(kind_name)
+        if kind is None:
+            raise _Answer(
+                404,
+                {"error": f"no webhook kind {kind_name!r}; use one of {sorted(webhooks.KINDS)}"},
+            )
+        result = "error"
+        try:
+            status, body, result = self._webhook(kind_name=kind_name, kind=kind, request=request)
+            return status, body
+        finally:
+            metrics.WEBHOOKS.labels(kind=kind_name, result=result).inc()
+
+    def _webhook(
+        self, *, kind_name: str, kind: webhooks.Kind, request: webhooks.Request
+    ) -> tuple[int, Any, str]:
+        ref = getattr(self.settings.webhooks, kind.secret)
+        if ref is None:
+            log.warning(
+                "msg=webhook refused: no secret configured kind=%s "
+                "fix=set server.webhooks.%s to a SecretRef (env:, file: or secret:)",
+                kind_name,
+                kind.secret,
+            )
+            return (
+                401,
+                {
+                    "error": f"{kind_name} webhooks are disabled: server.webhooks.{kind.secret} "
+                    "is not set"
+                },
+                "unauthorized",
+            )
+        secret = self.secret(ref=ref, what=f"server.webhooks.{kind.secret} secret")
+        if not kind.authenticate(request, secret):
+            log.warning("msg=webhook refused: bad or missing signature kind=%s", kind_name)
+            return 401, {"error": "bad or missing signature"}, "unauthorized"
+        try:
+            event = kind.parse(request)
+        except webhooks.InvalidPayload as err:
+            log.warning("msg=webhook payload invalid kind=%s error=%s", kind_name, err)
+            return 400, {"error": f"invalid {kind_name} payload: {err}"}, "invalid"
+        if event.ignored:
+            log.info("msg=webhook ignored kind=%s reason=%s", kind_name, event.ignored)
+            return 200, {"ignored": event.ignored}, "ignored"
+        triggered = self._trigger(event)
+        log.info("msg=webhook kind=%s triggered=%s", kind_name, ",".join(triggered) or "-")
+        return 202, {"triggered": triggered}, "triggered" if triggered else "ignored"
+
+    def _trigger(self, event: webhooks.Event) -> list[str]:
+        names: dict[str, None] = {}
+        for push in event.git:
+            for url in push.urls:
+                names.update(dict.fromkeys(self.port.trigger_git(url, push.ref)))
+        for image in event.images:
+            found = self.port.trigger_image(image.repository, image.tag, image.digest)
+            names.update(dict.fromkeys(found))
+        return list(names)
+
+    # --- API -----------------------------------------------------------------------
+
+    def authorize_post(self, authorization: str | None) -> None:
+        ref = self.settings.api_token
+        if ref is None:
+            raise _Answer(
+                403,
+                {
+                    "error": "the API's POST endpoints are disabled: set server.apiToken "
+                    "to a SecretRef (env:, file: or secret:) to enable them"
+                },
+            )
+        token = self.secret(ref=ref, what="server.apiToken")
+        if not signatures.check_token(given=signatures.bearer(authorization), secret=token):
+            raise _Answer(
+                401,
+                {"error": "send Authorization: Bearer <server.apiToken>"},
+                {"WWW-Authenticate": 'Bearer realm="syncer"'},
+            )
+
+
+class _ThreadingServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    app: HttpServer
+
+    def __init__(self, address: tuple[str, int], handler: type, *, family: int) -> None:
+        self.address_family = family
+        super().__init__(address, handler)
+
+
+def _json_bytes(body: Any) -> bytes:
+    return (json.dumps(body, default=str) + "\n").encode()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _ThreadingServer
+    protocol_version = "HTTP/1.1"
+    server_version = "syncer"
+    sys_version = ""
+    timeout = REQUEST_TIMEOUT
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("msg=request client=%s %s", self.client_address[0], format % args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def _handle(self, method: str) -> None:
+        app = self.server.app
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = dict(parse_qsl(url.query))
+        try:
+            status, body, content_type = self._route(app, method, path, query)
+        except _Answer as answer:
+            self._send(answer.status, _json_bytes(answer.body), "application/json", answer.headers)
+        except errors.PermanentError as err:
+            self._send(409, _json_bytes({"error": str(err)}), "application/json")
+        except errors.TemporaryError as err:
+            headers = {"Retry-After": str(max(1, round(err.retry_after)))}
+            self._send(503, _json_bytes({"error": str(err)}), "application/json", headers)
+        except errors.SyncerError as err:
+            self._send(500, _json_bytes({"error": str(err)}), "application/json")
+        except Exception:
+            log.error(
+                "msg=request failed method=%s path=%s\n%s", method, path, traceback.format_exc()
+            )
+            self._send(
+                500,
+                _json_bytes({"error": "internal error; see the controller log"}),
+                "application/json",
+            )
+        else:
+            self._send(status, body, content_type)
+
+    def _route(
+        self, app: HttpServer, method: str, path: str, query: dict[str, str]
+    ) -> tuple[int, bytes, str]:
+        if path in ("/healthz", "/readyz", "/metrics"):
+            self._only(method, "GET")
+            if path == "/healthz":
+                return 200, b"ok\n", "text/plain; charset=utf-8"
+            if path == "/metrics":
+                return 200, app.registry.expose().encode(), metrics.CONTENT_TYPE
+            ready, reason = app.port.ready()
+            return (200 if ready else 503), f"{reason}\n".encode(), "text/plain; charset=utf-8"
+        if path.startswith("/webhooks/"):
+            self._only(method, "POST")
+            request = webhooks.Request(headers=self.headers, body=self._body(), query=query)
+            kind = unquote(path[len("/webhooks/") :])
+            status, body = app.webhook(kind_name=kind, request=request)
+            return status, _json_bytes(body), "application/json"
+        if path.startswith("/api/v1/"):
+            parts = [unquote(p) for p in path[len("/api/v1/") :].split("/")]
+            self._only(method, "GET", "POST")
+            if method == "GET":
+                status, body = api.get(port=app.port, parts=parts, query=query)
+            else:
+                app.authorize_post(self.headers.get("Authorization"))
+                status, body = api.post(port=app.port, parts=parts, body=self._json_body())
+            return status, _json_bytes(body), "application/json"
+        raise _Answer(404, {"error": f"no such path {path}"})
+
+    def _only(self, method: str, *allowed: str) -> None:
+        if method not in allowed:
+            raise _Answer(
+                405, {"error": f"use {' or '.join(allowed)}"}, {"Allow": ", ".join(allowed)}
+            )
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            raise _Answer(411, {"error": "send the body with a Content-Length"})
+        raw = self.headers.get("Content-Length") or "0"
+        if not raw.isdigit():
+            self.close_connection = True
+            raise _Answer(400, {"error": "bad Content-Length"})
+        length = int(raw)
+        if length > self.server.app.max_body:
+            # Unread bytes would be taken for the next request: drop the connection.
+            self.close_connection = True
+            raise _Answer(413, {"error": f"body over {self.server.app.max_body} bytes"})
+        return self.rfile.read(length)
+
+    def _json_body(self) -> dict[str, Any]:
+        body = self._body()
+        if not body.strip():
+            return {}
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _Answer(400, {"error": f"the body is not JSON: {err}"}) from err
+        if not isinstance(data, dict):
+            raise _Answer(400, {"error": "the body must be a JSON object"})
+        return data
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)

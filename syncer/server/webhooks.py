@@ -1,0 +1,317 @@
+"""Webhook receivers: who may call, and which repository or image a payload names.
+
+``syncer.server.http`` hands every ``POST /webhooks/<kind>`` here: ``KINDS[kind]``
+says which secret of ``server.webhooks`` signs it, ``authenticate`` checks the request
+against that secret, and ``parse`` turns the payload into an ``Event`` — the Git
+repositories and image repositories to poll now. The HTTP layer then calls the
+controller's ``trigger_git``/``trigger_image``; nothing here reconciles anything.
+
+Kinds and what authenticates them:
+
+============  =================  =====================================================
+kind          secret             check
+============  =================  =====================================================
+github        webhooks.github    ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256>``
+gitlab        webhooks.gitlab    ``X-Gitlab-Token: <token>``
+gitea         webhooks.gitea     ``X-Gitea-Signature: <hex HMAC-SHA256>``
+generic       webhooks.generic   ``X-Signature-256: sha256=<hex HMAC-SHA256>``
+distribution  webhooks.registry  ``Authorization: Bearer <token>``
+harbor        webhooks.registry  ``Authorization: [Bearer ]<token>`` (Harbor's auth header)
+dockerhub     webhooks.registry  bearer token, or ``?token=`` (Docker Hub sends no headers)
+registry      webhooks.registry  ``Authorization: Bearer <token>``
+============  =================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from syncer.server import signatures
+
+DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
+
+_MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+
+
+class InvalidPayload(ValueError):
+    """The body is not what this kind of webhook sends; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class GitPush:
+    urls: tuple[str, ...]
+    """Every URL the payload gives for the repository (clone, SSH, web)."""
+    ref: str | None
+
+
+@dataclass(frozen=True)
+class ImagePush:
+    repository: str
+    """``host[:port]/path`` of the image repository."""
+    tag: str | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """What one webhook asks for. Empty ``git`` and ``images`` means nothing to do."""
+
+    git: tuple[GitPush, ...] = ()
+    images: tuple[ImagePush, ...] = ()
+    ignored: str = ""
+    """Why nothing is to be done (a ping, an event type we do not act on)."""
+
+
+class Headers(Protocol):
+    """Case-insensitive header lookup, as ``email.message.Message`` does it."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an HTTP request a receiver looks at."""
+
+    headers: Headers
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Kind:
+    secret: str
+    """The field of ``WebhookSecrets`` holding this kind's secret."""
+    authenticate: Callable[[Request, str], bool]
+    parse: Callable[[Request], Event]
+
+
+# --- authentication ------------------------------------------------------------------
+
+
+def _github_auth(request: Request, secret: str) -> bool:
+    return signatures.check_hmac(
+        header=request.headers.get("X-Hub-Signature-256"),
+        secret=secret,
+        body=request.body,
+        prefix="sha256=",
+    )
+
+
+def _gitlab_auth(request: Request, secret: str) -> bool:
+    return signatures.check_token(given=request.headers.get("X-Gitlab-Token"), secret=secret)
+
+
+def _gitea_auth(request: Request, secret: str) -> bool:
+    # Forgejo (a Gitea fork) sends the same signature under its own name as well.
+    header = request.headers.get("X-Gitea-Signature") or request.headers.get("X-Forgejo-Signature")
+    return signatures.check_hmac(header=header, secret=secret, body=request.body)
+
+
+def _generic_auth(request: Request, secret: str) -> bool:
+    return signatures.check_hmac(
+        header=request.headers.get("X-Signature-256"),
+        secret=secret,
+        body=request.body,
+        prefix="sha256=",
+    )
+
+
+def _registry_auth(request: Request, secret: str) -> bool:
+    return signatures.check_token(
+        given=signatures.bearer(request.headers.get("Authorization")), secret=secret
+    )
+
+
+def _harbor_auth(request: Request, secret: str) -> bool:
+    # Harbor sends its "Auth Header" setting verbatim: with or without "Bearer ".
+    header = (request.headers.get("Authorization") or "").strip()
+    given = signatures.bearer(header) or header
+    return signatures.check_token(given=given, secret=secret)
+
+
+def _dockerhub_auth(request: Request, secret: str) -> bool:
+    # Docker Hub webhooks cannot carry headers: the token travels in the URL instead.
+    return _registry_auth(request, secret) or signatures.check_token(
+        given=request.query.get("token"), secret=secret
+    )
+
+
+# --- payloads ------------------------------------------------------------------------
+
+
+def _json(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidPayload(f"the body is not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise InvalidPayload("the body must be a JSON object")
+    return data
+
+
+def _obj(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"'{key}' must be an object")
+    return value
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidPayload(f"'{key}' must be a string")
+    return value
+
+
+def _urls(repo: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+    urls = tuple(dict.fromkeys(u for k in keys if (u := _str(repo, k))))
+    if not urls:
+        raise InvalidPayload(f"the repository has none of {', '.join(keys)}")
+    return urls
+
+
+def _github_like(request: Request, *, event: str | None) -> Event:
+    if event == "ping":
+        return Event(ignored="ping")
+    if event not in (None, "push"):
+        return Event(ignored=f"event {event!r} is not a push")
+    data = _json(request)
+    repo = _obj(data, "repository")
+    urls = _urls(repo, ("clone_url", "ssh_url", "html_url"))
+    return Event(git=(GitPush(urls=urls, ref=_str(data, "ref")),))
+
+
+def parse_github(request: Request) -> Event:
+    return _github_like(request, event=request.headers.get("X-GitHub-Event"))
+
+
+def parse_gitea(request: Request) -> Event:
+    event = request.headers.get("X-Gitea-Event") or request.headers.get("X-Forgejo-Event")
+    return _github_like(request, event=event)
+
+
+def parse_gitlab(request: Request) -> Event:
+    data = _json(request)
+    kind = data.get("object_kind") or data.get("event_name")
+    if kind not in ("push", "tag_push"):
+        return Event(ignored=f"object_kind {kind!r} is not a push")
+    # Current payloads carry "project"; older ones only "repository".
+    project = data.get("project")
+    repo = project if isinstance(project, dict) else _obj(data, "repository")
+    urls = _urls(repo, ("git_http_url", "git_ssh_url", "http_url", "ssh_url", "web_url"))
+    return Event(git=(GitPush(urls=urls, ref=_str(data, "ref")),))
+
+
+def _image_from_fields(data: Mapping[str, Any]) -> ImagePush:
+    repository = _str(data, "repository")
+    if not repository:
+        raise InvalidPayload("'repository' is missing")
+    return ImagePush(repository=repository, tag=_str(data, "tag"), digest=_str(data, "digest"))
+
+
+def parse_generic(request: Request) -> Event:
+    data = _json(request)
+    if "url" in data:
+        url = _str(data, "url")
+        if not url:
+            raise InvalidPayload("'url' is empty")
+        return Event(git=(GitPush(urls=(url,), ref=_str(data, "ref")),))
+    if "repository" in data:
+        return Event(images=(_image_from_fields(data),))
+    raise InvalidPayload('expected {"url": ..., "ref": ...} or {"repository": ..., "tag": ...}')
+
+
+def parse_registry(request: Request) -> Event:
+    return Event(images=(_image_from_fields(_json(request)),))
+
+
+def parse_distribution(request: Request) -> Event:
+    events = _json(request).get("events")
+    if not isinstance(events, list):
+        raise InvalidPayload("'events' must be a list")
+    pushes: dict[ImagePush, None] = {}
+    for item in events:
+        if not isinstance(item, dict) or item.get("action") != "push":
+            continue
+        target = _obj(item, "target")
+        # Blob uploads are notified too; only a manifest push makes a new image.
+        media_type = _str(target, "mediaType") or ""
+        if media_type not in _MANIFEST_TYPES and not _str(target, "tag"):
+            continue
+        path = _str(target, "repository")
+        if not path:
+            raise InvalidPayload("an event's target has no 'repository'")
+        request_part = item.get("request") if isinstance(item.get("request"), dict) else {}
+        host = _str(request_part or {}, "host") or urlsplit(_str(target, "url") or "").netloc
+        repository = f"{host}/{path}" if host else path
+        digest, tag = _str(target, "digest"), _str(target, "tag")
+        pushes[ImagePush(repository=repository, tag=tag, digest=digest)] = None
+    if not pushes:
+        return Event(ignored="no manifest push in the events")
+    return Event(images=tuple(pushes))
+
+
+def parse_dockerhub(request: Request) -> Event:
+    data = _json(request)
+    repo = _obj(data, "repository")
+    name = _str(repo, "repo_name")
+    if not name:
+        raise InvalidPayload("'repository.repo_name' is missing")
+    tag = _str(data.get("push_data") or {}, "tag")
+    return Event(images=(ImagePush(repository=f"docker.io/{name}", tag=tag),))
+
+
+def _strip_reference(resource_url: str) -> str:
+    """``host/ns/name:tag`` or ``host/ns/name@sha256:…`` → ``host/ns/name``."""
+    path = resource_url.split("@", 1)[0]
+    head, _, last = path.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def parse_harbor(request: Request) -> Event:
+    data = _json(request)
+    if data.get("type") != "PUSH_ARTIFACT":
+        return Event(ignored=f"type {data.get('type')!r} is not PUSH_ARTIFACT")
+    event_data = _obj(data, "event_data")
+    full_name = _str(event_data.get("repository") or {}, "repo_full_name")
+    pushes: dict[ImagePush, None] = {}
+    for resource in event_data.get("resources") or []:
+        if not isinstance(resource, dict):
+            raise InvalidPayload("'event_data.resources' must hold objects")
+        url = _str(resource, "resource_url")
+        repository = _strip_reference(url) if url else full_name
+        if not repository:
+            raise InvalidPayload("a resource has no resource_url and the repository no name")
+        image = ImagePush(
+            repository=repository, tag=_str(resource, "tag"), digest=_str(resource, "digest")
+        )
+        pushes[image] = None
+    if not pushes:
+        raise InvalidPayload("'event_data.resources' is empty")
+    return Event(images=tuple(pushes))
+
+
+KINDS: dict[str, Kind] = {
+    "github": Kind("github", _github_auth, parse_github),
+    "gitlab": Kind("gitlab", _gitlab_auth, parse_gitlab),
+    "gitea": Kind("gitea", _gitea_auth, parse_gitea),
+    "generic": Kind("generic", _generic_auth, parse_generic),
+    "distribution": Kind("registry", _registry_auth, parse_distribution),
+    "dockerhub": Kind("registry", _dockerhub_auth, parse_dockerhub),
+    "harbor": Kind("registry", _harbor_auth, parse_harbor),
+    "registry": Kind("registry", _registry_auth, parse_registry),
+}
+"""Every receiver, by the last segment of its path ``/webhooks/<kind>``."""

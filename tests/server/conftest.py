@@ -1,0 +1,143 @@
+"""A fake controller behind the real HTTP server, on 127.0.0.1 with a free port."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from syncer import errors
+from syncer.config import model
+from syncer.server import http
+
+SECRETS = {
+    "SYNCER_TEST_GITHUB": "gh-secret",
+    "SYNCER_TEST_GITLAB": "gl-token",
+    "SYNCER_TEST_GITEA": "gitea-secret",
+    "SYNCER_TEST_GENERIC": "generic-secret",
+    "SYNCER_TEST_REGISTRY": "registry-token",
+    "SYNCER_TEST_API": "api-token",
+}
+
+
+def env(name: str) -> model.SecretRef:
+    return model.SecretRef(kind="env", name=name)
+
+
+ALL_SECRETS = model.Server(
+    listen="127.0.0.1:0",
+    api_token=env("SYNCER_TEST_API"),
+    webhooks=model.WebhookSecrets(
+        github=env("SYNCER_TEST_GITHUB"),
+        gitlab=env("SYNCER_TEST_GITLAB"),
+        gitea=env("SYNCER_TEST_GITEA"),
+        generic=env("SYNCER_TEST_GENERIC"),
+        registry=env("SYNCER_TEST_REGISTRY"),
+    ),
+)
+
+
+class FakePort:
+    """Records every call; knows one Git repository and one image repository."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.is_ready = (True, "leading; state open")
+        self.apps = {"web": {"name": "web", "release": "r1", "health": "Healthy"}}
+        self.fail_with: Exception | None = None
+
+    def _call(self, *call: Any) -> None:
+        self.calls.append(call)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def trigger_git(self, url: str, ref: str | None) -> list[str]:
+        self._call("trigger_git", url, ref)
+        return ["deploy"] if "team/deploy" in url else []
+
+    def trigger_image(self, repository: str, tag: str | None, digest: str | None) -> list[str]:
+        self._call("trigger_image", repository, tag, digest)
+        return ["web"] if repository.endswith("team/web") else []
+
+    def apps_status(self) -> list[dict[str, Any]]:
+        return list(self.apps.values())
+
+    def app_status(self, name: str) -> dict[str, Any] | None:
+        return self.apps.get(name)
+
+    def history(self, app: str, limit: int) -> list[dict[str, Any]]:
+        self._call("history", app, limit)
+        return [{"release": f"r{i}"} for i in range(limit, 0, -1)][:limit]
+
+    def releases(self, app: str) -> list[dict[str, Any]]:
+        return [{"id": "r1", "clusters": {"dev": "Healthy"}}]
+
+    def sync_now(self, app: str) -> dict[str, Any]:
+        self._call("sync_now", app)
+        return {"app": app, "scheduled": True}
+
+    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
+        self._call("rollback", app, to)
+        return {"app": app, "to": to or "r0"}
+
+    def approve(self, app: str, stage: str) -> dict[str, Any]:
+        self._call("approve", app, stage)
+        if stage == "nope":
+            raise errors.PermanentError(f"app {app} has no promotion waiting for stage {stage}")
+        return {"app": app, "stage": stage, "approved": True}
+
+    def ready(self) -> tuple[bool, str]:
+        return self.is_ready
+
+    def triggers(self) -> list[tuple[Any, ...]]:
+        return [c for c in self.calls if c[0].startswith("trigger_")]
+
+
+@pytest.fixture
+def fake_port() -> FakePort:
+    return FakePort()
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    return SECRETS
+
+
+@pytest.fixture
+def start_server(
+    fake_port: FakePort, secrets_env: dict[str, str], tmp_path: Any
+) -> Iterator[Callable[..., http.HttpServer]]:
+    """Start an HttpServer with the given settings (default: every secret set)."""
+    started: list[http.HttpServer] = []
+
+    def start(settings: model.Server = ALL_SECRETS, **kwargs: Any) -> http.HttpServer:
+        settings = dataclasses.replace(settings, listen="127.0.0.1:0")
+        import os  # TEMP until syncer.config.secrets lands
+
+        kwargs.setdefault("resolve_secret", lambda ref: os.environ[ref.name])
+        server = http.HttpServer(
+            settings=settings, port=fake_port, base_dir=str(tmp_path), **kwargs
+        )
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., http.HttpServer]) -> http.HttpServer:
+    return start_server()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        s.trust_env = False
+        yield s
