@@ -1,0 +1,215 @@
+"""The JSON API (reads open, POSTs behind the API token), probes, /metrics, lifecycle."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from syncer import errors, metrics
+from syncer.config import model
+from syncer.server import http
+from tests.server.conftest import FakePort
+from tests.server.test_metrics_exposition import parse
+
+AUTH = {"Authorization": "Bearer api-token"}
+
+
+def test_get_apps_status_history_and_releases(
+    server: http.HttpServer, fake_port: FakePort, session: requests.Session
+) -> None:
+    apps = session.get(f"{server.url}/api/v1/apps").json()
+    assert apps == {"apps": [{"name": "web", "release": "r1", "health": "Healthy"}]}
+    assert session.get(f"{server.url}/api/v1/apps/web").json()["health"] == "Healthy"
+    history = session.get(f"{server.url}/api/v1/apps/web/history", params={"limit": "3"})
+    assert history.json() == {"app": "web", "history": [{"release": f"r{i}"} for i in (3, 2, 1)]}
+    assert ("history", "web", 3) in fake_port.calls
+    session.get(f"{server.url}/api/v1/apps/web/history")
+    assert ("history", "web", 50) in fake_port.calls
+    releases = session.get(f"{server.url}/api/v1/apps/web/releases").json()
+    assert releases["releases"][0]["id"] == "r1"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/v1/apps/nope", 404, "no app named 'nope'"),
+        ("/api/v1/apps/nope/history", 404, "no app named"),
+        ("/api/v1/apps/web/history?limit=0", 400, "limit must be"),
+        ("/api/v1/apps/web/history?limit=abc", 400, "limit must be"),
+        ("/api/v1/apps/web/other", 404, "no such API path"),
+        ("/api/v2/apps", 404, "no such path"),
+    ],
+)
+def test_bad_reads_answer_a_json_error(
+    path: str, status: int, message: str, server: http.HttpServer, session: requests.Session
+) -> None:
+    response = session.get(server.url + path)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_posts_need_the_api_token(
+    server: http.HttpServer, fake_port: FakePort, session: requests.Session
+) -> None:
+    url = f"{server.url}/api/v1/apps/web/sync"
+    missing = session.post(url)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = session.post(url, headers={"Authorization": "Bearer api-tokeN"})
+    assert wrong.status_code == 401
+    basic = session.post(url, auth=("x", "api-token"))
+    assert basic.status_code == 401
+    assert fake_port.calls == []
+    ok = session.post(url, headers=AUTH)
+    assert ok.status_code == 202
+    assert ok.json() == {"app": "web", "scheduled": True}
+    assert fake_port.calls == [("sync_now", "web")]
+
+
+def test_posts_are_disabled_without_a_configured_token(
+    start_server: Callable[..., http.HttpServer],
+    fake_port: FakePort,
+    session: requests.Session,
+) -> None:
+    server = start_server(model.Server())
+    response = session.post(f"{server.url}/api/v1/apps/web/sync", headers=AUTH)
+    assert response.status_code == 403
+    assert "server.apiToken" in response.json()["error"]
+    assert fake_port.calls == []
+    assert session.get(f"{server.url}/api/v1/apps").status_code == 200
+
+
+def test_rollback_and_approve(
+    server: http.HttpServer, fake_port: FakePort, session: requests.Session
+) -> None:
+    base = f"{server.url}/api/v1/apps/web"
+    assert session.post(f"{base}/rollback", headers=AUTH).json() == {"app": "web", "to": "r0"}
+    to = session.post(f"{base}/rollback", headers=AUTH, json={"to": "r7"})
+    assert to.status_code == 202
+    assert to.json() == {"app": "web", "to": "r7"}
+    bad_to = session.post(f"{base}/rollback", headers=AUTH, json={"to": 7})
+    assert bad_to.status_code == 400
+    approve = session.post(f"{base}/approve", headers=AUTH, json={"stage": "prod"})
+    assert approve.status_code == 200
+    assert approve.json()["approved"] is True
+    no_stage = session.post(f"{base}/approve", headers=AUTH, json={})
+    assert no_stage.status_code == 400
+    assert "'stage' is required" in no_stage.json()["error"]
+    not_json = session.post(f"{base}/approve", headers=AUTH, data=b"stage=prod")
+    assert not_json.status_code == 400
+    assert fake_port.calls == [
+        ("rollback", "web", None),
+        ("rollback", "web", "r7"),
+        ("approve", "web", "prod"),
+    ]
+    unknown = session.post(f"{server.url}/api/v1/apps/nope/sync", headers=AUTH)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.PermanentError("nothing to roll back to: web has one release"), 409),
+        (errors.TemporaryError("state is busy", retry_after=7), 503),
+        (errors.SyncerError("cluster dev unreachable"), 500),
+        (RuntimeError("bug"), 500),
+    ],
+)
+def test_controller_errors_map_to_http_statuses(
+    error: Exception,
+    status: int,
+    server: http.HttpServer,
+    fake_port: FakePort,
+    session: requests.Session,
+) -> None:
+    fake_port.fail_with = error
+    response = session.post(f"{server.url}/api/v1/apps/web/rollback", headers=AUTH)
+    assert response.status_code == status
+    if isinstance(error, errors.SyncerError):
+        assert response.json()["error"] == str(error)
+    else:
+        assert response.json()["error"] == "internal error; see the controller log"
+    if status == 503:
+        assert response.headers["Retry-After"] == "7"
+    # The server keeps serving after a failure.
+    assert session.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_probes(server: http.HttpServer, fake_port: FakePort, session: requests.Session) -> None:
+    assert session.get(f"{server.url}/healthz").text == "ok\n"
+    ready = session.get(f"{server.url}/readyz")
+    assert (ready.status_code, ready.text) == (200, "leading; state open\n")
+    fake_port.is_ready = (False, "state database is locked")
+    ready = session.get(f"{server.url}/readyz")
+    assert (ready.status_code, ready.text) == (503, "state database is locked\n")
+    assert session.post(f"{server.url}/healthz").status_code == 405
+
+
+def test_metrics_endpoint_serves_the_registry(
+    server: http.HttpServer, session: requests.Session
+) -> None:
+    metrics.APPLIES.labels(app="web", cluster="dev", result="ok").inc()
+    response = session.get(f"{server.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    families = parse(response.text)
+    samples = families["syncer_applies_total"]["samples"]
+    assert any(s[1] == {"app": "web", "cluster": "dev", "result": "ok"} for s in samples)
+
+
+def test_stop_closes_the_port_and_start_is_idempotent(
+    start_server: Callable[..., http.HttpServer], session: requests.Session
+) -> None:
+    server = start_server()
+    assert server.start() is server
+    host, port = server.address
+    assert port != 0
+    server.stop()
+    server.stop()
+    with pytest.raises(OSError), socket.create_connection((host, port), timeout=2):
+        pass
+
+
+def test_listen_address_in_use_is_a_clear_error(fake_port: FakePort) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = http.HttpServer(settings=model.Server(listen=f"127.0.0.1:{port}"), port=fake_port)
+        with pytest.raises(errors.PermanentError, match=rf"server.listen 127.0.0.1:{port}"):
+            server.start()
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        (":9090", ("0.0.0.0", 9090)),
+        ("[::1]:8080", ("::1", 8080)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+    ],
+)
+def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
+    assert http.parse_listen(listen) == expected
+
+
+@pytest.mark.parametrize("listen", ["8080", "host:", "host:http", "h:70000"])
+def test_parse_listen_rejects_what_is_not_host_port(listen: str) -> None:
+    with pytest.raises(errors.ConfigError, match="server.listen"):
+        http.parse_listen(listen)
+
+
+def test_ipv6_listen(fake_port: FakePort, session: requests.Session) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = http.HttpServer(settings=model.Server(listen="[::1]:0"), port=fake_port).start()
+    except errors.PermanentError as err:
+        pytest.skip(f"::1 not usable here: {err}")
+    try:
+        assert session.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
