@@ -1,0 +1,261 @@
+"""Rules about one config object at a time: one-of choices, value syntax, conflicts.
+
+``walker`` calls ``run`` on every dataclass it builds. Each rule is a pure function of
+the object returning ``(field, message)`` findings (``field`` is the camelCase key, or
+``""`` for the object itself); ``run`` turns them into located problems. Rules that
+span objects (names that must exist, selectors) live in ``crossrefs``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from syncer.config import cron, model, names, nodes, policies
+
+Finding = tuple[str, str]
+
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
+_REF = re.compile(r"[^\s~^:?*\[\\]+")
+_QUANTITY = re.compile(r"\d+(\.\d+)?([eE]\d+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_FIELD_PATH = re.compile(r"[A-Za-z0-9_-]+(\[\d+\])*(\.[A-Za-z0-9_-]+(\[\d+\])*)*")
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):(\d{1,5})")
+
+
+def run(obj: Any, *, path: str, ctx: nodes.Context) -> bool:
+    """Report what ``obj`` breaks; ``True`` when nothing."""
+    rule = RULES.get(type(obj))
+    findings = list(rule(obj)) if rule else []
+    for field, message in findings:
+        where = nodes.join(path, field) if field else path
+        # A field that already failed to build holds a default: judging it again would
+        # only repeat that problem in other words.
+        if not ctx.is_broken(where):
+            ctx.problem(where, where, message)
+    return not findings
+
+
+def _name(value: str, what: str) -> Iterator[Finding]:
+    if not names.is_name(value):
+        yield "name", f"invalid {what} name {value!r}; {names.NAME_EXPECTED}"
+
+
+def _source(obj: model.Source) -> Iterator[Finding]:
+    yield from _name(obj.name, "source")
+
+
+def _is_ssh(url: str) -> bool:
+    return url.startswith("ssh://") or bool(re.match(r"^[\w.-]+@[\w.-]+:", url))
+
+
+def _git(obj: model.GitSource) -> Iterator[Finding]:
+    if not obj.url.strip():
+        yield "url", "the URL is empty; expected https://..., ssh://..., user@host:path or a path"
+    scheme = obj.url.split("://", 1)[0] if "://" in obj.url else ""
+    if scheme and scheme not in ("https", "http", "ssh", "git", "file"):
+        yield "url", f"unsupported scheme {scheme}://; expected https, http, ssh, git or file"
+    chosen = [key for key in ("branch", "tag", "semver", "commit") if getattr(obj, key)]
+    if len(chosen) > 1:
+        yield (
+            chosen[1],
+            f"set only one of branch, tag, semver, commit (found {' and '.join(chosen)})",
+        )
+    for key in ("branch", "tag"):
+        value = getattr(obj, key)
+        if value and (not _REF.fullmatch(value) or ".." in value or value.startswith("-")):
+            yield key, f"invalid {key} name {value!r}; expected a Git ref name such as main"
+    if obj.commit and not _COMMIT.fullmatch(obj.commit):
+        yield "commit", f"invalid commit {obj.commit!r}; expected 7 to 40 hexadecimal digits"
+    if obj.semver:
+        problem = policies.semver_range_problem(obj.semver)
+        if problem:
+            yield "semver", problem
+    if obj.auth and _is_ssh(obj.url) and (obj.auth.username_from or obj.auth.password_from):
+        yield "auth", "usernameFrom/passwordFrom are for HTTPS URLs; expected sshKeyFrom for SSH"
+    if obj.auth and obj.auth.ssh_key_from and not _is_ssh(obj.url):
+        yield "auth.sshKeyFrom", "an SSH key needs an ssh:// or user@host:path URL"
+
+
+def _git_auth(obj: model.GitAuth) -> Iterator[Finding]:
+    if obj.username_from and not obj.password_from:
+        yield "usernameFrom", "usernameFrom needs passwordFrom (the password or token)"
+
+
+def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
+    if bool(obj.username_from) != bool(obj.password_from):
+        field = "usernameFrom" if obj.username_from else "passwordFrom"
+        yield field, "set both usernameFrom and passwordFrom"
+    ways = [
+        name
+        for name, used in (
+            ("usernameFrom/passwordFrom", obj.username_from or obj.password_from),
+            ("dockerConfig", obj.docker_config),
+            ("pullSecret", obj.pull_secret),
+        )
+        if used
+    ]
+    if len(ways) > 1:
+        yield "", f"set only one way to authenticate (found {' and '.join(ways)})"
+    if obj.pull_secret:
+        namespace, slash, name = obj.pull_secret.partition("/")
+        if not (slash and names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
+            yield "pullSecret", f"invalid Secret {obj.pull_secret!r}; expected NAMESPACE/NAME"
+
+
+def _registry(obj: model.Registry) -> Iterator[Finding]:
+    problem = policies.host_problem(obj.host)
+    if problem:
+        yield "host", problem
+
+
+def _cluster(obj: model.Cluster) -> Iterator[Finding]:
+    yield from _name(obj.name, "cluster")
+    if obj.in_cluster and (obj.kubeconfig or obj.context):
+        yield (
+            "inCluster",
+            "inCluster: true uses the pod's service account; remove kubeconfig/context",
+        )
+
+
+def _tag_filter(obj: model.TagFilter) -> Iterator[Finding]:
+    problem = policies.regex_problem(obj.pattern)
+    if problem:
+        yield "pattern", problem
+    elif obj.extract:
+        problem = policies.extract_problem(obj.pattern, obj.extract)
+        if problem:
+            yield "extract", problem
+
+
+def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
+    kinds = ("semver", "alphabetical", "numerical", "digest")
+    chosen = [kind for kind in kinds if getattr(obj, kind)]
+    if not chosen:
+        yield "", "no policy set; expected one of: semver, alphabetical, numerical, digest"
+        return
+    if len(chosen) > 1:
+        yield chosen[1], f"set only one policy (found {' and '.join(chosen)})"
+        return
+    kind = chosen[0]
+    value = getattr(obj, kind)
+    check: Callable[[str], str | None] = {
+        "semver": policies.semver_range_problem,
+        "alphabetical": policies.order_problem,
+        "numerical": policies.order_problem,
+        "digest": policies.tag_problem,
+    }[kind]
+    problem = check(value)
+    if problem:
+        yield kind, problem
+
+
+def _app_image(obj: model.AppImage) -> Iterator[Finding]:
+    problem = policies.repository_problem(obj.repository)
+    if problem:
+        yield "repository", problem
+    if obj.filter and obj.policy.digest:
+        yield "filter", "a digest policy follows one tag; a filter does not apply to it"
+
+
+def _gateway(obj: model.GatewayPolicy) -> Iterator[Finding]:
+    for key, value in (("maxCpu", obj.max_cpu), ("maxMemory", obj.max_memory)):
+        if value and not _QUANTITY.fullmatch(value):
+            yield (
+                key,
+                f"invalid quantity {value!r}; expected a Kubernetes quantity like 500m, 2, 1Gi",
+            )
+    for i, host in enumerate(obj.allowed_registries):
+        problem = policies.host_problem(host)
+        if problem:
+            yield f"allowedRegistries[{i}]", problem
+    for i, namespace in enumerate(obj.allowed_namespaces):
+        if not names.is_dns_label(namespace):
+            yield (
+                f"allowedNamespaces[{i}]",
+                f"invalid namespace {namespace!r}; {names.DNS_EXPECTED}",
+            )
+
+
+def _relative_path_problem(value: str) -> str | None:
+    if value.startswith("/") or ".." in posixpath.normpath(value).split("/"):
+        return f"{value!r} leaves the repository; expected a path inside it (no leading /, no ..)"
+    return None
+
+
+def _helm(obj: model.HelmOptions) -> Iterator[Finding]:
+    for i, value in enumerate(obj.values_files):
+        problem = _relative_path_problem(value)
+        if problem:
+            yield f"valuesFiles[{i}]", problem
+
+
+def _image_field(obj: model.ImageFieldPath) -> Iterator[Finding]:
+    if not obj.kind.strip():
+        yield "kind", "the kind is empty; expected a kind such as Rollout"
+    if not _FIELD_PATH.fullmatch(obj.path):
+        yield "path", f"invalid path {obj.path!r}; expected a dotted path such as spec.image"
+
+
+def _app(obj: model.App) -> Iterator[Finding]:
+    yield from _name(obj.name, "app")
+    if not names.is_dns_label(obj.namespace):
+        yield "namespace", f"invalid namespace {obj.namespace!r}; {names.DNS_EXPECTED}"
+    problem = _relative_path_problem(obj.path)
+    if problem:
+        yield "path", problem
+    for placeholder in _PLACEHOLDER.findall(obj.path):
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", placeholder):
+            yield (
+                "path",
+                f"invalid placeholder {{{placeholder}}}; expected {{cluster}} or {{label}}",
+            )
+    if not obj.clusters.names and not obj.clusters.selector:
+        yield (
+            "clusters",
+            "missing required field; expected a list of cluster names or {selector: …}",
+        )
+
+
+def _window(obj: model.TimeWindow) -> Iterator[Finding]:
+    problem = cron.problem(obj.cron)
+    if problem:
+        yield "cron", problem
+
+
+def _stage(obj: model.Stage) -> Iterator[Finding]:
+    yield from _name(obj.name, "stage")
+
+
+def _pipeline(obj: model.Pipeline) -> Iterator[Finding]:
+    if not obj.stages:
+        yield "stages", "no stages; expected at least one stage"
+
+
+def _server(obj: model.Server) -> Iterator[Finding]:
+    match = _LISTEN.fullmatch(obj.listen)
+    if not match or int(match.group(2)) > 65535:
+        yield "listen", f"invalid address {obj.listen!r}; expected HOST:PORT, e.g. 0.0.0.0:8080"
+
+
+RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
+    model.Source: _source,
+    model.GitSource: _git,
+    model.GitAuth: _git_auth,
+    model.RegistryAuth: _registry_auth,
+    model.Registry: _registry,
+    model.Cluster: _cluster,
+    model.TagFilter: _tag_filter,
+    model.ImagePolicy: _image_policy,
+    model.AppImage: _app_image,
+    model.GatewayPolicy: _gateway,
+    model.HelmOptions: _helm,
+    model.ImageFieldPath: _image_field,
+    model.App: _app,
+    model.TimeWindow: _window,
+    model.Stage: _stage,
+    model.Pipeline: _pipeline,
+    model.Server: _server,
+}

@@ -1,0 +1,78 @@
+"""Reading the configuration file: YAML text -> validated ``model.Config``.
+
+Called by every command that needs the config (``syncer validate``, the controller).
+It composes the YAML into nodes (for line numbers), lets ``walker`` build the
+dataclasses (``walker`` -> ``checks`` per object), then ``crossrefs`` checks names
+across the file. All problems are collected and raised together as one
+``errors.ConfigError``, each a line ``FILE:LINE: field.path: what; expected ...``.
+Relative paths in the config (Git URLs that are paths, kubeconfig, dockerConfig,
+caFile, state.path, ``file:`` secret references) resolve against the file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import yaml
+
+from syncer import errors
+from syncer.config import crossrefs, model, nodes, walker
+
+
+def load(path: str | os.PathLike[str]) -> model.Config:
+    """Read, validate and return the config at ``path``; ``errors.ConfigError`` if invalid."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise errors.ConfigError(
+            [f"{name}: no such file; expected the path of a syncer config (-c FILE)"]
+        ) from None
+    except IsADirectoryError:
+        raise errors.ConfigError([f"{name}: is a directory; expected a YAML file"]) from None
+    except UnicodeDecodeError as err:
+        raise errors.ConfigError(
+            [f"{name}: not UTF-8 text ({err.reason}); expected YAML"]
+        ) from None
+    except OSError as err:
+        raise errors.ConfigError([f"{name}: cannot read: {err.strerror}"]) from None
+    base_dir = os.path.dirname(os.path.abspath(name))
+    return loads(text, filename=name, base_dir=base_dir)
+
+
+def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
+    """Validate config ``text``; messages name ``filename``, paths resolve under ``base_dir``."""
+    ctx = nodes.Context(file=filename, base_dir=base_dir)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        raise errors.ConfigError([_yaml_problem(err, filename=filename)]) from None
+    except yaml.YAMLError as err:
+        raise errors.ConfigError([f"{filename}: invalid YAML: {err}"]) from None
+    if root is None or nodes.is_null(root):
+        raise errors.ConfigError(
+            [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
+        )
+    config = walker.build(model.Config, root, path="", ctx=ctx)
+    if config is not nodes.INVALID:
+        crossrefs.check(config, ctx=ctx)
+    if ctx.problems or config is nodes.INVALID:
+        raise errors.ConfigError(_sorted(ctx.problems))
+    return dataclasses.replace(config, base_dir=base_dir)
+
+
+def _sorted(problems: list[tuple[int, str]]) -> list[str]:
+    """By line, in the order found within a line; each distinct message once."""
+    seen: dict[str, None] = {}
+    for _, message in sorted(problems, key=lambda item: item[0]):
+        seen.setdefault(message, None)
+    return list(seen)
+
+
+def _yaml_problem(err: yaml.MarkedYAMLError, *, filename: str) -> str:
+    mark = err.problem_mark or err.context_mark
+    line = mark.line + 1 if mark else 1
+    what = " ".join(part for part in (err.context, err.problem) if part)
+    return f"{filename}:{line}: invalid YAML: {what}; check the indentation and quotes"

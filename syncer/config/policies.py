@@ -1,0 +1,107 @@
+"""Syntax checks of the values that pick versions: semver ranges, tag regexes, image names.
+
+``checks`` calls these for ``apps[].images[]`` and ``sources[].git.semver``. Each
+function returns ``None`` when the value is fine, else a sentence for the user. They
+check syntax only; choosing a tag is the image policy code's job.
+"""
+
+from __future__ import annotations
+
+import re
+
+ORDERS = ("asc", "desc")
+SEMVER_EXPECTED = "expected a semver range like ^1.2, ~1.2.3, >=1.0 <2, 1.x, 1.2 - 1.4"
+
+_PART = r"(?:0|[1-9]\d*|[xX*])"
+_VERSION = rf"v?{_PART}(?:\.{_PART}){{0,2}}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+_COMPARATOR = re.compile(rf"(?:\^|~>|~|>=|<=|!=|>|<|=)?{_VERSION}")
+_HYPHEN = re.compile(rf"({_VERSION})\s+-\s+({_VERSION})")
+_OPERATOR_SPACE = re.compile(r"(\^|~>|~|>=|<=|!=|>|<|=)\s+")
+_TEMPLATE_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?")
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+def semver_range_problem(text: str) -> str | None:
+    if not text.strip():
+        return f"the range is empty; {SEMVER_EXPECTED}"
+    for alternative in text.split("||"):
+        alternative = alternative.strip()
+        if _HYPHEN.fullmatch(alternative):
+            continue
+        comparators = _OPERATOR_SPACE.sub(r"\1", alternative).replace(",", " ").split()
+        if not comparators:
+            return f"empty alternative in {text!r}; {SEMVER_EXPECTED}"
+        for comparator in comparators:
+            if not _COMPARATOR.fullmatch(comparator):
+                return f"invalid semver range {text!r} (at {comparator!r}); {SEMVER_EXPECTED}"
+    return None
+
+
+def order_problem(text: str) -> str | None:
+    if text not in ORDERS:
+        return f"unknown order {text!r}; expected one of: asc, desc"
+    return None
+
+
+def regex_problem(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return f"invalid regular expression {pattern!r}: {err}; expected a Python regex"
+    return None
+
+
+def extract_problem(pattern: str, extract: str) -> str | None:
+    """``extract`` may use ``$name``, ``${name}``, ``$1``: each must be a group of ``pattern``."""
+    compiled = re.compile(pattern)
+    refs = [braced or bare for braced, bare in _TEMPLATE_REF.findall(extract)]
+    if not refs:
+        return f"extract {extract!r} uses no group of the pattern; expected e.g. $1 or $name"
+    known = [str(i) for i in range(1, compiled.groups + 1)] + list(compiled.groupindex)
+    for ref in refs:
+        if ref not in known:
+            have = ", ".join(f"${name}" for name in known) or "none (add a (group) to the pattern)"
+            return f"extract uses ${ref}, which the pattern does not define; groups: {have}"
+    return None
+
+
+def tag_problem(text: str) -> str | None:
+    if not _TAG.fullmatch(text):
+        return f"invalid tag {text!r}; expected letters, digits, '_', '.', '-' (at most 128)"
+    return None
+
+
+def repository_problem(text: str) -> str | None:
+    """``[host[:port]/]path`` without tag or digest: the policy chooses the tag."""
+    last = text.rsplit("/", 1)[-1]
+    if "@" in last or ":" in last:
+        return (
+            f"{text!r} carries a tag or digest; expected only the repository"
+            " (e.g. registry.example.com/team/web), the policy chooses the tag"
+        )
+    if "://" in text:
+        return f"{text!r} has a scheme; expected host/path, e.g. registry.example.com/team/web"
+    parts = text.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        host, parts = parts[0], parts[1:]
+        if not _HOST.fullmatch(host):
+            return f"invalid registry host {host!r} in {text!r}"
+    if not all(_PATH_COMPONENT.fullmatch(part) for part in parts):
+        return (
+            f"invalid repository {text!r}; expected lowercase path components such as"
+            " team/web, optionally after a registry host"
+        )
+    return None
+
+
+def host_problem(text: str) -> str | None:
+    if "://" in text or "/" in text:
+        return (
+            f"invalid host {text!r}; expected host[:port] without scheme or path"
+            " (set insecure: true for plain HTTP)"
+        )
+    if not _HOST.fullmatch(text):
+        return f"invalid host {text!r}; expected host[:port], e.g. registry.example.com"
+    return None
