@@ -1,0 +1,331 @@
+"""Git sources: from a configured ``Source`` to an immutable snapshot at a known commit.
+
+The scheduler (per repository poll job), the reconcile loop and ``syncer render`` call
+``GitSources.poll`` / ``poll_all``; ``syncer.render`` then reads ``Revision.path``. This
+module decides what network work is needed: an ``ls-remote`` first, a fetch only when
+the wanted commit is not in the cache, and no remote call at all for a fixed commit we
+already have. Concurrent polls of one URL share one ``ls-remote`` (single flight), and
+``poll_all`` groups sources by URL so 100 apps reading one repository cost one
+``ls-remote`` and at most one fetch.
+
+A failed poll raises (see ``syncer.source.errors``) and leaves ``current(name)`` -- the
+last good revision and its snapshot directory -- untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncer import errors as syncer_errors
+from syncer.config import model
+from syncer.source import auth, cache, errors, refs, urls
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The outcome of one poll of one source."""
+
+    source: str
+    url: str
+    """The repository URL as users wrote it (never carries credentials)."""
+    ref: str
+    """The remote ref followed (``refs/heads/main``, ``refs/tags/v1.2.0``) or the SHA."""
+    commit: str
+    path: Path
+    """The read-only snapshot directory of ``commit`` (the repository root)."""
+    label: str = ""
+    """``branch 'main'``, ``tag 'v1.4.0' (^1)`` ... for messages."""
+    previous: str = ""
+    """The commit this source was at before the poll ("" on the first one)."""
+    fetched: bool = False
+    """This poll fetched from the remote."""
+    forced: bool = False
+    """History was rewritten: ``commit`` does not descend from ``previous``."""
+
+    @property
+    def changed(self) -> bool:
+        return self.commit != self.previous
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_dir: Path
+    """Where repositories and snapshots are kept; survives restarts."""
+    base_dir: Path = Path(".")
+    """Directory of the config file: relative repository paths are resolved against it."""
+    keep_snapshots: int = 3
+    """Snapshots kept per repository beyond the ones in use (default 3: room for the
+    previous releases a rollback needs without re-checkout)."""
+
+
+Result = Revision | syncer_errors.SyncerError
+"""What ``poll_all`` gives per source: its new revision, or why it failed."""
+
+
+class GitSources:
+    """Every Git repository the controller reads, each cached once by URL."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolve_secret: auth.Resolver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._resolve = resolve_secret or _default_resolver(base_dir=settings.base_dir)
+        self._clock = clock
+        self._caches: dict[str, cache.RepoCache] = {}
+        self._current: dict[str, Revision] = {}
+        self._guard = threading.Lock()
+
+    # --- public ----------------------------------------------------------------------
+
+    def poll(self, source: model.Source) -> Revision:
+        """Bring ``source`` up to date and return its revision; raise on failure."""
+        result = self._poll_group([source])[source.name]
+        if isinstance(result, syncer_errors.SyncerError):
+            raise result
+        return result
+
+    def poll_all(self, sources: Sequence[model.Source]) -> dict[str, Result]:
+        """Poll many sources; per URL one ls-remote and at most one fetch. One source's
+        failure never stops the others: its entry is the error instead."""
+        groups: dict[str, list[model.Source]] = {}
+        for source in sources:
+            groups.setdefault(self._url(source), []).append(source)
+        results: dict[str, Result] = {}
+        for group in groups.values():
+            results.update(self._poll_group(group))
+        return results
+
+    def current(self, name: str) -> Revision | None:
+        """The last good revision of source ``name`` (its snapshot still exists)."""
+        return self._current.get(name)
+
+    def checkout(self, source: model.Source, commit: str) -> Revision:
+        """A snapshot of a specific ``commit`` of ``source`` (fetching it if needed)."""
+        fixed = model.Source(name=source.name, git=_with_commit(source.git, commit))
+        repo = self._cache(fixed)
+        where = f"source {source.name!r} ({repo.display_url})"
+        with repo.lock:
+            sha, _fetched = self._ensure_commit(repo=repo, source=fixed, where=where)
+            path = repo.snapshot(sha)
+        return Revision(
+            source=source.name, url=repo.display_url, ref=sha, commit=sha, path=path,
+            label=f"commit {sha[:12]}",
+        )  # fmt: skip
+
+    def counts(self, url: str | None = None) -> dict[str, int]:
+        """Remote git operations so far (``ls-remote``, ``fetch``), for one URL or all."""
+        total = {"ls-remote": 0, "fetch": 0}
+        for key, repo in self._caches.items():
+            if url is None or key == url or repo.display_url == url:
+                for kind, n in repo.counts.items():
+                    total[kind] += n
+        return total
+
+    def cleanup(self) -> list[str]:
+        """Delete snapshots no source is at, keeping a few recent ones per repository."""
+        in_use = {rev.commit for rev in self._current.values()}
+        removed: list[str] = []
+        for repo in list(self._caches.values()):
+            removed += repo.cleanup(keep=in_use, keep_recent=self.settings.keep_snapshots)
+        return removed
+
+    # --- one URL ---------------------------------------------------------------------
+
+    def _poll_group(self, group: Sequence[model.Source]) -> dict[str, Result]:
+        """Poll sources that share one URL: one ls-remote, one fetch of all missing refs."""
+        repo = self._cache(group[0])
+        started = self._clock()
+        results: dict[str, Result] = {}
+        with repo.lock:
+            targets: dict[str, refs.Target] = {}
+            remote_sources = [s for s in group if refs.needs_remote(s.git)]
+            if remote_sources:
+                try:
+                    remote = self._ls_remote(repo=repo, source=group[0], started=started)
+                except syncer_errors.SyncerError as exc:
+                    return {s.name: self._failed(source=s, exc=exc) for s in group}
+                for source in remote_sources:
+                    try:
+                        targets[source.name] = refs.select(
+                            git=source.git, remote=remote, where=self._where(repo, source)
+                        )
+                    except syncer_errors.SyncerError as exc:
+                        results[source.name] = self._failed(source=source, exc=exc)
+            missing = sorted({t.ref for t in targets.values() if not repo.has_commit(t.commit)})
+            if missing:
+                try:
+                    self._fetch(repo=repo, source=group[0], refs=missing)
+                except syncer_errors.SyncerError as exc:
+                    for name in list(targets):
+                        results[name] = self._failed(source=_named(group, name), exc=exc)
+                        del targets[name]
+            for source in group:
+                if source.name in results:
+                    continue
+                target = targets.get(source.name)
+                try:
+                    results[source.name] = self._finish(
+                        repo=repo, source=source, target=target,
+                        fetched=target is not None and target.ref in missing,
+                    )  # fmt: skip
+                except syncer_errors.SyncerError as exc:
+                    results[source.name] = self._failed(source=source, exc=exc)
+        return results
+
+    def _ls_remote(
+        self, *, repo: cache.RepoCache, source: model.Source, started: float
+    ) -> refs.RemoteRefs:
+        last = repo.last_ls_remote
+        if last and last[0] >= started:
+            # Another poll of this URL asked the remote while we waited for the lock:
+            # its answer is as fresh as ours would be (bursts of webhooks coalesce).
+            return refs.parse_ls_remote(last[1])
+        env = self._env(repo=repo, source=source)
+        out = repo.ls_remote(env=env.env, secrets=env.secrets, clock=self._clock)
+        return refs.parse_ls_remote(out)
+
+    def _fetch(self, *, repo: cache.RepoCache, source: model.Source, refs: list[str]) -> None:
+        env = self._env(repo=repo, source=source)
+        repo.fetch(refs=refs, env=env.env, secrets=env.secrets)
+
+    def _finish(
+        self,
+        *,
+        repo: cache.RepoCache,
+        source: model.Source,
+        target: refs.Target | None,
+        fetched: bool,
+    ) -> Revision:
+        where = self._where(repo, source)
+        if target is None:
+            # A fixed commit: no ls-remote, fetch only when it is not cached yet.
+            sha, fetched = self._ensure_commit(repo=repo, source=source, where=where)
+            target = refs.Target(ref=sha, commit=sha, label=f"commit {sha[:12]}")
+        elif not repo.has_commit(target.commit):
+            # The ref moved again between ls-remote and fetch: use what we fetched.
+            fresh = repo.local_ref(target.ref)
+            if not fresh:
+                raise errors.SourceError(f"{where}: fetch did not bring {target.ref}")
+            target = refs.Target(ref=target.ref, commit=fresh, label=target.label)
+        before = self._current.get(source.name)
+        previous = before.commit if before else repo.local_ref(target.ref)
+        if target.ref.startswith("refs/") and repo.local_ref(target.ref) != target.commit:
+            repo.set_local_ref(target.ref, target.commit)
+        forced = bool(
+            previous
+            and previous != target.commit
+            and repo.has_commit(previous)
+            and not repo.is_ancestor(previous, target.commit)
+        )
+        if forced:
+            log.warning(
+                "event=force-push source=%s url=%s ref=%s old=%s new=%s",
+                source.name, repo.display_url, target.ref, previous, target.commit,
+            )  # fmt: skip
+        revision = Revision(
+            source=source.name, url=repo.display_url, ref=target.ref, commit=target.commit,
+            path=repo.snapshot(target.commit), label=target.label,
+            previous=previous if before else "", fetched=fetched, forced=forced,
+        )  # fmt: skip
+        self._current[source.name] = revision
+        if revision.changed:
+            log.info(
+                "event=revision source=%s url=%s ref=%s commit=%s fetched=%s forced=%s",
+                source.name, repo.display_url, target.ref, target.commit, fetched, forced,
+            )  # fmt: skip
+        return revision
+
+    def _ensure_commit(
+        self, *, repo: cache.RepoCache, source: model.Source, where: str
+    ) -> tuple[str, bool]:
+        """The full SHA of the source's fixed commit, and whether it had to be fetched."""
+        wanted = source.git.commit
+        if repo.has_commit(wanted):
+            return repo.resolve(wanted), False
+        env = self._env(repo=repo, source=source)
+        # Branches and tags first (works on every server); then the SHA itself, which
+        # servers allow when it is reachable (uploadpack.allowReachableSHA1InWant).
+        repo.fetch(refs=["refs/heads/*", "refs/tags/*"], env=env.env, secrets=env.secrets)
+        if not repo.has_commit(wanted) and len(wanted) == 40:
+            with contextlib.suppress(errors.SourceError):
+                # reported just below, in words the user can act on
+                repo.fetch(refs=[wanted], env=env.env, secrets=env.secrets)
+        if not repo.has_commit(wanted):
+            raise errors.RefNotFoundError(
+                f"{where}: commit {wanted} is not in the repository (not pushed, or "
+                "rewritten away); set a commit that exists"
+            )
+        return repo.resolve(wanted), True
+
+    def _failed(
+        self, *, source: model.Source, exc: syncer_errors.SyncerError
+    ) -> syncer_errors.SyncerError:
+        last = self._current.get(source.name)
+        log.warning(
+            "event=poll-failed source=%s error=%s last_good=%s",
+            source.name, exc, last.commit if last else "none",
+        )  # fmt: skip
+        return exc
+
+    # --- plumbing --------------------------------------------------------------------
+
+    @staticmethod
+    def _where(repo: cache.RepoCache, source: model.Source) -> str:
+        return f"source {source.name!r} ({repo.display_url})"
+
+    def _url(self, source: model.Source) -> str:
+        return urls.normalize(source.git.url, base_dir=self.settings.base_dir)
+
+    def _cache(self, source: model.Source) -> cache.RepoCache:
+        url = self._url(source)
+        with self._guard:
+            repo = self._caches.get(url)
+            if repo is None:
+                repo = cache.RepoCache(
+                    root=self.settings.cache_dir, url=url,
+                    display_url=urls.display(source.git.url), timeout=source.git.timeout,
+                )  # fmt: skip
+                self._caches[url] = repo
+            return repo
+
+    def _env(self, *, repo: cache.RepoCache, source: model.Source) -> auth.GitEnv:
+        try:
+            return auth.git_env(
+                auth=source.git.auth, resolve=self._resolve,
+                key_dir=self.settings.cache_dir / "keys", connect_timeout=source.git.timeout,
+            )  # fmt: skip
+        except syncer_errors.SyncerError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise errors.GitAuthError(
+                f"source {source.name!r} ({repo.display_url}): cannot read credentials: {exc}"
+            ) from exc
+
+
+def _named(group: Sequence[model.Source], name: str) -> model.Source:
+    return next(s for s in group if s.name == name)
+
+
+def _with_commit(git: model.GitSource, commit: str) -> model.GitSource:
+    return model.GitSource(url=git.url, commit=commit, timeout=git.timeout, auth=git.auth)
+
+
+def _default_resolver(*, base_dir: Path) -> auth.Resolver:
+    # Imported here, not at the top: credentials are resolved only when a source has
+    # auth, and tests inject their own resolver.
+    from syncer.config import secrets
+
+    return functools.partial(secrets.resolve, base_dir=base_dir)
