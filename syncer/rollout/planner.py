@@ -144,9 +144,11 @@ class _Context:
         results: list[model.GateResult] = []
         if failed:
             results.append(self._failure(at=at, cluster=failed[0], stops=one_at_a_time))
-        if not (failed and one_at_a_time):
-            results += self._entry_gates(stage=stage)
-        entry_open = all(g.state == model.PASSED for g in results)
+        # A failure stops a oneAtATime stage; other stages still send the release to
+        # their remaining clusters (one cluster's failure never stops the others).
+        entry = [] if failed and one_at_a_time else self._entry_gates(stage=stage)
+        results += entry
+        entry_open = not (failed and one_at_a_time) and all(g.state == model.PASSED for g in entry)
         # Clusters that need the release: not on it yet, or on it but superseded before.
         todo = [c for c in clusters if c.release != self.release or c.state == model.SUPERSEDED]
         if one_at_a_time and not failed:
