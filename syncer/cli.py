@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from syncer import __version__, errors
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("syncer.commands.validate",)
 
 EXIT_USAGE = 2
 EXIT_REMOTE = 3

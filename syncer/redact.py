@@ -1,0 +1,134 @@
+"""Keeping credentials out of logs and error text.
+
+``syncer.config.secrets.resolve`` registers every credential it hands out here; any
+code may ``register`` more (a token fetched from a registry, say). ``mask`` replaces
+registered values and well-known credential shapes (``Authorization:`` headers,
+``password=``/``token=`` pairs, the password in ``https://user:pass@host``) with
+``***``. ``RedactingFilter`` applies ``mask`` to log records, and ``install`` makes that
+process-wide for every logger and handler, present or future.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+MASK = "***"
+MIN_LENGTH = 4
+"""Shorter values are not registered: masking 'ab' everywhere would garble every log line."""
+
+_lock = threading.Lock()
+_values: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+_SHAPES = (
+    # Authorization: Bearer abc / 'Authorization': 'Basic abc' (headers in dict reprs too)
+    (
+        re.compile(
+            r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(basic|bearer|token)\s+)?[^\s'\",}]+",
+            re.IGNORECASE,
+        ),
+        lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}",
+    ),
+    # password=..., token: ..., client_secret=... in query strings, forms and key=value logs
+    (
+        re.compile(
+            r"\b((?:password|passwd|token|access_token|refresh_token|secret|client_secret|api_?key)"
+            # key=value, key: value, "key": "value" (not "secret:ns/name#key", a reference)
+            r"(?:\s*=\s*|['\"]?\s*:\s+['\"]?|['\"]\s*:\s*['\"]))[^\s&'\",}]+",
+            re.IGNORECASE,
+        ),
+        lambda m: f"{m.group(1)}{MASK}",
+    ),
+    # scheme://user:password@host -> scheme://user:***@host
+    (
+        re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@", re.IGNORECASE),
+        lambda m: f"{m.group(1)}{MASK}@",
+    ),
+    # https://token@host (a bare token as user name) -> https://***@host
+    (
+        re.compile(r"(\bhttps?://)[^/\s:@]{16,}@", re.IGNORECASE),
+        lambda m: f"{m.group(1)}{MASK}@",
+    ),
+)
+
+
+def register(value: str) -> None:
+    """Mask ``value`` (and each long line of a multi-line value) from now on."""
+    global _pattern
+    candidates = {value.strip(), *(line.strip() for line in value.splitlines())}
+    fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - _values
+    if not fresh:
+        return
+    with _lock:
+        _values.update(fresh)
+        ordered = sorted(_values, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def forget_all() -> None:
+    """Clear the registry (tests)."""
+    global _pattern
+    with _lock:
+        _values.clear()
+        _pattern = None
+
+
+def mask(text: str) -> str:
+    """``text`` with registered secrets and credential shapes replaced by ``***``."""
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    for shape, replacement in _SHAPES:
+        text = shape.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks the formatted message, exception and stack text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_syncer_redacted", False):
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A bad format string: leave it to logging's own error report.
+            return True
+        record.msg = mask(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        setattr(record, "_syncer_redacted", True)  # noqa: B010 - LogRecord has no such slot
+        return True
+
+
+_installed = False
+
+
+def install() -> None:
+    """Mask every log record of this process, whichever logger or handler emits it.
+
+    A record factory rather than a handler filter: handlers added later (by
+    ``logging.basicConfig`` or a library) are covered too, and records are only
+    built for messages that pass the level check, so quiet loggers cost nothing.
+    """
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+        redacting = RedactingFilter()
+
+        def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            redacting.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True
