@@ -198,7 +198,7 @@ def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("listen", ["8080", "host:", "host:http", "h:70000"])
 def test_parse_listen_rejects_what_is_not_host_port(listen: str) -> None:
-    with pytest.raises(errors.ConfigError, match="server.listen"):
+    with pytest.raises(errors.ConfigError, match=r"server\.listen"):
         http.parse_listen(listen)
 
 
