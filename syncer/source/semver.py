@@ -56,6 +56,9 @@ def parse_version(text: str) -> Version | None:
 
 Comparator = tuple[str, Version]
 
+_FLOOR = ("0",)
+"""The lowest pre-release: ``<2.0.0-0`` excludes 2.0.0's pre-releases as well."""
+
 
 @dataclass(frozen=True)
 class Range:
@@ -93,7 +96,10 @@ def _satisfies(version: Version, comps: tuple[Comparator, ...]) -> bool:
     if version.pre:
         # npm's rule: a pre-release only satisfies a set that mentions a pre-release
         # of the same release line; otherwise "^1.2" would pick "2.0.0-alpha".
-        return any(bound.pre and bound.core == version.core for _, bound in comps)
+        # The "-0" floors added by _desugar are not the user's pre-releases.
+        return any(
+            bound.pre and bound.pre != _FLOOR and bound.core == version.core for _, bound in comps
+        )
     return True
 
 
@@ -153,16 +159,16 @@ def _partial(text: str, *, whole: str) -> Partial:
 def _desugar(op: str, partial: Partial, *, whole: str) -> list[Comparator]:
     major, minor, patch, pre = partial
     if major is None:
-        return [] if op in ("=", ">=", "<=", "^", "~", "~>") else [("<", Version(0, 0, 0, ("0",)))]
+        return [] if op in ("=", ">=", "<=", "^", "~", "~>") else [("<", Version(0, 0, 0, _FLOOR))]
     low = Version(major, minor or 0, patch or 0, pre)
     # The first version past the partial (1.2 -> 1.3.0, 1 -> 2.0.0), excluding its
     # pre-releases ("-0" is the lowest pre-release there is).
     if minor is None:
-        next_up = Version(major + 1, 0, 0, ("0",))
+        next_up = Version(major + 1, 0, 0, _FLOOR)
     elif patch is None:
-        next_up = Version(major, minor + 1, 0, ("0",))
+        next_up = Version(major, minor + 1, 0, _FLOOR)
     else:
-        next_up = Version(major, minor, patch + 1, ("0",))
+        next_up = Version(major, minor, patch + 1, _FLOOR)
     exact = patch is not None
     if op == "=":
         return [("=", low)] if exact else [(">=", low), ("<", next_up)]
@@ -171,20 +177,20 @@ def _desugar(op: str, partial: Partial, *, whole: str) -> list[Comparator]:
     if op == ">":
         return [(">", low)] if exact else [(">=", next_up)]
     if op == "<":
-        return [("<", Version(low.major, low.minor, low.patch, low.pre or ("0",)))]
+        return [("<", Version(low.major, low.minor, low.patch, low.pre or _FLOOR))]
     if op == "<=":
         return [("<=", low)] if exact else [("<", next_up)]
     if op in ("~", "~>"):
         upper = (
-            Version(major + 1, 0, 0, ("0",)) if minor is None
-            else Version(major, minor + 1, 0, ("0",))
+            Version(major + 1, 0, 0, _FLOOR) if minor is None
+            else Version(major, minor + 1, 0, _FLOOR)
         )  # fmt: skip
         return [(">=", low), ("<", upper)]
     # "^": changes that do not modify the left-most non-zero part.
     if major > 0 or minor is None:
-        upper = Version(major + 1, 0, 0, ("0",))
+        upper = Version(major + 1, 0, 0, _FLOOR)
     elif minor > 0 or patch is None:
-        upper = Version(0, minor + 1, 0, ("0",))
+        upper = Version(0, minor + 1, 0, _FLOOR)
     else:
-        upper = Version(0, 0, patch + 1, ("0",))
+        upper = Version(0, 0, patch + 1, _FLOOR)
     return [(">=", low), ("<", upper)]
