@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncer import errors as syncer_errors
-from syncer.config import model
+from syncer.config import model, secrets
 from syncer.source import auth, cache, errors, refs, urls
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,13 @@ class GitSources:
         settings: Settings,
         *,
         resolve_secret: auth.Resolver | None = None,
+        read_secret: secrets.SecretReader | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._resolve = resolve_secret or _default_resolver(base_dir=settings.base_dir)
+        self._resolve = resolve_secret or _default_resolver(
+            base_dir=settings.base_dir, read_secret=read_secret
+        )
         self._clock = clock
         self._caches: dict[str, cache.RepoCache] = {}
         self._current: dict[str, Revision] = {}
@@ -323,9 +326,7 @@ def _with_commit(git: model.GitSource, commit: str) -> model.GitSource:
     return model.GitSource(url=git.url, commit=commit, timeout=git.timeout, auth=git.auth)
 
 
-def _default_resolver(*, base_dir: Path) -> auth.Resolver:
-    # Imported here, not at the top: credentials are resolved only when a source has
-    # auth, and tests inject their own resolver.
-    from syncer.config import secrets
-
-    return functools.partial(secrets.resolve, base_dir=base_dir)
+def _default_resolver(
+    *, base_dir: Path, read_secret: secrets.SecretReader | None
+) -> auth.Resolver:
+    return functools.partial(secrets.resolve, base_dir=str(base_dir), read_secret=read_secret)

@@ -273,3 +273,16 @@ def test_every_git_call_has_a_timeout(tmp_path, git_sources):
             git_sources().poll(make_source("silent", url, branch="main", timeout=1.0))
     finally:
         listener.close()
+
+
+def test_credentials_from_the_environment(git_http_auth, tmp_path, monkeypatch):
+    from syncer.source import sources as sources_mod
+
+    monkeypatch.setenv("GIT_USER", "git-user")
+    monkeypatch.setenv("GIT_TOKEN", "git-token-123")
+    repo = git_http_auth.create_repo("private", {"a.yaml": "a: 1\n"})
+    sources = sources_mod.GitSources(
+        sources_mod.Settings(cache_dir=tmp_path / "c", base_dir=tmp_path)
+    )
+    rev = sources.poll(make_source("env", repo.url, branch="main", auth=http_auth()))
+    assert (rev.path / "a.yaml").exists()
