@@ -1,0 +1,230 @@
+"""Authenticating to one registry: Basic, or the Bearer token challenge flow.
+
+``registry.client`` asks ``headers(scope)`` before each request and calls
+``on_unauthorized(response, scope)`` on a 401. The first 401 tells us the scheme
+(``WWW-Authenticate``). For Bearer we fetch a token from the realm for the scope
+(with Basic credentials, an OAuth2 refresh token, or anonymously like Docker Hub), and
+cache it per scope until it expires; a 401 with a cached token drops it and fetches a
+fresh one. Credentials come from a ``registry.credentials`` source, looked up again
+after any rejection, so rotated secrets are picked up. Nothing here logs a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from registry import credentials, errors, transport
+
+DEFAULT_TOKEN_LIFETIME = 60.0
+"""Seconds a token lives when the server omits ``expires_in`` (the Docker spec's value)."""
+EXPIRY_MARGIN = 5.0
+"""Tokens are renewed this many seconds before they expire, to absorb clock drift."""
+
+_PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str
+    """Lowercase: ``bearer`` or ``basic``."""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """The first challenge of a ``WWW-Authenticate`` header, or None if unparseable."""
+    match = re.match(r"\s*([A-Za-z][\w-]*)\s*(.*)$", header or "", re.S)
+    if not match:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    params: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        param = _PARAM.match(rest, pos)
+        if not param or param.end() == pos:
+            break
+        quoted, bare = param.group(2), param.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare or ""
+        params[param.group(1).lower()] = value
+        pos = param.end()
+    return Challenge(scheme, params)
+
+
+def registry_error(response: requests.Response) -> str:
+    """``CODE: message`` from a Distribution error body, or "" (bodies are never echoed)."""
+    try:
+        found = response.json().get("errors") or []
+        first = found[0]
+        return f"{first.get('code', '')}: {first.get('message', '')}"[:200]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+class Authenticator:
+    """Auth state of one registry: its scheme, credentials and tokens per scope."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        http: transport.Transport,
+        source: credentials.Source | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self._http = http
+        self._source = source
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._creds: credentials.Credentials | None = None
+        self._creds_loaded = False
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    # -- what to send --------------------------------------------------------------------
+
+    def headers(self, scope: str) -> dict[str, str]:
+        """Authorization for a request needing ``scope``; empty until challenged.
+
+        Once a registry is known to use Bearer tokens, a missing or expired token is
+        fetched here, before the request, sparing the registry a 401 round trip.
+        """
+        with self._lock:
+            challenge = self._challenge
+            if challenge is None:
+                return {}
+            creds = self._credentials()
+            if challenge.scheme == "basic":
+                if creds and creds.username:
+                    return {"Authorization": _basic(creds.username, creds.password)}
+                return {}
+            token = self._tokens.get(scope)
+            if token and token[1] > self._clock():
+                return {"Authorization": f"Bearer {token[0]}"}
+        value, lifetime = self._fetch_token(challenge, scope=scope, creds=creds)
+        self._store(scope, value, lifetime)
+        return {"Authorization": f"Bearer {value}"}
+
+    def _store(self, scope: str, token: str, lifetime: float) -> None:
+        with self._lock:
+            self._tokens[scope] = (token, self._clock() + max(1.0, lifetime - EXPIRY_MARGIN))
+
+    def _credentials(self) -> credentials.Credentials | None:
+        if not self._creds_loaded:
+            self._creds = self._source.lookup(self.host) if self._source else None
+            self._creds_loaded = True
+        return self._creds
+
+    def username(self) -> str:
+        with self._lock:
+            creds = self._credentials()
+        return creds.username if creds else ""
+
+    # -- reacting to 401 -----------------------------------------------------------------
+
+    def on_unauthorized(self, response: requests.Response, *, scope: str, retry: bool) -> None:
+        """Learn from a 401 and prepare new credentials; AuthError when hopeless.
+
+        ``retry`` is False when the request already carried fresh credentials: then the
+        registry has truly refused us.
+        """
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        with self._lock:
+            # Whatever we sent failed: forget it, and re-read credentials next time.
+            self._tokens.pop(scope, None)
+            self._creds_loaded = False
+            if not retry:
+                raise errors.AuthError(self._refused(response, scope=scope))
+            if challenge is None or challenge.scheme not in ("basic", "bearer"):
+                raise errors.AuthError(
+                    f"registry {self.host} asks for unsupported authentication "
+                    f"{(challenge.scheme if challenge else 'none')!r}"
+                )
+            self._challenge = challenge
+            creds = self._credentials()
+            if challenge.scheme == "basic":
+                if not creds:
+                    raise errors.AuthError(
+                        f"registry {self.host} needs credentials (Basic auth) and none are "
+                        "configured; set the registry's auth or --docker-config"
+                    )
+                return
+        # Token fetches are network calls: made outside the lock.
+        token, lifetime = self._fetch_token(challenge, scope=scope, creds=creds)
+        self._store(scope, token, lifetime)
+
+    def _refused(self, response: requests.Response, *, scope: str) -> str:
+        who = (
+            f" for user {self._creds.username!r}"
+            if self._creds and self._creds.username
+            else " (anonymous)"
+        )
+        detail = registry_error(response)
+        return (
+            f"registry {self.host} refused access to {scope}{who}"
+            f"{': ' + detail if detail else ''}; check the credentials and their permissions"
+        )
+
+    def _fetch_token(
+        self,
+        challenge: Challenge,
+        *,
+        scope: str,
+        creds: credentials.Credentials | None,
+    ) -> tuple[str, float]:
+        realm = challenge.params.get("realm", "")
+        if not realm.startswith(("http://", "https://")):
+            raise errors.AuthError(f"registry {self.host} sent a Bearer challenge without realm")
+        wanted = challenge.params.get("scope") or scope
+        service = challenge.params.get("service", "")
+        if creds and creds.identity_token:
+            # OAuth2 refresh-token grant, as docker does with an identitytoken.
+            response = self._http.send(
+                "POST",
+                realm,
+                kind="token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "service": service,
+                    "scope": wanted,
+                    "client_id": "syncer",
+                },
+            )
+        else:
+            response = self._http.send(
+                "GET",
+                realm,
+                kind="token",
+                params={"service": service, "scope": wanted} if service else {"scope": wanted},
+                auth=(creds.username, creds.password) if creds else None,
+            )
+        if response.status_code in (401, 403):
+            who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
+            raise errors.AuthError(
+                f"token server of {self.host} rejected {who} (HTTP {response.status_code}); "
+                "check the registry credentials"
+            )
+        if response.status_code != 200:
+            raise errors.AuthError(
+                f"token server of {self.host} answered HTTP {response.status_code}"
+            )
+        try:
+            body = response.json()
+            token = str(body.get("token") or body.get("access_token") or "")
+            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        except (ValueError, AttributeError, TypeError) as err:
+            raise errors.AuthError(f"token server of {self.host} sent no JSON token") from err
+        if not token:
+            raise errors.AuthError(f"token server of {self.host} sent an empty token")
+        return token, lifetime
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()

@@ -1,0 +1,299 @@
+"""The OCI Distribution API client for one registry host.
+
+Callers (``registry.resolve``, the CLI, ``syncer.images``) name repositories in full
+(``127.0.0.1:5000/team/web``). Each request goes through ``registry.auth`` for
+credentials and ``registry.transport`` for rate limits, retries and counting. Always
+sends the four manifest media types in ``Accept``: without them registries answer 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from registry import auth, credentials, errors, reference, settings, transport
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+
+
+@dataclass(frozen=True)
+class TagList:
+    tags: tuple[str, ...]
+    truncated: bool = False
+    """True when the scan budget stopped the listing early."""
+    pages: int = 1
+    etag: str = ""
+    not_modified: bool = False
+    """The registry answered 304 to our ``If-None-Match``: same tags as last time."""
+    fingerprint: str = ""
+    """sha256 of the sorted tags: equal lists have equal fingerprints."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES or "manifests" in self.body
+
+
+def fingerprint(tags: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()
+
+
+class Client:
+    """Talks to one registry; thread-safe; keeps tokens and counters across calls."""
+
+    def __init__(
+        self,
+        config: settings.ClientSettings,
+        *,
+        credentials_source: credentials.Source | None = None,
+        counters: transport.Counters | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = config
+        self.host = config.host
+        api_host = reference.DOCKER_HUB_API if config.host == reference.DOCKER_HUB else config.host
+        plain = config.insecure or (reference.is_loopback(config.host) and not config.ca_file)
+        self.base_url = f"{'http' if plain else 'https'}://{api_host}"
+        self.transport = transport.Transport(config, counters=counters, sleep=sleep)
+        self.auth = auth.Authenticator(
+            host=config.host, http=self.transport, source=credentials_source, clock=clock
+        )
+
+    @property
+    def counters(self) -> transport.Counters:
+        return self.transport.counters
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def path(self, repository: str | reference.Reference) -> str:
+        """The repository's path in this registry; refuses other registries' names."""
+        ref = (
+            repository
+            if isinstance(repository, reference.Reference)
+            else reference.parse_repository(repository)
+        )
+        if ref.domain != self.host:
+            raise errors.InvalidReferenceError(
+                f"repository {ref.repository} is not on registry {self.host}"
+            )
+        return ref.path
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        """One request with auth: a 401 renegotiates once, a second 401 is AuthError."""
+        for attempt in (1, 2):
+            sent = {**(headers or {}), **self.auth.headers(scope)}
+            response = self.transport.send(method, url, kind=kind, headers=sent, params=params)
+            if response.status_code != 401:
+                return response
+            self.auth.on_unauthorized(response, scope=scope, retry=attempt == 1)
+        raise AssertionError("unreachable")  # on_unauthorized raises on the second 401
+
+    def _fail(self, response: requests.Response, *, path: str, ref: str = "") -> Exception:
+        """The error for a non-2xx answer about ``path`` (and tag/digest ``ref``)."""
+        detail = auth.registry_error(response)
+        code = detail.partition(":")[0]
+        name = f"{self.host}/{path}" + (f":{ref}" if ref else "")
+        if response.status_code == 404:
+            if code == "NAME_UNKNOWN" or not ref:
+                return errors.NotFoundError(
+                    f"repository {self.host}/{path} not found (NAME_UNKNOWN)",
+                    code="NAME_UNKNOWN",
+                )
+            # HEAD answers carry no body: a 404 there is an unknown tag or digest.
+            return errors.NotFoundError(
+                f"{name} not found: no such tag or digest (MANIFEST_UNKNOWN)",
+                code=code or "MANIFEST_UNKNOWN",
+            )
+        if response.status_code == 403:
+            return errors.AuthError(
+                f"registry {self.host} denied access to {name}{': ' + detail if detail else ''}"
+            )
+        return errors.ResponseError(
+            f"registry {self.host} answered HTTP {response.status_code} for {name}"
+            f"{': ' + detail if detail else ''}"
+        )
+
+    # -- API -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check the registry speaks the Distribution API and we may use it."""
+        response = self._request("GET", f"{self.base_url}/v2/", kind="ping", scope="")
+        if response.status_code != 200:
+            raise self._fail(response, path="", ref="/v2/")
+
+    def list_tags(
+        self,
+        repository: str | reference.Reference,
+        *,
+        budget: int | None = None,
+        etag: str = "",
+    ) -> TagList:
+        """All tags (following ``Link: rel="next"``), at most ``budget`` of them.
+
+        With ``etag`` from the previous listing, an unchanged repository may answer 304
+        (``not_modified``) and cost nothing more.
+        """
+        path = self.path(repository)
+        limit = budget or self.settings.scan_budget
+        scope = f"repository:{path}:pull"
+        url: str | None = f"{self.base_url}/v2/{path}/tags/list"
+        params: dict[str, Any] | None = {"n": min(self.settings.page_size, limit)}
+        found: list[str] = []
+        pages, first_etag, truncated = 0, "", False
+        while url:
+            headers = {"If-None-Match": etag} if etag and pages == 0 else {}
+            response = self._request(
+                "GET", url, kind="tags", scope=scope, headers=headers, params=params
+            )
+            pages += 1
+            if response.status_code == 304:
+                return TagList((), pages=pages, etag=etag, not_modified=True)
+            if response.status_code != 200:
+                raise self._fail(response, path=path)
+            if pages == 1:
+                first_etag = response.headers.get("ETag", "")
+            try:
+                page = response.json().get("tags") or []
+            except (ValueError, AttributeError) as err:
+                raise errors.ResponseError(
+                    f"registry {self.host} sent an unreadable tag list for {path}"
+                ) from err
+            for tag in page:
+                if len(found) >= limit:
+                    truncated = True
+                    break
+                found.append(str(tag))
+            next_url = response.links.get("next", {}).get("url")
+            if truncated or not next_url:
+                break
+            url, params = urllib.parse.urljoin(response.url, next_url), None
+        tags = tuple(found)
+        return TagList(tags, truncated, pages, first_etag, False, fingerprint(tags))
+
+    def head_digest(self, repository: str | reference.Reference, ref: str) -> str:
+        """The digest a tag (or digest) points at: a HEAD, or GET+hash if none is sent."""
+        path = self.path(repository)
+        response = self._request(
+            "HEAD",
+            f"{self.base_url}/v2/{path}/manifests/{ref}",
+            kind="manifest-head",
+            scope=f"repository:{path}:pull",
+            headers={"Accept": ACCEPT},
+        )
+        if response.status_code != 200:
+            raise self._fail(response, path=path, ref=ref)
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if digest:
+            return digest
+        # Some registries omit the header on HEAD: the digest is the body's sha256.
+        return self.get_manifest(repository, ref).digest
+
+    def get_manifest(self, repository: str | reference.Reference, ref: str) -> Manifest:
+        path = self.path(repository)
+        response = self._request(
+            "GET",
+            f"{self.base_url}/v2/{path}/manifests/{ref}",
+            kind="manifest-get",
+            scope=f"repository:{path}:pull",
+            headers={"Accept": ACCEPT},
+        )
+        if response.status_code != 200:
+            raise self._fail(response, path=path, ref=ref)
+        raw = response.content
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        try:
+            body = json.loads(raw)
+        except ValueError as err:
+            raise errors.ResponseError(
+                f"registry {self.host} sent a manifest for {path}:{ref} that is not JSON"
+            ) from err
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(digest, body.get("mediaType") or media_type, body)
+
+    def platform_manifest(
+        self, repository: str | reference.Reference, ref: str, *, platform: str = "linux/amd64"
+    ) -> Manifest:
+        """The image for ``os/arch[/variant]``: the manifest itself, or its index's entry."""
+        manifest = self.get_manifest(repository, ref)
+        if not manifest.is_index:
+            return manifest
+        want = platform.split("/")
+        entries = manifest.body.get("manifests") or []
+        for entry in entries:
+            plat = entry.get("platform") or {}
+            have = [plat.get("os", ""), plat.get("architecture", "")]
+            if len(want) > 2:
+                have.append(plat.get("variant", ""))
+            if have == want:
+                return self.get_manifest(repository, str(entry["digest"]))
+        available = sorted(
+            "/".join(
+                filter(
+                    None,
+                    [
+                        (e.get("platform") or {}).get(k, "")
+                        for k in ("os", "architecture", "variant")
+                    ],
+                )
+            )
+            for e in entries
+        )
+        raise errors.NotFoundError(
+            f"{self.host}/{self.path(repository)}:{ref} has no image for {platform} "
+            f"(it has: {', '.join(available) or 'none'})",
+            code="PLATFORM_UNKNOWN",
+        )
+
+    def image_created(
+        self, repository: str | reference.Reference, ref: str, *, platform: str = "linux/amd64"
+    ) -> str:
+        """The ``created`` time of the image's config blob (RFC 3339), or ""."""
+        manifest = self.platform_manifest(repository, ref, platform=platform)
+        config_digest = (manifest.body.get("config") or {}).get("digest")
+        if not config_digest:
+            return ""
+        path = self.path(repository)
+        response = self._request(
+            "GET",
+            f"{self.base_url}/v2/{path}/blobs/{config_digest}",
+            kind="blob",
+            scope=f"repository:{path}:pull",
+        )
+        if response.status_code != 200:
+            raise self._fail(response, path=path, ref=str(config_digest))
+        try:
+            return str(response.json().get("created") or "")
+        except (ValueError, AttributeError) as err:
+            raise errors.ResponseError(f"config blob of {path}:{ref} is not JSON") from err

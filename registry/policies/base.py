@@ -1,0 +1,95 @@
+"""What every tag policy shares: the ``Selection`` it returns and the selection pipeline.
+
+``registry.resolve`` hands a repository's tags to ``TagPolicy.select``; the pipeline drops
+signature/SBOM artifact tags (``registry.policies.artifacts``), applies the optional
+regex filter (``registry.policies.tagfilter``), and lets the policy's ``Orderer`` pick
+the winner among the extracted values. The ``reason`` says why, in one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from registry.policies import artifacts, tagfilter
+
+
+@dataclass(frozen=True)
+class Selection:
+    tag: str | None
+    """The winning tag, or None when no tag qualifies."""
+    reason: str
+    """One sentence: why this tag, or why none."""
+    scanned: int = 0
+    """Tags looked at."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an orderer found among (tag, value) pairs."""
+
+    tag: str | None
+    summary: str
+    """For a winner: ``highest of 37 tags in ^1.2``; for none: ``none in ^3``."""
+    notes: tuple[str, ...] = ()
+    """Extra clauses: ``3 pre-releases skipped``."""
+
+
+class Orderer(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    def pick(self, candidates: list[tuple[str, str]]) -> Outcome:
+        """Choose among ``(tag, value)`` pairs (value = extracted text or the tag)."""
+
+
+@dataclass(frozen=True)
+class TagPolicy:
+    """A tag-choosing policy: orderer + optional filter + artifact exclusion."""
+
+    orderer: Orderer
+    filter: tagfilter.TagFilter | None = None
+    include_artifacts: bool = False
+    kind: str = field(default="tag")
+
+    @property
+    def label(self) -> str:
+        """E.g. ``semver:^1.2`` or ``numerical:asc filter=^main- extract=$ts``."""
+        text = self.orderer.label
+        if self.filter is not None:
+            text += f" filter={self.filter.pattern.pattern}"
+            if self.filter.extract:
+                text += f" extract={self.filter.extract}"
+        return text
+
+    def select(self, tags: Iterable[str], *, truncated_at: int = 0) -> Selection:
+        scanned = 0
+        skipped_artifacts = 0
+        kept: list[str] = []
+        for tag in tags:
+            scanned += 1
+            # Signatures and SBOMs are tags too, but never something to run.
+            if not self.include_artifacts and artifacts.is_artifact(tag):
+                skipped_artifacts += 1
+                continue
+            kept.append(tag)
+        notes: list[str] = []
+        if self.filter is not None:
+            candidates, dropped = self.filter.apply(kept)
+            if dropped:
+                notes.append(f"{dropped} not matching /{self.filter.pattern.pattern}/")
+        else:
+            candidates = [(tag, tag) for tag in kept]
+        outcome = self.orderer.pick(candidates)
+        notes.extend(outcome.notes)
+        if skipped_artifacts:
+            notes.append(f"{skipped_artifacts} signature/SBOM tags excluded")
+        if truncated_at:
+            notes.append(f"scan budget reached: only the first {truncated_at} tags were read")
+        tail = "".join(f"; {note}" for note in notes)
+        if outcome.tag is None:
+            return Selection(
+                None, f"no tag of {scanned} qualifies: {outcome.summary}{tail}", scanned
+            )
+        return Selection(outcome.tag, f"{outcome.tag}: {outcome.summary}{tail}", scanned)

@@ -1,0 +1,124 @@
+"""``resolve()``: from a repository and a policy to a ``Decision``, as cheaply as possible.
+
+Called by the CLI and ``syncer.images`` with a ``registry.client.Client`` (or a ``Pool``
+that hands out one client per host). A tag policy lists tags (one request per page, or a
+304) and, only when the winning tag or the tag list changed, HEADs the winner for its
+digest; a digest policy is a single HEAD. ``PollCache`` remembers the last listing per
+repository and policy, so a poll where nothing changed costs exactly one request.
+Tag policies treat tags as immutable (a re-pushed version tag is noticed when the list
+changes); follow mutable tags with the digest policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from registry import client, decision, errors, policies, reference
+
+
+@dataclass(frozen=True)
+class PollMemo:
+    """What the last poll saw: enough to answer the next one without a HEAD."""
+
+    fingerprint: str
+    etag: str
+    decision: decision.Decision
+
+
+class PollCache:
+    """Last poll per (repository, policy label); thread-safe; may be seeded from state."""
+
+    def __init__(self) -> None:
+        self._memos: dict[tuple[str, str], PollMemo] = {}
+        self._lock = threading.Lock()
+
+    def get(self, repository: str, policy: str) -> PollMemo | None:
+        with self._lock:
+            return self._memos.get((repository, policy))
+
+    def put(self, repository: str, policy: str, memo: PollMemo) -> None:
+        with self._lock:
+            self._memos[(repository, policy)] = memo
+
+    def forget(self, repository: str) -> None:
+        """Drop memos of a repository (e.g. after a registry webhook said it changed)."""
+        with self._lock:
+            for key in [k for k in self._memos if k[0] == repository]:
+                del self._memos[key]
+
+
+class ClientSource(Protocol):
+    def client_for(self, host: str) -> client.Client: ...
+
+
+def _client(source: client.Client | ClientSource, host: str) -> client.Client:
+    if isinstance(source, client.Client):
+        if source.host != host:
+            raise errors.InvalidReferenceError(f"the client talks to {source.host}, not to {host}")
+        return source
+    return source.client_for(host)
+
+
+def resolve(
+    repository: str | reference.Reference,
+    policy: str | policies.Policy,
+    *,
+    client: client.Client | ClientSource,
+    cache: PollCache | None = None,
+    pattern: str = "",
+    extract: str = "",
+) -> decision.Decision:
+    """Which image should run now. ``policy`` is ``KIND:VALUE`` or a built policy.
+
+    Raises ``NoCandidateError`` (with the reason) when no tag qualifies, and the other
+    ``registry.errors`` for registry trouble.
+    """
+    ref = (
+        repository
+        if isinstance(repository, reference.Reference)
+        else reference.parse_repository(repository)
+    )
+    built = (
+        policies.parse(policy, pattern=pattern, extract=extract)
+        if isinstance(policy, str)
+        else policy
+    )
+    api = _client(client, ref.domain)
+    name = ref.repository
+    if isinstance(built, policies.digest.Digest):
+        digest = api.head_digest(ref, built.tag)
+        memo = cache.get(name, built.label) if cache else None
+        reason = f"{built.tag}@{digest}: current digest of mutable tag {built.tag}"
+        if memo and memo.decision.digest != digest:
+            reason += f" (was {memo.decision.digest})"
+        elif memo:
+            reason = memo.decision.reason
+        found = decision.make(
+            repository=name, tag=built.tag, digest=digest, reason=reason, policy=built.label
+        )
+        if cache:
+            cache.put(name, built.label, PollMemo("", "", found))
+        return found
+    memo = cache.get(name, built.label) if cache else None
+    listing = api.list_tags(ref, etag=memo.etag if memo else "")
+    if memo and (listing.not_modified or listing.fingerprint == memo.fingerprint):
+        # Same tags as last time, so the same winner: its digest is already known.
+        return memo.decision
+    selection = built.select(
+        listing.tags, truncated_at=len(listing.tags) if listing.truncated else 0
+    )
+    if selection.tag is None:
+        raise errors.NoCandidateError(f"{name}: {selection.reason}")
+    digest = api.head_digest(ref, selection.tag)
+    found = decision.make(
+        repository=name,
+        tag=selection.tag,
+        digest=digest,
+        reason=selection.reason,
+        policy=built.label,
+    )
+    if cache:
+        cache.put(name, built.label, PollMemo(listing.fingerprint, listing.etag, found))
+    return found

@@ -1,0 +1,50 @@
+"""Plain settings of one registry client; built by callers from their own config.
+
+``syncer.images`` fills these from ``syncer.config.model.Registry``; the CLI from its
+flags. Nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    host: str
+    """Registry host[:port] as in image references (``docker.io`` for Docker Hub)."""
+    insecure: bool = False
+    """Plain HTTP. Automatic for localhost/127.0.0.1 unless ``ca_file`` is set, like docker."""
+    ca_file: str = ""
+    """PEM bundle trusted for this registry instead of the system store."""
+    timeout: float = 30.0
+    """Seconds per request (connect and read). 30 s: registries answer in well under 1 s."""
+    per_second: float = 5.0
+    """Sustained requests per second (token bucket). 5/s keeps us far from Hub's limits."""
+    burst: int = 10
+    """Requests allowed at once after idling (bucket size)."""
+    max_concurrency: int = 4
+    """Requests in flight at once to this registry."""
+    retries: int = 3
+    """Extra attempts after a 5xx, a connection error or a short 429."""
+    backoff: float = 0.5
+    """First retry delay in seconds, doubled each time (0.5, 1, 2)."""
+    max_retry_after: float = 30.0
+    """Longest 429 ``Retry-After`` waited inline; longer ones raise RateLimitedError."""
+    scan_budget: int = 50_000
+    """Most tags read from one repository per poll; bounds time and memory."""
+    page_size: int = 1000
+    """``n`` asked per tags/list page (registries may ignore or cap it)."""
+    user_agent: str = "syncer-registry/0.1"
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("registry host is empty; write e.g. registry.example.com:5000")
+        for name in ("timeout", "per_second"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} of registry {self.host} must be > 0")
+        for name in ("burst", "max_concurrency", "scan_budget", "page_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} of registry {self.host} must be >= 1")
+        if self.retries < 0 or self.backoff < 0 or self.max_retry_after < 0:
+            raise ValueError(f"retries/backoff/max_retry_after of {self.host} must be >= 0")
