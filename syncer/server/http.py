@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer import errors, metrics
-from syncer.config import model
+from syncer.config import model, secrets
 from syncer.server import api, signatures, webhooks
 from syncer.server import port as port_
 
@@ -96,7 +96,7 @@ class HttpServer:
         settings: model.Server,
         port: port_.ControllerPort,
         base_dir: str = ".",
-        read_secret: Callable[..., str] | None = None,
+        read_secret: secrets.SecretReader | None = None,
         resolve_secret: SecretResolver | None = None,
         registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
@@ -110,8 +110,6 @@ class HttpServer:
         self._host, self._port = parse_listen(settings.listen)
 
         def default_resolve(ref: model.SecretRef) -> str:
-            from syncer.config import secrets  # TEMP until it lands
-
             return secrets.resolve(ref, base_dir=base_dir, read_secret=read_secret)
 
         self._secrets = _Secrets(resolve_secret or default_resolve)

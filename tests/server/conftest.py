@@ -117,9 +117,6 @@ def start_server(
 
     def start(settings: model.Server = ALL_SECRETS, **kwargs: Any) -> http.HttpServer:
         settings = dataclasses.replace(settings, listen="127.0.0.1:0")
-        import os  # TEMP until syncer.config.secrets lands
-
-        kwargs.setdefault("resolve_secret", lambda ref: os.environ[ref.name])
         server = http.HttpServer(
             settings=settings, port=fake_port, base_dir=str(tmp_path), **kwargs
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -213,3 +214,16 @@ def test_ipv6_listen(fake_port: FakePort, session: requests.Session) -> None:
         assert session.get(f"{server.url}/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def test_api_token_from_a_file_relative_to_the_config(
+    start_server: Callable[..., http.HttpServer],
+    fake_port: FakePort,
+    session: requests.Session,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "api-token").write_text("from-file\n")  # echo's newline is not part of it
+    server = start_server(model.Server(api_token=model.SecretRef(kind="file", name="api-token")))
+    url = f"{server.url}/api/v1/apps/web/sync"
+    assert session.post(url, headers={"Authorization": "Bearer from-file"}).status_code == 202
+    assert session.post(url, headers={"Authorization": "Bearer from-fil"}).status_code == 401
