@@ -49,6 +49,11 @@ def after(*, stage: str, upstream: model.StageStatus, release: str) -> model.Gat
         return model.GateResult(
             model.AFTER, model.BLOCKED, f"{at}blocked: release unhealthy in {upstream.name}"
         )
+    if upstream.phase == model.BLOCKED_PHASE:
+        # Blocked upstream (its own upstream failed): this stage is blocked as well.
+        return model.GateResult(
+            model.AFTER, model.BLOCKED, f"{at}blocked: stage {upstream.name} is blocked"
+        )
     if upstream.phase == model.EMPTY:
         return model.GateResult(
             model.AFTER, model.BLOCKED, f"{at}blocked: stage {upstream.name} has no clusters"
