@@ -1,0 +1,75 @@
+"""Applying one app's rendered objects to one cluster: safely, cheaply, with health.
+
+Where it sits: ``rollout`` (and the CLI's diff) call this package with the objects
+``render`` produced for one app and one cluster; this package is the only one that
+talks to Kubernetes (``client`` wraps the ``kubernetes`` library).
+
+Public API (every function takes keyword arguments after the client)::
+
+    client = apply.connect(cluster, base_dir=config.base_dir)    # model.Cluster; lazy
+    result = apply.sync(client, app_name=, objects=, options=, gateway_policy=,
+                        namespace=, previous_inventory=())        # -> SyncResult
+    plan   = apply.plan(client, ...same arguments as sync...)     # -> PlanResult
+    report = apply.wait_healthy(client, app_name=, inventory=, timeout=)  # -> HealthReport
+    report = apply.drift(client, ...same arguments as sync...)    # -> DriftReport
+    result = apply.rollback(client, app_name=, previous_objects=, failed_inventory=,
+                            options=, gateway_policy=, namespace=)  # -> SyncResult
+    result = apply.deploy(client, ...sync arguments..., previous_objects=)  # -> DeployResult
+    apply.check_gateway(objects, policy=, namespace=, is_namespaced=)  # pure, raises
+
+- ``objects`` are plain dicts; ``options`` is ``model.SyncOptions``, ``gateway_policy``
+  ``model.GatewayPolicy``, ``namespace`` the app's namespace.
+- ``previous_inventory`` is the ``inventory`` of the last SyncResult for this app and
+  cluster (a list of ``ObjectRef``; ``ObjectRef.to_json``/``from_json`` for state).
+- Results are dataclasses with ``to_json()``.
+- Errors are ``syncer.errors`` classes (see ``syncer.apply.errors``): PermanentError
+  for gateway violations, ownership and field conflicts, invalid objects, unknown
+  kinds, 401/403; TemporaryError for unreachable clusters and exhausted 429/5xx
+  retries. When ``sync`` stops part-way, the error's ``partial`` holds the SyncResult
+  so far (record its ``inventory``).
+- A ``ClusterClient`` belongs to one cluster; keep one per cluster and reuse it
+  (discovery cache, connection pool, request counters in ``client.stats``).
+"""
+
+from __future__ import annotations
+
+from syncer.apply import errors
+from syncer.apply.client import ClusterClient, RetryPolicy, connect
+from syncer.apply.deploy import deploy, rollback
+from syncer.apply.drift import drift
+from syncer.apply.gateway import check as check_gateway
+from syncer.apply.plan import plan
+from syncer.apply.refs import ObjectRef
+from syncer.apply.results import (
+    DeployResult,
+    DriftItem,
+    DriftReport,
+    HealthReport,
+    ObjectPlan,
+    PlanResult,
+    SyncResult,
+)
+from syncer.apply.sync import sync
+from syncer.apply.wait import wait_healthy
+
+__all__ = [
+    "ClusterClient",
+    "DeployResult",
+    "DriftItem",
+    "DriftReport",
+    "HealthReport",
+    "ObjectPlan",
+    "ObjectRef",
+    "PlanResult",
+    "RetryPolicy",
+    "SyncResult",
+    "check_gateway",
+    "connect",
+    "deploy",
+    "drift",
+    "errors",
+    "plan",
+    "rollback",
+    "sync",
+    "wait_healthy",
+]

@@ -1,0 +1,401 @@
+"""The one module that talks to Kubernetes: a ``ClusterClient`` per cluster.
+
+Everything in ``syncer.apply`` reaches a cluster through it. It loads credentials
+(kubeconfig + context, or the pod's service account), spaces requests to the
+cluster's QPS, applies the per-cluster timeout, retries 429/5xx and dropped
+connections with backoff (honouring ``Retry-After``), counts requests and writes, and
+turns every ``kubernetes``/``urllib3`` exception and API ``Status`` into
+``syncer.apply.errors``. One client failing (its cluster down) affects nobody else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from syncer import errors as syncer_errors
+from syncer.apply import discovery, errors, ownership, refs
+from syncer.config import model
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one request tries before its error is returned."""
+
+    attempts: int = 6
+    """Tries per request (default 6: about 6s of backoff, longer with Retry-After)."""
+    base_delay: float = 0.2
+    """First backoff in seconds, doubled each try (with jitter)."""
+    max_delay: float = 5.0
+    """Longest single backoff, and the cap on a server's Retry-After (default 5s), so a
+    misbehaving server cannot stall a sync for minutes."""
+    connect_attempts: int = 2
+    """Tries when the connection itself fails (default 2: a down cluster fails fast)."""
+
+
+class Stats:
+    """Request counters of one client (thread-safe); ``snapshot`` for deltas."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.writes = 0
+        self.by_verb: dict[str, int] = {}
+
+    def count(self, *, verb: str, write: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.writes += int(write)
+            self.by_verb[verb] = self.by_verb.get(verb, 0) + 1
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.requests, self.writes
+
+
+class _Bucket:
+    """Token bucket: ``qps`` sustained, ``burst`` at once; 0 qps means unlimited."""
+
+    def __init__(
+        self, *, qps: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self._qps, self._burst = qps, max(1, burst)
+        self._tokens = float(self._burst)
+        self._clock, self._sleep = clock, sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        if self._qps <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+            self._last = now
+            self._tokens -= 1
+            wait = -self._tokens / self._qps if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+
+
+class ClusterClient:
+    """A connection to one cluster's API. Create it with ``connect``; share it."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        api: k8s_client.ApiClient,
+        timeout: float = 30.0,
+        qps: float = 20.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.stats = Stats()
+        self.applied: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        """identity -> (digest of what we applied, resourceVersion it produced)."""
+        self._api = api
+        self._sleep = sleep
+        self._bucket = _Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
+        self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
+
+    def close(self) -> None:
+        self._api.close()
+
+    # --- objects -----------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> discovery.Resource:
+        return self.discovery.resource(api_version, kind)
+
+    def get(self, ref: refs.ObjectRef) -> dict[str, Any] | None:
+        """The live object, or None when it does not exist."""
+        resource = self.resource(ref.api_version, ref.kind)
+        try:
+            return self.request("GET", resource.path(namespace=ref.namespace, name=ref.name))
+        except errors.NotFound:
+            return None
+
+    def list_objects(
+        self, *, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """Every object of a kind (in a namespace) matching the selector, all pages."""
+        resource = self.resource(api_version, kind)
+        path = resource.path(namespace=namespace)
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("limit", "500")]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", path, query=query)
+            for item in page.get("items") or []:
+                # List items omit apiVersion/kind; the rest of apply relies on them.
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
+
+    def apply(self, obj: dict[str, Any], *, force: bool, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply with field manager ``syncer``; the resulting object."""
+        ref = refs.ObjectRef.of(obj)
+        resource = self.resource(ref.api_version, ref.kind)
+        query = [("fieldManager", ownership.FIELD_MANAGER), ("force", str(force).lower())]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        return self.request(
+            "PATCH",
+            resource.path(namespace=ref.namespace, name=ref.name),
+            query=query,
+            body=obj,
+            content_type=APPLY_PATCH,
+            what=str(ref),
+        )
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST a new object (used for namespaces); ``AlreadyExists`` is an ApiError."""
+        ref = refs.ObjectRef.of(obj)
+        resource = self.resource(ref.api_version, ref.kind)
+        return self.request(
+            "POST",
+            resource.path(namespace=ref.namespace),
+            query=[("fieldManager", ownership.FIELD_MANAGER)],
+            body=obj,
+            content_type="application/json",
+            what=str(ref),
+        )
+
+    def delete(self, ref: refs.ObjectRef, *, uid: str = "") -> bool:
+        """Delete (background propagation); False when it was already gone.
+
+        ``uid`` makes the delete conditional, so an object re-created by someone else
+        since we looked is never deleted by mistake.
+        """
+        resource = self.resource(ref.api_version, ref.kind)
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request(
+                "DELETE",
+                resource.path(namespace=ref.namespace, name=ref.name),
+                body=body,
+                content_type="application/json",
+                what=str(ref),
+            )
+        except errors.NotFound:
+            return False
+        return True
+
+    # --- transport ---------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str = "",
+        what: str = "",
+    ) -> dict[str, Any]:
+        """One API call with rate limiting and retries; the parsed JSON answer."""
+        url_query = "&".join(f"{key}={quote(value, safe='')}" for key, value in query or [])
+        full_path = f"{path}?{url_query}" if url_query else path
+        write = method != "GET" and ("dryRun", "All") not in (query or [])
+        subject = what or path
+        attempt = 0
+        while True:
+            attempt += 1
+            self._bucket.take()
+            self.stats.count(verb=method, write=write)
+            try:
+                status, headers, data = self._send(method, full_path, body, content_type)
+            except (urllib3.exceptions.HTTPError, OSError) as err:
+                if attempt < self.retry.connect_attempts:
+                    self._sleep(self._backoff(attempt))
+                    continue
+                raise errors.ClusterUnreachable(
+                    f"cluster {self.name}: API unreachable ({_short(err)}) on {method} {subject}",
+                    retry_after=10.0,
+                ) from err
+            if status < 300:
+                return _json(data)
+            if status in RETRY_STATUSES and attempt < self.retry.attempts:
+                delay = self._backoff(attempt, retry_after=headers.get("Retry-After"))
+                log.info(
+                    "kube request retried cluster=%s verb=%s path=%s status=%s delay=%.2f",
+                    self.name,
+                    method,
+                    path,
+                    status,
+                    delay,
+                )
+                self._sleep(delay)
+                continue
+            raise self._error(
+                method=method, subject=subject, status=status, headers=headers, data=data
+            )
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, content_type: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            method, url, headers, body_out, _ = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body_out,
+                _request_timeout=self.timeout,
+            )
+            data = response.read()
+        except k8s_client.ApiException as err:
+            if err.status:
+                return (
+                    err.status,
+                    dict(err.headers or {}),
+                    (err.body or b"")
+                    if isinstance(err.body, bytes)
+                    else str(err.body or "").encode(),
+                )
+            # status 0: the client could not even send it (TLS setup, bad arguments)
+            raise urllib3.exceptions.HTTPError(str(err.reason)) from err
+        return response.status, dict(response.headers or {}), data or b""
+
+    def _backoff(self, attempt: int, *, retry_after: str | None = None) -> float:
+        if retry_after:
+            try:
+                return min(self.retry.max_delay, max(0.0, float(retry_after)))
+            except ValueError:
+                pass  # an HTTP-date: fall back to our own backoff
+        delay = self.retry.base_delay * 2 ** (attempt - 1)
+        return min(self.retry.max_delay, delay * random.uniform(0.8, 1.2))
+
+    def _error(
+        self, *, method: str, subject: str, status: int, headers: dict[str, str], data: bytes
+    ) -> syncer_errors.SyncerError:
+        document = _json_or_none(data) or {}
+        message = str(document.get("message") or data[:300].decode("utf-8", "replace"))
+        reason = str(document.get("reason") or "")
+        text = f"cluster {self.name}: {method} {subject}: {message}"
+        if status in RETRY_STATUSES:
+            retry_after = self._backoff(self.retry.attempts, retry_after=headers.get("Retry-After"))
+            return errors.ApiUnavailable(
+                f"{text} (HTTP {status}, gave up after {self.retry.attempts} tries)",
+                retry_after=max(retry_after, 1.0),
+            )
+        if status in (401, 403):
+            return errors.Unauthorized(
+                f"{text} (HTTP {status}: check the kubeconfig credentials and RBAC)"
+            )
+        if status == 404:
+            return errors.NotFound(text, details=document.get("details") or {})
+        if status == 409 and reason == "Conflict" and method == "PATCH":
+            return errors.FieldConflict(
+                f"{text}\nanother field manager owns these fields; remove them from the "
+                "manifest, ask that manager to release them, or set sync.force: true"
+            )
+        if status in (400, 422):
+            return errors.InvalidObject(text)
+        return errors.ApiError(f"{text} (HTTP {status})", status=status, reason=reason)
+
+    def _fetch_discovery(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", path)
+        except errors.NotFound:
+            return None
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    parsed = _json_or_none(data)
+    return parsed if parsed is not None else {}
+
+
+def _json_or_none(data: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _short(err: BaseException) -> str:
+    text = str(err)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def connect(
+    cluster: model.Cluster, *, base_dir: str = ".", qps: float | None = None
+) -> ClusterClient:
+    """A client for ``cluster``; nothing is sent yet, so a down cluster does not fail here.
+
+    The kubeconfig path is relative to ``base_dir`` (the config file's directory);
+    empty means ``$KUBECONFIG`` or ``~/.kube/config``. Raises ``PermanentError`` when
+    the kubeconfig or context cannot be loaded.
+    """
+    configuration = k8s_client.Configuration()
+    try:
+        if cluster.in_cluster:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            path = cluster.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+            path = path or "~/.kube/config"
+            resolved = Path(base_dir, os.path.expanduser(path))
+            if not resolved.is_file():
+                raise FileNotFoundError(f"kubeconfig {resolved} does not exist")
+            k8s_config.load_kube_config(
+                config_file=str(resolved),
+                context=cluster.context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except Exception as err:  # ConfigException, YAML and file errors alike
+        where = "in-cluster service account" if cluster.in_cluster else "kubeconfig"
+        raise syncer_errors.PermanentError(
+            f"cluster {cluster.name}: cannot load its {where}"
+            f"{' context ' + repr(cluster.context) if cluster.context else ''}: {err}"
+        ) from err
+    # Our own retry loop decides; urllib3 must not retry behind its back.
+    configuration.retries = False
+    configuration.connection_pool_maxsize = 8
+    return ClusterClient(
+        name=cluster.name,
+        api=k8s_client.ApiClient(configuration),
+        timeout=cluster.timeout,
+        qps=cluster.qps if qps is None else qps,
+    )

@@ -1,0 +1,74 @@
+"""The errors apply raises, classified for the reconciler (see ``syncer.errors``).
+
+``client`` turns every ``kubernetes``/``urllib3`` exception and every API ``Status``
+into one of these; nothing from those libraries leaves ``syncer.apply``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer import errors
+
+
+class ApplyError:
+    """Mixed into every apply error: ``partial`` is the SyncResult reached before it.
+
+    ``sync`` sets it when it stops part-way, so the caller can record the inventory of
+    what was written (those objects carry the app's labels and will be pruned later).
+    """
+
+    partial: Any = None
+
+
+class ClusterUnreachable(errors.TemporaryError, ApplyError):
+    """The cluster's API did not answer (down, refused, timed out): retry later."""
+
+
+class ApiUnavailable(errors.TemporaryError, ApplyError):
+    """The API answered 429 or 5xx more times than the retry budget allows."""
+
+
+class ApiError(errors.SyncerError, ApplyError):
+    """An API error with no better class (retried with backoff by the reconciler)."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class Unauthorized(errors.PermanentError, ApplyError):
+    """401/403: the credentials are wrong or lack a permission (fix RBAC or kubeconfig)."""
+
+
+class InvalidObject(errors.PermanentError, ApplyError):
+    """The API rejected an object (422 Invalid, 400 BadRequest): fix the manifest."""
+
+
+class UnknownKind(errors.PermanentError, ApplyError):
+    """No resource on the cluster serves this apiVersion/kind (missing CRD?)."""
+
+
+class NotFound(errors.PermanentError, ApplyError):
+    """The object (or its namespace) does not exist."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class FieldConflict(errors.PermanentError, ApplyError):
+    """Server-side apply conflict: another field manager owns fields syncer sets."""
+
+
+class OwnershipConflict(errors.PermanentError, ApplyError):
+    """The object belongs to another app (its ownership label names it)."""
+
+
+class GatewayViolation(errors.PermanentError, ApplyError):
+    """The app's objects break its gateway policy; nothing was written."""
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__("gateway policy violated:\n" + "\n".join(violations))
+        self.violations = violations

@@ -1,0 +1,183 @@
+"""Gateway policies: checks an app's objects must pass before anything is written.
+
+``sync`` and ``plan`` call ``check`` on the whole rendered set first; any violation
+blocks the app (``errors.GatewayViolation``) so nothing is half-applied. Each
+violation names the object, the field and the rule (the config key of
+``model.GatewayPolicy``), and says what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from syncer.apply import errors, quantity, refs
+from syncer.config import model
+
+# Where each workload kind keeps its pod spec.
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+REPLICA_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def check(
+    objects: list[dict[str, Any]],
+    *,
+    policy: model.GatewayPolicy,
+    namespace: str,
+    is_namespaced: Callable[[dict[str, Any]], bool],
+) -> None:
+    """Raise ``GatewayViolation`` listing every violation, or return when all pass."""
+    found = violations(objects, policy=policy, namespace=namespace, is_namespaced=is_namespaced)
+    if found:
+        raise errors.GatewayViolation(found)
+
+
+def violations(
+    objects: list[dict[str, Any]],
+    *,
+    policy: model.GatewayPolicy,
+    namespace: str,
+    is_namespaced: Callable[[dict[str, Any]], bool],
+) -> list[str]:
+    """Every violation as one line: ``Kind ns/name: field: problem (rule)``."""
+    found: list[str] = []
+    allowed_namespaces = set(policy.allowed_namespaces or (namespace,))
+    for obj in objects:
+        name = refs.describe(obj)
+        found += [
+            f"{name}: {line}"
+            for line in _placement(obj, policy, allowed_namespaces, is_namespaced(obj))
+        ]
+        found += [f"{name}: {line}" for line in _replicas(obj, policy)]
+        for path, container in _containers(obj):
+            found += [f"{name}: {path}.{line}" for line in _container(container, policy)]
+    return found
+
+
+def _placement(
+    obj: dict[str, Any], policy: model.GatewayPolicy, allowed: set[str], namespaced: bool
+) -> Iterator[str]:
+    if not namespaced:
+        if not policy.allow_cluster_scoped:
+            yield (
+                f"kind: {obj.get('kind')} is cluster-scoped, which this app may not create "
+                "(rule allowClusterScoped: set it to true or remove the object)"
+            )
+        return
+    ns = (obj.get("metadata") or {}).get("namespace", "")
+    if ns not in allowed:
+        yield (
+            f"metadata.namespace: {ns!r} is not an allowed namespace "
+            f"(rule allowedNamespaces: allowed are {', '.join(sorted(allowed))})"
+        )
+
+
+def _replicas(obj: dict[str, Any], policy: model.GatewayPolicy) -> Iterator[str]:
+    if not policy.max_replicas:
+        return
+    spec = obj.get("spec") or {}
+    fields: list[tuple[str, Any]] = []
+    if obj.get("kind") in REPLICA_KINDS:
+        fields.append(("spec.replicas", spec.get("replicas", 1)))
+    if obj.get("kind") == "HorizontalPodAutoscaler":
+        fields.append(("spec.maxReplicas", spec.get("maxReplicas", 0)))
+    for field, value in fields:
+        if isinstance(value, int) and value > policy.max_replicas:
+            yield (
+                f"{field}: {value} is above the maximum {policy.max_replicas} (rule maxReplicas)"
+            )
+
+
+def _containers(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    path = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
+    if path is None:
+        return
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return
+    for list_name in CONTAINER_LISTS:
+        for container in node.get(list_name) or []:
+            if isinstance(container, dict):
+                yield (f"{'.'.join(path)}.{list_name}[{container.get('name', '?')}]", container)
+
+
+def _container(container: dict[str, Any], policy: model.GatewayPolicy) -> Iterator[str]:
+    yield from _image(str(container.get("image", "")), policy)
+    resources = container.get("resources") or {}
+    if policy.require_resources:
+        for section in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource not in (resources.get(section) or {}):
+                    yield (
+                        f"resources.{section}.{resource}: missing; every container must "
+                        "declare CPU and memory requests and limits (rule requireResources)"
+                    )
+    for resource, maximum, rule in (
+        ("cpu", policy.max_cpu, "maxCpu"),
+        ("memory", policy.max_memory, "maxMemory"),
+    ):
+        if not maximum:
+            continue
+        for section in ("limits", "requests"):
+            value = (resources.get(section) or {}).get(resource)
+            if value is None:
+                continue
+            yield from _at_most(f"resources.{section}.{resource}", value, maximum, rule)
+
+
+def _at_most(field: str, value: Any, maximum: str, rule: str) -> Iterator[str]:
+    try:
+        over = quantity.parse(value) > quantity.parse(maximum)
+    except ValueError as err:
+        yield f"{field}: {err} (rule {rule})"
+        return
+    if over:
+        yield f"{field}: {value} is above the maximum {maximum} (rule {rule})"
+
+
+def _image(image: str, policy: model.GatewayPolicy) -> Iterator[str]:
+    if policy.allowed_registries and not any(
+        _from_registry(image, allowed) for allowed in policy.allowed_registries
+    ):
+        yield (
+            f"image: {image!r} is not from an allowed registry (rule allowedRegistries: "
+            f"allowed are {', '.join(policy.allowed_registries)})"
+        )
+    if policy.require_digest and "@sha256:" not in image:
+        yield (
+            f"image: {image!r} is not pinned by digest; write it as repo:tag@sha256:... "
+            "(rule requireDigest)"
+        )
+
+
+def registry_of(image: str) -> str:
+    """The registry host of an image reference (docker.io when none is written)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _from_registry(image: str, allowed: str) -> bool:
+    """``allowed`` is a host (``registry.example.com``) or a host/path prefix."""
+    allowed = allowed.rstrip("/")
+    if "/" not in allowed:
+        return registry_of(image) == allowed
+    repository = image.split("@", 1)[0]
+    if registry_of(image) == "docker.io" and not repository.startswith("docker.io/"):
+        # Docker Hub short names: nginx is docker.io/library/nginx.
+        short = "/" not in repository
+        repository = ("docker.io/library/" if short else "docker.io/") + repository
+    return repository == allowed or repository.startswith(allowed + "/")

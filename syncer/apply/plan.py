@@ -1,0 +1,142 @@
+"""``plan``: what a sync would do, as a unified diff per object and a summary, writing nothing.
+
+Called by ``syncer diff`` and the API. Changed objects are sent as a server-side dry
+run, so the diff shows what the server would store (defaults, merges with other
+managers' fields); server-owned fields (status, managedFields, resourceVersion ...)
+are left out, and Secret values are masked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+
+from syncer.apply import client as client_mod
+from syncer.apply import compare, errors, ownership, refs, results
+from syncer.apply import sync as sync_mod
+from syncer.config import model
+
+_VOLATILE_METADATA = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+)
+
+
+def plan(
+    client: client_mod.ClusterClient,
+    *,
+    app_name: str,
+    objects: Iterable[dict[str, Any]],
+    options: model.SyncOptions,
+    gateway_policy: model.GatewayPolicy,
+    namespace: str,
+    previous_inventory: Sequence[refs.ObjectRef] = (),
+) -> results.PlanResult:
+    """The plan; raises ``GatewayViolation``/``OwnershipConflict`` as ``sync`` would."""
+    prepared = sync_mod.Prepared(
+        client,
+        app_name=app_name,
+        objects=objects,
+        namespace=namespace,
+        policy=gateway_policy,
+        previous=previous_inventory,
+    )
+    sync_mod.check_ownership(prepared, app_name=app_name)
+    outcome = results.PlanResult(cluster=client.name, app=app_name)
+    for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
+        outcome.objects.append(
+            _plan_one(client, obj, ref=ref, current=prepared.live.get(ref), options=options)
+        )
+    for ref in prepared.prune_candidates():
+        current = prepared.live.get(ref) or (
+            client.get(ref) if client.discovery.lookup(ref.api_version, ref.kind) else None
+        )
+        if current is None or ownership.app_of(current) != app_name:
+            continue
+        action = "delete" if options.prune else "orphan"
+        text = unified(ref, before=current, after=None) if options.prune else ""
+        outcome.objects.append(results.ObjectPlan(ref=ref, action=action, diff=text))
+    return outcome
+
+
+def _plan_one(
+    client: client_mod.ClusterClient,
+    obj: dict[str, Any],
+    *,
+    ref: refs.ObjectRef,
+    current: dict[str, Any] | None,
+    options: model.SyncOptions,
+) -> results.ObjectPlan:
+    if current is not None and (
+        not compare.needs_apply(live=current, desired=obj)
+        or sync_mod.applied_before(client, obj, current)
+    ):
+        return results.ObjectPlan(ref=ref, action="unchanged")
+    after = _dry_run(client, obj, options=options)
+    if current is not None and clean(current) == clean(after):
+        return results.ObjectPlan(ref=ref, action="unchanged")
+    action = "create" if current is None else "update"
+    return results.ObjectPlan(
+        ref=ref, action=action, diff=unified(ref, before=current, after=after)
+    )
+
+
+def _dry_run(
+    client: client_mod.ClusterClient, obj: dict[str, Any], *, options: model.SyncOptions
+) -> dict[str, Any]:
+    """What the server would store; the object itself when the server cannot tell yet
+    (its namespace or its CRD does not exist before the sync creates them)."""
+    if client.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"])) is None:
+        return obj
+    try:
+        return client.apply(obj, force=options.force, dry_run=True)
+    except errors.NotFound:
+        return obj
+
+
+def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The object without server-owned fields, Secret values masked."""
+    if obj is None:
+        return {}
+    out = {key: value for key, value in obj.items() if key != "status"}
+    meta = {
+        key: value
+        for key, value in (obj.get("metadata") or {}).items()
+        if key not in _VOLATILE_METADATA
+    }
+    out["metadata"] = meta
+    if obj.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(obj.get(key), dict):
+                out[key] = {name: _mask(value) for name, value in obj[key].items()}
+    return out
+
+
+def _mask(value: Any) -> str:
+    digest = hashlib.sha256(str(value).encode()).hexdigest()[:12]
+    return f"(masked, sha256 {digest})"
+
+
+def unified(
+    ref: refs.ObjectRef, *, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> str:
+    """A unified diff of two object states as YAML."""
+    old = yaml.safe_dump(clean(before), sort_keys=True) if before else ""
+    new = yaml.safe_dump(clean(after), sort_keys=True) if after else ""
+    name = f"{ref.kind}/{ref.namespace + '/' if ref.namespace else ''}{ref.name}"
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"live/{name}",
+            tofile=f"desired/{name}",
+        )
+    )
