@@ -186,77 +186,126 @@ class SqliteStore:
         self, *, app: str, release_id: str, clusters: Sequence[str], cause: str
     ) -> records.Rollout:
         now = time.time()
+        with self._tx() as db:
+            rollout_id = self._begin(
+                db, app=app, release_id=release_id, clusters=clusters, cause=cause, now=now
+            )
+        row = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0]
+        return self._rollout(row)
+
+    def _begin(
+        self,
+        db: sqlite3.Connection,
+        *,
+        app: str,
+        release_id: str,
+        clusters: Sequence[str],
+        cause: str,
+        now: float,
+    ) -> int:
         open_list = ",".join("?" * len(records.OPEN_STATES))
         open_args = sorted(records.OPEN_STATES)
-        with self._tx() as db:
-            # Supersede unfinished targets of other releases on these clusters: the
-            # newer intent wins, and their history says so.
-            for cluster in clusters:
-                stale = db.execute(
-                    f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
-                    f"AND release_id != ? AND state IN ({open_list})",
-                    (app, cluster, release_id, *open_args),
-                ).fetchall()
-                for row in stale:
-                    db.execute(
-                        "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
-                        "finished_at = ? WHERE id = ?",
-                        (
-                            records.SUPERSEDED,
-                            f"superseded by {release_id[:12]}",
-                            now,
-                            now,
-                            row["id"],
-                        ),
-                    )
-                    self._insert_event(
-                        db,
-                        app=app,
-                        kind="superseded",
-                        release_id=row["release_id"],
-                        cluster=cluster,
-                        message=f"superseded by release {release_id[:12]}",
-                    )
-            existing = db.execute(
-                f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
-                f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({open_list}) "
-                f"ORDER BY r.id DESC LIMIT 1",
-                (app, release_id, *open_args),
-            ).fetchone()
-            if existing:
-                rollout_id = int(existing["id"])
-                have = {
-                    r["cluster"]
-                    for r in db.execute(
-                        f"SELECT cluster FROM targets WHERE rollout_id = ? "
-                        f"AND state IN ({open_list})",
-                        (rollout_id, *open_args),
-                    )
-                }
-            else:
-                cur = db.execute(
-                    "INSERT INTO rollouts (app, release_id, cause, created_at) VALUES (?,?,?,?)",
-                    (app, release_id, cause, now),
+        # Supersede unfinished targets of other releases on these clusters: the
+        # newer intent wins, and their history says so.
+        for cluster in clusters:
+            stale = db.execute(
+                f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
+                f"AND release_id != ? AND state IN ({open_list})",
+                (app, cluster, release_id, *open_args),
+            ).fetchall()
+            for row in stale:
+                db.execute(
+                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                    "finished_at = ? WHERE id = ?",
+                    (
+                        records.SUPERSEDED,
+                        f"superseded by {release_id[:12]}",
+                        now,
+                        now,
+                        row["id"],
+                    ),
                 )
-                rollout_id = int(cur.lastrowid or 0)
-                have = set()
                 self._insert_event(
                     db,
                     app=app,
-                    kind="rollout",
-                    release_id=release_id,
-                    message=f"rollout of {release_id[:12]} to {', '.join(clusters)} ({cause})",
-                    data={"clusters": list(clusters), "cause": cause, "rollout": rollout_id},
+                    kind="superseded",
+                    release_id=row["release_id"],
+                    cluster=cluster,
+                    message=f"superseded by release {release_id[:12]}",
                 )
-            for cluster in clusters:
-                if cluster in have:
-                    continue
-                db.execute(
-                    "INSERT INTO targets (rollout_id, app, cluster, release_id, state, "
-                    "started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                    (rollout_id, app, cluster, release_id, records.PENDING, now, now),
+        existing = db.execute(
+            f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
+            f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({open_list}) "
+            f"ORDER BY r.id DESC LIMIT 1",
+            (app, release_id, *open_args),
+        ).fetchone()
+        if existing:
+            rollout_id = int(existing["id"])
+            have = {
+                r["cluster"]
+                for r in db.execute(
+                    f"SELECT cluster FROM targets WHERE rollout_id = ? AND state IN ({open_list})",
+                    (rollout_id, *open_args),
                 )
-            db.execute("UPDATE rollouts SET finished_at = NULL WHERE id = ?", (rollout_id,))
+            }
+        else:
+            cur = db.execute(
+                "INSERT INTO rollouts (app, release_id, cause, created_at) VALUES (?,?,?,?)",
+                (app, release_id, cause, now),
+            )
+            rollout_id = int(cur.lastrowid or 0)
+            have = set()
+            self._insert_event(
+                db,
+                app=app,
+                kind="rollout",
+                release_id=release_id,
+                message=f"rollout of {release_id[:12]} to {', '.join(clusters)} ({cause})",
+                data={"clusters": list(clusters), "cause": cause, "rollout": rollout_id},
+            )
+        for cluster in clusters:
+            if cluster in have:
+                continue
+            db.execute(
+                "INSERT INTO targets (rollout_id, app, cluster, release_id, state, "
+                "started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (rollout_id, app, cluster, release_id, records.PENDING, now, now),
+            )
+        db.execute("UPDATE rollouts SET finished_at = NULL WHERE id = ?", (rollout_id,))
+        return rollout_id
+
+    def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
+            if row is None:
+                raise errors.PermanentError(f"no rollout target {target_id} in {self.path}")
+            failed = self._target(row)
+            db.execute(
+                "UPDATE targets SET state = ?, message = ?, updated_at = ?, finished_at = ? "
+                "WHERE id = ?",
+                (records.UNHEALTHY, reason, now, now, target_id),
+            )
+            self._track_deployment(
+                db,
+                target=self._target(
+                    db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
+                ),
+                now=now,
+            )
+            db.execute(
+                "INSERT INTO rejected VALUES (?,?,?,?) ON CONFLICT (app, release_id) "
+                "DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                (failed.app, failed.release_id, reason, now),
+            )
+            rollout_id = self._begin(
+                db,
+                app=failed.app,
+                release_id=to_release,
+                clusters=[failed.cluster],
+                cause="rollback",
+                now=now,
+            )
         row = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0]
         return self._rollout(row)
 

@@ -55,6 +55,11 @@ class Store(Protocol):
         reaching any other state that means "applied" updates the deployment."""
         ...
 
+    def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
+        """In one transaction: mark the target UNHEALTHY, reject its release, and
+        record the intent to roll its cluster back to ``to_release`` (cause rollback)."""
+        ...
+
     def open_rollouts(self, app: str | None = None) -> list[records.Rollout]:
         """Rollouts with targets still to do, oldest first (what a restart resumes)."""
         ...

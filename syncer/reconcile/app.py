@@ -1,0 +1,393 @@
+"""The per-app reconcile: source -> images -> release -> rollout plan -> per-cluster work.
+
+``syncer.controller`` calls ``Reconciler.reconcile(app)`` from the app queue (one at a
+time per app) and from ``syncer sync``. It reads inputs (``syncer.reconcile.inputs``),
+makes the content-addressed release (``syncer.release``), asks ``syncer.rollout`` which
+clusters take it now, records that intent in ``syncer.state`` *before* touching any
+cluster, and then carries out every open target with ``syncer.reconcile.target``
+(clusters in parallel). Open targets left by a crash are resumed the same way, so a
+release is rolled out exactly once.
+
+A failure is the app's alone: it is recorded (state errors, history, the outcome) and
+the reconcile returns; other apps are not affected.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from syncer import errors, metrics, release, rollout
+from syncer.config import model
+from syncer.reconcile import inputs as inputs_
+from syncer.reconcile import parts as parts_
+from syncer.reconcile import target as target_
+from syncer.state import records
+from syncer.state import store as store_
+
+log = logging.getLogger("syncer.reconcile")
+
+MAX_PARALLEL_CLUSTERS = 8
+"""Clusters of one app worked on at once (waiting for health is mostly idle time)."""
+
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one reconcile of one app did."""
+
+    app: str
+    ok: bool
+    release: str = ""
+    message: str = ""
+    clusters: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Cluster -> target state reached in this reconcile."""
+    next_check: float | None = None
+    """Unix time a gate (soak, window) should be looked at again, if any."""
+    stage: str = ""
+    """Where it failed: source, images, apply, health (empty when ok)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "ok": self.ok,
+            "release": self.release,
+            "message": self.message,
+            "clusters": dict(self.clusters),
+        }
+
+
+def app_clusters(
+    *, app: model.App, config: model.Config, pipeline: model.Pipeline | None
+) -> list[model.Cluster]:
+    """Every cluster the app may run on (its own selection, or its pipeline's stages)."""
+    if pipeline is None:
+        return rollout.resolve(app.clusters, clusters=config.clusters, what=f"app {app.name}")
+    seen: dict[str, model.Cluster] = {}
+    for stage in pipeline.stages:
+        for c in rollout.resolve(
+            stage.clusters, clusters=config.clusters, what=f"pipeline {app.name}: {stage.name}"
+        ):
+            seen.setdefault(c.name, c)
+    return list(seen.values())
+
+
+def cluster_records(
+    *, store: store_.Store, app: str, clusters: Sequence[str]
+) -> dict[str, rollout.ClusterRecord]:
+    """What each cluster is doing, as the rollout planner reads it."""
+    deployed = {d.cluster: d for d in store.deployments(app)}
+    result: dict[str, rollout.ClusterRecord] = {}
+    for rec in store.rollouts(app, limit=200):
+        for t in rec.targets:
+            if t.cluster in result or t.cluster not in clusters:
+                continue
+            if t.state == records.SUPERSEDED:
+                continue
+            when = dt.datetime.fromtimestamp(t.finished_at or t.updated_at, tz=dt.UTC)
+            running = deployed[t.cluster].release_id if t.cluster in deployed else ""
+            result[t.cluster] = rollout.ClusterRecord(
+                release=t.release_id,
+                state=t.state,
+                healthy_since=when if t.state == records.HEALTHY else None,
+                finished_at=when if t.finished_at else None,
+                running=running if running != t.release_id else "",
+            )
+    return result
+
+
+class Reconciler:
+    """Reconciles apps of one config against one store, through ``parts``."""
+
+    def __init__(
+        self,
+        *,
+        config: model.Config,
+        store: store_.Store,
+        parts: parts_.Parts,
+        inputs: inputs_.Inputs,
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.parts = parts
+        self.inputs = inputs
+        self.progress = progress or (lambda _text: None)
+        self._apps = {a.name: a for a in config.apps}
+        self._sources = {s.name: s for s in config.sources}
+        self._pipelines = {p.app: p for p in config.pipelines}
+
+    def app(self, name: str) -> model.App:
+        try:
+            return self._apps[name]
+        except KeyError:
+            raise errors.PermanentError(
+                f"no app named {name!r} (configured: {', '.join(sorted(self._apps)) or 'none'})"
+            ) from None
+
+    def clusters_of(self, name: str) -> list[model.Cluster]:
+        return app_clusters(
+            app=self.app(name), config=self.config, pipeline=self._pipelines.get(name)
+        )
+
+    # --- the reconcile ------------------------------------------------------------------
+    def reconcile(
+        self,
+        name: str,
+        *,
+        reasons: frozenset[str] = frozenset(),
+        fresh: bool = False,
+        only: frozenset[str] | None = None,
+    ) -> Outcome:
+        """One pass over ``name``; never raises for the app's own failures.
+
+        ``fresh`` polls Git and registries now instead of using the last poll;
+        ``only`` limits the pass to these clusters (``syncer sync`` leaves out the
+        ones it cannot reach, and plans them instead).
+        """
+        app = self.app(name)
+        started = time.monotonic()
+        try:
+            outcome = self._reconcile(app, reasons=reasons, fresh=fresh, only=only)
+        except errors.SyncerError as err:
+            outcome = Outcome(app=name, ok=False, message=str(err), stage="config")
+        metrics.RECONCILE_DURATION.labels(app=name).observe(time.monotonic() - started)
+        if outcome.ok:
+            metrics.LAST_SUCCESS.labels(app=name).set(time.time())
+        else:
+            metrics.RECONCILE_FAILURES.labels(app=name, reason=outcome.stage or "apply").inc()
+        self.store.set_run(
+            app=name,
+            result="ok" if outcome.ok else "failed",
+            message=outcome.message,
+            desired_release=outcome.release,
+        )
+        log.info(
+            "app=%s release=%s ok=%s took=%.2fs %s",
+            name,
+            outcome.release[:12],
+            outcome.ok,
+            time.monotonic() - started,
+            outcome.message,
+        )
+        return outcome
+
+    def _reconcile(
+        self,
+        app: model.App,
+        *,
+        reasons: frozenset[str],
+        fresh: bool,
+        only: frozenset[str] | None,
+    ) -> Outcome:
+        source = self._sources[app.source]
+        try:
+            snap = self.inputs.snapshot(source, fresh=fresh)
+        except errors.SyncerError as err:
+            return self._fail(app, stage="source", err=err)
+        images = []
+        for image in app.images:
+            try:
+                images.append(self.inputs.image(image, fresh=fresh))
+            except errors.SyncerError as err:
+                return self._fail(app, stage="images", err=err, release_id="")
+        self.store.clear_error(app=app.name)
+        rel = release.make(
+            app=app.name,
+            commit=snap.commit,
+            images=images,
+            config_digest=release.config_digest(app),
+            source=source.name,
+        )
+        if self.store.put_release(rel):
+            self.store.record(
+                app=app.name,
+                kind="release",
+                release_id=rel.id,
+                message=f"new release {rel.describe()}",
+                data={"commit": rel.commit, "images": [i.to_dict() for i in rel.images]},
+            )
+            log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
+        clusters = self.clusters_of(app.name)
+        if only is not None:
+            clusters = [c for c in clusters if c.name in only]
+        names = [c.name for c in clusters]
+        next_check: float | None = None
+        rejected = self.store.rejected(app.name)
+        if rel.id in rejected:
+            # Rolled back from (automatically or by a person): keep what runs until a new
+            # release appears; open targets (a rollback in progress) still finish below.
+            message = f"release {rel.short_id} not rolled out: {rejected[rel.id]}"
+        else:
+            plan = rollout.plan(
+                app=app,
+                pipeline=self._pipelines.get(app.name),
+                clusters=self.config.clusters,
+                release=rel.id,
+                records=cluster_records(store=self.store, app=app.name, clusters=names),
+                approvals=self._approvals(app.name),
+                now=dt.datetime.now(dt.UTC),
+            )
+            for stage in plan.pending_approvals:
+                self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
+            if plan.next_check is not None:
+                next_check = plan.next_check.timestamp()
+            steps = [s.cluster for s in plan.steps if s.cluster in names]
+            if steps:
+                earlier = self.store.targets_of_release(app.name, rel.id)
+                cause = "catch-up" if earlier else "new-release"
+                self.store.begin_rollout(
+                    app=app.name, release_id=rel.id, clusters=steps, cause=cause
+                )
+            waits = [s.message for s in plan.stages if s.message]
+            message = "; ".join(waits)
+        reached = self._work(app, clusters=clusters)
+        if "drift" in reasons:
+            self._check_drift(app, clusters=clusters, rel=rel, busy=set(reached))
+        failed = {c: s for c, s in reached.items() if s not in (records.HEALTHY, records.APPLIED)}
+        ok = not failed
+        if failed:
+            message = "; ".join(f"{c}: {s}" for c, s in sorted(failed.items()))
+        elif not message:
+            message = f"release {rel.short_id} " + ("applied" if reached else "up to date")
+        return Outcome(
+            app=app.name,
+            ok=ok,
+            release=rel.id,
+            message=message,
+            clusters=reached,
+            next_check=next_check,
+            stage=""
+            if ok
+            else (
+                "health"
+                if any(s in (records.UNHEALTHY, records.ROLLED_BACK) for s in failed.values())
+                else "apply"
+            ),
+        )
+
+    def _approvals(self, app: str) -> set[tuple[str, str]]:
+        return {
+            (a.release_id, a.stage) for a in self.store.approvals(app) if a.approved_at is not None
+        }
+
+    def _fail(
+        self, app: model.App, *, stage: str, err: errors.SyncerError, release_id: str = ""
+    ) -> Outcome:
+        message = f"{stage}: {err}"
+        self.store.set_error(app=app.name, stage=stage, message=str(err))
+        self.store.record(app=app.name, kind="error", message=message, release_id=release_id)
+        log.warning("app=%s stage=%s %s", app.name, stage, err)
+        return Outcome(app=app.name, ok=False, message=message, stage=stage)
+
+    # --- carrying out targets -----------------------------------------------------------
+    def _work(self, app: model.App, *, clusters: Sequence[model.Cluster]) -> dict[str, str]:
+        """Carry out every open target of the app (new ones and resumed ones)."""
+        by_name = {c.name: c for c in clusters}
+        todo = [
+            t
+            for ro in self.store.open_rollouts(app.name)
+            for t in ro.targets
+            if t.open and t.cluster in by_name
+        ]
+        if not todo:
+            return {}
+        runner = target_.TargetRunner(
+            app=app,
+            store=self.store,
+            parts=self.parts,
+            source=self._sources[app.source],
+            inputs=self.inputs,
+            progress=self.progress,
+        )
+        reached: dict[str, str] = {}
+        workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"app-{app.name}"
+        ) as pool:
+            futures = {
+                pool.submit(runner.run, target=t, cluster=by_name[t.cluster]): t for t in todo
+            }
+            for future in concurrent.futures.as_completed(futures):
+                t = futures[future]
+                reached[t.cluster] = future.result()
+        return reached
+
+    def _check_drift(
+        self,
+        app: model.App,
+        *,
+        clusters: Sequence[model.Cluster],
+        rel: release.Release,
+        busy: set[str],
+    ) -> None:
+        deployed = {d.cluster: d for d in self.store.deployments(app.name)}
+        runner = target_.TargetRunner(
+            app=app,
+            store=self.store,
+            parts=self.parts,
+            source=self._sources[app.source],
+            inputs=self.inputs,
+            progress=self.progress,
+        )
+        for cluster in clusters:
+            d = deployed.get(cluster.name)
+            if cluster.name in busy or d is None or not d.healthy:
+                continue
+            runner.drift(cluster=cluster, release_id=d.release_id)
+
+    # --- rollback on request ------------------------------------------------------------
+    def rollback(self, name: str, *, to: str | None, by: str) -> Outcome:
+        """Roll ``name`` back to release ``to`` (or the last healthy before the current)
+        on all its clusters; the release rolled back from is not rolled out again."""
+        app = self.app(name)
+        clusters = self.clusters_of(name)
+        current = {d.release_id for d in self.store.deployments(name)}
+        if to:
+            target_rel = self.store.get_release(name, to)
+            if target_rel is None:
+                raise errors.PermanentError(
+                    f"app {name!r} has no release {to!r}: see `syncer history` for ids"
+                )
+        else:
+            rid = self.store.last_healthy_release(name, exclude=sorted(current))
+            if rid is None:
+                raise errors.PermanentError(
+                    f"app {name!r} has no earlier healthy release to roll back to"
+                )
+            target_rel = self.store.get_release(name, rid)
+            assert target_rel is not None
+        for rid in sorted(current - {target_rel.id}):
+            self.store.reject(app=name, release_id=rid, reason=f"rolled back by {by}")
+        self.store.begin_rollout(
+            app=name,
+            release_id=target_rel.id,
+            clusters=[c.name for c in clusters],
+            cause="rollback",
+        )
+        self.store.record(
+            app=name,
+            kind="rollback",
+            release_id=target_rel.id,
+            message=f"rollback to {target_rel.describe()} requested by {by}",
+        )
+        reached = self._work(app, clusters=clusters)
+        ok = all(s == records.HEALTHY for s in reached.values())
+        message = (
+            f"rolled back to {target_rel.short_id}"
+            if ok
+            else "; ".join(f"{c}: {s}" for c, s in sorted(reached.items()) if s != records.HEALTHY)
+        )
+        self.store.set_run(
+            app=name,
+            result="ok" if ok else "failed",
+            message=message,
+            desired_release=target_rel.id,
+        )
+        return Outcome(app=name, ok=ok, release=target_rel.id, message=message, clusters=reached)

@@ -1,0 +1,178 @@
+"""``Inputs``: the newest Git commits and image decisions, shared by polls and reconciles.
+
+The controller's poll jobs call ``poll_repository`` (one per Git repository URL) and
+``poll_images`` (one per image repository); each returns the apps whose input changed,
+which the controller queues. A reconcile then reads ``snapshot``/``image`` and gets the
+polled value without another network call; only an input never polled (the first
+reconcile, ``syncer sync``) is fetched on the spot. What a poll saw is written to
+``syncer.state`` (Git heads, last-seen tags and digests), so a restart compares against
+it and does not mistake old news for a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from registry import errors as registry_errors
+from registry import reference
+from syncer import errors, release
+from syncer.config import model
+from syncer.reconcile import parts as parts_
+from syncer.state import store as store_
+
+log = logging.getLogger("syncer.reconcile")
+
+
+def policy_key(image: model.AppImage) -> str:
+    """A stable name of an image's policy and filter, e.g. ``semver:^1.2``."""
+    p = image.policy
+    if p.semver:
+        key = f"semver:{p.semver}"
+    elif p.alphabetical:
+        key = f"alphabetical:{p.alphabetical}"
+    elif p.numerical:
+        key = f"numerical:{p.numerical}"
+    else:
+        key = f"digest:{p.digest}"
+    if image.filter is not None:
+        key += f" filter:{image.filter.pattern}"
+        if image.filter.extract:
+            key += f" extract:{image.filter.extract}"
+    return key
+
+
+def normalise_repository(repository: str) -> str:
+    """``nginx`` -> ``docker.io/library/nginx``, the way docker names repositories."""
+    try:
+        return reference.parse_repository(repository.strip()).repository
+    except registry_errors.RegistryError:
+        # The loader rejects invalid repositories; keep the text as the key otherwise.
+        return repository.strip()
+
+
+class Inputs:
+    """Polled Git snapshots and image decisions, by source name and image key."""
+
+    def __init__(
+        self, *, config: model.Config, parts: parts_.Parts, store: store_.Store | None
+    ) -> None:
+        self._config = config
+        self._parts = parts
+        self._store = store
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, parts_.Snapshot] = {}
+        self._images: dict[tuple[str, str], release.Image] = {}
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    # --- Git ----------------------------------------------------------------------------
+    def snapshot(self, source: model.Source, *, fresh: bool = False) -> parts_.Snapshot:
+        """The newest polled snapshot of ``source`` (polling now when never polled)."""
+        with self._lock:
+            known = self._snapshots.get(source.name)
+        if known is not None and not fresh:
+            return known
+        return self._poll_source(source)[0]
+
+    def _poll_source(self, source: model.Source) -> tuple[parts_.Snapshot, bool]:
+        snap = self._parts.poll_source(source)
+        ref = source.git.branch or source.git.tag or source.git.semver or source.git.commit
+        with self._lock:
+            before = self._snapshots.get(source.name)
+            self._snapshots[source.name] = snap
+        previous = before.commit if before else None
+        if previous is None and self._store is not None:
+            previous = self._store.git_head(source.name, ref)
+        changed = previous != snap.commit
+        if changed and self._store is not None:
+            self._store.set_git_head(source=source.name, ref=ref, commit=snap.commit)
+        return snap, changed
+
+    def poll_repository(self, url: str) -> set[str]:
+        """Poll every source on ``url``; the names of apps whose source moved."""
+        changed_sources: set[str] = set()
+        for source in self._config.sources:
+            if source.git.url != url:
+                continue
+            try:
+                _snap, changed = self._poll_source(source)
+            except errors.SyncerError as err:
+                log.warning("source=%s poll failed: %s", source.name, err)
+                continue
+            if changed:
+                changed_sources.add(source.name)
+        return {a.name for a in self._config.apps if a.source in changed_sources}
+
+    # --- images -------------------------------------------------------------------------
+    def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:
+        """The decision for ``image`` (deciding now when never polled, or ``fresh``)."""
+        key = (normalise_repository(image.repository), policy_key(image))
+        with self._lock:
+            known = self._images.get(key)
+        if known is not None and not fresh:
+            return known
+        return self._decide(image, key)[0]
+
+    def _decide(self, image: model.AppImage, key: tuple[str, str]) -> tuple[release.Image, bool]:
+        with self._lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        # One request per repository and policy at a time, whatever the number of apps.
+        with lock:
+            decision = self._parts.decide(image)
+            with self._lock:
+                before = self._images.get(key)
+                self._images[key] = decision
+        if before is not None:
+            changed = (before.tag, before.digest) != (decision.tag, decision.digest)
+        elif self._store is not None:
+            seen = self._store.seen_image(key[0], key[1])
+            changed = seen is None or (seen.tag, seen.digest) != (decision.tag, decision.digest)
+        else:
+            changed = True
+        if changed and self._store is not None:
+            self._store.set_seen_image(
+                repository=key[0], policy=key[1], tag=decision.tag, digest=decision.digest
+            )
+        return decision, changed
+
+    def poll_images(self, repository: str) -> set[str]:
+        """Decide every policy on ``repository`` once; the apps whose choice changed."""
+        repo = normalise_repository(repository)
+        by_key: dict[tuple[str, str], tuple[model.AppImage, list[str]]] = {}
+        for app in self._config.apps:
+            for image in app.images:
+                if normalise_repository(image.repository) != repo:
+                    continue
+                key = (repo, policy_key(image))
+                by_key.setdefault(key, (image, []))[1].append(app.name)
+        changed_apps: set[str] = set()
+        for key, (image, apps) in by_key.items():
+            try:
+                _decision, changed = self._decide(image, key)
+            except errors.SyncerError as err:
+                log.warning("image=%s policy=%s poll failed: %s", repo, key[1], err)
+                continue
+            if changed:
+                changed_apps.update(apps)
+        return changed_apps
+
+    def repositories(self) -> list[str]:
+        """Every image repository of every app, normalised and deduplicated."""
+        return sorted(
+            {normalise_repository(i.repository) for a in self._config.apps for i in a.images}
+        )
+
+    def apps_on(self, repository: str) -> list[str]:
+        repo = normalise_repository(repository)
+        return [
+            a.name
+            for a in self._config.apps
+            if any(normalise_repository(i.repository) == repo for i in a.images)
+        ]
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop cached snapshots of these sources (a webhook said they moved)."""
+        with self._lock:
+            for name in names:
+                self._snapshots.pop(name, None)

@@ -1,0 +1,146 @@
+"""``Parts``: what the reconcile loop needs from the layers below it, as one interface.
+
+``syncer.reconcile.app`` drives an app through source -> images -> release -> render
+-> apply -> health -> rollback by calling these methods only; ``syncer.reconcile.live``
+implements them with the real packages (``syncer.source``, ``syncer.images``,
+``syncer.render``, ``syncer.apply``). Keeping the seam here lets the loop's decisions
+(what to roll out, resume, roll back, record) be tested on their own, and keeps the
+layers' own types from leaking into state and history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from syncer import release
+from syncer.config import model
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A source at one commit: an immutable directory to render from."""
+
+    source: str
+    commit: str
+    path: Path
+    label: str = ""
+    """``branch 'main'`` ... for messages."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """The outcome of applying one app's objects to one cluster."""
+
+    inventory: tuple[str, ...]
+    """Keys of every object the app now owns there (the next apply's prune basis)."""
+    created: int = 0
+    updated: int = 0
+    pruned: int = 0
+    unchanged: int = 0
+    writes: int = 0
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, {self.pruned} pruned, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    healthy: bool
+    message: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """What applying would change on one cluster (nothing written)."""
+
+    summary: dict[str, int]
+    diff: str
+    objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    drifted: list[str]
+    """Objects whose managed fields were changed by someone else."""
+    healed: bool
+
+
+class Parts(Protocol):
+    """The layers below the reconcile loop. Every method raises ``syncer.errors`` only."""
+
+    def poll_source(self, source: model.Source) -> Snapshot:
+        """The source's newest commit (ls-remote; fetch only when it moved)."""
+        ...
+
+    def checkout(self, source: model.Source, commit: str) -> Snapshot:
+        """A snapshot of a given commit (for rollbacks and resumed rollouts)."""
+        ...
+
+    def decide(self, image: model.AppImage) -> release.Image:
+        """Which tag/digest of ``image.repository`` the policy picks now."""
+        ...
+
+    def render(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        snapshot: Snapshot,
+        images: Sequence[release.Image],
+    ) -> list[dict[str, Any]]:
+        """The objects for ``app`` on ``cluster`` with ``images`` written in."""
+        ...
+
+    def apply(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> Applied:
+        """Gateway checks, then server-side apply and prune against ``inventory``."""
+        ...
+
+    def wait_healthy(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        timeout: float,
+    ) -> Health: ...
+
+    def plan(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> Planned:
+        """Server-side dry run: what ``apply`` would change."""
+        ...
+
+    def drift(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        heal: bool,
+    ) -> Drift: ...
+
+    def check_cluster(self, cluster: model.Cluster) -> str:
+        """Empty when the cluster can be reached; else a sentence saying what is missing."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,272 @@
+"""One cluster's part of a rollout: render -> apply -> health -> (rollback).
+
+``syncer.reconcile.app`` hands every open ``records.Target`` to ``TargetRunner.run``.
+Each step is recorded in ``syncer.state`` as it happens (applying, applied, healthy,
+...), so a crash anywhere leaves a state from which the next reconcile resumes: apply
+is server-side apply (idempotent, no writes when nothing changed), so doing a step
+twice changes nothing in the cluster.
+
+Outcomes, by what should happen next:
+
+- cluster unreachable, API errors (``TemporaryError``/``SyncerError``) -> ``error``:
+  the target stays open and is retried with the app's backoff;
+- bad input (``PermanentError``: render, gateway, conflict) -> ``failed``;
+- never healthy within ``sync.wait`` -> ``unhealthy``; with ``rollbackOnFailure`` the
+  last healthy release is restored (as a rollout of its own, cause ``rollback``) and
+  the failed release is rejected so it is not rolled out again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from syncer import errors, metrics, release
+from syncer.config import model
+from syncer.reconcile import inputs as inputs_
+from syncer.reconcile import parts as parts_
+from syncer.state import records
+from syncer.state import store as store_
+
+log = logging.getLogger("syncer.reconcile")
+
+
+class TargetRunner:
+    """Carries out targets of one app; thread-safe (one thread per cluster)."""
+
+    def __init__(
+        self,
+        *,
+        app: model.App,
+        store: store_.Store,
+        parts: parts_.Parts,
+        source: model.Source,
+        inputs: inputs_.Inputs,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.parts = parts
+        self.source = source
+        self.inputs = inputs
+        self.progress = progress
+
+    # --- inputs of a release ------------------------------------------------------------
+    def _release(self, release_id: str) -> release.Release:
+        rel = self.store.get_release(self.app.name, release_id)
+        if rel is None:
+            raise errors.PermanentError(
+                f"app {self.app.name}: release {release_id[:12]} is not in the state file"
+            )
+        return rel
+
+    def _snapshot(self, rel: release.Release) -> parts_.Snapshot:
+        current = self.inputs.snapshot(self.source)
+        if current.commit == rel.commit:
+            return current
+        return self.parts.checkout(self.source, rel.commit)
+
+    def render(self, *, rel: release.Release, cluster: model.Cluster) -> list[dict[str, Any]]:
+        return self.parts.render(
+            app=self.app, cluster=cluster, snapshot=self._snapshot(rel), images=rel.images
+        )
+
+    # --- one target ---------------------------------------------------------------------
+    def run(self, *, target: records.Target, cluster: model.Cluster) -> str:
+        """Take ``target`` as far as it goes now; returns the state it reached."""
+        rel_id = target.release_id
+        where = f"app={self.app.name} cluster={cluster.name} release={rel_id[:12]}"
+        self.progress(f"{self.app.name} -> {cluster.name}: applying {rel_id[:12]}")
+        self.store.set_target(target.id, state=records.APPLYING, attempt=True)
+        try:
+            rel = self._release(rel_id)
+            objects = self.render(rel=rel, cluster=cluster)
+            applied = self.parts.apply(
+                app=self.app,
+                cluster=cluster,
+                objects=objects,
+                inventory=self.store.inventory(self.app.name, cluster.name),
+            )
+        except errors.PermanentError as err:
+            return self._stop(target, cluster=cluster, state=records.FAILED, stage="apply", err=err)
+        except errors.SyncerError as err:
+            return self._stop(target, cluster=cluster, state=records.ERROR, stage="apply", err=err)
+        self.store.set_inventory(app=self.app.name, cluster=cluster.name, objects=applied.inventory)
+        self.store.set_target(target.id, state=records.APPLIED, message=applied.summary())
+        self.store.record(
+            app=self.app.name,
+            kind="applied",
+            release_id=rel_id,
+            cluster=cluster.name,
+            message=f"applied {rel.describe()}: {applied.summary()}",
+            data={"writes": applied.writes, **applied.details},
+        )
+        metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result="ok").inc()
+        log.info("%s applied: %s", where, applied.summary())
+        self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
+        try:
+            health = self.parts.wait_healthy(
+                app=self.app, cluster=cluster, objects=objects, timeout=self.app.sync.wait
+            )
+        except errors.SyncerError as err:
+            return self._stop(target, cluster=cluster, state=records.ERROR, stage="health", err=err)
+        if health.healthy:
+            self.store.set_target(target.id, state=records.HEALTHY, message=health.message)
+            self.store.clear_error(app=self.app.name, cluster=cluster.name)
+            self.store.record(
+                app=self.app.name,
+                kind="healthy",
+                release_id=rel_id,
+                cluster=cluster.name,
+                message=f"{rel.short_id} healthy on {cluster.name}: {health.message}",
+            )
+            self.progress(f"{self.app.name} -> {cluster.name}: healthy")
+            log.info("%s healthy", where)
+            return records.HEALTHY
+        return self._unhealthy(target, cluster=cluster, rel=rel, health=health)
+
+    def _stop(
+        self,
+        target: records.Target,
+        *,
+        cluster: model.Cluster,
+        state: str,
+        stage: str,
+        err: errors.SyncerError,
+    ) -> str:
+        message = str(err)
+        self.store.set_target(target.id, state=state, message=message)
+        self.store.set_error(app=self.app.name, cluster=cluster.name, stage=stage, message=message)
+        self.store.record(
+            app=self.app.name,
+            kind="error" if state == records.ERROR else "failed",
+            release_id=target.release_id,
+            cluster=cluster.name,
+            message=f"{stage} on {cluster.name}: {message}",
+        )
+        metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result=state).inc()
+        log.warning(
+            "app=%s cluster=%s release=%s %s: %s",
+            self.app.name,
+            cluster.name,
+            target.release_id[:12],
+            state,
+            message,
+        )
+        self.progress(f"{self.app.name} -> {cluster.name}: {state}: {message}")
+        return state
+
+    def _unhealthy(
+        self,
+        target: records.Target,
+        *,
+        cluster: model.Cluster,
+        rel: release.Release,
+        health: parts_.Health,
+    ) -> str:
+        name = self.app.name
+        self.store.record(
+            app=name,
+            kind="unhealthy",
+            release_id=rel.id,
+            cluster=cluster.name,
+            message=f"{rel.short_id} unhealthy on {cluster.name}: {health.message}",
+            data=health.details,
+        )
+        log.warning(
+            "app=%s cluster=%s release=%s unhealthy: %s",
+            name,
+            cluster.name,
+            rel.short_id,
+            health.message,
+        )
+        deployed = {d.cluster: d for d in self.store.deployments(name)}
+        previous = deployed[cluster.name].last_healthy_release if cluster.name in deployed else ""
+        if previous == rel.id:
+            previous = ""
+        previous = previous or (self.store.last_healthy_release(name, exclude=[rel.id]) or "")
+        if (
+            not self.app.sync.rollback_on_failure
+            or not previous
+            or target_is_rollback(self.store, target)
+        ):
+            why = (
+                "rollback off"
+                if not self.app.sync.rollback_on_failure
+                else ("no healthy release to roll back to" if not previous else "rollback failed")
+            )
+            self.store.set_target(
+                target.id, state=records.UNHEALTHY, message=f"{health.message} ({why})"
+            )
+            self.store.set_error(
+                app=name, cluster=cluster.name, stage="health", message=health.message
+            )
+            return records.UNHEALTHY
+        # One transaction: the failed target, the rejection and the rollback intent, so
+        # a crash here still rolls back on restart.
+        back = self.store.roll_back(
+            target_id=target.id,
+            to_release=previous,
+            reason=f"unhealthy on {cluster.name}: {health.message}",
+        )
+        self.progress(f"{name} -> {cluster.name}: unhealthy, rolling back to {previous[:12]}")
+        (rb_target,) = [t for t in back.targets if t.cluster == cluster.name and t.open]
+        reached = self.run(target=rb_target, cluster=cluster)
+        if reached == records.HEALTHY:
+            self.store.set_target(
+                target.id,
+                state=records.ROLLED_BACK,
+                message=f"{health.message}; rolled back to {previous[:12]}",
+            )
+            self.store.record(
+                app=name,
+                kind="rollback",
+                release_id=previous,
+                cluster=cluster.name,
+                message=f"rolled back {cluster.name} from {rel.short_id} to {previous[:12]}: "
+                f"{health.message}",
+                data={"from": rel.id, "to": previous},
+            )
+            metrics.ROLLBACKS.labels(app=name, cluster=cluster.name).inc()
+        self.store.set_error(
+            app=name,
+            cluster=cluster.name,
+            stage="health",
+            message=f"release {rel.short_id} unhealthy: {health.message}; "
+            f"rolled back to {previous[:12]}",
+        )
+        return records.ROLLED_BACK if reached == records.HEALTHY else records.UNHEALTHY
+
+    # --- drift --------------------------------------------------------------------------
+    def drift(self, *, cluster: model.Cluster, release_id: str) -> None:
+        """Compare live objects with the release running there; heal when configured."""
+        try:
+            rel = self._release(release_id)
+            objects = self.render(rel=rel, cluster=cluster)
+            found = self.parts.drift(
+                app=self.app, cluster=cluster, objects=objects, heal=self.app.sync.self_heal
+            )
+        except errors.SyncerError as err:
+            log.warning(
+                "app=%s cluster=%s drift check failed: %s", self.app.name, cluster.name, err
+            )
+            return
+        if found.drifted:
+            self.store.record(
+                app=self.app.name,
+                kind="drift",
+                release_id=release_id,
+                cluster=cluster.name,
+                message=f"drift on {cluster.name}: {', '.join(found.drifted)}"
+                + (" (healed)" if found.healed else " (self-heal off: reported only)"),
+                data={"objects": found.drifted, "healed": found.healed},
+            )
+
+
+def target_is_rollback(store: store_.Store, target: records.Target) -> bool:
+    """A rollback that itself fails is not rolled back again (no ping-pong)."""
+    return any(
+        r.id == target.rollout_id and r.cause == "rollback"
+        for r in store.rollouts(target.app, limit=20)
+    )

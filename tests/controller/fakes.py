@@ -1,0 +1,140 @@
+"""A scripted ``Parts`` for unit tests of the reconcile loop (no Git, registry or cluster)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from syncer import errors, release
+from syncer.config import model
+from syncer.reconcile import parts
+
+
+def config(*, clusters: Sequence[str] = ("a", "b"), rollback: bool = True) -> model.Config:
+    return model.Config(
+        sources=(
+            model.Source(name="deploy", git=model.GitSource(url="http://git/x.git", branch="main")),
+        ),
+        clusters=tuple(model.Cluster(name=c) for c in clusters),
+        apps=(
+            model.App(
+                name="web",
+                source="deploy",
+                clusters=model.ClusterSelection(names=tuple(clusters)),
+                images=(
+                    model.AppImage(
+                        repository="reg.example/team/web",
+                        policy=model.ImagePolicy(semver="^1"),
+                    ),
+                ),
+                sync=model.SyncOptions(wait=1, rollback_on_failure=rollback),
+            ),
+        ),
+    )
+
+
+class FakeParts:
+    def __init__(self) -> None:
+        self.commit = "1" * 40
+        self.tag = "1.0.0"
+        self.bad_tags: set[str] = set()
+        self.down: set[str] = set()
+        self.missing: dict[str, str] = {}
+        self.registry_down = False
+        self.applies: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def poll_source(self, source: model.Source) -> parts.Snapshot:
+        return parts.Snapshot(source=source.name, commit=self.commit, path=Path("/nonexistent"))
+
+    def checkout(self, source: model.Source, commit: str) -> parts.Snapshot:
+        return parts.Snapshot(source=source.name, commit=commit, path=Path("/nonexistent"))
+
+    def decide(self, image: model.AppImage) -> release.Image:
+        if self.registry_down:
+            raise errors.TemporaryError("registry reg.example unreachable")
+        return release.Image(
+            repository=image.repository,
+            tag=self.tag,
+            digest="sha256:" + self.tag[0] * 64,
+            policy="semver:^1",
+            reason="highest",
+        )
+
+    def render(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        snapshot: parts.Snapshot,
+        images: Sequence[release.Image],
+    ) -> list[dict[str, Any]]:
+        image = images[0].ref if images else "reg.example/team/web:from-git"
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": "web",
+                    "namespace": "default",
+                    "annotations": {"commit": snapshot.commit},
+                },
+                "spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}},
+            }
+        ]
+
+    def apply(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> parts.Applied:
+        if cluster.name in self.down:
+            raise errors.TemporaryError(f"cluster {cluster.name}: connection refused")
+        image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        with self.lock:
+            self.applies.append((cluster.name, image))
+        return parts.Applied(inventory=("apps/v1/Deployment/default/web",), updated=1, writes=1)
+
+    def wait_healthy(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        timeout: float,
+    ) -> parts.Health:
+        image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        if any(f":{t}@" in image for t in self.bad_tags):
+            return parts.Health(healthy=False, message="Deployment default/web: 0 of 1 available")
+        return parts.Health(healthy=True, message="1 objects healthy")
+
+    def plan(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> parts.Planned:
+        return parts.Planned(summary={"update": 1}, diff="-old\n+new\n", objects=list(objects))
+
+    def drift(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        heal: bool,
+    ) -> parts.Drift:
+        return parts.Drift(drifted=[], healed=False)
+
+    def check_cluster(self, cluster: model.Cluster) -> str:
+        return self.missing.get(cluster.name, "")
+
+    def close(self) -> None:
+        pass

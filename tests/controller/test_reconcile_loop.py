@@ -1,0 +1,159 @@
+"""The reconcile loop's decisions: roll out once, resume, roll back, catch up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from syncer import state
+from syncer.reconcile import app as app_
+from syncer.reconcile import inputs as inputs_
+from syncer.reconcile import plan as plan_
+from syncer.state import records
+from tests.controller import fakes
+
+
+@pytest.fixture
+def store() -> Iterator[state.Store]:
+    s = state.open_store(":memory:")
+    yield s
+    s.close()
+
+
+def make(store: state.Store, parts: fakes.FakeParts, **kw: object) -> app_.Reconciler:
+    cfg = fakes.config(**kw)  # type: ignore[arg-type]
+    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store)
+    return app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
+
+
+def kinds(store: state.Store) -> list[str]:
+    return [e.kind for e in reversed(store.history("web", limit=200))]
+
+
+def test_new_release_reaches_both_clusters_once(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True)
+    assert out.ok, out.message
+    assert out.clusters == {"a": "healthy", "b": "healthy"}
+    assert sorted(c for c, _ in parts.applies) == ["a", "b"]
+    again = rec.reconcile("web", fresh=True)
+    assert again.ok and again.clusters == {}
+    assert len(parts.applies) == 2  # nothing applied the second time
+    assert kinds(store).count("release") == 1 and kinds(store).count("rollout") == 1
+
+
+def test_new_tag_makes_a_new_release(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    first = rec.reconcile("web", fresh=True)
+    parts.tag = "1.1.0"
+    second = rec.reconcile("web", fresh=True)
+    assert second.release != first.release
+    assert {d.release_id for d in store.deployments("web")} == {second.release}
+
+
+def test_unhealthy_release_rolls_back_and_is_not_retried(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    good = rec.reconcile("web", fresh=True).release
+    parts.tag, parts.bad_tags = "1.2.0", {"1.2.0"}
+    out = rec.reconcile("web", fresh=True)
+    assert not out.ok
+    assert out.clusters == {"a": records.ROLLED_BACK, "b": records.ROLLED_BACK}
+    assert {d.release_id for d in store.deployments("web")} == {good}
+    assert all(d.healthy for d in store.deployments("web"))
+    assert out.release in store.rejected("web")
+    assert kinds(store).count("rollback") == 2
+    applies = len(parts.applies)
+    quiet = rec.reconcile("web", fresh=True)
+    assert quiet.ok and len(parts.applies) == applies
+    assert "not rolled out" in quiet.message
+
+
+def test_without_rollback_unhealthy_stays(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts, rollback=False)
+    rec.reconcile("web", fresh=True)
+    parts.tag, parts.bad_tags = "1.2.0", {"1.2.0"}
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.UNHEALTHY, "b": records.UNHEALTHY}
+    assert "rollback off" in store.rollouts("web")[0].targets[0].message
+
+
+def test_down_cluster_does_not_stop_the_other_and_catches_up(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.down = {"b"}
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.HEALTHY, "b": records.ERROR}
+    assert not out.ok
+    (err,) = store.errors("web")
+    assert err.cluster == "b" and "connection refused" in err.message
+    parts.down = set()
+    back = rec.reconcile("web", fresh=True)
+    assert back.ok and back.clusters == {"b": records.HEALTHY}
+    assert store.errors("web") == []
+    assert len(store.rollouts("web")) == 1  # the same rollout finished
+
+
+def test_crash_mid_rollout_resumes_the_same_rollout(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    # What a killed process leaves: the release and the intent, one target applying.
+    from syncer import release
+
+    snap = parts.poll_source(rec.config.sources[0])
+    image = parts.decide(rec.config.apps[0].images[0])
+    rel = release.make(
+        app="web",
+        commit=snap.commit,
+        images=[image],
+        config_digest=release.config_digest(rec.config.apps[0]),
+        source="deploy",
+    )
+    store.put_release(rel)
+    ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
+    store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
+    out = rec.reconcile("web", reasons=frozenset({"startup"}), fresh=True)
+    assert out.ok and out.release == rel.id
+    (only,) = store.rollouts("web")
+    assert only.id == ro.id and {t.state for t in only.targets} == {records.HEALTHY}
+    assert kinds(store).count("rollout") == 1
+
+
+def test_manual_rollback_rejects_the_current_release(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    first = rec.reconcile("web", fresh=True).release
+    parts.tag = "1.1.0"
+    second = rec.reconcile("web", fresh=True).release
+    out = rec.rollback("web", to=None, by="alice")
+    assert out.ok and out.release == first
+    assert second in store.rejected("web")
+    assert rec.reconcile("web", fresh=True).clusters == {}  # 1.1.0 stays out
+    assert {d.release_id for d in store.deployments("web")} == {first}
+
+
+def test_source_failure_is_recorded_and_reported(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.registry_down = True
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True)
+    assert not out.ok and out.stage == "images"
+    assert "unreachable" in store.errors("web")[0].message
+
+
+def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.registry_down = True
+    parts.missing = {"a": "no kubeconfig ($KUBECONFIG unset, ~/.kube/config missing)"}
+    cfg = fakes.config()
+    report = plan_.plan_app(config=cfg, parts=parts, store=store, name="web")
+    assert not report.ok
+    assert "using the tags written in Git" in report.notes[0]
+    a, b = report.clusters
+    assert not a.reachable and a.missing.startswith("no kubeconfig") and a.objects
+    assert b.reachable and b.summary == {"update": 1}
+    assert store.releases("web") == [] and store.history("web") == []
