@@ -1,16 +1,16 @@
 """5-field cron expressions (UTC): parsing, matching and the next fire time.
 
 ``syncer.rollout.windows`` uses it to decide whether a stage's time window is open;
-``syncer.rollout.validate`` uses ``parse`` to reject bad expressions at load time.
+``syncer.rollout.validate`` uses ``parse`` to reject expressions that cannot fire.
 
 Semantics are those of Vixie cron / cronie, which is what people write crontabs for:
 ``minute hour day-of-month month day-of-week``; ``*``, lists, ranges, steps
 (``*/15``, ``9-17/2``, ``5/10``), month and weekday names (``jan``, ``mon-fri``),
 weekday 0 and 7 both Sunday; when both day-of-month and day-of-week are restricted,
-a day matches if *either* does. Macros: ``@hourly``, ``@daily``, ``@midnight``,
-``@weekly``, ``@monthly``, ``@yearly``, ``@annually``. (APScheduler's CronTrigger is
-not used: in 3.x it numbers weekdays from Monday and ANDs the two day fields, so
-``0 9 * * 1`` would silently mean Tuesday.)
+a day matches if *either* does. The grammar is the one ``syncer.config.cron`` accepts
+at load time; ``parse`` also rejects dates that never occur (``31 feb``).
+APScheduler's CronTrigger is not used: in 3.x it numbers weekdays from Monday and
+requires both day fields to match, so ``0 9 * * 1`` would silently mean Tuesday.
 """
 
 from __future__ import annotations
@@ -18,15 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-MACROS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # (name, lowest, highest, names mapped to numbers from `lowest`)
@@ -71,12 +62,11 @@ class Schedule:
 
 def parse(expr: str) -> Schedule:
     """Parse ``expr``; raises ``ValueError`` naming the bad field and what is allowed."""
-    text = MACROS.get(expr.strip().lower(), expr.strip().lower())
-    parts = text.split()
+    parts = expr.strip().lower().split()
     if len(parts) != 5:
         raise ValueError(
-            f'cron "{expr}": expected 5 fields (minute hour day-of-month month day-of-week) '
-            f"or a macro ({', '.join(MACROS)}), got {len(parts)}"
+            f'cron "{expr}": expected 5 fields (minute hour day-of-month month day-of-week), '
+            f"got {len(parts)}"
         )
     values = [
         _field(expr=expr, text=part, spec=spec) for part, spec in zip(parts, FIELDS, strict=True)

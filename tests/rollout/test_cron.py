@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from syncer.config import cron as config_cron
 from syncer.rollout import cron
 
 
@@ -34,11 +35,6 @@ def at(text: str) -> dt.datetime:
         ("0 12 1 * fri", "2026-11-28T00:00", "2026-12-01T12:00"),
         # Day-of-month written with a star: only day-of-week decides.
         ("0 12 */1 * fri", "2026-11-28T00:00", "2026-12-04T12:00"),
-        ("@daily", "2026-11-23T00:01", "2026-11-24T00:00"),
-        ("@hourly", "2026-11-23T10:30", "2026-11-23T11:00"),
-        ("@weekly", "2026-11-23T00:00", "2026-11-29T00:00"),
-        ("@monthly", "2026-11-23T00:00", "2026-12-01T00:00"),
-        ("@yearly", "2026-11-23T00:00", "2027-01-01T00:00"),
     ],
 )
 def test_next_fire(expr: str, start: str, expected: str) -> None:
@@ -80,3 +76,28 @@ def test_day_31_with_a_weekday_is_not_rejected() -> None:
     # Restricted weekday makes it fire on Mondays too (either field matches).
     schedule = cron.parse("0 0 31 feb mon")
     assert cron.next_fire(schedule, at_or_after=at("2026-11-23T01:00")) == at("2027-02-01T00:00")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 9-16 * * mon-fri",
+        "*/15 * * * *",
+        "5/20 1,2,3 1-15 jan-jun 0",
+        "0 0 * * 7",
+        "0 9 * * MON-FRI",
+        "0 24 * * *",
+        "0 9 * *",
+        "*/0 * * * *",
+        "0 17-9 * * *",
+        "0 0 * * funday",
+        "x 9 * * *",
+    ],
+)
+def test_same_grammar_as_the_config_loader(expr: str) -> None:
+    try:
+        cron.parse(expr)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted is (config_cron.problem(expr) is None)
