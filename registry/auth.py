@@ -107,7 +107,7 @@ class Authenticator:
             token = self._tokens.get(scope)
             if token and token[1] > self._clock():
                 return {"Authorization": f"Bearer {token[0]}"}
-        value, lifetime = self._fetch_token(challenge, scope=scope, creds=creds)
+        value, lifetime = self._token(challenge, scope=scope, creds=creds)
         self._store(scope, value, lifetime)
         return {"Authorization": f"Bearer {value}"}
 
@@ -156,7 +156,9 @@ class Authenticator:
                     )
                 return
         # Token fetches are network calls: made outside the lock.
-        token, lifetime = self._fetch_token(challenge, scope=scope, creds=creds)
+        # The registry names the scope it wants for this request; prefer it.
+        wanted = challenge.params.get("scope") or scope
+        token, lifetime = self._token(challenge, scope=wanted, creds=creds)
         self._store(scope, token, lifetime)
 
     def _refused(self, response: requests.Response, *, scope: str) -> str:
@@ -171,6 +173,24 @@ class Authenticator:
             f"{': ' + detail if detail else ''}; check the credentials and their permissions"
         )
 
+    def _token(
+        self,
+        challenge: Challenge,
+        *,
+        scope: str,
+        creds: credentials.Credentials | None,
+    ) -> tuple[str, float]:
+        """A token for ``scope``; when refused, credentials are re-read and tried once more."""
+        try:
+            return self._fetch_token(challenge, scope=scope, creds=creds)
+        except _Rejected:
+            with self._lock:
+                self._creds_loaded = False
+                fresh = self._credentials()
+            if fresh == creds:
+                raise
+            return self._fetch_token(challenge, scope=scope, creds=fresh)
+
     def _fetch_token(
         self,
         challenge: Challenge,
@@ -181,7 +201,7 @@ class Authenticator:
         realm = challenge.params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
             raise errors.AuthError(f"registry {self.host} sent a Bearer challenge without realm")
-        wanted = challenge.params.get("scope") or scope
+        wanted = scope
         service = challenge.params.get("service", "")
         if creds and creds.identity_token:
             # OAuth2 refresh-token grant, as docker does with an identitytoken.
@@ -207,7 +227,7 @@ class Authenticator:
             )
         if response.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
-            raise errors.AuthError(
+            raise _Rejected(
                 f"token server of {self.host} rejected {who} (HTTP {response.status_code}); "
                 "check the registry credentials"
             )
@@ -224,6 +244,10 @@ class Authenticator:
         if not token:
             raise errors.AuthError(f"token server of {self.host} sent an empty token")
         return token, lifetime
+
+
+class _Rejected(errors.AuthError):
+    """The token server refused the credentials we sent."""
 
 
 def _basic(username: str, password: str) -> str:

@@ -111,14 +111,18 @@ class Client:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> requests.Response:
-        """One request with auth: a 401 renegotiates once, a second 401 is AuthError."""
-        for attempt in (1, 2):
+        """One request with auth; 401s renegotiate (at most twice), then AuthError.
+
+        The first 401 may only be discovery (no credentials sent yet); the second may
+        reject a token that expired early; a third means we are truly refused.
+        """
+        for attempt in (1, 2, 3):
             sent = {**(headers or {}), **self.auth.headers(scope)}
             response = self.transport.send(method, url, kind=kind, headers=sent, params=params)
             if response.status_code != 401:
                 return response
-            self.auth.on_unauthorized(response, scope=scope, retry=attempt == 1)
-        raise AssertionError("unreachable")  # on_unauthorized raises on the second 401
+            self.auth.on_unauthorized(response, scope=scope, retry=attempt < 3)
+        raise AssertionError("unreachable")  # on_unauthorized raises on the third 401
 
     def _fail(self, response: requests.Response, *, path: str, ref: str = "") -> Exception:
         """The error for a non-2xx answer about ``path`` (and tag/digest ``ref``)."""

@@ -42,4 +42,6 @@ class Alphabetical:
         chooser = max if self.order == "asc" else min
         tag = chooser(candidates, key=lambda pair: (pair[1], pair[0]))[0]
         where = "last" if self.order == "asc" else "first"
-        return base.Outcome(tag, f"{where} of {len(candidates)} tags in alphabetical order")
+        return base.Outcome(
+            tag, f"{where} of {base.plural(len(candidates), 'tag')} in alphabetical order"
+        )

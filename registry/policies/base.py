@@ -36,6 +36,11 @@ class Outcome:
     """Extra clauses: ``3 pre-releases skipped``."""
 
 
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``1 tag``, ``3 tags``."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 class Orderer(Protocol):
     @property
     def label(self) -> str: ...
@@ -78,13 +83,15 @@ class TagPolicy:
         if self.filter is not None:
             candidates, dropped = self.filter.apply(kept)
             if dropped:
-                notes.append(f"{dropped} not matching /{self.filter.pattern.pattern}/")
+                notes.append(
+                    f"{plural(dropped, 'tag')} not matching /{self.filter.pattern.pattern}/"
+                )
         else:
             candidates = [(tag, tag) for tag in kept]
         outcome = self.orderer.pick(candidates)
         notes.extend(outcome.notes)
         if skipped_artifacts:
-            notes.append(f"{skipped_artifacts} signature/SBOM tags excluded")
+            notes.append(f"{plural(skipped_artifacts, 'signature/SBOM tag')} excluded")
         if truncated_at:
             notes.append(f"scan budget reached: only the first {truncated_at} tags were read")
         tail = "".join(f"; {note}" for note in notes)

@@ -40,10 +40,12 @@ class Numerical:
             if number is not None:
                 numbers.append((number, tag))
         skipped = len(candidates) - len(numbers)
-        notes = (f"{skipped} non-numeric values ignored",) if skipped else ()
+        notes = (f"{base.plural(skipped, 'non-numeric value')} ignored",) if skipped else ()
         if not numbers:
             return base.Outcome(None, "no numeric values", notes)
         number, tag = (max if self.order == "asc" else min)(numbers)
         which = "highest" if self.order == "asc" else "lowest"
         shown = int(number) if number.is_integer() else number
-        return base.Outcome(tag, f"{which} number ({shown}) of {len(numbers)} numeric tags", notes)
+        return base.Outcome(
+            tag, f"{which} number ({shown}) of {base.plural(len(numbers), 'numeric tag')}", notes
+        )

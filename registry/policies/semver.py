@@ -44,9 +44,11 @@ class Semver:
                 best, winner = key, tag
         notes = []
         if prereleases:
-            notes.append(f"{prereleases} pre-releases skipped")
+            notes.append(f"{base.plural(prereleases, 'pre-release')} skipped")
         if not_semver:
-            notes.append(f"{not_semver} non-semver tags ignored")
+            notes.append(f"{base.plural(not_semver, 'non-semver tag')} ignored")
         if winner is None:
             return base.Outcome(None, f"none in {self.range}", tuple(notes))
-        return base.Outcome(winner, f"highest of {in_range} tags in {self.range}", tuple(notes))
+        return base.Outcome(
+            winner, f"highest of {base.plural(in_range, 'tag')} in {self.range}", tuple(notes)
+        )
