@@ -10,8 +10,9 @@ clock; ``now`` is always a parameter.
                           now=datetime.now(UTC))
     for step in result.steps: ...   # apply step.release to step.cluster
 
-``rollout.problems`` checks a pipeline at config load; ``rollout.resolve`` turns a
-cluster selection into clusters; ``rollout.window_state`` tells whether a window is open.
+``rollout.problems`` lists what is wrong with a pipeline (``plan`` raises ``ConfigError``
+with them); ``rollout.resolve`` turns a cluster selection into clusters, in order;
+``rollout.window_state`` tells whether a stage's time window is open and when it opens.
 """
 
 from __future__ import annotations
