@@ -28,11 +28,13 @@ _LISTEN = re.compile(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):(\d{1,5})")
 def run(obj: Any, *, path: str, ctx: nodes.Context) -> bool:
     """Report what ``obj`` breaks; ``True`` when nothing."""
     rule = RULES.get(type(obj))
-    findings = list(rule(obj)) if rule else []
+    # A field that failed to build holds its default: rules about the object would
+    # mostly repeat that problem in other words ("needs passwordFrom").
+    if rule is None or ctx.has_own_problem(path):
+        return True
+    findings = list(rule(obj))
     for field, message in findings:
         where = nodes.join(path, field) if field else path
-        # A field that already failed to build holds a default: judging it again would
-        # only repeat that problem in other words.
         if not ctx.is_broken(where):
             ctx.problem(where, where, message)
     return not findings
@@ -61,7 +63,8 @@ def _git(obj: model.GitSource) -> Iterator[Finding]:
     if len(chosen) > 1:
         yield (
             chosen[1],
-            f"set only one of branch, tag, semver, commit (found {' and '.join(chosen)})",
+            f"{' and '.join(chosen)} are both set;"
+            " expected at most one of: branch, tag, semver, commit",
         )
     for key in ("branch", "tag"):
         value = getattr(obj, key)
@@ -76,18 +79,18 @@ def _git(obj: model.GitSource) -> Iterator[Finding]:
     if obj.auth and _is_ssh(obj.url) and (obj.auth.username_from or obj.auth.password_from):
         yield "auth", "usernameFrom/passwordFrom are for HTTPS URLs; expected sshKeyFrom for SSH"
     if obj.auth and obj.auth.ssh_key_from and not _is_ssh(obj.url):
-        yield "auth.sshKeyFrom", "an SSH key needs an ssh:// or user@host:path URL"
+        yield "auth.sshKeyFrom", "an SSH key with a non-SSH URL; expected ssh:// or user@host:path"
 
 
 def _git_auth(obj: model.GitAuth) -> Iterator[Finding]:
     if obj.username_from and not obj.password_from:
-        yield "usernameFrom", "usernameFrom needs passwordFrom (the password or token)"
+        yield "usernameFrom", "usernameFrom without passwordFrom; expected both, or passwordFrom"
 
 
 def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
     if bool(obj.username_from) != bool(obj.password_from):
         field = "usernameFrom" if obj.username_from else "passwordFrom"
-        yield field, "set both usernameFrom and passwordFrom"
+        yield field, "only one of usernameFrom/passwordFrom is set; expected both"
     ways = [
         name
         for name, used in (
@@ -98,7 +101,7 @@ def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
         if used
     ]
     if len(ways) > 1:
-        yield "", f"set only one way to authenticate (found {' and '.join(ways)})"
+        yield "", f"{' and '.join(ways)} are all set; expected one way to authenticate"
     if obj.pull_secret:
         namespace, slash, name = obj.pull_secret.partition("/")
         if not (slash and names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
@@ -116,7 +119,7 @@ def _cluster(obj: model.Cluster) -> Iterator[Finding]:
     if obj.in_cluster and (obj.kubeconfig or obj.context):
         yield (
             "inCluster",
-            "inCluster: true uses the pod's service account; remove kubeconfig/context",
+            "inCluster: true uses the pod's service account; expected no kubeconfig or context",
         )
 
 
@@ -137,7 +140,7 @@ def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
         yield "", "no policy set; expected one of: semver, alphabetical, numerical, digest"
         return
     if len(chosen) > 1:
-        yield chosen[1], f"set only one policy (found {' and '.join(chosen)})"
+        yield chosen[1], f"{' and '.join(chosen)} are both set; expected one of: {', '.join(kinds)}"
         return
     kind = chosen[0]
     value = getattr(obj, kind)

@@ -117,7 +117,7 @@ def _stages(
                 ctx.problem(
                     where,
                     where,
-                    f"cluster {name!r} is not one of app {app.name!r}'s clusters;"
+                    f"cluster {name!r} is not among the clusters of app {app.name!r};"
                     f" expected one of: {', '.join(allowed)}",
                 )
             elif name in owner:
@@ -135,7 +135,7 @@ def _after(stage: model.Stage, *, earlier: list[str], path: str, ctx: nodes.Cont
     if stage.after == stage.name:
         message = "a stage cannot wait for itself; expected an earlier stage"
     elif not earlier:
-        message = f"the first stage cannot wait for {stage.after!r}; remove after"
+        message = f"the first stage cannot wait for {stage.after!r}; expected no after here"
     elif stage.after not in earlier:
         message = f"{stage.after!r} is not an earlier stage; expected one of: {', '.join(earlier)}"
     else:
@@ -169,7 +169,7 @@ def _exists(
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else ""
     listing = f"expected one of: {', '.join(known)}" if known else f"no {section} are defined"
-    message = f"unknown {what} {name!r}; " + (f"{hint} ({listing})" if hint else listing)
+    message = f"unknown {what} {name!r}" + (f" ({hint}); " if hint else "; ") + listing
     ctx.problem(path, path, message)
     return False
 
@@ -181,6 +181,8 @@ def _unique(items: Iterable[Any], *, key: Any, what: str, field: str, ctx: nodes
         path = f"{ctx.path_of(item)}.{field}"
         if value in first:
             line = ctx.line(first[value])
-            ctx.problem(path, path, f"duplicate {what} {value!r} (first at line {line})")
+            ctx.problem(
+                path, path, f"duplicate {what} {value!r} (first at line {line}); expected it once"
+            )
         else:
             first[value] = path

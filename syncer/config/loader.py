@@ -60,7 +60,11 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
         crossrefs.check(config, ctx=ctx)
     if ctx.problems or config is nodes.INVALID:
         raise errors.ConfigError(_sorted(ctx.problems))
-    return dataclasses.replace(config, base_dir=base_dir)
+    # The default state file, like any path written in the file, sits next to it.
+    state_path = nodes.local_path(config.state.path, kind="file", base_dir=base_dir)
+    return dataclasses.replace(
+        config, base_dir=base_dir, state=dataclasses.replace(config.state, path=state_path)
+    )
 
 
 def _sorted(problems: list[tuple[int, str]]) -> list[str]:

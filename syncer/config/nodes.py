@@ -74,6 +74,14 @@ class Context:
         self.problems.append((line, f"{self.file}:{line}: {prefix}{message}"))
         self.broken.add(path)
 
+    def has_own_problem(self, path: str) -> bool:
+        """Whether ``path`` itself or one of its direct fields had a problem."""
+        for other in self.broken:
+            rest = other[len(path) + 1 :] if other.startswith(path + ".") else None
+            if other == path or (rest is not None and not any(c in rest for c in ".[")):
+                return True
+        return False
+
     def is_broken(self, path: str) -> bool:
         """Whether ``path`` or anything under it had a problem."""
         return any(

@@ -49,7 +49,7 @@ def regex_problem(pattern: str) -> str | None:
     try:
         re.compile(pattern)
     except re.error as err:
-        return f"invalid regular expression {pattern!r}: {err}; expected a Python regex"
+        return f"invalid regular expression '{pattern}': {err}; expected a Python regex"
     return None
 
 
@@ -63,7 +63,9 @@ def extract_problem(pattern: str, extract: str) -> str | None:
     for ref in refs:
         if ref not in known:
             have = ", ".join(f"${name}" for name in known) or "none (add a (group) to the pattern)"
-            return f"extract uses ${ref}, which the pattern does not define; groups: {have}"
+            return (
+                f"extract uses ${ref}, which the pattern does not define; expected one of: {have}"
+            )
     return None
 
 

@@ -37,6 +37,8 @@ alphabetical, numerical, digest`. Check a file with `syncer validate -c syncer.y
 - **paths**: relative local paths (a Git `url` that is a path, `kubeconfig`,
   `dockerConfig`, `caFile`, `state.path`) resolve against the config file's directory,
   and `~` is expanded; `url: ../..` in `examples/quickstart/syncer.yaml` is this repository.
+- Keys starting with `x-` are ignored: a place for YAML anchors to merge from
+  (`x-defaults: &defaults {...}` then `<<: *defaults`).
 - A Git source follows exactly one of `branch`, `tag`, `semver`, `commit`; none of them
   means the remote's HEAD (its default branch). An image `policy` sets exactly one of
   `semver`, `alphabetical`, `numerical`, `digest`.

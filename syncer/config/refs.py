@@ -32,7 +32,10 @@ def parse_secret_ref(text: str, *, base_dir: str = "") -> model.SecretRef:
         raise ValueError(f"not a secret reference (value not shown); {SECRET_EXPECTED}")
     if kind == "env":
         if not _ENV.fullmatch(rest):
-            raise ValueError(f"invalid environment variable name {rest!r} in {text!r}")
+            raise ValueError(
+                f"invalid environment variable name {rest!r} in {text!r};"
+                " expected letters, digits and '_', not starting with a digit"
+            )
         return model.SecretRef("env", rest)
     if kind == "file":
         if not rest:

@@ -86,7 +86,8 @@ def build_dataclass(cls: type, node: yaml.Node, *, path: str, ctx: nodes.Context
         return nodes.INVALID
     pairs = nodes.mapping_pairs(node, path=path, ctx=ctx)
     for key, (key_node, _) in pairs.items():
-        if key not in fields:
+        # ``x-`` keys are for the user (anchors to merge from), as in Compose files.
+        if key not in fields and not key.startswith("x-"):
             _unknown_key(cls, key, key_node, fields=list(fields), path=path, ctx=ctx)
     # Only a required field that is missing or invalid makes the object unbuildable;
     # other problems leave defaults in place so that later checks still run.
@@ -97,11 +98,11 @@ def build_dataclass(cls: type, node: yaml.Node, *, path: str, ctx: nodes.Context
         hint = _hints(cls)[f.name]
         if key not in pairs:
             if is_required(f):
-                ctx.problem(
-                    node,
-                    sub,
-                    f"missing required field; expected {type_name(hint, meta=f.metadata)}",
-                )
+                expected = type_name(hint, meta=f.metadata)
+                what = str(f.metadata.get("doc", "")).rstrip(".")
+                if what:
+                    expected = f"{expected} ({what[0].lower()}{what[1:]})"
+                ctx.problem(node, sub, f"missing required field; expected {expected}")
                 ok = False
             continue
         value = build(hint, pairs[key][1], path=sub, ctx=ctx, meta=f.metadata)
