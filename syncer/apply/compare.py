@@ -10,6 +10,7 @@ the answer is "apply needed", and the engine confirms with a server-side dry run
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -52,16 +53,30 @@ def needs_apply(*, live: dict[str, Any], desired: dict[str, Any]) -> str:
     diffs = differences(live=live, desired=desired)
     if diffs:
         return f"{diffs[0].path} differs"
-    dropped = _owned_but_absent(owned, desired, path="")
+    dropped = _owned_but_absent(owned, desired, path="") and _owned_but_absent(
+        owned, _as_stored(desired), path=""
+    )
     if dropped:
         return f"{dropped} is no longer set"
     return ""
 
 
+def _as_stored(desired: dict[str, Any]) -> dict[str, Any]:
+    """A Secret's write-only ``stringData`` is stored base64-encoded in ``data``."""
+    if desired.get("kind") != "Secret" or not isinstance(desired.get("stringData"), dict):
+        return desired
+    data = dict(desired.get("data") or {})
+    for key, value in desired["stringData"].items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    stored = {key: value for key, value in desired.items() if key != "stringData"}
+    stored["data"] = data
+    return stored
+
+
 def differences(*, live: dict[str, Any], desired: dict[str, Any]) -> list[Difference]:
     """Desired fields (not apiVersion/kind/status) whose live value differs."""
     found: list[Difference] = []
-    for key, value in desired.items():
+    for key, value in _as_stored(desired).items():
         if key in _SKIP_TOP:
             continue
         _diff(live.get(key, _MISSING), value, (key,), found)

@@ -133,3 +133,31 @@ def test_types_matter_for_plain_scalars() -> None:
     live = live_of(DESIRED)
     live["spec"]["replicas"] = "2"
     assert compare.needs_apply(live=live, desired=DESIRED) == "spec.replicas differs"
+
+
+def test_secret_string_data_matches_its_stored_base64_form() -> None:
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"password": "hunter2"},
+    }
+    live = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "s",
+            "managedFields": [
+                {
+                    "manager": "syncer",
+                    "operation": "Apply",
+                    "fieldsV1": {"f:stringData": {"f:password": {}}},
+                }
+            ],
+        },
+        "data": {"password": "aHVudGVyMg=="},
+        "type": "Opaque",
+    }
+    assert compare.needs_apply(live=live, desired=desired) == ""
+    live["data"]["password"] = "b3RoZXI="
+    assert compare.needs_apply(live=live, desired=desired) == "data.password differs"

@@ -1,0 +1,247 @@
+"""Drift, field conflicts, health with a failing image, rollback, plan/diff."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pytest
+
+from syncer import apply
+from syncer.config import model
+from tests.apply.conftest import (
+    APP,
+    NS,
+    OPEN_GATE,
+    basic_set,
+    config_map,
+    deployment,
+    run_sync,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def other_manager_applies(cluster: Any, obj: dict[str, Any], *, manager: str, force: bool) -> None:
+    """Server-side apply by another field manager, over plain HTTP."""
+    name, ns = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    url = (
+        f"{cluster.url}/apis/apps/v1/namespaces/{ns}/deployments/{name}"
+        f"?fieldManager={manager}&force={str(force).lower()}"
+    )
+    request = Request(
+        url,
+        data=json.dumps(obj).encode(),
+        method="PATCH",
+        headers={
+            "Content-Type": "application/apply-patch+yaml",
+            "Authorization": f"Bearer {cluster.token}",
+        },
+    )
+    with urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_drift_by_another_manager_is_reported_then_healed(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    report_only = model.SyncOptions(self_heal=False)
+    first = run_sync(client, basic_set(), options=report_only)
+    live = cluster.get("apps/v1", "Deployment", "api", namespace=NS)
+    live["spec"]["replicas"] = 7
+    cluster.put(live, manager="kubectl-edit")
+    cluster.request_log.clear()
+    report = apply.drift(
+        client,
+        app_name=APP,
+        objects=basic_set(),
+        options=report_only,
+        gateway_policy=OPEN_GATE,
+        namespace=NS,
+        previous_inventory=first.inventory,
+    )
+    [item] = report.drifted
+    assert item.message == "Deployment web/api: spec.replicas: 2 -> 7 (changed by kubectl-edit)"
+    assert report.healed is None and cluster.request_log.writes() == 0
+
+    healed = apply.drift(
+        client,
+        app_name=APP,
+        objects=basic_set(),
+        options=model.SyncOptions(self_heal=True, force=True),
+        gateway_policy=OPEN_GATE,
+        namespace=NS,
+        previous_inventory=first.inventory,
+    )
+    assert healed.healed is not None
+    assert [str(ref) for ref in healed.healed.applied] == ["Deployment web/api"]
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 2
+
+
+def test_an_object_deleted_by_someone_is_drift_and_comes_back(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, basic_set(), options=options)
+    cluster.kubectl("delete", "configmap", "settings", "-n", NS, check=True)
+    report = apply.drift(
+        client,
+        app_name=APP,
+        objects=basic_set(),
+        options=options,
+        gateway_policy=OPEN_GATE,
+        namespace=NS,
+        previous_inventory=first.inventory,
+    )
+    assert [item.message for item in report.drifted] == [
+        "ConfigMap web/settings: deleted by someone else"
+    ]
+    assert report.healed is not None and report.healed.created
+    assert cluster.get("v1", "ConfigMap", "settings", namespace=NS) is not None
+
+
+def test_conflict_with_another_manager_needs_force(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, basic_set(), options=options)
+    theirs = deployment()
+    theirs["spec"] = {
+        "replicas": 5,
+        "selector": theirs["spec"]["selector"],
+        "template": theirs["spec"]["template"],
+    }
+    other_manager_applies(cluster, theirs, manager="hpa-tool", force=True)
+    changed = basic_set()
+    changed[0]["spec"]["replicas"] = 3
+    with pytest.raises(apply.errors.FieldConflict) as caught:
+        run_sync(client, changed, options=options, previous=first.inventory)
+    text = str(caught.value)
+    assert "Deployment web/api" in text and "hpa-tool" in text and "sync.force" in text
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 5
+    forced = run_sync(
+        client, changed, options=model.SyncOptions(force=True), previous=first.inventory
+    )
+    assert [str(ref) for ref in forced.applied] == ["Deployment web/api"]
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 3
+
+
+def test_failing_image_is_unhealthy_and_rolls_back_to_the_previous_set(
+    kube_clusters: Any, connect: Any
+) -> None:
+    dev, prod = kube_clusters(2, names=["dev", "prod"])
+    options = model.SyncOptions(wait=20.0, rollback_on_failure=True)
+    good = basic_set()
+    bad = [
+        deployment(image="registry.example.com/team/web:broken"),
+        *basic_set()[1:],
+        config_map("added-by-bad"),
+    ]
+    for cluster in (dev, prod):
+        cluster.fail_image(":broken")
+        client = connect(cluster)
+        first = apply.deploy(
+            client,
+            app_name=APP,
+            objects=good,
+            options=options,
+            gateway_policy=OPEN_GATE,
+            namespace=NS,
+            poll_interval=0.2,
+        )
+        assert first.ok and first.health.healthy, first.health.summary
+        outcome = apply.deploy(
+            client,
+            app_name=APP,
+            objects=bad,
+            options=options,
+            gateway_policy=OPEN_GATE,
+            namespace=NS,
+            previous_inventory=first.sync.inventory,
+            previous_objects=good,
+            poll_interval=0.2,
+        )
+        assert not outcome.ok and not outcome.health.timed_out
+        assert outcome.health.problems == [
+            "Deployment web/api: ProgressDeadlineExceeded: 0 of 2 replicas available"
+        ]
+        assert outcome.rolled_back is not None and outcome.rollback_health is not None
+        assert [str(r) for r in outcome.rolled_back.applied] == ["Deployment web/api"]
+        assert [str(r) for r in outcome.rolled_back.pruned] == ["ConfigMap web/added-by-bad"]
+        assert outcome.rollback_health.healthy, outcome.rollback_health.summary
+        live = cluster.get("apps/v1", "Deployment", "api", namespace=NS)
+        assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.0")
+        data = json.loads(json.dumps(outcome.to_json()))
+        assert data["rolledBack"]["pruned"][0]["name"] == "added-by-bad"
+
+
+def test_wait_times_out_with_a_reason_per_object(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    cluster.fail_image(":broken")
+    client = connect(cluster)
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"a": "db"}},
+            "template": {
+                "metadata": {"labels": {"a": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "db:broken"}]},
+            },
+        },
+    }
+    result = run_sync(client, [statefulset, config_map("c")], options=model.SyncOptions())
+    report = apply.wait_healthy(
+        client, app_name=APP, inventory=result.inventory, timeout=1.5, interval=0.2
+    )
+    assert report.timed_out and not report.healthy
+    assert report.problems == ["StatefulSet web/db: 0 of 2 replicas ready"]
+    assert report.summary.startswith("timed out after 2s: StatefulSet web/db") or (
+        report.summary.startswith("timed out after 1s")
+    )
+
+
+def test_plan_shows_a_unified_diff_and_a_summary_without_writing(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": NS},
+        "stringData": {"password": "hunter2"},
+    }
+    first = run_sync(client, [*basic_set(), config_map("old"), secret], options=options)
+    desired = basic_set()
+    desired[0]["spec"]["replicas"] = 3
+    secret2 = copy.deepcopy(secret)
+    secret2["stringData"]["password"] = "hunter3"
+    cluster.request_log.clear()
+    plan = apply.plan(
+        client,
+        app_name=APP,
+        objects=[*desired, config_map("new"), secret2],
+        options=options,
+        gateway_policy=OPEN_GATE,
+        namespace=NS,
+        previous_inventory=first.inventory,
+    )
+    assert cluster.request_log.writes() == 0
+    assert plan.summary == {"create": 1, "update": 2, "delete": 1, "unchanged": 2, "orphan": 0}
+    actions = {str(item.ref): item.action for item in plan.objects}
+    assert actions["Deployment web/api"] == "update"
+    assert actions["ConfigMap web/old"] == "delete"
+    deployment_diff = next(i.diff for i in plan.objects if i.ref.kind == "Deployment")
+    assert "--- live/Deployment/web/api\n+++ desired/Deployment/web/api\n" in deployment_diff
+    assert "-  replicas: 2\n+  replicas: 3\n" in deployment_diff
+    assert "managedFields" not in plan.diff and "resourceVersion" not in plan.diff
+    assert "hunter" not in plan.diff
+    assert json.loads(json.dumps(plan.to_json()))["summary"]["update"] == 2

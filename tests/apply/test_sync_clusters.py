@@ -1,0 +1,221 @@
+"""sync against the API test server, two clusters at once: order, no-change, change,
+prune, ownership, namespace creation."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from syncer import apply
+from syncer import errors as syncer_errors
+from syncer.config import model
+from tests.apply.conftest import (
+    CRD,
+    NS,
+    basic_set,
+    config_map,
+    deployment,
+    run_sync,
+    service,
+    widget,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def patched_paths(cluster: Any) -> list[str]:
+    return [r.path for r in cluster.request_log if r.method == "PATCH"]
+
+
+def test_first_apply_in_order_with_a_crd_and_its_resource_on_two_clusters(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    objects = [widget(), deployment(), service(), config_map("settings"), CRD]
+    for cluster in kube_clusters(2, names=["dev", "prod"]):
+        result = run_sync(connect(cluster), objects, options=options)
+        assert [str(ref) for ref in result.applied] == [
+            "CustomResourceDefinition widgets.example.com",
+            "ConfigMap web/settings",
+            "Service web/api",
+            "Deployment web/api",
+            "Widget web/blue",
+        ]
+        assert result.created == result.applied and result.namespace_created
+        kinds = [p.split("/")[-2] for p in patched_paths(cluster)]
+        assert list(dict.fromkeys(kinds)) == [
+            "customresourcedefinitions",
+            "configmaps",
+            "services",
+            "deployments",
+            "widgets",
+        ]
+        assert cluster.get("example.com/v1", "Widget", "blue", namespace=NS)["spec"] == {"size": 3}
+        live = cluster.get("apps/v1", "Deployment", "api", namespace=NS)
+        assert live["metadata"]["labels"] == {
+            "app.kubernetes.io/managed-by": "syncer",
+            "syncer.io/app": "web",
+        }
+        assert any(
+            entry["manager"] == "syncer" and entry["operation"] == "Apply"
+            for entry in live["metadata"]["managedFields"]
+        )
+        assert cluster.get("v1", "Namespace", NS) is not None
+        assert len(result.inventory) == 5
+
+
+def test_reapply_without_change_makes_zero_writes_one_list_per_kind(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    objects = [*basic_set(), CRD, widget()]
+    first = run_sync(connect(cluster), objects, options=options)
+    # A fresh client (a restarted controller) must not write either.
+    for client in (connect(cluster), connect(cluster)):
+        cluster.request_log.clear()
+        again = run_sync(client, objects, options=options, previous=first.inventory)
+        assert again.writes == 0 and cluster.request_log.writes() == 0
+        assert again.applied == [] and len(again.unchanged) == 5
+        lists = [
+            r for r in cluster.request_log if r.method == "GET" and "labelSelector" in str(r.query)
+        ]
+        assert len(lists) == 5  # one LIST per kind and namespace
+        assert all(r.method == "GET" for r in cluster.request_log)
+    assert again.inventory == first.inventory
+
+
+def test_changing_one_field_writes_only_that_object(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, basic_set(), options=options)
+    changed = basic_set()
+    changed[0]["spec"]["replicas"] = 3
+    cluster.request_log.clear()
+    result = run_sync(client, changed, options=options, previous=first.inventory)
+    assert [str(ref) for ref in result.applied] == ["Deployment web/api"]
+    assert result.writes == 1 == cluster.request_log.writes()
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 3
+
+
+def test_removed_objects_are_pruned_in_reverse_order(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, [*basic_set(), CRD, widget()], options=options)
+    cluster.request_log.clear()
+    result = run_sync(client, [config_map("settings")], options=options, previous=first.inventory)
+    assert [str(ref) for ref in result.pruned] == [
+        "Widget web/blue",
+        "Deployment web/api",
+        "Service web/api",
+        "CustomResourceDefinition widgets.example.com",
+    ]
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
+    assert cluster.get("v1", "Service", "api", namespace=NS) is None
+    assert [str(ref) for ref in result.inventory] == ["ConfigMap web/settings"]
+    assert cluster.request_log.count(method="DELETE") == 4
+
+
+def test_prune_off_reports_orphans_and_keeps_tracking_them(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    keep = model.SyncOptions(prune=False, wait=5)
+    first = run_sync(client, basic_set(), options=keep)
+    result = run_sync(client, [config_map("settings")], options=keep, previous=first.inventory)
+    assert sorted(str(ref) for ref in result.orphans) == ["Deployment web/api", "Service web/api"]
+    assert result.pruned == [] and cluster.request_log.count(method="DELETE") == 0
+    assert cluster.get("v1", "Service", "api", namespace=NS) is not None
+    # Turning prune on later deletes them, from the recorded inventory.
+    later = run_sync(client, [config_map("settings")], options=options, previous=result.inventory)
+    assert sorted(str(ref) for ref in later.pruned) == ["Deployment web/api", "Service web/api"]
+
+
+def test_an_object_taken_over_by_another_app_is_not_pruned(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, [config_map("settings"), config_map("shared")], options=options)
+    taken = cluster.get("v1", "ConfigMap", "shared", namespace=NS)
+    taken["metadata"]["labels"]["syncer.io/app"] = "other"
+    cluster.put(taken, manager="someone")
+    result = run_sync(client, [config_map("settings")], options=options, previous=first.inventory)
+    assert result.pruned == []
+    assert result.skipped == ["ConfigMap web/shared: not pruned, it now belongs to app 'other'"]
+    assert cluster.get("v1", "ConfigMap", "shared", namespace=NS) is not None
+
+
+def test_an_object_owned_by_another_app_is_a_conflict_and_nothing_is_written(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    run_sync(client, [config_map("shared")], options=options, app="other")
+    cluster.request_log.clear()
+    with pytest.raises(apply.errors.OwnershipConflict) as caught:
+        run_sync(client, [config_map("mine"), config_map("shared")], options=options)
+    assert isinstance(caught.value, syncer_errors.PermanentError)
+    assert str(caught.value) == (
+        "ConfigMap web/shared on cluster belongs to app 'other' (label syncer.io/app); app "
+        "'web' will not touch it: remove it from one of the two apps"
+    )
+    assert cluster.request_log.writes() == 0
+    assert cluster.get("v1", "ConfigMap", "mine", namespace=NS) is None
+
+
+def test_namespace_not_created_when_disabled(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    with pytest.raises(apply.errors.NotFound, match=r"set sync\.createNamespace: true"):
+        run_sync(
+            connect(cluster), [config_map("a")], options=model.SyncOptions(create_namespace=False)
+        )
+    assert cluster.get("v1", "Namespace", NS) is None
+
+
+def test_an_unknown_kind_fails_before_any_write(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    with pytest.raises(
+        apply.errors.UnknownKind,
+        match=r"no resource serves kind Widget in apiVersion example\.com/v1",
+    ):
+        run_sync(connect(cluster), [config_map("a"), widget()], options=options)
+    assert cluster.request_log.writes() == 0
+
+
+def test_results_serialize_to_json(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    import json
+
+    [cluster] = kube_clusters(1)
+    result = run_sync(connect(cluster), basic_set(), options=options)
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["applied"][0] == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "namespace": NS,
+        "name": "settings",
+    }
+    inventory = [apply.ObjectRef.from_json(item) for item in data["inventory"]]
+    assert inventory == result.inventory
+
+
+def test_a_partial_failure_reports_what_was_written(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    bad = copy.deepcopy(deployment())
+    bad["spec"]["replicas"] = "many"
+    with pytest.raises(apply.errors.InvalidObject) as caught:
+        run_sync(connect(cluster), [config_map("settings"), service(), bad], options=options)
+    partial = caught.value.partial
+    assert [str(ref) for ref in partial.applied] == ["ConfigMap web/settings", "Service web/api"]
+    assert "Deployment web/api" in str(caught.value)
