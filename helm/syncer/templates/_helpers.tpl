@@ -1,0 +1,70 @@
+{{/* Names and labels shared by every object of the chart. */}}
+
+{{- define "syncer.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "syncer.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "syncer.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "syncer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "syncer.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "syncer.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "syncer.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "syncer.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "syncer.leaseName" -}}
+{{- default (printf "%s-leader" (include "syncer.fullname" .)) .Values.leaderElection.leaseName -}}
+{{- end -}}
+
+{{- define "syncer.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The syncer config: the user's `config` with the chart's listen address and state path. */}}
+{{- define "syncer.config" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $server := default (dict) $config.server -}}
+{{- $_ := set $server "listen" (printf "0.0.0.0:%d" (int .Values.server.port)) -}}
+{{- $_ := set $config "server" $server -}}
+{{- $state := default (dict) $config.state -}}
+{{- $_ := set $state "path" "/var/lib/syncer/state.db" -}}
+{{- $_ := set $config "state" $state -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* Checks on combinations the schema cannot express. */}}
+{{- define "syncer.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas without a leader would both deploy" -}}
+{{- end -}}
+{{- if and (eq .Values.rbac.scope "namespaces") (empty .Values.rbac.namespaces) -}}
+{{- fail "rbac.scope=namespaces needs rbac.namespaces: the namespaces syncer deploys to" -}}
+{{- end -}}
+{{- if not (or .Values.existingConfigMap .Values.config) -}}
+{{- fail "set config (the syncer configuration) or existingConfigMap" -}}
+{{- end -}}
+{{- end -}}
