@@ -1,0 +1,78 @@
+"""Helm charts: ``helm template`` of a chart directory in the snapshot.
+
+Called by ``syncer.render.render`` when the app's path holds a ``Chart.yaml``. Values
+files (relative to the chart, templated per cluster) must resolve inside the snapshot;
+inline values from the config go last, so they win. The release name defaults to the
+app's name and the namespace is the app's. CRDs in ``crds/`` are included; chart tests
+are not.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syncer.config import model
+from syncer.render import errors, files, limits, objects, paths, tools, yamlload
+
+
+def render(
+    *,
+    root: Path,
+    chart: Path,
+    app: model.App,
+    values_files: list[str],
+    values: dict[str, Any],
+    budget: files.Budget,
+    limits: limits.Limits,
+    tool_paths: tools.Tools,
+    what: str,
+) -> list[objects.Item]:
+    root = root.resolve()
+    bad_links = paths.escaping_links(root=root, start=chart)
+    if bad_links:
+        raise errors.UnsafePathError(
+            f"{bad_links[0]}: symlink resolves outside the repository (symlink escape); "
+            "links must point inside the repo"
+        )
+    for path in _chart_files(chart):
+        if path.stat().st_size > limits.max_file_bytes:
+            budget.read(path=path, shown=paths.relative(root=root, path=path))
+    helm = tool_paths.find("helm")
+    if not helm:
+        raise errors.ToolMissingError(
+            f"{what}: a Helm chart needs the 'helm' binary, which was not found on PATH: "
+            "install helm"
+        )
+    args = [
+        helm, "template", app.helm.release_name or app.name, str(chart),
+        "--namespace", app.namespace, "--include-crds", "--skip-tests",
+    ]  # fmt: skip
+    for name in values_files:
+        if name.startswith("/") or "://" in name:
+            raise errors.UnsafePathError(
+                f"{what}: values file {name!r} must be a path relative to the chart"
+            )
+        target = (chart / name).resolve()
+        paths.check_inside(root=root, path=target, shown=name, what=f"{what}: values file")
+        if not target.is_file():
+            raise errors.RenderError(f"{what}: values file {name!r} does not exist in the chart")
+        budget.read(path=target, shown=paths.relative(root=root, path=target))
+        args += ["--values", str(target)]
+    with tempfile.TemporaryDirectory(prefix="syncer-values-") as tmp:
+        if values:
+            inline = Path(tmp) / "inline-values.yaml"
+            inline.write_text(yaml.safe_dump(values, sort_keys=True))
+            args += ["--values", str(inline)]
+        out = tools.run(args, cwd=chart, timeout=limits.tool_timeout, budget=budget, what=what)
+    items: list[objects.Item] = []
+    for doc in yamlload.load_all(out, shown=f"{what} output", max_nodes=limits.max_yaml_nodes):
+        items += objects.collect(data=doc.data, origin=f"helm output (document {doc.index})")
+    return items
+
+
+def _chart_files(chart: Path) -> list[Path]:
+    return [p for p in chart.rglob("*") if p.is_file() and not p.is_symlink()]

@@ -1,0 +1,127 @@
+"""Rendering one app for one cluster: snapshot directory in, apply-ready objects out.
+
+The second step of the data flow: the reconcile loop and ``syncer render`` call
+``render`` with a snapshot from ``syncer.source`` and the image choices of the app's
+policies; ``syncer.apply`` takes ``Rendered.objects`` as they are. The app's path is
+templated with the cluster's name and labels, confined to the snapshot, and rendered as
+a Helm chart (``Chart.yaml``), a kustomization, or a plain YAML/JSON directory. Objects
+are then namespaced and labelled (``objects``) and governed images pinned (``images``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from syncer.config import model
+from syncer.render import (
+    errors,
+    files,
+    helm,
+    images,
+    kustomize,
+    limits,
+    objects,
+    paths,
+    plain,
+    templating,
+    tools,
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one app should run on one cluster at one commit."""
+
+    app: str
+    cluster: str
+    """The cluster's name ("" when rendered without one)."""
+    commit: str
+    path: str
+    """The app's path after templating, relative to the repository root."""
+    kind: str
+    """How it was rendered: ``plain``, ``kustomize`` or ``helm``."""
+    objects: list[dict[str, Any]]
+    """Apply-ready objects, in a stable order."""
+    image_changes: list[images.ImageChange] = field(default_factory=list)
+
+
+def render(
+    *,
+    app: model.App,
+    snapshot: Path,
+    commit: str = "",
+    cluster: model.Cluster | None = None,
+    choices: Sequence[images.ImageChoice] = (),
+    limits: limits.Limits | None = None,
+    tool_paths: tools.Tools | None = None,
+) -> Rendered:
+    """Render ``app`` from ``snapshot`` for ``cluster``; raise ``RenderError`` on bad input.
+
+    ``choices`` are the image decisions of the app's policies (``registry.Decision`` or
+    ``syncer.release.Image``); images whose repository has one are pinned to it.
+    """
+    limits = limits or _DEFAULT_LIMITS
+    tool_paths = tool_paths or tools.Tools()
+    what = f"app {app.name!r}" + (f" on cluster {cluster.name!r}" if cluster else "")
+    variables = templating.variables(cluster)
+    rel = templating.expand(app.path, values=variables, what=f"{what}: path")
+    directory = paths.confine(root=snapshot, rel=rel, what=f"{what}: path")
+    if not directory.exists():
+        raise errors.RenderError(
+            f"{what}: path {rel!r} does not exist in the repository at {commit[:12] or 'HEAD'}"
+        )
+    budget = files.Budget(limits=limits, app=app.name)
+    kind, items = _render_dir(
+        app=app, root=snapshot, directory=directory, variables=variables, budget=budget,
+        limits=limits, tool_paths=tool_paths, what=what,
+    )  # fmt: skip
+    if len(items) > limits.max_objects:
+        raise errors.LimitError(
+            f"{what}: {len(items)} objects, over the limit of {limits.max_objects} per app"
+        )
+    objs = objects.finish(items=items, app=app.name, namespace=app.namespace)
+    try:
+        changes = images.rewrite(items=items, choices=choices, image_fields=app.image_fields)
+    except ValueError as exc:
+        raise errors.RenderError(f"{what}: imageFields: {exc}") from exc
+    return Rendered(
+        app=app.name, cluster=cluster.name if cluster else "", commit=commit, path=rel,
+        kind=kind, objects=objs, image_changes=changes,
+    )  # fmt: skip
+
+
+def _render_dir(
+    *,
+    app: model.App,
+    root: Path,
+    directory: Path,
+    variables: dict[str, str],
+    budget: files.Budget,
+    limits: limits.Limits,
+    tool_paths: tools.Tools,
+    what: str,
+) -> tuple[str, list[objects.Item]]:
+    if directory.is_dir() and (directory / "Chart.yaml").is_file():
+        values_files = [
+            templating.expand(name, values=variables, what=f"{what}: helm.valuesFiles")
+            for name in app.helm.values_files
+        ]
+        values = templating.expand_values(
+            app.helm.values, values=variables, what=f"{what}: helm.values"
+        )
+        return "helm", helm.render(
+            root=root, chart=directory, app=app, values_files=values_files, values=values,
+            budget=budget, limits=limits, tool_paths=tool_paths, what=what,
+        )  # fmt: skip
+    if directory.is_dir() and kustomize.kustomization_file(directory):
+        return "kustomize", kustomize.render(
+            root=root, directory=directory, budget=budget, limits=limits,
+            tool_paths=tool_paths, what=what,
+        )  # fmt: skip
+    return "plain", plain.render(root=root, directory=directory, budget=budget, limits=limits)
+
+
+_DEFAULT_LIMITS = limits.Limits()
