@@ -1,0 +1,1 @@
+"""Benchmarks: run on demand (python -m tests.bench.NAME); not collected by pytest."""
