@@ -1,0 +1,280 @@
+"""The Helm chart: lint, and what ``helm template`` renders for the values users set."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncer.config import loader
+from tests.helm.conftest import CHART, NAMESPACE, Rendered
+
+DANGEROUS_VERBS = {"*", "escalate", "bind", "impersonate"}
+
+
+def all_rules(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}", rule)
+        for o in rendered.of_kind("ClusterRole") + rendered.of_kind("Role")
+        for rule in o["rules"]
+    ]
+
+
+def test_lint_passes_strict(helm: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    proc = helm("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"rbac": {"scope": "namespaces", "namespaces": ["web", "api"]}},
+        {"rbac": {"readSecrets": [{"namespace": "web", "name": "pull"}]}},
+        {"replicaCount": 2},
+    ],
+    ids=["default", "namespaced", "read-secrets", "two-replicas"],
+)
+def test_rbac_is_least_privilege(render: Callable[..., Rendered], values: dict) -> None:
+    rendered = render(values)
+    rules = all_rules(rendered)
+    assert rules
+    for where, rule in rules:
+        for field in ("apiGroups", "resources", "verbs", "nonResourceURLs"):
+            assert "*" not in rule.get(field, []), f"{where}: wildcard in {field}"
+        assert not DANGEROUS_VERBS & set(rule["verbs"]), f"{where}: {rule['verbs']}"
+        resources = set(rule["resources"])
+        if "secrets" in resources:
+            # Secrets only by name, only get: never list (which would read them all).
+            assert rule.get("resourceNames"), f"{where}: secrets without resourceNames"
+            assert rule["verbs"] == ["get"], where
+        if "namespaces" in resources:
+            assert "delete" not in rule["verbs"], f"{where}: may delete namespaces"
+        if "pods" in resources:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, where
+        assert not resources & {"clusterroles", "clusterrolebindings", "roles", "rolebindings"}
+
+
+def test_default_rbac_grants_what_syncer_deploys_and_leases_by_name(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render()
+    cluster_role = rendered.one("ClusterRole")
+    granted = {
+        (group, resource): set(rule["verbs"])
+        for rule in cluster_role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert {"get", "list", "create", "patch", "delete"} <= granted[("apps", "deployments")]
+    assert {"get", "list", "create", "patch", "delete"} <= granted[("", "configmaps")]
+    assert ("", "secrets") not in granted
+    assert granted[("", "namespaces")] == {"get", "list", "watch", "create"}
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "t-syncer", "namespace": NAMESPACE}
+    ]
+    lease_role = next(r for r in rendered.of_kind("Role") if "leader" in r["metadata"]["name"])
+    assert lease_role["metadata"]["namespace"] == NAMESPACE
+    assert lease_role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["t-syncer-leader"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    args = rendered.container["args"]
+    assert "--leader-elect" in args
+    assert "--leader-elect-name=t-syncer-leader" in args
+    assert f"--leader-elect-namespace={NAMESPACE}" in args
+
+
+def test_namespaced_scope_has_no_cluster_wide_access(render: Callable[..., Rendered]) -> None:
+    rendered = render({"rbac": {"scope": "namespaces", "namespaces": ["web", "api"]}})
+    assert rendered.of_kind("ClusterRole") == []
+    assert rendered.of_kind("ClusterRoleBinding") == []
+    roles = {r["metadata"]["namespace"] for r in rendered.of_kind("Role")}
+    assert roles == {"web", "api", NAMESPACE}
+    for binding in rendered.of_kind("RoleBinding"):
+        assert binding["roleRef"]["kind"] == "Role"
+
+
+def test_secrets_are_readable_by_name_only(render: Callable[..., Rendered]) -> None:
+    rendered = render(
+        {
+            "rbac": {
+                "readSecrets": [
+                    {"namespace": "web", "name": "pull"},
+                    {"namespace": "web", "name": "git-token"},
+                    {"namespace": "ops", "name": "kubeconfig"},
+                ]
+            }
+        }
+    )
+    secret_roles = {
+        r["metadata"]["namespace"]: r["rules"]
+        for r in rendered.of_kind("Role")
+        if r["metadata"]["name"].endswith("-secrets")
+    }
+    assert secret_roles == {
+        "web": [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": ["pull", "git-token"],
+                "verbs": ["get"],
+            }
+        ],
+        "ops": [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": ["kubeconfig"],
+                "verbs": ["get"],
+            }
+        ],
+    }
+
+
+def test_pod_is_hardened_and_probed(render: Callable[..., Rendered]) -> None:
+    rendered = render()
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = rendered.container
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    # A read-only root needs writable scratch space: /tmp and the cache are emptyDirs.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert "emptyDir" in volumes[mounts["/var/cache/syncer"]]
+
+
+def test_config_is_mounted_and_is_a_valid_syncer_config(
+    render: Callable[..., Rendered], tmp_path: Path
+) -> None:
+    webhooks = {"github": "file:/etc/syncer/secrets/github-webhook"}
+    config = {
+        "sources": [
+            {
+                "name": "deploy",
+                "git": {"url": "https://git.example.com/deploy.git", "branch": "main"},
+            }
+        ],
+        "clusters": [{"name": "in-cluster", "inCluster": True}],
+        "apps": [
+            {"name": "web", "source": "deploy", "path": "apps/web", "clusters": ["in-cluster"]}
+        ],
+        "server": {"apiToken": "file:/etc/syncer/secrets/api-token", "webhooks": webhooks},
+    }
+    rendered = render({"config": config, "existingSecret": "syncer-credentials"})
+    config_map = rendered.one("ConfigMap")
+    path = tmp_path / "config.yaml"
+    path.write_text(config_map["data"]["config.yaml"])
+    loaded = loader.load(path)
+    assert loaded.server.listen == "0.0.0.0:8080"
+    assert str(loaded.server.api_token) == "file:/etc/syncer/secrets/api-token"
+    assert str(loaded.server.webhooks.github) == "file:/etc/syncer/secrets/github-webhook"
+    assert [a.name for a in loaded.apps] == ["web"]
+
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    container = rendered.container
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    config_mount = mounts["/etc/syncer/config"]
+    assert config_mount["readOnly"] is True
+    assert volumes[config_mount["name"]]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert "--config=/etc/syncer/config/config.yaml" in container["args"]
+    secret_mount = mounts["/etc/syncer/secrets"]
+    assert secret_mount["readOnly"] is True
+    assert volumes[secret_mount["name"]]["secret"]["secretName"] == "syncer-credentials"
+    # State lives on the PVC, at the path the config names.
+    state_mount = mounts["/var/lib/syncer"]
+    claim = volumes[state_mount["name"]]["persistentVolumeClaim"]["claimName"]
+    assert claim == rendered.one("PersistentVolumeClaim")["metadata"]["name"]
+    assert loaded.state.path == "/var/lib/syncer/state.db"
+    # The pod template carries the config's checksum, so a config change rolls it.
+    annotations = rendered.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    other = render({"config": {**config, "apps": []}})
+    other_annotations = other.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum/config"] != other_annotations["checksum/config"]
+
+
+def test_service_and_optional_service_monitor(render: Callable[..., Rendered]) -> None:
+    rendered = render()
+    service = rendered.one("Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert (
+        service["spec"]["selector"] == rendered.one("Deployment")["spec"]["selector"]["matchLabels"]
+    )
+    assert rendered.of_kind("ServiceMonitor") == []
+    monitor = render({"serviceMonitor": {"enabled": True}}).one("ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+
+
+def test_without_persistence_state_is_an_empty_dir(render: Callable[..., Rendered]) -> None:
+    rendered = render({"persistence": {"enabled": False}, "leaderElection": {"enabled": False}})
+    assert rendered.of_kind("PersistentVolumeClaim") == []
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert {"name": "state", "emptyDir": {}} in pod["volumes"]
+    assert "--leader-elect" not in rendered.container["args"]
+    assert not [r for r in rendered.of_kind("Role") if "leader" in r["metadata"]["name"]]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"replicaCount": 2, "leaderElection": {"enabled": False}},
+            "replicaCount > 1 needs leaderElection.enabled=true",
+        ),
+        (
+            {"rbac": {"rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]}},
+            "/rbac/rules/0/resources/0",
+        ),
+        (
+            {"rbac": {"extraRules": [{"apiGroups": ["*"], "resources": ["x"], "verbs": ["get"]}]}},
+            "/rbac/extraRules/0/apiGroups/0",
+        ),
+        (
+            {"rbac": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]}},
+            "/rbac/rules/0/verbs/0",
+        ),
+        ({"rbac": {"scope": "namespaces"}}, "rbac.scope=namespaces needs rbac.namespaces"),
+        ({"replicas": 2}, "replicas"),
+    ],
+)
+def test_bad_values_fail_with_a_message_naming_them(
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    values: dict,
+    message: str,
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    proc = helm("template", "t", str(CHART), "--values", str(path), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    # helm template leaves NOTES.txt out; an install dry run renders it.
+    proc = helm("install", "t", str(CHART), "--namespace", NAMESPACE, "--dry-run=client")
+    assert "every webhook is refused" in proc.stdout
+    assert "POST endpoints" in proc.stdout
+    assert "port-forward svc/t-syncer 8080" in proc.stdout
