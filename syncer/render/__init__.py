@@ -23,7 +23,7 @@ from syncer.render.errors import (
 from syncer.render.images import ImageChange, ImageChoice, find
 from syncer.render.labels import APP_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from syncer.render.limits import Limits
-from syncer.render.render import Rendered, render
+from syncer.render.pipeline import Rendered, render
 from syncer.render.tools import Tools
 
 __all__ = [

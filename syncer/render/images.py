@@ -4,7 +4,7 @@
 in pod templates of the built-in workload kinds (containers, initContainers and
 ephemeralContainers) and at the app's ``imageFields`` paths in custom resources. An image
 whose repository (compared after docker normalisation: ``nginx`` is
-``docker.io/library/nginx``) has a decision gets that decision's ``repo:tag@sha256:...``;
+``docker.io/library/nginx``) has a decision gets its tag and digest (``repo:tag@sha256:...``);
 every rewrite is returned as an ``ImageChange``.
 """
 
@@ -144,7 +144,7 @@ def rewrite(
                     container=found.container,
                     field=found.field,
                     old=old,
-                    new=choice.ref,
+                    new=new,
                     policy=choice.policy,
                     reason=choice.reason,
                     origin=item.origin,
