@@ -273,6 +273,18 @@ class Jobs:
 
         return run
 
+    def once(self, job_id: str, *, at: float, func: Callable[[], object]) -> None:
+        """Run ``func`` once at Unix time ``at`` (replacing an earlier one of that id):
+        gate evaluation when a soak ends or a window opens."""
+        self._scheduler.add_job(
+            self._wrap(job_id, func),
+            "date",
+            run_date=datetime.datetime.fromtimestamp(at, tz=datetime.UTC),
+            id=job_id,
+            name=job_id,
+            replace_existing=True,
+        )
+
     def trigger(self, job_ids: Iterable[str]) -> list[str]:
         """Move these jobs' next run to now; returns the ids that exist."""
         found = []

@@ -116,8 +116,12 @@ class Parts(Protocol):
         app: model.App,
         cluster: model.Cluster,
         objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str],
         timeout: float,
-    ) -> Health: ...
+    ) -> Health:
+        """Wait until the applied objects (``inventory``, from ``apply``) are healthy, one
+        failed for good, or ``timeout`` seconds passed."""
+        ...
 
     def plan(
         self,

@@ -88,10 +88,12 @@ class TargetRunner:
                 objects=objects,
                 inventory=self.store.inventory(self.app.name, cluster.name),
             )
-        except errors.PermanentError as err:
-            return self._stop(target, cluster=cluster, state=records.FAILED, stage="apply", err=err)
         except errors.SyncerError as err:
-            return self._stop(target, cluster=cluster, state=records.ERROR, stage="apply", err=err)
+            partial = getattr(err, "partial_inventory", None)
+            if partial is not None:
+                self.store.set_inventory(app=self.app.name, cluster=cluster.name, objects=partial)
+            state = records.FAILED if isinstance(err, errors.PermanentError) else records.ERROR
+            return self._stop(target, cluster=cluster, state=state, stage="apply", err=err)
         self.store.set_inventory(app=self.app.name, cluster=cluster.name, objects=applied.inventory)
         self.store.set_target(target.id, state=records.APPLIED, message=applied.summary())
         self.store.record(
@@ -107,7 +109,11 @@ class TargetRunner:
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
         try:
             health = self.parts.wait_healthy(
-                app=self.app, cluster=cluster, objects=objects, timeout=self.app.sync.wait
+                app=self.app,
+                cluster=cluster,
+                objects=objects,
+                inventory=applied.inventory,
+                timeout=self.app.sync.wait,
             )
         except errors.SyncerError as err:
             return self._stop(target, cluster=cluster, state=records.ERROR, stage="health", err=err)

@@ -106,6 +106,7 @@ class FakeParts:
         app: model.App,
         cluster: model.Cluster,
         objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str],
         timeout: float,
     ) -> parts.Health:
         image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
