@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
+from typing import Any
 
 MASK = "***"
 MIN_LENGTH = 4
@@ -108,7 +110,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed = False
+_previous_factory: Callable[..., logging.LogRecord] | None = None
 
 
 def install() -> None:
@@ -118,17 +120,25 @@ def install() -> None:
     ``logging.basicConfig`` or a library) are covered too, and records are only
     built for messages that pass the level check, so quiet loggers cost nothing.
     """
-    global _installed
+    global _previous_factory
     with _lock:
-        if _installed:
+        if _previous_factory is not None:
             return
-        previous = logging.getLogRecordFactory()
+        previous = _previous_factory = logging.getLogRecordFactory()
         redacting = RedactingFilter()
 
-        def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             redacting.filter(record)
             return record
 
         logging.setLogRecordFactory(factory)
-        _installed = True
+
+
+def uninstall() -> None:
+    """Undo ``install`` (tests)."""
+    global _previous_factory
+    with _lock:
+        if _previous_factory is not None:
+            logging.setLogRecordFactory(_previous_factory)
+            _previous_factory = None

@@ -85,7 +85,9 @@ def _names(node: yaml.SequenceNode, *, path: str, ctx: nodes.Context) -> model.C
             ctx.problem(item, item_path, f"got {nodes.describe(item)}; expected a cluster name")
             ok = False
         elif str(item.value) in found:
-            ctx.problem(item, item_path, f"cluster {item.value!r} is listed twice")
+            ctx.problem(
+                item, item_path, f"cluster {item.value!r} is listed twice; expected each once"
+            )
             ok = False
         else:
             found.append(str(item.value))

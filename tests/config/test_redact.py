@@ -1,0 +1,97 @@
+"""Credentials never reach log output: registered values and known credential shapes."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from syncer import redact
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    redact.forget_all()
+    yield
+    redact.forget_all()
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("GET /v2/ Authorization: Bearer eyJhbGciOi.x.y", "GET /v2/ Authorization: Bearer ***"),
+        ("{'Authorization': 'Basic dXNlcjpwYXNz'}", "{'Authorization': 'Basic ***'}"),
+        ("proxy-authorization: abcdef", "proxy-authorization: ***"),
+        ("POST /token password=hunter2&user=bob", "POST /token password=***&user=bob"),
+        ("token=abc123&scope=repo", "token=***&scope=repo"),
+        ('{"access_token": "eyJ0eXAi", "x": 1}', '{"access_token": "***", "x": 1}'),
+        ("https://bob:hunter2@git.example.com/a.git", "https://bob:***@git.example.com/a.git"),
+        ("https://ghp_0123456789abcdefghij@github.com/a", "https://***@github.com/a"),
+        # not credentials: left alone
+        ("ssh://git@git.example.com/a.git", "ssh://git@git.example.com/a.git"),
+        ("passwordFrom: secret:ns/name#key", "passwordFrom: secret:ns/name#key"),
+        ("reading secret:ns/name#key", "reading secret:ns/name#key"),
+    ],
+)
+def test_credential_shapes_are_masked(text, masked):
+    assert redact.mask(text) == masked
+
+
+def test_registered_values_are_masked_anywhere():
+    redact.register("s3cr3t-value")
+    assert redact.mask("x=s3cr3t-value;y=s3cr3t-value") == "x=***;y=***"
+
+
+def test_longest_value_wins_when_values_overlap():
+    redact.register("abcd")
+    redact.register("abcdefgh")
+    assert redact.mask("key abcdefgh") == "key ***"
+
+
+def test_each_line_of_a_multiline_secret_is_masked():
+    redact.register("-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----\n")
+    assert redact.mask("bad line MIIEvQIBADANBgkqhkiG9w0BAQEFAASC") == "bad line ***"
+
+
+def test_short_values_are_not_registered():
+    redact.register("ab")
+    assert redact.mask("a tab b") == "a tab b"
+
+
+def _logger(name: str) -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(name)
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def test_filter_masks_arguments_and_exceptions():
+    redact.register("tok-987654")
+    logger, stream = _logger("syncer.test.redact.filter")
+    logger.handlers[0].addFilter(redact.RedactingFilter())
+    logger.info("header %s", {"Authorization": "Bearer tok-987654"})
+    try:
+        raise ValueError("bad token tok-987654")
+    except ValueError:
+        logger.exception("failed")
+    out = stream.getvalue()
+    assert "tok-987654" not in out
+    assert "'Authorization': 'Bearer ***'" in out
+    assert "ValueError: bad token ***" in out
+
+
+def test_install_covers_loggers_and_handlers_added_later():
+    try:
+        redact.install()
+        redact.install()  # idempotent
+        redact.register("late-secret-42")
+        logger, stream = _logger("syncer.test.redact.install")
+        logger.warning("using late-secret-42 for %s", "https://u:p4ss@h/x")
+        assert stream.getvalue() == "using *** for https://u:***@h/x\n"
+    finally:
+        redact.uninstall()
