@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 from syncer import __version__, errors
 
-COMMAND_MODULES: tuple[str, ...] = ("syncer.commands.validate",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "syncer.commands.validate",
+    "syncer.commands.run",
+    "syncer.commands.sync",
+    "syncer.commands.plan",
+    "syncer.commands.status",
+    "syncer.commands.history",
+    "syncer.commands.rollback",
+)
 
 EXIT_USAGE = 2
 EXIT_REMOTE = 3

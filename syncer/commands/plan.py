@@ -1,0 +1,61 @@
+"""``syncer plan -c FILE [--app APP]``: what a sync would change, with nothing written.
+
+Registered by ``syncer.cli``; runs ``syncer.reconcile.plan`` for each app: fresh Git
+and registry polls, rendering per cluster, and a server-side dry run against each
+reachable cluster (a unified diff per object). Unreachable clusters and registries are
+reported in plain words and the objects that would be applied are printed. Exit 0 when
+every cluster could be planned, 1 when something is missing. The state file is only
+read (for inventories, so pruning shows up in the plan).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from syncer import output, state
+from syncer.commands import sync as sync_cmd
+from syncer.config import loader
+from syncer.reconcile import plan as plan_
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what a sync would change (nothing is written)",
+        description="Render every app for its clusters with the images its policies pick "
+        "now, and diff against the live clusters (server-side dry run).",
+    )
+    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    output.add_output_flag(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from syncer.reconcile import live  # the real Git/registry/cluster clients, when needed
+
+    config = loader.load(args.config)
+    names = sync_cmd.select_apps(config, args.app)
+    path = state.state_path(base_dir=config.base_dir, path=config.state.path)
+    store = state.open_store(path) if path.exists() else None
+    parts = live.LiveParts(config)
+    try:
+        reports = [
+            plan_.plan_app(config=config, parts=parts, store=store, name=name).to_dict()
+            for name in names
+        ]
+    finally:
+        parts.close()
+        if store is not None:
+            store.close()
+    output.emit(reports, fmt=args.output, text=_text)
+    return 0 if all(r["ok"] for r in reports) else sync_cmd.EXIT_FAILED
+
+
+def _text(reports: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for report in reports:
+        lines.append(f"{report['app']}:")
+        lines.extend("  " + line for line in sync_cmd.plan_text(report))
+    return "\n".join(lines)

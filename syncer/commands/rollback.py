@@ -1,0 +1,56 @@
+"""``syncer rollback -c FILE APP [--to RELEASE]``: put an earlier release back, now.
+
+Registered by ``syncer.cli``. Without ``--to``, the last release that was healthy
+before the current one. The release rolled back from is rejected in the state file, so
+neither this command's later ``sync`` nor a running ``syncer run`` rolls it out again;
+the next new release (a new commit or image) is rolled out as usual. Waits for health;
+exit 0 when healthy everywhere, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from typing import Any
+
+from syncer import controller, output
+from syncer.commands import sync as sync_cmd
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rollback",
+        help="roll an app back to an earlier release",
+        description="Re-apply an earlier release of an app to all its clusters.",
+    )
+    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    parser.add_argument("app", help="app name")
+    parser.add_argument("--to", help="release id or unique prefix (default: last healthy)")
+    output.add_output_flag(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    try:
+        sync_cmd.select_apps(session.config, [args.app])
+        outcome = session.controller.reconciler.rollback(
+            args.app, to=args.to, by=f"{_user()} (cli)"
+        )
+    finally:
+        session.close()
+    output.emit(outcome.to_dict(), fmt=args.output, text=_text)
+    return 0 if outcome.ok else sync_cmd.EXIT_FAILED
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _text(data: dict[str, Any]) -> str:
+    lines = [f"{data['app']}: {data['message']}"]
+    lines += [f"  cluster {c}: {s}" for c, s in sorted(data["clusters"].items())]
+    return "\n".join(lines)

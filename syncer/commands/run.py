@@ -1,0 +1,70 @@
+"""``syncer run -c FILE``: the controller, until SIGTERM/SIGINT.
+
+Registered by ``syncer.cli``. Starts ``syncer.controller.Controller`` (poll jobs, app
+queue, resuming any rollout a previous process left open) and the HTTP server
+(``syncer.server.http``: webhooks, API, probes, metrics) on ``server.listen``. On
+SIGTERM or SIGINT it stops accepting requests and polls, lets the reconciles in flight
+finish (up to ``--grace`` seconds), closes the state file and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from syncer import controller
+from syncer.commands import sync as sync_cmd
+from syncer.server import http
+
+log = logging.getLogger("syncer.run")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the controller (poll, webhooks, roll out) until stopped",
+        description="Run the controller and its HTTP server until SIGTERM/SIGINT.",
+    )
+    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    parser.add_argument("--listen", help="HOST:PORT of the HTTP server (overrides server.listen)")
+    parser.add_argument(
+        "--grace", type=float, default=600.0,
+        help="seconds to let in-flight reconciles finish on SIGTERM (default 600)",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal=%s stopping: finishing in-flight work", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    settings = session.config.server
+    if args.listen:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, listen=args.listen)
+    server = http.HttpServer(
+        settings=settings, port=session.controller, base_dir=session.config.base_dir
+    )
+    try:
+        server.start()
+        session.controller.start()
+        print(f"syncer: controller running, HTTP on {server.url}", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        server.stop()
+        session.controller.stop(timeout=args.grace)
+        session.store.close()
+    print("syncer: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,145 @@
+"""``syncer sync -c FILE [--app APP]``: one full reconcile pass now, then exit.
+
+Registered by ``syncer.cli``. Polls every source and registry afresh, makes releases
+and rolls them out through ``syncer.controller`` (the same code ``syncer run`` uses),
+recording everything in the state file. A cluster that cannot be reached (no
+kubeconfig, API down) is left out of the pass and planned instead: what would be
+applied is printed, with a sentence saying what is missing. Exit 0 when every app
+reached its clusters and is healthy, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from syncer import controller, output
+from syncer.reconcile import plan as plan_
+
+EXIT_FAILED = 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sync",
+        help="reconcile every app once, then exit",
+        description="Poll Git and registries, roll out new releases to every cluster, "
+        "wait for health (rolling back on failure), then exit; non-zero if any app failed.",
+    )
+    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    output.add_output_flag(parser)
+    parser.set_defaults(func=run)
+
+
+def progress_printer(stream: Any = None) -> Callable[[str], None]:
+    """Progress lines on stderr when it is a terminal; silent otherwise (logs suffice)."""
+    out = stream or sys.stderr
+    if not getattr(out, "isatty", lambda: False)():
+        return lambda _text: None
+
+    def show(text: str) -> None:
+        out.write(f"  ... {text}\n")
+        out.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    session = controller.open_session(args.config, progress=progress_printer())
+    try:
+        names = select_apps(session.config, args.app)
+        results: list[dict[str, Any]] = []
+        all_ok = True
+        for name in names:
+            clusters = session.controller.reconciler.clusters_of(name)
+            missing = {c.name: session.parts.check_cluster(c) for c in clusters}
+            reachable = frozenset(n for n, why in missing.items() if not why)
+            entry: dict[str, Any] = {"app": name}
+            if reachable:
+                (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
+                entry.update(outcome.to_dict())
+                all_ok &= outcome.ok
+            else:
+                entry.update({"ok": False, "release": "", "message": "", "clusters": {}})
+            offline = sorted(n for n, why in missing.items() if why)
+            if offline:
+                report = plan_.plan_app(
+                    config=session.config, parts=session.parts, store=session.store,
+                    name=name, only=set(offline),
+                )  # fmt: skip
+                entry["planned"] = report.to_dict()
+                all_ok = False
+            results.append(entry)
+        output.emit(results, fmt=args.output, text=_text)
+        return 0 if all_ok else EXIT_FAILED
+    finally:
+        session.close()
+
+
+def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
+    from syncer import errors
+
+    names = [a.name for a in config.apps]
+    if not wanted:
+        return names
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise errors.ConfigError(
+            [f"--app {u}: no such app in the config (apps: {', '.join(names) or 'none'})"
+             for u in unknown]
+        )  # fmt: skip
+    return list(dict.fromkeys(wanted))
+
+
+def _text(results: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for entry in results:
+        mark = "ok" if entry.get("ok") else "FAILED"
+        release = (entry.get("release") or "")[:12]
+        head = f"{entry['app']}: {mark}"
+        if release:
+            head += f" release {release}"
+        if entry.get("message"):
+            head += f": {entry['message']}"
+        lines.append(head)
+        for cluster, state in sorted(entry.get("clusters", {}).items()):
+            lines.append(f"  cluster {cluster}: {state}")
+        planned = entry.get("planned")
+        if planned:
+            lines.extend("  " + line for line in plan_text(planned))
+    return "\n".join(lines)
+
+
+def plan_text(report: dict[str, Any]) -> list[str]:
+    """The human form of one ``AppPlan`` (shared with ``syncer plan``)."""
+    import yaml
+
+    lines: list[str] = []
+    if report.get("error"):
+        lines.append(f"error: {report['error']}")
+        return lines
+    lines.append(f"release {report['release'][:12]} (commit {report['commit'][:7]})")
+    for image in report.get("images", []):
+        lines.append(f"image {image['ref']}: {image['reason']}")
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
+    for c in report.get("clusters", []):
+        if c.get("error"):
+            lines.append(f"cluster {c['cluster']}: {c['error']}")
+            continue
+        if not c["reachable"]:
+            lines.append(f"cluster {c['cluster']}: {c['missing']}: planned only, nothing applied")
+            lines.append(f"cluster {c['cluster']}: would apply {len(c['objects'])} objects:")
+            lines.append("---")
+            for obj in c["objects"]:
+                lines.extend(yaml.safe_dump(obj, sort_keys=False).rstrip().splitlines())
+                lines.append("---")
+            continue
+        summary = ", ".join(f"{n} {k}" for k, n in c["summary"].items() if n)
+        lines.append(f"cluster {c['cluster']}: {summary or 'no changes'}")
+        if c.get("diff"):
+            lines.extend(c["diff"].rstrip().splitlines())
+    return lines

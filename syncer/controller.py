@@ -1,0 +1,346 @@
+"""The running controller: config + state + parts, wired to scheduling and the server.
+
+``syncer run`` builds a ``Controller`` and hands it to ``syncer.server.http`` as its
+``ControllerPort``; ``syncer sync`` uses the same object without starting the jobs.
+It owns:
+
+- one poll job per Git repository URL and per image repository (deduplicated across
+  apps, jittered) and one drift job per app, on ``syncer.scheduling.Jobs``; a poll that
+  sees a change queues the apps concerned;
+- the ``syncer.scheduling.AppQueue`` that runs ``syncer.reconcile`` one app at a time,
+  with bounded workers, coalescing and backoff;
+- the answers to the HTTP API (status, releases, history) read from ``syncer.state``.
+
+Webhooks only move poll jobs to now (``trigger_git``/``trigger_image``); sync and
+rollback requests are queued like any other reconcile, never run on the request thread.
+On start every app is queued once, which resumes rollouts a previous process left open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from syncer import errors
+from syncer.config import model
+from syncer.reconcile import app as app_
+from syncer.reconcile import inputs as inputs_
+from syncer.reconcile import parts as parts_
+from syncer.state import store as store_
+
+log = logging.getLogger("syncer.controller")
+
+FRESH_REASONS = frozenset({"api", "manual", "startup"})
+"""Reasons that poll Git and registries again instead of using the last poll."""
+
+
+def repo_key(url: str) -> str:
+    """A webhook's repository URL compared loosely: host lowercased, no scheme, user,
+    ``.git`` suffix or trailing slash (``git@host:team/x.git`` == ``https://host/team/x``)."""
+    text = url.strip()
+    scp = re.match(r"^[^/@:]+@([^/:]+):(?!//)(.*)$", text)
+    if scp:
+        host, path = scp.group(1), scp.group(2)
+    else:
+        text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", text)
+        text = re.sub(r"^[^/@]+@", "", text)
+        host, _, path = text.partition("/")
+    path = path.strip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    return f"{host.lower()}/{path}"
+
+
+@dataclasses.dataclass
+class _Rollback:
+    to: str
+    by: str
+
+
+class Controller:
+    """Implements ``syncer.server.port.ControllerPort``."""
+
+    def __init__(
+        self,
+        *,
+        config: model.Config,
+        store: store_.Store,
+        parts: parts_.Parts,
+        progress: Callable[[str], None] | None = None,
+        backoff_base: float | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.parts = parts
+        self.inputs = inputs_.Inputs(config=config, parts=parts, store=store)
+        self.reconciler = app_.Reconciler(
+            config=config, store=store, parts=parts, inputs=self.inputs, progress=progress
+        )
+        self._backoff_base = backoff_base
+        self._apps = {a.name: a for a in config.apps}
+        self._rollbacks: dict[str, _Rollback] = {}
+        self._lock = threading.Lock()
+        self._queue: Any = None
+        self._jobs: Any = None
+        self._started = False
+        self._stopping = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Register poll and drift jobs, queue every app once, start everything."""
+        from syncer import scheduling
+
+        settings = self.config.settings
+        kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
+        self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
+        self._jobs = scheduling.Jobs(threads=max(2, settings.workers))
+        for url, every in self._git_jobs().items():
+            self._jobs.add(
+                f"git:{url}", every=every, jitter=settings.jitter,
+                func=lambda url=url: self._poll_git(url),
+            )  # fmt: skip
+        for repo, every in self._image_jobs().items():
+            self._jobs.add(
+                f"image:{repo}", every=every, jitter=settings.jitter,
+                func=lambda repo=repo: self._poll_image(repo),
+            )  # fmt: skip
+        for app in self.config.apps:
+            self._jobs.add(
+                f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
+                func=lambda name=app.name: self._queue.request(name, "drift"),
+            )  # fmt: skip
+        self._jobs.start()
+        self._started = True
+        for app in self.config.apps:
+            self._queue.request(app.name, "startup")
+        log.info(
+            "controller started apps=%d git_jobs=%d image_jobs=%d workers=%d",
+            len(self.config.apps), len(self._git_jobs()), len(self._image_jobs()),
+            settings.workers,
+        )  # fmt: skip
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Stop polling, let in-flight reconciles finish, close clients and state."""
+        self._stopping = True
+        if self._jobs is not None:
+            self._jobs.stop()
+        if self._queue is not None:
+            self._queue.stop(timeout=timeout)
+        self.parts.close()
+        log.info("controller stopped")
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self._queue.wait_idle(timeout) if self._queue is not None else True
+
+    def _git_jobs(self) -> dict[str, float]:
+        jobs: dict[str, float] = {}
+        for source in self.config.sources:
+            url = source.git.url
+            jobs[url] = min(jobs.get(url, source.git.interval), source.git.interval)
+        return jobs
+
+    def _image_jobs(self) -> dict[str, float]:
+        jobs: dict[str, float] = {}
+        for app in self.config.apps:
+            for image in app.images:
+                repo = inputs_.normalise_repository(image.repository)
+                jobs[repo] = min(jobs.get(repo, image.interval), image.interval)
+        return jobs
+
+    # --- work ---------------------------------------------------------------------------
+    def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
+        with self._lock:
+            rollback = self._rollbacks.pop(name, None)
+        if rollback is not None:
+            try:
+                outcome = self.reconciler.rollback(name, to=rollback.to, by=rollback.by)
+            except errors.SyncerError as err:
+                log.warning("app=%s rollback failed: %s", name, err)
+                self.store.record(app=name, kind="error", message=f"rollback failed: {err}")
+                return False
+            return outcome.ok
+        outcome = self.reconciler.reconcile(
+            name, reasons=reasons, fresh=bool(reasons & FRESH_REASONS)
+        )
+        if outcome.next_check is not None and self._jobs is not None and not self._stopping:
+            self._jobs.once(
+                f"gate:{name}", at=outcome.next_check + 0.5,
+                func=lambda: self._queue.request(name, "gate"),
+            )  # fmt: skip
+        return outcome.ok
+
+    def _poll_git(self, url: str) -> None:
+        for name in sorted(self.inputs.poll_repository(url)):
+            self._queue.request(name, f"git:{url}")
+
+    def _poll_image(self, repository: str) -> None:
+        for name in sorted(self.inputs.poll_images(repository)):
+            self._queue.request(name, f"image:{repository}")
+
+    def sync_all(
+        self, *, apps: list[str] | None = None, only: frozenset[str] | None = None
+    ) -> list[app_.Outcome]:
+        """One full pass now on the calling thread (``syncer sync``): fresh inputs."""
+        names = apps if apps is not None else [a.name for a in self.config.apps]
+        return [
+            self.reconciler.reconcile(name, reasons=frozenset({"manual"}), fresh=True, only=only)
+            for name in names
+        ]
+
+    # --- ControllerPort: triggers -------------------------------------------------------
+    def trigger_git(self, url: str, ref: str | None) -> list[str]:
+        key = repo_key(url)
+        names: list[str] = []
+        job_urls: set[str] = set()
+        for source in self.config.sources:
+            if repo_key(source.git.url) != key:
+                continue
+            branch = source.git.branch
+            if ref and branch and ref.startswith("refs/heads/") and ref != f"refs/heads/{branch}":
+                continue  # a push to another branch changes nothing we follow
+            names.append(source.name)
+            job_urls.add(source.git.url)
+        if self._jobs is not None:
+            self._jobs.trigger([f"git:{u}" for u in sorted(job_urls)])
+        log.info("webhook git url=%s ref=%s sources=%s", url, ref, ",".join(names) or "-")
+        return names
+
+    def trigger_image(self, repository: str, tag: str | None, digest: str | None) -> list[str]:
+        repo = inputs_.normalise_repository(repository)
+        apps = self.inputs.apps_on(repo)
+        if apps and self._jobs is not None:
+            self._jobs.trigger([f"image:{repo}"])
+        log.info("webhook image repository=%s tag=%s apps=%s", repo, tag, ",".join(apps) or "-")
+        return apps
+
+    # --- ControllerPort: reading --------------------------------------------------------
+    def apps_status(self) -> list[dict[str, Any]]:
+        return [self._summary(app.name) for app in self.config.apps]
+
+    def _summary(self, name: str) -> dict[str, Any]:
+        run = self.store.run(name)
+        deployments = self.store.deployments(name)
+        errs = self.store.errors(name)
+        current = {d.release_id for d in deployments}
+        healthy = bool(deployments) and all(d.healthy for d in deployments)
+        if errs:
+            status = "Failing" if not healthy else "Degraded"
+        elif not deployments:
+            status = "Pending"
+        elif any(t.open for r in self.store.open_rollouts(name) for t in r.targets):
+            status = "Progressing"
+        else:
+            status = "Healthy" if healthy else "Unhealthy"
+        return {
+            "name": name,
+            "status": status,
+            "release": sorted(current)[0] if len(current) == 1 else "",
+            "releases": sorted(current),
+            "healthy": healthy,
+            "clusters": [d.to_dict() for d in deployments],
+            "lastAttemptAt": run.last_attempt_at if run else None,
+            "lastSuccessAt": run.last_success_at if run else None,
+            "message": run.message if run else "",
+            "errors": [e.to_dict() for e in errs],
+        }
+
+    def app_status(self, name: str) -> dict[str, Any] | None:
+        if name not in self._apps:
+            return None
+        status = self._summary(name)
+        run = self.store.run(name)
+        status["desiredRelease"] = run.desired_release if run else ""
+        status["rollouts"] = [r.to_dict() for r in self.store.rollouts(name, limit=5)]
+        status["approvals"] = [a.to_dict() for a in self.store.approvals(name)]
+        status["rejected"] = self.store.rejected(name)
+        status["queue"] = {"failures": self._queue.failures(name) if self._queue else 0}
+        return status
+
+    def history(self, app: str, limit: int) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.store.history(app, limit=limit)]
+
+    def releases(self, app: str) -> list[dict[str, Any]]:
+        out = []
+        for rel in self.store.releases(app):
+            item = rel.to_dict()
+            item["targets"] = [t.to_dict() for t in self.store.targets_of_release(app, rel.id)]
+            out.append(item)
+        return out
+
+    # --- ControllerPort: actions --------------------------------------------------------
+    def sync_now(self, app: str) -> dict[str, Any]:
+        if self._queue is None:
+            raise errors.TemporaryError("controller is not running yet", retry_after=1)
+        self._queue.request(app, "api", now=True)
+        return {"app": app, "scheduled": True}
+
+    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
+        if self._queue is None:
+            raise errors.TemporaryError("controller is not running yet", retry_after=1)
+        if to:
+            rel = self.store.get_release(app, to)
+            if rel is None:
+                raise errors.PermanentError(f"app {app!r} has no release {to!r}")
+            target = rel.id
+        else:
+            current = sorted({d.release_id for d in self.store.deployments(app)})
+            found = self.store.last_healthy_release(app, exclude=current)
+            if found is None:
+                raise errors.PermanentError(f"app {app!r} has no earlier healthy release")
+            target = found
+        with self._lock:
+            self._rollbacks[app] = _Rollback(to=target, by="api")
+        self._queue.request(app, "rollback", now=True)
+        return {"app": app, "to": target, "scheduled": True}
+
+    def approve(self, app: str, stage: str) -> dict[str, Any]:
+        approval = self.store.approve(app=app, stage=stage, by="api")
+        if self._queue is not None:
+            self._queue.request(app, "approval", now=True)
+        return {"app": app, **approval.to_dict()}
+
+    def ready(self) -> tuple[bool, str]:
+        if self._stopping:
+            return False, "stopping"
+        if not self._started:
+            return False, "starting"
+        try:
+            self.store.run(self.config.apps[0].name) if self.config.apps else None
+        except errors.SyncerError as err:
+            return False, f"state unavailable: {err}"
+        return True, f"running: {len(self.config.apps)} apps"
+
+
+@dataclasses.dataclass
+class Session:
+    """What a command needs: the config, its state file, the live parts, a controller."""
+
+    config: model.Config
+    store: store_.Store
+    parts: parts_.Parts
+    controller: Controller
+
+    def close(self) -> None:
+        self.parts.close()
+        self.store.close()
+
+
+def open_session(config_path: str, *, progress: Callable[[str], None] | None = None) -> Session:
+    """Load ``config_path``, open its state file and build the controller on live parts."""
+    from syncer import state
+    from syncer.config import loader
+    from syncer.reconcile import live
+
+    config = loader.load(config_path)
+    store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
+    try:
+        parts = live.LiveParts(config)
+    except BaseException:
+        store.close()
+        raise
+    controller = Controller(config=config, store=store, parts=parts, progress=progress)
+    return Session(config=config, store=store, parts=parts, controller=controller)

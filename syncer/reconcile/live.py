@@ -1,0 +1,253 @@
+"""``LiveParts``: the ``Parts`` the controller runs with, on the real packages.
+
+``syncer.controller.open_session`` builds one per process. It keeps what must be shared
+to be cheap: one ``source.GitSources`` (one cache per repository URL), one image
+resolver (``syncer.images``: one registry client per host, tokens and tag listings
+reused), one ``apply.ClusterClient`` per cluster (discovery cache, connection pool).
+Everything below raises ``syncer.errors`` only; apply's object references are turned
+into strings here (``ref_key``) so that state stays independent of apply's types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from syncer import apply, errors, images, release, render, source, state
+from syncer.config import model
+from syncer.reconcile import parts as parts_
+
+CHECK_TIMEOUT = 5.0
+"""Seconds ``check_cluster`` waits for a cluster's API (a fresh machine must not hang)."""
+
+
+def ref_key(ref: apply.ObjectRef) -> str:
+    """An inventory entry as stored in state: the object's ref as compact JSON."""
+    return json.dumps(ref.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+def ref_of(key: str) -> apply.ObjectRef:
+    return apply.ObjectRef.from_json(json.loads(key))
+
+
+def kubeconfig_problem(cluster: model.Cluster, *, base_dir: str) -> str:
+    """Why ``cluster`` has no usable credentials file, in words; empty when it has one."""
+    if cluster.in_cluster:
+        if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return "inCluster is set but this process does not run in a Kubernetes pod"
+        return ""
+    if cluster.kubeconfig:
+        path = Path(base_dir, os.path.expanduser(cluster.kubeconfig))
+        return "" if path.is_file() else f"no kubeconfig ({path} missing)"
+    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if env:
+        path = Path(base_dir, os.path.expanduser(env))
+        return "" if path.is_file() else f"no kubeconfig ($KUBECONFIG={env} missing)"
+    home = Path(os.path.expanduser("~/.kube/config"))
+    if home.is_file():
+        return ""
+    return "no kubeconfig ($KUBECONFIG unset, ~/.kube/config missing)"
+
+
+class LiveParts:
+    """Source, images, render and apply for one config."""
+
+    def __init__(self, config: model.Config) -> None:
+        self.config = config
+        state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
+        self.sources = source.GitSources(
+            source.Settings(
+                cache_dir=state_file.parent / f"{state_file.stem}-cache",
+                base_dir=Path(config.base_dir),
+            )
+        )
+        self.images = images.Images(config)
+        self._clients: dict[str, apply.ClusterClient] = {}
+        self._lock = threading.Lock()
+
+    # --- Git ----------------------------------------------------------------------------
+    def poll_source(self, src: model.Source) -> parts_.Snapshot:
+        rev = self.sources.poll(src)
+        return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
+
+    def checkout(self, src: model.Source, commit: str) -> parts_.Snapshot:
+        rev = self.sources.checkout(src, commit)
+        return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
+
+    # --- images -------------------------------------------------------------------------
+    def decide(self, image: model.AppImage) -> release.Image:
+        return release.Image.from_decision(self.images.decide(image))
+
+    # --- render -------------------------------------------------------------------------
+    def render(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        snapshot: parts_.Snapshot,
+        images: Sequence[release.Image],
+    ) -> list[dict[str, Any]]:
+        rendered = render.render(
+            app=app, snapshot=snapshot.path, commit=snapshot.commit, cluster=cluster,
+            choices=list(images),
+        )  # fmt: skip
+        return list(rendered.objects)
+
+    # --- clusters -----------------------------------------------------------------------
+    def client(self, cluster: model.Cluster) -> apply.ClusterClient:
+        with self._lock:
+            found = self._clients.get(cluster.name)
+            if found is None:
+                found = apply.connect(cluster, base_dir=self.config.base_dir)
+                self._clients[cluster.name] = found
+            return found
+
+    def check_cluster(self, cluster: model.Cluster) -> str:
+        problem = kubeconfig_problem(cluster, base_dir=self.config.base_dir)
+        if problem:
+            return problem
+        try:
+            probe = apply.connect(cluster, base_dir=self.config.base_dir)
+        except errors.SyncerError as err:
+            return str(err)
+        probe.retry = apply.RetryPolicy(attempts=1, connect_attempts=1)
+        probe.timeout = min(probe.timeout, CHECK_TIMEOUT)
+        try:
+            probe.request("GET", "/version", what="version")
+        except errors.SyncerError as err:
+            return f"API unreachable ({err})"
+        finally:
+            probe.close()
+        return ""
+
+    def apply(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> parts_.Applied:
+        client = self.client(cluster)
+        try:
+            result = apply.sync(
+                client,
+                app_name=app.name,
+                objects=objects,
+                options=app.sync,
+                gateway_policy=app.gateway,
+                namespace=app.namespace,
+                previous_inventory=[ref_of(k) for k in inventory or ()],
+            )
+        except errors.SyncerError as err:
+            partial = getattr(err, "partial", None)
+            if partial is not None:
+                # What was applied before the error still belongs to the app: keep it in
+                # the inventory so the next attempt can prune it if it leaves Git.
+                err.partial_inventory = tuple(ref_key(r) for r in partial.inventory)  # type: ignore[attr-defined]
+            raise
+        created = {r.identity for r in result.created}
+        return parts_.Applied(
+            inventory=tuple(ref_key(r) for r in result.inventory),
+            created=len(result.created),
+            updated=sum(1 for r in result.applied if r.identity not in created),
+            pruned=len(result.pruned),
+            unchanged=len(result.unchanged),
+            writes=result.writes,
+            details={
+                "applied": [str(r) for r in result.applied],
+                "pruned": [str(r) for r in result.pruned],
+                "orphans": [str(r) for r in result.orphans],
+            },
+        )
+
+    def wait_healthy(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str],
+        timeout: float,
+    ) -> parts_.Health:
+        report = apply.wait_healthy(
+            self.client(cluster),
+            app_name=app.name,
+            inventory=[ref_of(k) for k in inventory],
+            timeout=timeout,
+        )
+        return parts_.Health(
+            healthy=report.healthy, message=report.summary, details=report.to_json()
+        )
+
+    def plan(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
+    ) -> parts_.Planned:
+        result = apply.plan(
+            self.client(cluster),
+            app_name=app.name,
+            objects=objects,
+            options=app.sync,
+            gateway_policy=app.gateway,
+            namespace=app.namespace,
+            previous_inventory=[ref_of(k) for k in inventory or ()],
+        )
+        return parts_.Planned(
+            summary=result.summary,
+            diff=result.diff,
+            objects=[o.to_json() for o in result.objects],
+        )
+
+    def drift(
+        self,
+        *,
+        app: model.App,
+        cluster: model.Cluster,
+        objects: Sequence[dict[str, Any]],
+        heal: bool,
+    ) -> parts_.Drift:
+        options = dataclasses.replace(app.sync, self_heal=heal)
+        report = apply.drift(
+            self.client(cluster),
+            app_name=app.name,
+            objects=objects,
+            options=options,
+            gateway_policy=app.gateway,
+            namespace=app.namespace,
+        )
+        return parts_.Drift(
+            drifted=[item.message for item in report.drifted],
+            healed=report.healed is not None,
+        )
+
+    # --- cost and cleanup ---------------------------------------------------------------
+    def counts(self) -> dict[str, Any]:
+        """Requests so far: Git operations, registry requests, cluster reads and writes."""
+        requests = writes = 0
+        with self._lock:
+            for client in self._clients.values():
+                r, w = client.stats.snapshot()
+                requests += r
+                writes += w
+        return {
+            "git": self.sources.counts(),
+            "registry": self.images.counts(),
+            "cluster": {"requests": requests, "writes": writes},
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+        self.images.close()
