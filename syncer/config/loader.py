@@ -24,7 +24,7 @@ def load(path: str | os.PathLike[str]) -> model.Config:
     """Read, validate and return the config at ``path``; ``errors.ConfigError`` if invalid."""
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as handle:
+        with open(name, encoding="utf-8-sig") as handle:
             text = handle.read()
     except FileNotFoundError:
         raise errors.ConfigError(
@@ -49,8 +49,13 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         raise errors.ConfigError([_yaml_problem(err, filename=filename)]) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        reason = str(err).splitlines()[0]
+        raise errors.ConfigError([f"{filename}:{line}: invalid YAML: {reason}"]) from None
     except yaml.YAMLError as err:
-        raise errors.ConfigError([f"{filename}: invalid YAML: {err}"]) from None
+        reason = str(err).splitlines()[0]
+        raise errors.ConfigError([f"{filename}: invalid YAML: {reason}"]) from None
     if root is None or nodes.is_null(root):
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -162,7 +163,13 @@ def _free_mapping(node: yaml.Node, *, path: str, ctx: nodes.Context) -> Any:
         ctx.problem(node, path, f"got {nodes.describe(node)}; expected a mapping")
         return nodes.INVALID
     nodes.mapping_pairs(node, path=path, ctx=ctx)  # reports duplicate keys
-    return nodes.construct(node)
+    try:
+        return nodes.construct(node)
+    except (yaml.YAMLError, ValueError) as err:
+        # e.g. a !!python/object tag: only plain YAML values are allowed.
+        problem = getattr(err, "problem", None) or str(err)
+        ctx.problem(node, path, f"unreadable value ({problem}); expected plain YAML values")
+        return nodes.INVALID
 
 
 def _scalar(
@@ -185,11 +192,19 @@ def _scalar(
     if node.tag not in allowed:
         ctx.problem(node, path, f"got {nodes.describe(node)}; expected {expected[tp]}")
         return nodes.INVALID
-    value = nodes.construct(node)
-    if tp is float:
-        value = float(value)
+    try:
+        value = nodes.construct(node)
+    except (yaml.YAMLError, ValueError):
+        # An explicit tag on text that is not of its type (``!!int 'abc'``).
+        ctx.problem(node, path, f"got {nodes.describe(node)}; expected {expected[tp]}")
+        return nodes.INVALID
     if tp is bool:
         return value
+    if tp is float:
+        value = float(value)
+        if not math.isfinite(value):
+            ctx.problem(node, path, f"got {nodes.describe(node)}; expected a finite number")
+            return nodes.INVALID
     return _limits(value, node, path=path, ctx=ctx, meta=meta)
 
 

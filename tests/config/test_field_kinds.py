@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from syncer import errors
+from syncer.config import loader
 from tests.config.conftest import PRELUDE, load_text, problems_of, with_app
 
 
@@ -128,3 +132,31 @@ def test_a_cluster_listed_twice():
     assert problems_of(with_app("").replace("[dev, prod]", "[dev, dev]")) == [
         "syncer.yaml:10: apps[0].clusters[1]: cluster 'dev' is listed twice; expected each once"
     ]
+
+
+ODD_DOCUMENTS = [
+    "apps:\n  - helm: {values: {x: !!python/object:os.system ls}}\n",
+    "settings: {workers: !!int 'abc'}\n",
+    "settings: {jitter: .nan}\n",
+    "clusters:\n  - {name: a, qps: .inf}\n",
+    "? [a, b]\n: 1\n",
+    "sources: &a\n  - *a\n",
+    "apps:\n  - <<: [1, 2]\n",
+    "apps:\n  - <<: *undefined\n",
+    "\tsources: []\n",
+    "---\na: 1\n---\nb: 2\n",
+    "apps: !!set {a, b}\n",
+    "a: 1\n\x00",
+    "[",
+]
+
+
+@pytest.mark.parametrize("text", ODD_DOCUMENTS)
+def test_odd_yaml_is_a_config_error_never_a_yaml_exception(text):
+    with pytest.raises(errors.ConfigError) as caught:
+        loader.loads(text, filename="syncer.yaml", base_dir="/etc/syncer")
+    problems = caught.value.problems
+    assert problems
+    for problem in problems:
+        assert problem.startswith("syncer.yaml:")
+        assert "\n" not in problem
