@@ -1,0 +1,677 @@
+"""Simulated workload controllers: Deployment, StatefulSet, DaemonSet, Job and Pod status.
+
+store.py notifies ``Controller.on_event`` of every write; a change to a workload
+schedules a reconcile ``workload_delay`` seconds later on the controller's thread, which
+writes status through objects.py (as kube-controller-manager, status subresource) the
+way the real controllers do: first the new generation is observed and updated replicas
+are created, then (one more delay later) they become ready — unless an image matches
+``fail_image``, in which case a Deployment ends with ProgressDeadlineExceeded after
+``progress_deadline`` seconds, StatefulSets and DaemonSets stay unready and Jobs fail.
+Deployments own ReplicaSets (one per pod template, with revisions), so rollout history,
+``rollout undo`` and cascading deletion behave as on a real cluster. No Pods are created
+for workloads.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import heapq
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.kubeapi import errors, objects, patch, resources, store
+
+MANAGER = "kube-controller-manager"
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_KINDS = {
+    ("apps", "deployments"): "Deployment",
+    ("apps", "statefulsets"): "StatefulSet",
+    ("apps", "daemonsets"): "DaemonSet",
+    ("batch", "jobs"): "Job",
+    ("", "pods"): "Pod",
+}
+Target = tuple[str, str, str, str]  # (group, plural, namespace, name)
+
+
+def _now() -> str:
+    return objects.now()
+
+
+def template_hash(template: Any) -> str:
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:10])
+
+
+def _images(obj: dict[str, Any]) -> list[str]:
+    spec = obj.get("spec") or {}
+    pod = spec.get("template", {}).get("spec") if "template" in spec else spec
+    pod = pod or {}
+    return [
+        str(c.get("image", ""))
+        for key in ("initContainers", "containers")
+        for c in pod.get(key) or []
+    ]
+
+
+def _condition(
+    ctype: str, status: str, reason: str, message: str, *, prev: list | None = None
+) -> dict:
+    stamp = _now()
+    old = next((c for c in prev or [] if c.get("type") == ctype), None)
+    transition = (
+        old["lastTransitionTime"]
+        if old and old.get("status") == status and old.get("lastTransitionTime")
+        else stamp
+    )
+    return {
+        "type": ctype,
+        "status": status,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": transition,
+        "reason": reason,
+        "message": message,
+    }
+
+
+class Controller:
+    """One thread per cluster moving workload status along, after configurable delays."""
+
+    def __init__(
+        self,
+        *,
+        objs: objects.Objects,
+        registry: resources.Registry,
+        delay: Callable[[], float],
+        deadline: Callable[[], float],
+        failing: Callable[[str], bool],
+        active: Callable[[], bool],
+    ) -> None:
+        self._objects = objs
+        self._registry = registry
+        self._delay = delay
+        self._deadline = deadline
+        self._failing = failing
+        self._active = active
+        self._queue: list[tuple[float, int, Target]] = []
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._started: dict[Target, tuple[int, float]] = {}  # target -> (generation, monotonic)
+        self._thread = threading.Thread(target=self._run, name="kubeapi-workloads", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def on_event(self, event: store.Event) -> None:
+        """Store listener (runs under the store lock): only queue work."""
+        if event.key not in _KINDS or event.type == "DELETED":
+            return
+        meta = event.obj["metadata"]
+        status = event.obj.get("status") or {}
+        if (
+            event.key != ("", "pods")
+            and status.get("observedGeneration") == meta.get("generation")
+            and (event.prev is not None and event.prev.get("spec") == event.obj.get("spec"))
+        ):
+            return  # our own status write: the follow-up is already scheduled
+        self.schedule((*event.key, meta.get("namespace", ""), meta["name"]), self._delay())
+
+    def schedule(self, target: Target, after: float) -> None:
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._queue, (time.monotonic() + after, self._seq, target))
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                if not self._queue or self._queue[0][0] > now or not self._active():
+                    wait = self._queue[0][0] - now if self._queue else 1.0
+                    self._cond.wait(timeout=min(max(wait, 0.01), 0.5))
+                    continue
+                _, _, target = heapq.heappop(self._queue)
+            try:
+                self._reconcile(target)
+            except errors.ApiError:
+                self.schedule(target, self._delay())  # e.g. a conflicting write: retry later
+
+    def _reconcile(self, target: Target) -> None:
+        group, plural, namespace, name = target
+        rt = self._registry.versions_of(group=group, plural=plural)
+        if not rt:
+            return
+        try:
+            obj = self._objects.get(rt[0], namespace, name)
+        except errors.ApiError:
+            self._started.pop(target, None)
+            return
+        if obj["metadata"].get("deletionTimestamp"):
+            return
+        kind = _KINDS[(group, plural)]
+        failing = any(self._failing(image) for image in _images(obj))
+        getattr(self, f"_{kind.lower()}")(rt[0], target, obj, failing)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _write_status(
+        self, rt: resources.ResourceType, obj: dict[str, Any], status: dict[str, Any]
+    ) -> None:
+        if obj.get("status") == status:
+            return
+        new = copy.deepcopy(obj)
+        new["status"] = status
+        meta = obj["metadata"]
+        self._objects.replace(
+            rt,
+            meta.get("namespace", ""),
+            meta["name"],
+            new,
+            manager=MANAGER,
+            dry_run=False,
+            subresource="status",
+        )
+
+    def _progress_started(self, target: Target, generation: int) -> float:
+        seen = self._started.get(target)
+        if seen is None or seen[0] != generation:
+            seen = (generation, time.monotonic())
+            self._started[target] = seen
+        return seen[1]
+
+    # --- Deployment ----------------------------------------------------------------------
+
+    def _replicasets(self, deploy: dict[str, Any]) -> list[dict[str, Any]]:
+        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
+        assert rs_rt is not None
+        uid = deploy["metadata"]["uid"]
+        listed = self._objects.list(rs_rt, deploy["metadata"]["namespace"])["items"]
+        return [
+            rs
+            for rs in listed
+            if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
+        ]
+
+    def _ensure_replicaset(
+        self, deploy: dict[str, Any], replicas: int
+    ) -> tuple[dict[str, Any], int]:
+        """The ReplicaSet of the current template (created or re-used) and its revision."""
+        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
+        assert rs_rt is not None
+        meta, spec = deploy["metadata"], deploy["spec"]
+        template = copy.deepcopy(spec.get("template") or {})
+        tmpl_labels = dict((template.get("metadata") or {}).get("labels") or {})
+        template.setdefault("metadata", {}).pop("labels", None)
+        h = template_hash({"labels": tmpl_labels, "t": template})
+        owned = self._replicasets(deploy)
+        revisions = [
+            int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0))
+            for rs in owned
+        ]
+        current = next(
+            (rs for rs in owned if rs["metadata"].get("labels", {}).get("pod-template-hash") == h),
+            None,
+        )
+        newest = max(revisions, default=0)
+        current_rev = (
+            int(
+                current["metadata"]
+                .get("annotations", {})
+                .get("deployment.kubernetes.io/revision", 0)
+            )
+            if current
+            else 0
+        )
+        revision = current_rev if current is not None and current_rev == newest else newest + 1
+        labels = {**tmpl_labels, "pod-template-hash": h}
+        template["metadata"]["labels"] = labels
+        selector = copy.deepcopy(spec.get("selector") or {})
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = h
+        annotations = {
+            "deployment.kubernetes.io/revision": str(revision),
+            "deployment.kubernetes.io/desired-replicas": str(spec.get("replicas", 1)),
+            "deployment.kubernetes.io/max-replicas": str(spec.get("replicas", 1) + 1),
+        }
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{meta['name']}-{h}",
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "annotations": annotations,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {"replicas": replicas, "selector": selector, "template": template},
+        }
+        if current is None:
+            current = self._objects.create(
+                rs_rt, meta["namespace"], body, manager=MANAGER, dry_run=False
+            )
+        else:
+            merged = copy.deepcopy(current)
+            merged["metadata"]["annotations"] = {
+                **(current["metadata"].get("annotations") or {}),
+                **annotations,
+            }
+            merged["spec"]["replicas"] = replicas
+            current = self._objects.replace(
+                rs_rt,
+                meta["namespace"],
+                current["metadata"]["name"],
+                merged,
+                manager=MANAGER,
+                dry_run=False,
+            )
+        if meta.get("annotations", {}).get("deployment.kubernetes.io/revision") != str(revision):
+            dep_rt = self._registry.find(group="apps", version="v1", plural="deployments")
+            assert dep_rt is not None
+            self._objects.patch(
+                dep_rt,
+                meta["namespace"],
+                meta["name"],
+                {"metadata": {"annotations": {"deployment.kubernetes.io/revision": str(revision)}}},
+                content_type=patch.MERGE_PATCH,
+                manager=MANAGER,
+                force=False,
+                dry_run=False,
+            )
+        return current, revision
+
+    def _set_rs(self, rs: dict[str, Any], *, replicas: int, ready: int) -> None:
+        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
+        assert rs_rt is not None
+        if rs["spec"].get("replicas") != replicas:
+            new = copy.deepcopy(rs)
+            new["spec"]["replicas"] = replicas
+            rs = self._objects.replace(
+                rs_rt,
+                rs["metadata"]["namespace"],
+                rs["metadata"]["name"],
+                new,
+                manager=MANAGER,
+                dry_run=False,
+            )
+        status = {
+            "replicas": replicas,
+            "fullyLabeledReplicas": replicas,
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
+        if ready:
+            status.update(readyReplicas=ready, availableReplicas=ready)
+        self._write_status(rs_rt, rs, status)
+
+    def _deployment(
+        self, rt: resources.ResourceType, target: Target, deploy: dict[str, Any], failing: bool
+    ) -> None:
+        spec, meta = deploy["spec"], deploy["metadata"]
+        status = deploy.get("status") or {}
+        replicas = int(spec.get("replicas", 1))
+        generation = int(meta.get("generation", 1))
+        conditions = status.get("conditions") or []
+        new_rs, _ = self._ensure_replicaset(deploy, replicas)
+        olds = [
+            rs
+            for rs in self._replicasets(deploy)
+            if rs["metadata"]["name"] != new_rs["metadata"]["name"]
+        ]
+        old_ready = sum(int((rs.get("status") or {}).get("readyReplicas", 0)) for rs in olds)
+        started = self._progress_started(target, generation)
+        fresh = status.get("observedGeneration") != generation
+        rs_name = new_rs["metadata"]["name"]
+        if spec.get("paused"):
+            self._write_status(rt, deploy, {**status, "observedGeneration": generation})
+            return
+        if fresh and replicas > 0:
+            # step 1: the new generation is observed, updated replicas exist but are not ready
+            self._set_rs(new_rs, replicas=replicas, ready=0)
+            total = replicas + old_ready
+            self._write_status(
+                rt,
+                deploy,
+                self._deploy_status(
+                    generation,
+                    total=total,
+                    updated=replicas,
+                    ready=old_ready,
+                    replicas=replicas,
+                    progressing=(
+                        "True",
+                        "ReplicaSetUpdated",
+                        f'ReplicaSet "{rs_name}" is progressing.',
+                    ),
+                    conditions=conditions,
+                    spec=spec,
+                ),
+            )
+            self.schedule(target, self._delay())
+            return
+        if failing and replicas > 0:
+            deadline = min(self._deadline(), float(spec.get("progressDeadlineSeconds", 600)))
+            remaining = started + deadline - time.monotonic()
+            if remaining > 0:
+                self.schedule(target, remaining)
+                return
+            self._write_status(
+                rt,
+                deploy,
+                self._deploy_status(
+                    generation,
+                    total=replicas + old_ready,
+                    updated=replicas,
+                    ready=old_ready,
+                    replicas=replicas,
+                    progressing=(
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        f'ReplicaSet "{rs_name}" has timed out progressing.',
+                    ),
+                    conditions=conditions,
+                    spec=spec,
+                ),
+            )
+            return
+        # good images: everything of the new ReplicaSet becomes ready, old ones scale down
+        self._set_rs(new_rs, replicas=replicas, ready=replicas)
+        for rs in olds:
+            self._set_rs(rs, replicas=0, ready=0)
+        self._write_status(
+            rt,
+            deploy,
+            self._deploy_status(
+                generation,
+                total=replicas,
+                updated=replicas,
+                ready=replicas,
+                replicas=replicas,
+                progressing=(
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{rs_name}" has successfully progressed.',
+                ),
+                conditions=conditions,
+                spec=spec,
+            ),
+        )
+
+    def _deploy_status(
+        self,
+        generation: int,
+        *,
+        total: int,
+        updated: int,
+        ready: int,
+        replicas: int,
+        progressing: tuple[str, str, str],
+        conditions: list,
+        spec: dict[str, Any],
+    ) -> dict[str, Any]:
+        max_unavailable = _max_unavailable(spec, replicas)
+        available_ok = ready >= replicas - max_unavailable
+        available = (
+            _condition(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                prev=conditions,
+            )
+            if available_ok
+            else _condition(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                prev=conditions,
+            )
+        )
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "replicas": total,
+            "updatedReplicas": updated,
+        }
+        if ready:
+            status.update(readyReplicas=ready, availableReplicas=ready)
+        if total - ready > 0:
+            status["unavailableReplicas"] = total - ready
+        status["conditions"] = [available, _condition("Progressing", *progressing, prev=conditions)]
+        return status
+
+    # --- StatefulSet, DaemonSet ----------------------------------------------------------
+
+    def _statefulset(
+        self, rt: resources.ResourceType, target: Target, sts: dict[str, Any], failing: bool
+    ) -> None:
+        spec, meta = sts["spec"], sts["metadata"]
+        status = sts.get("status") or {}
+        replicas = int(spec.get("replicas", 1))
+        generation = int(meta.get("generation", 1))
+        revision = f"{meta['name']}-{template_hash(spec.get('template'))}"
+        current = status.get("currentRevision") or revision
+        if status.get("observedGeneration") != generation:
+            self._write_status(
+                rt,
+                sts,
+                {
+                    "observedGeneration": generation,
+                    "replicas": replicas,
+                    "readyReplicas": 0 if current != revision else status.get("readyReplicas", 0),
+                    "currentReplicas": 0
+                    if current != revision
+                    else status.get("currentReplicas", 0),
+                    "updatedReplicas": 0,
+                    "availableReplicas": 0,
+                    "currentRevision": current,
+                    "updateRevision": revision,
+                    "collisionCount": 0,
+                },
+            )
+            self.schedule(target, self._delay())
+            return
+        if failing:
+            return  # never becomes ready; `rollout status` waits until its timeout
+        self._write_status(
+            rt,
+            sts,
+            {
+                "observedGeneration": generation,
+                "replicas": replicas,
+                "readyReplicas": replicas,
+                "currentReplicas": replicas,
+                "updatedReplicas": replicas,
+                "availableReplicas": replicas,
+                "currentRevision": revision,
+                "updateRevision": revision,
+                "collisionCount": 0,
+            },
+        )
+
+    def _daemonset(
+        self, rt: resources.ResourceType, target: Target, ds: dict[str, Any], failing: bool
+    ) -> None:
+        generation = int(ds["metadata"].get("generation", 1))
+        status = ds.get("status") or {}
+        nodes = 1
+        if status.get("observedGeneration") != generation:
+            self._write_status(
+                rt,
+                ds,
+                {
+                    "observedGeneration": generation,
+                    "desiredNumberScheduled": nodes,
+                    "currentNumberScheduled": nodes,
+                    "numberMisscheduled": 0,
+                    "numberReady": 0,
+                    "updatedNumberScheduled": 0,
+                    "numberAvailable": 0,
+                    "numberUnavailable": nodes,
+                },
+            )
+            self.schedule(target, self._delay())
+            return
+        ready = 0 if failing else nodes
+        new = {
+            "observedGeneration": generation,
+            "desiredNumberScheduled": nodes,
+            "currentNumberScheduled": nodes,
+            "numberMisscheduled": 0,
+            "numberReady": ready,
+            "updatedNumberScheduled": nodes,
+        }
+        if ready:
+            new["numberAvailable"] = ready
+        else:
+            new["numberUnavailable"] = nodes
+        self._write_status(rt, ds, new)
+
+    # --- Job, Pod ------------------------------------------------------------------------
+
+    def _job(
+        self, rt: resources.ResourceType, target: Target, job: dict[str, Any], failing: bool
+    ) -> None:
+        spec = job["spec"]
+        status = job.get("status") or {}
+        if spec.get("suspend"):
+            return
+        if any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        ):
+            return
+        if not status.get("startTime"):
+            self._write_status(
+                rt,
+                job,
+                {
+                    "startTime": _now(),
+                    "active": int(spec.get("parallelism", 1)),
+                    "ready": 0,
+                    "terminating": 0,
+                    "uncountedTerminatedPods": {},
+                },
+            )
+            self.schedule(target, self._delay())
+            return
+        stamp = _now()
+        if failing:
+            conditions = [
+                _condition(
+                    "FailureTarget",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+                _condition(
+                    "Failed",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+            ]
+            new = {
+                **status,
+                "failed": int(spec.get("backoffLimit", 6)) + 1,
+                "conditions": conditions,
+            }
+        else:
+            conditions = [
+                _condition(
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                ),
+                _condition(
+                    "Complete",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                ),
+            ]
+            new = {
+                **status,
+                "succeeded": int(spec.get("completions", 1)),
+                "completionTime": stamp,
+                "conditions": conditions,
+            }
+        new.pop("active", None)
+        new["ready"] = 0
+        self._write_status(rt, job, new)
+
+    def _pod(
+        self, rt: resources.ResourceType, target: Target, pod: dict[str, Any], failing: bool
+    ) -> None:
+        containers = (pod.get("spec") or {}).get("containers") or []
+        if (pod.get("status") or {}).get("phase") in ("Running", "Pending") and (
+            pod.get("status") or {}
+        ).get("startTime"):
+            return
+        ready = "False" if failing else "True"
+        states = [
+            {
+                "name": c.get("name"),
+                "image": c.get("image"),
+                "ready": not failing,
+                "restartCount": 0,
+                "started": not failing,
+                "state": {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{c.get("image")}"',
+                    }
+                }
+                if failing
+                else {"running": {"startedAt": _now()}},
+            }
+            for c in containers
+        ]
+        self._write_status(
+            rt,
+            pod,
+            {
+                "phase": "Pending" if failing else "Running",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()},
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": _now()},
+                    {"type": "ContainersReady", "status": ready, "lastTransitionTime": _now()},
+                    {"type": "Ready", "status": ready, "lastTransitionTime": _now()},
+                ],
+                "hostIP": "10.0.0.1",
+                "podIP": "10.244.0.10",
+                "startTime": _now(),
+                "containerStatuses": states,
+            },
+        )
+
+
+def _max_unavailable(spec: dict[str, Any], replicas: int) -> int:
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return replicas
+    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return int(replicas * int(value[:-1]) // 100)
+    return int(value)
