@@ -19,6 +19,9 @@ import yaml
 from syncer import errors
 from syncer.config import crossrefs, model, nodes, walker
 
+# libyaml's parser when PyYAML has it (about 10x faster); nodes and marks are the same.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def load(path: str | os.PathLike[str]) -> model.Config:
     """Read, validate and return the config at ``path``; ``errors.ConfigError`` if invalid."""
@@ -46,16 +49,9 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     """Validate config ``text``; messages name ``filename``, paths resolve under ``base_dir``."""
     ctx = nodes.Context(file=filename, base_dir=base_dir)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        raise errors.ConfigError([_yaml_problem(err, filename=filename)]) from None
-    except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, err.position) + 1
-        reason = str(err).splitlines()[0]
-        raise errors.ConfigError([f"{filename}:{line}: invalid YAML: {reason}"]) from None
-    except yaml.YAMLError as err:
-        reason = str(err).splitlines()[0]
-        raise errors.ConfigError([f"{filename}: invalid YAML: {reason}"]) from None
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        root = _compose_for_errors(text, filename=filename)
     if root is None or nodes.is_null(root):
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
@@ -70,6 +66,21 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     return dataclasses.replace(
         config, base_dir=base_dir, state=dataclasses.replace(config.state, path=state_path)
     )
+
+
+def _compose_for_errors(text: str, *, filename: str) -> yaml.Node | None:
+    """Parse again with PyYAML's own parser: its messages are the same on every machine."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        raise errors.ConfigError([_yaml_problem(err, filename=filename)]) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        reason = str(err).splitlines()[0]
+        raise errors.ConfigError([f"{filename}:{line}: invalid YAML: {reason}"]) from None
+    except yaml.YAMLError as err:
+        reason = str(err).splitlines()[0]
+        raise errors.ConfigError([f"{filename}: invalid YAML: {reason}"]) from None
 
 
 def _sorted(problems: list[tuple[int, str]]) -> list[str]:
