@@ -131,3 +131,26 @@ def test_invalid_yaml_names_the_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: syncer.yaml:4: invalid YAML:")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_readme_shows_the_real_quickstart_output():
+    done = run_cli("validate", "-c", "examples/quickstart/syncer.yaml")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"# {done.stdout.strip()}\n" in readme
+
+
+def test_quickstart_manifests_pass_its_gateway_resource_rule():
+    import yaml
+
+    objects = [
+        obj
+        for path in sorted((QUICKSTART.parent / "manifests").glob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+    ]
+    assert sorted(obj["kind"] for obj in objects) == ["ConfigMap", "Deployment", "Service"]
+    assert all("namespace" not in obj["metadata"] for obj in objects)
+    [deployment] = [obj for obj in objects if obj["kind"] == "Deployment"]
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        assert container["image"].startswith("docker.io/library/nginx:1.27")
+        for kind in ("requests", "limits"):
+            assert set(container["resources"][kind]) == {"cpu", "memory"}
