@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -181,6 +182,12 @@ class Transport:
                 raise errors.ResponseError(
                     f"request to registry {self.settings.host} failed: {_short(err)}"
                 ) from err
+            except OSError as err:
+                # requests raises a bare OSError for a CA bundle path it cannot use.
+                raise errors.UnreachableError(
+                    f"cannot use the CA file {self.settings.ca_file!r} of registry "
+                    f"{self.settings.host}: {_short(err)}"
+                ) from err
             if response.status_code == 429:
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 wait = delay if wait is None else wait
@@ -218,5 +225,5 @@ class Transport:
 
 def _short(err: Exception) -> str:
     """The exception's text without URLs' query strings, cut to a readable length."""
-    text = str(err)
+    text = re.sub(r"\?[^\s)'\"]*", "?…", str(err))
     return text if len(text) <= 200 else text[:200] + "…"

@@ -35,7 +35,8 @@ class Semver:
                 not_semver += 1
                 continue
             if not self.range.test(version):
-                prereleases += bool(version.pre)
+                # Count the pre-releases the range would take if it named pre-releases.
+                prereleases += bool(version.pre) and self.range.within(version)
                 continue
             in_range += 1
             # Precedence first; then prefer "1.2.3" over "1.2" or "v1.2.3"; then the tag.

@@ -107,8 +107,12 @@ class ComparatorSet:
     named_pre: frozenset[tuple[int, int, int]]
     """major.minor.patch triples for which the user wrote a pre-release."""
 
+    def within(self, version: Version) -> bool:
+        """Inside the bounds, whatever the pre-release rule says."""
+        return all(c.test(version) for c in self.comparators)
+
     def test(self, version: Version) -> bool:
-        if not all(c.test(version) for c in self.comparators):
+        if not self.within(version):
             return False
         return not version.pre or version.triple in self.named_pre
 
@@ -120,6 +124,9 @@ class Range:
 
     def test(self, version: Version) -> bool:
         return any(alt.test(version) for alt in self.alternatives)
+
+    def within(self, version: Version) -> bool:
+        return any(alt.within(version) for alt in self.alternatives)
 
     def __str__(self) -> str:
         return self.text

@@ -117,7 +117,8 @@ class StubRegistry:
                 handler.close_connection = True
                 handler.connection.shutdown(2)
                 return
-            self._reply(handler, status, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}', headers)
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS"}]}'
+            self._reply(handler, status, body, headers, head=method == "HEAD")
             return
         path = split.path
         if path == "/v2/":
