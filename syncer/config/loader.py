@@ -83,8 +83,8 @@ def _compose_for_errors(text: str, *, filename: str) -> yaml.Node | None:
         raise errors.ConfigError([f"{filename}: invalid YAML: {reason}"]) from None
 
 
-def _sorted(problems: list[tuple[int, str]]) -> list[str]:
-    """By line, in the order found within a line; each distinct message once."""
+def _sorted(problems: list[tuple[tuple[int, int], str]]) -> list[str]:
+    """In file order (line, then column); each distinct message once."""
     seen: dict[str, None] = {}
     for _, message in sorted(problems, key=lambda item: item[0]):
         seen.setdefault(message, None)

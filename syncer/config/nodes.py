@@ -41,9 +41,10 @@ class Context:
 
     file: str
     base_dir: str
-    problems: list[tuple[int, str]] = dataclasses.field(default_factory=list)
-    lines: dict[str, int] = dataclasses.field(default_factory=dict)
-    """Field path (``apps[0].source``) -> 1-based line of its value."""
+    problems: list[tuple[tuple[int, int], str]] = dataclasses.field(default_factory=list)
+    """((line, column), message): sorted by position before they are shown."""
+    marks: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    """Field path (``apps[0].source``) -> (1-based line, column) of its value."""
     paths: dict[int, str] = dataclasses.field(default_factory=dict)
     """``id()`` of every built dataclass -> its field path."""
     incomplete: set[str] = dataclasses.field(default_factory=set)
@@ -52,26 +53,29 @@ class Context:
     """Paths with a problem: their values may be defaults, cross-checks skip them."""
 
     def note(self, path: str, node: yaml.Node) -> None:
-        self.lines.setdefault(path, line_of(node))
+        self.marks.setdefault(path, mark_of(node))
 
     def line(self, path: str) -> int:
         """The line of ``path``, or of its closest parent that has one."""
+        return self.mark(path)[0]
+
+    def mark(self, path: str) -> tuple[int, int]:
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in self.marks:
+                return self.marks[path]
             path = parent(path)
-        return self.lines.get("", 1)
+        return self.marks.get("", (1, 0))
 
     def problem(self, where: yaml.Node | int | str, path: str, message: str) -> None:
         """Report a problem at a node, a line number, or the line of a field path."""
         if isinstance(where, yaml.Node):
-            line = line_of(where)
+            position = mark_of(where)
         elif isinstance(where, int):
-            line = where
+            position = (where, 0)
         else:
-            line = self.line(where)
+            position = self.mark(where)
         prefix = f"{path}: " if path else ""
-        self.problems.append((line, f"{self.file}:{line}: {prefix}{message}"))
+        self.problems.append((position, f"{self.file}:{position[0]}: {prefix}{message}"))
         self.broken.add(path)
 
     def has_own_problem(self, path: str) -> bool:
@@ -94,6 +98,10 @@ class Context:
 
 def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
+
+
+def mark_of(node: yaml.Node) -> tuple[int, int]:
+    return int(node.start_mark.line) + 1, int(node.start_mark.column)
 
 
 def join(path: str, key: str) -> str:
