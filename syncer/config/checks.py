@@ -15,7 +15,10 @@ from typing import Any
 
 from syncer.config import cron, model, names, nodes, policies
 
-Finding = tuple[str, str]
+Finding = tuple[str, str] | tuple[str, str, bool]
+"""(camelCase field or "" for the object, message[, COMBINED])."""
+COMBINED = True
+"""Marks a finding about several fields together (one-of choices, pairs, conflicts)."""
 
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
 _REF = re.compile(r"[^\s~^:?*\[\\]+")
@@ -28,15 +31,14 @@ _LISTEN = re.compile(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):(\d{1,5})")
 def run(obj: Any, *, path: str, ctx: nodes.Context) -> bool:
     """Report what ``obj`` breaks; ``True`` when nothing."""
     rule = RULES.get(type(obj))
-    # A field that failed to build holds its default: rules about the object would
-    # mostly repeat that problem in other words ("needs passwordFrom").
-    if rule is None or ctx.has_own_problem(path):
-        return True
-    findings = list(rule(obj))
-    for field, message in findings:
+    findings = list(rule(obj)) if rule else []
+    for field, message, *combined in findings:
         where = nodes.join(path, field) if field else path
-        if not ctx.is_broken(where):
-            ctx.problem(where, where, message)
+        # A field that failed to build holds its default: judging it again, alone or
+        # together with its neighbours, would repeat that problem in other words.
+        if ctx.is_broken(where) or (combined and ctx.has_own_problem(path)):
+            continue
+        ctx.problem(where, where, message)
     return not findings
 
 
@@ -65,6 +67,7 @@ def _git(obj: model.GitSource) -> Iterator[Finding]:
             chosen[1],
             f"{' and '.join(chosen)} are both set;"
             " expected at most one of: branch, tag, semver, commit",
+            COMBINED,
         )
     for key in ("branch", "tag"):
         value = getattr(obj, key)
@@ -77,20 +80,32 @@ def _git(obj: model.GitSource) -> Iterator[Finding]:
         if problem:
             yield "semver", problem
     if obj.auth and _is_ssh(obj.url) and (obj.auth.username_from or obj.auth.password_from):
-        yield "auth", "usernameFrom/passwordFrom are for HTTPS URLs; expected sshKeyFrom for SSH"
+        yield (
+            "auth",
+            "usernameFrom/passwordFrom are for HTTPS URLs; expected sshKeyFrom for SSH",
+            COMBINED,
+        )
     if obj.auth and obj.auth.ssh_key_from and not _is_ssh(obj.url):
-        yield "auth.sshKeyFrom", "an SSH key with a non-SSH URL; expected ssh:// or user@host:path"
+        yield (
+            "auth.sshKeyFrom",
+            "an SSH key with a non-SSH URL; expected ssh:// or user@host:path",
+            COMBINED,
+        )
 
 
 def _git_auth(obj: model.GitAuth) -> Iterator[Finding]:
     if obj.username_from and not obj.password_from:
-        yield "usernameFrom", "usernameFrom without passwordFrom; expected both, or passwordFrom"
+        yield (
+            "usernameFrom",
+            "usernameFrom without passwordFrom; expected both, or passwordFrom",
+            COMBINED,
+        )
 
 
 def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
     if bool(obj.username_from) != bool(obj.password_from):
         field = "usernameFrom" if obj.username_from else "passwordFrom"
-        yield field, "only one of usernameFrom/passwordFrom is set; expected both"
+        yield field, "only one of usernameFrom/passwordFrom is set; expected both", COMBINED
     ways = [
         name
         for name, used in (
@@ -101,7 +116,7 @@ def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
         if used
     ]
     if len(ways) > 1:
-        yield "", f"{' and '.join(ways)} are all set; expected one way to authenticate"
+        yield "", f"{' and '.join(ways)} are all set; expected one way to authenticate", COMBINED
     if obj.pull_secret:
         namespace, slash, name = obj.pull_secret.partition("/")
         if not (slash and names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
@@ -120,6 +135,7 @@ def _cluster(obj: model.Cluster) -> Iterator[Finding]:
         yield (
             "inCluster",
             "inCluster: true uses the pod's service account; expected no kubeconfig or context",
+            COMBINED,
         )
 
 
@@ -137,10 +153,18 @@ def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
     kinds = ("semver", "alphabetical", "numerical", "digest")
     chosen = [kind for kind in kinds if getattr(obj, kind)]
     if not chosen:
-        yield "", "no policy set; expected one of: semver, alphabetical, numerical, digest"
+        yield (
+            "",
+            "no policy set; expected one of: semver, alphabetical, numerical, digest",
+            COMBINED,
+        )
         return
     if len(chosen) > 1:
-        yield chosen[1], f"{' and '.join(chosen)} are both set; expected one of: {', '.join(kinds)}"
+        yield (
+            chosen[1],
+            f"{' and '.join(chosen)} are both set; expected one of: {', '.join(kinds)}",
+            COMBINED,
+        )
         return
     kind = chosen[0]
     value = getattr(obj, kind)
@@ -160,7 +184,7 @@ def _app_image(obj: model.AppImage) -> Iterator[Finding]:
     if problem:
         yield "repository", problem
     if obj.filter and obj.policy.digest:
-        yield "filter", "a digest policy follows one tag; a filter does not apply to it"
+        yield "filter", "a digest policy follows one tag; expected no filter with it", COMBINED
 
 
 def _gateway(obj: model.GatewayPolicy) -> Iterator[Finding]:
@@ -219,6 +243,7 @@ def _app(obj: model.App) -> Iterator[Finding]:
         yield (
             "clusters",
             "missing required field; expected a list of cluster names or {selector: …}",
+            COMBINED,
         )
 
 
