@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syncer import apply, errors, images, release, render, source, state
+from syncer import apply, errors, release, render, source, state
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 
@@ -66,7 +66,7 @@ class LiveParts:
                 base_dir=Path(config.base_dir),
             )
         )
-        self.images = images.Images(config)
+        self._images: Any = None
         self._clients: dict[str, apply.ClusterClient] = {}
         self._lock = threading.Lock()
 
@@ -80,8 +80,18 @@ class LiveParts:
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
 
     # --- images -------------------------------------------------------------------------
+    def _resolver(self) -> Any:
+        """``syncer.images.Images``, built on first use: no registry clients (nor their
+        credentials) are set up for a config whose apps track no image."""
+        with self._lock:
+            if self._images is None:
+                from syncer import images
+
+                self._images = images.Images(self.config)
+            return self._images
+
     def decide(self, image: model.AppImage) -> release.Image:
-        return release.Image.from_decision(self.images.decide(image))
+        return release.Image.from_decision(self._resolver().decide(image))
 
     # --- render -------------------------------------------------------------------------
     def render(
@@ -241,7 +251,7 @@ class LiveParts:
                 writes += w
         return {
             "git": self.sources.counts(),
-            "registry": self.images.counts(),
+            "registry": self._images.counts() if self._images is not None else {},
             "cluster": {"requests": requests, "writes": writes},
         }
 
@@ -250,4 +260,5 @@ class LiveParts:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
-        self.images.close()
+        if self._images is not None:
+            self._images.close()

@@ -1,0 +1,109 @@
+"""Done-when 5: ``kill -9`` of ``syncer run`` mid-rollout; after a restart the rollout
+completes, exactly once. Also: SIGTERM stops ``syncer run`` cleanly with exit 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from syncer.state import records
+from tests.e2e.conftest import PushEnv, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def start(env: PushEnv, config: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncer", "--log-level", "info", "run", "-c", config],
+        env={**os.environ, **env.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def generation(cluster: Any) -> int:
+    obj = cluster.get("apps/v1", "Deployment", "web", namespace="web")
+    return int(obj["metadata"]["generation"]) if obj else 0
+
+
+def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> None:
+    env = push_env
+    host = env.registry.host
+    first = env.push("team/web", "1.0.0")
+    env.push("team/worker", "latest")
+    config = str(env.write_config(wait="30s"))
+    proc = start(env, config)
+    try:
+        wait_until(
+            lambda: env.runs("web", f"{host}/team/web:1.0.0@{first.digest}"),
+            timeout=30,
+            what="web 1.0.0 on both clusters",
+        )
+        before = {c.name: generation(c) for c in env.clusters}
+        for cluster in env.clusters:
+            cluster.workload_delay = 4.0  # the rollout now takes a while to turn healthy
+        newer = env.push("team/web", "1.1.0")
+
+        def mid_rollout() -> bool:
+            store = env.store()
+            try:
+                return any(
+                    t.state in (records.APPLYING, records.APPLIED)
+                    for r in store.open_rollouts("web")
+                    for t in r.targets
+                )
+            finally:
+                store.close()
+
+        wait_until(mid_rollout, timeout=30, what="the rollout of 1.1.0 under way")
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        print(proc.stdout.read() if proc.stdout else "")
+
+    for cluster in env.clusters:
+        cluster.workload_delay = 0.05
+    proc = start(env, config)
+    try:
+        ref = f"{host}/team/web:1.1.0@{newer.digest}"
+        wait_until(lambda: env.runs("web", ref), timeout=30, what="1.1.0 after restart")
+
+        def finished() -> bool:
+            store = env.store()
+            try:
+                return not store.open_rollouts("web")
+            finally:
+                store.close()
+
+        wait_until(finished, timeout=30, what="no open rollout left")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        print(proc.stdout.read() if proc.stdout else "")
+
+    store = env.store()
+    try:
+        (release,) = [r for r in store.releases("web") if r.images[0].tag == "1.1.0"]
+        rollouts = [r for r in store.rollouts("web") if r.release_id == release.id]
+        assert len(rollouts) == 1, rollouts
+        assert sorted(t.cluster for t in rollouts[0].targets) == ["prod", "staging"]
+        assert {t.state for t in rollouts[0].targets} == {records.HEALTHY}
+        events = [e for e in store.history("web", limit=500) if e.release_id == release.id]
+        assert [e.kind for e in events].count("rollout") == 1
+        assert sorted(e.cluster for e in events if e.kind == "healthy") == ["prod", "staging"]
+    finally:
+        store.close()
+    # The new pod template reached each cluster once: one generation step, not two.
+    assert {c.name: generation(c) for c in env.clusters} == {
+        name: gen + 1 for name, gen in before.items()
+    }
