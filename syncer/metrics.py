@@ -380,6 +380,7 @@ LAST_SUCCESS = REGISTRY.gauge(
 WEBHOOKS = REGISTRY.counter(
     "syncer_webhooks_total",
     "Webhook requests received, by kind (github, gitlab, gitea, generic, distribution, "
-    "dockerhub, harbor, registry) and result (triggered, ignored, unauthorized, invalid).",
+    "dockerhub, harbor, registry) and result (triggered, ignored, unauthorized, invalid, "
+    "forwarded to the leader, error).",
     ["kind", "result"],
 )

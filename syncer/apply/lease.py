@@ -40,6 +40,12 @@ class LeaseRecord:
     transitions: int = 0
     """``leaseTransitions``: how many times the holder changed."""
     resource_version: str = ""
+    holder_url: str = ""
+    """Where the holder's HTTP server answers (the ``LEADER_URL_ANNOTATION``), so that
+    standbys can forward webhooks and API calls to it; empty when unknown."""
+
+
+LEADER_URL_ANNOTATION = "syncer.dev/leader-url"
 
 
 def _micro_time(value: dt.datetime | None) -> str | None:
@@ -60,13 +66,15 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 def _record(obj: dict[str, Any]) -> LeaseRecord:
     spec = obj.get("spec") or {}
+    metadata = obj.get("metadata") or {}
     return LeaseRecord(
         holder=spec.get("holderIdentity") or "",
         duration=int(spec.get("leaseDurationSeconds") or 0),
         acquire_time=_parse_time(spec.get("acquireTime")),
         renew_time=_parse_time(spec.get("renewTime")),
         transitions=int(spec.get("leaseTransitions") or 0),
-        resource_version=str((obj.get("metadata") or {}).get("resourceVersion") or ""),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        holder_url=str((metadata.get("annotations") or {}).get(LEADER_URL_ANNOTATION) or ""),
     )
 
 
@@ -139,6 +147,8 @@ class LeaseClient:
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if resource_version:
             metadata["resourceVersion"] = resource_version
+        if record.holder_url:
+            metadata["annotations"] = {LEADER_URL_ANNOTATION: record.holder_url}
         spec = {
             "holderIdentity": record.holder,
             "leaseDurationSeconds": record.duration,

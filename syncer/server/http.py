@@ -23,6 +23,8 @@ import socket
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -42,6 +44,25 @@ REQUEST_TIMEOUT = 15.0
 thread, so they must not hold it for long)."""
 SECRET_TTL = 10.0
 """Seconds a resolved secret is reused before it is read again."""
+FORWARD_TIMEOUT = 10.0
+"""Seconds a standby waits for the leader when it forwards a request to it."""
+FORWARDED_HEADER = "X-Syncer-Forwarded"
+"""Marks a request a standby forwarded: it is never forwarded again (no loops)."""
+_HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Host",
+        "Content-Length",
+    )
+)
 
 SecretResolver = Callable[[model.SecretRef], str]
 
@@ -87,6 +108,14 @@ class _Answer(Exception):
         self.headers = headers or {}
 
 
+class _Forward(Exception):
+    """Hand this request to the leader at ``url`` (this replica stands by)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
 class HttpServer:
     """The HTTP server of one controller process."""
 
@@ -100,13 +129,19 @@ class HttpServer:
         resolve_secret: SecretResolver | None = None,
         registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
+        leader_url: Callable[[], str | None] | None = None,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
-        ``read_secret``) for callers that resolve secrets their own way."""
+        ``read_secret``) for callers that resolve secrets their own way.
+
+        ``leader_url`` (with leader election: ``LeaderElector.leader_url``) says where
+        the leader answers while this replica stands by: authenticated webhooks and API
+        POSTs are then forwarded there, since only the leader acts on them."""
         self.settings = settings
         self.port = port
         self.registry = registry
         self.max_body = max_body
+        self._leader_url = leader_url
         self._host, self._port = parse_listen(settings.listen)
 
         def default_resolve(ref: model.SecretRef) -> str:
@@ -196,6 +231,9 @@ class HttpServer:
         try:
             status, body, result = self._webhook(kind_name=kind_name, kind=kind, request=request)
             return status, body
+        except _Forward:
+            result = "forwarded"
+            raise
         finally:
             metrics.WEBHOOKS.labels(kind=kind_name, result=result).inc()
 
@@ -230,6 +268,7 @@ class HttpServer:
         if event.ignored:
             log.info("msg=webhook ignored kind=%s reason=%s", kind_name, event.ignored)
             return 200, {"ignored": event.ignored}, "ignored"
+        self.forward_if_standby(request.headers)
         triggered = self._trigger(event)
         log.info("msg=webhook kind=%s triggered=%s", kind_name, ",".join(triggered) or "-")
         return 202, {"triggered": triggered}, "triggered" if triggered else "ignored"
@@ -243,6 +282,14 @@ class HttpServer:
             found = self.port.trigger_image(image.repository, image.tag, image.digest)
             names.update(dict.fromkeys(found))
         return list(names)
+
+    def forward_if_standby(self, headers: webhooks.Headers) -> None:
+        """Raise ``_Forward`` when another replica leads and says where it answers."""
+        if self._leader_url is None or headers.get(FORWARDED_HEADER):
+            return
+        url = self._leader_url()
+        if url:
+            raise _Forward(url)
 
     # --- API -----------------------------------------------------------------------
 
@@ -284,6 +331,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "syncer"
     sys_version = ""
     timeout = REQUEST_TIMEOUT
+    _raw_body = b""
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("msg=request client=%s %s", self.client_address[0], format % args)
@@ -305,6 +353,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         app = self.server.app
+        self._raw_body = b""  # a kept-alive connection must not resend an earlier body
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = dict(parse_qsl(url.query))
@@ -312,6 +361,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, body, content_type = self._route(app, method, path, query)
         except _Answer as answer:
             self._send(answer.status, _json_bytes(answer.body), "application/json", answer.headers)
+        except _Forward as forward:
+            self._proxy(method=method, leader=forward.url)
         except errors.PermanentError as err:
             self._send(409, _json_bytes({"error": str(err)}), "application/json")
         except errors.TemporaryError as err:
@@ -355,9 +406,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status, body = api.get(port=app.port, parts=parts, query=query)
             else:
                 app.authorize_post(self.headers.get("Authorization"))
-                status, body = api.post(port=app.port, parts=parts, body=self._json_body())
+                data = self._json_body()
+                app.forward_if_standby(self.headers)
+                status, body = api.post(port=app.port, parts=parts, body=data)
             return status, _json_bytes(body), "application/json"
         raise _Answer(404, {"error": f"no such path {path}"})
+
+    def _proxy(self, *, method: str, leader: str) -> None:
+        """Send this request (already read and authenticated) to the leader and relay
+        its answer; 503 with ``Retry-After`` when the leader does not answer."""
+        body = getattr(self, "_raw_body", b"")
+        request = urllib.request.Request(leader.rstrip("/") + self.path, data=body, method=method)
+        for name, value in self.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                request.add_header(name, value)
+        request.add_header(FORWARDED_HEADER, "1")
+        # Environment proxies are for the outside world, not for a pod-to-pod hop.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=FORWARD_TIMEOUT) as response:
+                status, answer, headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as err:
+            status, answer, headers = err.code, err.read(), err.headers
+        except (urllib.error.URLError, OSError) as err:
+            log.warning(
+                "msg=leader did not answer a forwarded request leader=%s error=%s", leader, err
+            )
+            self._send(
+                503,
+                _json_bytes(
+                    {
+                        "error": f"this replica stands by and the leader ({leader}) "
+                        "did not answer; retry"
+                    }
+                ),
+                "application/json",
+                {"Retry-After": "2"},
+            )
+            return
+        log.info("msg=forwarded to leader path=%s leader=%s status=%s", self.path, leader, status)
+        self._send(status, answer, headers.get("Content-Type") or "application/json")
 
     def _only(self, method: str, *allowed: str) -> None:
         if method not in allowed:
@@ -378,7 +466,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # Unread bytes would be taken for the next request: drop the connection.
             self.close_connection = True
             raise _Answer(413, {"error": f"body over {self.server.app.max_body} bytes"})
-        return self.rfile.read(length)
+        self._raw_body = self.rfile.read(length)
+        return self._raw_body
 
     def _json_body(self) -> dict[str, Any]:
         body = self._body()

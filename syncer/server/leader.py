@@ -68,6 +68,10 @@ class Settings:
         default_factory=lambda: model.Cluster(name="leader-election", in_cluster=True)
     )
     """Where the Lease lives: the pod's own cluster by default."""
+    advertise_url: str = ""
+    """This replica's HTTP server as others reach it (``http://POD_IP:8080``), written
+    into the Lease while leading so that standbys forward webhooks and API calls to it;
+    empty: standbys answer those requests themselves (503)."""
 
     def __post_init__(self) -> None:
         if not self.identity:
@@ -142,6 +146,18 @@ class LeaderElector:
         with self._lock:
             return self._leader
 
+    def leader_url(self) -> str | None:
+        """The leader's advertised URL when another replica leads (None when this one
+        leads, nobody does, or the leader advertises none): where to forward requests
+        that only the leader can act on."""
+        if self.is_leader:
+            return None
+        with self._lock:
+            observed = self._observed
+            if observed is None or not observed.holder or observed.holder != self._leader:
+                return None
+            return observed.holder_url or None
+
     def describe(self) -> str:
         """One line for ``/readyz`` and logs."""
         if self.is_leader:
@@ -213,6 +229,7 @@ class LeaderElector:
                         acquire_time=now,
                         renew_time=now,
                         transitions=0,
+                        holder_url=self.settings.advertise_url,
                     )
                 )
                 self._observe(created)
@@ -233,6 +250,7 @@ class LeaderElector:
                     acquire_time=current.acquire_time if mine else now,
                     renew_time=now,
                     transitions=current.transitions if mine else current.transitions + 1,
+                    holder_url=self.settings.advertise_url,
                 )
             )
             self._observe(renewed)
@@ -246,19 +264,16 @@ class LeaderElector:
 
     def _observe(self, record: lease.LeaseRecord) -> None:
         """Remember when the record last changed, on our own clock."""
-        previous = self._observed
-        if previous is None or (
-            previous.holder,
-            previous.renew_time,
-            previous.resource_version,
-        ) != (
-            record.holder,
-            record.renew_time,
-            record.resource_version,
-        ):
-            self._observed = record
-            self._observed_at = self._clock()
+        key = (record.holder, record.renew_time, record.resource_version)
         with self._lock:
+            previous = self._observed
+            if previous is None or key != (
+                previous.holder,
+                previous.renew_time,
+                previous.resource_version,
+            ):
+                self._observed_at = self._clock()
+            self._observed = record
             changed = record.holder != self._leader
             self._leader = record.holder
         if changed and record.holder:
@@ -291,7 +306,9 @@ class LeaderElector:
                 return
             now = _utcnow()
             released = self._client.replace(
-                replace(current, holder="", duration=1, acquire_time=now, renew_time=now)
+                replace(
+                    current, holder="", duration=1, acquire_time=now, renew_time=now, holder_url=""
+                )
             )
             self._observe(released)
             log.info("msg=released leadership identity=%s", self.settings.identity)
@@ -342,6 +359,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="kubeconfig of the cluster holding the Lease (default: in-cluster)",
     )
     group.add_argument("--leader-elect-context", default="", help="context in that kubeconfig")
+    group.add_argument(
+        "--leader-elect-advertise-url",
+        default="",
+        help="this replica's HTTP address for the others (e.g. http://$(POD_IP):8080): "
+        "standbys forward webhooks and API POSTs to the leader's",
+    )
 
 
 def settings_from_flags(args: argparse.Namespace) -> Settings | None:
@@ -370,6 +393,7 @@ def settings_from_flags(args: argparse.Namespace) -> Settings | None:
             renew_deadline=args.leader_elect_renew_deadline,
             retry_period=args.leader_elect_retry_period,
             cluster=cluster,
+            advertise_url=args.leader_elect_advertise_url,
         )
     except ValueError as err:
         raise errors.ConfigError([str(err)]) from err

@@ -93,6 +93,10 @@ def test_default_rbac_grants_what_syncer_deploys_and_leases_by_name(
     assert "--leader-elect" in args
     assert "--leader-elect-name=t-syncer-leader" in args
     assert f"--leader-elect-namespace={NAMESPACE}" in args
+    # The leader's address for standbys: the pod IP, expanded by the kubelet.
+    assert "--leader-elect-advertise-url=http://$(POD_IP):8080" in args
+    env = {e["name"]: e for e in rendered.container["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
 
 
 def test_namespaced_scope_has_no_cluster_wide_access(render: Callable[..., Rendered]) -> None:

@@ -51,6 +51,7 @@ def settings(cluster: Any, identity: str) -> leader.Settings:
         namespace="syncer",
         name="syncer-leader",
         identity=identity,
+        advertise_url=f"http://{identity}.example:8080",
         cluster=model.Cluster(name="k", kubeconfig=cluster.kubeconfig, context=cluster.context),
         **FAST,
     )
@@ -94,6 +95,9 @@ def test_one_leads_and_the_other_takes_over_after_the_lease_expires(
     assert spec["holderIdentity"] == "replica-a"
     assert spec["leaseDurationSeconds"] == 2
     assert spec.get("leaseTransitions", 0) == 0
+    # The standby knows where the leader answers, to forward webhooks to it.
+    assert b.leader_url() == "http://replica-a.example:8080"
+    assert a.leader_url() is None
     first_renew = spec["renewTime"]
     wait_for(lambda: lease_spec(cluster)["renewTime"] != first_renew)  # a keeps renewing
     assert not b.is_leader
@@ -107,6 +111,7 @@ def test_one_leads_and_the_other_takes_over_after_the_lease_expires(
     assert spec["holderIdentity"] == "replica-b"
     assert spec["leaseTransitions"] == 1
     assert b_events.log == ["started"]
+    assert b.leader_url() is None
 
 
 def test_released_lease_is_taken_over_at_once(
