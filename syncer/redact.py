@@ -5,7 +5,9 @@ code may ``register`` more (a token fetched from a registry, say). ``mask`` repl
 registered values and well-known credential shapes (``Authorization:`` headers,
 ``password=``/``token=`` pairs, the password in ``https://user:pass@host``) with
 ``***``. ``RedactingFilter`` applies ``mask`` to log records, and ``install`` makes that
-process-wide for every logger and handler, present or future.
+process-wide for every logger and handler, present or future (``register`` does it on
+first use; entry points should call it at start-up so that credential shapes in log
+lines are masked before any secret is resolved).
 """
 
 from __future__ import annotations
@@ -57,8 +59,13 @@ _SHAPES = (
 
 
 def register(value: str) -> None:
-    """Mask ``value`` (and each long line of a multi-line value) from now on."""
+    """Mask ``value`` (and each long line of a multi-line value) from now on.
+
+    Registering also ``install``s the masking of log records, so that a credential in
+    use is masked even when nobody remembered to call ``install`` at start-up.
+    """
     global _pattern
+    install()
     candidates = {value.strip(), *(line.strip() for line in value.splitlines())}
     fresh = {c for c in candidates if len(c) >= MIN_LENGTH} - _values
     if not fresh:

@@ -95,3 +95,14 @@ def test_install_covers_loggers_and_handlers_added_later():
         assert stream.getvalue() == "using *** for https://u:***@h/x\n"
     finally:
         redact.uninstall()
+
+
+def test_registering_a_value_turns_masking_on_for_every_logger():
+    redact.uninstall()
+    try:
+        logger, stream = _logger("syncer.test.redact.auto")
+        redact.register("auto-secret-77")
+        logger.error("leaked auto-secret-77?")
+        assert stream.getvalue() == "leaked ***?\n"
+    finally:
+        redact.uninstall()
