@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.history",
     "syncer.commands.rollback",
     "syncer.commands.render",
+    "syncer.commands.image",
 )
 
 EXIT_USAGE = 2

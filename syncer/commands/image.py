@@ -1,0 +1,164 @@
+"""``syncer image tags`` and ``syncer image latest``: ask a registry directly.
+
+Registered by ``syncer.cli``. Builds one ``registry.Client`` from the flags (credentials
+from ``--docker-config``, else ``$DOCKER_CONFIG/config.json`` or
+``~/.docker/config.json`` when present) and prints through ``syncer.output``.
+Exit codes: 0 an answer, 1 no tag matches the policy, 2 bad usage (reference, policy,
+flags), 3 registry or auth errors; always one line on stderr when not 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import registry
+from syncer import output
+
+EXIT_NO_MATCH = 1
+EXIT_USAGE = 2
+EXIT_REGISTRY = 3
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "image",
+        help="list tags or find the image a policy picks",
+        description="Query a container registry the way the controller does.",
+    )
+    commands = parser.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    tags = commands.add_parser("tags", help="list a repository's tags")
+    tags.add_argument("repo", metavar="REPO", help="e.g. registry.example.com/team/web")
+    _connection_flags(tags)
+    output.add_output_flag(tags)
+    tags.set_defaults(func=run_tags)
+    latest = commands.add_parser(
+        "latest",
+        help="the tag and digest a policy picks, and why",
+        description="Print REPO:TAG@DIGEST chosen by POLICY, and the reason.",
+    )
+    latest.add_argument("repo", metavar="REPO", help="e.g. registry.example.com/team/web")
+    latest.add_argument(
+        "--policy",
+        required=True,
+        metavar="POLICY",
+        help="semver:RANGE, alphabetical:asc|desc, numerical:asc|desc or digest:TAG",
+    )
+    latest.add_argument("--filter", default="", metavar="REGEX", help="regex tags must match")
+    latest.add_argument(
+        "--extract", default="", metavar="TEMPLATE", help="order by this ($name, $1) instead"
+    )
+    _connection_flags(latest)
+    output.add_output_flag(latest)
+    latest.set_defaults(func=run_latest)
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--docker-config",
+        default="",
+        metavar="PATH",
+        help="docker config.json with credentials (auths, credHelpers)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        default="",
+        metavar="PATH",
+        help="PEM file of the CA that signed the registry's certificate",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="plain HTTP (automatic for localhost and 127.0.0.1)"
+    )
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _docker_config(flag: str) -> str:
+    if flag:
+        if not Path(flag).is_file():
+            raise _UsageError(f"--docker-config {flag}: no such file")
+        return flag
+    base = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    default = os.path.join(base, "config.json")
+    return default if os.path.isfile(default) else ""
+
+
+def _client(args: argparse.Namespace, ref: registry.Reference) -> registry.Client:
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise _UsageError(f"--ca-file {args.ca_file}: no such file")
+    config = _docker_config(args.docker_config)
+    settings = registry.ClientSettings(
+        host=ref.domain, insecure=args.insecure, ca_file=args.ca_file
+    )
+    return registry.Client(
+        settings, credentials_source=registry.DockerConfig(config) if config else None
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _guarded(args: argparse.Namespace, work: Any) -> int:
+    """Run ``work()`` and turn every failure into its exit code and one stderr line."""
+    try:
+        return int(work())
+    except _UsageError as err:
+        return _fail(str(err), EXIT_USAGE)
+    except (registry.InvalidReferenceError, registry.InvalidPolicyError) as err:
+        return _fail(str(err), EXIT_USAGE)
+    except registry.NoCandidateError as err:
+        return _fail(str(err), EXIT_NO_MATCH)
+    except registry.RegistryError as err:
+        return _fail(str(err), EXIT_REGISTRY)
+    except ValueError as err:  # ClientSettings refusing a value
+        return _fail(str(err), EXIT_USAGE)
+
+
+def run_tags(args: argparse.Namespace) -> int:
+    def work() -> int:
+        ref = registry.parse_repository(args.repo)
+        client = _client(args, ref)
+        try:
+            listing = client.list_tags(ref)
+        finally:
+            client.close()
+        data = {
+            "repository": ref.repository,
+            "count": len(listing.tags),
+            "truncated": listing.truncated,
+            "tags": sorted(listing.tags),
+        }
+        output.emit(data, fmt=args.output, text=lambda d: "\n".join(d["tags"]))
+        return 0
+
+    return _guarded(args, work)
+
+
+def run_latest(args: argparse.Namespace) -> int:
+    def work() -> int:
+        ref = registry.parse_repository(args.repo)
+        policy = registry.parse_policy(args.policy, pattern=args.filter, extract=args.extract)
+        client = _client(args, ref)
+        try:
+            decision = registry.resolve(ref, policy, client=client)
+        finally:
+            client.close()
+        data = {
+            "repository": decision.repository,
+            "tag": decision.tag,
+            "digest": decision.digest,
+            "ref": decision.ref,
+            "reason": decision.reason,
+            "policy": decision.policy,
+        }
+        output.emit(data, fmt=args.output, text=lambda d: f"{d['ref']}\n{d['reason']}")
+        return 0
+
+    return _guarded(args, work)
