@@ -116,7 +116,11 @@ def _registry_auth(obj: model.RegistryAuth) -> Iterator[Finding]:
         if used
     ]
     if len(ways) > 1:
-        yield "", f"{' and '.join(ways)} are all set; expected one way to authenticate", COMBINED
+        yield (
+            "",
+            f"{' and '.join(ways)} are set together; expected one way to authenticate",
+            COMBINED,
+        )
     if obj.pull_secret:
         namespace, slash, name = obj.pull_secret.partition("/")
         if not (slash and names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
