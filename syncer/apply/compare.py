@@ -193,12 +193,16 @@ def _owned_but_absent(fields: dict[str, Any], desired: Any, *, path: str) -> str
     return ""
 
 
+# List-map key fields the server defaults when left out (Service and container ports).
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
 def _keyed_item(desired: Any, keys: dict[str, Any]) -> Any:
     if not isinstance(desired, list):
         return _MISSING
     for item in desired:
         if isinstance(item, dict) and all(
-            item.get(name) == value or str(item.get(name)) == str(value)
+            str(item.get(name, _KEY_DEFAULTS.get(name))) == str(value)
             for name, value in keys.items()
         ):
             return item

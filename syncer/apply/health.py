@@ -82,7 +82,13 @@ def _deployment(obj: dict[str, Any]) -> _Verdict:
     current = int(status.get("replicas", 0))
     progressing = _conditions(obj).get("Progressing", {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
-        return DEGRADED, (f"ProgressDeadlineExceeded: {available} of {wanted} replicas available")
+        unavailable = int(status.get("unavailableReplicas", 0))
+        detail = f" ({updated} updated, {unavailable} unavailable)" if unavailable else ""
+        message = str(progressing.get("message") or "")
+        return DEGRADED, (
+            f"ProgressDeadlineExceeded: {available} of {wanted} replicas available{detail}"
+            + (f": {message}" if message else "")
+        )
     if updated < wanted:
         return PROGRESSING, f"{updated} of {wanted} updated replicas"
     if current > updated:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-"""Standard Kubernetes label naming the tool that manages an object."""
-MANAGED_BY_VALUE = "syncer"
-APP_LABEL = "syncer.io/app"
-"""The app an object belongs to; the inventory is built from it."""
+from syncer.render import labels
+
+# The label keys are render's (it stamps them); apply reads the very same constants.
+MANAGED_BY_LABEL = labels.MANAGED_BY_LABEL
+MANAGED_BY_VALUE = labels.MANAGED_BY_VALUE
+APP_LABEL = labels.APP_LABEL
 SYNC_WAVE_ANNOTATION = "syncer.io/sync-wave"
 """An integer; lower waves are applied first (default 0), like Argo CD's sync waves."""
 FIELD_MANAGER = "syncer"

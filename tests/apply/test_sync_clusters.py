@@ -3,7 +3,6 @@ prune, ownership, namespace creation."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -212,10 +211,22 @@ def test_a_partial_failure_reports_what_was_written(
     kube_clusters: Any, connect: Any, options: model.SyncOptions
 ) -> None:
     [cluster] = kube_clusters(1)
-    bad = copy.deepcopy(deployment())
-    bad["spec"]["replicas"] = "many"
-    with pytest.raises(apply.errors.InvalidObject) as caught:
-        run_sync(connect(cluster), [config_map("settings"), service(), bad], options=options)
+    elsewhere = deployment()
+    elsewhere["metadata"]["namespace"] = "missing"
+    gate = model.GatewayPolicy(allowed_namespaces=(NS, "missing"))
+    with pytest.raises(apply.errors.NotFound) as caught:
+        run_sync(
+            connect(cluster),
+            [config_map("settings"), service(), elsewhere],
+            options=options,
+            gate=gate,
+        )
+    assert str(caught.value) == (
+        "cluster kube-0: namespace 'missing' of Deployment missing/api does not exist (only "
+        "the app's own namespace is created automatically)"
+    )
     partial = caught.value.partial
     assert [str(ref) for ref in partial.applied] == ["ConfigMap web/settings", "Service web/api"]
-    assert "Deployment web/api" in str(caught.value)
+    assert [str(ref) for ref in partial.inventory] == ["ConfigMap web/settings", "Service web/api"]
+    # the first apply (404: no namespace), the namespace, two applies, the failed one
+    assert partial.writes == 5
