@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from syncer import __version__, errors
+from syncer import __version__, errors, redact
 
 COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.validate",
@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
+    # Mask credentials in every log line from the start, not only once a secret is read.
+    redact.install()
     try:
         return int(args.func(args))
     except errors.ConfigError as err:
