@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tests.kubeapi import discovery, errors, patch, resources, tables, watch
+from tests.kubeapi import discovery, errors, patch, protobuf, resources, tables, watch
 
 if TYPE_CHECKING:
     from tests.kubeapi.cluster import KubeCluster
@@ -77,11 +77,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
         except errors.ApiError as exc:
             self._send_json(exc.code, exc.status(), headers=exc.headers)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away (also ssl.SSLEOFError)
             self.close_connection = True
         except Exception as exc:  # an internal error answers 500 rather than hanging the client
             err = errors.ApiError(500, "InternalError", f"Internal error occurred: {exc!r}")
-            self._send_json(500, err.status())
+            with contextlib.suppress(OSError):
+                self._send_json(500, err.status())
             raise
         finally:
             cluster.connections.discard(self.connection)
@@ -115,6 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _parse(self, body: bytes) -> Any:
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return protobuf.decode(body)
         if "protobuf" in ctype or "cbor" in ctype:
             raise errors.ApiError(415, "UnsupportedMediaType", f"unsupported media type {ctype}")
         if not body:
