@@ -147,7 +147,8 @@ def decode(body: bytes) -> dict[str, Any]:
             raise errors.ApiError(
                 415,
                 "UnsupportedMediaType",
-                f"the test server decodes protobuf only for {', '.join(sorted(KINDS))}, not {kind!r}; "
+                f"the test server decodes protobuf only for {', '.join(sorted(KINDS))}, "
+                f"not {kind!r}; "
                 "send JSON (kubectl create -f / kubectl apply)",
             )
         obj = message(base64.b64decode(unknown.get("raw", "")), KINDS[kind])
