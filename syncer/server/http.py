@@ -331,6 +331,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "syncer"
     sys_version = ""
     timeout = REQUEST_TIMEOUT
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits
+    # for the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
     _raw_body = b""
 
     def log_message(self, format: str, *args: Any) -> None:
