@@ -49,6 +49,12 @@ class RepoCache:
         self.last_ls_remote: tuple[float, str] | None = None
         """(monotonic time it finished, output) of the latest ls-remote, for coalescing."""
         self._used: dict[str, float] = {}
+        self._known: set[str] = set()
+        """Commits known to be in the cache (saves a git call per check)."""
+        self._refs: dict[str, str] = {}
+        """Remote ref -> what ``refs/syncer/<ref>`` holds; cleared by every fetch."""
+        self._ancestry: dict[tuple[str, str], bool] = {}
+        """(old, new) -> new descends from old; commits are immutable, so it never expires."""
 
     # --- remote operations -----------------------------------------------------------
 
@@ -79,6 +85,7 @@ class RepoCache:
             for ref in refs
         ]
         self._count("fetch")
+        self._refs.clear()
         with self._process_lock():
             gitcli.run(
                 ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", self.url, *specs],
@@ -92,34 +99,45 @@ class RepoCache:
     # --- local reads -----------------------------------------------------------------
 
     def has_commit(self, sha: str) -> bool:
+        if sha in self._known:
+            return True  # objects never leave the cache while a ref keeps them
         if not (self.git_dir / "HEAD").exists():
             return False
         try:
             self._git(["cat-file", "-e", f"{sha}^{{commit}}"])
         except errors.SourceError:
             return False
+        self._known.add(sha)
         return True
 
     def resolve(self, rev: str) -> str:
         """The full SHA of a local revision (short SHA, ``refs/syncer/...``)."""
+        if len(rev) == 40 and rev in self._known:
+            return rev
         return self._git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"]).strip()
 
     def local_ref(self, ref: str) -> str:
         """What the cache last fetched for remote ``ref`` ("" when never)."""
-        try:
-            return self.resolve(f"{LOCAL_NAMESPACE}{ref}")
-        except errors.SourceError:
-            return ""
+        if ref not in self._refs:
+            try:
+                self._refs[ref] = self.resolve(f"{LOCAL_NAMESPACE}{ref}")
+            except errors.SourceError:
+                return ""
+        return self._refs[ref]
 
     def set_local_ref(self, ref: str, sha: str) -> None:
         self._git(["update-ref", f"{LOCAL_NAMESPACE}{ref}", sha])
+        self._refs[ref] = sha
 
     def is_ancestor(self, old: str, new: str) -> bool:
-        try:
-            self._git(["merge-base", "--is-ancestor", old, new])
-        except errors.SourceError:
-            return False
-        return True
+        """Whether ``new`` descends from ``old`` (history was not rewritten)."""
+        if (old, new) not in self._ancestry:
+            try:
+                self._git(["merge-base", "--is-ancestor", old, new])
+                self._ancestry[(old, new)] = True
+            except errors.SourceError:
+                self._ancestry[(old, new)] = False
+        return self._ancestry[(old, new)]
 
     # --- snapshots -------------------------------------------------------------------
 
