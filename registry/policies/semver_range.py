@@ -9,8 +9,12 @@ its comparators names a pre-release of the same ``major.minor.patch`` (``>=1.3.0
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from registry import errors
 
@@ -61,11 +65,15 @@ class Version:
         return text + (f"+{self.build}" if self.build else "")
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_version(text: str) -> Version | None:
     """A version from a tag, or None when the tag is not one.
 
     ``_`` stands for ``+`` (tags cannot hold ``+``; Helm and Flux write build metadata so).
+    Cached: the same tags come back on every poll of a repository.
     """
+    if not text or not (text[0].isdigit() or text[0] in "vV"):
+        return None  # most junk tags (latest, main-…, sha256-…) end here, cheaply
     match = _VERSION.match(text)
     if match is None and "_" in text and "+" not in text:
         match = _VERSION.match(text.replace("_", "+", 1))
@@ -82,6 +90,15 @@ def parse_version(text: str) -> Version | None:
     )
 
 
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "=": operator.eq,
+}
+
+
 @dataclass(frozen=True)
 class Comparator:
     op: str
@@ -89,14 +106,7 @@ class Comparator:
     version: Version
 
     def test(self, version: Version) -> bool:
-        a, b = version.key, self.version.key
-        return {
-            "<": a < b,
-            "<=": a <= b,
-            ">": a > b,
-            ">=": a >= b,
-            "=": a == b,
-        }[self.op]
+        return _OPS[self.op](version.key, self.version.key)
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,11 @@ class ComparatorSet:
 
     def within(self, version: Version) -> bool:
         """Inside the bounds, whatever the pre-release rule says."""
-        return all(c.test(version) for c in self.comparators)
+        key = version.key
+        for comparator in self.comparators:
+            if not _OPS[comparator.op](key, comparator.version.key):
+                return False
+        return True
 
     def test(self, version: Version) -> bool:
         if not self.within(version):

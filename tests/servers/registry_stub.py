@@ -68,6 +68,7 @@ class StubRegistry:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def do_GET(self) -> None:
                 stub._handle(self, "GET")

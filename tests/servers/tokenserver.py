@@ -111,6 +111,8 @@ class TokenServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def do_GET(self) -> None:
                 server._handle(self)
 
