@@ -7,7 +7,8 @@
 - ``POST /webhooks/<kind>`` → ``webhooks`` checks the signature against the kind's
   secret and parses the payload → ``trigger_git``/``trigger_image``;
 - ``/api/v1/...`` → ``api`` (POSTs need ``Authorization: Bearer <server.apiToken>``);
-- ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``),
+- ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``; a standby
+  of leader election is ready when it can forward to the leader),
   ``GET /metrics`` (``metrics.REGISTRY`` in the Prometheus text format).
 
 Secrets are ``SecretRef``s resolved when a request needs them (cached for
@@ -26,7 +27,7 @@ import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer import errors, metrics
@@ -108,6 +109,17 @@ class _Answer(Exception):
         self.headers = headers or {}
 
 
+class LeaderView(Protocol):
+    """What the server needs of ``syncer.server.leader.LeaderElector``."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    def leader_url(self) -> str | None: ...
+
+    def describe(self) -> str: ...
+
+
 class _Forward(Exception):
     """Hand this request to the leader at ``url`` (this replica stands by)."""
 
@@ -129,19 +141,20 @@ class HttpServer:
         resolve_secret: SecretResolver | None = None,
         registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
-        leader_url: Callable[[], str | None] | None = None,
+        leader: LeaderView | None = None,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
 
-        ``leader_url`` (with leader election: ``LeaderElector.leader_url``) says where
-        the leader answers while this replica stands by: authenticated webhooks and API
-        POSTs are then forwarded there, since only the leader acts on them."""
+        ``leader`` (with leader election: the ``LeaderElector``) tells whether this
+        replica leads: while it stands by, authenticated webhooks and API POSTs are
+        forwarded to the leader's advertised URL, since only the leader acts on them,
+        and ``/readyz`` reports the standby's own state."""
         self.settings = settings
         self.port = port
         self.registry = registry
         self.max_body = max_body
-        self._leader_url = leader_url
+        self.leader = leader
         self._host, self._port = parse_listen(settings.listen)
 
         def default_resolve(ref: model.SecretRef) -> str:
@@ -285,11 +298,18 @@ class HttpServer:
 
     def forward_if_standby(self, headers: webhooks.Headers) -> None:
         """Raise ``_Forward`` when another replica leads and says where it answers."""
-        if self._leader_url is None or headers.get(FORWARDED_HEADER):
+        if self.leader is None or headers.get(FORWARDED_HEADER):
             return
-        url = self._leader_url()
+        url = self.leader.leader_url()
         if url:
             raise _Forward(url)
+
+    def ready(self) -> tuple[bool, str]:
+        """The controller's readiness while it leads (or without leader election); a
+        standby is ready once it knows where the leader answers (it forwards there)."""
+        if self.leader is None or self.leader.is_leader:
+            return self.port.ready()
+        return bool(self.leader.leader_url()), self.leader.describe()
 
     # --- API -----------------------------------------------------------------------
 
@@ -394,7 +414,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return 200, b"ok\n", "text/plain; charset=utf-8"
             if path == "/metrics":
                 return 200, app.registry.expose().encode(), metrics.CONTENT_TYPE
-            ready, reason = app.port.ready()
+            ready, reason = app.ready()
             return (200 if ready else 503), f"{reason}\n".encode(), "text/plain; charset=utf-8"
         if path.startswith("/webhooks/"):
             self._only(method, "POST")

@@ -14,6 +14,20 @@ from tests.server.conftest import ALL_SECRETS, FakePort
 from tests.server.test_webhook_receivers import GITHUB_PUSH, sign
 
 
+class Standby:
+    """A LeaderView: another replica leads at ``url``."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self.is_leader = False
+
+    def leader_url(self) -> str | None:
+        return None if self.is_leader else self.url
+
+    def describe(self) -> str:
+        return "leading" if self.is_leader else f"standing by; leader is {self.url}"
+
+
 def github(session: requests.Session, url: str, secret: str = "gh-secret") -> requests.Response:
     body = json.dumps(GITHUB_PUSH).encode()
     return session.post(
@@ -33,7 +47,7 @@ def test_standby_forwards_webhooks_and_posts_to_the_leader(
     leader_port = FakePort()
     leader = http.HttpServer(settings=ALL_SECRETS, port=leader_port).start()
     try:
-        standby = start_server(leader_url=lambda: leader.url)
+        standby = start_server(leader=Standby(leader.url))
         response = github(session, standby.url)
         assert response.status_code == 202
         assert response.json() == {"triggered": ["deploy"]}
@@ -62,7 +76,7 @@ def test_standby_authenticates_before_forwarding(
     leader_port = FakePort()
     leader = http.HttpServer(settings=ALL_SECRETS, port=leader_port).start()
     try:
-        standby = start_server(leader_url=lambda: leader.url)
+        standby = start_server(leader=Standby(leader.url))
         assert github(session, standby.url, secret="wrong").status_code == 401
         unauthorized = session.post(f"{standby.url}/api/v1/apps/web/sync")
         assert unauthorized.status_code == 401
@@ -79,7 +93,7 @@ def test_unreachable_leader_answers_503_with_retry_after(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed once the block ends
-    standby = start_server(leader_url=lambda: dead)
+    standby = start_server(leader=Standby(dead))
     response = github(session, standby.url)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
@@ -93,9 +107,9 @@ def test_forwarded_requests_are_never_forwarded_again(
     session: requests.Session,
 ) -> None:
     # Both replicas briefly believe the other leads: the hop ends at the second one.
-    urls: list[str] = []
-    server = start_server(leader_url=lambda: urls[0])
-    urls.append(server.url)
+    standby = Standby(None)
+    server = start_server(leader=standby)
+    standby.url = server.url
     response = github(session, server.url)
     assert response.status_code == 202
     assert len(fake_port.triggers()) == 3
@@ -106,6 +120,32 @@ def test_leader_or_no_known_leader_handles_requests_itself(
     fake_port: FakePort,
     session: requests.Session,
 ) -> None:
-    server = start_server(ALL_SECRETS, leader_url=lambda: None)
+    standby = Standby(None)
+    server = start_server(ALL_SECRETS, leader=standby)
     assert github(session, server.url).status_code == 202
     assert len(fake_port.triggers()) == 3
+    standby.url = "http://127.0.0.1:9"
+    standby.is_leader = True
+    assert github(session, server.url).status_code == 202
+    assert len(fake_port.triggers()) == 6
+
+
+def test_readiness_of_leader_and_standby(
+    start_server: Callable[..., http.HttpServer],
+    fake_port: FakePort,
+    session: requests.Session,
+) -> None:
+    view = Standby(None)
+    server = start_server(leader=view)
+    fake_port.is_ready = (False, "starting")
+    # A standby that does not know the leader yet cannot forward: not ready.
+    response = session.get(f"{server.url}/readyz")
+    assert (response.status_code, response.text) == (503, "standing by; leader is None\n")
+    view.url = "http://10.0.0.7:8080"
+    response = session.get(f"{server.url}/readyz")
+    assert response.status_code == 200
+    assert response.text == "standing by; leader is http://10.0.0.7:8080\n"
+    # The leader reports the controller's own readiness.
+    view.is_leader = True
+    response = session.get(f"{server.url}/readyz")
+    assert (response.status_code, response.text) == (503, "starting\n")
