@@ -19,12 +19,16 @@ class Pool:
         registries: Mapping[str, settings.ClientSettings] | None = None,
         credentials_for: Callable[[str], credentials.Source | None] | None = None,
         defaults: Callable[[str], settings.ClientSettings] | None = None,
+        on_request: Callable[[str, str], None] | None = None,
     ) -> None:
-        """``registries`` by host; hosts not listed get ``defaults(host)`` (or defaults)."""
+        """``registries`` by host; hosts not listed get ``defaults(host)`` (or defaults).
+
+        ``on_request(host, kind)`` is called for every request sent (metrics).
+        """
         self._registries = dict(registries or {})
         self._credentials_for = credentials_for
         self._defaults = defaults or (lambda host: settings.ClientSettings(host=host))
-        self.counters = transport.Counters()
+        self.counters = transport.Counters(listener=on_request)
         self._clients: dict[str, client.Client] = {}
         self._lock = threading.Lock()
 

@@ -60,13 +60,17 @@ class TokenBucket:
 class Counters:
     """Requests sent, by (registry host, kind); thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, listener: Callable[[str, str], None] | None = None) -> None:
+        """``listener(host, kind)`` is told of each request (e.g. to feed a metric)."""
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self._listener = listener
 
     def add(self, *, host: str, kind: str) -> None:
         with self._lock:
             self._counts[(host, kind)] += 1
+        if self._listener is not None:
+            self._listener(host, kind)
 
     def total(self, *, host: str | None = None, kind: str | None = None) -> int:
         with self._lock:

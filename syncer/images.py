@@ -6,8 +6,9 @@ into ``registry.ClientSettings`` and credential sources (``env:``/``file:``/``se
 refs resolved by ``syncer.config.secrets`` whenever the registry asks us to log in, a
 docker ``config.json``, a ``kubernetes.io/dockerconfigjson`` pull Secret), keeps one
 ``registry.Client`` per host (shared tokens, rate limit and counters) and one
-``registry.PollCache`` (a poll where nothing changed costs one request), and turns
-``registry`` errors into ``syncer.errors``.
+``registry.PollCache`` (a poll where nothing changed costs one request), counts every
+request in ``syncer_registry_requests_total``, and turns ``registry`` errors into
+``syncer.errors``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import registry
-from syncer import errors
+from syncer import errors, metrics
 from syncer.config import model, secrets
 
 
@@ -133,6 +134,10 @@ def convert(err: registry.RegistryError, *, image: str) -> errors.SyncerError:
     return RegistryError(message)
 
 
+def _count_request(host: str, kind: str) -> None:
+    metrics.REGISTRY_REQUESTS.labels(registry=host, kind=kind).inc()
+
+
 class Images:
     """Image decisions for one config; thread-safe; call ``close()`` when done."""
 
@@ -158,6 +163,7 @@ class Images:
                 else None
             ),
             defaults=defaults,
+            on_request=_count_request,
         )
         self.cache = registry.PollCache()
 

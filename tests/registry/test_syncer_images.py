@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from syncer import errors, images
+from syncer import errors, images, metrics
 from syncer.config import loader
 from tests.servers import images as push
 
@@ -75,6 +75,9 @@ def test_decides_with_env_and_file_credentials(shared_registry, tmp_path, monkey
         resolver.decide(image)
     after = sum(sum(kinds.values()) for kinds in resolver.counts().values())
     assert after - before == 2
+    # The same counts feed the Prometheus metric.
+    metric = metrics.REGISTRY_REQUESTS.labels(registry=basic.host, kind="manifest-head")
+    assert metric.get() >= counts[basic.host]["manifest-head"] + 1
     resolver.close()
 
 
