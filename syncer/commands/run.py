@@ -18,7 +18,7 @@ from typing import Any
 
 from syncer import controller
 from syncer.commands import sync as sync_cmd
-from syncer.server import http
+from syncer.server import http, leader
 
 log = logging.getLogger("syncer.run")
 
@@ -35,6 +35,7 @@ def register(subparsers: Any) -> None:
         "--grace", type=float, default=600.0,
         help="seconds to let in-flight reconciles finish on SIGTERM (default 600)",
     )  # fmt: skip
+    leader.add_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -53,18 +54,44 @@ def run(args: argparse.Namespace) -> int:
         import dataclasses
 
         settings = dataclasses.replace(settings, listen=args.listen)
+    # With --leader-elect the controller starts only once this replica holds the Lease;
+    # losing it ends the process (Kubernetes restarts it as a standby).
+    lost = threading.Event()
+
+    def on_lost() -> None:
+        if not stop.is_set():  # not our own shutdown releasing the Lease
+            lost.set()
+            stop.set()
+
+    election = leader.settings_from_flags(args)
+    elector = None
+    if election is not None:
+        elector = leader.elector(
+            settings=election, base_dir=session.config.base_dir,
+            on_started_leading=session.controller.start,
+            on_stopped_leading=on_lost,
+        )  # fmt: skip
     server = http.HttpServer(
-        settings=settings, port=session.controller, base_dir=session.config.base_dir
-    )
+        settings=settings, port=session.controller, base_dir=session.config.base_dir,
+        leader=elector,
+    )  # fmt: skip
     try:
         server.start()
-        session.controller.start()
+        if elector is not None:
+            elector.start()
+        else:
+            session.controller.start()
         print(f"syncer: controller running, HTTP on {server.url}", file=sys.stderr, flush=True)
         while not stop.wait(1.0):
             pass
     finally:
         server.stop()
         session.controller.stop(timeout=args.grace)
+        if elector is not None:
+            elector.stop()  # after in-flight work: releases the Lease for the standby
         session.store.close()
+    if lost.is_set():
+        print("syncer: lost leadership; exiting", file=sys.stderr, flush=True)
+        return 1
     print("syncer: stopped", file=sys.stderr, flush=True)
     return 0
