@@ -51,6 +51,9 @@ class Objects:
             raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
         return self._as_version(obj, rt)
 
+    def exists(self, rt: resources.ResourceType, namespace: str, name: str) -> bool:
+        return self.store.get(rt.key, namespace if rt.namespaced else "", name) is not None
+
     def _as_version(self, obj: Obj, rt: resources.ResourceType) -> Obj:
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind

@@ -296,12 +296,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if sub == "scale":
                 obj = cluster.scale(rt, ns, name, parsed, manager=manager, dry_run=dry)
                 return self._send_object(200, obj, rt)
+            existed = sub or objects.exists(rt, ns, name)
             obj = objects.replace(
                 rt, ns, name, parsed, manager=manager, dry_run=dry, subresource=sub
             )
-            return self._send_object(200, obj, rt)
+            return self._send_object(200 if existed else 201, obj, rt)
         if verb == "patch":
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if "force" in query and ctype != patch.APPLY_PATCH:
+                raise errors.bad_request("force must be unset for non-apply patch requests")
             parsed = self._parse(body)
             if sub == "scale":
                 current = _scale(objects.get(rt, ns, name), rt)
