@@ -9,7 +9,8 @@ Factories, so one test can run several servers at once on different ports::
         repo.force_push({"x.yaml": "..."})                         # rewrites history
         server.count("fetch")                                      # upload-pack fetches
 
-``git_http`` and ``git_daemon`` are ready-made single servers. Every server is stopped at
+``git_ssh`` is an OpenSSH server (``git_ssh.client_key`` and ``git_ssh.known_hosts`` are
+what a source's SSH auth holds). ``git_http`` and ``git_daemon`` are ready-made single servers. Every server is stopped at
 the end of the test and its request log is printed (pytest shows it when a test fails).
 To serve the same repositories over both protocols, pass ``root=other.root``.
 """
@@ -25,12 +26,14 @@ import pytest
 from tests import binaries
 from tests.servers import git_daemon as daemon_mod
 from tests.servers import git_http as http_mod
+from tests.servers import git_ssh as ssh_mod
 from tests.servers.git_repo import BareRepo, Symlink
 
 __all__ = ["BareRepo", "Symlink"]
 
 GitHTTPFactory = Callable[..., http_mod.GitHTTPServer]
 GitDaemonFactory = Callable[..., daemon_mod.GitDaemon]
+GitSSHFactory = Callable[..., ssh_mod.GitSSHServer]
 
 
 @pytest.fixture
@@ -88,3 +91,32 @@ def git_http_auth(git_http_factory: GitHTTPFactory) -> http_mod.GitHTTPServer:
 def git_daemon(git_daemon_factory: GitDaemonFactory) -> daemon_mod.GitDaemon:
     """One git daemon."""
     return git_daemon_factory()
+
+
+@pytest.fixture
+def git_ssh_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSSHFactory]:
+    """``factory(root=None) -> GitSSHServer`` (sshd with one client key, git-shell only)."""
+    binaries.require("git")
+    binaries.require("ssh")
+    sshd = binaries.require("sshd")
+    servers: list[ssh_mod.GitSSHServer] = []
+
+    def factory(*, root: Path | None = None) -> ssh_mod.GitSSHServer:
+        server = ssh_mod.GitSSHServer(
+            root=root or tmp_path_factory.mktemp("git-ssh"),
+            work=tmp_path_factory.mktemp("sshd"),
+            sshd=sshd,
+        )
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+        print(f"--- sshd 127.0.0.1:{server.port} log ---\n{server.logs()}")
+
+
+@pytest.fixture
+def git_ssh(git_ssh_factory: GitSSHFactory) -> ssh_mod.GitSSHServer:
+    """One Git-over-SSH server."""
+    return git_ssh_factory()

@@ -135,3 +135,25 @@ def test_several_servers_at_once_share_a_root(git_http_factory, git_daemon_facto
     repo = a.create_repo("shared", {"a": "1"})
     over_daemon = run_git("ls-remote", d.url_for(repo))
     assert repo.head() in over_daemon.stdout
+
+
+def test_git_over_ssh_with_key_and_known_hosts(git_ssh, tmp_path):
+    repo = git_ssh.create_repo("s", {"a": "1"})
+    hosts = tmp_path / "known_hosts"
+    hosts.write_text(git_ssh.known_hosts)
+    ssh = (
+        f"ssh -i {git_ssh.client_key_path} -o IdentitiesOnly=yes -o BatchMode=yes "
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={hosts}"
+    )
+    env = {**os.environ, "GIT_SSH_COMMAND": ssh, "GIT_TERMINAL_PROMPT": "0"}
+    out = subprocess.run(
+        ["git", "ls-remote", repo.url], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr + git_ssh.logs()
+    assert repo.head() in out.stdout
+    # The key may run git and nothing else.
+    shell = subprocess.run(
+        [*ssh.split(), "-p", str(git_ssh.port), f"{git_ssh.user}@127.0.0.1", "id"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shell.returncode != 0

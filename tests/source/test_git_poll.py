@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import threading
+
 import pytest
 
 from syncer import errors
+from syncer.config import model
 from syncer.source import errors as source_errors
+from syncer.source import sources as sources_mod
+from tests.servers.git_repo import BareRepo
 from tests.source.conftest import http_auth, make_source
 
 pytestmark = pytest.mark.integration
@@ -234,8 +241,6 @@ def test_git_daemon_source_and_new_commit(git_daemon, git_sources):
 
 
 def test_relative_path_resolved_against_config_dir(tmp_path, git_sources):
-    from tests.servers.git_repo import BareRepo
-
     repo = BareRepo.create(root=tmp_path / "repos", name="local")
     repo.commit({"a": "1"})
     rev = git_sources().poll(make_source("local", "repos/local.git", branch="main"))
@@ -259,9 +264,6 @@ def test_old_snapshots_are_cleaned_up(git_http, git_sources):
 
 
 def test_every_git_call_has_a_timeout(tmp_path, git_sources):
-    import socket
-    import threading
-
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -276,8 +278,6 @@ def test_every_git_call_has_a_timeout(tmp_path, git_sources):
 
 
 def test_credentials_from_the_environment(git_http_auth, tmp_path, monkeypatch):
-    from syncer.source import sources as sources_mod
-
     monkeypatch.setenv("GIT_USER", "git-user")
     monkeypatch.setenv("GIT_TOKEN", "git-token-123")
     repo = git_http_auth.create_repo("private", {"a.yaml": "a: 1\n"})
@@ -286,3 +286,43 @@ def test_credentials_from_the_environment(git_http_auth, tmp_path, monkeypatch):
     )
     rev = sources.poll(make_source("env", repo.url, branch="main", auth=http_auth()))
     assert (rev.path / "a.yaml").exists()
+
+
+def test_ssh_with_private_key_and_known_hosts(git_ssh, tmp_path):
+    other_key = tmp_path / "other"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True
+    )
+    values = {
+        "KEY": git_ssh.client_key,
+        "HOSTS": git_ssh.known_hosts,
+        "OTHER": other_key.read_text(),
+    }
+    sources = sources_mod.GitSources(
+        sources_mod.Settings(cache_dir=tmp_path / "cache", base_dir=tmp_path),
+        resolve_secret=lambda ref: values[ref.name],
+    )
+
+    def ssh_auth(key: str, hosts: str | None) -> model.GitAuth:
+        return model.GitAuth(
+            ssh_key_from=model.SecretRef("env", key),
+            known_hosts_from=model.SecretRef("env", hosts) if hosts else None,
+        )
+
+    repo = git_ssh.create_repo("s", {"a.yaml": "a: 1\n"})
+    rev = sources.poll(make_source("ssh", repo.url, branch="main", auth=ssh_auth("KEY", "HOSTS")))
+    assert (rev.path / "a.yaml").read_text() == "a: 1\n"
+    new = repo.commit({"a.yaml": "a: 2\n"})
+    assert (
+        sources.poll(
+            make_source("ssh", repo.url, branch="main", auth=ssh_auth("KEY", "HOSTS"))
+        ).commit
+        == new
+    )
+
+    # Without known_hosts the server's key is not trusted; a wrong key is refused.
+    with pytest.raises(source_errors.GitAuthError, match="authentication failed"):
+        sources.poll(make_source("untrusted", repo.url, branch="main", auth=ssh_auth("KEY", None)))
+    with pytest.raises(source_errors.GitAuthError) as err:
+        sources.poll(make_source("wrong", repo.url, branch="main", auth=ssh_auth("OTHER", "HOSTS")))
+    assert "PRIVATE KEY" not in str(err.value)

@@ -1,0 +1,128 @@
+"""A real Git-over-SSH server for tests: OpenSSH ``sshd`` on a free 127.0.0.1 port.
+
+Serves every bare repository under ``root`` at ``ssh://USER@127.0.0.1:PORT/<abs path>``
+to one client key, through ``git-shell`` (the key can run git and nothing else). The
+test gets the client's private key and the ``known_hosts`` line of the server's host key,
+exactly what a syncer source's ``sshKeyFrom`` / ``knownHostsFrom`` hold.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.servers import git_repo
+
+
+class GitSSHServer:
+    """A running sshd; ``stop()`` (or the fixture) shuts it down."""
+
+    def __init__(self, *, root: Path, work: Path, sshd: str) -> None:
+        self.root = root
+        self.work = work
+        self.user = getpass.getuser()
+        self.log_path = work / "sshd.log"
+        self.host_key = _keygen(work / "host_key")
+        self.client_key_path = work / "client_key"
+        client_pub = _keygen(self.client_key_path)
+        self.client_key = self.client_key_path.read_text()
+        (work / "authorized_keys").write_text(
+            f'command="git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",restrict {client_pub}\n'
+        )
+        if os.geteuid() == 0:
+            # sshd started by root insists on its privilege-separation directory.
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        for _attempt in range(5):
+            port = _free_port()
+            if self._start(sshd=sshd, port=port):
+                self.port = port
+                break
+        else:
+            raise RuntimeError(f"sshd did not start:\n{self.logs()}")
+        self.known_hosts = f"[127.0.0.1]:{self.port} {self.host_key}\n"
+
+    def create_repo(
+        self, name: str, files: dict[str, git_repo.FileValue] | None = None, *, branch: str = "main"
+    ) -> git_repo.BareRepo:
+        repo = git_repo.BareRepo.create(root=self.root, name=name, branch=branch)
+        repo.url = self.url_for(repo)
+        if files is not None:
+            repo.commit(files, branch=branch, message="initial")
+        return repo
+
+    def url_for(self, repo: git_repo.BareRepo) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{repo.path}"
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            self._proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    def _start(self, *, sshd: str, port: int) -> bool:
+        config = self.work / "sshd_config"
+        config.write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {self.work / 'host_key'}\n"
+            f"AuthorizedKeysFile {self.work / 'authorized_keys'}\n"
+            f"PidFile {self.work / 'sshd.pid'}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
+            "StrictModes no\nUsePAM no\nLogLevel VERBOSE\n"
+        )
+        proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_path.open("ab"),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    self._proc = proc
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return False
+
+
+def _keygen(path: Path) -> str:
+    """Make an ed25519 key pair at ``path``; return the public key line."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    os.chmod(path, 0o600)
+    return Path(f"{path}.pub").read_text().strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
