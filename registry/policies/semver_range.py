@@ -24,12 +24,12 @@ _VERSION = re.compile(
     rf"(?:-({_IDENT}))?(?:\+({_IDENT}))?$"
 )
 _PARTIAL = re.compile(
-    r"^[vV]?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?"
+    r"^[vV]?(0|[1-9]\d*|[xX*])(?:\.(0|[1-9]\d*|[xX*]))?(?:\.(0|[1-9]\d*|[xX*]))?"
     rf"(?:-({_IDENT}))?(?:\+({_IDENT}))?$"
 )
-_OPERATOR = re.compile(r"^(>=|<=|>|<|==|=|~>|~|\^)?(.*)$")
+_OPERATOR = re.compile(r"^(>=|<=|!=|>|<|==|=|~>|~|\^)?(.*)$")
 _HYPHEN = re.compile(r"^\s*(\S+)\s+-\s+(\S+)\s*$")
-EXAMPLES = "e.g. ^1.2, ~1.2.3, 1.x, >=1.0 <2.0, 1.2 - 1.4, ^1.0 || ^2.0"
+EXAMPLES = "e.g. ^1.2, ~1.2.3, 1.x, >=1.0 <2.0, 1.2 - 1.4, ^1.0 || ^2.0, ^1 !=1.3.0"
 
 PreKey = tuple[tuple[int, int, str], ...]
 
@@ -96,6 +96,7 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "=": operator.eq,
+    "!=": operator.ne,
 }
 
 
@@ -105,7 +106,12 @@ class Comparator:
     """One of ``<``, ``<=``, ``>``, ``>=``, ``=``."""
     version: Version
 
+    upper: Version | None = None
+    """For ``!=`` over a partial version (``!=1.2``): the end of the excluded span."""
+
     def test(self, version: Version) -> bool:
+        if self.upper is not None:
+            return not self.version.key <= version.key < self.upper.key
         return _OPS[self.op](version.key, self.version.key)
 
 
@@ -121,7 +127,10 @@ class ComparatorSet:
         """Inside the bounds, whatever the pre-release rule says."""
         key = version.key
         for comparator in self.comparators:
-            if not _OPS[comparator.op](key, comparator.version.key):
+            if comparator.upper is not None:
+                if not comparator.test(version):
+                    return False
+            elif not _OPS[comparator.op](key, comparator.version.key):
                 return False
         return True
 
@@ -173,6 +182,13 @@ def _desugar(op: str, text: str, *, whole: str) -> tuple[tuple[Comparator, ...],
     named = bool(pre)
     if major is None:
         return ((_ANY if op not in ("<", ">") else (Comparator("<", _floor(0)),)), False)
+    if op == "!=":
+        # Excludes one version, or every version of a partial one (!=1.2 skips 1.2.x).
+        if minor is None:
+            return (Comparator("!=", _floor(major), upper=_floor(major + 1)),), False
+        if patch is None:
+            return (Comparator("!=", _floor(major, minor), upper=_floor(major, minor + 1)),), False
+        return (Comparator("!=", Version(major, minor, patch, pre)),), False
     if op in ("", "=", "=="):
         if minor is None:
             return (Comparator(">=", _floor(major)), Comparator("<", _floor(major + 1))), False
@@ -250,7 +266,7 @@ def _alternative(text: str, *, whole: str) -> ComparatorSet:
         add(*_desugar("<=", hyphen.group(2), whole=whole))
         return ComparatorSet(tuple(comparators), frozenset(named))
     # Allow ">= 1.0" and "1.0, <2": glue operators to their versions, commas are spaces.
-    squeezed = re.sub(r"(>=|<=|~>|==|>|<|=|~|\^)\s+", r"\1", text.replace(",", " "))
+    squeezed = re.sub(r"(>=|<=|!=|~>|==|>|<|=|~|\^)\s+", r"\1", text.replace(",", " "))
     tokens = squeezed.split()
     if not tokens:
         raise errors.InvalidPolicyError(

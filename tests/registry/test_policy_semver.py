@@ -61,6 +61,10 @@ TAGS = [
         ("^1.5.0-rc.0", "1.5.0-rc.1"),
         (">=1.5.0-beta <2", "1.5.0-rc.1"),
         ("^2.1.0-alpha", "2.1.0-beta"),
+        ("^1 !=1.4.2", "1.2.5"),
+        ("^1, != 1.4", "1.2.5"),
+        ("~1.2 !=1.2.5", "1.2.0"),
+        (">=1 !=2", "v3.0.0"),
     ],
 )
 def test_ranges(range_: str, winner: str) -> None:
@@ -145,6 +149,7 @@ def test_reason_explains_the_choice() -> None:
         ("", "empty"),
         ("   ", "empty"),
         ("^1.2.z", "'1.2.z' is not a version"),
+        ("^01.2", "'01.2' is not a version"),
         ("latest", "'latest' is not a version"),
         ("^1 ||", "empty alternative"),
         (">=>1", "is not a version"),
