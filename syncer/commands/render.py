@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from syncer import errors, render, source, state
+from syncer import errors, images, render, source, state
 from syncer.config import loader, model
 from syncer.rollout import selection
 
@@ -126,8 +126,5 @@ def _find_app(config: model.Config, name: str) -> model.App:
 def _decide(config: model.Config, app: model.App) -> list[Any]:
     if not app.images:
         return []
-    # Loaded only when images are resolved: it builds registry clients.
-    from syncer import images
-
     resolver = images.Images(config)
     return [resolver.decide(image) for image in app.images]

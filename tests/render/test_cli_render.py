@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import uuid
 
 import pytest
 import yaml
@@ -116,3 +117,40 @@ def test_errors_are_one_line_without_traceback(setup, capsys):
     assert captured.err.count("\n") == 1
     assert "path 'nowhere' does not exist" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_render_pins_images_from_a_real_registry(git_http, shared_registry, tmp_path, capsys):
+    from tests.servers import images as pushed
+
+    server = shared_registry.get("anonymous")
+    repo_name = f"team/render-{uuid.uuid4().hex[:8]}"
+    pushed.push_image(server, repo_name, tags=["1.4.2"], content=b"a")
+    newest = pushed.push_image(server, repo_name, tags=["1.5.0"], content=b"b")
+    pushed.push_image(server, repo_name, tags=["2.0.0"], content=b"c")
+    image = f"{server.host}/{repo_name}"
+    repo = git_http.create_repo("deploy", {"app/deploy.yaml": DEPLOY.replace(
+        "registry.example.com/team/web:%s", f"{image}:1.0.0")})  # fmt: skip
+    config = tmp_path / "syncer.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            sources: [{{name: deploy, git: {{url: "{repo.url}", branch: main}}}}]
+            registries: [{{host: "{server.host}", insecure: true}}]
+            clusters: [{{name: dev}}]
+            apps:
+              - name: web
+                source: deploy
+                path: app
+                clusters: [dev]
+                images: [{{repository: "{image}", policy: {{semver: "^1.4"}}}}]
+            """
+        )
+    )
+    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (deploy,) = yaml.safe_load_all(captured.out)
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        f"{image}:1.5.0@{newest.digest}"
+    )
+    assert f"{image}:1.0.0 -> {image}:1.5.0@{newest.digest}" in captured.err
