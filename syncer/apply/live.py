@@ -2,10 +2,11 @@
 
 One LIST per (kind, namespace) of the desired set and of the previous inventory,
 filtered by the app's ownership label, finds everything the app already owns there.
-Only desired objects that did not show up are looked for further: one GET when a
-group misses one object, one unfiltered LIST when it misses several (they may exist
-unlabelled, or labelled by another app). A no-change sync is therefore one LIST per
-group and nothing else.
+A group holding objects new to the app (not in its previous inventory) is listed
+unfiltered instead, because a new object may already exist unlabelled or labelled by
+another app, and must be checked before it is touched. Inventory objects that did not
+show up are looked for with a GET. A no-change sync is one LIST per group and nothing
+else; a first sync one LIST per group plus the applies.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def read(
     resources whose CRD is not applied yet) cannot exist and are not read.
     """
     wanted = list(desired)
+    known = {ref.identity for ref in previous}
     groups: dict[tuple[str, str, str], list[refs.ObjectRef]] = {}
     for ref in [*wanted, *previous]:
         groups.setdefault((ref.api_version, ref.kind, ref.namespace), [])
@@ -54,44 +56,24 @@ def read(
     for (api_version, kind, namespace), members in groups.items():
         if served is not None and (api_version, kind) not in served:
             continue
-        _read_group(
-            client,
-            state,
-            app_name=app_name,
+        new = any(ref.identity not in known for ref in members)
+        listed = client.list_objects(
             api_version=api_version,
             kind=kind,
             namespace=namespace,
-            members=members,
+            label_selector="" if new else ownership.selector(app_name),
         )
-    return state
-
-
-def _read_group(
-    client: client_mod.ClusterClient,
-    state: LiveState,
-    *,
-    app_name: str,
-    api_version: str,
-    kind: str,
-    namespace: str,
-    members: list[refs.ObjectRef],
-) -> None:
-    listed = client.list_objects(
-        api_version=api_version,
-        kind=kind,
-        namespace=namespace,
-        label_selector=ownership.selector(app_name),
-    )
-    for obj in listed:
-        _remember(state, obj, app_name=app_name)
-    unseen = [ref for ref in members if ref.identity not in state.objects]
-    if len(unseen) == 1:
-        found = client.get(unseen[0])
-        if found is not None:
-            _remember(state, found, app_name=app_name)
-    elif unseen:
-        for obj in client.list_objects(api_version=api_version, kind=kind, namespace=namespace):
+        for obj in listed:
             _remember(state, obj, app_name=app_name)
+        if new:
+            continue
+        unseen = [ref for ref in members if ref.identity not in state.objects]
+        for ref in unseen:
+            # Ours before, not listed with our label now: deleted, or relabelled.
+            found = client.get(ref)
+            if found is not None:
+                _remember(state, found, app_name=app_name)
+    return state
 
 
 def _remember(state: LiveState, obj: dict[str, Any], *, app_name: str) -> None:
