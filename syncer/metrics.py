@@ -384,3 +384,7 @@ WEBHOOKS = REGISTRY.counter(
     "forwarded to the leader, error).",
     ["kind", "result"],
 )
+LEADER = REGISTRY.gauge(
+    "syncer_leader",
+    "1 while this replica holds the leader-election Lease, else 0 (0 without --leader-elect).",
+)

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from syncer import errors
+from syncer import errors, metrics
 from syncer.apply import lease
 from syncer.config import model
 
@@ -284,6 +284,7 @@ class LeaderElector:
     def _win(self) -> None:
         with self._lock:
             self._leading = True
+        metrics.LEADER.set(1)
         log.info(
             "msg=started leading identity=%s lease=%s/%s",
             self.settings.identity,
@@ -297,6 +298,7 @@ class LeaderElector:
             if not self._leading:
                 return
             self._leading = False
+        metrics.LEADER.set(0)
         self._callback(self._on_stopped)
 
     def _release(self) -> None:
