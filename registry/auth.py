@@ -226,7 +226,12 @@ class Authenticator:
                 auth=(creds.username, creds.password) if creds else None,
             )
         if response.status_code in (401, 403):
-            who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
+            if creds and creds.identity_token:
+                who = "the identity (refresh) token"
+            elif creds and creds.username:
+                who = f"user {creds.username!r}"
+            else:
+                who = "anonymous access"
             raise _Rejected(
                 f"token server of {self.host} rejected {who} (HTTP {response.status_code}); "
                 "check the registry credentials"

@@ -8,7 +8,8 @@ docker ``config.json``, a ``kubernetes.io/dockerconfigjson`` pull Secret), keeps
 ``registry.Client`` per host (shared tokens, rate limit and counters) and one
 ``registry.PollCache`` (a poll where nothing changed costs one request), counts every
 request in ``syncer_registry_requests_total``, and turns ``registry`` errors into
-``syncer.errors``.
+``syncer.errors``. Passwords read from docker configs and pull Secrets are registered
+with ``syncer.redact`` like every other credential.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import registry
-from syncer import errors, metrics
+from syncer import errors, metrics, redact
 from syncer.config import model, secrets
 
 
@@ -119,7 +120,22 @@ def credential_source(
         sources.append(
             registry.DockerConfigJSON(pull_secret, where=f"pullSecret {auth.pull_secret}")
         )
-    return registry.Chain(sources) if sources else None
+    return registry.Chain([_Masked(source) for source in sources]) if sources else None
+
+
+class _Masked:
+    """A credential source whose secrets are registered with ``syncer.redact``."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def lookup(self, host: str) -> registry.Credentials | None:
+        found: registry.Credentials | None = self._source.lookup(host)
+        if found:
+            for value in (found.password, found.identity_token):
+                if value:
+                    redact.register(value)
+        return found
 
 
 def convert(err: registry.RegistryError, *, image: str) -> errors.SyncerError:

@@ -117,3 +117,23 @@ def test_token_server_down_is_reported(registry_server, client_for) -> None:
     client = client_for(server, retries=1, backoff=0)
     with pytest.raises(registry.UnreachableError, match="HTTP 503 on token"):
         client.list_tags(f"{server.host}/x")
+
+
+def test_identity_token_uses_the_oauth2_refresh_grant(registry_server) -> None:
+    server = registry_server.start("token")
+    images.push_image(server, "team/web", tags=["1.0.0"])
+    server.token_server.refresh_tokens["refresh-abc"] = server.username
+    config = {"auths": {server.host: {"identitytoken": "refresh-abc"}}}
+    client = registry.Client(
+        registry.ClientSettings(host=server.host),
+        credentials_source=registry.DockerConfigJSON(config),
+    )
+    assert client.list_tags(f"{server.host}/team/web").tags == ("1.0.0",)
+    assert server.token_server.requests[-1].user == server.username
+    server.token_server.refresh_tokens.clear()  # revoked
+    fresh = registry.Client(
+        registry.ClientSettings(host=server.host),
+        credentials_source=registry.DockerConfigJSON(config),
+    )
+    with pytest.raises(registry.AuthError, match=r"rejected the identity \(refresh\) token"):
+        fresh.list_tags(f"{server.host}/team/web")

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from syncer import errors, images, metrics
+from syncer import errors, images, metrics, redact
 from syncer.config import loader
 from tests.servers import images as push
 
@@ -64,6 +64,8 @@ def test_decides_with_env_and_file_credentials(shared_registry, tmp_path, monkey
     )
     resolver = images.Images(config)
     web, api = (resolver.decide(image) for image in config.apps[0].images)
+    # The docker config's password is now masked in logs like any resolved secret.
+    assert basic.password not in redact.mask(f"password was {basic.password}")
     assert (web.tag, web.policy) == ("1.3.1", "semver:^1")
     assert web.repository == f"{token.host}/glue/web"
     assert api.ref == f"{basic.host}/glue/api:latest@{pushed.digest}"

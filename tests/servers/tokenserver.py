@@ -92,6 +92,9 @@ class TokenServer:
     issue_expired: int = 0
     """How many of the next tokens are issued already expired (past the registry's leeway)
     while ``expires_in`` still claims they are fresh: the client learns it on the 401."""
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    """OAuth2 refresh token -> user, for ``POST`` with ``grant_type=refresh_token`` (what
+    docker sends for an ``identitytoken``)."""
     fail_with: int = 0
     """When non-zero, answer every request with this HTTP status (e.g. 503)."""
     requests: list[TokenRequest] = field(default_factory=list)
@@ -115,6 +118,9 @@ class TokenServer:
 
             def do_GET(self) -> None:
                 server._handle(self)
+
+            def do_POST(self) -> None:
+                server._handle_post(self)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -199,6 +205,29 @@ class TokenServer:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body.encode())
+
+    def _handle_post(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(handler.rfile.read(length).decode())
+        refresh = form.get("refresh_token", [""])[0]
+        user = self.refresh_tokens.get(refresh, "")
+        ok = form.get("grant_type", [""])[0] == "refresh_token" and bool(user)
+        scopes = tuple(s for v in form.get("scope", []) for s in v.split(" ") if s)
+        status = self.fail_with or (200 if ok else 401)
+        with self._lock:
+            self.requests.append(TokenRequest(user, form.get("service", [""])[0], scopes, status))
+        if status != 200:
+            handler.send_response(status)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        token = self.issue(subject=user, scopes=scopes, granted=("pull", "push", "delete"))
+        body = json.dumps({"access_token": token, "expires_in": self.expires_in}).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
     def _authenticate(self, header: str) -> tuple[str, int, tuple[str, ...]]:
         """(user, status, granted actions) for an Authorization header."""
