@@ -76,23 +76,30 @@ def _walk(d: dict[str, Any], path: FPath, names: tuple[str, ...], kind: str, out
         _value(value, (*path, f"f:{key}"), (*names, key), kind, out, top=False)
 
 
+# maps that are Go structs (no "." entry of their own in fieldsV1), by field name
+_STRUCTS = {"spec", "metadata", "status", "template", "strategy"}
+
+
 def _value(
     value: Any, path: FPath, names: tuple[str, ...], kind: str, out: dict, top: bool
 ) -> None:
     if isinstance(value, dict) and value:
-        if not top:
+        if names[-1] not in _STRUCTS:
             out[path] = _NODE
         _walk(value, path, names, kind, out)
         return
     if isinstance(value, list) and value:
         ltype, keys = schema.list_type(names, kind=kind)
         if ltype == "map" and all(isinstance(i, dict) for i in value):
+            if names[-1] == "ownerReferences":
+                out[path] = _NODE
             for item in value:
                 ipath = (*path, _key_elem(item, keys))
                 out[ipath] = _NODE
                 _walk(item, ipath, names, kind, out)
             return
         if ltype == "set":
+            out[path] = _NODE
             for item in value:
                 out[(*path, "v:" + json.dumps(item, separators=(",", ":")))] = item
             return

@@ -313,6 +313,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 )
                 obj = cluster.scale(rt, ns, name, merged, manager=manager, dry_run=dry)
                 return self._send_object(200, obj, rt)
+            existed = sub or ctype != patch.APPLY_PATCH or objects.exists(rt, ns, name)
             obj = objects.patch(
                 rt,
                 ns,
@@ -325,7 +326,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 dry_run=dry,
                 subresource=sub,
             )
-            return self._send_object(200, obj, rt)
+            return self._send_object(200 if existed else 201, obj, rt)
         options = self._parse(body) or {}
         policy = query.get("propagationPolicy") or options.get("propagationPolicy")
         if verb == "deletecollection":
