@@ -19,7 +19,9 @@ def test_down_cluster_catches_up(push_env: PushEnv) -> None:
             lambda: env.runs("web", f"{host}/team/web:1.0.0@{first.digest}"),
             what="web 1.0.0 on both clusters",
         )
-        env.staging.stop()
+        # Every request to staging's API has its connection closed unanswered: down.
+        # (stop() would be closer still, but idle keep-alive connections outlive it.)
+        env.staging.set_fault("drop")
         newer = env.push("team/web", "1.1.0")
         ref = f"{host}/team/web:1.1.0@{newer.digest}"
         wait_until(
@@ -32,7 +34,7 @@ def test_down_cluster_catches_up(push_env: PushEnv) -> None:
             return any(e["cluster"] == "staging" for e in status.get("errors", []))
 
         wait_until(staging_failing, what="staging's error in the app status")
-        env.staging.start()
+        env.staging.clear_faults()
         wait_until(lambda: env.runs("web", ref), timeout=30, what="staging caught up")
         status = ctl.app_status("web")
         assert status is not None
