@@ -9,6 +9,7 @@ are not.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,25 @@ def render(
             inline.write_text(yaml.safe_dump(values, sort_keys=True))
             args += ["--values", str(inline)]
         out = tools.run(args, cwd=chart, timeout=limits.tool_timeout, budget=budget, what=what)
+    return parse_output(out, what=what, max_nodes=limits.max_yaml_nodes)
+
+
+def parse_output(out: str, *, what: str, max_nodes: int) -> list[objects.Item]:
+    """Objects of ``helm template`` output, each with the template it came from (helm
+    writes ``# Source: chart/templates/x.yaml`` at the top of every document)."""
     items: list[objects.Item] = []
-    for doc in yamlload.load_all(out, shown=f"{what} output", max_nodes=limits.max_yaml_nodes):
-        items += objects.collect(data=doc.data, origin=f"helm output (document {doc.index})")
+    # A top-level "---" line always separates documents (block scalars are indented).
+    for chunk in _SEPARATOR.split(out):
+        source = _SOURCE.search(chunk)
+        origin = f"helm template {source[1]}" if source else "helm output"
+        for doc in yamlload.load_all(chunk, shown=f"{what}: {origin}", max_nodes=max_nodes):
+            where = origin if doc.index == 0 else f"{origin} (document {doc.index})"
+            items += objects.collect(data=doc.data, origin=where)
     return items
+
+
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
 def _chart_files(chart: Path) -> list[Path]:
