@@ -340,6 +340,11 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
         self.address_family = family
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-answer is routine; anything else is logged once,
+        # in our format, instead of a bare traceback on stderr.
+        log.debug("msg=connection error client=%s\n%s", client_address[0], traceback.format_exc())
+
 
 def _json_bytes(body: Any) -> bytes:
     return (json.dumps(body, default=str) + "\n").encode()
