@@ -24,15 +24,13 @@ import socket
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer import errors, metrics
 from syncer.config import model, secrets
-from syncer.server import api, signatures, webhooks
+from syncer.server import api, forward, signatures, webhooks
 from syncer.server import port as port_
 
 log = logging.getLogger("syncer.server")
@@ -45,26 +43,6 @@ REQUEST_TIMEOUT = 15.0
 thread, so they must not hold it for long)."""
 SECRET_TTL = 10.0
 """Seconds a resolved secret is reused before it is read again."""
-FORWARD_TIMEOUT = 10.0
-"""Seconds a standby waits for the leader when it forwards a request to it."""
-FORWARDED_HEADER = "X-Syncer-Forwarded"
-"""Marks a request a standby forwarded: it is never forwarded again (no loops)."""
-_HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "TE",
-        "Trailers",
-        "Transfer-Encoding",
-        "Upgrade",
-        "Host",
-        "Content-Length",
-    )
-)
-
 SecretResolver = Callable[[model.SecretRef], str]
 
 
@@ -109,17 +87,6 @@ class _Answer(Exception):
         self.headers = headers or {}
 
 
-class LeaderView(Protocol):
-    """What the server needs of ``syncer.server.leader.LeaderElector``."""
-
-    @property
-    def is_leader(self) -> bool: ...
-
-    def leader_url(self) -> str | None: ...
-
-    def describe(self) -> str: ...
-
-
 class _Forward(Exception):
     """Hand this request to the leader at ``url`` (this replica stands by)."""
 
@@ -141,7 +108,7 @@ class HttpServer:
         resolve_secret: SecretResolver | None = None,
         registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
-        leader: LeaderView | None = None,
+        leader: forward.LeaderView | None = None,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
@@ -298,7 +265,7 @@ class HttpServer:
 
     def forward_if_standby(self, headers: webhooks.Headers) -> None:
         """Raise ``_Forward`` when another replica leads and says where it answers."""
-        if self.leader is None or headers.get(FORWARDED_HEADER):
+        if self.leader is None or headers.get(forward.FORWARDED_HEADER):
             return
         url = self.leader.leader_url()
         if url:
@@ -441,39 +408,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         raise _Answer(404, {"error": f"no such path {path}"})
 
     def _proxy(self, *, method: str, leader: str) -> None:
-        """Send this request (already read and authenticated) to the leader and relay
-        its answer; 503 with ``Retry-After`` when the leader does not answer."""
-        body = getattr(self, "_raw_body", b"")
-        request = urllib.request.Request(leader.rstrip("/") + self.path, data=body, method=method)
-        for name, value in self.headers.items():
-            if name.lower() not in _HOP_BY_HOP:
-                request.add_header(name, value)
-        request.add_header(FORWARDED_HEADER, "1")
-        # Environment proxies are for the outside world, not for a pod-to-pod hop.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        """Relay this request (already read and authenticated) to the leader; 503 with
+        ``Retry-After`` when the leader does not answer."""
         try:
-            with opener.open(request, timeout=FORWARD_TIMEOUT) as response:
-                status, answer, headers = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as err:
-            status, answer, headers = err.code, err.read(), err.headers
-        except (urllib.error.URLError, OSError) as err:
-            log.warning(
-                "msg=leader did not answer a forwarded request leader=%s error=%s", leader, err
+            status, body, content_type = forward.relay(
+                leader=leader,
+                method=method,
+                path=self.path,
+                headers=self.headers.items(),
+                body=self._raw_body,
             )
-            self._send(
-                503,
-                _json_bytes(
-                    {
-                        "error": f"this replica stands by and the leader ({leader}) "
-                        "did not answer; retry"
-                    }
-                ),
-                "application/json",
-                {"Retry-After": "2"},
-            )
+        except forward.LeaderUnreachable:
+            message = f"this replica stands by and the leader ({leader}) did not answer; retry"
+            self._send(503, _json_bytes({"error": message}), "application/json",
+                       {"Retry-After": "2"})  # fmt: skip
             return
-        log.info("msg=forwarded to leader path=%s leader=%s status=%s", self.path, leader, status)
-        self._send(status, answer, headers.get("Content-Type") or "application/json")
+        self._send(status, body, content_type)
 
     def _only(self, method: str, *allowed: str) -> None:
         if method not in allowed:
