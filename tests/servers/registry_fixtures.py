@@ -8,8 +8,8 @@
 - ``shared_registry``: the same factory, session-scoped: ``shared_registry.get(mode, tls)``
   returns one server per (mode, tls) reused by every test (use a unique repository name).
 
-When a test fails, the tail of each registry's log (and the token requests) is attached
-to the report. Push images with ``tests.servers.images``.
+When a test fails, the part of each registry's log written during that test (its last
+lines, and the token requests) is attached to the report. Push images with ``tests.servers.images``.
 """
 
 from __future__ import annotations
@@ -95,14 +95,35 @@ def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
     factory.stop_all()
 
 
+_SIZES = pytest.StashKey[dict[int, int]]()
+
+
+def _log_size(server: registry_process.RegistryServer) -> int:
+    try:
+        return server.log_path.stat().st_size
+    except OSError:
+        return 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Remember how far each running registry's log was, to show only this test's part.
+    item.stash[_SIZES] = {id(server): _log_size(server) for server in _LIVE}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
     if not report.failed:
         return
+    sizes = item.stash.get(_SIZES, {})
     for server in list(_LIVE):
-        lines = server.log().splitlines()[-_LOG_TAIL_LINES:]
+        start = sizes.get(id(server), 0)
+        if _log_size(server) == start:
+            continue  # this test did not touch that registry
+        text = server.log().encode()[start:].decode(errors="replace")
+        lines = text.splitlines()[-_LOG_TAIL_LINES:]
         text = "\n".join(lines)
         if server.token_server is not None:
             token_lines = [str(r) for r in server.token_server.requests[-20:]]
