@@ -94,14 +94,21 @@ class GitSources:
 
     # --- public ----------------------------------------------------------------------
 
-    def poll(self, source: model.Source) -> Revision:
-        """Bring ``source`` up to date and return its revision; raise on failure."""
-        result = self._poll_group([source])[source.name]
+    def poll(self, source: model.Source, *, max_age: float = 0.0) -> Revision:
+        """Bring ``source`` up to date and return its revision; raise on failure.
+
+        ``max_age`` (seconds): reuse this URL's last ls-remote when it is at most that old
+        (so apps reconciled right after their repository's poll cost no remote call);
+        0 always asks the remote.
+        """
+        result = self._poll_group([source], max_age=max_age)[source.name]
         if isinstance(result, syncer_errors.SyncerError):
             raise result
         return result
 
-    def poll_all(self, sources: Sequence[model.Source]) -> dict[str, Result]:
+    def poll_all(
+        self, sources: Sequence[model.Source], *, max_age: float = 0.0
+    ) -> dict[str, Result]:
         """Poll many sources; per URL one ls-remote and at most one fetch. One source's
         failure never stops the others: its entry is the error instead."""
         groups: dict[str, list[model.Source]] = {}
@@ -109,7 +116,7 @@ class GitSources:
             groups.setdefault(self._url(source), []).append(source)
         results: dict[str, Result] = {}
         for group in groups.values():
-            results.update(self._poll_group(group))
+            results.update(self._poll_group(group, max_age=max_age))
         return results
 
     def current(self, name: str) -> Revision | None:
@@ -148,10 +155,11 @@ class GitSources:
 
     # --- one URL ---------------------------------------------------------------------
 
-    def _poll_group(self, group: Sequence[model.Source]) -> dict[str, Result]:
+    def _poll_group(self, group: Sequence[model.Source], *, max_age: float) -> dict[str, Result]:
         """Poll sources that share one URL: one ls-remote, one fetch of all missing refs."""
         repo = self._cache(group[0])
-        started = self._clock()
+        # Another poll's answer is good enough when it arrived after this moment.
+        started = self._clock() - max_age
         results: dict[str, Result] = {}
         with repo.lock:
             targets: dict[str, refs.Target] = {}
@@ -195,8 +203,9 @@ class GitSources:
     ) -> refs.RemoteRefs:
         last = repo.last_ls_remote
         if last and last[0] >= started:
-            # Another poll of this URL asked the remote while we waited for the lock:
-            # its answer is as fresh as ours would be (bursts of webhooks coalesce).
+            # Another poll of this URL asked the remote while we waited for the lock (its
+            # answer is as fresh as ours would be: bursts of webhooks coalesce), or
+            # within the ``max_age`` the caller accepts.
             return refs.parse_ls_remote(last[1])
         env = self._env(repo=repo, source=source)
         out = repo.ls_remote(env=env.env, secrets=env.secrets, clock=self._clock)

@@ -79,6 +79,10 @@ def bench_poll(*, apps: int, work: Path) -> None:
         phase("first poll_all (clone + snapshot)", lambda: gs.poll_all(srcs))
         phase("no-change poll_all (median of 10)", lambda: gs.poll_all(srcs), repeat=10)
         phase(f"no-change, {apps} separate poll() calls", lambda: [gs.poll(s) for s in srcs])
+        phase(
+            f"no-change, {apps} poll(max_age=60) calls",
+            lambda: [gs.poll(s, max_age=60) for s in srcs],
+        )
 
         def concurrent() -> None:
             threads = [threading.Thread(target=gs.poll, args=(s,)) for s in srcs]

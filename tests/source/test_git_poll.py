@@ -326,3 +326,22 @@ def test_ssh_with_private_key_and_known_hosts(git_ssh, tmp_path):
     with pytest.raises(source_errors.GitAuthError) as err:
         sources.poll(make_source("wrong", repo.url, branch="main", auth=ssh_auth("OTHER", "HOSTS")))
     assert "PRIVATE KEY" not in str(err.value)
+
+
+def test_max_age_reuses_a_recent_ls_remote(git_http, git_sources):
+    repo = git_http.create_repo("deploy", {"a": "1"})
+    sources = git_sources()
+    first = sources.poll(make_source("web", repo.url, branch="main"))
+    git_http.reset_counts()
+
+    for name in ("api", "worker", "web"):
+        rev = sources.poll(make_source(name, repo.url, branch="main"), max_age=60)
+        assert rev.commit == first.commit
+    assert git_http.count("info-refs") == 0
+    assert sources.counts()["ls-remote"] == 1
+
+    new = repo.commit({"a": "2"})
+    assert (
+        sources.poll(make_source("web", repo.url, branch="main"), max_age=60).commit == first.commit
+    )
+    assert sources.poll(make_source("web", repo.url, branch="main")).commit == new
