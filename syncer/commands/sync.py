@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
                 entry.update(outcome.to_dict())
                 all_ok &= outcome.ok
             else:
-                entry.update({"ok": False, "release": "", "message": "", "clusters": {}})
+                entry.update(
+                    {"ok": False, "release": "", "clusters": {},
+                     "message": "no cluster reachable: planned only, nothing applied"}
+                )  # fmt: skip
             offline = sorted(n for n, why in missing.items() if why)
             if offline:
                 report = plan_.plan_app(

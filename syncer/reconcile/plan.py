@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any
 
-from syncer import errors, release
+from syncer import errors, release, render
 from syncer.config import model
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
@@ -32,6 +32,8 @@ class ClusterPlan:
     diff: str = ""
     objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     error: str = ""
+    rendered: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)
+    """The rendered objects (for notes; ``objects`` is what the report shows)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,14 +98,12 @@ def plan_app(
         return report
     report.commit = snap.commit
     images: list[release.Image] = []
+    unreachable: dict[str, str] = {}
     for image in app.images:
         try:
             decision = inputs.image(image, fresh=True)
         except errors.SyncerError as err:
-            report.notes.append(
-                f"registry for {image.repository} unreachable ({err}): "
-                f"using the tags written in Git for it"
-            )
+            unreachable[inputs_.normalise_repository(image.repository)] = str(err)
             continue
         images.append(decision)
         report.images.append(decision.to_dict())
@@ -126,7 +126,30 @@ def plan_app(
                 app=app, cluster=cluster, parts=parts, snap=snap, images=images, store=store
             )
         )
+    for repository, err in unreachable.items():
+        from_git = sorted(
+            {ref for c in report.clusters for ref in images_in(c.rendered, repository)}
+        )
+        used = ", ".join(from_git) if from_git else "none found in the manifests"
+        report.notes.append(
+            f"registry for {repository} unreachable ({err}); "
+            f"using the image tags written in Git: {used}"
+        )
     return report
+
+
+def images_in(objects: list[dict[str, Any]], repository: str) -> list[str]:
+    """Image references of ``repository`` as written in ``objects`` (from Git)."""
+    found = []
+    for obj in objects:
+        for item in render.find(obj):
+            name = item.image.split("@", 1)[0]
+            last = name.rsplit("/", 1)[-1]
+            if ":" in last:
+                name = name[: name.rindex(":")]
+            if inputs_.normalise_repository(name) == repository:
+                found.append(item.image)
+    return found
 
 
 def _plan_cluster(
@@ -144,6 +167,7 @@ def _plan_cluster(
     except errors.SyncerError as err:
         result.error = f"render: {err}"
         return result
+    result.rendered = list(objects)
     result.missing = parts.check_cluster(cluster)
     if result.missing:
         result.reachable = False

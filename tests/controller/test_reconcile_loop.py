@@ -152,7 +152,7 @@ def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store
     cfg = fakes.config()
     report = plan_.plan_app(config=cfg, parts=parts, store=store, name="web")
     assert not report.ok
-    assert "using the tags written in Git" in report.notes[0]
+    assert "using the image tags written in Git: reg.example/team/web:from-git" in report.notes[0]
     a, b = report.clusters
     assert not a.reachable and a.missing.startswith("no kubeconfig") and a.objects
     assert b.reachable and b.summary == {"update": 1}
