@@ -88,7 +88,14 @@ def resolve(
     api = _client(client, ref.domain)
     name = ref.repository
     if isinstance(built, policies.digest.Digest):
-        digest = api.head_digest(ref, built.tag)
+        try:
+            digest = api.head_digest(ref, built.tag)
+        except errors.NotFoundError as err:
+            # For a digest policy the tag is the only candidate: its absence is "no match".
+            raise errors.NoCandidateError(
+                f"{name}: tag {built.tag!r} does not exist (or the repository does not); "
+                f"nothing to follow for {built.label}"
+            ) from err
         memo = cache.get(name, built.label) if cache else None
         reason = f"{built.tag}@{digest}: current digest of mutable tag {built.tag}"
         if memo and memo.decision.digest != digest:

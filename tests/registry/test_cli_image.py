@@ -128,6 +128,7 @@ def test_latest_with_filter_extract_and_digest(shared_registry, capsys) -> None:
     ("argv", "code", "message"),
     [
         (["--policy", "semver:^9"], 1, "no tag of 1 qualifies: none in ^9"),
+        (["--policy", "digest:main"], 1, "tag 'main' does not exist"),
         (["--policy", "semvr:^1"], 2, "unknown policy 'semvr'"),
         (["--policy", "semver:^1.x.z"], 2, "invalid semver range"),
         (["--policy", "numerical:asc", "--filter", "("], 2, "invalid tag filter regex"),

@@ -76,6 +76,8 @@ def test_missing_repository_and_tag(server, client_for, request) -> None:
         client.head_digest(f"{server.host}/{repo}", "nope")
     with pytest.raises(registry.NoCandidateError, match=r"no tag of 1 qualifies: none in \^2"):
         registry.resolve(f"{server.host}/{repo}", "semver:^2", client=client)
+    with pytest.raises(registry.NoCandidateError, match="tag 'main' does not exist"):
+        registry.resolve(f"{server.host}/{repo}", "digest:main", client=client)
 
 
 def test_wrong_password_is_an_auth_error_without_the_secret(shared_registry, client_for) -> None:
