@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syncer import apply, errors, release, render, source, state
+from syncer import apply, errors, images, release, render, source, state
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 
@@ -85,8 +85,6 @@ class LiveParts:
         credentials) are set up for a config whose apps track no image."""
         with self._lock:
             if self._images is None:
-                from syncer import images
-
                 self._images = images.Images(self.config)
             return self._images
 

@@ -126,13 +126,13 @@ def plan_app(
                 app=app, cluster=cluster, parts=parts, snap=snap, images=images, store=store
             )
         )
-    for repository, err in unreachable.items():
+    for repository, why in unreachable.items():
         from_git = sorted(
             {ref for c in report.clusters for ref in images_in(c.rendered, repository)}
         )
         used = ", ".join(from_git) if from_git else "none found in the manifests"
         report.notes.append(
-            f"registry for {repository} unreachable ({err}); "
+            f"registry for {repository} unreachable ({why}); "
             f"using the image tags written in Git: {used}"
         )
     return report
