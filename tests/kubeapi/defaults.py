@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -245,3 +246,115 @@ def _at(obj: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
+
+
+# --- field types ----------------------------------------------------------------------------
+
+_INT, _STR, _BOOL, _LIST, _MAP = "integer", "string", "boolean", "array", "object"
+_POD = "spec.template.spec"
+_CONTAINER = f"{_POD}.containers.*"
+_TYPES: dict[str, str] = {
+    "metadata.labels": _MAP,
+    "metadata.labels.*": _STR,
+    "metadata.annotations": _MAP,
+    "metadata.annotations.*": _STR,
+    "spec.replicas": _INT,
+    "spec.minReadySeconds": _INT,
+    "spec.revisionHistoryLimit": _INT,
+    "spec.progressDeadlineSeconds": _INT,
+    "spec.paused": _BOOL,
+    "spec.backoffLimit": _INT,
+    "spec.completions": _INT,
+    "spec.parallelism": _INT,
+    "spec.activeDeadlineSeconds": _INT,
+    "spec.selector": _MAP,
+    "spec.template": _MAP,
+    f"{_POD}.containers": _LIST,
+    f"{_POD}.initContainers": _LIST,
+    _CONTAINER: _MAP,
+    f"{_CONTAINER}.name": _STR,
+    f"{_CONTAINER}.image": _STR,
+    f"{_CONTAINER}.command": _LIST,
+    f"{_CONTAINER}.args": _LIST,
+    f"{_CONTAINER}.ports": _LIST,
+    f"{_CONTAINER}.ports.*.containerPort": _INT,
+    f"{_CONTAINER}.env": _LIST,
+    f"{_CONTAINER}.env.*.name": _STR,
+    f"{_CONTAINER}.env.*.value": _STR,
+    f"{_CONTAINER}.resources": _MAP,
+    f"{_POD}.terminationGracePeriodSeconds": _INT,
+    "spec.ports": _LIST,
+    "spec.ports.*.port": _INT,
+    "data": _MAP,
+    "data.*": _STR,
+}
+_CHECKED_KINDS = {
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "Namespace",
+    "ServiceAccount",
+    "Pod",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, int):
+        return _INT
+    if isinstance(value, str):
+        return _STR
+    if isinstance(value, list):
+        return _LIST
+    if isinstance(value, dict):
+        return _MAP
+    return "null" if value is None else type(value).__name__
+
+
+def _walk_types(value: Any, pattern: str, shown: str, out: list[tuple[str, str, Any]]) -> None:
+    want = _TYPES.get(pattern)
+    if want is not None and value is not None and _type_of(value) != want:
+        out.append((shown, want, value))
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            specific = f"{pattern}.{key}" if pattern else key
+            star = f"{pattern}.*" if pattern else "*"
+            nxt = (
+                star
+                if star in _TYPES or any(t.startswith(star + ".") for t in _TYPES)
+                else specific
+            )
+            if specific in _TYPES or any(t.startswith(specific + ".") for t in _TYPES):
+                nxt = specific
+            _walk_types(child, nxt, f"{shown}.{key}" if shown else key, out)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            _walk_types(child, f"{pattern}.*", f"{shown}[{i}]", out)
+
+
+def check_types(obj: dict[str, Any], *, kind: str, group: str) -> None:
+    """422 Invalid when a well-known field has the wrong JSON type (e.g. replicas: "many")."""
+    if kind not in _CHECKED_KINDS:
+        return
+    found: list[tuple[str, str, Any]] = []
+    _walk_types({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, "", "", found)
+    if found:
+        causes = [
+            (
+                "FieldValueTypeInvalid",
+                path,
+                f"Invalid value: {json.dumps(value)}: {path} in body must be of type "
+                f'{want}: "{_type_of(value)}"',
+            )
+            for path, want, value in found
+        ]
+        raise errors.invalid(
+            kind=kind, group=group, name=obj["metadata"].get("name", ""), causes=causes
+        )

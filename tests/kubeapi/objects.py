@@ -379,6 +379,7 @@ class Objects:
         subresource: str,
     ) -> Obj:
         meta = new.setdefault("metadata", {})
+        defaults.check_types(new, kind=rt.kind, group=rt.group)
         if subresource == "status" and old is not None:
             merged = copy.deepcopy(old)
             merged["status"] = new.get("status")

@@ -38,7 +38,18 @@ class _Drop(Exception):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK stall between headers and body
     server: Server
+
+    def setup(self) -> None:
+        super().setup()
+        # every open connection, idle keep-alive ones included, is cut by stop()
+        self.server.cluster.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.cluster.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log is the cluster's request_log
@@ -67,8 +78,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         self._status = 0
         self._cut_after: float | None = None
-        cluster.connections.add(self.connection)
         try:
+            if not cluster.running:
+                raise _Drop()  # a request on a connection that outlived stop()
             body = self._read_body()
             self._dispatch(path, query, body)
         except _Drop:
@@ -85,7 +97,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send_json(500, err.status())
             raise
         finally:
-            cluster.connections.discard(self.connection)
             dry = query.get("dryRun") == "All"
             cluster.request_log.record(self.command, path, url.query, self._status, dry_run=dry)
 
