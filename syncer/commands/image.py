@@ -1,8 +1,10 @@
 """``syncer image tags`` and ``syncer image latest``: ask a registry directly.
 
-Registered by ``syncer.cli``. Builds one ``registry.Client`` from the flags (credentials
-from ``--docker-config``, else ``$DOCKER_CONFIG/config.json`` or
-``~/.docker/config.json`` when present) and prints through ``syncer.output``.
+Registered by ``syncer.cli``. Builds one ``registry.Client`` from the flags: with
+``-c FILE`` the registry's entry of a syncer config (auth refs, caFile, insecure, rate
+limit, through ``syncer.images``), plus ``--docker-config`` (else
+``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` when present); prints
+through ``syncer.output``.
 Exit codes: 0 an answer, 1 no tag matches the policy, 2 bad usage (reference, policy,
 flags), 3 registry or auth errors; always one line on stderr when not 0.
 """
@@ -10,13 +12,15 @@ flags), 3 registry or auth errors; always one line on stderr when not 0.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import registry
-from syncer import output
+from syncer import errors, images, output
+from syncer.config import loader
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -58,6 +62,14 @@ def register(subparsers: Any) -> None:
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "-c",
+        "--config",
+        default="",
+        metavar="FILE",
+        help="use this registry's settings (auth, caFile, insecure, rate "
+        "limit) from a syncer config file",
+    )
+    parser.add_argument(
         "--docker-config",
         default="",
         metavar="PATH",
@@ -88,16 +100,32 @@ def _docker_config(flag: str) -> str:
     return default if os.path.isfile(default) else ""
 
 
+def _configured(path: str, host: str) -> tuple[registry.ClientSettings | None, Any]:
+    """Settings and credentials of ``host`` from a syncer config (None when not listed)."""
+    config = loader.load(path)
+    for reg in config.registries:
+        if images.canonical_host(reg.host) == host:
+            settings = images.client_settings(reg, base_dir=config.base_dir)
+            return settings, images.credential_source(reg, base_dir=config.base_dir)
+    return None, None
+
+
 def _client(args: argparse.Namespace, ref: registry.Reference) -> registry.Client:
     if args.ca_file and not Path(args.ca_file).is_file():
         raise _UsageError(f"--ca-file {args.ca_file}: no such file")
-    config = _docker_config(args.docker_config)
-    settings = registry.ClientSettings(
-        host=ref.domain, insecure=args.insecure, ca_file=args.ca_file
+    docker_config = _docker_config(args.docker_config)
+    settings, configured = _configured(args.config, ref.domain) if args.config else (None, None)
+    settings = settings or registry.ClientSettings(host=ref.domain)
+    # Flags win over the config file.
+    settings = dataclasses.replace(
+        settings,
+        insecure=args.insecure or settings.insecure,
+        ca_file=args.ca_file or settings.ca_file,
     )
-    return registry.Client(
-        settings, credentials_source=registry.DockerConfig(config) if config else None
-    )
+    sources = [s for s in (configured,) if s is not None]
+    if docker_config:
+        sources.append(registry.DockerConfig(docker_config))
+    return registry.Client(settings, credentials_source=registry.Chain(sources))
 
 
 def _fail(message: str, code: int) -> int:
@@ -119,6 +147,12 @@ def _guarded(args: argparse.Namespace, work: Any) -> int:
         return _fail(str(err), EXIT_REGISTRY)
     except ValueError as err:  # ClientSettings refusing a value
         return _fail(str(err), EXIT_USAGE)
+    except errors.ConfigError as err:
+        return _fail(f"{args.config}: {'; '.join(err.problems)}", EXIT_USAGE)
+    except errors.PermanentError as err:  # a secret reference that cannot be resolved
+        return _fail(str(err), EXIT_USAGE)
+    except errors.SyncerError as err:
+        return _fail(str(err), EXIT_REGISTRY)
 
 
 def run_tags(args: argparse.Namespace) -> int:

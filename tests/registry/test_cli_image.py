@@ -178,3 +178,35 @@ def test_invalid_repository_exits_2(capsys) -> None:
     assert code == 2 and "lowercase" in err
     code, _, err = _run(capsys, "image", "latest", "reg.io/web:1.0", "--policy", "semver:*")
     assert code == 2 and "without ':tag'" in err
+
+
+def test_registry_settings_from_a_config_file(shared_registry, capsys, tmp_path, monkeypatch):
+    server = shared_registry.get("token", tls=True)
+    images.push_image(server, "cli/cfg", tags=["3.1.0"])
+    config = tmp_path / "syncer.yaml"
+    config.write_text(
+        f"""registries:
+  - host: {server.host}
+    caFile: {server.ca_file}
+    auth: {{usernameFrom: "env:CLI_REG_USER", passwordFrom: "env:CLI_REG_PASS"}}
+"""
+    )
+    monkeypatch.setenv("CLI_REG_USER", server.username)
+    monkeypatch.setenv("CLI_REG_PASS", server.password)
+    code, out, err = _run(
+        capsys,
+        "image",
+        "latest",
+        f"{server.host}/cli/cfg",
+        "--policy",
+        "semver:^3",
+        "-c",
+        str(config),
+    )
+    assert (code, err) == (0, "") and ":3.1.0@sha256:" in out
+    monkeypatch.delenv("CLI_REG_PASS")
+    code, out, err = _run(capsys, "image", "tags", f"{server.host}/cli/cfg", "-c", str(config))
+    assert code == 2 and "CLI_REG_PASS" in err and err.count("\n") == 1
+    config.write_text("registries: [{host: 'x', bogus: 1}]\n")
+    code, out, err = _run(capsys, "image", "tags", f"{server.host}/cli/cfg", "-c", str(config))
+    assert code == 2 and "bogus" in err and err.count("\n") == 1
