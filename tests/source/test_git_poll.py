@@ -243,8 +243,11 @@ def test_git_daemon_source_and_new_commit(git_daemon, git_sources):
 def test_relative_path_resolved_against_config_dir(tmp_path, git_sources):
     repo = BareRepo.create(root=tmp_path / "repos", name="local")
     repo.commit({"a": "1"})
-    rev = git_sources().poll(make_source("local", "repos/local.git", branch="main"))
+    sources = git_sources()
+    rev = sources.poll(make_source("local", "repos/local.git", branch="main"))
     assert rev.commit == repo.head()
+    by_url = sources.poll(make_source("file", f"file://{repo.path}", branch="main"))
+    assert by_url.commit == repo.head()
 
 
 def test_old_snapshots_are_cleaned_up(git_http, git_sources):
