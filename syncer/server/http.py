@@ -17,6 +17,7 @@ Secrets are ``SecretRef``s resolved when a request needs them (cached for
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import logging
@@ -41,6 +42,9 @@ under it; anything larger is refused with 413 before it is read)."""
 REQUEST_TIMEOUT = 15.0
 """Seconds a connection may stay silent before it is closed (slow clients hold a
 thread, so they must not hold it for long)."""
+MAX_CONNECTIONS = 128
+"""Connections served at once (one thread each); more are answered 503 at once, so a
+flood of slow clients cannot exhaust threads and memory."""
 SECRET_TTL = 10.0
 """Seconds a resolved secret is reused before it is read again."""
 SecretResolver = Callable[[model.SecretRef], str]
@@ -109,6 +113,7 @@ class HttpServer:
         registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
         leader: forward.LeaderView | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
@@ -122,6 +127,7 @@ class HttpServer:
         self.registry = registry
         self.max_body = max_body
         self.leader = leader
+        self.max_connections = max_connections
         self._host, self._port = parse_listen(settings.listen)
 
         def default_resolve(ref: model.SecretRef) -> str:
@@ -139,7 +145,12 @@ class HttpServer:
             return self
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         try:
-            httpd = _ThreadingServer((self._host, self._port), _Handler, family=family)
+            httpd = _ThreadingServer(
+                (self._host, self._port),
+                _Handler,
+                family=family,
+                max_connections=self.max_connections,
+            )
         except OSError as err:
             raise errors.PermanentError(
                 f"server.listen {self.settings.listen}: cannot listen ({err.strerror or err}); "
@@ -303,14 +314,45 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     app: HttpServer
 
-    def __init__(self, address: tuple[str, int], handler: type, *, family: int) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type, *, family: int, max_connections: int
+    ) -> None:
         self.address_family = family
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("msg=too many connections; refusing client=%s", client_address[0])
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up mid-answer is routine; anything else is logged once,
         # in our format, instead of a bare traceback on stderr.
         log.debug("msg=connection error client=%s\n%s", client_address[0], traceback.format_exc())
+
+
+_BUSY_BODY = b'{"error": "too many connections; retry"}\n'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
 
 
 def _json_bytes(body: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,3 +228,24 @@ def test_api_token_from_a_file_relative_to_the_config(
     url = f"{server.url}/api/v1/apps/web/sync"
     assert session.post(url, headers={"Authorization": "Bearer from-file"}).status_code == 202
     assert session.post(url, headers={"Authorization": "Bearer from-fil"}).status_code == 401
+
+
+def test_connections_over_the_limit_are_answered_503(
+    start_server: Callable[..., http.HttpServer], session: requests.Session
+) -> None:
+    server = start_server(max_connections=2)
+    host, port = server.address
+    idle = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both are being served (waiting for their request line)
+        response = session.get(f"{server.url}/healthz")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+    finally:
+        for sock in idle:
+            sock.close()
+    # Slots come back when those clients leave.
+    deadline = time.monotonic() + 5
+    while session.get(f"{server.url}/healthz").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
