@@ -188,7 +188,19 @@ class RepoCache:
             for sha in removed:
                 _remove_tree(self.snapshots_dir / sha)
                 self._used.pop(sha, None)
+            self._remove_abandoned()
             return removed
+
+    def _remove_abandoned(self) -> None:
+        """Half-made snapshots of processes that died while making them."""
+        if not self.snapshots_dir.is_dir():
+            return
+        for entry in self.snapshots_dir.iterdir():
+            # ".tmp-<sha>-<pid>-<thread>", see snapshot()
+            parts = entry.name.split("-")
+            dead = len(parts) >= 3 and parts[2].isdigit() and not _alive(int(parts[2]))
+            if entry.name.startswith(".tmp-") and dead:
+                _remove_tree(entry)
 
     # --- internals -------------------------------------------------------------------
 
@@ -218,6 +230,16 @@ class RepoCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _make_read_only(root: Path) -> None:

@@ -348,3 +348,14 @@ def test_max_age_reuses_a_recent_ls_remote(git_http, git_sources):
         sources.poll(make_source("web", repo.url, branch="main"), max_age=60).commit == first.commit
     )
     assert sources.poll(make_source("web", repo.url, branch="main")).commit == new
+
+
+def test_cleanup_removes_snapshots_abandoned_by_dead_processes(git_http, git_sources):
+    repo = git_http.create_repo("deploy", {"v": "0"})
+    sources = git_sources()
+    rev = sources.poll(make_source("deploy", repo.url, branch="main"))
+    abandoned = rev.path.parent / f".tmp-{'0' * 40}-999999999-1"
+    abandoned.mkdir()
+    (abandoned / "half.yaml").write_text("x")
+    sources.cleanup()
+    assert not abandoned.exists() and rev.path.exists()
