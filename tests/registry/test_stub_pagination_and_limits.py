@@ -4,6 +4,8 @@ missing Docker-Content-Digest headers and ETag/304 listings."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import registry
@@ -142,3 +144,23 @@ def test_token_bucket_refills() -> None:
 )
 def test_retry_after_parsing(value: str, expected: float | None) -> None:
     assert transport.retry_after_seconds(value) == expected
+
+
+def test_concurrency_cap_holds_across_threads(stub_registry) -> None:
+    stub_registry.tags["r"] = ["1"]
+    stub_registry.delay = 0.05
+    client = registry.Client(
+        registry.ClientSettings(
+            host=stub_registry.host, max_concurrency=2, per_second=1000, burst=100
+        )
+    )
+    threads = [
+        threading.Thread(target=client.head_digest, args=(f"{stub_registry.host}/r", "1"))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.counters.total(kind="manifest-head") == 8
+    assert stub_registry.max_in_flight == 2

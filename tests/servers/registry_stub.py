@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -37,6 +38,11 @@ class StubRegistry:
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """Scripted answers for the next requests: (status, headers), consumed in order."""
     seen: list[Seen] = field(default_factory=list)
+    delay: float = 0.0
+    """Seconds each answer waits, to make requests overlap."""
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most requests the stub was serving at the same time."""
     _httpd: http.server.ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,7 +87,9 @@ class StubRegistry:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -108,6 +116,18 @@ class StubRegistry:
             handler.wfile.write(body)
 
     def _handle(self, handler: http.server.BaseHTTPRequestHandler, method: str) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            self._serve(handler, method)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve(self, handler: http.server.BaseHTTPRequestHandler, method: str) -> None:
         split = urllib.parse.urlsplit(handler.path)
         with self._lock:
             self.seen.append(Seen(method, split.path, split.query, dict(handler.headers)))
