@@ -101,6 +101,7 @@ class Controller:
         self._cond = threading.Condition()
         self._closed = False
         self._started: dict[Target, tuple[int, float]] = {}  # target -> (generation, monotonic)
+        self._stepped: dict[Target, float] = {}  # target -> monotonic time of the last step
         self._thread = threading.Thread(target=self._run, name="kubeapi-workloads", daemon=True)
         self._thread.start()
 
@@ -162,9 +163,18 @@ class Controller:
             return
         if obj["metadata"].get("deletionTimestamp"):
             return
+        # one status step per delay, however many events asked for a reconcile
+        since = time.monotonic() - self._stepped.get(target, 0.0)
+        if since < self._delay():
+            self.schedule(target, self._delay() - since)
+            return
         kind = _KINDS[(group, plural)]
         failing = any(self._failing(image) for image in _images(obj))
+        before = obj["metadata"]["resourceVersion"]
         getattr(self, f"_{kind.lower()}")(rt[0], target, obj, failing)
+        after = self._objects.store.get(rt[0].key, namespace, name)
+        if after is not None and after["metadata"]["resourceVersion"] != before:
+            self._stepped[target] = time.monotonic()
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -333,6 +343,9 @@ class Controller:
         generation = int(meta.get("generation", 1))
         conditions = status.get("conditions") or []
         new_rs, _ = self._ensure_replicaset(deploy, replicas)
+        deploy = self._objects.get(
+            rt, meta["namespace"], meta["name"]
+        )  # the revision may have moved
         olds = [
             rs
             for rs in self._replicasets(deploy)

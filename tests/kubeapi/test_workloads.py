@@ -1,0 +1,202 @@
+"""Simulated controllers move workload status the way kube-controller-manager does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.kubeapi import cluster
+from tests.kubeapi.conftest import Api, deployment
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {
+        c["type"]: (c["status"], c.get("reason", ""))
+        for c in (obj.get("status") or {}).get("conditions") or []
+    }
+
+
+def workload(kind: str, name: str, image: str) -> dict[str, Any]:
+    pod = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "c", "image": image}]},
+    }
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}}, "template": pod}
+    group = "apps/v1"
+    if kind == "StatefulSet":
+        spec.update(replicas=2, serviceName=name)
+    if kind == "Job":
+        group = "batch/v1"
+        spec = {"template": {"spec": {**pod["spec"], "restartPolicy": "Never"}}, "backoffLimit": 2}
+    return {
+        "apiVersion": group,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }
+
+
+def test_deployment_status_progresses_through_observed_then_available(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    kube.workload_delay = 0.3
+    api.call("POST", "/apis/apps/v1/namespaces/default/deployments", deployment("web", replicas=3))
+    first = wait_for(lambda: (kube.get("apps/v1", "Deployment", "web") or {}).get("status"))
+    # the first step: generation observed, updated replicas exist but are not ready yet
+    assert first["observedGeneration"] == 1 and first["updatedReplicas"] == 3
+    assert first.get("readyReplicas", 0) == 0
+    assert conditions({"status": first})["Progressing"] == ("True", "ReplicaSetUpdated")
+    done = wait_for(
+        lambda: (
+            (s := kube.get("apps/v1", "Deployment", "web")["status"]).get("availableReplicas") == 3  # type: ignore[index]
+            and s
+        )
+    )
+    assert done["readyReplicas"] == done["replicas"] == 3
+    assert conditions({"status": done}) == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
+    (rs,) = kube.list_objects("apps/v1", "ReplicaSet", "default")
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    assert rs["metadata"]["labels"]["pod-template-hash"] in rs["metadata"]["name"]
+    assert rs["status"]["readyReplicas"] == 3
+
+
+def test_failing_image_exceeds_the_progress_deadline_while_old_pods_stay_available(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    api.call("POST", path, deployment("web", replicas=2))
+    wait_for(
+        lambda: (
+            conditions(kube.get("apps/v1", "Deployment", "web") or {}).get("Progressing", ("", ""))[
+                1
+            ]
+            == "NewReplicaSetAvailable"
+        )
+    )
+    kube.fail_image(":broken")
+    api.call(
+        "PATCH",
+        f"{path}/web",
+        {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "web", "image": "nginx:broken"}]}}
+            }
+        },
+        ctype="application/strategic-merge-patch+json",
+    )
+    stuck = wait_for(
+        lambda: (
+            (d := kube.get("apps/v1", "Deployment", "web"))
+            and conditions(d)["Progressing"][1] == "ProgressDeadlineExceeded"
+            and d
+        )
+    )
+    assert conditions(stuck)["Progressing"][0] == "False"
+    assert conditions(stuck)["Available"] == (
+        "True",
+        "MinimumReplicasAvailable",
+    )  # old ReplicaSet still serves
+    assert stuck["status"]["updatedReplicas"] == 2 and stuck["status"]["readyReplicas"] == 2
+    assert stuck["status"]["unavailableReplicas"] == 2
+    assert len(kube.list_objects("apps/v1", "ReplicaSet", "default")) == 2
+
+
+def test_statefulset_and_daemonset_become_ready_or_stay_unready(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    kube.fail_image("bad")
+    for kind, name, image in [
+        ("StatefulSet", "db", "pg:16"),
+        ("StatefulSet", "db-bad", "bad:1"),
+        ("DaemonSet", "agent", "agent:1"),
+        ("DaemonSet", "agent-bad", "bad:1"),
+    ]:
+        plural = kind.lower() + "s"
+        assert (
+            api.call(
+                "POST", f"/apis/apps/v1/namespaces/default/{plural}", workload(kind, name, image)
+            ).status_code
+            == 201
+        )
+    db = wait_for(
+        lambda: (
+            (s := kube.get("apps/v1", "StatefulSet", "db").get("status", {})).get("readyReplicas")
+            == 2
+            and s
+        )
+    )  # type: ignore[index]
+    assert db["currentRevision"] == db["updateRevision"] and db["observedGeneration"] == 1
+    agent = wait_for(
+        lambda: (
+            (s := kube.get("apps/v1", "DaemonSet", "agent").get("status", {})).get(
+                "numberAvailable"
+            )
+            and s
+        )
+    )  # type: ignore[index]
+    assert (
+        agent["desiredNumberScheduled"]
+        == agent["updatedNumberScheduled"]
+        == agent["numberReady"]
+        == 1
+    )
+    time.sleep(0.5)
+    bad_db = kube.get("apps/v1", "StatefulSet", "db-bad")["status"]  # type: ignore[index]
+    assert bad_db["observedGeneration"] == 1 and bad_db["readyReplicas"] == 0
+    bad_agent = kube.get("apps/v1", "DaemonSet", "agent-bad")["status"]  # type: ignore[index]
+    assert bad_agent["numberReady"] == 0 and bad_agent["numberUnavailable"] == 1
+
+
+def test_jobs_complete_or_fail(kube: cluster.KubeCluster, api: Api) -> None:
+    kube.fail_image("bad")
+    api.call("POST", "/apis/batch/v1/namespaces/default/jobs", workload("Job", "ok", "busybox:1"))
+    api.call("POST", "/apis/batch/v1/namespaces/default/jobs", workload("Job", "ko", "bad:1"))
+    ok = wait_for(
+        lambda: (j := kube.get("batch/v1", "Job", "ok")) and "Complete" in conditions(j) and j
+    )
+    assert (
+        conditions(ok)["Complete"] == ("True", "CompletionsReached")
+        and ok["status"]["succeeded"] == 1
+    )
+    assert ok["status"]["startTime"] and ok["status"]["completionTime"]
+    ko = wait_for(
+        lambda: (j := kube.get("batch/v1", "Job", "ko")) and "Failed" in conditions(j) and j
+    )
+    assert (
+        conditions(ko)["Failed"] == ("True", "BackoffLimitExceeded") and ko["status"]["failed"] == 3
+    )
+
+
+def test_kubectl_rollout_status_for_statefulset_and_wait_for_job(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    api.call(
+        "POST",
+        "/apis/apps/v1/namespaces/default/statefulsets",
+        workload("StatefulSet", "db", "pg:16"),
+    )
+    api.call(
+        "POST", "/apis/batch/v1/namespaces/default/jobs", workload("Job", "migrate", "busybox:1")
+    )
+    proc = kube.kubectl("rollout", "status", "statefulset/db", "--timeout=20s")
+    assert proc.returncode == 0 and "roll out complete: 2 new pods" in proc.stdout, proc.stderr
+    proc = kube.kubectl("wait", "--for=condition=Complete", "job/migrate", "--timeout=20s")
+    assert proc.returncode == 0, proc.stderr
