@@ -10,8 +10,9 @@ Factories, so one test can run several servers at once on different ports::
         server.count("fetch")                                      # upload-pack fetches
 
 ``git_ssh`` is an OpenSSH server (``git_ssh.client_key`` and ``git_ssh.known_hosts`` are
-what a source's SSH auth holds). ``git_http`` and ``git_daemon`` are ready-made single servers. Every server is stopped at
-the end of the test and its request log is printed (pytest shows it when a test fails).
+what a source's SSH auth holds). ``git_http`` and ``git_daemon`` are ready-made single
+servers. Every server is stopped at the end of the test and its request log is printed
+(pytest shows it when a test fails).
 To serve the same repositories over both protocols, pass ``root=other.root``.
 """
 
