@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from syncer.server import signatures
 
@@ -151,8 +151,17 @@ def _dockerhub_auth(request: Request, secret: str) -> bool:
 
 
 def _json(request: Request) -> dict[str, Any]:
+    body = request.body
+    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        # GitHub's and Gitea's other content type: the JSON sits in a "payload" field
+        # (the signature covers the form body as sent, which has been checked).
+        payload = parse_qs(body.decode("utf-8", "replace")).get("payload")
+        if not payload:
+            raise InvalidPayload("a form-encoded webhook needs a 'payload' field")
+        body = payload[0].encode()
     try:
-        data = json.loads(request.body)
+        data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidPayload(f"the body is not JSON: {err}") from err
     if not isinstance(data, dict):

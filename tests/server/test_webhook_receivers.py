@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -424,3 +425,24 @@ def test_repository_nothing_watches_is_accepted_with_nothing_triggered(
     assert response.status_code == 202
     assert response.json() == {"triggered": []}
     assert fake_port.triggers() == [("trigger_image", "registry.example.com/other/app", "1", None)]
+
+
+def test_github_form_encoded_payload_is_accepted(
+    server: http.HttpServer, fake_port: FakePort, session: requests.Session
+) -> None:
+    body = urlencode({"payload": json.dumps(GITHUB_PUSH)}).encode()
+    response = session.post(
+        f"{server.url}/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": "sha256=" + sign("gh-secret", body),
+        },
+    )
+    assert response.status_code == 202
+    assert fake_port.triggers()[0] == (
+        "trigger_git",
+        "https://github.com/team/deploy.git",
+        "refs/heads/main",
+    )
