@@ -1,0 +1,228 @@
+"""Discovery documents, OpenAPI v3 for kubectl's validation, and CRD registration."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests import binaries
+from tests.kubeapi import cluster, kubeconfig
+from tests.kubeapi.conftest import Api
+from tests.kubeapi.test_kubectl_fidelity import CRD
+
+pytestmark = pytest.mark.integration
+
+
+def test_discovery_documents(api: Api) -> None:
+    assert api.call("GET", "/api").json()["versions"] == ["v1"]
+    groups = {g["name"]: g for g in api.call("GET", "/apis").json()["groups"]}
+    for name in (
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "policy",
+        "coordination.k8s.io",
+        "apiextensions.k8s.io",
+    ):
+        assert groups[name]["preferredVersion"] == {"groupVersion": f"{name}/v1", "version": "v1"}
+    core = api.call("GET", "/api/v1").json()
+    assert core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
+    by_name = {r["name"]: r for r in core["resources"]}
+    assert by_name["namespaces"]["namespaced"] is False and by_name["namespaces"]["shortNames"] == [
+        "ns"
+    ]
+    assert (
+        by_name["configmaps"]["kind"] == "ConfigMap"
+        and "deletecollection" in by_name["configmaps"]["verbs"]
+    )
+    apps = {r["name"]: r for r in api.call("GET", "/apis/apps/v1").json()["resources"]}
+    assert apps["deployments/status"]["verbs"] == ["get", "patch", "update"]
+    assert (
+        apps["deployments/scale"]["group"] == "autoscaling"
+        and apps["deployments/scale"]["kind"] == "Scale"
+    )
+    assert api.call("GET", "/apis/apps").json()["kind"] == "APIGroup"
+    assert api.call("GET", "/apis/nope/v1").status_code == 404
+
+
+def test_openapi_v3_advertises_server_side_field_validation(api: Api) -> None:
+    index = api.call("GET", "/openapi/v3").json()["paths"]
+    url = index["apis/apps/v1"]["serverRelativeURL"]
+    doc = api.call("GET", url).json()
+    op = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+    assert op["x-kubernetes-group-version-kind"] == {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+    }
+    assert {"name": "fieldValidation", "in": "query"}.items() <= op["parameters"][2].items()
+
+
+def test_kubectl_validation_is_delegated_to_the_server(kube: cluster.KubeCluster) -> None:
+    binaries.require("kubectl")
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"a": "1"},
+    }
+    proc = kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    assert proc.returncode == 0, proc.stderr
+    assert any(
+        "fieldValidation=Strict" in r.query
+        for r in kube.request_log
+        if r.method in ("POST", "PATCH")
+    )
+
+
+def test_crd_registers_resources_with_scope_versions_and_status(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    crd = copy.deepcopy(CRD)
+    crd["spec"]["versions"].append({"name": "v2", "served": True, "storage": False})
+    crd["spec"]["versions"].append({"name": "v0", "served": False, "storage": False})
+    created = api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert created.status_code == 201
+    status = created.json()["status"]
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "NamesAccepted": "True",
+        "Established": "True",
+    }
+    assert status["acceptedNames"]["listKind"] == "WidgetList"
+    group = next(g for g in api.call("GET", "/apis").json()["groups"] if g["name"] == "example.com")
+    assert [v["version"] for v in group["versions"]] == ["v1", "v2"]
+    resources = {r["name"]: r for r in api.call("GET", "/apis/example.com/v1").json()["resources"]}
+    assert resources["widgets"]["namespaced"] and resources["widgets"]["shortNames"] == ["wd"]
+    assert "widgets/status" in resources
+    assert "widgets/status" not in {
+        r["name"] for r in api.call("GET", "/apis/example.com/v2").json()["resources"]
+    }
+    assert api.call("GET", "/apis/example.com/v0/widgets").status_code == 404
+    base = "/apis/example.com/v1/namespaces/default/widgets"
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 1},
+        "status": {"ready": True},
+    }
+    stored = api.call("POST", base, widget).json()
+    assert "status" not in stored and stored["metadata"]["generation"] == 1
+    merge = "application/merge-patch+json"
+    api.call("PATCH", f"{base}/w/status", {"status": {"ready": True}}, ctype=merge)
+    meta_only = api.call(
+        "PATCH", f"{base}/w", {"metadata": {"labels": {"a": "b"}}}, ctype=merge
+    ).json()
+    assert meta_only["metadata"]["generation"] == 1 and meta_only["status"] == {"ready": True}
+    # the same object is served in every served version
+    assert (
+        api.call("GET", "/apis/example.com/v2/namespaces/default/widgets/w").json()["apiVersion"]
+        == "example.com/v2"
+    )
+    assert api.call("POST", "/apis/example.com/v1/widgets", widget).status_code in (404, 405)
+    api.call(
+        "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+    )
+    assert api.call("GET", base).status_code == 404
+    assert "example.com" not in {g["name"] for g in api.call("GET", "/apis").json()["groups"]}
+
+
+def test_cluster_scoped_crd_and_invalid_crd(api: Api) -> None:
+    crd = copy.deepcopy(CRD)
+    crd["metadata"]["name"] = "gadgets.example.com"
+    crd["spec"]["scope"] = "Cluster"
+    crd["spec"]["names"] = {"plural": "gadgets", "kind": "Gadget"}
+    assert (
+        api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status_code
+        == 201
+    )
+    gadget = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    assert api.call("POST", "/apis/example.com/v1/gadgets", gadget).status_code == 201
+    assert api.call("GET", "/apis/example.com/v1/namespaces/default/gadgets/g").status_code == 404
+    bad = copy.deepcopy(CRD)
+    bad["metadata"]["name"] = "wrong.example.com"
+    resp = api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", bad)
+    assert (
+        resp.status_code == 422 and resp.json()["details"]["causes"][0]["field"] == "metadata.name"
+    )
+
+
+def test_serve_command_writes_a_kubeconfig_and_serves_until_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "kc"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.kubeapi",
+            "serve",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(path),
+            "--clusters",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        contexts = kubeconfig.contexts(path)
+        assert [name for name, _ in contexts] == ["kube-0", "kube-1"]
+        assert os.stat(path).st_mode & 0o077 == 0
+        if binaries.find("kubectl"):
+            for name, _ in contexts:
+                out = subprocess.run(
+                    [
+                        binaries.find("kubectl") or "",
+                        f"--kubeconfig={path}",
+                        f"--context={name}",
+                        f"--cache-dir={tmp_path / name}",
+                        "get",
+                        "ns",
+                        "-o",
+                        "name",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                assert "namespace/default" in out.stdout.split(), out.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "cluster kube-1 serving on https://127.0.0.1:" in out
+
+
+def test_serve_command_reports_a_busy_port(tmp_path: Path, kube: cluster.KubeCluster) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.kubeapi",
+            "serve",
+            "--port",
+            str(kube.port),
+            "--kubeconfig",
+            str(tmp_path / "kc"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot listen on 127.0.0.1")
