@@ -71,8 +71,8 @@ def describe(git: model.GitSource) -> str:
 
 
 def needs_remote(git: model.GitSource) -> bool:
-    """False for a full commit SHA: its content never changes, so no ls-remote is needed."""
-    return not (git.commit and len(git.commit) == 40)
+    """False for a fixed commit: its content never changes, so no ls-remote is needed."""
+    return not git.commit
 
 
 def select(*, git: model.GitSource, remote: RemoteRefs, where: str) -> Target:

@@ -170,6 +170,10 @@ def test_fixed_commit_not_cached_is_fetched(git_http, git_sources):
     rev = git_sources().poll(make_source("c", repo.url, commit=first))
     assert rev.commit == first and rev.fetched
     assert (rev.path / "v").read_text() == "1"
+    short = git_sources().poll(make_source("short", repo.url, commit=first[:10]))
+    assert short.commit == first
+    with pytest.raises(source_errors.RefNotFoundError, match="commit 0123456789 is not in"):
+        git_sources().poll(make_source("typo", repo.url, commit="0123456789"))
 
 
 def test_https_auth_good_and_bad_credentials(git_http_auth, git_sources, caplog):
