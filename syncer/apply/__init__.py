@@ -16,6 +16,8 @@ Public API (every function takes keyword arguments after the client)::
                             options=, gateway_policy=, namespace=)  # -> SyncResult
     result = apply.deploy(client, ...sync arguments..., previous_objects=)  # -> DeployResult
     apply.check_gateway(objects, policy=, namespace=, is_namespaced=)  # pure, raises
+    with apply.read_round(client):   # optional: a round of many apps' syncs on one
+        ...                          # cluster reads each kind once (see apply.cache)
 
 - ``objects`` are plain dicts; ``options`` is ``model.SyncOptions``, ``gateway_policy``
   ``model.GatewayPolicy``, ``namespace`` the app's namespace.
@@ -34,6 +36,7 @@ Public API (every function takes keyword arguments after the client)::
 from __future__ import annotations
 
 from syncer.apply import errors
+from syncer.apply.cache import read_round
 from syncer.apply.client import ClusterClient, RetryPolicy, connect
 from syncer.apply.deploy import deploy, rollback
 from syncer.apply.drift import drift
@@ -69,6 +72,7 @@ __all__ = [
     "drift",
     "errors",
     "plan",
+    "read_round",
     "rollback",
     "sync",
     "wait_healthy",

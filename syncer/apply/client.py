@@ -116,6 +116,8 @@ class ClusterClient:
         self.stats = Stats()
         self.applied: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         """identity -> (digest of what we applied, resourceVersion it produced)."""
+        self.round_cache: Any = None
+        """A ``cache.RoundCache`` while ``apply.read_round`` is active, else None."""
         self._api = api
         self._sleep = sleep
         self._bucket = _Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)

@@ -211,12 +211,37 @@ def _keyed_item(desired: Any, keys: dict[str, Any]) -> Any:
 
 def owners(live: dict[str, Any], segments: tuple[Any, ...]) -> list[str]:
     """The field managers that own the field at ``segments`` on the live object."""
-    names = []
+    return [manager for manager, _operation in owner_entries(live, segments)]
+
+
+def owner_entries(live: dict[str, Any], segments: tuple[Any, ...]) -> list[tuple[str, str]]:
+    """(manager, operation) of every managedFields entry owning the field at ``segments``."""
+    found = []
     for entry in (live.get("metadata") or {}).get("managedFields") or []:
         fields = entry.get("fieldsV1")
         if isinstance(fields, dict) and _owns(fields, segments):
-            names.append(str(entry.get("manager", "")))
-    return names
+            found.append((str(entry.get("manager", "")), str(entry.get("operation", ""))))
+    return found
+
+
+def edited_imperatively(*, live: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """True when every field that differs is owned only by Update (imperative) managers.
+
+    ``kubectl edit``/``scale``/``patch`` take fields over with an Update; self-heal
+    takes them back. A field another *apply* manager declared is a real conflict.
+    """
+    diffs = differences(live=live, desired=desired)
+    if not diffs:
+        return False
+    for difference in diffs:
+        entries = [
+            (manager, operation)
+            for manager, operation in owner_entries(live, difference.segments)
+            if manager != ownership.FIELD_MANAGER
+        ]
+        if any(operation != "Update" for _manager, operation in entries):
+            return False
+    return True
 
 
 def _owns(fields: dict[str, Any], segments: tuple[Any, ...]) -> bool:

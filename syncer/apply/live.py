@@ -57,12 +57,18 @@ def read(
         if served is not None and (api_version, kind) not in served:
             continue
         new = any(ref.identity not in known for ref in members)
-        listed = client.list_objects(
-            api_version=api_version,
-            kind=kind,
-            namespace=namespace,
-            label_selector="" if new else ownership.selector(app_name),
-        )
+        listed = None
+        if not new and client.round_cache is not None:
+            listed = client.round_cache.owned(
+                api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
+            )
+        if listed is None:
+            listed = client.list_objects(
+                api_version=api_version,
+                kind=kind,
+                namespace=namespace,
+                label_selector="" if new else ownership.selector(app_name),
+            )
         for obj in listed:
             _remember(state, obj, app_name=app_name)
         if new:

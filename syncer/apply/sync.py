@@ -10,6 +10,7 @@ waiting for CRDs to be Established; then prune what left the set, in reverse ord
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -165,7 +166,12 @@ def _apply_all(
             result.inventory.append(ref)
         else:
             applied = _apply_one(
-                client, obj, ref=ref, options=options, namespace=namespace, result=result
+                client,
+                obj,
+                ref=ref,
+                options=_heal_options(options, current, obj),
+                namespace=namespace,
+                result=result,
             )
             remember(client, obj, applied)
             result.applied.append(ref)
@@ -175,6 +181,17 @@ def _apply_all(
             current = applied
         if ref.kind == order.CRD:
             _await_established(client, obj, current)
+
+
+def _heal_options(
+    options: model.SyncOptions, current: dict[str, Any] | None, obj: dict[str, Any]
+) -> model.SyncOptions:
+    """With selfHeal, fields someone took over imperatively are taken back (forced)."""
+    if options.force or not options.self_heal or current is None:
+        return options
+    if compare.edited_imperatively(live=current, desired=obj):
+        return dataclasses.replace(options, force=True)
+    return options
 
 
 def _needs_apply(
@@ -200,6 +217,8 @@ def remember(
     """Note which resourceVersion our apply of this exact object produced."""
     version = str((applied.get("metadata") or {}).get("resourceVersion", ""))
     client.applied[refs.ObjectRef.of(obj).identity] = (desired.digest(obj), version)
+    if client.round_cache is not None:
+        client.round_cache.put(applied)
 
 
 def applied_before(
@@ -326,6 +345,8 @@ def _prune(
         uid = str((current.get("metadata") or {}).get("uid", ""))
         if client.delete(ref, uid=uid):
             result.pruned.append(ref)
+        if client.round_cache is not None:
+            client.round_cache.forget(ref)
         if ref.kind == order.CRD:
             spec = current.get("spec") or {}
             for version in spec.get("versions") or []:

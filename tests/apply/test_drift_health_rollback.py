@@ -18,7 +18,9 @@ from tests.apply.conftest import (
     basic_set,
     config_map,
     deployment,
+    reset_log,
     run_sync,
+    settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,7 +48,7 @@ def test_drift_by_another_manager_is_reported_then_healed(kube_clusters: Any, co
     live = cluster.get("apps/v1", "Deployment", "api", namespace=NS)
     live["spec"]["replicas"] = 7
     cluster.put(live, manager="kubectl-edit")
-    cluster.request_log.clear()
+    reset_log(cluster)
     report = apply.drift(
         client,
         app_name=APP,
@@ -58,13 +60,13 @@ def test_drift_by_another_manager_is_reported_then_healed(kube_clusters: Any, co
     )
     [item] = report.drifted
     assert item.message == "Deployment web/api: spec.replicas: 2 -> 7 (changed by kubectl-edit)"
-    assert report.healed is None and cluster.request_log.writes() == 0
+    assert report.healed is None and settled(cluster).writes() == 0
 
     healed = apply.drift(
         client,
         app_name=APP,
         objects=basic_set(),
-        options=model.SyncOptions(self_heal=True, force=True),
+        options=model.SyncOptions(self_heal=True),
         gateway_policy=OPEN_GATE,
         namespace=NS,
         previous_inventory=first.inventory,
@@ -217,7 +219,7 @@ def test_plan_shows_a_unified_diff_and_a_summary_without_writing(
     desired[0]["spec"]["replicas"] = 3
     secret2 = copy.deepcopy(secret)
     secret2["stringData"]["password"] = "hunter3"
-    cluster.request_log.clear()
+    reset_log(cluster)
     plan = apply.plan(
         client,
         app_name=APP,
@@ -227,7 +229,7 @@ def test_plan_shows_a_unified_diff_and_a_summary_without_writing(
         namespace=NS,
         previous_inventory=first.inventory,
     )
-    assert cluster.request_log.writes() == 0
+    assert settled(cluster).writes() == 0
     assert plan.summary == {"create": 1, "update": 2, "delete": 1, "unchanged": 2, "orphan": 0}
     actions = {str(item.ref): item.action for item in plan.objects}
     assert actions["Deployment web/api"] == "update"

@@ -15,7 +15,9 @@ from tests.apply.conftest import (
     basic_set,
     config_map,
     deployment,
+    reset_log,
     run_sync,
+    settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -65,7 +67,7 @@ def test_faults_are_survived_without_losing_or_duplicating_work(
     assert len(result.created) == 8
     assert len(cluster.list_objects("v1", "ConfigMap", namespace=NS)) == 6
     assert len(cluster.list_objects("apps/v1", "Deployment", namespace=NS)) == 1
-    cluster.request_log.clear()
+    reset_log(cluster)
     again = run_sync(client, objects, options=options, previous=result.inventory)
     assert again.writes == 0 and len(again.unchanged) == 8
 
@@ -176,5 +178,5 @@ def test_each_gateway_rule_blocks_and_nothing_is_written(
         run_sync(connect(cluster), objects, options=options, gate=model.GatewayPolicy(**policy))
     assert isinstance(caught.value, syncer_errors.PermanentError)
     assert message in str(caught.value) and f"rule {rule}" in str(caught.value)
-    assert cluster.request_log.writes() == 0
+    assert settled(cluster).writes() == 0
     assert cluster.get("v1", "ConfigMap", "first", namespace=NS) is None

@@ -29,6 +29,7 @@ def test_public_api_is_pinned() -> None:
         "drift",
         "errors",
         "plan",
+        "read_round",
         "rollback",
         "sync",
         "wait_healthy",

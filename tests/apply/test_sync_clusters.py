@@ -16,8 +16,10 @@ from tests.apply.conftest import (
     basic_set,
     config_map,
     deployment,
+    reset_log,
     run_sync,
     service,
+    settled,
     widget,
 )
 
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def patched_paths(cluster: Any) -> list[str]:
-    return [r.path for r in cluster.request_log if r.method == "PATCH"]
+    return [r.path for r in settled(cluster) if r.method == "PATCH"]
 
 
 def test_first_apply_in_order_with_a_crd_and_its_resource_on_two_clusters(
@@ -72,15 +74,15 @@ def test_reapply_without_change_makes_zero_writes_one_list_per_kind(
     first = run_sync(connect(cluster), objects, options=options)
     # A fresh client (a restarted controller) must not write either.
     for client in (connect(cluster), connect(cluster)):
-        cluster.request_log.clear()
+        reset_log(cluster)
         again = run_sync(client, objects, options=options, previous=first.inventory)
-        assert again.writes == 0 and cluster.request_log.writes() == 0
+        assert again.writes == 0 and settled(cluster).writes() == 0
         assert again.applied == [] and len(again.unchanged) == 5
         lists = [
-            r for r in cluster.request_log if r.method == "GET" and "labelSelector" in str(r.query)
+            r for r in settled(cluster) if r.method == "GET" and "labelSelector" in str(r.query)
         ]
         assert len(lists) == 5  # one LIST per kind and namespace
-        assert all(r.method == "GET" for r in cluster.request_log)
+        assert all(r.method == "GET" for r in settled(cluster))
     assert again.inventory == first.inventory
 
 
@@ -92,10 +94,10 @@ def test_changing_one_field_writes_only_that_object(
     first = run_sync(client, basic_set(), options=options)
     changed = basic_set()
     changed[0]["spec"]["replicas"] = 3
-    cluster.request_log.clear()
+    reset_log(cluster)
     result = run_sync(client, changed, options=options, previous=first.inventory)
     assert [str(ref) for ref in result.applied] == ["Deployment web/api"]
-    assert result.writes == 1 == cluster.request_log.writes()
+    assert result.writes == 1 == settled(cluster).writes()
     assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 3
 
 
@@ -105,7 +107,7 @@ def test_removed_objects_are_pruned_in_reverse_order(
     [cluster] = kube_clusters(1)
     client = connect(cluster)
     first = run_sync(client, [*basic_set(), CRD, widget()], options=options)
-    cluster.request_log.clear()
+    reset_log(cluster)
     result = run_sync(client, [config_map("settings")], options=options, previous=first.inventory)
     assert [str(ref) for ref in result.pruned] == [
         "Widget web/blue",
@@ -116,7 +118,7 @@ def test_removed_objects_are_pruned_in_reverse_order(
     assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
     assert cluster.get("v1", "Service", "api", namespace=NS) is None
     assert [str(ref) for ref in result.inventory] == ["ConfigMap web/settings"]
-    assert cluster.request_log.count(method="DELETE") == 4
+    assert settled(cluster).count(method="DELETE") == 4
 
 
 def test_prune_off_reports_orphans_and_keeps_tracking_them(
@@ -128,7 +130,7 @@ def test_prune_off_reports_orphans_and_keeps_tracking_them(
     first = run_sync(client, basic_set(), options=keep)
     result = run_sync(client, [config_map("settings")], options=keep, previous=first.inventory)
     assert sorted(str(ref) for ref in result.orphans) == ["Deployment web/api", "Service web/api"]
-    assert result.pruned == [] and cluster.request_log.count(method="DELETE") == 0
+    assert result.pruned == [] and settled(cluster).count(method="DELETE") == 0
     assert cluster.get("v1", "Service", "api", namespace=NS) is not None
     # Turning prune on later deletes them, from the recorded inventory.
     later = run_sync(client, [config_map("settings")], options=options, previous=result.inventory)
@@ -156,7 +158,7 @@ def test_an_object_owned_by_another_app_is_a_conflict_and_nothing_is_written(
     [cluster] = kube_clusters(1)
     client = connect(cluster)
     run_sync(client, [config_map("shared")], options=options, app="other")
-    cluster.request_log.clear()
+    reset_log(cluster)
     with pytest.raises(apply.errors.OwnershipConflict) as caught:
         run_sync(client, [config_map("mine"), config_map("shared")], options=options)
     assert isinstance(caught.value, syncer_errors.PermanentError)
@@ -164,7 +166,7 @@ def test_an_object_owned_by_another_app_is_a_conflict_and_nothing_is_written(
         "ConfigMap web/shared on cluster belongs to app 'other' (label syncer.io/app); app "
         "'web' will not touch it: remove it from one of the two apps"
     )
-    assert cluster.request_log.writes() == 0
+    assert settled(cluster).writes() == 0
     assert cluster.get("v1", "ConfigMap", "mine", namespace=NS) is None
 
 
@@ -186,7 +188,7 @@ def test_an_unknown_kind_fails_before_any_write(
         match=r"no resource serves kind Widget in apiVersion example\.com/v1",
     ):
         run_sync(connect(cluster), [config_map("a"), widget()], options=options)
-    assert cluster.request_log.writes() == 0
+    assert settled(cluster).writes() == 0
 
 
 def test_results_serialize_to_json(
