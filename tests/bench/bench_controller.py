@@ -297,7 +297,7 @@ def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
     print(f"  cluster requests            {cluster_requests:8d}")
     print(f"  cluster writes              {cluster_writes:8d}")
     print(f"  wall time                   {wall:8.2f} s")
-    print(f"  CPU time (controller)       {cpu:8.2f} s")
+    print(f"  CPU time (this process)    {cpu:8.2f} s")
     print(f"  peak RSS (whole process)    {rss_mib:8.0f} MiB")
 
 
