@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import socket
 import subprocess
 import threading
@@ -177,6 +179,7 @@ def test_fixed_commit_not_cached_is_fetched(git_http, git_sources):
 
 
 def test_https_auth_good_and_bad_credentials(git_http_auth, git_sources, caplog):
+    caplog.set_level(logging.DEBUG)  # GitPython logs every command line at debug level
     repo = git_http_auth.create_repo("private", {"a.yaml": "a: 1\n"})
     sources = git_sources()
 
@@ -190,8 +193,10 @@ def test_https_auth_good_and_bad_credentials(git_http_auth, git_sources, caplog)
 
     assert "authentication failed" in str(err.value)
     assert isinstance(err.value, errors.PermanentError)
-    for text in (str(err.value), caplog.text):
-        assert "git-token-123" not in text and "wrong" not in text
+    token = base64.b64encode(b"git-user:git-token-123").decode()
+    assert "ls-remote" in caplog.text  # the debug log was captured
+    for text in (str(err.value), caplog.text, git_http_auth.logs()):
+        assert "git-token-123" not in text and "wrong" not in text and token not in text
     assert "git-user" not in repo.url
 
 
