@@ -15,12 +15,13 @@ import base64
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
 
-from registry import credentials, errors, transport
+from registry import credentials, errors, reference, transport
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 """Seconds a token lives when the server omits ``expires_in`` (the Docker spec's value)."""
@@ -76,8 +77,11 @@ class Authenticator:
         http: transport.Transport,
         source: credentials.Source | None,
         clock: Callable[[], float] = time.monotonic,
+        https: bool = True,
     ) -> None:
+        """``https``: the registry is spoken to over TLS (credentials stay encrypted)."""
         self.host = host
+        self._https = https
         self._http = http
         self._source = source
         self._clock = clock
@@ -203,6 +207,18 @@ class Authenticator:
             raise errors.AuthError(f"registry {self.host} sent a Bearer challenge without realm")
         wanted = scope
         service = challenge.params.get("service", "")
+        realm_host = urllib.parse.urlsplit(realm).netloc.rpartition("@")[2]
+        if (
+            creds
+            and realm.startswith("http://")
+            and self._https
+            and not reference.is_loopback(realm_host)
+        ):
+            # A TLS registry must not make us send its credentials in clear text.
+            raise errors.AuthError(
+                f"registry {self.host} asks for credentials at a plain-HTTP realm {realm}; "
+                "refusing to send them unencrypted"
+            )
         if creds and creds.identity_token:
             # OAuth2 refresh-token grant, as docker does with an identitytoken.
             response = self._http.send(

@@ -53,6 +53,11 @@ class Manifest:
         return self.media_type in INDEX_TYPES or "manifests" in self.body
 
 
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
 def fingerprint(tags: tuple[str, ...]) -> str:
     return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()
 
@@ -76,7 +81,11 @@ class Client:
         self.base_url = f"{'http' if plain else 'https'}://{api_host}"
         self.transport = transport.Transport(config, counters=counters, sleep=sleep)
         self.auth = auth.Authenticator(
-            host=config.host, http=self.transport, source=credentials_source, clock=clock
+            host=config.host,
+            http=self.transport,
+            source=credentials_source,
+            clock=clock,
+            https=not plain,
         )
 
     @property
@@ -184,6 +193,10 @@ class Client:
             pages += 1
             if response.status_code == 304:
                 return TagList((), pages=pages, etag=etag, not_modified=True)
+            if response.status_code == 400 and pages == 1 and params:
+                # Some registries refuse a page size above their own maximum: ask without.
+                params, pages = None, 0
+                continue
             if response.status_code != 200:
                 raise self._fail(response, path=path)
             if pages == 1:
@@ -203,6 +216,12 @@ class Client:
             if truncated or not next_url:
                 break
             url, params = urllib.parse.urljoin(response.url, next_url), None
+            if not _same_origin(url, self.base_url):
+                # Our Authorization header would follow the link: never to another host.
+                raise errors.ResponseError(
+                    f"registry {self.host} paginates {path} to another host; refusing to "
+                    "send our credentials there"
+                )
         tags = tuple(found)
         return TagList(tags, truncated, pages, first_etag, False, fingerprint(tags))
 

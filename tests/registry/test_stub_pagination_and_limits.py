@@ -164,3 +164,79 @@ def test_concurrency_cap_holds_across_threads(stub_registry) -> None:
         thread.join()
     assert client.counters.total(kind="manifest-head") == 8
     assert stub_registry.max_in_flight == 2
+
+
+def test_page_size_refused_then_asked_without(stub_registry) -> None:
+    stub_registry.tags["r"] = [str(i) for i in range(30)]
+    stub_registry.max_page_size = 10
+    stub_registry.page_size = 10
+    listing = _client(stub_registry, []).list_tags(f"{stub_registry.host}/r")
+    assert len(listing.tags) == 30 and listing.pages == 3
+    assert [s.query for s in stub_registry.seen][:2] == ["n=1000", ""]
+
+
+def test_pagination_to_another_host_is_refused(stub_registry) -> None:
+    stub_registry.tags["r"] = [str(i) for i in range(30)]
+    stub_registry.page_size = 10
+    stub_registry.link_host = "attacker.example:80"
+    with pytest.raises(registry.ResponseError, match="another host"):
+        _client(stub_registry, []).list_tags(f"{stub_registry.host}/r")
+
+
+def test_credentials_never_go_to_a_plain_http_realm_of_a_tls_registry() -> None:
+    from registry import auth, settings
+
+    config = settings.ClientSettings(host="reg.example.com")
+    http = transport.Transport(config)
+    authenticator = auth.Authenticator(
+        host="reg.example.com", http=http, source=registry.Static("u", "secret"), https=True
+    )
+    challenge = auth.parse_challenge('Bearer realm="http://auth.example.com/token"')
+    assert challenge is not None
+    with pytest.raises(registry.AuthError, match="unencrypted"):
+        authenticator._fetch_token(
+            challenge, scope="repository:x:pull", creds=registry.Credentials("u", "secret")
+        )
+    assert http.counters.total() == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "params"),
+    [
+        (
+            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+            'scope="repository:library/nginx:pull"',
+            "bearer",
+            {
+                "realm": "https://auth.docker.io/token",
+                "service": "registry.docker.io",
+                "scope": "repository:library/nginx:pull",
+            },
+        ),
+        ('Basic realm="Registry Realm"', "basic", {"realm": "Registry Realm"}),
+        (
+            'bearer realm="r", scope="repository:a:pull,push"',
+            "bearer",
+            {"realm": "r", "scope": "repository:a:pull,push"},
+        ),
+        (
+            "Bearer realm=https://x/token,service=svc",
+            "bearer",
+            {"realm": "https://x/token", "service": "svc"},
+        ),
+        ('Bearer realm="a\\"b"', "bearer", {"realm": 'a"b'}),
+    ],
+)
+def test_parse_www_authenticate(header: str, scheme: str, params: dict[str, str]) -> None:
+    from registry import auth
+
+    challenge = auth.parse_challenge(header)
+    assert challenge is not None
+    assert (challenge.scheme, challenge.params) == (scheme, params)
+
+
+def test_unsupported_auth_scheme_is_a_clear_error(stub_registry) -> None:
+    stub_registry.tags["r"] = ["1"]
+    stub_registry.challenge = "Negotiate"
+    with pytest.raises(registry.AuthError, match="unsupported authentication 'negotiate'"):
+        _client(stub_registry, []).list_tags(f"{stub_registry.host}/r")

@@ -38,6 +38,12 @@ class StubRegistry:
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """Scripted answers for the next requests: (status, headers), consumed in order."""
     seen: list[Seen] = field(default_factory=list)
+    max_page_size: int = 0
+    """Answer 400 when ``n`` asks for more than this (some registries do); 0 = no limit."""
+    link_host: str = ""
+    """Write ``Link`` URLs absolute, on this host (to test that we refuse other hosts)."""
+    challenge: str = ""
+    """A ``WWW-Authenticate`` value: answer 401 with it to requests without Authorization."""
     delay: float = 0.0
     """Seconds each answer waits, to make requests overlap."""
     in_flight: int = 0
@@ -142,6 +148,11 @@ class StubRegistry:
             self._reply(handler, status, body, headers, head=method == "HEAD")
             return
         path = split.path
+        if self.challenge and not handler.headers.get("Authorization"):
+            self._reply(
+                handler, 401, b"{}", {"WWW-Authenticate": self.challenge}, head=method == "HEAD"
+            )
+            return
         if path == "/v2/":
             self._reply(handler, 200, b"{}", {"Content-Type": "application/json"})
             return
@@ -179,6 +190,10 @@ class StubRegistry:
             return
         last = params.get("last", [""])[0]
         asked = int(params.get("n", ["0"])[0] or 0)
+        if self.max_page_size and asked > self.max_page_size:
+            body = b'{"errors":[{"code":"PAGINATION_NUMBER_INVALID"}]}'
+            self._reply(handler, 400, body, {"Content-Type": "application/json"})
+            return
         size = min(x for x in (asked, self.page_size, len(all_tags) or 1) if x > 0)
         start = 0
         if last:
@@ -189,6 +204,7 @@ class StubRegistry:
             headers["ETag"] = etag
         if start + size < len(all_tags):
             nxt = urllib.parse.urlencode({"last": page[-1], "n": size})
-            headers["Link"] = f'</v2/{repository}/tags/list?{nxt}>; rel="next"'
+            prefix = f"http://{self.link_host}" if self.link_host else ""
+            headers["Link"] = f'<{prefix}/v2/{repository}/tags/list?{nxt}>; rel="next"'
         body = json.dumps({"name": repository, "tags": page}).encode()
         self._reply(handler, 200, body, headers)
