@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tests.kubeapi import discovery, errors, patch, protobuf, resources, tables, watch
+from tests.kubeapi import discovery, errors, fields, patch, protobuf, resources, tables, watch
 
 if TYPE_CHECKING:
     from tests.kubeapi.cluster import KubeCluster
@@ -78,6 +78,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         self._status = 0
         self._cut_after: float | None = None
+        self._warnings: list[str] = []
+        self._parsed_override: Any = None
         try:
             if not cluster.running:
                 raise _Drop()  # a request on a connection that outlived stop()
@@ -122,10 +124,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Audit-Id", "test")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in self._warnings:
+            self.send_header("Warning", f'299 - "{warning}"')
         self.end_headers()
         self.wfile.write(data)
 
     def _parse(self, body: bytes) -> Any:
+        if self._parsed_override is not None:
+            return self._parsed_override  # the body after fieldValidation dropped fields
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         if ctype == "application/vnd.kubernetes.protobuf":
             return protobuf.decode(body)
@@ -297,6 +303,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if sub == "scale":
                 obj = _scale(obj, rt)
             return self._send_object(200, obj, rt)
+        if verb in ("create", "update", "patch") and not sub:
+            body = self._checked_fields(rt, body, query)
         if verb == "create":
             if name:
                 raise errors.method_not_allowed("POST to a named object is not allowed")
@@ -364,6 +372,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         )
         code = 200 if finished or result.get("kind") != "Status" else 202
         return self._send_object(code, result, rt)
+
+    def _checked_fields(
+        self, rt: resources.ResourceType, body: bytes, query: dict[str, str]
+    ) -> bytes:
+        """Apply fieldValidation: Strict refuses unknown fields, Warn/Ignore drop them."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype == patch.JSON_PATCH or not body:
+            return body
+        parsed = self._parse(body)
+        if not isinstance(parsed, dict):
+            return body
+        found = fields.unknown(parsed, kind=rt.kind)
+        if not found:
+            return body
+        level = query.get("fieldValidation") or "Warn"
+        if level not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(
+                f"fieldValidation must be Strict, Warn or Ignore, not {level!r}"
+            )
+        listed = ", ".join(f'unknown field "{p}"' for p in found)
+        if level == "Strict":
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {listed}"
+            )
+        if level == "Warn":
+            self._warnings += [f'unknown field \\"{p}\\"' for p in found]
+        fields.drop(parsed, found)
+        self._parsed_override = parsed
+        return body
 
     def _default_manager(self) -> str:
         agent = self.headers.get("User-Agent") or "unknown"

@@ -226,3 +226,35 @@ def test_serve_command_reports_a_busy_port(tmp_path: Path, kube: cluster.KubeClu
         cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == 1 and proc.stderr.startswith("error: cannot listen on 127.0.0.1")
+
+
+def test_unknown_fields_strict_from_kubectl_warn_and_drop_by_default(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    binaries.require("kubectl")
+    typo = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx", "imagee": "x"}]},
+            },
+        },
+    }
+    proc = kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(typo))
+    assert proc.returncode != 0
+    assert (
+        'strict decoding error: unknown field "spec.template.spec.containers[0].imagee"'
+        in proc.stderr
+    )
+    assert kube.get("apps/v1", "Deployment", "web") is None
+    resp = api.call("POST", "/apis/apps/v1/namespaces/default/deployments", typo)
+    assert resp.status_code == 201
+    assert (
+        resp.headers["Warning"]
+        == '299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""'
+    )
+    assert "imagee" not in resp.json()["spec"]["template"]["spec"]["containers"][0]
