@@ -19,13 +19,14 @@ On start every app is queued once, which resumes rollouts a previous process lef
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors
+from syncer import errors, rollout
 from syncer.config import model
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
@@ -235,6 +236,7 @@ class Controller:
             status = "Progressing"
         else:
             status = "Healthy" if healthy else "Unhealthy"
+        stages, waits = self._stages(name, run.desired_release if run else "")
         return {
             "name": name,
             "status": status,
@@ -246,7 +248,34 @@ class Controller:
             "lastSuccessAt": run.last_success_at if run else None,
             "message": run.message if run else "",
             "errors": [e.to_dict() for e in errs],
+            "waiting": waits,
+            "stages": stages,
         }
+
+    def _stages(self, name: str, release_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Where the desired release stands per stage, and why it waits (pipelines)."""
+        if not release_id or release_id in self.store.rejected(name):
+            return [], []
+        app = self._apps[name]
+        pipeline = next((p for p in self.config.pipelines if p.app == name), None)
+        try:
+            clusters = [c.name for c in self.reconciler.clusters_of(name)]
+            plan = rollout.plan(
+                app=app,
+                pipeline=pipeline,
+                clusters=self.config.clusters,
+                release=release_id,
+                records=app_.cluster_records(store=self.store, app=name, clusters=clusters),
+                approvals={
+                    (a.release_id, a.stage)
+                    for a in self.store.approvals(name)
+                    if a.approved_at is not None
+                },
+                now=dt.datetime.now(dt.UTC),
+            )
+        except errors.SyncerError as err:
+            return [], [str(err)]
+        return [s.to_dict() for s in plan.stages], [s.message for s in plan.stages if s.message]
 
     def app_status(self, name: str) -> dict[str, Any] | None:
         if name not in self._apps:

@@ -70,6 +70,8 @@ def _text(apps: list[dict[str, Any]]) -> str:
         for c in a["clusters"]:
             health = "healthy" if c["healthy"] else "not healthy"
             lines.append(f"  {c['cluster']}: {c['release'][:12]} {health}")
+        for wait in a.get("waiting", []):
+            lines.append(f"  {wait}")
         for e in a["errors"]:
             where = f"{e['cluster']}: " if e["cluster"] else ""
             lines.append(f"  error: {where}{e['stage']}: {e['message']}")

@@ -157,3 +157,45 @@ def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store
     assert not a.reachable and a.missing.startswith("no kubeconfig") and a.objects
     assert b.reachable and b.summary == {"update": 1}
     assert store.releases("web") == [] and store.history("web") == []
+
+
+def test_pipeline_waits_for_approval_then_promotes(store: state.Store) -> None:
+    import dataclasses
+
+    from syncer import controller
+    from syncer.config import model
+
+    parts = fakes.FakeParts()
+    base = fakes.config(clusters=("dev", "prod"))
+    app = dataclasses.replace(base.apps[0], clusters=model.ClusterSelection())
+    cfg = dataclasses.replace(
+        base,
+        apps=(app,),
+        pipelines=(
+            model.Pipeline(
+                app="web",
+                stages=(
+                    model.Stage(name="dev", clusters=model.ClusterSelection(names=("dev",))),
+                    model.Stage(
+                        name="prod",
+                        clusters=model.ClusterSelection(names=("prod",)),
+                        after="dev",
+                        approval=True,
+                    ),
+                ),
+            ),
+        ),
+    )
+    ctl = controller.Controller(config=cfg, store=store, parts=parts)
+    first = ctl.reconciler.reconcile("web", fresh=True)
+    assert first.clusters == {"dev": "healthy"}
+    second = ctl.reconciler.reconcile("web", fresh=True)
+    assert second.clusters == {}
+    status = ctl.app_status("web")
+    assert status is not None
+    assert any("approval" in w for w in status["waiting"]), status["waiting"]
+    assert [s["name"] for s in status["stages"]] == ["dev", "prod"]
+    ctl.approve("web", "prod")
+    third = ctl.reconciler.reconcile("web", fresh=True)
+    assert third.clusters == {"prod": "healthy"}
+    assert ctl.app_status("web")["waiting"] == []  # type: ignore[index]
