@@ -187,6 +187,13 @@ def main() -> None:
             inventories: dict[int, list[apply.ObjectRef]] = {}
             rows.append(("syncer: first apply", *run_syncer(client, apps, inventories)))
             rows.append(("syncer: re-apply, no change", *run_syncer(client, apps, inventories)))
+            with apply.read_round(client):
+                rows.append(
+                    (
+                        "syncer: re-apply, no change, one round",
+                        *run_syncer(client, apps, inventories),
+                    )
+                )
             fresh = apply.connect(cluster)  # a restarted controller: cold caches
             rows.append(
                 ("syncer: re-apply, no change, restarted", *run_syncer(fresh, apps, inventories))
