@@ -86,34 +86,58 @@ def resolve(
         else policy
     )
     api = _client(client, ref.domain)
-    name = ref.repository
     if isinstance(built, policies.digest.Digest):
-        try:
-            digest = api.head_digest(ref, built.tag)
-        except errors.NotFoundError as err:
-            # For a digest policy the tag is the only candidate: its absence is "no match".
-            raise errors.NoCandidateError(
-                f"{name}: tag {built.tag!r} does not exist (or the repository does not); "
-                f"nothing to follow for {built.label}"
-            ) from err
-        memo = cache.get(name, built.label) if cache else None
-        reason = f"{built.tag}@{digest}: current digest of mutable tag {built.tag}"
-        if memo and memo.decision.digest != digest:
-            reason += f" (was {memo.decision.digest})"
-        elif memo:
-            reason = memo.decision.reason
-        found = decision.make(
-            repository=name, tag=built.tag, digest=digest, reason=reason, policy=built.label
-        )
-        if cache:
-            cache.put(name, built.label, PollMemo("", "", found))
-        return found
-    memo = cache.get(name, built.label) if cache else None
+        return _follow_digest(api=api, ref=ref, policy=built, cache=cache)
+    return _choose_tag(api=api, ref=ref, policy=built, cache=cache)
+
+
+def _follow_digest(
+    *,
+    api: client.Client,
+    ref: reference.Reference,
+    policy: policies.digest.Digest,
+    cache: PollCache | None,
+) -> decision.Decision:
+    """One HEAD: the current digest of the followed tag."""
+    name = ref.repository
+    try:
+        digest = api.head_digest(ref, policy.tag)
+    except errors.NotFoundError as err:
+        # For a digest policy the tag is the only candidate: its absence is "no match".
+        raise errors.NoCandidateError(
+            f"{name}: tag {policy.tag!r} does not exist (or the repository does not); "
+            f"nothing to follow for {policy.label}"
+        ) from err
+    memo = cache.get(name, policy.label) if cache else None
+    reason = f"{policy.tag}@{digest}: current digest of mutable tag {policy.tag}"
+    if memo and memo.decision.digest != digest:
+        reason += f" (was {memo.decision.digest})"
+    elif memo:
+        # Unchanged: the very same decision, so callers comparing decisions see no change.
+        return memo.decision
+    found = decision.make(
+        repository=name, tag=policy.tag, digest=digest, reason=reason, policy=policy.label
+    )
+    if cache:
+        cache.put(name, policy.label, PollMemo("", "", found))
+    return found
+
+
+def _choose_tag(
+    *,
+    api: client.Client,
+    ref: reference.Reference,
+    policy: policies.base.TagPolicy,
+    cache: PollCache | None,
+) -> decision.Decision:
+    """List tags (one request per page, or a 304); HEAD the winner only when it may differ."""
+    name = ref.repository
+    memo = cache.get(name, policy.label) if cache else None
     listing = api.list_tags(ref, etag=memo.etag if memo else "")
     if memo and (listing.not_modified or listing.fingerprint == memo.fingerprint):
         # Same tags as last time, so the same winner: its digest is already known.
         return memo.decision
-    selection = built.select(
+    selection = policy.select(
         listing.tags, truncated_at=len(listing.tags) if listing.truncated else 0
     )
     if selection.tag is None:
@@ -124,8 +148,8 @@ def resolve(
         tag=selection.tag,
         digest=digest,
         reason=selection.reason,
-        policy=built.label,
+        policy=policy.label,
     )
     if cache:
-        cache.put(name, built.label, PollMemo(listing.fingerprint, listing.etag, found))
+        cache.put(name, policy.label, PollMemo(listing.fingerprint, listing.etag, found))
     return found

@@ -9,7 +9,7 @@ the winner among the extracted values. The ``reason`` says why, in one sentence.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from registry.policies import artifacts, tagfilter
@@ -56,7 +56,6 @@ class TagPolicy:
     orderer: Orderer
     filter: tagfilter.TagFilter | None = None
     include_artifacts: bool = False
-    kind: str = field(default="tag")
 
     @property
     def label(self) -> str:

@@ -17,7 +17,6 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 @dataclass(frozen=True)
 class Digest:
     tag: str
-    kind: str = "digest"
 
     @classmethod
     def build(cls, tag: str) -> Digest:
