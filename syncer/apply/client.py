@@ -153,7 +153,13 @@ class ClusterClient:
                 query.append(("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
-            page = self.request("GET", path, query=query)
+            try:
+                page = self.request("GET", path, query=query)
+            except errors.NotFound:
+                # The resource went away (its CRD was deleted): learn it, say it clearly.
+                self.discovery.forget(api_version)
+                self.resource(api_version, kind)
+                raise
             for item in page.get("items") or []:
                 # List items omit apiVersion/kind; the rest of apply relies on them.
                 item.setdefault("apiVersion", api_version)
@@ -297,6 +303,11 @@ class ClusterClient:
                 )
             # status 0: the client could not even send it (TLS setup, bad arguments)
             raise urllib3.exceptions.HTTPError(str(err.reason)) from err
+        except k8s_config.ConfigException as err:
+            # Refreshing credentials (exec plugin, expired token file) failed.
+            raise errors.Unauthorized(
+                f"cluster {self.name}: cannot refresh its credentials: {_short(err)}"
+            ) from err
         return response.status, dict(response.headers or {}), data or b""
 
     def _backoff(self, attempt: int, *, retry_after: str | None = None) -> float:

@@ -210,3 +210,12 @@ def test_qps_spaces_requests() -> None:
     for _ in range(4):
         bucket.take()
     assert slept == pytest.approx([0.1, 0.1])
+
+
+def test_in_cluster_outside_a_pod_is_a_clear_permanent_error(monkeypatch: Any) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(
+        syncer_errors.PermanentError,
+        match="cluster here: cannot load its in-cluster service account",
+    ):
+        client_mod.connect(model.Cluster(name="here", in_cluster=True))

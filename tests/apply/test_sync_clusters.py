@@ -232,3 +232,31 @@ def test_a_partial_failure_reports_what_was_written(
     assert [str(ref) for ref in partial.inventory] == ["ConfigMap web/settings", "Service web/api"]
     # the first apply (404: no namespace), the namespace, two applies, the failed one
     assert partial.writes == 5
+
+
+def test_sync_wave_annotation_overrides_kind_order(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    migrate = config_map("migrate-first")
+    migrate["metadata"]["annotations"] = {"syncer.io/sync-wave": "-1"}
+    late = config_map("after-workloads")
+    late["metadata"]["annotations"] = {"syncer.io/sync-wave": "1"}
+    result = run_sync(connect(cluster), [late, deployment(), migrate, service()], options=options)
+    assert [str(ref) for ref in result.applied] == [
+        "ConfigMap web/migrate-first",
+        "Service web/api",
+        "Deployment web/api",
+        "ConfigMap web/after-workloads",
+    ]
+
+
+def test_a_crd_deleted_behind_our_back_makes_its_kind_unknown(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, [CRD, widget()], options=options)
+    cluster.kubectl("delete", "crd", "widgets.example.com", check=True)
+    with pytest.raises(apply.errors.UnknownKind, match="kind Widget"):
+        run_sync(client, [widget()], options=options, previous=first.inventory)
