@@ -11,11 +11,14 @@ changes); follow mutable tags with the digest policy.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Protocol
 
 from registry import client, decision, errors, policies, reference
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,18 @@ def resolve(
     )
     api = _client(client, ref.domain)
     if isinstance(built, policies.digest.Digest):
-        return _follow_digest(api=api, ref=ref, policy=built, cache=cache)
-    return _choose_tag(api=api, ref=ref, policy=built, cache=cache)
+        found = _follow_digest(api=api, ref=ref, policy=built, cache=cache)
+    else:
+        found = _choose_tag(api=api, ref=ref, policy=built, cache=cache)
+    log.debug(
+        "repository=%s policy=%s tag=%s digest=%s reason=%r",
+        found.repository,
+        found.policy,
+        found.tag,
+        found.digest,
+        found.reason,
+    )
+    return found
 
 
 def _follow_digest(
