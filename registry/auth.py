@@ -238,7 +238,8 @@ class Authenticator:
                 "GET",
                 realm,
                 kind="token",
-                params={"service": service, "scope": wanted} if service else {"scope": wanted},
+                # Empty values are left out: /v2/ pings ask for a token without scope.
+                params={k: v for k, v in (("service", service), ("scope", wanted)) if v},
                 auth=(creds.username, creds.password) if creds else None,
             )
         if response.status_code in (401, 403):
