@@ -59,6 +59,9 @@ def relay(
     for name, value in headers:
         if name.lower() not in _HOP_BY_HOP:
             request.add_header(name, value)
+    if not request.has_header("Content-type"):
+        # urllib would call a bodied request without one a form; keep it neutral.
+        request.add_header("Content-Type", "application/octet-stream")
     request.add_header(FORWARDED_HEADER, "1")
     # Environment proxies are for the outside world, not for a pod-to-pod hop.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -153,7 +153,7 @@ def _dockerhub_auth(request: Request, secret: str) -> bool:
 def _json(request: Request) -> dict[str, Any]:
     body = request.body
     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
+    if content_type == "application/x-www-form-urlencoded" and body.startswith(b"payload="):
         # GitHub's and Gitea's other content type: the JSON sits in a "payload" field
         # (the signature covers the form body as sent, which has been checked).
         payload = parse_qs(body.decode("utf-8", "replace")).get("payload")

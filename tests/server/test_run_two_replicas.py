@@ -47,7 +47,7 @@ class Replica:
 
     def wait_url(self) -> str:
         def found() -> bool:
-            match = re.search(r"HTTP on (http://\S+)", self.log.read_text())
+            match = re.search(r"HTTP on (http://[^\s,]+)", self.log.read_text())
             if match:
                 self.url = match.group(1)
             assert self.proc.poll() is None, self.log.read_text()
