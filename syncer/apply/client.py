@@ -294,13 +294,8 @@ class ClusterClient:
             data = response.read()
         except k8s_client.ApiException as err:
             if err.status:
-                return (
-                    err.status,
-                    dict(err.headers or {}),
-                    (err.body or b"")
-                    if isinstance(err.body, bytes)
-                    else str(err.body or "").encode(),
-                )
+                raw = err.body if isinstance(err.body, bytes) else str(err.body or "").encode()
+                return err.status, dict(err.headers or {}), raw
             # status 0: the client could not even send it (TLS setup, bad arguments)
             raise urllib3.exceptions.HTTPError(str(err.reason)) from err
         except k8s_config.ConfigException as err:

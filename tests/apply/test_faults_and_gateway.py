@@ -180,3 +180,23 @@ def test_each_gateway_rule_blocks_and_nothing_is_written(
     assert message in str(caught.value) and f"rule {rule}" in str(caught.value)
     assert settled(cluster).writes() == 0
     assert cluster.get("v1", "ConfigMap", "first", namespace=NS) is None
+
+
+def test_the_per_cluster_timeout_bounds_a_slow_api(
+    kube_clusters: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = apply.connect(
+        model.Cluster(
+            name=cluster.name,
+            kubeconfig=str(cluster.kubeconfig),
+            context=cluster.context,
+            timeout=0.5,
+            qps=0,
+        )
+    )
+    cluster.set_fault("latency", seconds=3.0, method="GET")
+    with pytest.raises(apply.errors.ClusterUnreachable, match="timed out"):
+        run_sync(client, basic_set(), options=options)
+    cluster.clear_faults()
+    assert len(run_sync(client, basic_set(), options=options).created) == 3
