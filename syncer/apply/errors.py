@@ -72,3 +72,14 @@ class GatewayViolation(errors.PermanentError, ApplyError):
     def __init__(self, violations: list[str]) -> None:
         super().__init__("gateway policy violated:\n" + "\n".join(violations))
         self.violations = violations
+
+
+class WaveUnhealthy(errors.SyncerError, ApplyError):
+    """A sync wave did not become healthy within ``sync.wait``; later waves wait.
+
+    ``report`` is its ``HealthReport``. Retried with backoff like any sync failure.
+    """
+
+    def __init__(self, message: str, *, report: Any) -> None:
+        super().__init__(message)
+        self.report = report

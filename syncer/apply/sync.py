@@ -18,7 +18,18 @@ from typing import Any
 
 from syncer import errors as syncer_errors
 from syncer.apply import client as client_mod
-from syncer.apply import compare, desired, errors, gateway, live, order, ownership, refs, results
+from syncer.apply import (
+    compare,
+    desired,
+    errors,
+    gateway,
+    live,
+    order,
+    ownership,
+    refs,
+    results,
+    wait,
+)
 from syncer.config import model
 
 log = logging.getLogger(__name__)
@@ -121,7 +132,9 @@ def sync(
             previous=previous_inventory,
         )
         check_ownership(prepared, app_name=app_name)
-        _apply_all(client, prepared, result=result, options=options, namespace=namespace)
+        _apply_all(
+            client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
+        )
         _prune(client, prepared, result=result, options=options, app_name=app_name)
     except syncer_errors.SyncerError as err:
         _finish(client, result, requests0, writes0)
@@ -158,8 +171,10 @@ def _apply_all(
     result: results.SyncResult,
     options: model.SyncOptions,
     namespace: str,
+    app_name: str,
 ) -> None:
-    for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
+    waves = [order.wave(obj) for obj in prepared.ordered]
+    for index, (obj, ref) in enumerate(zip(prepared.ordered, prepared.refs, strict=True)):
         current = prepared.live.get(ref)
         if current is not None and not _needs_apply(client, current, obj):
             result.unchanged.append(ref)
@@ -181,6 +196,46 @@ def _apply_all(
             current = applied
         if ref.kind == order.CRD:
             _await_established(client, obj, current)
+        last_of_wave = index + 1 < len(waves) and waves[index + 1] != waves[index]
+        if last_of_wave:
+            _await_wave(
+                client,
+                prepared,
+                result=result,
+                wave=waves[index],
+                options=options,
+                app_name=app_name,
+            )
+
+
+def _await_wave(
+    client: client_mod.ClusterClient,
+    prepared: Prepared,
+    *,
+    result: results.SyncResult,
+    wave: int,
+    options: model.SyncOptions,
+    app_name: str,
+) -> None:
+    """Before a later wave starts, a wave that changed something must be healthy (as in
+    Argo CD: a migration Job in wave -1 completes before the Deployment of wave 0)."""
+    members = [
+        ref
+        for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
+        if order.wave(obj) == wave
+    ]
+    changed = {ref.identity for ref in result.applied}
+    if not any(ref.identity in changed for ref in members):
+        return  # nothing moved in this wave: it is as healthy as it was
+    report = wait.wait_healthy(
+        client, app_name=app_name, inventory=members, timeout=options.wait, interval=1.0
+    )
+    if not report.healthy:
+        raise errors.WaveUnhealthy(
+            f"cluster {client.name}: sync wave {wave} is not healthy, later waves were not "
+            f"applied: {report.summary}",
+            report=report,
+        )
 
 
 def _heal_options(

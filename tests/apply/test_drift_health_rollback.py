@@ -240,3 +240,42 @@ def test_plan_shows_a_unified_diff_and_a_summary_without_writing(
     assert "managedFields" not in plan.diff and "resourceVersion" not in plan.diff
     assert "hunter" not in plan.diff
     assert json.loads(json.dumps(plan.to_json()))["summary"]["update"] == 2
+
+
+def migration_job(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "migrate",
+            "namespace": NS,
+            "annotations": {"syncer.io/sync-wave": "-1"},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": image}]}
+            },
+        },
+    }
+
+
+def test_a_wave_must_be_healthy_before_the_next_one_starts(
+    kube_clusters: Any, connect: Any
+) -> None:
+    good, bad = kube_clusters(2, names=["good", "bad"])
+    options = model.SyncOptions(wait=15.0)
+    result = run_sync(connect(good), [deployment(), migration_job("migrate:1")], options=options)
+    assert [str(r) for r in result.applied] == ["Job web/migrate", "Deployment web/api"]
+    job = good.get("batch/v1", "Job", "migrate", namespace=NS)
+    assert any(c["type"] == "Complete" for c in job["status"]["conditions"])
+
+    bad.fail_image(":broken")
+    with pytest.raises(apply.errors.WaveUnhealthy) as caught:
+        run_sync(connect(bad), [deployment(), migration_job("migrate:broken")], options=options)
+    assert (
+        "sync wave -1 is not healthy, later waves were not applied: Job web/migrate: "
+        "BackoffLimitExceeded" in str(caught.value)
+    )
+    assert [str(r) for r in caught.value.partial.applied] == ["Job web/migrate"]
+    assert bad.get("apps/v1", "Deployment", "api", namespace=NS) is None
