@@ -75,8 +75,11 @@ class Objects:
             rv = self.store.resource_version
             items = [
                 self._as_version(o, rt)
-                for o in self.store.list(rt.key, namespace if rt.namespaced else None)
-                if selectors.matches(o, labels=labels, fields=fields)
+                for o in self.store.list(
+                    rt.key,
+                    namespace if rt.namespaced else None,
+                    where=lambda o: selectors.matches(o, labels=labels, fields=fields),
+                )
             ]
         start = ""
         if continue_token:
@@ -453,20 +456,18 @@ class Objects:
 
     # --- garbage collection --------------------------------------------------------------
 
-    def _all_objects(self) -> list[tuple[resources.ResourceType, Obj]]:
+    def _typed(
+        self, found: list[tuple[store.Key, Obj]]
+    ) -> list[tuple[resources.ResourceType, Obj]]:
         out = []
-        for key in self.store.kinds():
+        for key, obj in found:
             versions = self.registry.versions_of(group=key[0], plural=key[1])
             if versions:
-                out += [(versions[0], o) for o in self.store.list(key)]
+                out.append((versions[0], obj))
         return out
 
     def _dependents(self, uid: str) -> list[tuple[resources.ResourceType, Obj]]:
-        return [
-            (rt, o)
-            for rt, o in self._all_objects()
-            if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or [])
-        ]
+        return self._typed(self.store.dependents(uid))
 
     def _orphan(self, uid: str) -> None:
         for rt, dep in self._dependents(uid):
@@ -482,15 +483,11 @@ class Objects:
         """What the garbage collector and the namespace/CRD controllers do next."""
         if rt.kind == "CustomResourceDefinition":
             crds.unregister(self.registry, self.store, gone)
-        live_uids = {o["metadata"].get("uid") for _, o in self._all_objects()}
         for drt, dep in self._dependents(gone["metadata"]["uid"]):
             refs = dep["metadata"].get("ownerReferences") or []
-            if not any(r.get("uid") in live_uids for r in refs):
-                current = self.store.get(
-                    drt.key, dep["metadata"].get("namespace", ""), dep["metadata"]["name"]
-                )
-                if current is not None and not current["metadata"].get("deletionTimestamp"):
-                    self._delete(drt, current, policy="Background")
+            orphaned = not any(self.store.has_uid(str(r.get("uid"))) for r in refs)
+            if orphaned and not dep["metadata"].get("deletionTimestamp"):
+                self._delete(drt, dep, policy="Background")
         self._settle_all()
 
     def _settle_foreground(self, rt: resources.ResourceType, owner: Obj) -> None:
@@ -518,17 +515,16 @@ class Objects:
 
     def _settle_all(self) -> None:
         """Finish foreground deletions and namespace terminations that no longer wait."""
-        for rt, obj in self._all_objects():
-            if obj["metadata"].get("deletionTimestamp"):
-                current = self.store.get(
-                    rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
-                )
-                if current is None:
-                    continue
-                if rt.kind == "Namespace":
-                    self._finish_namespace(rt, current)
-                else:
-                    self._settle_foreground(rt, current)
+        for rt, obj in self._typed(self.store.terminating()):
+            current = self._existing(
+                rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+            )
+            if current is None or not current["metadata"].get("deletionTimestamp"):
+                continue
+            if rt.kind == "Namespace":
+                self._finish_namespace(rt, current)
+            else:
+                self._settle_foreground(rt, current)
 
     def _delete_namespace(self, rt: resources.ResourceType, ns: Obj) -> tuple[Obj, bool]:
         name = ns["metadata"]["name"]
@@ -538,8 +534,8 @@ class Objects:
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new.setdefault("status", {})["phase"] = "Terminating"
             ns = self.store.save(rt.key, new, event="MODIFIED", prev=ns)
-        for crt, obj in self._all_objects():
-            if crt.namespaced and obj["metadata"].get("namespace") == name:
+        for crt, obj in self._typed(self.store.in_namespace(name)):
+            if crt.namespaced:
                 current = self.store.get(crt.key, name, obj["metadata"]["name"])
                 if current is not None and not current["metadata"].get("deletionTimestamp"):
                     self._delete(crt, current, policy="Background")
@@ -550,11 +546,7 @@ class Objects:
 
     def _finish_namespace(self, rt: resources.ResourceType, ns: Obj) -> tuple[Obj, bool]:
         name = ns["metadata"]["name"]
-        left = [
-            o
-            for crt, o in self._all_objects()
-            if crt.namespaced and o["metadata"].get("namespace") == name
-        ]
+        left = self.store.count_in_namespace(name)
         if left or ns["metadata"].get("finalizers"):
             return self._as_version(ns, rt), False
         gone = self.store.remove(rt.key, ns)

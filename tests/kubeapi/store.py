@@ -17,6 +17,7 @@ from typing import Any
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (group, plural)
+Ref = tuple[Key, str, str]  # (key, namespace, name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Store:
         self._events: collections.deque[Event] = collections.deque(maxlen=history)
         self._compacted_rv = 1
         self.listeners: list[Callable[[Event], None]] = []
+        # indexes for garbage collection and namespace termination
+        self._uids: dict[str, Ref] = {}
+        self._owned: dict[str, set[Ref]] = {}  # owner uid -> dependents
+        self._namespaced: dict[str, set[Ref]] = {}  # namespace -> objects in it
+        self._terminating: set[Ref] = set()
 
     @property
     def resource_version(self) -> int:
@@ -58,14 +64,17 @@ class Store:
             obj = self._objects.get(key, {}).get((namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, key: Key, namespace: str | None = None) -> list[Obj]:
-        """Objects sorted by (namespace, name); namespace None = all namespaces."""
+    def list(
+        self, key: Key, namespace: str | None = None, *, where: Callable[[Obj], bool] | None = None
+    ) -> list[Obj]:
+        """Objects sorted by (namespace, name); namespace None = all namespaces; where
+        filters before copying."""
         with self.lock:
             items = self._objects.get(key, {})
             return [
                 copy.deepcopy(items[k])
                 for k in sorted(items)
-                if namespace is None or k[0] == namespace
+                if (namespace is None or k[0] == namespace) and (where is None or where(items[k]))
             ]
 
     def kinds(self) -> list[Key]:
@@ -79,7 +88,11 @@ class Store:
             obj = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = str(rv)
             ns = obj["metadata"].get("namespace", "")
-            self._objects.setdefault(key, {})[(ns, obj["metadata"]["name"])] = obj
+            items = self._objects.setdefault(key, {})
+            ref = (key, ns, obj["metadata"]["name"])
+            self._unindex(ref, items.get((ns, ref[2])))
+            items[(ns, ref[2])] = obj
+            self._index(ref, obj)
             self._record(Event(rv, event, key, ns, copy.deepcopy(obj), prev))
             return copy.deepcopy(obj)
 
@@ -88,6 +101,7 @@ class Store:
             rv = self.next_rv()
             ns = obj["metadata"].get("namespace", "")
             gone = self._objects.get(key, {}).pop((ns, obj["metadata"]["name"]), None)
+            self._unindex((key, ns, obj["metadata"]["name"]), gone)
             final = copy.deepcopy(gone if gone is not None else obj)
             final["metadata"]["resourceVersion"] = str(rv)
             self._record(Event(rv, "DELETED", key, ns, final, None))
@@ -99,6 +113,58 @@ class Store:
             for obj in self.list(key):
                 self.remove(key, obj)
             self._objects.pop(key, None)
+
+    def _index(self, ref: Ref, obj: Obj) -> None:
+        meta = obj["metadata"]
+        if meta.get("uid"):
+            self._uids[meta["uid"]] = ref
+        for owner in meta.get("ownerReferences") or []:
+            self._owned.setdefault(str(owner.get("uid")), set()).add(ref)
+        if ref[1]:
+            self._namespaced.setdefault(ref[1], set()).add(ref)
+        if meta.get("deletionTimestamp"):
+            self._terminating.add(ref)
+
+    def _unindex(self, ref: Ref, obj: Obj | None) -> None:
+        if obj is None:
+            return
+        meta = obj["metadata"]
+        if self._uids.get(meta.get("uid", "")) == ref:
+            del self._uids[meta["uid"]]
+        for owner in meta.get("ownerReferences") or []:
+            self._owned.get(str(owner.get("uid")), set()).discard(ref)
+        self._namespaced.get(ref[1], set()).discard(ref)
+        self._terminating.discard(ref)
+
+    def _fetch(self, refs: set[Ref]) -> list[tuple[Key, Obj]]:
+        out = []
+        for key, ns, name in sorted(refs):
+            obj = self._objects.get(key, {}).get((ns, name))
+            if obj is not None:
+                out.append((key, copy.deepcopy(obj)))
+        return out
+
+    def has_uid(self, uid: str) -> bool:
+        with self.lock:
+            return uid in self._uids
+
+    def dependents(self, uid: str) -> list[tuple[Key, Obj]]:
+        """Objects with an ownerReference to uid."""
+        with self.lock:
+            return self._fetch(set(self._owned.get(uid, set())))
+
+    def in_namespace(self, namespace: str) -> list[tuple[Key, Obj]]:
+        with self.lock:
+            return self._fetch(set(self._namespaced.get(namespace, set())))
+
+    def count_in_namespace(self, namespace: str) -> int:
+        with self.lock:
+            return len(self._namespaced.get(namespace, set()))
+
+    def terminating(self) -> list[tuple[Key, Obj]]:
+        """Objects with a deletionTimestamp still waiting for finalizers."""
+        with self.lock:
+            return self._fetch(set(self._terminating))
 
     def _record(self, event: Event) -> None:
         if len(self._events) == self._events.maxlen:
