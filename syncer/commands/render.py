@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     src = next(s for s in config.sources if s.name == app.source)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir(config)
     sources = source.GitSources(
-        source.Settings(cache_dir=cache_dir, base_dir=Path(config.base_dir))
+        source.Settings(cache_dir=cache_dir, base_dir=Path(config.base_dir), auto_cleanup=False)
     )
     revision = sources.checkout(src, args.revision) if args.revision else sources.poll(src)
     choices = [] if args.no_images else _decide(config, app)

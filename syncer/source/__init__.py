@@ -12,7 +12,7 @@ Public API::
     sources.current(name)                           # last good Revision, or None
     sources.checkout(config_source, sha)            # a snapshot of one commit
     sources.counts()                                # {"ls-remote": n, "fetch": n}
-    sources.cleanup()                               # drop old snapshots
+    sources.cleanup()                               # drop old snapshots (also automatic)
 """
 
 from __future__ import annotations

@@ -48,7 +48,6 @@ class RepoCache:
         self.counts: dict[str, int] = {"ls-remote": 0, "fetch": 0}
         self.last_ls_remote: tuple[float, str] | None = None
         """(monotonic time it finished, output) of the latest ls-remote, for coalescing."""
-        self._used: dict[str, float] = {}
         self._known: set[str] = set()
         """Commits known to be in the cache (saves a git call per check)."""
         self._refs: dict[str, str] = {}
@@ -144,8 +143,8 @@ class RepoCache:
     def snapshot(self, sha: str) -> Path:
         """A read-only directory holding the files of commit ``sha`` (made once)."""
         path = self.snapshots_dir / sha
-        self._used[sha] = time.monotonic()
         if path.is_dir():
+            _touch(path)
             return path
         with self.lock, self._process_lock():
             if path.is_dir():
@@ -181,13 +180,12 @@ class RepoCache:
             existing = self.snapshots()
             spare = sorted(
                 (sha for sha in existing if sha not in keep),
-                key=lambda sha: self._used.get(sha, 0.0),
+                key=lambda sha: _last_used(self.snapshots_dir / sha),
                 reverse=True,
             )
             removed = spare[keep_recent:]
             for sha in removed:
                 _remove_tree(self.snapshots_dir / sha)
-                self._used.pop(sha, None)
             self._remove_abandoned()
             return removed
 
@@ -230,6 +228,20 @@ class RepoCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _touch(path: Path) -> None:
+    """Mark a snapshot used now; its mtime is what cleanup orders by (in every process
+    sharing the cache, unlike anything kept in memory)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _last_used(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:

@@ -63,6 +63,10 @@ class Settings:
     """Where repositories and snapshots are kept; survives restarts."""
     base_dir: Path = Path(".")
     """Directory of the config file: relative repository paths are resolved against it."""
+    auto_cleanup: bool = True
+    """Drop unused snapshots whenever a poll makes a new one (default on). One-shot
+    commands sharing the controller's cache turn it off: they cannot know which
+    snapshots the controller is rendering from."""
     keep_snapshots: int = 3
     """Snapshots kept per repository beyond the ones in use (default 3: room for the
     previous releases a rollback needs without re-checkout)."""
@@ -147,11 +151,14 @@ class GitSources:
 
     def cleanup(self) -> list[str]:
         """Delete snapshots no source is at, keeping a few recent ones per repository."""
-        in_use = {rev.commit for rev in self._current.values()}
+        in_use = self._in_use()
         removed: list[str] = []
         for repo in list(self._caches.values()):
             removed += repo.cleanup(keep=in_use, keep_recent=self.settings.keep_snapshots)
         return removed
+
+    def _in_use(self) -> set[str]:
+        return {rev.commit for rev in list(self._current.values())}
 
     # --- one URL ---------------------------------------------------------------------
 
@@ -196,6 +203,11 @@ class GitSources:
                     )  # fmt: skip
                 except syncer_errors.SyncerError as exc:
                     results[source.name] = self._failed(source=source, exc=exc)
+            made = any(isinstance(r, Revision) and r.changed for r in results.values())
+            if made and self.settings.auto_cleanup:
+                # A new snapshot was made: drop the ones nobody is at any more, so the
+                # cache stays bounded without anyone having to call cleanup().
+                repo.cleanup(keep=self._in_use(), keep_recent=self.settings.keep_snapshots)
         return results
 
     def _ls_remote(
