@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from syncer.apply import client as client_mod
-from syncer.apply import refs, results, wait
+from syncer.apply import errors, refs, results, wait
 from syncer.apply import sync as sync_mod
 from syncer.config import model
 
@@ -30,16 +30,40 @@ def deploy(
     previous_objects: Sequence[dict[str, Any]] | None = None,
     poll_interval: float = 1.0,
 ) -> results.DeployResult:
-    """Sync, wait up to ``options.wait``, roll back to ``previous_objects`` if unhealthy."""
-    synced = sync_mod.sync(
-        client,
-        app_name=app_name,
-        objects=objects,
-        options=options,
-        gateway_policy=gateway_policy,
-        namespace=namespace,
-        previous_inventory=previous_inventory,
-    )
+    """Sync, wait up to ``options.wait``, roll back to ``previous_objects`` if unhealthy.
+
+    A sync that fails part-way (after writing some objects) is rolled back too, so the
+    cluster is not left half on the new release; the error is raised afterwards with
+    ``rolled_back`` set to the rollback's result.
+    """
+    try:
+        synced = sync_mod.sync(
+            client,
+            app_name=app_name,
+            objects=objects,
+            options=options,
+            gateway_policy=gateway_policy,
+            namespace=namespace,
+            previous_inventory=previous_inventory,
+        )
+    except errors.ApplyError as err:
+        partial = err.partial
+        if (
+            options.rollback_on_failure
+            and previous_objects is not None
+            and partial is not None
+            and (partial.applied or partial.pruned)
+        ):
+            err.rolled_back = rollback(
+                client,
+                app_name=app_name,
+                previous_objects=previous_objects,
+                failed_inventory=partial.inventory,
+                options=options,
+                gateway_policy=gateway_policy,
+                namespace=namespace,
+            )
+        raise
     report = wait.wait_healthy(
         client,
         app_name=app_name,

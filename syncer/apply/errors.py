@@ -11,7 +11,7 @@ from typing import Any
 from syncer import errors
 
 
-class ApplyError:
+class ApplyError(Exception):
     """Mixed into every apply error: ``partial`` is the SyncResult reached before it.
 
     ``sync`` sets it when it stops part-way, so the caller can record the inventory of
@@ -19,6 +19,8 @@ class ApplyError:
     """
 
     partial: Any = None
+    rolled_back: Any = None
+    """``deploy`` sets it to the rollback's SyncResult when it undid a failed sync."""
 
 
 class ClusterUnreachable(errors.TemporaryError, ApplyError):
@@ -72,6 +74,10 @@ class GatewayViolation(errors.PermanentError, ApplyError):
     def __init__(self, violations: list[str]) -> None:
         super().__init__("gateway policy violated:\n" + "\n".join(violations))
         self.violations = violations
+
+
+class NotEstablished(errors.TemporaryError, ApplyError):
+    """An applied CRD did not become Established in time; retry later."""
 
 
 class WaveUnhealthy(errors.SyncerError, ApplyError):

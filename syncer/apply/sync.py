@@ -342,7 +342,7 @@ def _await_established(
     delay = 0.05
     while not _established(current):
         if time.monotonic() > deadline:
-            raise syncer_errors.TemporaryError(
+            raise errors.NotEstablished(
                 f"cluster {client.name}: {ref} not Established after "
                 f"{CRD_ESTABLISHED_TIMEOUT:.0f}s",
                 retry_after=10.0,

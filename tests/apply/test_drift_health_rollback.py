@@ -279,3 +279,42 @@ def test_a_wave_must_be_healthy_before_the_next_one_starts(
     )
     assert [str(r) for r in caught.value.partial.applied] == ["Job web/migrate"]
     assert bad.get("apps/v1", "Deployment", "api", namespace=NS) is None
+
+
+def test_a_sync_that_fails_part_way_is_rolled_back(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    options = model.SyncOptions(wait=10.0)
+    gate = model.GatewayPolicy(allowed_namespaces=(NS, "zz-missing"))
+    good = basic_set()
+    first = apply.deploy(
+        client,
+        app_name=APP,
+        objects=good,
+        options=options,
+        gateway_policy=gate,
+        namespace=NS,
+        poll_interval=0.2,
+    )
+    assert first.ok
+    elsewhere = config_map("elsewhere", ns="zz-missing")  # its namespace does not exist
+    changed = basic_set()
+    changed[2]["data"] = {"k": "new"}
+    with pytest.raises(apply.errors.NotFound) as caught:
+        apply.deploy(
+            client,
+            app_name=APP,
+            objects=[*changed, config_map("extra"), elsewhere],
+            options=options,
+            gateway_policy=gate,
+            namespace=NS,
+            previous_inventory=first.sync.inventory,
+            previous_objects=good,
+            poll_interval=0.2,
+        )
+    rolled = caught.value.rolled_back
+    assert rolled is not None
+    assert [str(r) for r in rolled.applied] == ["ConfigMap web/settings"]
+    assert [str(r) for r in rolled.pruned] == ["ConfigMap web/extra"]
+    assert cluster.get("v1", "ConfigMap", "settings", namespace=NS)["data"] == {"k": "v"}
+    assert cluster.get("v1", "ConfigMap", "extra", namespace=NS) is None
