@@ -27,8 +27,10 @@ Public API (every function takes keyword arguments after the client)::
 - Errors are ``syncer.errors`` classes (see ``syncer.apply.errors``): PermanentError
   for gateway violations, ownership and field conflicts, invalid objects, unknown
   kinds, 401/403; TemporaryError for unreachable clusters and exhausted 429/5xx
-  retries. When ``sync`` stops part-way, the error's ``partial`` holds the SyncResult
-  so far (record its ``inventory``).
+  retries; ``WaveUnhealthy`` (plain SyncerError) when a sync wave does not become
+  healthy. When ``sync`` stops part-way, the error's ``partial`` holds the SyncResult
+  so far (record its ``inventory``); when ``deploy`` then rolled back, the error's
+  ``rolled_back`` holds the rollback's SyncResult.
 - A ``ClusterClient`` belongs to one cluster; keep one per cluster and reuse it
   (discovery cache, connection pool, request counters in ``client.stats``).
 """
