@@ -77,6 +77,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         self._status = 0
+        self._logged = False
+        self._log_entry = (path, url.query)
         self._cut_after: float | None = None
         self._warnings: list[str] = []
         self._parsed_override: Any = None
@@ -99,8 +101,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send_json(500, err.status())
             raise
         finally:
-            dry = query.get("dryRun") == "All"
-            cluster.request_log.record(self.command, path, url.query, self._status, dry_run=dry)
+            self._record(self._status)  # dropped connections are logged with status 0
+
+    def _record(self, status: int) -> None:
+        """Log the request once, before its answer is written (tests read the log next)."""
+        self._status = status
+        if self._logged:
+            return
+        self._logged = True
+        path, query = self._log_entry
+        dry = "dryRun=All" in query
+        self.server.cluster.request_log.record(self.command, path, query, status, dry_run=dry)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -117,7 +128,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_json(self, code: int, body: Any, *, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
-        self._status = code
+        self._record(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -430,7 +441,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_text(self, code: int, text: str) -> None:
         data = text.encode()
-        self._status = code
+        self._record(code)
         self.send_response(code)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(data)))
@@ -449,7 +460,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             }
         table = self._wants_table()
         include = query.get("includeObject", "PartialObjectMetadata")
-        self._status = 200
+        self._record(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
