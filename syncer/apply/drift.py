@@ -13,6 +13,7 @@ from typing import Any
 
 from syncer.apply import client as client_mod
 from syncer.apply import compare, ownership, refs, results
+from syncer.apply import prepared as prepared_mod
 from syncer.apply import sync as sync_mod
 from syncer.config import model
 
@@ -29,7 +30,7 @@ def drift(
 ) -> results.DriftReport:
     """The drift report; ``healed`` holds the re-apply's result when selfHeal is on."""
     objects = list(objects)
-    prepared = sync_mod.Prepared(
+    prepared = prepared_mod.Prepared(
         client,
         app_name=app_name,
         objects=objects,

@@ -17,6 +17,7 @@ import yaml
 
 from syncer.apply import client as client_mod
 from syncer.apply import compare, errors, ownership, refs, results
+from syncer.apply import prepared as prepared_mod
 from syncer.apply import sync as sync_mod
 from syncer.config import model
 
@@ -41,7 +42,7 @@ def plan(
     previous_inventory: Sequence[refs.ObjectRef] = (),
 ) -> results.PlanResult:
     """The plan; raises ``GatewayViolation``/``OwnershipConflict`` as ``sync`` would."""
-    prepared = sync_mod.Prepared(
+    prepared = prepared_mod.Prepared(
         client,
         app_name=app_name,
         objects=objects,
@@ -49,7 +50,7 @@ def plan(
         policy=gateway_policy,
         previous=previous_inventory,
     )
-    sync_mod.check_ownership(prepared, app_name=app_name)
+    prepared_mod.check_ownership(prepared, app_name=app_name)
     outcome = results.PlanResult(cluster=client.name, app=app_name)
     for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
         outcome.objects.append(

@@ -1,18 +1,17 @@
 """``sync``: make one cluster hold exactly one app's objects, writing only what changed.
 
 Called by the rollout layer (through ``syncer.apply.sync``) with the rendered objects
-of one app for one cluster. Steps, all before the first write unless noted:
-prepare the set (``desired``), check the gateway policy (``gateway``), read the live
-state (``live``), refuse objects owned by another app; then write: server-side apply
-in order (``order``), skipping objects whose live state already matches (``compare``),
-waiting for CRDs to be Established; then prune what left the set, in reverse order.
+of one app for one cluster. Before the first write: prepare the set, check the gateway
+policy, read the live state and refuse objects owned by another app (``prepared``).
+Then write: server-side apply in order (``order``), skipping objects whose live state
+already matches (``compare``), waiting for CRDs to be Established (``crds``) and for a
+changed sync wave to be healthy before the next; then prune (``prune``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,92 +19,20 @@ from syncer import errors as syncer_errors
 from syncer.apply import client as client_mod
 from syncer.apply import (
     compare,
+    crds,
     desired,
     errors,
-    gateway,
-    live,
     order,
     ownership,
     refs,
     results,
     wait,
 )
+from syncer.apply import prepared as prepared_mod
+from syncer.apply import prune as prune_mod
 from syncer.config import model
 
 log = logging.getLogger(__name__)
-
-CRD_ESTABLISHED_TIMEOUT = 30.0
-"""Seconds to wait for an applied CRD to be Established (real API servers take ~1s)."""
-
-
-class Prepared:
-    """A desired set made ready, with its scopes, order and live state."""
-
-    def __init__(
-        self,
-        client: client_mod.ClusterClient,
-        *,
-        app_name: str,
-        objects: Iterable[dict[str, Any]],
-        namespace: str,
-        policy: model.GatewayPolicy,
-        previous: Sequence[refs.ObjectRef],
-    ) -> None:
-        objects = list(objects)
-        self.scopes = desired.Scopes(client=client, objects=objects)
-        self.objects = desired.prepare(
-            objects, app_name=app_name, namespace=namespace, scopes=self.scopes
-        )
-        gateway.check(
-            self.objects, policy=policy, namespace=namespace, is_namespaced=self.scopes.namespaced
-        )
-        self.ordered = order.ordered(self.objects, is_namespaced=self.scopes.namespaced)
-        self.refs = [refs.ObjectRef.of(obj) for obj in self.ordered]
-        served = {
-            (obj["apiVersion"], obj["kind"]) for obj in self.ordered if self.scopes.served(obj)
-        }
-        served |= {(ref.api_version, ref.kind) for ref in previous if _serves(client, ref)}
-        self.live = live.read(
-            client, app_name=app_name, desired=self.refs, previous=previous, served=served
-        )
-        self.previous = list(previous)
-
-    def prune_candidates(self) -> list[refs.ObjectRef]:
-        """Objects the app owned (inventory or label) that left the desired set."""
-        wanted = {ref.identity for ref in self.refs}
-        found: dict[tuple[str, str, str, str], refs.ObjectRef] = {}
-        for ref in [*self.previous, *self.live.owned.values()]:
-            if ref.identity not in wanted:
-                found.setdefault(ref.identity, ref)
-        return list(found.values())
-
-
-def _stub(ref: refs.ObjectRef) -> dict[str, Any]:
-    meta = {"name": ref.name, "namespace": ref.namespace}
-    return {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta}
-
-
-def _has_namespace(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("metadata") or {}).get("namespace"))
-
-
-def _serves(client: client_mod.ClusterClient, ref: refs.ObjectRef) -> bool:
-    return client.discovery.lookup(ref.api_version, ref.kind) is not None
-
-
-def check_ownership(prepared: Prepared, *, app_name: str) -> None:
-    """Refuse the whole set when any object belongs to another app (before any write)."""
-    problems = []
-    for ref in prepared.refs:
-        obj = prepared.live.get(ref)
-        owner = ownership.app_of(obj) if obj else ""
-        if owner and owner != app_name:
-            problems.append(
-                f"{ref} on cluster belongs to app {owner!r} (label {ownership.APP_LABEL}); "
-                f"app {app_name!r} will not touch it: remove it from one of the two apps"
-            )
-    if problems:
-        raise errors.OwnershipConflict("\n".join(problems))
 
 
 def sync(
@@ -123,7 +50,7 @@ def sync(
     requests0, writes0 = client.stats.snapshot()
     result = results.SyncResult(cluster=client.name, app=app_name)
     try:
-        prepared = Prepared(
+        prepared = prepared_mod.Prepared(
             client,
             app_name=app_name,
             objects=objects,
@@ -131,11 +58,11 @@ def sync(
             policy=gateway_policy,
             previous=previous_inventory,
         )
-        check_ownership(prepared, app_name=app_name)
+        prepared_mod.check_ownership(prepared, app_name=app_name)
         _apply_all(
             client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
         )
-        _prune(client, prepared, result=result, options=options, app_name=app_name)
+        prune_mod.prune(client, prepared, result=result, options=options, app_name=app_name)
     except syncer_errors.SyncerError as err:
         _finish(client, result, requests0, writes0)
         done = {ref.identity for ref in result.inventory}
@@ -166,7 +93,7 @@ def _finish(
 
 def _apply_all(
     client: client_mod.ClusterClient,
-    prepared: Prepared,
+    prepared: prepared_mod.Prepared,
     *,
     result: results.SyncResult,
     options: model.SyncOptions,
@@ -195,7 +122,7 @@ def _apply_all(
                 result.created.append(ref)
             current = applied
         if ref.kind == order.CRD:
-            _await_established(client, obj, current)
+            crds.await_established(client, obj, current)
         last_of_wave = index + 1 < len(waves) and waves[index + 1] != waves[index]
         if last_of_wave:
             _await_wave(
@@ -210,7 +137,7 @@ def _apply_all(
 
 def _await_wave(
     client: client_mod.ClusterClient,
-    prepared: Prepared,
+    prepared: prepared_mod.Prepared,
     *,
     result: results.SyncResult,
     wave: int,
@@ -331,78 +258,3 @@ def create_namespace(client: client_mod.ClusterClient, name: str) -> None:
         if err.reason != "AlreadyExists":
             raise
     log.info("namespace created cluster=%s namespace=%s", client.name, name)
-
-
-def _await_established(
-    client: client_mod.ClusterClient, obj: dict[str, Any], current: dict[str, Any]
-) -> None:
-    """Block until a CRD serves its kinds, then make discovery learn them."""
-    ref = refs.ObjectRef.of(obj)
-    deadline = time.monotonic() + CRD_ESTABLISHED_TIMEOUT
-    delay = 0.05
-    while not _established(current):
-        if time.monotonic() > deadline:
-            raise errors.NotEstablished(
-                f"cluster {client.name}: {ref} not Established after "
-                f"{CRD_ESTABLISHED_TIMEOUT:.0f}s",
-                retry_after=10.0,
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
-        current = client.get(ref) or {}
-    spec = obj.get("spec") or {}
-    for version in spec.get("versions") or []:
-        api_version = f"{spec.get('group')}/{version.get('name')}"
-        if client.discovery.lookup(api_version, (spec.get("names") or {}).get("kind", "")) is None:
-            client.discovery.forget(api_version)
-
-
-def _established(obj: dict[str, Any]) -> bool:
-    return any(
-        item.get("type") == "Established" and item.get("status") == "True"
-        for item in (obj.get("status") or {}).get("conditions") or []
-    )
-
-
-def _prune(
-    client: client_mod.ClusterClient,
-    prepared: Prepared,
-    *,
-    result: results.SyncResult,
-    options: model.SyncOptions,
-    app_name: str,
-) -> None:
-    candidates = prepared.prune_candidates()
-    # Reverse apply order: workloads before their config, CRs before their CRD.
-    lookup = {ref.identity: prepared.live.get(ref) for ref in candidates}
-    candidates.sort(
-        key=lambda ref: order.sort_key(
-            lookup[ref.identity] or _stub(ref), is_namespaced=_has_namespace
-        ),
-        reverse=True,
-    )
-    for ref in candidates:
-        current = lookup[ref.identity]
-        if current is None and _serves(client, ref):
-            # In the inventory but not listed with our label: gone, or relabelled.
-            current = client.get(ref)
-        if current is None:
-            continue
-        owner = ownership.app_of(current)
-        if owner != app_name:
-            who = f"app {owner!r}" if owner else "nobody (its ownership label was removed)"
-            result.skipped.append(f"{ref}: not pruned, it now belongs to {who}")
-            continue
-        if not options.prune:
-            result.orphans.append(ref)
-            result.inventory.append(ref)
-            continue
-        uid = str((current.get("metadata") or {}).get("uid", ""))
-        if client.delete(ref, uid=uid):
-            result.pruned.append(ref)
-        if client.round_cache is not None:
-            client.round_cache.forget(ref)
-        if ref.kind == order.CRD:
-            spec = current.get("spec") or {}
-            for version in spec.get("versions") or []:
-                client.discovery.forget(f"{spec.get('group')}/{version.get('name')}")
