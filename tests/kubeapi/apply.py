@@ -244,15 +244,15 @@ def _merge(live: Any, config: Any, names: tuple[str, ...], kind: str) -> Any:
         if ltype == "set":
             return live + [v for v in config if v not in live]
         if ltype == "map" and all(isinstance(i, dict) for i in live + config):
-            result = [copy.deepcopy(i) for i in live]
+            items = [copy.deepcopy(i) for i in live]
             for item in config:
                 ident = _item_key(item, keys)
-                at = next((n for n, i in enumerate(result) if _item_key(i, keys) == ident), None)
+                at = next((n for n, i in enumerate(items) if _item_key(i, keys) == ident), None)
                 if at is None:
-                    result.append(_merge(None, item, names, kind))
+                    items.append(_merge(None, item, names, kind))
                 else:
-                    result[at] = _merge(result[at], item, names, kind)
-            return result
+                    items[at] = _merge(items[at], item, names, kind)
+            return items
     return copy.deepcopy(config)
 
 

@@ -57,7 +57,9 @@ class RequestLog(list[Request]):
             1 for r in list(self) if r.method in WRITE_METHODS and "dryRun=All" not in r.query
         )
 
-    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
+    def count(  # type: ignore[override]  # counts by method and path, not by item
+        self, method: str | None = None, path_contains: str | None = None
+    ) -> int:
         return sum(
             1
             for r in list(self)
@@ -251,7 +253,7 @@ class KubeCluster:
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> list[dict[str, Any]]:
         rt = self._type(api_version, kind)
-        return self.objects.list(rt, namespace)["items"]
+        return self.objects.list_collection(rt, namespace)["items"]
 
     def put(self, obj: dict[str, Any], *, manager: str = "test-direct") -> dict[str, Any]:
         """Create or replace obj directly (an Update by manager), bypassing HTTP and auth."""

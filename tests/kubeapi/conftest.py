@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,9 +34,7 @@ class Api:
     ) -> requests.Response:
         data = None
         if body is not None:
-            data = (
-                body if isinstance(body, str | bytes) else requests.models.complexjson.dumps(body)
-            )
+            data = body if isinstance(body, str | bytes) else json.dumps(body)
         return self.session.request(
             method,
             self.base + path,

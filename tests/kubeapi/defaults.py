@@ -66,9 +66,10 @@ def apply_defaults(obj: dict[str, Any], *, kind: str) -> None:
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
         string_data = obj.pop("stringData", None) or {}
-        data = obj.setdefault("data", {}) if string_data else obj.get("data")
-        for key, value in string_data.items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
+        if string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
     elif kind == "Pod" and isinstance(spec, dict):
         _pod_spec(spec, restart="Always")
     elif kind == "Deployment" and isinstance(spec, dict):

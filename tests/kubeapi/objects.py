@@ -59,7 +59,7 @@ class Objects:
         obj["kind"] = rt.kind
         return obj
 
-    def list(
+    def list_collection(
         self,
         rt: resources.ResourceType,
         namespace: str | None,
@@ -75,7 +75,7 @@ class Objects:
             rv = self.store.resource_version
             items = [
                 self._as_version(o, rt)
-                for o in self.store.list(
+                for o in self.store.select(
                     rt.key,
                     namespace if rt.namespaced else None,
                     where=lambda o: selectors.matches(o, labels=labels, fields=fields),
@@ -312,7 +312,7 @@ class Objects:
         propagation: str | None,
     ) -> Obj:
         with self.store.lock:
-            listed = self.list(
+            listed = self.list_collection(
                 rt, namespace, label_selector=label_selector, field_selector=field_selector
             )
             for item in listed["items"]:

@@ -300,7 +300,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if verb == "watch":
             return self._watch(rt, namespace or None, name, query)
         if verb == "list":
-            listed = objects.list(
+            listed = objects.list_collection(
                 rt,
                 namespace or None,
                 label_selector=query.get("labelSelector"),

@@ -64,7 +64,7 @@ class Store:
             obj = self._objects.get(key, {}).get((namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(
+    def select(
         self, key: Key, namespace: str | None = None, *, where: Callable[[Obj], bool] | None = None
     ) -> list[Obj]:
         """Objects sorted by (namespace, name); namespace None = all namespaces; where
@@ -110,7 +110,7 @@ class Store:
     def drop_key(self, key: Key) -> None:
         """Forget every object of a resource type (its CRD was deleted) with DELETED events."""
         with self.lock:
-            for obj in self.list(key):
+            for obj in self.select(key):
                 self.remove(key, obj)
             self._objects.pop(key, None)
 

@@ -185,7 +185,7 @@ def test_serve_command_writes_a_kubeconfig_and_serves_until_interrupted(tmp_path
         assert os.stat(path).st_mode & 0o077 == 0
         if binaries.find("kubectl"):
             for name, _ in contexts:
-                out = subprocess.run(
+                listed = subprocess.run(
                     [
                         binaries.find("kubectl") or "",
                         f"--kubeconfig={path}",
@@ -200,7 +200,7 @@ def test_serve_command_writes_a_kubeconfig_and_serves_until_interrupted(tmp_path
                     text=True,
                     timeout=30,
                 )
-                assert "namespace/default" in out.stdout.split(), out.stderr
+                assert "namespace/default" in listed.stdout.split(), listed.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)

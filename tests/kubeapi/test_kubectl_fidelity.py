@@ -270,7 +270,7 @@ def test_delete_cascades_to_owned_replicasets(kube: cluster.KubeCluster) -> None
     assert "ownerReferences" not in orphan["metadata"]
 
 
-CRD = {
+CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.example.com"},
@@ -325,7 +325,7 @@ def test_crd_then_custom_resource_crud(kube: cluster.KubeCluster) -> None:
     fresh = str(Path(kube.kubeconfig).parent / "fresh-cache")
     proc = kube.kubectl("get", "widgets", "--cache-dir", fresh)
     assert proc.returncode != 0 and "doesn't have a resource type" in proc.stderr
-    assert kube.store.list(("example.com", "widgets")) == []
+    assert kube.store.select(("example.com", "widgets")) == []
 
 
 def test_imperative_create_commands(kube: cluster.KubeCluster) -> None:

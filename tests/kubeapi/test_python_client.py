@@ -75,7 +75,7 @@ def test_server_side_apply_creates_then_updates_with_managed_fields(dyn: Any) ->
             namespace="default",
             field_manager="hpa",
         )
-    status = json.loads(info.value.body)
+    status = json.loads(info.value.body or "{}")
     assert status["reason"] == "Conflict" and status["code"] == 409
     assert status["details"]["causes"] == [
         {
@@ -192,7 +192,9 @@ def test_watch_bookmarks_and_timeout(kube: cluster.KubeCluster) -> None:
     from kubernetes import client
 
     api = client.CoreV1Api(kube.api_client())
-    rv = api.list_namespaced_config_map("default").metadata.resource_version
+    listed = api.list_namespaced_config_map("default")
+    assert listed.metadata is not None
+    rv = listed.metadata.resource_version
     started = time.monotonic()
     stream = watch.Watch().stream(
         api.list_namespaced_config_map,

@@ -32,7 +32,7 @@ def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def workload(kind: str, name: str, image: str) -> dict[str, Any]:
-    pod = {
+    pod: dict[str, Any] = {
         "metadata": {"labels": {"app": name}},
         "spec": {"containers": [{"name": "c", "image": image}]},
     }
@@ -138,20 +138,22 @@ def test_statefulset_and_daemonset_become_ready_or_stay_unready(
         )
     db = wait_for(
         lambda: (
-            (s := kube.get("apps/v1", "StatefulSet", "db").get("status", {})).get("readyReplicas")
+            (s := (kube.get("apps/v1", "StatefulSet", "db") or {}).get("status", {})).get(
+                "readyReplicas"
+            )
             == 2
             and s
         )
-    )  # type: ignore[index]
+    )
     assert db["currentRevision"] == db["updateRevision"] and db["observedGeneration"] == 1
     agent = wait_for(
         lambda: (
-            (s := kube.get("apps/v1", "DaemonSet", "agent").get("status", {})).get(
+            (s := (kube.get("apps/v1", "DaemonSet", "agent") or {}).get("status", {})).get(
                 "numberAvailable"
             )
             and s
         )
-    )  # type: ignore[index]
+    )
     assert (
         agent["desiredNumberScheduled"]
         == agent["updatedNumberScheduled"]

@@ -107,7 +107,7 @@ def run(
             last = st.resource_version
             initial = [
                 {"type": "ADDED", "object": _versioned(o, rt)}
-                for o in st.list(rt.key, namespace)
+                for o in st.select(rt.key, namespace)
                 if _visible(o, namespace=namespace, labels=labels, fields=fields)
             ]
         else:
@@ -142,9 +142,9 @@ def run(
         if pending is None:
             send(expired(str(last), st.resource_version))
             return True
-        for event in pending:
-            last = event.rv
-            out = _translate(event, rt, namespace=namespace, labels=labels, fields=fields)
+        for change in pending:
+            last = change.rv
+            out = _translate(change, rt, namespace=namespace, labels=labels, fields=fields)
             if out is not None:
                 send(out)
                 last_sent = time.monotonic()

@@ -209,7 +209,7 @@ class Controller:
         rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
         assert rs_rt is not None
         uid = deploy["metadata"]["uid"]
-        listed = self._objects.list(rs_rt, deploy["metadata"]["namespace"])["items"]
+        listed = self._objects.list_collection(rs_rt, deploy["metadata"]["namespace"])["items"]
         return [
             rs
             for rs in listed
