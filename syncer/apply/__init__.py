@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from syncer.apply import errors
 from syncer.apply.cache import read_round
-from syncer.apply.client import ClusterClient, RetryPolicy, connect
+from syncer.apply.client import ClusterClient, connect
 from syncer.apply.deploy import deploy, rollback
 from syncer.apply.drift import drift
 from syncer.apply.gateway import check as check_gateway
@@ -55,6 +55,7 @@ from syncer.apply.results import (
     SyncResult,
 )
 from syncer.apply.sync import sync
+from syncer.apply.throttle import RetryPolicy
 from syncer.apply.wait import wait_healthy
 
 __all__ = [

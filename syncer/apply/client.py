@@ -14,10 +14,8 @@ import json
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,73 +25,13 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from syncer import errors as syncer_errors
-from syncer.apply import discovery, errors, ownership, refs
+from syncer.apply import discovery, errors, ownership, refs, throttle
 from syncer.config import model
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 APPLY_PATCH = "application/apply-patch+yaml"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard one request tries before its error is returned."""
-
-    attempts: int = 6
-    """Tries per request (default 6: about 6s of backoff, longer with Retry-After)."""
-    base_delay: float = 0.2
-    """First backoff in seconds, doubled each try (with jitter)."""
-    max_delay: float = 5.0
-    """Longest single backoff, and the cap on a server's Retry-After (default 5s), so a
-    misbehaving server cannot stall a sync for minutes."""
-    connect_attempts: int = 2
-    """Tries when the connection itself fails (default 2: a down cluster fails fast)."""
-
-
-class Stats:
-    """Request counters of one client (thread-safe); ``snapshot`` for deltas."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.writes = 0
-        self.by_verb: dict[str, int] = {}
-
-    def count(self, *, verb: str, write: bool) -> None:
-        with self._lock:
-            self.requests += 1
-            self.writes += int(write)
-            self.by_verb[verb] = self.by_verb.get(verb, 0) + 1
-
-    def snapshot(self) -> tuple[int, int]:
-        with self._lock:
-            return self.requests, self.writes
-
-
-class _Bucket:
-    """Token bucket: ``qps`` sustained, ``burst`` at once; 0 qps means unlimited."""
-
-    def __init__(
-        self, *, qps: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
-        self._qps, self._burst = qps, max(1, burst)
-        self._tokens = float(self._burst)
-        self._clock, self._sleep = clock, sleep
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> None:
-        if self._qps <= 0:
-            return
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
-            self._last = now
-            self._tokens -= 1
-            wait = -self._tokens / self._qps if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
 
 
 class ClusterClient:
@@ -106,21 +44,21 @@ class ClusterClient:
         api: k8s_client.ApiClient,
         timeout: float = 30.0,
         qps: float = 20.0,
-        retry: RetryPolicy | None = None,
+        retry: throttle.RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.stats = Stats()
+        self.retry = retry or throttle.RetryPolicy()
+        self.stats = throttle.Stats()
         self.applied: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         """identity -> (digest of what we applied, resourceVersion it produced)."""
         self.round_cache: Any = None
         """A ``cache.RoundCache`` while ``apply.read_round`` is active, else None."""
         self._api = api
         self._sleep = sleep
-        self._bucket = _Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
+        self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
 
     def close(self) -> None:

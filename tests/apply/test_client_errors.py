@@ -17,7 +17,7 @@ import pytest
 
 from syncer import errors as syncer_errors
 from syncer.apply import client as client_mod
-from syncer.apply import errors
+from syncer.apply import errors, throttle
 from syncer.config import model
 
 
@@ -206,7 +206,7 @@ def test_qps_spaces_requests() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    bucket = client_mod._Bucket(qps=10, burst=2, clock=lambda: now[0], sleep=sleep)
+    bucket = throttle.Bucket(qps=10, burst=2, clock=lambda: now[0], sleep=sleep)
     for _ in range(4):
         bucket.take()
     assert slept == pytest.approx([0.1, 0.1])
