@@ -318,3 +318,18 @@ def test_a_sync_that_fails_part_way_is_rolled_back(kube_clusters: Any, connect: 
     assert [str(r) for r in rolled.pruned] == ["ConfigMap web/extra"]
     assert cluster.get("v1", "ConfigMap", "settings", namespace=NS)["data"] == {"k": "v"}
     assert cluster.get("v1", "ConfigMap", "extra", namespace=NS) is None
+
+
+def test_a_deleted_object_is_missing_not_healthy(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    result = run_sync(
+        client, [config_map("settings"), config_map("other")], options=model.SyncOptions()
+    )
+    cluster.kubectl("delete", "configmap", "other", "-n", NS, check=True)
+    report = apply.wait_healthy(
+        client, app_name=APP, inventory=result.inventory, timeout=0.3, interval=0.1
+    )
+    assert not report.healthy and report.timed_out
+    assert report.problems == ["ConfigMap web/other: not found on the cluster"]
+    assert [item.status for item in report.objects] == ["Missing", "Healthy"]
