@@ -63,6 +63,7 @@ class RepoCache:
         env: Mapping[str, str],
         secrets: tuple[str, ...],
         clock: Callable[[], float] = time.monotonic,
+        what: str = "",
     ) -> str:
         """The remote's refs (``ls-remote --symref``), counted."""
         self._count("ls-remote")
@@ -71,12 +72,19 @@ class RepoCache:
             env=env,
             timeout=self.timeout,
             secrets=secrets,
-            what=self.display_url,
+            what=what or self.display_url,
         )
         self.last_ls_remote = (clock(), out)
         return out
 
-    def fetch(self, *, refs: list[str], env: Mapping[str, str], secrets: tuple[str, ...]) -> None:
+    def fetch(
+        self,
+        *,
+        refs: list[str],
+        env: Mapping[str, str],
+        secrets: tuple[str, ...],
+        what: str = "",
+    ) -> None:
         """Fetch ``refs`` (full ref names or SHAs) into ``refs/syncer/``, counted."""
         self._ensure_repo()
         specs = [
@@ -92,7 +100,7 @@ class RepoCache:
                 env=env,
                 timeout=self.timeout,
                 secrets=secrets,
-                what=self.display_url,
+                what=what or self.display_url,
             )
 
     # --- local reads -----------------------------------------------------------------

@@ -173,7 +173,9 @@ class GitSources:
             remote_sources = [s for s in group if refs.needs_remote(s.git)]
             if remote_sources:
                 try:
-                    remote = self._ls_remote(repo=repo, source=group[0], started=started)
+                    remote = self._ls_remote(
+                        repo=repo, source=group[0], started=started, what=self._what(repo, group)
+                    )
                 except syncer_errors.SyncerError as exc:
                     return {s.name: self._failed(source=s, exc=exc) for s in group}
                 for source in remote_sources:
@@ -187,7 +189,9 @@ class GitSources:
             missing = sorted({ref for sha, ref in wanted.items() if not repo.has_commit(sha)})
             if missing:
                 try:
-                    self._fetch(repo=repo, source=group[0], refs=missing)
+                    self._fetch(
+                        repo=repo, source=group[0], refs=missing, what=self._what(repo, group)
+                    )
                 except syncer_errors.SyncerError as exc:
                     for name in list(targets):
                         results[name] = self._failed(source=_named(group, name), exc=exc)
@@ -211,7 +215,7 @@ class GitSources:
         return results
 
     def _ls_remote(
-        self, *, repo: cache.RepoCache, source: model.Source, started: float
+        self, *, repo: cache.RepoCache, source: model.Source, started: float, what: str
     ) -> refs.RemoteRefs:
         last = repo.last_ls_remote
         if last and last[0] >= started:
@@ -220,12 +224,14 @@ class GitSources:
             # within the ``max_age`` the caller accepts.
             return refs.parse_ls_remote(last[1])
         env = self._env(repo=repo, source=source)
-        out = repo.ls_remote(env=env.env, secrets=env.secrets, clock=self._clock)
+        out = repo.ls_remote(env=env.env, secrets=env.secrets, clock=self._clock, what=what)
         return refs.parse_ls_remote(out)
 
-    def _fetch(self, *, repo: cache.RepoCache, source: model.Source, refs: list[str]) -> None:
+    def _fetch(
+        self, *, repo: cache.RepoCache, source: model.Source, refs: list[str], what: str
+    ) -> None:
         env = self._env(repo=repo, source=source)
-        repo.fetch(refs=refs, env=env.env, secrets=env.secrets)
+        repo.fetch(refs=refs, env=env.env, secrets=env.secrets, what=what)
 
     def _finish(
         self,
@@ -292,11 +298,13 @@ class GitSources:
         env = self._env(repo=repo, source=source)
         # Branches and tags first (works on every server); then the SHA itself, which
         # servers allow when it is reachable (uploadpack.allowReachableSHA1InWant).
-        repo.fetch(refs=["refs/heads/*", "refs/tags/*"], env=env.env, secrets=env.secrets)
+        repo.fetch(
+            refs=["refs/heads/*", "refs/tags/*"], env=env.env, secrets=env.secrets, what=where
+        )
         if not repo.has_commit(wanted) and len(wanted) == 40:
             with contextlib.suppress(errors.SourceError):
                 # reported just below, in words the user can act on
-                repo.fetch(refs=[wanted], env=env.env, secrets=env.secrets)
+                repo.fetch(refs=[wanted], env=env.env, secrets=env.secrets, what=where)
         if not repo.has_commit(wanted):
             raise errors.RefNotFoundError(
                 f"{where}: commit {wanted} is not in the repository (not pushed, or "
@@ -308,7 +316,8 @@ class GitSources:
         self, *, source: model.Source, exc: syncer_errors.SyncerError
     ) -> syncer_errors.SyncerError:
         last = self._current.get(source.name)
-        log.warning(
+        # info, not warning: the caller reports the error itself (CLI line, app status).
+        log.info(
             "event=poll-failed source=%s error=%s last_good=%s",
             source.name, exc, last.commit if last else "none",
         )  # fmt: skip
@@ -319,6 +328,11 @@ class GitSources:
     @staticmethod
     def _where(repo: cache.RepoCache, source: model.Source) -> str:
         return f"source {source.name!r} ({repo.display_url})"
+
+    @classmethod
+    def _what(cls, repo: cache.RepoCache, group: Sequence[model.Source]) -> str:
+        """How errors of a shared remote call name it: the source, or just the URL."""
+        return cls._where(repo, group[0]) if len(group) == 1 else repo.display_url
 
     def _url(self, source: model.Source) -> str:
         return urls.normalize(source.git.url, base_dir=self.settings.base_dir)
