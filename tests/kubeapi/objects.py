@@ -193,6 +193,9 @@ class Objects:
                 cmeta = config.setdefault("metadata", {})
                 if cmeta.get("name", name) != name:
                     raise errors.bad_request("the name of the object does not match the URL")
+                wanted = cmeta.get("resourceVersion")
+                if wanted and (old is None or wanted != old["metadata"]["resourceVersion"]):
+                    raise errors.conflict(plural=rt.plural, group=rt.group, name=name)
                 if old is None and subresource:
                     raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
                 if old is None:

@@ -381,7 +381,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             precondition_rv=pre.get("resourceVersion"),
             precondition_uid=pre.get("uid"),
         )
-        code = 200 if finished or result.get("kind") != "Status" else 202
+        # kube-apiserver answers 200 also when finalizers hold the object (202 only for
+        # the deprecated orphanDependents=false)
+        code = 202 if not finished and options.get("orphanDependents") is False else 200
         return self._send_object(code, result, rt)
 
     def _checked_fields(

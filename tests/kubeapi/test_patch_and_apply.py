@@ -252,3 +252,7 @@ def test_apply_of_an_unchanged_object_keeps_its_resource_version(api: Api) -> No
     first = ssa(api, configmap("c", {"a": "1"}), "syncer").json()
     again = ssa(api, configmap("c", {"a": "1"}), "syncer").json()
     assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    # a resourceVersion in the applied config is a precondition
+    stale = configmap("c", {"a": "2"})
+    stale["metadata"]["resourceVersion"] = "1"
+    assert ssa(api, stale, "syncer").status_code == 409
