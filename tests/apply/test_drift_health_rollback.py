@@ -333,3 +333,23 @@ def test_a_deleted_object_is_missing_not_healthy(kube_clusters: Any, connect: An
     assert not report.healthy and report.timed_out
     assert report.problems == ["ConfigMap web/other: not found on the cluster"]
     assert [item.status for item in report.objects] == ["Missing", "Healthy"]
+
+
+def test_plan_on_an_empty_cluster_creates_everything_and_writes_nothing(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    from tests.apply.conftest import CRD, widget
+
+    [cluster] = kube_clusters(1)
+    plan = apply.plan(
+        connect(cluster),
+        app_name=APP,
+        objects=[*basic_set(), CRD, widget()],
+        options=options,
+        gateway_policy=OPEN_GATE,
+        namespace=NS,
+    )
+    assert plan.summary["create"] == 5 and plan.summary["update"] == 0
+    assert "+++ desired/Widget/web/blue" in plan.diff
+    assert settled(cluster).writes() == 0
+    assert cluster.get("v1", "Namespace", NS) is None
