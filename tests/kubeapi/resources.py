@@ -109,6 +109,37 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), status=True),
     _rt("coordination.k8s.io", "v1", "Lease", "leases"),
+    _rt("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), status=True),
+    _rt("", "v1", "LimitRange", "limitranges", short=("limits",)),
+    _rt("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), status=True),
+    _rt(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        short=("hpa",),
+        status=True,
+        categories=_ALL,
+    ),
+    _rt("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    _rt("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    _rt("events.k8s.io", "v1", "Event", "events", short=("ev",)),
+    _rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    _rt("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    _rt(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        False,
+    ),
+    _rt(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        False,
+    ),
     _rt(
         "apiextensions.k8s.io",
         "v1",
@@ -123,12 +154,18 @@ BUILTIN: tuple[ResourceType, ...] = (
 # Version each group prefers (discovery's preferredVersion); CRD groups add theirs.
 GROUP_ORDER = (
     "apps",
+    "events.k8s.io",
+    "autoscaling",
     "batch",
     "rbac.authorization.k8s.io",
     "networking.k8s.io",
     "policy",
     "coordination.k8s.io",
     "apiextensions.k8s.io",
+    "discovery.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
+    "admissionregistration.k8s.io",
 )
 
 
