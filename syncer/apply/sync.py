@@ -47,7 +47,7 @@ def sync(
 ) -> results.SyncResult:
     """Apply, then prune; see the module docstring. Raises classified errors whose
     ``partial`` attribute holds the result reached so far."""
-    requests0, writes0 = client.stats.snapshot()
+    requests0, writes0 = client.stats.mine()
     result = results.SyncResult(cluster=client.name, app=app_name)
     try:
         prepared = prepared_mod.Prepared(
@@ -87,7 +87,7 @@ def sync(
 def _finish(
     client: client_mod.ClusterClient, result: results.SyncResult, requests0: int, writes0: int
 ) -> None:
-    requests1, writes1 = client.stats.snapshot()
+    requests1, writes1 = client.stats.mine()
     result.requests, result.writes = requests1 - requests0, writes1 - writes0
 
 

@@ -28,10 +28,15 @@ class RetryPolicy:
 
 
 class Stats:
-    """Request counters of one client (thread-safe); ``snapshot`` for deltas."""
+    """Request counters of one client (thread-safe).
+
+    ``snapshot`` gives the client's totals; ``mine`` the calling thread's own, so a
+    sync running next to others on a shared client reports only its own requests.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.requests = 0
         self.writes = 0
         self.by_verb: dict[str, int] = {}
@@ -41,10 +46,16 @@ class Stats:
             self.requests += 1
             self.writes += int(write)
             self.by_verb[verb] = self.by_verb.get(verb, 0) + 1
+        local = self._local
+        local.requests = getattr(local, "requests", 0) + 1
+        local.writes = getattr(local, "writes", 0) + int(write)
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
             return self.requests, self.writes
+
+    def mine(self) -> tuple[int, int]:
+        return getattr(self._local, "requests", 0), getattr(self._local, "writes", 0)
 
 
 class Bucket:

@@ -219,3 +219,20 @@ def test_in_cluster_outside_a_pod_is_a_clear_permanent_error(monkeypatch: Any) -
         match="cluster here: cannot load its in-cluster service account",
     ):
         client_mod.connect(model.Cluster(name="here", in_cluster=True))
+
+
+def test_per_thread_counts_keep_parallel_syncs_apart() -> None:
+    import threading as threading_mod
+
+    stats = throttle.Stats()
+    stats.count(verb="PATCH", write=True)
+    seen: list[tuple[int, int]] = []
+
+    def other() -> None:
+        stats.count(verb="GET", write=False)
+        seen.append(stats.mine())
+
+    thread = threading_mod.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == [(1, 0)] and stats.mine() == (1, 1) and stats.snapshot() == (2, 1)
