@@ -69,7 +69,18 @@ def _cells(obj: dict[str, Any], kind: str) -> list[Any]:
     if kind == "Service":
         return [spec.get("type", "ClusterIP"), spec.get("clusterIP", "")]
     if kind == "Pod":
-        return ["0/1", status.get("phase", "Pending")]
+        statuses = status.get("containerStatuses") or []
+        ready = sum(1 for c in statuses if c.get("ready"))
+        total = len(spec.get("containers") or []) or len(statuses)
+        waiting = next(
+            (
+                c["state"]["waiting"].get("reason")
+                for c in statuses
+                if "waiting" in (c.get("state") or {})
+            ),
+            None,
+        )
+        return [f"{ready}/{total}", waiting or status.get("phase", "Pending")]
     return []
 
 

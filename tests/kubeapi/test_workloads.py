@@ -202,3 +202,45 @@ def test_kubectl_rollout_status_for_statefulset_and_wait_for_job(
     assert proc.returncode == 0 and "roll out complete: 2 new pods" in proc.stdout, proc.stderr
     proc = kube.kubectl("wait", "--for=condition=Complete", "job/migrate", "--timeout=20s")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_workloads_own_pods_that_follow_the_template(kube: cluster.KubeCluster, api: Api) -> None:
+    kube.fail_image(":broken")
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    api.call("POST", path, deployment("web", replicas=2))
+    api.call(
+        "POST",
+        "/apis/apps/v1/namespaces/default/statefulsets",
+        workload("StatefulSet", "db", "pg:16"),
+    )
+    api.call("POST", "/apis/batch/v1/namespaces/default/jobs", workload("Job", "once", "busybox:1"))
+
+    def pods() -> dict[str, dict[str, Any]]:
+        return {p["metadata"]["name"]: p for p in kube.list_objects("v1", "Pod", "default")}
+
+    def phases(prefix: str) -> list[str]:
+        return sorted(
+            p.get("status", {}).get("phase", "") for n, p in pods().items() if n.startswith(prefix)
+        )
+
+    wait_for(lambda: phases("web-") == ["Running", "Running"])
+    wait_for(lambda: {"db-0", "db-1"} <= set(pods()))
+    wait_for(lambda: phases("once-") == ["Succeeded"])
+    table = kube.kubectl("get", "pods", "-l", "app=web")
+    assert table.stdout.count("1/1") == 2 and table.stdout.count("Running") == 2, table.stderr
+    # a failing image: the new ReplicaSet's pods never get ready, the old ones stay
+    api.call(
+        "PATCH",
+        f"{path}/web",
+        {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "web", "image": "nginx:broken"}]}}
+            }
+        },
+        ctype="application/strategic-merge-patch+json",
+    )
+    wait_for(lambda: phases("web-") == ["Pending", "Pending", "Running", "Running"])
+    assert "ImagePullBackOff" in kube.kubectl("get", "pods", "-l", "app=web").stdout
+    # deleting the Deployment removes its ReplicaSets and their Pods
+    api.call("DELETE", f"{path}/web")
+    assert phases("web-") == []

@@ -14,10 +14,12 @@ for workloads.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import heapq
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -311,9 +313,73 @@ class Controller:
             )
         return current, revision
 
+    def _sync_pods(
+        self,
+        owner: dict[str, Any],
+        *,
+        kind: str,
+        count: int,
+        names: list[str] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        """Create or delete the owner's Pods so that it has count of them (their status is
+        then moved by ``_pod`` like any Pod's)."""
+        pod_rt = self._registry.find(group="", version="v1", plural="pods")
+        assert pod_rt is not None
+        meta = owner["metadata"]
+        ns = meta["namespace"]
+        uid = meta["uid"]
+        pods = [p for _, p in self._objects.store.dependents(uid) if _is_pod(p)]
+        pods.sort(key=lambda p: p["metadata"]["name"])
+        wanted = names or []
+        stale = [
+            p
+            for p in pods
+            if revision
+            and p["metadata"].get("labels", {}).get("controller-revision-hash") != revision
+        ]
+        keep = [p for p in pods if p not in stale]
+        extra = (
+            keep[count:] if not names else [p for p in keep if p["metadata"]["name"] not in wanted]
+        )
+        for pod in stale + extra:
+            with contextlib.suppress(errors.ApiError):
+                self._objects.delete(pod_rt, ns, pod["metadata"]["name"], dry_run=False)
+        pods = [p for p in keep if p not in extra]
+        have = {p["metadata"]["name"] for p in pods}
+        missing = [n for n in wanted if n not in have] if names else [None] * (count - len(pods))
+        template = (owner.get("spec") or {}).get("template") or {}
+        for name in missing:
+            body = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name or f"{meta['name']}-{secrets.token_hex(3)[:5]}",
+                    "namespace": ns,
+                    "labels": {
+                        **((template.get("metadata") or {}).get("labels") or {}),
+                        **({"controller-revision-hash": revision} if revision else {}),
+                    },
+                    "ownerReferences": [
+                        {
+                            "apiVersion": owner["apiVersion"],
+                            "kind": kind,
+                            "name": meta["name"],
+                            "uid": uid,
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": copy.deepcopy(template.get("spec") or {}),
+            }
+            with contextlib.suppress(errors.ApiError):
+                self._objects.create(pod_rt, ns, body, manager=MANAGER, dry_run=False)
+
     def _set_rs(self, rs: dict[str, Any], *, replicas: int, ready: int) -> None:
         rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
         assert rs_rt is not None
+        self._sync_pods(rs, kind="ReplicaSet", count=replicas)
         if rs["spec"].get("replicas") != replicas:
             new = copy.deepcopy(rs)
             new["spec"]["replicas"] = replicas
@@ -484,6 +550,8 @@ class Controller:
         generation = int(meta.get("generation", 1))
         revision = f"{meta['name']}-{template_hash(spec.get('template'))}"
         current = status.get("currentRevision") or revision
+        names = [f"{meta['name']}-{i}" for i in range(replicas)]
+        self._sync_pods(sts, kind="StatefulSet", count=replicas, names=names, revision=revision)
         if status.get("observedGeneration") != generation:
             self._write_status(
                 rt,
@@ -528,6 +596,8 @@ class Controller:
         generation = int(ds["metadata"].get("generation", 1))
         status = ds.get("status") or {}
         nodes = 1
+        revision = template_hash((ds.get("spec") or {}).get("template"))
+        self._sync_pods(ds, kind="DaemonSet", count=nodes, revision=revision)
         if status.get("observedGeneration") != generation:
             self._write_status(
                 rt,
@@ -575,6 +645,7 @@ class Controller:
         ):
             return
         if not status.get("startTime"):
+            self._sync_pods(job, kind="Job", count=int(spec.get("parallelism", 1)))
             self._write_status(
                 rt,
                 job,
@@ -632,16 +703,48 @@ class Controller:
             }
         new.pop("active", None)
         new["ready"] = 0
+        self._finish_pods(job, phase="Failed" if failing else "Succeeded")
         self._write_status(rt, job, new)
+
+    def _finish_pods(self, job: dict[str, Any], *, phase: str) -> None:
+        pod_rt = self._registry.find(group="", version="v1", plural="pods")
+        assert pod_rt is not None
+        for _, pod in self._objects.store.dependents(job["metadata"]["uid"]):
+            if not _is_pod(pod):
+                continue
+            state = {
+                "terminated": {
+                    "exitCode": 1 if phase == "Failed" else 0,
+                    "reason": "Error" if phase == "Failed" else "Completed",
+                }
+            }
+            containers = (pod.get("spec") or {}).get("containers") or []
+            self._write_status(
+                pod_rt,
+                pod,
+                {
+                    "phase": phase,
+                    "startTime": (pod.get("status") or {}).get("startTime") or _now(),
+                    "containerStatuses": [
+                        {
+                            "name": c.get("name"),
+                            "image": c.get("image"),
+                            "ready": False,
+                            "restartCount": 0,
+                            "started": False,
+                            "state": state,
+                        }
+                        for c in containers
+                    ],
+                },
+            )
 
     def _pod(
         self, rt: resources.ResourceType, target: Target, pod: dict[str, Any], failing: bool
     ) -> None:
         containers = (pod.get("spec") or {}).get("containers") or []
-        if (pod.get("status") or {}).get("phase") in ("Running", "Pending") and (
-            pod.get("status") or {}
-        ).get("startTime"):
-            return
+        if (pod.get("status") or {}).get("startTime"):
+            return  # already started (or finished, for a Job's pods)
         ready = "False" if failing else "True"
         states = [
             {
@@ -678,6 +781,10 @@ class Controller:
                 "containerStatuses": states,
             },
         )
+
+
+def _is_pod(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Pod"
 
 
 def _max_unavailable(spec: dict[str, Any], replicas: int) -> int:
