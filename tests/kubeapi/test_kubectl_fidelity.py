@@ -238,6 +238,8 @@ def test_rollout_status_succeeds_for_a_good_image_and_fails_for_a_failing_one(
     assert bad is not None
     progressing = next(c for c in bad["status"]["conditions"] if c["type"] == "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+    proc = kube.kubectl("wait", "--for=condition=Available", "deployment/bad", "--timeout=1s")
+    assert proc.returncode != 0 and "timed out" in proc.stderr
 
 
 def test_rollout_undo_restores_the_previous_template(kube: cluster.KubeCluster) -> None:
