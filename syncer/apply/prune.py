@@ -60,8 +60,10 @@ def prune(
             result.inventory.append(ref)
             continue
         uid = str((current.get("metadata") or {}).get("uid", ""))
-        if client.delete(ref, uid=uid):
-            result.pruned.append(ref)
+        # False means it was already gone (or a retried DELETE had in fact succeeded):
+        # either way it has left the cluster, which is what prune reports.
+        client.delete(ref, uid=uid)
+        result.pruned.append(ref)
         if client.round_cache is not None:
             client.round_cache.forget(ref)
         if ref.kind == order.CRD:

@@ -200,3 +200,20 @@ def test_the_per_cluster_timeout_bounds_a_slow_api(
         run_sync(client, basic_set(), options=options)
     cluster.clear_faults()
     assert len(run_sync(client, basic_set(), options=options).created) == 3
+
+
+def test_prune_survives_a_dropped_delete(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, [*basic_set(), config_map("gone")], options=options)
+    cluster.set_fault("status", status=503, count=2, method="DELETE")
+    result = run_sync(client, basic_set(), options=options, previous=first.inventory)
+    assert [str(r) for r in result.pruned] == ["ConfigMap web/gone"]
+    assert cluster.get("v1", "ConfigMap", "gone", namespace=NS) is None
+    assert [str(r) for r in result.inventory] == [
+        "ConfigMap web/settings",
+        "Service web/api",
+        "Deployment web/api",
+    ]
