@@ -92,6 +92,8 @@ _MISSING: Any = _Missing()
 
 
 def _diff(live: Any, desired: Any, segments: tuple[Any, ...], out: list[Difference]) -> None:
+    if desired in ({}, []) and (live is _MISSING or live is None or live == desired):
+        return  # the server may drop an empty struct or list: nothing of ours is missing
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             out.append(_difference(segments, desired, live))

@@ -161,3 +161,9 @@ def test_secret_string_data_matches_its_stored_base64_form() -> None:
     assert compare.needs_apply(live=live, desired=desired) == ""
     live["data"]["password"] = "b3RoZXI="
     assert compare.needs_apply(live=live, desired=desired) == "data.password differs"
+
+
+def test_an_empty_struct_the_server_dropped_is_not_a_change() -> None:
+    desired = copy.deepcopy(DESIRED)
+    desired["spec"]["template"]["spec"]["securityContext"] = {}
+    assert compare.differences(live=live_of(DESIRED), desired=desired) == []
