@@ -111,7 +111,13 @@ class ClusterClient:
         """Server-side apply with field manager ``syncer``; the resulting object."""
         ref = refs.ObjectRef.of(obj)
         resource = self.resource(ref.api_version, ref.kind)
-        query = [("fieldManager", ownership.FIELD_MANAGER), ("force", str(force).lower())]
+        # Strict: a misspelt field is an error naming it, not silently dropped (and then
+        # re-applied forever because it never shows up live).
+        query = [
+            ("fieldManager", ownership.FIELD_MANAGER),
+            ("force", str(force).lower()),
+            ("fieldValidation", "Strict"),
+        ]
         if dry_run:
             query.append(("dryRun", "All"))
         return self.request(

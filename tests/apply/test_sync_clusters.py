@@ -260,3 +260,14 @@ def test_a_crd_deleted_behind_our_back_makes_its_kind_unknown(
     cluster.kubectl("delete", "crd", "widgets.example.com", check=True)
     with pytest.raises(apply.errors.UnknownKind, match="kind Widget"):
         run_sync(client, [widget()], options=options, previous=first.inventory)
+
+
+def test_a_misspelt_field_is_an_error_naming_it(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    typo = deployment()
+    typo["spec"]["replica"] = 3
+    with pytest.raises(apply.errors.InvalidObject, match=r"Deployment web/api.*replica"):
+        run_sync(connect(cluster), [typo], options=options)
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
