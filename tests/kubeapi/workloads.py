@@ -7,28 +7,25 @@ way the real controllers do: first the new generation is observed and updated re
 are created, then (one more delay later) they become ready — unless an image matches
 ``fail_image``, in which case a Deployment ends with ProgressDeadlineExceeded after
 ``progress_deadline`` seconds, StatefulSets and DaemonSets stay unready and Jobs fail.
-Deployments own ReplicaSets (one per pod template, with revisions), so rollout history,
-``rollout undo`` and cascading deletion behave as on a real cluster. No Pods are created
-for workloads.
+Deployments (deployments.py) own ReplicaSets, which own Pods; StatefulSets, DaemonSets
+and Jobs own their Pods, so rollout history, ``rollout undo``, ``kubectl get pods`` and
+cascading deletion behave as on a real cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import heapq
-import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.kubeapi import errors, objects, patch, resources, store
+from tests.kubeapi import deployments, errors, objects, resources, store
 
-MANAGER = "kube-controller-manager"
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+MANAGER = deployments.MANAGER
 _KINDS = {
     ("apps", "deployments"): "Deployment",
     ("apps", "statefulsets"): "StatefulSet",
@@ -36,16 +33,10 @@ _KINDS = {
     ("batch", "jobs"): "Job",
     ("", "pods"): "Pod",
 }
-Target = tuple[str, str, str, str]  # (group, plural, namespace, name)
-
-
-def _now() -> str:
-    return objects.now()
-
-
-def template_hash(template: Any) -> str:
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
-    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:10])
+Target = deployments.Target
+template_hash = deployments.template_hash
+_now = deployments.now
+_condition = deployments.condition
 
 
 def _images(obj: dict[str, Any]) -> list[str]:
@@ -57,26 +48,6 @@ def _images(obj: dict[str, Any]) -> list[str]:
         for key in ("initContainers", "containers")
         for c in pod.get(key) or []
     ]
-
-
-def _condition(
-    ctype: str, status: str, reason: str, message: str, *, prev: list | None = None
-) -> dict:
-    stamp = _now()
-    old = next((c for c in prev or [] if c.get("type") == ctype), None)
-    transition = (
-        old["lastTransitionTime"]
-        if old and old.get("status") == status and old.get("lastTransitionTime")
-        else stamp
-    )
-    return {
-        "type": ctype,
-        "status": status,
-        "lastUpdateTime": stamp,
-        "lastTransitionTime": transition,
-        "reason": reason,
-        "message": message,
-    }
 
 
 class Controller:
@@ -173,7 +144,10 @@ class Controller:
         kind = _KINDS[(group, plural)]
         failing = any(self._failing(image) for image in _images(obj))
         before = obj["metadata"]["resourceVersion"]
-        getattr(self, f"_{kind.lower()}")(rt[0], target, obj, failing)
+        if kind == "Deployment":
+            deployments.reconcile(self, rt[0], target, obj, failing)
+        else:
+            getattr(self, f"_{kind.lower()}")(rt[0], target, obj, failing)
         after = self._objects.store.get(rt[0].key, namespace, name)
         if after is not None and after["metadata"]["resourceVersion"] != before:
             self._stepped[target] = time.monotonic()
@@ -206,112 +180,6 @@ class Controller:
         return seen[1]
 
     # --- Deployment ----------------------------------------------------------------------
-
-    def _replicasets(self, deploy: dict[str, Any]) -> list[dict[str, Any]]:
-        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
-        assert rs_rt is not None
-        uid = deploy["metadata"]["uid"]
-        listed = self._objects.list_collection(rs_rt, deploy["metadata"]["namespace"])["items"]
-        return [
-            rs
-            for rs in listed
-            if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
-        ]
-
-    def _ensure_replicaset(
-        self, deploy: dict[str, Any], replicas: int
-    ) -> tuple[dict[str, Any], int]:
-        """The ReplicaSet of the current template (created or re-used) and its revision."""
-        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
-        assert rs_rt is not None
-        meta, spec = deploy["metadata"], deploy["spec"]
-        template = copy.deepcopy(spec.get("template") or {})
-        tmpl_labels = dict((template.get("metadata") or {}).get("labels") or {})
-        template.setdefault("metadata", {}).pop("labels", None)
-        h = template_hash({"labels": tmpl_labels, "t": template})
-        owned = self._replicasets(deploy)
-        revisions = [
-            int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0))
-            for rs in owned
-        ]
-        current = next(
-            (rs for rs in owned if rs["metadata"].get("labels", {}).get("pod-template-hash") == h),
-            None,
-        )
-        newest = max(revisions, default=0)
-        current_rev = (
-            int(
-                current["metadata"]
-                .get("annotations", {})
-                .get("deployment.kubernetes.io/revision", 0)
-            )
-            if current
-            else 0
-        )
-        revision = current_rev if current is not None and current_rev == newest else newest + 1
-        labels = {**tmpl_labels, "pod-template-hash": h}
-        template["metadata"]["labels"] = labels
-        selector = copy.deepcopy(spec.get("selector") or {})
-        selector.setdefault("matchLabels", {})["pod-template-hash"] = h
-        annotations = {
-            "deployment.kubernetes.io/revision": str(revision),
-            "deployment.kubernetes.io/desired-replicas": str(spec.get("replicas", 1)),
-            "deployment.kubernetes.io/max-replicas": str(spec.get("replicas", 1) + 1),
-        }
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": f"{meta['name']}-{h}",
-                "namespace": meta["namespace"],
-                "labels": labels,
-                "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": {"replicas": replicas, "selector": selector, "template": template},
-        }
-        if current is None:
-            current = self._objects.create(
-                rs_rt, meta["namespace"], body, manager=MANAGER, dry_run=False
-            )
-        else:
-            merged = copy.deepcopy(current)
-            merged["metadata"]["annotations"] = {
-                **(current["metadata"].get("annotations") or {}),
-                **annotations,
-            }
-            merged["spec"]["replicas"] = replicas
-            current = self._objects.replace(
-                rs_rt,
-                meta["namespace"],
-                current["metadata"]["name"],
-                merged,
-                manager=MANAGER,
-                dry_run=False,
-            )
-        if meta.get("annotations", {}).get("deployment.kubernetes.io/revision") != str(revision):
-            dep_rt = self._registry.find(group="apps", version="v1", plural="deployments")
-            assert dep_rt is not None
-            self._objects.patch(
-                dep_rt,
-                meta["namespace"],
-                meta["name"],
-                {"metadata": {"annotations": {"deployment.kubernetes.io/revision": str(revision)}}},
-                content_type=patch.MERGE_PATCH,
-                manager=MANAGER,
-                force=False,
-                dry_run=False,
-            )
-        return current, revision
 
     def _sync_pods(
         self,
@@ -375,171 +243,6 @@ class Controller:
             }
             with contextlib.suppress(errors.ApiError):
                 self._objects.create(pod_rt, ns, body, manager=MANAGER, dry_run=False)
-
-    def _set_rs(self, rs: dict[str, Any], *, replicas: int, ready: int) -> None:
-        rs_rt = self._registry.find(group="apps", version="v1", plural="replicasets")
-        assert rs_rt is not None
-        self._sync_pods(rs, kind="ReplicaSet", count=replicas)
-        if rs["spec"].get("replicas") != replicas:
-            new = copy.deepcopy(rs)
-            new["spec"]["replicas"] = replicas
-            rs = self._objects.replace(
-                rs_rt,
-                rs["metadata"]["namespace"],
-                rs["metadata"]["name"],
-                new,
-                manager=MANAGER,
-                dry_run=False,
-            )
-        status = {
-            "replicas": replicas,
-            "fullyLabeledReplicas": replicas,
-            "observedGeneration": rs["metadata"].get("generation", 1),
-        }
-        if ready:
-            status.update(readyReplicas=ready, availableReplicas=ready)
-        self._write_status(rs_rt, rs, status)
-
-    def _deployment(
-        self, rt: resources.ResourceType, target: Target, deploy: dict[str, Any], failing: bool
-    ) -> None:
-        spec, meta = deploy["spec"], deploy["metadata"]
-        status = deploy.get("status") or {}
-        replicas = int(spec.get("replicas", 1))
-        generation = int(meta.get("generation", 1))
-        conditions = status.get("conditions") or []
-        new_rs, _ = self._ensure_replicaset(deploy, replicas)
-        deploy = self._objects.get(
-            rt, meta["namespace"], meta["name"]
-        )  # the revision may have moved
-        olds = [
-            rs
-            for rs in self._replicasets(deploy)
-            if rs["metadata"]["name"] != new_rs["metadata"]["name"]
-        ]
-        old_ready = sum(int((rs.get("status") or {}).get("readyReplicas", 0)) for rs in olds)
-        started = self._progress_started(target, generation)
-        fresh = status.get("observedGeneration") != generation
-        rs_name = new_rs["metadata"]["name"]
-        if spec.get("paused"):
-            self._write_status(rt, deploy, {**status, "observedGeneration": generation})
-            return
-        if fresh and replicas > 0:
-            # step 1: the new generation is observed, updated replicas exist but are not ready
-            self._set_rs(new_rs, replicas=replicas, ready=0)
-            total = replicas + old_ready
-            self._write_status(
-                rt,
-                deploy,
-                self._deploy_status(
-                    generation,
-                    total=total,
-                    updated=replicas,
-                    ready=old_ready,
-                    replicas=replicas,
-                    progressing=(
-                        "True",
-                        "ReplicaSetUpdated",
-                        f'ReplicaSet "{rs_name}" is progressing.',
-                    ),
-                    conditions=conditions,
-                    spec=spec,
-                ),
-            )
-            self.schedule(target, self._delay())
-            return
-        if failing and replicas > 0:
-            deadline = min(self._deadline(), float(spec.get("progressDeadlineSeconds", 600)))
-            remaining = started + deadline - time.monotonic()
-            if remaining > 0:
-                self.schedule(target, remaining)
-                return
-            self._write_status(
-                rt,
-                deploy,
-                self._deploy_status(
-                    generation,
-                    total=replicas + old_ready,
-                    updated=replicas,
-                    ready=old_ready,
-                    replicas=replicas,
-                    progressing=(
-                        "False",
-                        "ProgressDeadlineExceeded",
-                        f'ReplicaSet "{rs_name}" has timed out progressing.',
-                    ),
-                    conditions=conditions,
-                    spec=spec,
-                ),
-            )
-            return
-        # good images: everything of the new ReplicaSet becomes ready, old ones scale down
-        self._set_rs(new_rs, replicas=replicas, ready=replicas)
-        for rs in olds:
-            self._set_rs(rs, replicas=0, ready=0)
-        self._write_status(
-            rt,
-            deploy,
-            self._deploy_status(
-                generation,
-                total=replicas,
-                updated=replicas,
-                ready=replicas,
-                replicas=replicas,
-                progressing=(
-                    "True",
-                    "NewReplicaSetAvailable",
-                    f'ReplicaSet "{rs_name}" has successfully progressed.',
-                ),
-                conditions=conditions,
-                spec=spec,
-            ),
-        )
-
-    def _deploy_status(
-        self,
-        generation: int,
-        *,
-        total: int,
-        updated: int,
-        ready: int,
-        replicas: int,
-        progressing: tuple[str, str, str],
-        conditions: list,
-        spec: dict[str, Any],
-    ) -> dict[str, Any]:
-        max_unavailable = _max_unavailable(spec, replicas)
-        available_ok = ready >= replicas - max_unavailable
-        available = (
-            _condition(
-                "Available",
-                "True",
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-                prev=conditions,
-            )
-            if available_ok
-            else _condition(
-                "Available",
-                "False",
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.",
-                prev=conditions,
-            )
-        )
-        status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "replicas": total,
-            "updatedReplicas": updated,
-        }
-        if ready:
-            status.update(readyReplicas=ready, availableReplicas=ready)
-        if total - ready > 0:
-            status["unavailableReplicas"] = total - ready
-        status["conditions"] = [available, _condition("Progressing", *progressing, prev=conditions)]
-        return status
-
-    # --- StatefulSet, DaemonSet ----------------------------------------------------------
 
     def _statefulset(
         self, rt: resources.ResourceType, target: Target, sts: dict[str, Any], failing: bool
@@ -785,13 +488,3 @@ class Controller:
 
 def _is_pod(obj: dict[str, Any]) -> bool:
     return obj.get("kind") == "Pod"
-
-
-def _max_unavailable(spec: dict[str, Any], replicas: int) -> int:
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type") == "Recreate":
-        return replicas
-    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
-    if isinstance(value, str) and value.endswith("%"):
-        return int(replicas * int(value[:-1]) // 100)
-    return int(value)
