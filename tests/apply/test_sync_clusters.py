@@ -271,3 +271,15 @@ def test_a_misspelt_field_is_an_error_naming_it(
     with pytest.raises(apply.errors.InvalidObject, match=r"Deployment web/api.*replica"):
         run_sync(connect(cluster), [typo], options=options)
     assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
+
+
+def test_a_wrongly_typed_field_is_an_invalid_object(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    bad = deployment()
+    bad["spec"]["replicas"] = "many"
+    with pytest.raises(apply.errors.InvalidObject, match="Deployment web/api") as caught:
+        run_sync(connect(cluster), [config_map("settings"), bad], options=options)
+    assert isinstance(caught.value, syncer_errors.PermanentError)
+    assert [str(r) for r in caught.value.partial.applied] == ["ConfigMap web/settings"]
