@@ -65,9 +65,7 @@ def _drift_of(
 ) -> results.DriftItem | None:
     if current is None:
         return results.DriftItem(ref=ref, missing=True)
-    if not compare.needs_apply(live=current, desired=obj) or sync_mod.applied_before(
-        client, obj, current
-    ):
+    if sync_mod.unchanged(client, live=current, desired=obj):
         return None
     item = results.DriftItem(ref=ref)
     for difference in compare.differences(live=current, desired=obj):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from syncer.apply import client as client_mod
-from syncer.apply import compare, errors, ownership, refs, results
+from syncer.apply import errors, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
 from syncer.apply import sync as sync_mod
 from syncer.config import model
@@ -76,10 +76,7 @@ def _plan_one(
     current: dict[str, Any] | None,
     options: model.SyncOptions,
 ) -> results.ObjectPlan:
-    if current is not None and (
-        not compare.needs_apply(live=current, desired=obj)
-        or sync_mod.applied_before(client, obj, current)
-    ):
+    if current is not None and sync_mod.unchanged(client, live=current, desired=obj):
         return results.ObjectPlan(ref=ref, action="unchanged")
     after = _dry_run(client, obj, options=options)
     if current is not None and clean(current) == clean(after):

@@ -20,13 +20,15 @@ from syncer.apply import client as client_mod
 from syncer.apply import (
     compare,
     crds,
-    desired,
     errors,
     order,
     ownership,
     refs,
     results,
     wait,
+)
+from syncer.apply import (
+    desired as desired_mod,
 )
 from syncer.apply import prepared as prepared_mod
 from syncer.apply import prune as prune_mod
@@ -103,7 +105,7 @@ def _apply_all(
     waves = [order.wave(obj) for obj in prepared.ordered]
     for index, (obj, ref) in enumerate(zip(prepared.ordered, prepared.refs, strict=True)):
         current = prepared.live.get(ref)
-        if current is not None and not _needs_apply(client, current, obj):
+        if current is not None and unchanged(client, live=current, desired=obj):
             result.unchanged.append(ref)
             result.inventory.append(ref)
         else:
@@ -111,11 +113,11 @@ def _apply_all(
                 client,
                 obj,
                 ref=ref,
-                options=_heal_options(options, current, obj),
+                options=_heal_options(options, live=current, desired=obj),
                 namespace=namespace,
                 result=result,
             )
-            remember(client, obj, applied)
+            remember(client, desired=obj, applied=applied)
             result.applied.append(ref)
             result.inventory.append(ref)
             if current is None:
@@ -166,49 +168,53 @@ def _await_wave(
 
 
 def _heal_options(
-    options: model.SyncOptions, current: dict[str, Any] | None, obj: dict[str, Any]
+    options: model.SyncOptions, *, live: dict[str, Any] | None, desired: dict[str, Any]
 ) -> model.SyncOptions:
     """With selfHeal, fields someone took over imperatively are taken back (forced)."""
-    if options.force or not options.self_heal or current is None:
+    if options.force or not options.self_heal or live is None:
         return options
-    if compare.edited_imperatively(live=current, desired=obj):
+    if compare.edited_imperatively(live=live, desired=desired):
         return dataclasses.replace(options, force=True)
     return options
 
 
-def _needs_apply(
-    client: client_mod.ClusterClient, current: dict[str, Any], obj: dict[str, Any]
+def unchanged(
+    client: client_mod.ClusterClient, *, live: dict[str, Any], desired: dict[str, Any]
 ) -> bool:
-    reason = compare.needs_apply(live=current, desired=obj)
+    """True when applying ``desired`` would not change ``live`` (no request needed)."""
+    reason = compare.needs_apply(live=live, desired=desired)
     if not reason:
-        return False
+        return True
     # The server may store a value in another form than we sent (canonical quantities,
     # defaults inside our list items). If nothing moved since our own last apply of this
     # very object, the live state is what that apply produced: nothing to do.
-    if applied_before(client, obj, current):
-        return False
+    if _applied_before(client, live=live, desired=desired):
+        return True
     log.debug(
-        "apply needed cluster=%s object=%s reason=%s", client.name, refs.describe(obj), reason
+        "apply needed cluster=%s object=%s reason=%s",
+        client.name,
+        refs.describe(desired),
+        reason,
     )
-    return True
+    return False
 
 
 def remember(
-    client: client_mod.ClusterClient, obj: dict[str, Any], applied: dict[str, Any]
+    client: client_mod.ClusterClient, *, desired: dict[str, Any], applied: dict[str, Any]
 ) -> None:
     """Note which resourceVersion our apply of this exact object produced."""
     version = str((applied.get("metadata") or {}).get("resourceVersion", ""))
-    client.applied[refs.ObjectRef.of(obj).identity] = (desired.digest(obj), version)
+    client.applied[refs.ObjectRef.of(desired).identity] = (desired_mod.digest(desired), version)
     if client.round_cache is not None:
         client.round_cache.put(applied)
 
 
-def applied_before(
-    client: client_mod.ClusterClient, obj: dict[str, Any], current: dict[str, Any]
+def _applied_before(
+    client: client_mod.ClusterClient, *, live: dict[str, Any], desired: dict[str, Any]
 ) -> bool:
-    version = str((current.get("metadata") or {}).get("resourceVersion", ""))
-    memo = client.applied.get(refs.ObjectRef.of(obj).identity)
-    return memo is not None and memo == (desired.digest(obj), version)
+    version = str((live.get("metadata") or {}).get("resourceVersion", ""))
+    memo = client.applied.get(refs.ObjectRef.of(desired).identity)
+    return memo is not None and memo == (desired_mod.digest(desired), version)
 
 
 def _apply_one(
