@@ -12,7 +12,7 @@ import dataclasses
 import secrets
 import threading
 
-from tests.kubeapi import errors
+from tests.kubeapi import errors, rbac, store
 
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 
@@ -25,6 +25,8 @@ class Grant:
     verbs: frozenset[str] | None = None
     namespaces: frozenset[str] | None = None
     resources: frozenset[str] | None = None
+    rbac: bool = False  # decided by the cluster's Roles and bindings instead
+    groups: tuple[str, ...] = ()
 
     def allows(self, *, verb: str, resource: str, namespace: str) -> bool:
         if self.verbs is not None and verb not in self.verbs:
@@ -36,7 +38,8 @@ class Grant:
 
 
 class Authorizer:
-    def __init__(self) -> None:
+    def __init__(self, *, objects: store.Store) -> None:
+        self._store = objects
         self._lock = threading.Lock()
         self._tokens: dict[str, Grant] = {}
         self.admin_token = self.add(Grant(user="admin"))
@@ -54,7 +57,21 @@ class Authorizer:
         namespaces: list[str] | None = None,
         resources: list[str] | None = None,
         user: str | None = None,
+        service_account: str | None = None,
+        groups: list[str] | None = None,
     ) -> str:
+        if service_account is not None:
+            namespace, _, name = service_account.partition("/")
+            if not name:
+                raise ValueError(
+                    f"service_account must be 'namespace/name', not {service_account!r}"
+                )
+            sa_user, sa_groups = rbac.service_account_user(namespace, name)
+            return self.add(Grant(user=sa_user, rbac=True, groups=sa_groups))
+        if user is not None and verbs is None and namespaces is None and resources is None:
+            return self.add(
+                Grant(user=user, rbac=True, groups=(*(groups or ()), "system:authenticated"))
+            )
         return self.add(
             Grant(
                 user=user or f"limited-{len(self._tokens)}",
@@ -87,7 +104,12 @@ class Authorizer:
         namespace: str,
         name: str,
     ) -> None:
-        if grant is None or grant.allows(verb=verb, resource=resource, namespace=namespace):
+        if (
+            self.can(
+                grant, verb=verb, resource=resource, group=group, namespace=namespace, name=name
+            )
+            or grant is None
+        ):
             return
         what = (
             f'{resource}.{group} "{name}"'
@@ -105,3 +127,30 @@ class Authorizer:
         if group:
             details["group"] = group
         raise errors.ApiError(403, "Forbidden", message, details=details)
+
+    def can(
+        self,
+        grant: Grant | None,
+        *,
+        verb: str,
+        resource: str,
+        group: str,
+        namespace: str,
+        name: str,
+    ) -> bool:
+        if grant is None:
+            return True  # public endpoints never reach authorization
+        if resource == "selfsubjectaccessreviews" and group == "authorization.k8s.io":
+            return True  # system:basic-user: everyone may ask what they may do
+        if grant.rbac:
+            return rbac.allowed(
+                self._store,
+                user=grant.user,
+                groups=grant.groups,
+                verb=verb,
+                group=group,
+                resource=resource,
+                namespace=namespace,
+                name=name,
+            )
+        return grant.allows(verb=verb, resource=resource, namespace=namespace)

@@ -91,7 +91,7 @@ class KubeCluster:
         self.store = store.Store(history=history)
         self.registry = resources.Registry()
         self.objects = objects.Objects(store=self.store, registry=self.registry)
-        self.auth = auth.Authorizer()
+        self.auth = auth.Authorizer(objects=self.store)
         self.token = self.auth.admin_token
         self.faults = faults.Faults()
         self.request_log = RequestLog()
@@ -222,8 +222,20 @@ class KubeCluster:
         verbs: list[str] | None = None,
         namespaces: list[str] | None = None,
         resources: list[str] | None = None,
+        service_account: str | None = None,
+        user: str | None = None,
+        groups: list[str] | None = None,
     ) -> str:
-        return self.auth.make_token(verbs=verbs, namespaces=namespaces, resources=resources)
+        """A bearer token: limited by verbs/namespaces/resources, or (service_account=
+        "ns/name", or user= with groups=) authorized by the cluster's RBAC objects."""
+        return self.auth.make_token(
+            verbs=verbs,
+            namespaces=namespaces,
+            resources=resources,
+            service_account=service_account,
+            user=user,
+            groups=groups,
+        )
 
     def kubeconfig_for(self, token: str, path: str | Path) -> Path:
         return kubeconfig.write(path, [kubeconfig.Entry(self.name, self.url, token)])

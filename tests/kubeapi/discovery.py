@@ -88,6 +88,18 @@ def resource_list(registry: resources.Registry, group: str, version: str) -> dic
                     "verbs": ["get", "patch", "update"],
                 }
             )
+        if rt.plural == "serviceaccounts":
+            out.append(
+                {
+                    "name": "serviceaccounts/token",
+                    "singularName": "",
+                    "namespaced": True,
+                    "group": "authentication.k8s.io",
+                    "version": "v1",
+                    "kind": "TokenRequest",
+                    "verbs": ["create"],
+                }
+            )
         if rt.scale:
             out.append(
                 {

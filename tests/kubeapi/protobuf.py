@@ -65,6 +65,29 @@ KINDS: dict[str, Schema] = {
         4: ("automountServiceAccountToken", "bool"),
     },
 }
+_RESOURCE_ATTRIBUTES: Schema = {
+    1: ("namespace", "string"),
+    2: ("verb", "string"),
+    3: ("group", "string"),
+    4: ("version", "string"),
+    5: ("resource", "string"),
+    6: ("subresource", "string"),
+    7: ("name", "string"),
+}
+KINDS["SelfSubjectAccessReview"] = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "spec",
+        {
+            1: ("resourceAttributes", _RESOURCE_ATTRIBUTES),
+            2: ("nonResourceAttributes", {1: ("path", "string"), 2: ("verb", "string")}),
+        },
+    ),
+}
+KINDS["TokenRequest"] = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {1: ("audiences", ("repeated", "string")), 4: ("expirationSeconds", "int")}),
+}
 _UNKNOWN: Schema = {
     1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
     2: ("raw", "bytes"),

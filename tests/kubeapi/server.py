@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tests.kubeapi import discovery, errors, fields, patch, protobuf, resources, tables, watch
+from tests.kubeapi import (
+    access,
+    discovery,
+    errors,
+    fields,
+    patch,
+    protobuf,
+    resources,
+    tables,
+    watch,
+)
 
 if TYPE_CHECKING:
     from tests.kubeapi.cluster import KubeCluster
@@ -251,7 +261,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         name = rest[1] if len(rest) >= 2 else ""
         sub = rest[2] if len(rest) == 3 else ""
-        if sub and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale)):
+        token_request = sub == "token" and rt.plural == "serviceaccounts"
+        if sub and not (
+            (sub == "status" and rt.status) or (sub == "scale" and rt.scale) or token_request
+        ):
             raise errors.ApiError(
                 404, "NotFound", "the server could not find the requested resource"
             )
@@ -316,6 +329,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send_object(200, obj, rt)
         if verb in ("create", "update", "patch") and not sub:
             body = self._checked_fields(rt, body, query)
+        if verb == "create" and sub == "token":
+            return self._send_json(201, access.token_request(cluster, namespace=ns, name=name))
+        if verb == "create" and rt.kind == "SelfSubjectAccessReview":
+            review = access.review(cluster, self._grant, self._parse(body))
+            return self._send_json(201, review)
         if verb == "create":
             if name:
                 raise errors.method_not_allowed("POST to a named object is not allowed")

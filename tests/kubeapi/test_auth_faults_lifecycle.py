@@ -164,3 +164,79 @@ def test_stop_cuts_open_watches(kube: cluster.KubeCluster, api: Api) -> None:
         for line in lines:
             json.loads(line)
     kube.start()
+
+
+RBAC_OBJECTS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: syncer}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: robot, namespace: syncer}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-config, namespace: syncer}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [allowed]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: robot-reads, namespace: syncer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-config}
+subjects:
+- {kind: ServiceAccount, name: robot, namespace: syncer}
+"""
+
+
+def test_service_account_tokens_follow_rbac_objects(kube: cluster.KubeCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = kube.kubectl("apply", "-f", "-", input=RBAC_OBJECTS)
+    assert proc.returncode == 0, proc.stderr
+    token = kube.kubectl("create", "token", "robot", "-n", "syncer").stdout.strip()
+    assert token
+    path = str(kube.kubeconfig_for(token, tmp_path / "robot"))
+    assert kube.kubectl("--kubeconfig", path, "-n", "syncer", "get", "configmaps").returncode == 0
+    denied = kube.kubectl("--kubeconfig", path, "-n", "syncer", "get", "deployments")
+    assert denied.returncode != 0
+    assert (
+        'User "system:serviceaccount:syncer:robot" cannot list resource "deployments"'
+        in denied.stderr
+    )
+    assert kube.kubectl("--kubeconfig", path, "-n", "default", "get", "configmaps").returncode != 0
+    can = kube.kubectl("--kubeconfig", path, "-n", "syncer", "auth", "can-i", "list", "configmaps")
+    assert (can.returncode, can.stdout.strip()) == (0, "yes")
+    cannot = kube.kubectl(
+        "--kubeconfig", path, "-n", "syncer", "auth", "can-i", "delete", "configmaps"
+    )
+    assert cannot.stdout.strip() == "no" and cannot.returncode != 0
+    robot = Api(kube, kube.make_token(service_account="syncer/robot"))
+    assert (
+        robot.call("GET", "/api/v1/namespaces/syncer/secrets/allowed").status_code == 404
+    )  # allowed, absent
+    assert robot.call("GET", "/api/v1/namespaces/syncer/secrets/other").status_code == 403
+    assert robot.call("GET", "/api/v1/namespaces/syncer/secrets").status_code == 403
+    # a ClusterRoleBinding to the seeded cluster-admin role opens everything
+    Api(kube, kube.token).call(
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "robot-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "syncer"}],
+        },
+    )
+    assert robot.call("GET", "/apis/apps/v1/deployments").status_code == 200
+    assert kube.kubectl("--kubeconfig", path, "get", "nodes").returncode == 0
