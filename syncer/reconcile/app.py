@@ -255,7 +255,7 @@ class Reconciler:
         if failed:
             message = "; ".join(f"{c}: {s}" for c, s in sorted(failed.items()))
         elif not message:
-            message = f"release {rel.short_id} " + ("applied" if reached else "up to date")
+            message = f"applied to {len(reached)} cluster(s)" if reached else "up to date"
         return Outcome(
             app=app.name,
             ok=ok,
