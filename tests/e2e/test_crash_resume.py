@@ -83,7 +83,18 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
             finally:
                 store.close()
 
-        wait_until(finished, timeout=30, what="no open rollout left")
+        try:
+            wait_until(finished, timeout=30, what="no open rollout left")
+        except AssertionError:
+            store = env.store()
+            try:
+                for app in ("web", "worker"):
+                    print(app, [e.to_dict() for e in store.errors(app)])
+                    print(app, [r.to_dict() for r in store.open_rollouts(app)])
+                    print(app, [e.message for e in store.history(app, limit=15)])
+            finally:
+                store.close()
+            raise
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
