@@ -43,6 +43,8 @@ class FakeParts:
         self.down: set[str] = set()
         self.missing: dict[str, str] = {}
         self.registry_down = False
+        self.drifted: list[str] = []
+        self.drift_checks: list[tuple[str, bool]] = []
         self.applies: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
@@ -132,7 +134,8 @@ class FakeParts:
         objects: Sequence[dict[str, Any]],
         heal: bool,
     ) -> parts.Drift:
-        return parts.Drift(drifted=[], healed=False)
+        self.drift_checks.append((cluster.name, heal))
+        return parts.Drift(drifted=list(self.drifted), healed=heal and bool(self.drifted))
 
     def check_cluster(self, cluster: model.Cluster) -> str:
         return self.missing.get(cluster.name, "")

@@ -199,3 +199,16 @@ def test_pipeline_waits_for_approval_then_promotes(store: state.Store) -> None:
     third = ctl.reconciler.reconcile("web", fresh=True)
     assert third.clusters == {"prod": "healthy"}
     assert ctl.app_status("web")["waiting"] == []  # type: ignore[index]
+
+
+def test_drift_check_heals_and_records(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    rec.reconcile("web", fresh=True)
+    rec.reconcile("web", reasons=frozenset({"drift"}))
+    assert sorted(parts.drift_checks) == [("a", True), ("b", True)]
+    assert "drift" not in kinds(store)  # nothing drifted, nothing recorded
+    parts.drifted = ["Deployment default/web: spec.replicas (changed by kubectl)"]
+    rec.reconcile("web", reasons=frozenset({"drift"}))
+    drift = [e for e in store.history("web") if e.kind == "drift"]
+    assert len(drift) == 2 and all("(healed)" in e.message for e in drift)
