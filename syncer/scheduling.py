@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -238,7 +239,9 @@ class Jobs:
         """Run ``func`` every ``every`` seconds (plus up to ``jitter`` times ``every``)."""
         if every <= 0:
             raise ValueError(f"job {job_id}: interval must be positive, got {every}")
+        # The first run is spread too, so that jobs added together do not fire together.
         first = time.time() + (every if first_in is None else first_in)
+        first += random.uniform(0, every * jitter)
         self._scheduler.add_job(
             self._wrap(job_id, func),
             IntervalTrigger(seconds=every, jitter=every * jitter or None, timezone=datetime.UTC),
