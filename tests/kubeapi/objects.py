@@ -18,7 +18,17 @@ import secrets
 import uuid
 from typing import Any
 
-from tests.kubeapi import apply, crds, defaults, errors, patch, resources, selectors, store
+from tests.kubeapi import (
+    apply,
+    crd_schema,
+    crds,
+    defaults,
+    errors,
+    patch,
+    resources,
+    selectors,
+    store,
+)
 
 Obj = dict[str, Any]
 
@@ -50,6 +60,15 @@ class Objects:
         if obj is None:
             raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
         return self._as_version(obj, rt)
+
+    def schema_of(self, rt: resources.ResourceType) -> dict[str, Any] | None:
+        """The openAPIV3Schema of a custom resource's version, if its CRD declares one."""
+        if not rt.crd:
+            return None
+        crd = self.store.get(
+            ("apiextensions.k8s.io", "customresourcedefinitions"), "", f"{rt.plural}.{rt.group}"
+        )
+        return crd_schema.version_schema(crd, rt.version) if crd else None
 
     def exists(self, rt: resources.ResourceType, namespace: str, name: str) -> bool:
         return self.store.get(rt.key, namespace if rt.namespaced else "", name) is not None
@@ -426,6 +445,9 @@ class Objects:
         if rt.kind == "CustomResourceDefinition":
             crds.prepare(new)
         defaults.apply_defaults(new, kind=rt.kind)
+        schema = self.schema_of(rt)
+        if schema is not None:
+            crd_schema.apply(new, schema, kind=rt.kind, group=rt.group)
         if old is not None and rt.tracks_generation:
             meta["generation"] = (
                 int(old["metadata"].get("generation") or 1) + 1

@@ -9,6 +9,7 @@ are ``Status`` objects (errors.py).
 from __future__ import annotations
 
 import contextlib
+import copy
 import http.server
 import json
 import socket
@@ -20,6 +21,7 @@ import yaml
 
 from tests.kubeapi import (
     access,
+    crd_schema,
     discovery,
     errors,
     fields,
@@ -415,6 +417,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(parsed, dict):
             return body
         found = fields.unknown(parsed, kind=rt.kind)
+        schema = self.server.cluster.objects.schema_of(rt)
+        if schema is not None:
+            # a patch body is partial: only its unknown fields matter here
+            found = crd_schema.apply(
+                copy.deepcopy(parsed), schema, kind=rt.kind, group=rt.group, validate=False
+            )
         if not found:
             return body
         level = query.get("fieldValidation") or "Warn"

@@ -258,3 +258,63 @@ def test_unknown_fields_strict_from_kubectl_warn_and_drop_by_default(
         == '299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""'
     )
     assert "imagee" not in resp.json()["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_crd_schema_defaults_prunes_and_validates(kube: cluster.KubeCluster, api: Api) -> None:
+    crd = copy.deepcopy(CRD)
+    crd["spec"]["versions"][0]["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["color"],
+                    "properties": {
+                        "size": {"type": "integer", "minimum": 1, "default": 1},
+                        "color": {"type": "string", "enum": ["red", "blue"]},
+                        "tags": {"type": "array", "maxItems": 2, "items": {"type": "string"}},
+                        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    },
+                },
+                "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+            },
+        }
+    }
+    api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    base = "/apis/example.com/v1/namespaces/default/widgets"
+
+    def widget(name: str, spec: dict) -> dict:
+        return {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+
+    created = api.call(
+        "POST", base, widget("w", {"color": "red", "bogus": 1, "extra": {"free": "form"}})
+    )
+    assert created.status_code == 201
+    assert created.json()["spec"] == {"color": "red", "size": 1, "extra": {"free": "form"}}
+    assert 'unknown field \\"spec.bogus\\"' in created.headers["Warning"]
+    bad = api.call(
+        "POST", base, widget("b", {"color": "green", "size": 0, "tags": ["a", "b", "c"]})
+    )
+    assert bad.status_code == 422
+    fields_ = sorted(c["field"] for c in bad.json()["details"]["causes"])
+    assert fields_ == ["spec.color", "spec.size", "spec.tags"]
+    missing = api.call("POST", base, widget("m", {"size": 2}))
+    assert (
+        missing.status_code == 422
+        and missing.json()["details"]["causes"][0]["field"] == "spec.color"
+    )
+    typed = api.call(
+        "PATCH", f"{base}/w", {"spec": {"size": "big"}}, ctype="application/merge-patch+json"
+    )
+    assert typed.status_code == 422 and "must be of type integer" in typed.json()["message"]
+    proc = kube.kubectl(
+        "apply", "-f", "-", input=yaml.safe_dump(widget("s", {"color": "blue", "bogus": 1}))
+    )
+    assert (
+        proc.returncode != 0 and 'strict decoding error: unknown field "spec.bogus"' in proc.stderr
+    )
