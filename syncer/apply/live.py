@@ -45,10 +45,10 @@ def read(
     ``served`` lists the (apiVersion, kind) the cluster serves; others (custom
     resources whose CRD is not applied yet) cannot exist and are not read.
     """
-    wanted = list(desired)
-    known = {ref.identity for ref in previous}
+    wanted, before = list(desired), list(previous)
+    known = {ref.identity for ref in before}
     groups: dict[tuple[str, str, str], list[refs.ObjectRef]] = {}
-    for ref in [*wanted, *previous]:
+    for ref in [*wanted, *before]:
         groups.setdefault((ref.api_version, ref.kind, ref.namespace), [])
     for ref in wanted:
         groups[(ref.api_version, ref.kind, ref.namespace)].append(ref)

@@ -42,11 +42,11 @@ class Prepared:
         served = {
             (obj["apiVersion"], obj["kind"]) for obj in self.ordered if self.scopes.served(obj)
         }
-        served |= {(ref.api_version, ref.kind) for ref in previous if serves(client, ref)}
-        self.live = live.read(
-            client, app_name=app_name, desired=self.refs, previous=previous, served=served
-        )
         self.previous = list(previous)
+        served |= {(ref.api_version, ref.kind) for ref in self.previous if serves(client, ref)}
+        self.live = live.read(
+            client, app_name=app_name, desired=self.refs, previous=self.previous, served=served
+        )
 
     def prune_candidates(self) -> list[refs.ObjectRef]:
         """Objects the app owned (inventory or label) that left the desired set."""
