@@ -49,6 +49,7 @@ def sync(
 ) -> results.SyncResult:
     """Apply, then prune; see the module docstring. Raises classified errors whose
     ``partial`` attribute holds the result reached so far."""
+    previous_inventory = list(previous_inventory)
     requests0, writes0 = client.stats.mine()
     result = results.SyncResult(cluster=client.name, app=app_name)
     try:
