@@ -324,6 +324,7 @@ class KubeCluster:
             manager=manager,
             force=False,
             dry_run=dry_run,
+            subresource="scale",
         )
         return server._scale(obj, rt)
 

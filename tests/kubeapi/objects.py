@@ -414,8 +414,6 @@ class Objects:
                 "managedFields", old["metadata"].get("managedFields")
             )
             new, meta = merged, merged["metadata"]
-        elif subresource == "scale" and old is not None:
-            raise errors.method_not_allowed("scale updates go through replace_scale")
         if old is None:
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now()

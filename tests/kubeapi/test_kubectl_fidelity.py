@@ -340,3 +340,34 @@ def test_imperative_create_commands(kube: cluster.KubeCluster) -> None:
     assert kube.get("v1", "Secret", "s", "team")["data"] == {"password": "eA=="}  # type: ignore[index]
     assert kube.get("v1", "ServiceAccount", "robot", "team") is not None
     assert kube.get("v1", "Namespace", "team")["status"]["phase"] == "Active"  # type: ignore[index]
+
+
+def test_scale_restart_and_server_side_diff(kube: cluster.KubeCluster) -> None:
+    web = deployment("web", replicas=1)
+    ok(kube, "apply", "--server-side", "--field-manager=syncer", "-f", "-", input=dump(web))
+    ok(kube, "rollout", "status", "deployment/web", "--timeout=20s")
+    assert "deployment.apps/web scaled" in ok(kube, "scale", "deployment/web", "--replicas=3")
+    ok(kube, "rollout", "status", "deployment/web", "--timeout=20s")
+    assert kube.get("apps/v1", "Deployment", "web")["status"]["availableReplicas"] == 3  # type: ignore[index]
+    assert "restarted" in ok(kube, "rollout", "restart", "deployment/web")
+    ok(kube, "rollout", "status", "deployment/web", "--timeout=20s")
+    assert len(kube.list_objects("apps/v1", "ReplicaSet", "default")) == 2  # a new template
+    # the scale went through the scale subresource, so syncer's manifest now conflicts on it
+    web["spec"]["replicas"] = 2
+    proc = kube.kubectl(
+        "diff", "--server-side", "--field-manager=syncer", "-f", "-", input=dump(web)
+    )
+    assert proc.returncode > 1 and 'conflict with "kubectl"' in proc.stderr
+    proc = kube.kubectl(
+        "diff",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=syncer",
+        "-f",
+        "-",
+        input=dump(web),
+    )
+    assert (
+        proc.returncode == 1 and "-  replicas: 3" in proc.stdout and "+  replicas: 2" in proc.stdout
+    )
+    assert kube.get("apps/v1", "Deployment", "web")["spec"]["replicas"] == 3  # type: ignore[index]

@@ -286,7 +286,10 @@ def test_scale_subresource(api: Api) -> None:
         {"spec": {"replicas": 4}},
         ctype="application/merge-patch+json",
     )
-    assert api.call("GET", f"{DEPLOY}/web").json()["spec"]["replicas"] == 4
+    scaled = api.call("GET", f"{DEPLOY}/web").json()
+    assert scaled["spec"]["replicas"] == 4
+    entries = [m for m in scaled["metadata"]["managedFields"] if m.get("subresource") == "scale"]
+    assert entries and entries[0]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
 
 
 def test_defaults_are_filled_in_like_kube_apiserver(api: Api) -> None:
