@@ -16,6 +16,8 @@ from typing import Any
 from tests.kubeapi import errors
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -131,6 +133,13 @@ def apply_defaults(obj: dict[str, Any], *, kind: str) -> None:
         obj.setdefault("status", {"phase": "Bound"})
 
 
+def _label_key_ok(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _NAME.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(_LABEL.match(name))
+
+
 def _selector_matches(selector: Any, labels: Any) -> bool:
     match = (selector or {}).get("matchLabels") or {}
     labels = labels or {}
@@ -160,7 +169,28 @@ def validate(obj: dict[str, Any], *, kind: str, group: str) -> None:
                 "alphanumeric character",
             )
         )
+    label_kinds = {"Namespace": "RFC 1123 label", "Service": "RFC 1035 label"}
+    pattern = _DNS1035 if kind == "Service" else _DNS1123_LABEL
+    if name and kind in label_kinds and (len(name) > 63 or not pattern.match(name)):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": a {kind} name must be a DNS-{label_kinds[kind][4:8]} '
+                "label: at most 63 lower case alphanumeric characters or '-'",
+            )
+        )
     for key, value in (meta.get("labels") or {}).items():
+        if not _label_key_ok(key):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    f'Invalid value: "{key}": name part '
+                    "must consist of alphanumeric characters, '-', '_' or '.', with an optional "
+                    "DNS subdomain prefix and '/'",
+                )
+            )
         if not isinstance(value, str) or len(value) > 63 or not _LABEL.match(value):
             causes.append(
                 (

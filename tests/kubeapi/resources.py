@@ -43,16 +43,26 @@ class ResourceType:
 
     @property
     def tracks_generation(self) -> bool:
-        """kube-apiserver sets metadata.generation for kinds with a spec and for CRs."""
-        return self.crd or self.status or self.kind in _GENERATION_KINDS
+        """kube-apiserver sets metadata.generation for these kinds and for CRs."""
+        return self.crd or self.kind in _GENERATION_KINDS
 
 
 _GENERATION_KINDS = {
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
     "CronJob",
+    "Pod",
     "PodDisruptionBudget",
     "Ingress",
+    "IngressClass",
+    "NetworkPolicy",
+    "HorizontalPodAutoscaler",
     "CustomResourceDefinition",
-    "Pod",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
 }
 
 

@@ -112,6 +112,17 @@ def test_validation_errors_are_422_with_causes(api: Api) -> None:
     resp = api.call("POST", DEPLOY, bad)
     assert resp.status_code == 422 and resp.json()["reason"] == "Invalid"
     assert resp.json()["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "1web"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    assert api.call("POST", "/api/v1/namespaces/default/services", svc).status_code == 422
+    assert api.call("POST", "/api/v1/namespaces", namespace("a.b")).status_code == 422
+    assert api.call("POST", CM, configmap("ok", {}, labels={"bad key": "v"})).status_code == 422
+    ns = api.call("POST", "/api/v1/namespaces", namespace("fine")).json()
+    assert "generation" not in ns["metadata"]  # namespaces have none, as on kube-apiserver
     resp = api.call("POST", CM, configmap("Bad_Name", {}))
     assert (
         resp.status_code == 422 and resp.json()["details"]["causes"][0]["field"] == "metadata.name"
