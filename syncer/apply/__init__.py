@@ -15,6 +15,7 @@ Public API (every function takes keyword arguments after the client)::
     result = apply.rollback(client, app_name=, previous_objects=, failed_inventory=,
                             options=, gateway_policy=, namespace=)  # -> SyncResult
     result = apply.deploy(client, ...sync arguments..., previous_objects=)  # -> DeployResult
+    result = apply.remove(client, app_name=, inventory=)   # the app left the config
     apply.check_gateway(objects, policy=, namespace=, is_namespaced=)  # pure, raises
     with apply.read_round(client):   # optional: a round of many apps' syncs on one
         ...                          # cluster reads each kind once (see apply.cache)
@@ -54,7 +55,7 @@ from syncer.apply.results import (
     PlanResult,
     SyncResult,
 )
-from syncer.apply.sync import sync
+from syncer.apply.sync import remove, sync
 from syncer.apply.throttle import RetryPolicy
 from syncer.apply.wait import wait_healthy
 
@@ -76,6 +77,7 @@ __all__ = [
     "errors",
     "plan",
     "read_round",
+    "remove",
     "rollback",
     "sync",
     "wait_healthy",

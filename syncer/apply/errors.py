@@ -76,6 +76,11 @@ class GatewayViolation(errors.PermanentError, ApplyError):
         self.violations = violations
 
 
+class EmptyRender(errors.PermanentError, ApplyError):
+    """The app has no objects although it owns some on the cluster: pruning all of them
+    is refused (an empty render is almost always a wrong path, branch or overlay)."""
+
+
 class NotEstablished(errors.TemporaryError, ApplyError):
     """An applied CRD did not become Established in time; retry later."""
 

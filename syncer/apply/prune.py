@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncer.apply import client as client_mod
-from syncer.apply import crds, order, ownership, refs, results
+from syncer.apply import crds, errors, order, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
 from syncer.config import model
 
@@ -33,8 +33,17 @@ def prune(
     result: results.SyncResult,
     options: model.SyncOptions,
     app_name: str,
+    allow_empty: bool = False,
 ) -> None:
     candidates = prepared.prune_candidates()
+    if options.prune and candidates and not prepared.refs and not allow_empty:
+        # As Argo CD without allowEmpty: never wipe an app because its render came out
+        # empty; a real removal is deleting the app (or its objects) on purpose.
+        raise errors.EmptyRender(
+            f"cluster {client.name}: app {app_name!r} has no objects but owns "
+            f"{len(candidates)} there; refusing to prune them all. Check the app's path, "
+            "branch and overlays; removing the app from the config removes its objects."
+        )
     # Reverse apply order: workloads before their config, CRs before their CRD.
     lookup = {ref.identity: prepared.live.get(ref) for ref in candidates}
     candidates.sort(

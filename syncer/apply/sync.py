@@ -46,9 +46,11 @@ def sync(
     gateway_policy: model.GatewayPolicy,
     namespace: str,
     previous_inventory: Sequence[refs.ObjectRef] = (),
+    allow_empty: bool = False,
 ) -> results.SyncResult:
     """Apply, then prune; see the module docstring. Raises classified errors whose
-    ``partial`` attribute holds the result reached so far."""
+    ``partial`` attribute holds the result reached so far. An empty ``objects`` never
+    prunes everything unless ``allow_empty`` (which ``remove`` sets)."""
     previous_inventory = list(previous_inventory)
     requests0, writes0 = client.stats.mine()
     result = results.SyncResult(cluster=client.name, app=app_name)
@@ -65,7 +67,14 @@ def sync(
         _apply_all(
             client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
         )
-        prune_mod.prune(client, prepared, result=result, options=options, app_name=app_name)
+        prune_mod.prune(
+            client,
+            prepared,
+            result=result,
+            options=options,
+            app_name=app_name,
+            allow_empty=allow_empty,
+        )
     except syncer_errors.SyncerError as err:
         _finish(client, result, requests0, writes0)
         done = {ref.identity for ref in result.inventory}
@@ -265,3 +274,23 @@ def create_namespace(client: client_mod.ClusterClient, name: str) -> None:
         if err.reason != "AlreadyExists":
             raise
     log.info("namespace created cluster=%s namespace=%s", client.name, name)
+
+
+def remove(
+    client: client_mod.ClusterClient,
+    *,
+    app_name: str,
+    inventory: Sequence[refs.ObjectRef],
+) -> results.SyncResult:
+    """Delete everything an app owns on the cluster (the app left the config), in reverse
+    order and only objects still carrying its label."""
+    return sync(
+        client,
+        app_name=app_name,
+        objects=[],
+        options=model.SyncOptions(prune=True),
+        gateway_policy=model.GatewayPolicy(allow_cluster_scoped=True),
+        namespace="",
+        previous_inventory=inventory,
+        allow_empty=True,
+    )

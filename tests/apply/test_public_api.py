@@ -30,6 +30,7 @@ def test_public_api_is_pinned() -> None:
         "errors",
         "plan",
         "read_round",
+        "remove",
         "rollback",
         "sync",
         "wait_healthy",

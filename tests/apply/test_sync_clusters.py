@@ -283,3 +283,31 @@ def test_a_wrongly_typed_field_is_an_invalid_object(
         run_sync(connect(cluster), [config_map("settings"), bad], options=options)
     assert isinstance(caught.value, syncer_errors.PermanentError)
     assert [str(r) for r in caught.value.partial.applied] == ["ConfigMap web/settings"]
+
+
+def test_an_empty_render_never_prunes_everything(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, basic_set(), options=options)
+    with pytest.raises(apply.errors.EmptyRender, match="has no objects but owns 3 there"):
+        run_sync(client, [], options=options, previous=first.inventory)
+    assert settled(cluster).count(method="DELETE") == 0
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is not None
+
+
+def test_remove_deletes_what_the_app_owns_only(
+    kube_clusters: Any, connect: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    first = run_sync(client, [*basic_set(), CRD, widget()], options=options)
+    run_sync(client, [config_map("theirs")], options=options, app="other")
+    result = apply.remove(client, app_name="web", inventory=first.inventory)
+    assert len(result.pruned) == 5 and result.inventory == []
+    assert cluster.get("v1", "ConfigMap", "theirs", namespace=NS) is not None
+    assert (
+        cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com")
+        is None
+    )
