@@ -42,7 +42,7 @@ def prune(
         raise errors.EmptyRender(
             f"cluster {client.name}: app {app_name!r} has no objects but owns "
             f"{len(candidates)} there; refusing to prune them all. Check the app's path, "
-            "branch and overlays; removing the app from the config removes its objects."
+            "branch and overlays (deleting an app's objects on purpose is apply.remove)."
         )
     # Reverse apply order: workloads before their config, CRs before their CRD.
     lookup = {ref.identity: prepared.live.get(ref) for ref in candidates}
