@@ -175,8 +175,12 @@ class Controller:
         return outcome.ok
 
     def _poll_git(self, url: str) -> None:
-        for name in sorted(self.inputs.poll_repository(url)):
+        changed = sorted(self.inputs.poll_repository(url))
+        for name in changed:
             self._queue.request(name, f"git:{url}")
+        if changed:
+            # A source moved: snapshots of commits nothing is at any more can go.
+            self.parts.cleanup()
 
     def _poll_image(self, repository: str) -> None:
         for name in sorted(self.inputs.poll_images(repository)):

@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
 class _NoParts:
     """Reading state needs no Git, registry or cluster access."""
 
+    def cleanup(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from typing import Any
 from syncer import apply, errors, images, release, render, source, state
 from syncer.config import model
 from syncer.reconcile import parts as parts_
+
+log = logging.getLogger("syncer.reconcile")
 
 CHECK_TIMEOUT = 5.0
 """Seconds ``check_cluster`` waits for a cluster's API (a fresh machine must not hang)."""
@@ -252,6 +255,11 @@ class LiveParts:
             "registry": self._images.counts() if self._images is not None else {},
             "cluster": {"requests": requests, "writes": writes},
         }
+
+    def cleanup(self) -> None:
+        removed = self.sources.cleanup()
+        if removed:
+            log.info("git snapshots removed=%d", len(removed))
 
     def close(self) -> None:
         with self._lock:

@@ -140,5 +140,8 @@ class FakeParts:
     def check_cluster(self, cluster: model.Cluster) -> str:
         return self.missing.get(cluster.name, "")
 
+    def cleanup(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
