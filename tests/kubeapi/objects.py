@@ -235,6 +235,14 @@ class Objects:
                 return self._commit(
                     rt, old, new, manager=None, dry_run=dry_run, subresource=subresource
                 )
+            if rt.crd and content_type == patch.STRATEGIC_PATCH:
+                raise errors.ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                )
             if old is None:
                 raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
             new = patch.apply_patch(

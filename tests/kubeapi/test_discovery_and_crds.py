@@ -119,6 +119,10 @@ def test_crd_registers_resources_with_scope_versions_and_status(
     assert "status" not in stored and stored["metadata"]["generation"] == 1
     merge = "application/merge-patch+json"
     api.call("PATCH", f"{base}/w/status", {"status": {"ready": True}}, ctype=merge)
+    smp = api.call(
+        "PATCH", f"{base}/w", {"spec": {"size": 3}}, ctype="application/strategic-merge-patch+json"
+    )
+    assert smp.status_code == 415  # no strategic merge for custom resources
     meta_only = api.call(
         "PATCH", f"{base}/w", {"metadata": {"labels": {"a": "b"}}}, ctype=merge
     ).json()
