@@ -88,7 +88,10 @@ def invalid(*, kind: str, group: str, name: str, causes: list[tuple[str, str, st
     details = _details(kind, name, group)
     details["causes"] = [{"reason": r, "message": m, "field": f} for r, f, m in causes]
     return ApiError(
-        422, "Invalid", f'{kind}.{group or "core"} "{name}" is invalid: {text}', details=details
+        422,
+        "Invalid",
+        f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}',
+        details=details,
     )
 
 
