@@ -371,3 +371,12 @@ def test_scale_restart_and_server_side_diff(kube: cluster.KubeCluster) -> None:
         proc.returncode == 1 and "-  replicas: 3" in proc.stdout and "+  replicas: 2" in proc.stdout
     )
     assert kube.get("apps/v1", "Deployment", "web")["spec"]["replicas"] == 3  # type: ignore[index]
+
+
+def test_apply_prune_removes_labeled_objects_left_out(kube: cluster.KubeCluster) -> None:
+    a = configmap("a", {"x": "1"}, labels={"app": "p"})
+    b = configmap("b", {"x": "1"}, labels={"app": "p"})
+    ok(kube, "apply", "-l", "app=p", "--prune", "-f", "-", input=dump(a, b))
+    out = ok(kube, "apply", "-l", "app=p", "--prune", "-f", "-", input=dump(a))
+    assert "configmap/b pruned" in out
+    assert [o["metadata"]["name"] for o in kube.list_objects("v1", "ConfigMap", "default")] == ["a"]
