@@ -198,7 +198,10 @@ def test_get_watch_receives_events(kube: cluster.KubeCluster, api: Api) -> None:
         text=True,
     )
     try:
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while not any("watch=true" in r.query for r in list(kube.request_log)):
+            assert time.monotonic() < deadline, "kubectl never started watching"
+            time.sleep(0.05)
         api.call("POST", "/api/v1/namespaces/default/configmaps", configmap("w1", {"a": "1"}))
         api.call(
             "PATCH",
@@ -207,7 +210,7 @@ def test_get_watch_receives_events(kube: cluster.KubeCluster, api: Api) -> None:
             ctype="application/merge-patch+json",
         )
         api.call("DELETE", "/api/v1/namespaces/default/configmaps/w1")
-        time.sleep(1.0)
+        time.sleep(1.0)  # kubectl prints each event as it arrives
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
