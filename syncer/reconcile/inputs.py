@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from registry import errors as registry_errors
@@ -52,18 +53,30 @@ def normalise_repository(repository: str) -> str:
         return repository.strip()
 
 
+FRESH_WINDOW = 2.0
+"""Seconds a poll counts as fresh: apps reconciled together (at startup, ``syncer
+sync``) share one Git and one registry poll per repository instead of one per app."""
+
+
 class Inputs:
     """Polled Git snapshots and image decisions, by source name and image key."""
 
     def __init__(
-        self, *, config: model.Config, parts: parts_.Parts, store: store_.Store | None
+        self,
+        *,
+        config: model.Config,
+        parts: parts_.Parts,
+        store: store_.Store | None,
+        fresh_window: float = FRESH_WINDOW,
     ) -> None:
         self._config = config
+        self._fresh_window = fresh_window
         self._parts = parts
         self._store = store
         self._lock = threading.Lock()
         self._snapshots: dict[str, parts_.Snapshot] = {}
         self._images: dict[tuple[str, str], release.Image] = {}
+        self._polled_at: dict[object, float] = {}
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
 
     # --- Git ----------------------------------------------------------------------------
@@ -71,7 +84,8 @@ class Inputs:
         """The newest polled snapshot of ``source`` (polling now when never polled)."""
         with self._lock:
             known = self._snapshots.get(source.name)
-        if known is not None and not fresh:
+            age = time.monotonic() - self._polled_at.get(("git", source.name), -1e9)
+        if known is not None and (not fresh or age < self._fresh_window):
             return known
         return self._poll_source(source)[0]
 
@@ -81,6 +95,7 @@ class Inputs:
         with self._lock:
             before = self._snapshots.get(source.name)
             self._snapshots[source.name] = snap
+            self._polled_at[("git", source.name)] = time.monotonic()
         previous = before.commit if before else None
         if previous is None and self._store is not None:
             previous = self._store.git_head(source.name, ref)
@@ -112,17 +127,26 @@ class Inputs:
             known = self._images.get(key)
         if known is not None and not fresh:
             return known
-        return self._decide(image, key)[0]
+        return self._decide(image, key, reuse=self._fresh_window if fresh else 0.0)[0]
 
-    def _decide(self, image: model.AppImage, key: tuple[str, str]) -> tuple[release.Image, bool]:
+    def _decide(
+        self, image: model.AppImage, key: tuple[str, str], *, reuse: float = 0.0
+    ) -> tuple[release.Image, bool]:
         with self._lock:
             lock = self._key_locks.setdefault(key, threading.Lock())
-        # One request per repository and policy at a time, whatever the number of apps.
+        # One request per repository and policy at a time, whatever the number of apps;
+        # those waiting behind it take its answer when ``reuse`` allows.
         with lock:
+            with self._lock:
+                known = self._images.get(key)
+                age = time.monotonic() - self._polled_at.get(key, -1e9)
+            if known is not None and age < reuse:
+                return known, False
             decision = self._parts.decide(image)
             with self._lock:
                 before = self._images.get(key)
                 self._images[key] = decision
+                self._polled_at[key] = time.monotonic()
         if before is not None:
             changed = (before.tag, before.digest) != (decision.tag, decision.digest)
         elif self._store is not None:

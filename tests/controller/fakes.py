@@ -45,16 +45,19 @@ class FakeParts:
         self.registry_down = False
         self.drifted: list[str] = []
         self.drift_checks: list[tuple[str, bool]] = []
+        self.calls = {"poll_source": 0, "decide": 0}
         self.applies: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
     def poll_source(self, source: model.Source) -> parts.Snapshot:
+        self.calls["poll_source"] += 1
         return parts.Snapshot(source=source.name, commit=self.commit, path=Path("/nonexistent"))
 
     def checkout(self, source: model.Source, commit: str) -> parts.Snapshot:
         return parts.Snapshot(source=source.name, commit=commit, path=Path("/nonexistent"))
 
     def decide(self, image: model.AppImage) -> release.Image:
+        self.calls["decide"] += 1
         if self.registry_down:
             raise errors.TemporaryError("registry reg.example unreachable")
         return release.Image(

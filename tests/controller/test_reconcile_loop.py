@@ -23,7 +23,8 @@ def store() -> Iterator[state.Store]:
 
 def make(store: state.Store, parts: fakes.FakeParts, **kw: object) -> app_.Reconciler:
     cfg = fakes.config(**kw)  # type: ignore[arg-type]
-    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store)
+    # Every reconcile here stands for a separate `syncer sync`: no poll is shared.
+    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
     return app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
 
 
@@ -212,3 +213,21 @@ def test_drift_check_heals_and_records(store: state.Store) -> None:
     rec.reconcile("web", reasons=frozenset({"drift"}))
     drift = [e for e in store.history("web") if e.kind == "drift"]
     assert len(drift) == 2 and all("(healed)" in e.message for e in drift)
+
+
+def test_apps_reconciled_together_share_one_poll_per_repository(store: state.Store) -> None:
+    import dataclasses
+
+    parts = fakes.FakeParts()
+    base = fakes.config()
+    twin = dataclasses.replace(base.apps[0], name="web2", namespace="web2")
+    cfg = dataclasses.replace(base, apps=(base.apps[0], twin))
+    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store)
+    rec = app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
+    assert rec.reconcile("web", fresh=True).ok
+    assert rec.reconcile("web2", fresh=True).ok
+    assert parts.calls == {"poll_source": 1, "decide": 1}
+    # A poll job always asks, and reports both apps when the tag moves.
+    parts.tag = "1.1.0"
+    assert inputs.poll_images("reg.example/team/web") == {"web", "web2"}
+    assert parts.calls["decide"] == 2
