@@ -263,6 +263,7 @@ def reconcile(
     _set_rs(ctl, new_rs, replicas=replicas, ready=replicas)
     for rs in olds:
         _set_rs(ctl, rs, replicas=0, ready=0)
+    _clean_history(ctl, olds, keep=int(spec.get("revisionHistoryLimit", 10)))
     ctl._write_status(
         rt,
         deploy,
@@ -282,6 +283,21 @@ def reconcile(
             spec=spec,
         ),
     )
+
+
+def _clean_history(ctl: Controller, olds: list[dict[str, Any]], *, keep: int) -> None:
+    """Delete the oldest scaled-down ReplicaSets beyond revisionHistoryLimit."""
+    rs_rt = ctl._registry.find(group="apps", version="v1", plural="replicasets")
+    assert rs_rt is not None
+
+    def revision(rs: dict[str, Any]) -> int:
+        return int(
+            rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0)
+        )
+
+    for rs in sorted(olds, key=revision)[: max(len(olds) - keep, 0)]:
+        meta = rs["metadata"]
+        ctl._objects.delete(rs_rt, meta["namespace"], meta["name"], dry_run=False)
 
 
 def _deploy_status(

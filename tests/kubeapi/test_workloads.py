@@ -244,3 +244,28 @@ def test_workloads_own_pods_that_follow_the_template(kube: cluster.KubeCluster, 
     # deleting the Deployment removes its ReplicaSets and their Pods
     api.call("DELETE", f"{path}/web")
     assert phases("web-") == []
+
+
+def _rolled_out(kube: cluster.KubeCluster, name: str) -> bool:
+    dep = kube.get("apps/v1", "Deployment", name) or {}
+    done = conditions(dep).get("Progressing", ("", ""))[1] == "NewReplicaSetAvailable"
+    return done and dep["status"].get("observedGeneration") == dep["metadata"]["generation"]
+
+
+def test_old_replicasets_beyond_the_revision_history_limit_are_removed(
+    kube: cluster.KubeCluster, api: Api
+) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    body = deployment("web", replicas=1)
+    body["spec"]["revisionHistoryLimit"] = 1
+    for tag in ("1", "2", "3"):
+        body["spec"]["template"]["spec"]["containers"][0]["image"] = f"nginx:{tag}"
+        api.call(
+            "PATCH", f"{path}/web", body, ctype="application/apply-patch+yaml", fieldManager="t"
+        )
+        wait_for(lambda: _rolled_out(kube, "web"))
+    revisions = sorted(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        for rs in kube.list_objects("apps/v1", "ReplicaSet", "default")
+    )
+    assert revisions == ["2", "3"]
