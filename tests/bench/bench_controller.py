@@ -257,15 +257,24 @@ def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
     started = time.monotonic()
     with running(path) as ctl:
         names = [e["name"] for e in entries]
+
+        def all_healthy() -> bool:
+            # Read syncer's own records (cheap); the clusters are checked once after.
+            for n in names:
+                deployed = ctl.store.deployments(n)
+                if len(deployed) != 2 or not all(d.healthy for d in deployed):
+                    return False
+            return True
+
         wait_until(
-            lambda: (
-                all(all(lab.ready(c, n) for c in lab.clusters) for n in names)
-                and ctl.wait_idle(0.1)
-            ),
+            lambda: all_healthy() and ctl.wait_idle(0.1),
             timeout=900,
             what="first rollout of every app",
         )
         first = time.monotonic() - started
+        missing = [n for n in names if not all(lab.ready(c, n) for c in lab.clusters)]
+        if missing:
+            raise SystemExit(f"recorded healthy but not ready in the clusters: {missing[:5]}")
         time.sleep(0.5)
         lab.git.reset_counts()
         registry_before = len(lab.registry.served())
