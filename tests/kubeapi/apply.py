@@ -55,7 +55,9 @@ def _in_scope(key: str, *, scope: str, has_status: bool) -> bool:
     return not (has_status and key == "status")
 
 
-def flatten(obj: dict[str, Any], *, kind: str, scope: str, has_status: bool) -> dict[FPath, Any]:
+def flatten(
+    obj: dict[str, Any], *, kind: schema.Kind, scope: str, has_status: bool
+) -> dict[FPath, Any]:
     """path -> leaf value (or _NODE) for every field the fieldsV1 sets would track."""
     out: dict[FPath, Any] = {}
     for key, value in obj.items():
@@ -69,7 +71,9 @@ def flatten(obj: dict[str, Any], *, kind: str, scope: str, has_status: bool) -> 
     return out
 
 
-def _walk(d: dict[str, Any], path: FPath, names: tuple[str, ...], kind: str, out: dict) -> None:
+def _walk(
+    d: dict[str, Any], path: FPath, names: tuple[str, ...], kind: schema.Kind, out: dict
+) -> None:
     for key, value in d.items():
         if value is None:
             continue
@@ -81,7 +85,7 @@ _STRUCTS = {"spec", "metadata", "status", "template", "strategy"}
 
 
 def _value(
-    value: Any, path: FPath, names: tuple[str, ...], kind: str, out: dict, top: bool
+    value: Any, path: FPath, names: tuple[str, ...], kind: schema.Kind, out: dict, top: bool
 ) -> None:
     if isinstance(value, dict) and value:
         if names[-1] not in _STRUCTS:
@@ -209,12 +213,14 @@ def track_update(
     subresource: str,
     kind: str,
     has_status: bool,
+    openapi: dict[str, Any] | None = None,
 ) -> None:
     """Record a non-apply write in new's managedFields (the writer takes what it changed)."""
     scope = "status" if subresource == "status" else "main"
     managed = _read(old)
-    before = flatten(old or {}, kind=kind, scope=scope, has_status=has_status)
-    after = flatten(new, kind=kind, scope=scope, has_status=has_status)
+    types = schema.types_for(kind, openapi)
+    before = flatten(old or {}, kind=types, scope=scope, has_status=has_status)
+    after = flatten(new, kind=types, scope=scope, has_status=has_status)
     added, modified, removed = _compare(before, after)
     me = (manager, "Update", subresource)
     for ident, info in managed.items():
@@ -231,7 +237,7 @@ def track_update(
 # --- server-side apply -------------------------------------------------------------------
 
 
-def _merge(live: Any, config: Any, names: tuple[str, ...], kind: str) -> Any:
+def _merge(live: Any, config: Any, names: tuple[str, ...], kind: schema.Kind) -> Any:
     if isinstance(config, dict):
         result = copy.deepcopy(live) if isinstance(live, dict) else {}
         for key, value in config.items():
@@ -310,8 +316,10 @@ def server_side_apply(
     kind: str,
     group: str,
     has_status: bool,
+    openapi: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The object after applying config as manager; raises 409 on conflicts unless force."""
+    types = schema.types_for(kind, openapi)
     scope = "status" if subresource == "status" else "main"
     base = copy.deepcopy(live) if live is not None else {"metadata": {}}
     scoped = {
@@ -323,14 +331,14 @@ def server_side_apply(
         scoped["metadata"] = {}
     meta = {k: v for k, v in (scoped.get("metadata") or {}).items() if k not in _UNTRACKED_META}
     scoped["metadata"] = meta
-    new = _merge(base, scoped, (), kind)
+    new = _merge(base, scoped, (), types)
     new["apiVersion"] = config.get("apiVersion", base.get("apiVersion"))
     new["kind"] = kind
 
     managed = _read(live)
     me = (manager, "Apply", subresource)
     last = managed.get(me, {}).get("set", set())
-    applied = set(flatten(scoped, kind=kind, scope=scope, has_status=has_status))
+    applied = set(flatten(scoped, kind=types, scope=scope, has_status=has_status))
     managed[me] = {"apiVersion": new["apiVersion"], "time": _now(), "set": applied}
     owned: set[FPath] = set().union(*(info["set"] for info in managed.values()))
     for path in sorted(last - owned, key=len, reverse=True):
@@ -339,8 +347,8 @@ def server_side_apply(
         _remove_path(new, path)
         _prune_empty(new, path)
 
-    before = flatten(base, kind=kind, scope=scope, has_status=has_status)
-    after = flatten(new, kind=kind, scope=scope, has_status=has_status)
+    before = flatten(base, kind=types, scope=scope, has_status=has_status)
+    after = flatten(new, kind=types, scope=scope, has_status=has_status)
     added, modified, removed = _compare(before, after)
     conflicts: dict[Entry, set[FPath]] = {}
     for ident, info in managed.items():

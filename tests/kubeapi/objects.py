@@ -228,6 +228,7 @@ class Objects:
                     kind=rt.kind,
                     group=rt.group,
                     has_status=rt.status,
+                    openapi=self.schema_of(rt),
                 )
                 new["metadata"]["name"] = name
                 if rt.namespaced:
@@ -469,6 +470,7 @@ class Objects:
                 subresource=subresource,
                 kind=rt.kind,
                 has_status=rt.status,
+                openapi=self.schema_of(rt),
             )
         if old is not None and _same(old, new):
             return self._as_version(old, rt)  # a no-op write keeps the resourceVersion

@@ -9,6 +9,9 @@ annotations.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 Path = tuple[str, ...]
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -53,6 +56,35 @@ def _rule(path: Path, kind: str) -> tuple[str, tuple[str, ...]] | None:
     return _BY_NAME.get(name)
 
 
+@dataclasses.dataclass(frozen=True)
+class CustomTypes:
+    """List types of a custom resource, from its CRD's openAPIV3Schema annotations."""
+
+    openapi: dict[str, Any]
+
+    def list_type(self, path: Path) -> tuple[str, tuple[str, ...]]:
+        if path and path[0] == "metadata":
+            return list_type(path, kind="")
+        node: Any = self.openapi
+        for name in path:
+            if isinstance(node, dict) and node.get("type") == "array":
+                node = node.get("items") or {}
+            props = node.get("properties") if isinstance(node, dict) else None
+            extra = node.get("additionalProperties") if isinstance(node, dict) else None
+            node = (props or {}).get(name) or (extra if isinstance(extra, dict) else {})
+        ltype = node.get("x-kubernetes-list-type", "atomic")
+        if ltype == "map":
+            return ("map", tuple(node.get("x-kubernetes-list-map-keys") or ()))
+        return ("set", ()) if ltype == "set" else ("atomic", ())
+
+
+Kind = str | CustomTypes  # a built-in kind's name, or a custom resource's schema
+
+
+def types_for(kind: str, openapi: dict[str, Any] | None) -> Kind:
+    return CustomTypes(openapi) if openapi else kind
+
+
 def is_set(path: Path) -> bool:
     return path[-2:] in _SETS
 
@@ -63,8 +95,10 @@ def merge_key(path: Path, *, kind: str) -> str | None:
     return rule[0] if rule else None
 
 
-def list_type(path: Path, *, kind: str) -> tuple[str, tuple[str, ...]]:
+def list_type(path: Path, *, kind: Kind) -> tuple[str, tuple[str, ...]]:
     """SSA list type of the list at path: ("map", keys), ("set", ()) or ("atomic", ())."""
+    if isinstance(kind, CustomTypes):
+        return kind.list_type(path)
     if is_set(path):
         return ("set", ())
     rule = _rule(path, kind)

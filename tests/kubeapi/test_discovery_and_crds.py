@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -321,4 +322,53 @@ def test_crd_schema_defaults_prunes_and_validates(kube: cluster.KubeCluster, api
     )
     assert (
         proc.returncode != 0 and 'strict decoding error: unknown field "spec.bogus"' in proc.stderr
+    )
+
+
+def test_server_side_apply_uses_the_crd_list_types(api: Api) -> None:
+    crd = copy.deepcopy(CRD)
+    item = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+    }
+    crd["spec"]["versions"][0]["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "ports": {
+                            "type": "array",
+                            "items": item,
+                            "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["name"],
+                        },
+                        "hosts": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            },
+        }
+    }
+    api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    path = "/apis/example.com/v1/namespaces/default/widgets/w"
+
+    def apply(manager: str, spec: dict) -> Any:
+        body = {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": spec,
+        }
+        return api.call(
+            "PATCH", path, body, ctype="application/apply-patch+yaml", fieldManager=manager
+        )
+
+    assert apply("a", {"ports": [{"name": "http", "port": 80}], "hosts": ["x"]}).status_code == 201
+    merged = apply("b", {"ports": [{"name": "metrics", "port": 9090}]}).json()
+    assert [p["name"] for p in merged["spec"]["ports"]] == ["http", "metrics"]  # merged by key
+    conflict = apply("b", {"hosts": ["y"]})  # an atomic list belongs to one manager
+    assert (
+        conflict.status_code == 409
+        and conflict.json()["details"]["causes"][0]["field"] == ".spec.hosts"
     )
