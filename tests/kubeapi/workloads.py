@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import heapq
 import secrets
 import threading
@@ -181,6 +182,10 @@ class Controller:
 
     # --- Deployment ----------------------------------------------------------------------
 
+    def _node_name(self) -> str:
+        nodes = self._objects.store.select(("", "nodes"))
+        return str(nodes[0]["metadata"]["name"]) if nodes else "node"
+
     def _sync_pods(
         self,
         owner: dict[str, Any],
@@ -239,7 +244,10 @@ class Controller:
                         }
                     ],
                 },
-                "spec": copy.deepcopy(template.get("spec") or {}),
+                "spec": {
+                    **copy.deepcopy(template.get("spec") or {}),
+                    "nodeName": self._node_name(),
+                },
             }
             with contextlib.suppress(errors.ApiError):
                 self._objects.create(pod_rt, ns, body, manager=MANAGER, dry_run=False)
@@ -479,11 +487,16 @@ class Controller:
                     {"type": "Ready", "status": ready, "lastTransitionTime": _now()},
                 ],
                 "hostIP": "10.0.0.1",
-                "podIP": "10.244.0.10",
+                "podIP": _pod_ip(pod["metadata"]["name"]),
                 "startTime": _now(),
                 "containerStatuses": states,
             },
         )
+
+
+def _pod_ip(name: str) -> str:
+    digest = hashlib.sha256(name.encode()).digest()
+    return f"10.244.{digest[0]}.{max(digest[1], 2)}"
 
 
 def _is_pod(obj: dict[str, Any]) -> bool:
