@@ -35,6 +35,10 @@ log = logging.getLogger("syncer.reconcile")
 MAX_PARALLEL_CLUSTERS = 8
 """Clusters of one app worked on at once (waiting for health is mostly idle time)."""
 
+HISTORY_KEEP = 1000
+"""History entries kept per app (the newest); a release is about five entries per
+cluster, so this covers well over a hundred releases."""
+
 Progress = Callable[[str], None]
 
 
@@ -84,21 +88,18 @@ def cluster_records(
     """What each cluster is doing, as the rollout planner reads it."""
     deployed = {d.cluster: d for d in store.deployments(app)}
     result: dict[str, rollout.ClusterRecord] = {}
-    for rec in store.rollouts(app, limit=200):
-        for t in rec.targets:
-            if t.cluster in result or t.cluster not in clusters:
-                continue
-            if t.state == records.SUPERSEDED:
-                continue
-            when = dt.datetime.fromtimestamp(t.finished_at or t.updated_at, tz=dt.UTC)
-            running = deployed[t.cluster].release_id if t.cluster in deployed else ""
-            result[t.cluster] = rollout.ClusterRecord(
-                release=t.release_id,
-                state=t.state,
-                healthy_since=when if t.state == records.HEALTHY else None,
-                finished_at=when if t.finished_at else None,
-                running=running if running != t.release_id else "",
-            )
+    for cluster, t in store.latest_targets(app).items():
+        if cluster not in clusters:
+            continue
+        when = dt.datetime.fromtimestamp(t.finished_at or t.updated_at, tz=dt.UTC)
+        running = deployed[cluster].release_id if cluster in deployed else ""
+        result[cluster] = rollout.ClusterRecord(
+            release=t.release_id,
+            state=t.state,
+            healthy_since=when if t.state == records.HEALTHY else None,
+            finished_at=when if t.finished_at else None,
+            running=running if running != t.release_id else "",
+        )
     return result
 
 
@@ -168,6 +169,7 @@ class Reconciler:
             message=outcome.message,
             desired_release=outcome.release,
         )
+        self.store.trim_history(name, keep=HISTORY_KEEP)
         log.info(
             "app=%s release=%s ok=%s took=%.2fs %s",
             name,

@@ -272,7 +272,5 @@ class TargetRunner:
 
 def target_is_rollback(store: store_.Store, target: records.Target) -> bool:
     """A rollback that itself fails is not rolled back again (no ping-pong)."""
-    return any(
-        r.id == target.rollout_id and r.cause == "rollback"
-        for r in store.rollouts(target.app, limit=20)
-    )
+    found = store.get_rollout(target.rollout_id)
+    return found is not None and found.cause == "rollback"

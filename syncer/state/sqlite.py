@@ -375,6 +375,18 @@ class SqliteStore:
         )
         return [self._rollout(r) for r in rows]
 
+    def get_rollout(self, rollout_id: int) -> records.Rollout | None:
+        rows = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))
+        return self._rollout(rows[0]) if rows else None
+
+    def latest_targets(self, app: str) -> dict[str, records.Target]:
+        rows = self._query(
+            "SELECT * FROM targets WHERE id IN (SELECT MAX(id) FROM targets WHERE app = ? "
+            "AND state != ? GROUP BY cluster)",
+            (app, records.SUPERSEDED),
+        )
+        return {r["cluster"]: self._target(r) for r in rows}
+
     def targets_of_release(self, app: str, release_id: str) -> list[records.Target]:
         rows = self._query(
             "SELECT * FROM targets WHERE app = ? AND release_id = ? ORDER BY id",
@@ -486,6 +498,15 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def trim_history(self, app: str, *, keep: int) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM history WHERE app = ? AND id < (SELECT COALESCE(MIN(id), 0) FROM "
+                "(SELECT id FROM history WHERE app = ? ORDER BY id DESC LIMIT ?))",
+                (app, app, keep),
+            )
+            return int(cur.rowcount)
 
     # --- inventories ------------------------------------------------------------------
     def set_inventory(self, *, app: str, cluster: str, objects: Sequence[str]) -> None:

@@ -68,6 +68,12 @@ class Store(Protocol):
         """The app's rollouts, newest first."""
         ...
 
+    def get_rollout(self, rollout_id: int) -> records.Rollout | None: ...
+
+    def latest_targets(self, app: str) -> dict[str, records.Target]:
+        """Per cluster, the newest target that was not superseded (what it is doing)."""
+        ...
+
     def targets_of_release(self, app: str, release_id: str) -> list[records.Target]:
         """Every target ever created for this release, oldest first."""
         ...
@@ -107,6 +113,10 @@ class Store(Protocol):
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
         """The app's history, newest first."""
+        ...
+
+    def trim_history(self, app: str, *, keep: int) -> int:
+        """Delete all but the newest ``keep`` history entries of the app; how many went."""
         ...
 
     # --- inventories ------------------------------------------------------------------

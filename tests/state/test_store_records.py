@@ -60,3 +60,15 @@ def test_approval_requested_then_given_once(store: state.Store) -> None:
     assert done.approved_by == "alice" and done.approved_at is not None
     with pytest.raises(errors.PermanentError, match="no promotion waiting"):
         store.approve(app="web", stage="prod", by="bob")
+
+
+def test_history_is_trimmed_to_the_newest(store: state.Store) -> None:
+    for n in range(30):
+        store.record(app="web", kind="test", message=str(n))
+    store.record(app="api", kind="test", message="other app")
+    assert store.trim_history("web", keep=10) == 20
+    assert [e.message for e in store.history("web", limit=100)] == [
+        str(n) for n in range(29, 19, -1)
+    ]
+    assert len(store.history("api")) == 1
+    assert store.trim_history("web", keep=10) == 0

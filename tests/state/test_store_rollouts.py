@@ -137,3 +137,15 @@ def test_concurrent_writers_lose_nothing(store: state.Store) -> None:
     for t in threads:
         t.join()
     assert len(store.history("web", limit=1000)) == 100
+
+
+def test_latest_targets_skip_superseded(store: state.Store) -> None:
+    old, new = rel(tag="1.0.0"), rel(tag="2.0.0")
+    first = store.begin_rollout(app="web", release_id=old.id, clusters=["a", "b"], cause="new")
+    store.set_target(first.targets[0].id, state=records.HEALTHY)
+    second = store.begin_rollout(app="web", release_id=new.id, clusters=["b"], cause="new")
+    latest = store.latest_targets("web")
+    assert latest["a"].release_id == old.id and latest["a"].state == records.HEALTHY
+    assert latest["b"].release_id == new.id and latest["b"].state == records.PENDING
+    assert store.get_rollout(second.id) == second
+    assert store.get_rollout(9999) is None
