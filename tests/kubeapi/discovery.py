@@ -176,3 +176,73 @@ def openapi_v3_index(registry: resources.Registry) -> dict[str, Any]:
         path = _gv_path(group, version)
         out[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": out}
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def _resource_entry(rt: resources.ResourceType) -> dict[str, Any]:
+    kind = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+    entry: dict[str, Any] = {
+        "resource": rt.plural,
+        "responseKind": kind,
+        "scope": "Namespaced" if rt.namespaced else "Cluster",
+        "singularResource": rt.singular,
+        "verbs": list(rt.verbs),
+    }
+    if rt.short_names:
+        entry["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        entry["categories"] = list(rt.categories)
+    subs = []
+    if rt.status:
+        subs.append(
+            {"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}
+        )
+    if rt.scale:
+        subs.append(
+            {
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": ["get", "patch", "update"],
+            }
+        )
+    if rt.plural == "serviceaccounts":
+        subs.append(
+            {
+                "subresource": "token",
+                "responseKind": {
+                    "group": "authentication.k8s.io",
+                    "version": "v1",
+                    "kind": "TokenRequest",
+                },
+                "verbs": ["create"],
+            }
+        )
+    if subs:
+        entry["subresources"] = subs
+    return entry
+
+
+def aggregated(registry: resources.Registry, *, legacy: bool) -> dict[str, Any]:
+    """The apidiscovery.k8s.io/v2 APIGroupDiscoveryList of /api (legacy) or /apis."""
+    groups = {"": ["v1"]} if legacy else registry.groups()
+    items = []
+    for group, versions in groups.items():
+        entries = []
+        for version in versions:
+            types = [rt for rt in registry.all() if rt.group == group and rt.version == version]
+            entries.append(
+                {
+                    "version": version,
+                    "resources": [_resource_entry(rt) for rt in types],
+                    "freshness": "Current",
+                }
+            )
+        items.append({"metadata": {"name": group, "creationTimestamp": None}, "versions": entries})
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    }

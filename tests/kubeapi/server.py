@@ -138,11 +138,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, code: int, body: Any, *, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self,
+        code: int,
+        body: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = json.dumps(body).encode()
         self._record(code)
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Audit-Id", "test")
         for key, value in (headers or {}).items():
@@ -206,6 +213,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send_text(200, "ok")
         if path == "/version":
             return self._send_json(200, discovery.VERSION)
+        wants_aggregated = "as=APIGroupDiscoveryList" in (self.headers.get("Accept") or "")
+        if path in ("/api", "/apis") and wants_aggregated:
+            listing = discovery.aggregated(registry, legacy=path == "/api")
+            return self._send_json(200, listing, content_type=discovery.AGGREGATED)
         if path == "/api":
             return self._send_json(200, discovery.api_versions(f"127.0.0.1:{cluster.port}"))
         if path == "/apis":

@@ -55,6 +55,23 @@ def test_discovery_documents(api: Api) -> None:
     assert api.call("GET", "/apis/nope/v1").status_code == 404
 
 
+def test_aggregated_discovery_lists_every_group_in_one_document(api: Api) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+    resp = api.session.get(f"{api.base}/apis", headers={"Accept": accept}, timeout=10)
+    assert (
+        resp.headers["Content-Type"]
+        == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    )
+    groups = {g["metadata"]["name"]: g for g in resp.json()["items"]}
+    (apps,) = groups["apps"]["versions"]
+    deployments = next(r for r in apps["resources"] if r["resource"] == "deployments")
+    assert deployments["scope"] == "Namespaced" and deployments["shortNames"] == ["deploy"]
+    assert {s["subresource"] for s in deployments["subresources"]} == {"status", "scale"}
+    core = api.session.get(f"{api.base}/api", headers={"Accept": accept}, timeout=10).json()
+    assert [g["metadata"]["name"] for g in core["items"]] == [""]
+    assert api.call("GET", "/api").json()["kind"] == "APIVersions"  # legacy without the Accept
+
+
 def test_openapi_v3_advertises_server_side_field_validation(api: Api) -> None:
     index = api.call("GET", "/openapi/v3").json()["paths"]
     url = index["apis/apps/v1"]["serverRelativeURL"]
