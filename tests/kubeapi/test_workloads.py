@@ -54,7 +54,7 @@ def workload(kind: str, name: str, image: str) -> dict[str, Any]:
 def test_deployment_status_progresses_through_observed_then_available(
     kube: cluster.KubeCluster, api: Api
 ) -> None:
-    kube.workload_delay = 0.3
+    kube.workload_delay = 0.6  # wide enough to observe the first step under load
     api.call("POST", "/apis/apps/v1/namespaces/default/deployments", deployment("web", replicas=3))
     first = wait_for(lambda: (kube.get("apps/v1", "Deployment", "web") or {}).get("status"))
     # the first step: generation observed, updated replicas exist but are not ready yet
