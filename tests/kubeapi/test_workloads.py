@@ -39,7 +39,14 @@ def workload(kind: str, name: str, image: str) -> dict[str, Any]:
     spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}}, "template": pod}
     group = "apps/v1"
     if kind == "StatefulSet":
-        spec.update(replicas=2, serviceName=name)
+        claim = {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+        spec.update(replicas=2, serviceName=name, volumeClaimTemplates=[claim])
     if kind == "Job":
         group = "batch/v1"
         spec = {"template": {"spec": {**pod["spec"], "restartPolicy": "Never"}}, "backoffLimit": 2}
@@ -225,6 +232,10 @@ def test_workloads_own_pods_that_follow_the_template(kube: cluster.KubeCluster, 
 
     wait_for(lambda: phases("web-") == ["Running", "Running"])
     wait_for(lambda: {"db-0", "db-1"} <= set(pods()))
+    claims = [
+        c["metadata"]["name"] for c in kube.list_objects("v1", "PersistentVolumeClaim", "default")
+    ]
+    assert claims == ["data-db-0", "data-db-1"]
     wait_for(lambda: phases("once-") == ["Succeeded"])
     table = kube.kubectl("get", "pods", "-l", "app=web")
     assert table.stdout.count("1/1") == 2 and table.stdout.count("Running") == 2, table.stderr

@@ -182,6 +182,27 @@ class Controller:
 
     # --- Deployment ----------------------------------------------------------------------
 
+    def _claims(self, sts: dict[str, Any], pods: list[str]) -> None:
+        """PersistentVolumeClaims from volumeClaimTemplates, one per Pod; like the real
+        controller, they stay when the StatefulSet scales down or is deleted."""
+        pvc_rt = self._registry.find(group="", version="v1", plural="persistentvolumeclaims")
+        assert pvc_rt is not None
+        ns = sts["metadata"]["namespace"]
+        for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+            for pod in pods:
+                name = f"{(template.get('metadata') or {}).get('name', 'data')}-{pod}"
+                if self._objects.exists(pvc_rt, ns, name):
+                    continue
+                labels = dict(((sts["spec"].get("selector") or {}).get("matchLabels")) or {})
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": name, "namespace": ns, "labels": labels},
+                    "spec": copy.deepcopy(template.get("spec") or {}),
+                }
+                with contextlib.suppress(errors.ApiError):
+                    self._objects.create(pvc_rt, ns, body, manager=MANAGER, dry_run=False)
+
     def _node_name(self) -> str:
         nodes = self._objects.store.select(("", "nodes"))
         return str(nodes[0]["metadata"]["name"]) if nodes else "node"
@@ -262,6 +283,7 @@ class Controller:
         revision = f"{meta['name']}-{template_hash(spec.get('template'))}"
         current = status.get("currentRevision") or revision
         names = [f"{meta['name']}-{i}" for i in range(replicas)]
+        self._claims(sts, names)
         self._sync_pods(sts, kind="StatefulSet", count=replicas, names=names, revision=revision)
         if status.get("observedGeneration") != generation:
             self._write_status(
