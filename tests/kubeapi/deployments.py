@@ -208,56 +208,53 @@ def reconcile(
     if spec.get("paused"):
         ctl._write_status(rt, deploy, {**status, "observedGeneration": generation})
         return
-    if fresh and replicas > 0:
-        # step 1: the new generation is observed, updated replicas exist but are not ready
-        _set_rs(ctl, new_rs, replicas=replicas, ready=0)
-        total = replicas + old_ready
+    if replicas > 0 and (fresh or failing):
+        # step 1 (and the steady state of a failing rollout): the new generation is
+        # observed, the new ReplicaSet grows as far as maxSurge/maxUnavailable allow while
+        # its Pods are not ready, the old ones keep the ready Pods that must stay
+        new_count, kept = _rolling_split(
+            spec, replicas=replicas, old_ready=old_ready, failing=failing
+        )
+        _set_rs(ctl, new_rs, replicas=new_count, ready=0)
+        remaining = kept
+        for rs in sorted(olds, key=_revision, reverse=True):
+            keep = min(int((rs.get("status") or {}).get("readyReplicas", 0)), remaining)
+            remaining -= keep
+            _set_rs(ctl, rs, replicas=keep, ready=keep)
+        timed_out = False
+        if failing and not fresh:
+            deadline = min(ctl._deadline(), float(spec.get("progressDeadlineSeconds", 600)))
+            left = started + deadline - time.monotonic()
+            if left > 0:
+                ctl.schedule(target, left)
+                return
+            timed_out = True
+        progressing = (
+            (
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+            )
+            if timed_out
+            else ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+        )
         ctl._write_status(
             rt,
             deploy,
             _deploy_status(
                 ctl,
                 generation,
-                total=total,
-                updated=replicas,
-                ready=old_ready,
+                total=new_count + kept,
+                updated=new_count,
+                ready=kept,
                 replicas=replicas,
-                progressing=(
-                    "True",
-                    "ReplicaSetUpdated",
-                    f'ReplicaSet "{rs_name}" is progressing.',
-                ),
+                progressing=progressing,
                 conditions=conditions,
                 spec=spec,
             ),
         )
-        ctl.schedule(target, ctl._delay())
-        return
-    if failing and replicas > 0:
-        deadline = min(ctl._deadline(), float(spec.get("progressDeadlineSeconds", 600)))
-        remaining = started + deadline - time.monotonic()
-        if remaining > 0:
-            ctl.schedule(target, remaining)
-            return
-        ctl._write_status(
-            rt,
-            deploy,
-            _deploy_status(
-                ctl,
-                generation,
-                total=replicas + old_ready,
-                updated=replicas,
-                ready=old_ready,
-                replicas=replicas,
-                progressing=(
-                    "False",
-                    "ProgressDeadlineExceeded",
-                    f'ReplicaSet "{rs_name}" has timed out progressing.',
-                ),
-                conditions=conditions,
-                spec=spec,
-            ),
-        )
+        if not timed_out:
+            ctl.schedule(target, ctl._delay())
         return
     # good images: everything of the new ReplicaSet becomes ready, old ones scale down
     _set_rs(ctl, new_rs, replicas=replicas, ready=replicas)
@@ -345,6 +342,33 @@ def _deploy_status(
 
 
 # --- StatefulSet, DaemonSet ----------------------------------------------------------
+
+
+def _revision(rs: dict[str, Any]) -> int:
+    return int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0))
+
+
+def _rolling_split(
+    spec: dict[str, Any], *, replicas: int, old_ready: int, failing: bool
+) -> tuple[int, int]:
+    """(new ReplicaSet size, ready old Pods kept) while the new Pods are not ready."""
+    if (spec.get("strategy") or {}).get("type") == "Recreate":
+        return replicas, 0
+    if not failing:
+        return replicas, old_ready  # surge all at once; old Pods go when the new are ready
+    unavailable = _max_unavailable(spec, replicas)
+    surge = _max_surge(spec, replicas)
+    if surge == 0 and unavailable == 0:
+        surge = 1
+    kept = min(old_ready, max(replicas - unavailable, 0))
+    return min(replicas, replicas + surge - kept), kept
+
+
+def _max_surge(spec: dict[str, Any], replicas: int) -> int:
+    value = ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return -(-replicas * int(value[:-1]) // 100)  # rounded up
+    return int(value)
 
 
 def _max_unavailable(spec: dict[str, Any], replicas: int) -> int:
