@@ -117,10 +117,16 @@ def apply_defaults(obj: dict[str, Any], *, kind: str) -> None:
     elif kind == "Service" and isinstance(spec, dict):
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or []:
+        node_ports = spec["type"] in ("NodePort", "LoadBalancer")
+        for i, port in enumerate(spec.get("ports") or []):
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
+                if node_ports:
+                    ip = _service_ip(f"{meta['name']}:{i}", meta.get("namespace", ""))
+                    port.setdefault("nodePort", 30000 + int(ip.split(".")[2]) * 10 + i)
+        if node_ports:
+            spec.setdefault("externalTrafficPolicy", "Cluster")
         if spec.get("clusterIP") != "None":
             spec.setdefault("clusterIP", _service_ip(meta["name"], meta.get("namespace", "")))
         spec.setdefault("clusterIPs", [spec["clusterIP"]])

@@ -1,7 +1,7 @@
 """Decoding the protobuf request bodies kubectl's typed clients send for simple kinds.
 
-kubectl's imperative ``create namespace|configmap|secret|serviceaccount`` commands encode
-the object as ``application/vnd.kubernetes.protobuf`` (a ``k8s\\x00`` magic prefix, then a
+kubectl's imperative ``create namespace|configmap|secret|serviceaccount|deployment|job|
+service`` commands (and ``create token``, ``auth can-i``) encode the object as ``application/vnd.kubernetes.protobuf`` (a ``k8s\\x00`` magic prefix, then a
 runtime.Unknown envelope around the generated message). server.py calls ``decode`` for
 such bodies; the field numbers are those of k8s.io/api's generated.proto. Other kinds
 answer 415, with a message saying to send JSON (``kubectl create -f`` / ``apply``).
@@ -88,6 +88,110 @@ KINDS["TokenRequest"] = {
     1: ("metadata", _OBJECT_META),
     2: ("spec", {1: ("audiences", ("repeated", "string")), 4: ("expirationSeconds", "int")}),
 }
+_LABEL_SELECTOR: Schema = {
+    1: ("matchLabels", ("map", "string")),
+    2: (
+        "matchExpressions",
+        (
+            "repeated",
+            {
+                1: ("key", "string"),
+                2: ("operator", "string"),
+                3: ("values", ("repeated", "string")),
+            },
+        ),
+    ),
+}
+_CONTAINER: Schema = {
+    1: ("name", "string"),
+    2: ("image", "string"),
+    3: ("command", ("repeated", "string")),
+    4: ("args", ("repeated", "string")),
+    5: ("workingDir", "string"),
+    6: (
+        "ports",
+        (
+            "repeated",
+            {
+                1: ("name", "string"),
+                2: ("hostPort", "int0"),
+                3: ("containerPort", "int0"),
+                4: ("protocol", "string"),
+                5: ("hostIP", "string"),
+            },
+        ),
+    ),
+    7: ("env", ("repeated", {1: ("name", "string"), 2: ("value", "string")})),
+    8: ("resources", {1: ("limits", ("map", "quantity")), 2: ("requests", ("map", "quantity"))}),
+    13: ("terminationMessagePath", "string"),
+    14: ("imagePullPolicy", "string"),
+    20: ("terminationMessagePolicy", "string"),
+}
+_POD_SPEC: Schema = {
+    2: ("containers", ("repeated", _CONTAINER)),
+    3: ("restartPolicy", "string"),
+    4: ("terminationGracePeriodSeconds", "int"),
+    6: ("dnsPolicy", "string"),
+    8: ("serviceAccountName", "string"),
+    19: ("schedulerName", "string"),
+    20: ("initContainers", ("repeated", _CONTAINER)),
+}
+_TEMPLATE: Schema = {1: ("metadata", _OBJECT_META), 2: ("spec", _POD_SPEC)}
+KINDS["Deployment"] = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "spec",
+        {
+            1: ("replicas", "int"),
+            2: ("selector", _LABEL_SELECTOR),
+            3: ("template", _TEMPLATE),
+            4: ("strategy", {1: ("type", "string")}),
+            5: ("minReadySeconds", "int0"),
+            6: ("revisionHistoryLimit", "int"),
+            7: ("paused", "bool"),
+            9: ("progressDeadlineSeconds", "int"),
+        },
+    ),
+}
+KINDS["Job"] = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "spec",
+        {
+            1: ("parallelism", "int"),
+            2: ("completions", "int"),
+            3: ("activeDeadlineSeconds", "int"),
+            4: ("selector", _LABEL_SELECTOR),
+            5: ("manualSelector", "bool"),
+            6: ("template", _TEMPLATE),
+            7: ("backoffLimit", "int"),
+        },
+    ),
+}
+KINDS["Service"] = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "spec",
+        {
+            1: (
+                "ports",
+                (
+                    "repeated",
+                    {
+                        1: ("name", "string"),
+                        2: ("protocol", "string"),
+                        3: ("port", "int0"),
+                        4: ("targetPort", "intorstring"),
+                        5: ("nodePort", "int0"),
+                    },
+                ),
+            ),
+            2: ("selector", ("map", "string")),
+            3: ("clusterIP", "string"),
+            4: ("type", "string"),
+        },
+    ),
+}
 _UNKNOWN: Schema = {
     1: ("typeMeta", {1: ("apiVersion", "string"), 2: ("kind", "string")}),
     2: ("raw", "bytes"),
@@ -132,6 +236,13 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
 def _scalar(kind: Any, value: Any) -> Any:
     if kind == "string":
         return value.decode()
+    if kind == "quantity":  # resource.Quantity {string: 1}
+        return message(value, {1: ("q", "string")}).get("q", "")
+    if kind == "intorstring":  # intstr.IntOrString {type: 1, intVal: 2, strVal: 3}
+        parsed = message(value, {1: ("type", "int"), 2: ("int", "int"), 3: ("str", "string")})
+        return parsed.get("str", "") if parsed.get("type") == 1 else parsed.get("int", 0)
+    if kind == "int0":  # a non-pointer integer: 0 means unset
+        return int(value)
     if kind == "bytes":
         return base64.b64encode(value).decode()
     if kind == "bool":
@@ -156,7 +267,14 @@ def message(data: bytes, schema: Schema) -> dict[str, Any]:
             out.setdefault(name, []).append(_scalar(kind[1], value))
         else:
             out[name] = _scalar(kind, value)
-    return out
+    # Go's zero values are omitted from JSON (omitempty): drop them as the decoder does
+    return {
+        k: v for k, v in out.items() if v not in ("", False, {}, []) and not _zero_int(schema, k, v)
+    }
+
+
+def _zero_int(schema: Schema, key: str, value: Any) -> bool:
+    return value == 0 and any(n == key and t == "int0" for n, t in schema.values())
 
 
 def decode(body: bytes) -> dict[str, Any]:

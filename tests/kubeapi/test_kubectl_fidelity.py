@@ -343,6 +343,37 @@ def test_imperative_create_commands(kube: cluster.KubeCluster) -> None:
     assert kube.get("v1", "Secret", "s", "team")["data"] == {"password": "eA=="}  # type: ignore[index]
     assert kube.get("v1", "ServiceAccount", "robot", "team") is not None
     assert kube.get("v1", "Namespace", "team")["status"]["phase"] == "Active"  # type: ignore[index]
+    ok(
+        kube,
+        "-n",
+        "team",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=2",
+        "--port=8080",
+    )
+    ok(kube, "-n", "team", "create", "service", "nodeport", "web", "--tcp=80:8080")
+    ok(kube, "-n", "team", "create", "job", "once", "--image=busybox:1", "--", "echo", "hi")
+    web = kube.get("apps/v1", "Deployment", "web", "team")
+    assert web is not None and web["spec"]["replicas"] == 2
+    (container,) = web["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["ports"]) == (
+        "nginx:1.27",
+        [{"containerPort": 8080, "protocol": "TCP"}],
+    )
+    assert (
+        container["imagePullPolicy"] == "IfNotPresent"
+    )  # defaulted: protobuf zero values are unset
+    (port,) = kube.get("v1", "Service", "web", "team")["spec"]["ports"]  # type: ignore[index]
+    assert (port["port"], port["targetPort"], port["nodePort"] >= 30000) == (80, 8080, True)
+    job = kube.get("batch/v1", "Job", "once", "team")
+    assert job is not None and job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "echo",
+        "hi",
+    ]
+    ok(kube, "-n", "team", "rollout", "status", "deployment/web", "--timeout=20s")
 
 
 def test_scale_restart_and_server_side_diff(kube: cluster.KubeCluster) -> None:
