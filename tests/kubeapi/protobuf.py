@@ -1,7 +1,8 @@
 """Decoding the protobuf request bodies kubectl's typed clients send for simple kinds.
 
 kubectl's imperative ``create namespace|configmap|secret|serviceaccount|deployment|job|
-service`` commands (and ``create token``, ``auth can-i``) encode the object as ``application/vnd.kubernetes.protobuf`` (a ``k8s\\x00`` magic prefix, then a
+service`` commands (and ``create token``, ``auth can-i``) encode the object as
+``application/vnd.kubernetes.protobuf`` (a ``k8s\\x00`` magic prefix, then a
 runtime.Unknown envelope around the generated message). server.py calls ``decode`` for
 such bodies; the field numbers are those of k8s.io/api's generated.proto. Other kinds
 answer 415, with a message saying to send JSON (``kubectl create -f`` / ``apply``).
