@@ -120,7 +120,7 @@ def _ensure_replicaset(
                 }
             ],
         },
-        "spec": {"replicas": replicas, "selector": selector, "template": template},
+        "spec": {"replicas": 0, "selector": selector, "template": template},  # scaled next
     }
     if current is None:
         current = ctl._objects.create(
@@ -132,7 +132,6 @@ def _ensure_replicaset(
             **(current["metadata"].get("annotations") or {}),
             **annotations,
         }
-        merged["spec"]["replicas"] = replicas
         current = ctl._objects.replace(
             rs_rt,
             meta["namespace"],
@@ -161,7 +160,23 @@ def _set_rs(ctl: Controller, rs: dict[str, Any], *, replicas: int, ready: int) -
     rs_rt = ctl._registry.find(group="apps", version="v1", plural="replicasets")
     assert rs_rt is not None
     ctl._sync_pods(rs, kind="ReplicaSet", count=replicas)
-    if rs["spec"].get("replicas") != replicas:
+    before = int(rs["spec"].get("replicas", 0))
+    if before != replicas:
+        owner = next(iter(rs["metadata"].get("ownerReferences") or []), None)
+        deploy = (
+            ctl._objects.store.get(
+                ("apps", "deployments"), rs["metadata"]["namespace"], owner["name"]
+            )
+            if owner
+            else None
+        )
+        if deploy is not None:
+            way = "up" if replicas > before else "down"
+            ctl.event(
+                {**deploy, "apiVersion": "apps/v1", "kind": "Deployment"},
+                "ScalingReplicaSet",
+                f"Scaled {way} replica set {rs['metadata']['name']} from {before} to {replicas}",
+            )
         new = copy.deepcopy(rs)
         new["spec"]["replicas"] = replicas
         rs = ctl._objects.replace(

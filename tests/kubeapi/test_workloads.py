@@ -254,6 +254,20 @@ def test_workloads_own_pods_that_follow_the_template(kube: cluster.KubeCluster, 
     )
     wait_for(lambda: phases("web-") == ["Pending", "Running", "Running"])
     assert "ImagePullBackOff" in kube.kubectl("get", "pods", "-l", "app=web").stdout
+    reasons = {
+        (e["involvedObject"]["kind"], e["reason"])
+        for e in kube.list_objects("v1", "Event", "default")
+    }
+    assert {
+        ("Deployment", "ScalingReplicaSet"),
+        ("ReplicaSet", "SuccessfulCreate"),
+        ("Pod", "Scheduled"),
+        ("Pod", "Started"),
+        ("Pod", "Failed"),
+        ("StatefulSet", "SuccessfulCreate"),
+    } <= reasons
+    described = kube.kubectl("describe", "deployment", "web").stdout
+    assert "ScalingReplicaSet" in described and "Scaled up replica set web-" in described
     # deleting the Deployment removes its ReplicaSets and their Pods
     api.call("DELETE", f"{path}/web")
     assert phases("web-") == []

@@ -203,6 +203,43 @@ class Controller:
                 with contextlib.suppress(errors.ApiError):
                     self._objects.create(pvc_rt, ns, body, manager=MANAGER, dry_run=False)
 
+    def event(
+        self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """Record a core/v1 Event about obj, as the controllers and the kubelet do."""
+        ev_rt = self._registry.find(group="", version="v1", plural="events")
+        meta = obj["metadata"]
+        if ev_rt is None or not meta.get("namespace"):
+            return
+        stamp = _now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{secrets.token_hex(8)}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "v1"),
+                "kind": obj.get("kind", ""),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "kubelet" if obj.get("kind") == "Pod" else "controllermanager"},
+            "reportingComponent": "kubelet"
+            if obj.get("kind") == "Pod"
+            else "kube-controller-manager",
+        }
+        with contextlib.suppress(errors.ApiError):  # e.g. the namespace is terminating
+            self._objects.create(ev_rt, meta["namespace"], body, manager=MANAGER, dry_run=False)
+
     def _node_name(self) -> str:
         nodes = self._objects.store.select(("", "nodes"))
         return str(nodes[0]["metadata"]["name"]) if nodes else "node"
@@ -239,6 +276,7 @@ class Controller:
         for pod in stale + extra:
             with contextlib.suppress(errors.ApiError):
                 self._objects.delete(pod_rt, ns, pod["metadata"]["name"], dry_run=False)
+                self.event(owner, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         pods = [p for p in keep if p not in extra]
         have = {p["metadata"]["name"] for p in pods}
         missing = [n for n in wanted if n not in have] if names else [None] * (count - len(pods))
@@ -271,7 +309,8 @@ class Controller:
                 },
             }
             with contextlib.suppress(errors.ApiError):
-                self._objects.create(pod_rt, ns, body, manager=MANAGER, dry_run=False)
+                made = self._objects.create(pod_rt, ns, body, manager=MANAGER, dry_run=False)
+                self.event(owner, "SuccessfulCreate", f"Created pod: {made['metadata']['name']}")
 
     def _statefulset(
         self, rt: resources.ResourceType, target: Target, sts: dict[str, Any], failing: bool
@@ -478,6 +517,31 @@ class Controller:
         containers = (pod.get("spec") or {}).get("containers") or []
         if (pod.get("status") or {}).get("startTime"):
             return  # already started (or finished, for a Job's pods)
+        name, node = (
+            pod["metadata"]["name"],
+            (pod.get("spec") or {}).get("nodeName") or self._node_name(),
+        )
+        self.event(
+            pod,
+            "Scheduled",
+            f"Successfully assigned {pod['metadata']['namespace']}/{name} to {node}",
+        )
+        for c in containers:
+            if failing:
+                self.event(
+                    pod,
+                    "Failed",
+                    f'Failed to pull image "{c.get("image")}": not found',
+                    warning=True,
+                )
+                self.event(
+                    pod, "BackOff", f'Back-off pulling image "{c.get("image")}"', warning=True
+                )
+            else:
+                self.event(
+                    pod, "Pulled", f'Container image "{c.get("image")}" already present on machine'
+                )
+                self.event(pod, "Started", f"Started container {c.get('name')}")
         ready = "False" if failing else "True"
         states = [
             {
