@@ -8,8 +8,8 @@ and promotion all speak of releases by id.
 The id is the SHA-256 of the canonical JSON of ``{app, commit, sorted image refs,
 config digest}``: the same inputs always give the same id, so a restart or a second
 controller never creates a duplicate, and any change of input gives a new one. The
-config digest covers the app settings that change what is rendered (path, namespace,
-Helm values, image field paths), so editing them is a new release too.
+config digest covers the app settings that change what is applied (path, namespace,
+Helm values, image field paths, gateway policy), so editing them is a new release too.
 """
 
 from __future__ import annotations
@@ -144,12 +144,16 @@ def release_id(*, app: str, commit: str, image_refs: Iterable[str], config_diges
 
 
 def config_digest(app: Any) -> str:
-    """Digest of the app settings that change rendering (not sync/gateway behaviour)."""
+    """Digest of the app settings that decide what is applied: rendering (path,
+    namespace, Helm, image fields) and the gateway policy, so that relaxing a policy
+    that blocked a release makes a new release that is tried again. Sync timing
+    (wait, intervals) is left out: it changes nothing in the clusters."""
     relevant = {
         "path": app.path,
         "namespace": app.namespace,
         "helm": dataclasses.asdict(app.helm),
         "imageFields": [dataclasses.asdict(f) for f in app.image_fields],
+        "gateway": dataclasses.asdict(app.gateway),
     }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -35,6 +35,9 @@ log = logging.getLogger("syncer.reconcile")
 MAX_PARALLEL_CLUSTERS = 8
 """Clusters of one app worked on at once (waiting for health is mostly idle time)."""
 
+MANUAL_REASONS = frozenset({"api", "manual"})
+"""Reconciles a person asked for (API sync, ``syncer sync``)."""
+
 HISTORY_KEEP = 1000
 """History entries kept per app (the newest); a release is about five entries per
 cluster, so this covers well over a hundred releases."""
@@ -227,20 +230,32 @@ class Reconciler:
             # release appears; open targets (a rollback in progress) still finish below.
             message = f"release {rel.short_id} not rolled out: {rejected[rel.id]}"
         else:
-            plan = rollout.plan(
-                app=app,
-                pipeline=self._pipelines.get(app.name),
-                clusters=self.config.clusters,
-                release=rel.id,
-                records=cluster_records(store=self.store, app=app.name, clusters=names),
-                approvals=self._approvals(app.name),
-                now=dt.datetime.now(dt.UTC),
-            )
+            current = cluster_records(store=self.store, app=app.name, clusters=names)
+            try:
+                plan = rollout.plan(
+                    app=app,
+                    pipeline=self._pipelines.get(app.name),
+                    clusters=self.config.clusters,
+                    release=rel.id,
+                    records=current,
+                    approvals=self._approvals(app.name),
+                    now=dt.datetime.now(dt.UTC),
+                )
+            except errors.SyncerError as err:
+                return self._fail(app, stage="pipeline", err=err, release_id=rel.id)
             for stage in plan.pending_approvals:
                 self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
             if plan.next_check is not None:
                 next_check = plan.next_check.timestamp()
             steps = [s.cluster for s in plan.steps if s.cluster in names]
+            if reasons & MANUAL_REASONS:
+                # A person asked: clusters where this release could not be applied
+                # (gateway, RBAC, conflict: fixed since?) are tried again. Releases that
+                # turned unhealthy stay out; only a new release replaces them.
+                steps += [
+                    c for c, r in current.items()
+                    if r.release == rel.id and r.state == records.FAILED and c not in steps
+                ]  # fmt: skip
             if steps:
                 earlier = self.store.targets_of_release(app.name, rel.id)
                 cause = "catch-up" if earlier else "new-release"
@@ -283,8 +298,11 @@ class Reconciler:
         self, app: model.App, *, stage: str, err: errors.SyncerError, release_id: str = ""
     ) -> Outcome:
         message = f"{stage}: {err}"
+        known = [e for e in self.store.errors(app.name) if not e.cluster]
         self.store.set_error(app=app.name, stage=stage, message=str(err))
-        self.store.record(app=app.name, kind="error", message=message, release_id=release_id)
+        if not known or known[0].message != str(err):
+            # History gets the error once; retries of the same error only count it.
+            self.store.record(app=app.name, kind="error", message=message, release_id=release_id)
         log.warning("app=%s stage=%s %s", app.name, stage, err)
         return Outcome(app=app.name, ok=False, message=message, stage=stage)
 

@@ -41,6 +41,7 @@ class FakeParts:
         self.tag = "1.0.0"
         self.bad_tags: set[str] = set()
         self.down: set[str] = set()
+        self.blocked: set[str] = set()
         self.missing: dict[str, str] = {}
         self.registry_down = False
         self.drifted: list[str] = []
@@ -100,6 +101,8 @@ class FakeParts:
     ) -> parts.Applied:
         if cluster.name in self.down:
             raise errors.TemporaryError(f"cluster {cluster.name}: connection refused")
+        if cluster.name in self.blocked:
+            raise errors.PermanentError(f"cluster {cluster.name}: forbidden: deployments")
         image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
         with self.lock:
             self.applies.append((cluster.name, image))

@@ -231,3 +231,26 @@ def test_apps_reconciled_together_share_one_poll_per_repository(store: state.Sto
     parts.tag = "1.1.0"
     assert inputs.poll_images("reg.example/team/web") == {"web", "web2"}
     assert parts.calls["decide"] == 2
+
+
+def test_failed_apply_is_retried_only_when_a_person_asks(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.blocked = {"b"}
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.HEALTHY, "b": records.FAILED}
+    parts.blocked = set()  # e.g. RBAC fixed in the cluster
+    assert rec.reconcile("web", reasons=frozenset({"poll"})).clusters == {}
+    again = rec.reconcile("web", reasons=frozenset({"manual"}), fresh=True)
+    assert again.ok and again.clusters == {"b": records.HEALTHY}
+
+
+def test_a_repeated_error_is_recorded_once(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.registry_down = True
+    rec = make(store, parts)
+    for _ in range(3):
+        assert not rec.reconcile("web", fresh=True).ok
+    assert kinds(store).count("error") == 1
+    (err,) = store.errors("web")
+    assert err.count == 3

@@ -59,11 +59,13 @@ def test_image_ref_pins_digest_when_known() -> None:
     assert release.Image(repository="r/x", tag="1.0", digest="").ref == "r/x:1.0"
 
 
-def test_config_digest_follows_render_settings_not_sync_settings() -> None:
+def test_config_digest_follows_render_and_gateway_settings_not_sync_timing() -> None:
     app = model.App(name="web", source="deploy", path="apps/web")
     moved = dataclasses.replace(app, path="apps/web2")
     slower = dataclasses.replace(app, sync=model.SyncOptions(wait=10))
+    relaxed = dataclasses.replace(app, gateway=model.GatewayPolicy(max_replicas=20))
     assert release.config_digest(app) != release.config_digest(moved)
+    assert release.config_digest(app) != release.config_digest(relaxed)
     assert release.config_digest(app) == release.config_digest(slower)
 
 
