@@ -163,3 +163,21 @@ def test_missing_kubeconfig_plans_offline_and_exits_1(
     assert code == 1
     (report,) = json.loads(out)
     assert report["clusters"][0]["reachable"] is False
+
+
+def test_unreachable_cluster_is_planned_while_the_other_is_synced(
+    tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02)
+    b.stop()
+    repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
+    config = str(write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a", "b"]))
+    code, out, _ = run(capsys, "sync", "-c", config)
+    assert code == 1
+    assert "cluster a: healthy" in out
+    assert "cluster b: API unreachable" in out and "planned only, nothing applied" in out
+    assert site(a)["data"] == {"GREETING": "one"}
+    b.start()
+    code, out, _ = run(capsys, "sync", "-c", config)
+    assert code == 0, out
+    assert site(b)["data"] == {"GREETING": "one"}
