@@ -533,6 +533,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             stopping=lambda: not cluster.running,
             bookmark_interval=cluster.bookmark_interval,
             cut_after=self._cut_after,
+            served=lambda: (
+                cluster.registry.find(group=rt.group, version=rt.version, plural=rt.plural)
+                is not None
+            ),
         )
         if graceful:
             self.wfile.write(b"0\r\n\r\n")

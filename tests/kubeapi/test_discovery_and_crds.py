@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -151,9 +152,19 @@ def test_crd_registers_resources_with_scope_versions_and_status(
         == "example.com/v2"
     )
     assert api.call("POST", "/apis/example.com/v1/widgets", widget).status_code in (404, 405)
+    rv = api.call("GET", base).json()["metadata"]["resourceVersion"]
+    stream = Api(kube, kube.token).session.get(
+        f"{kube.url}{base}",
+        params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "30"},
+        stream=True,
+        timeout=10,
+    )
+    started = time.monotonic()
     api.call(
         "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
     )
+    events = [json.loads(line)["type"] for line in stream.iter_lines() if line]
+    assert events == ["DELETED"] and time.monotonic() - started < 5  # the watch ends with its type
     assert api.call("GET", base).status_code == 404
     assert "example.com" not in {g["name"] for g in api.call("GET", "/apis").json()["groups"]}
 

@@ -92,6 +92,7 @@ def run(
     stopping: Callable[[], bool],
     bookmark_interval: float,
     cut_after: float | None,
+    served: Callable[[], bool] = lambda: True,
 ) -> bool:
     """Stream events until timeout or stop; False when the stream must be cut abruptly."""
     labels = selectors.parse_labels(query.get("labelSelector"))
@@ -128,6 +129,8 @@ def run(
     while True:
         if stopping():
             return False
+        if not served():
+            return True  # the CRD behind this resource was deleted: the stream ends
         now = time.monotonic()
         if cut_after is not None and now - started >= cut_after:
             return False
