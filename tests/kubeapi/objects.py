@@ -70,6 +70,18 @@ class Objects:
         )
         return crd_schema.version_schema(crd, rt.version) if crd else None
 
+    def printer_columns(self, rt: resources.ResourceType) -> list[dict[str, Any]] | None:
+        """additionalPrinterColumns of a custom resource's version, if its CRD has some."""
+        if not rt.crd:
+            return None
+        crd = self.store.get(
+            ("apiextensions.k8s.io", "customresourcedefinitions"), "", f"{rt.plural}.{rt.group}"
+        )
+        for version in ((crd or {}).get("spec") or {}).get("versions") or []:
+            if version.get("name") == rt.version:
+                return version.get("additionalPrinterColumns") or None
+        return None
+
     def exists(self, rt: resources.ResourceType, namespace: str, name: str) -> bool:
         return self.store.get(rt.key, namespace if rt.namespaced else "", name) is not None
 

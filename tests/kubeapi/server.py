@@ -472,6 +472,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 kind=rt.kind,
                 resource_version=rv,
                 include=query.get("includeObject", "PartialObjectMetadata"),
+                printer_columns=self.server.cluster.objects.printer_columns(rt),
             )
             if many and obj["metadata"].get("continue"):
                 table["metadata"]["continue"] = obj["metadata"]["continue"]
@@ -517,6 +518,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         resource_version=obj["metadata"].get("resourceVersion", ""),
                         include=include,
                         with_columns=first[0],
+                        printer_columns=cluster.objects.printer_columns(rt),
                     ),
                 }
                 first[0] = False

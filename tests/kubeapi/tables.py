@@ -8,6 +8,7 @@ columns follow kube-apiserver's printers for the kinds syncer deals with, ``Name
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 _COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -84,6 +85,42 @@ def _cells(obj: dict[str, Any], kind: str) -> list[Any]:
     return []
 
 
+_STEP = re.compile(
+    r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_]+)==[\"']([^\"']*)[\"']\)\]"
+)
+
+
+def json_path(obj: Any, path: str) -> Any:
+    """The value at a CRD printer-column path: ``.a.b``, ``[0]``, ``[?(@.type=="Ready")]``."""
+    value: Any = obj
+    pos = 0
+    while pos < len(path) and value is not None:
+        m = _STEP.match(path, pos)
+        if m is None:
+            return None
+        field, index, key, wanted = m.groups()
+        if field is not None:
+            value = value.get(field) if isinstance(value, dict) else None
+        elif index is not None:
+            value = (
+                value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+            )
+        else:
+            found = [v for v in value or [] if isinstance(v, dict) and str(v.get(key)) == wanted]
+            value = found[0] if found else None
+        pos = m.end()
+    return value
+
+
+def _custom_cell(obj: dict[str, Any], column: dict[str, Any]) -> Any:
+    value = json_path(obj, str(column.get("jsonPath", "")))
+    if value is None:
+        return None
+    if column.get("type") == "date":
+        return age(str(value))
+    return value
+
+
 def to_table(
     objs: list[dict[str, Any]],
     *,
@@ -91,23 +128,36 @@ def to_table(
     resource_version: str,
     include: str,
     with_columns: bool = True,
+    printer_columns: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    extra = _COLUMNS.get(kind, [])
+    """A Table of objs; printer_columns are a CRD version's additionalPrinterColumns."""
     columns = [
         {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}
     ]
-    columns += [
-        {"name": n, "type": t, "format": "", "description": n, "priority": 0} for n, t in extra
-    ]
-    columns.append(
-        {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}
-    )
+    if printer_columns:
+        columns += [
+            {
+                "name": c.get("name", ""),
+                "type": c.get("type", "string"),
+                "format": c.get("format", ""),
+                "description": c.get("description", ""),
+                "priority": int(c.get("priority", 0)),
+            }
+            for c in printer_columns
+        ]
+    else:
+        columns += [
+            {"name": n, "type": t, "format": "", "description": n, "priority": 0}
+            for n, t in [*_COLUMNS.get(kind, []), ("Age", "string")]
+        ]
     rows = []
     for obj in objs:
         meta = obj.get("metadata") or {}
-        row: dict[str, Any] = {
-            "cells": [meta.get("name"), *_cells(obj, kind), age(meta.get("creationTimestamp"))]
-        }
+        if printer_columns:
+            cells = [_custom_cell(obj, c) for c in printer_columns]
+        else:
+            cells = [*_cells(obj, kind), age(meta.get("creationTimestamp"))]
+        row: dict[str, Any] = {"cells": [meta.get("name"), *cells]}
         if include == "Object":
             row["object"] = obj
         elif include != "None":

@@ -6,6 +6,7 @@ checks the outcome both in kubectl's output and in the server's state.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import time
@@ -414,3 +415,28 @@ def test_apply_prune_removes_labeled_objects_left_out(kube: cluster.KubeCluster)
     out = ok(kube, "apply", "-l", "app=p", "--prune", "-f", "-", input=dump(a))
     assert "configmap/b pruned" in out
     assert [o["metadata"]["name"] for o in kube.list_objects("v1", "ConfigMap", "default")] == ["a"]
+
+
+def test_kubectl_get_prints_crd_printer_columns(kube: cluster.KubeCluster) -> None:
+    crd = copy.deepcopy(CRD)
+    crd["spec"]["versions"][0]["additionalPrinterColumns"] = [
+        {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    ok(kube, "apply", "-f", "-", input=dump(crd))
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 3},
+    }
+    ok(kube, "apply", "-f", "-", input=dump(widget))
+    kube.put({**widget, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    header, row = ok(kube, "get", "widgets").splitlines()
+    assert header.split() == ["NAME", "SIZE", "READY", "AGE"]
+    assert row.split()[:3] == ["w", "3", "True"] and row.split()[3].endswith("s")
