@@ -225,46 +225,29 @@ class Reconciler:
         names = [c.name for c in clusters]
         next_check: float | None = None
         rejected = self.store.rejected(app.name)
-        if rel.id in rejected:
-            # Rolled back from (automatically or by a person): keep what runs until a new
-            # release appears; open targets (a rollback in progress) still finish below.
-            message = f"release {rel.short_id} not rolled out: {rejected[rel.id]}"
-        else:
-            current = cluster_records(store=self.store, app=app.name, clusters=names)
-            try:
-                plan = rollout.plan(
-                    app=app,
-                    pipeline=self._pipelines.get(app.name),
-                    clusters=self.config.clusters,
-                    release=rel.id,
-                    records=current,
-                    approvals=self._approvals(app.name),
-                    now=dt.datetime.now(dt.UTC),
-                )
-            except errors.SyncerError as err:
-                return self._fail(app, stage="pipeline", err=err, release_id=rel.id)
-            for stage in plan.pending_approvals:
-                self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
-            if plan.next_check is not None:
-                next_check = plan.next_check.timestamp()
-            steps = [s.cluster for s in plan.steps if s.cluster in names]
-            if reasons & MANUAL_REASONS:
-                # A person asked: clusters where this release could not be applied
-                # (gateway, RBAC, conflict: fixed since?) are tried again. Releases that
-                # turned unhealthy stay out; only a new release replaces them.
-                steps += [
-                    c for c, r in current.items()
-                    if r.release == rel.id and r.state == records.FAILED and c not in steps
-                ]  # fmt: skip
-            if steps:
-                earlier = self.store.targets_of_release(app.name, rel.id)
-                cause = "catch-up" if earlier else "new-release"
-                self.store.begin_rollout(
-                    app=app.name, release_id=rel.id, clusters=steps, cause=cause
-                )
-            waits = [s.message for s in plan.stages if s.message]
-            message = "; ".join(waits)
-        reached = self._work(app, clusters=clusters)
+        reached: dict[str, str] = {}
+        manual = bool(reasons & MANUAL_REASONS)
+        # Plan, carry out, and plan again while that made progress: a stage that became
+        # healthy may open the next one now (or start its soak, whose end is then
+        # scheduled), without waiting for the next poll.
+        for _round in range(len(clusters) + 1):
+            if rel.id in rejected:
+                # Rolled back from (automatically or by a person): keep what runs until a
+                # new release appears; open targets (a rollback in progress) still finish.
+                message = f"release {rel.short_id} not rolled out: {rejected[rel.id]}"
+            else:
+                try:
+                    message, next_check = self._plan(
+                        app, rel=rel, names=names, manual=manual and _round == 0
+                    )
+                except errors.SyncerError as err:
+                    return self._fail(app, stage="pipeline", err=err, release_id=rel.id)
+            done = self._work(app, clusters=clusters)
+            reached.update(done)
+            if not done or rel.id in rejected or self._pipelines.get(app.name) is None:
+                break
+            if any(s != records.HEALTHY for s in done.values()):
+                break
         if "drift" in reasons:
             self._check_drift(app, clusters=clusters, rel=rel, busy=set(reached))
         failed = {c: s for c, s in reached.items() if s not in (records.HEALTHY, records.APPLIED)}
@@ -288,6 +271,39 @@ class Reconciler:
                 else "apply"
             ),
         )
+
+    def _plan(
+        self, app: model.App, *, rel: release.Release, names: list[str], manual: bool
+    ) -> tuple[str, float | None]:
+        """Ask the rollout planner and record the intent for the clusters it picks;
+        returns why the rest waits and when a time gate should be looked at again."""
+        current = cluster_records(store=self.store, app=app.name, clusters=names)
+        plan = rollout.plan(
+            app=app,
+            pipeline=self._pipelines.get(app.name),
+            clusters=self.config.clusters,
+            release=rel.id,
+            records=current,
+            approvals=self._approvals(app.name),
+            now=dt.datetime.now(dt.UTC),
+        )
+        for stage in plan.pending_approvals:
+            self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
+        steps = [s.cluster for s in plan.steps if s.cluster in names]
+        if manual:
+            # A person asked: clusters where this release could not be applied (gateway,
+            # RBAC, conflict: fixed since?) are tried again. Releases that turned
+            # unhealthy stay out; only a new release replaces them.
+            steps += [
+                c for c, r in current.items()
+                if r.release == rel.id and r.state == records.FAILED and c not in steps
+            ]  # fmt: skip
+        if steps:
+            earlier = self.store.targets_of_release(app.name, rel.id)
+            cause = "catch-up" if earlier else "new-release"
+            self.store.begin_rollout(app=app.name, release_id=rel.id, clusters=steps, cause=cause)
+        message = "; ".join(s.message for s in plan.stages if s.message)
+        return message, plan.next_check.timestamp() if plan.next_check else None
 
     def _approvals(self, app: str) -> set[tuple[str, str]]:
         return {

@@ -254,3 +254,47 @@ def test_a_repeated_error_is_recorded_once(store: state.Store) -> None:
     assert kinds(store).count("error") == 1
     (err,) = store.errors("web")
     assert err.count == 3
+
+
+def test_soak_gate_is_looked_at_again_when_it_ends(store: state.Store) -> None:
+    """The controller schedules a re-check for when the soak ends; nothing else polls."""
+    import dataclasses
+    import time
+
+    from syncer import controller
+    from syncer.config import model
+
+    parts = fakes.FakeParts()
+    base = fakes.config(clusters=("dev", "prod"))
+    app = dataclasses.replace(
+        base.apps[0],
+        clusters=model.ClusterSelection(),
+        images=(dataclasses.replace(base.apps[0].images[0], interval=3600),),
+        sync=dataclasses.replace(base.apps[0].sync, drift_interval=3600),
+    )
+    source = dataclasses.replace(
+        base.sources[0], git=dataclasses.replace(base.sources[0].git, interval=3600)
+    )
+    stages = (
+        model.Stage(name="dev", clusters=model.ClusterSelection(names=("dev",))),
+        model.Stage(
+            name="prod", clusters=model.ClusterSelection(names=("prod",)), after="dev", soak=1.0
+        ),
+    )
+    cfg = dataclasses.replace(
+        base,
+        sources=(source,),
+        apps=(app,),
+        pipelines=(model.Pipeline(app="web", stages=stages),),
+    )
+    ctl = controller.Controller(config=cfg, store=store, parts=parts)
+    ctl.start()
+    try:
+        deadline = time.monotonic() + 10
+        while {d.cluster for d in store.deployments("web") if d.healthy} != {"dev", "prod"}:
+            assert time.monotonic() < deadline, store.history("web")
+            time.sleep(0.05)
+    finally:
+        ctl.stop(timeout=5)
+    kinds_ = [(e.kind, e.cluster) for e in reversed(store.history("web", limit=50))]
+    assert kinds_.index(("healthy", "dev")) < kinds_.index(("healthy", "prod"))
