@@ -11,6 +11,7 @@ reached its clusters and is healthy, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -51,35 +52,39 @@ def run(args: argparse.Namespace) -> int:
     session = controller.open_session(args.config, progress=progress_printer())
     try:
         names = select_apps(session.config, args.app)
-        results: list[dict[str, Any]] = []
-        all_ok = True
-        for name in names:
-            clusters = session.controller.reconciler.clusters_of(name)
-            missing = {c.name: session.parts.check_cluster(c) for c in clusters}
-            reachable = frozenset(n for n, why in missing.items() if not why)
-            entry: dict[str, Any] = {"app": name}
-            if reachable:
-                (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
-                entry.update(outcome.to_dict())
-                all_ok &= outcome.ok
-            else:
-                entry.update(
-                    {"ok": False, "release": "", "clusters": {},
-                     "message": "no cluster reachable: planned only, nothing applied"}
-                )  # fmt: skip
-            offline = sorted(n for n, why in missing.items() if why)
-            if offline:
-                report = plan_.plan_app(
-                    config=session.config, parts=session.parts, store=session.store,
-                    name=name, only=set(offline),
-                )  # fmt: skip
-                entry["planned"] = report.to_dict()
-                all_ok = False
-            results.append(entry)
+        # Each cluster is probed once, whatever the number of apps on it.
+        missing = {c.name: session.parts.check_cluster(c) for c in session.config.clusters}
+        workers = max(1, session.config.settings.workers)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda name: _sync_app(session, name, missing), names))
         output.emit(results, fmt=args.output, text=_text)
-        return 0 if all_ok else EXIT_FAILED
+        return 0 if all(entry["ok"] for entry in results) else EXIT_FAILED
     finally:
         session.close()
+
+
+def _sync_app(session: controller.Session, name: str, missing: dict[str, str]) -> dict[str, Any]:
+    """Reconcile ``name`` on its reachable clusters; plan it for the others."""
+    clusters = [c.name for c in session.controller.reconciler.clusters_of(name)]
+    reachable = frozenset(c for c in clusters if not missing.get(c))
+    entry: dict[str, Any] = {"app": name}
+    if reachable:
+        (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
+        entry.update(outcome.to_dict())
+    else:
+        entry.update(
+            {"ok": False, "release": "", "clusters": {},
+             "message": "no cluster reachable: planned only, nothing applied"}
+        )  # fmt: skip
+    offline = sorted(c for c in clusters if missing.get(c))
+    if offline:
+        report = plan_.plan_app(
+            config=session.config, parts=session.parts, store=session.store,
+            name=name, only=set(offline),
+        )  # fmt: skip
+        entry["planned"] = report.to_dict()
+        entry["ok"] = False
+    return entry
 
 
 def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
