@@ -130,11 +130,11 @@ def test_watch_from_a_resource_version(dyn: Any, kube: cluster.KubeCluster) -> N
         content_type="application/merge-patch+json",
     )
     res.delete(name="after", namespace="default")
-    events = [
-        (e["type"], e["object"].metadata.name)
-        for e in dyn.watch(res, namespace="default", resource_version=rv, timeout=1)
-    ]
+    seen = list(dyn.watch(res, namespace="default", resource_version=rv, timeout=1))
+    events = [(e["type"], e["object"].metadata.name) for e in seen]
     assert events == [("ADDED", "after"), ("MODIFIED", "after"), ("DELETED", "after")]
+    versions = [int(e["object"].metadata.resourceVersion) for e in seen]
+    assert int(rv) < versions[0] < versions[1] < versions[2]  # one cluster-wide counter
     # without a resourceVersion, the current state comes first as ADDED
     events = [
         (e["type"], e["object"].metadata.name)
