@@ -105,7 +105,12 @@ def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
 def _text(results: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for entry in results:
-        mark = "ok" if entry.get("ok") else "FAILED"
+        if entry.get("ok"):
+            mark = "ok"
+        elif entry.get("planned") and not entry.get("clusters"):
+            mark = "NOT APPLIED"  # nothing could be reached: it was planned instead
+        else:
+            mark = "FAILED"
         release = (entry.get("release") or "")[:12]
         head = f"{entry['app']}: {mark}"
         if release:
