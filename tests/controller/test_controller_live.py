@@ -75,3 +75,27 @@ def test_poll_webhook_and_api(tmp_path: Path, git_http: Any, kube_clusters: Any)
         ctl.stop(timeout=10)
         session.store.close()
     assert ctl.ready() == (False, "stopping")
+
+
+def test_drift_by_someone_else_is_healed(tmp_path: Path, git_http: Any, kube_clusters: Any) -> None:
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
+    path = write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a"])
+    data = yaml.safe_load(path.read_text())
+    data["apps"][0]["sync"]["driftInterval"] = "1s"
+    path.write_text(yaml.safe_dump(data))
+    session = controller.open_session(str(path))
+    ctl = session.controller
+    ctl.start()
+    try:
+        wait_until(lambda: greeting(a) == "one", what="first rollout")
+        live = a.get("v1", "ConfigMap", "site", namespace="site")
+        live["data"]["GREETING"] = "edited by hand"
+        a.put(live, manager="kubectl-edit")
+        assert greeting(a) == "edited by hand"
+        wait_until(lambda: greeting(a) == "one", what="drift healed")
+        drift = [e for e in ctl.history("site", 50) if e["kind"] == "drift"]
+        assert drift and "(healed)" in drift[0]["message"], drift
+    finally:
+        ctl.stop(timeout=10)
+        session.store.close()
