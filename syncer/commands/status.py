@@ -40,7 +40,9 @@ class _NoParts:
 def read_only(config_path: str) -> tuple[controller.Controller, state.Store]:
     """A controller over the state file only (for status, history)."""
     config = loader.load(config_path)
-    store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
+    path = state.state_path(base_dir=config.base_dir, path=config.state.path)
+    # Nothing recorded yet: answer from an empty store rather than create the file.
+    store = state.open_store(path if path.exists() else ":memory:")
     parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
     return controller.Controller(config=config, store=store, parts=parts), store
 
