@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from tests.kubeapi import errors
+from tests.kubeapi import errors, quantity
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -39,9 +39,20 @@ def _pod_spec(spec: dict[str, Any], *, restart: str | None) -> None:
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
             c.setdefault("resources", {})
+            _quantities(c["resources"], "limits", "requests")
             for port in c.get("ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
+
+
+def _quantities(holder: Any, *keys: str) -> None:
+    """Store resource quantities in canonical form (0.5 → 500m, 1024Mi → 1Gi)."""
+    if not isinstance(holder, dict):
+        return
+    for key in keys:
+        values = holder.get(key)
+        if isinstance(values, dict):
+            holder[key] = {name: quantity.canonical(v) for name, v in values.items()}
 
 
 def _template(spec: dict[str, Any], *, restart: str | None = "Always") -> None:
@@ -109,6 +120,11 @@ def apply_defaults(obj: dict[str, Any], *, kind: str) -> None:
         spec.setdefault("completionMode", "NonIndexed")
         spec.setdefault("suspend", False)
         _template(spec, restart=None)
+    elif kind == "ResourceQuota" and isinstance(spec, dict):
+        _quantities(spec, "hard")
+    elif kind == "LimitRange" and isinstance(spec, dict):
+        for item in spec.get("limits") or []:
+            _quantities(item, "max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
     elif kind == "CronJob" and isinstance(spec, dict):
         spec.setdefault("concurrencyPolicy", "Allow")
         spec.setdefault("suspend", False)
@@ -136,6 +152,7 @@ def apply_defaults(obj: dict[str, Any], *, kind: str) -> None:
         obj.setdefault("status", {"loadBalancer": {}})
     elif kind == "PersistentVolumeClaim" and isinstance(spec, dict):
         spec.setdefault("volumeMode", "Filesystem")
+        _quantities(spec.get("resources"), "requests", "limits")
         obj.setdefault("status", {"phase": "Bound"})
 
 
