@@ -461,6 +461,21 @@ class Objects:
             elif rt.status and subresource != "status":
                 new.pop("status", None)
             defaults.check_immutable(old, new, kind=rt.kind, group=rt.group)
+            added = set(meta.get("finalizers") or []) - set(om.get("finalizers") or [])
+            if om.get("deletionTimestamp") and added:
+                raise errors.invalid(
+                    kind=rt.kind,
+                    group=rt.group,
+                    name=om["name"],
+                    causes=[
+                        (
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers {sorted(added)}",
+                        )
+                    ],
+                )
         if rt.kind == "CustomResourceDefinition":
             crds.prepare(new)
         defaults.apply_defaults(new, kind=rt.kind)

@@ -188,6 +188,10 @@ def test_finalizers_hold_deletion_with_a_deletion_timestamp(api: Api) -> None:
     assert held["metadata"]["deletionTimestamp"] and held["metadata"]["finalizers"] == [
         "example.com/cleanup"
     ]
+    more = dict(
+        held, metadata={**held["metadata"], "finalizers": ["example.com/cleanup", "x.io/new"]}
+    )
+    assert api.call("PUT", f"{CM}/a", more).status_code == 422  # none may be added while deleting
     held["metadata"]["finalizers"] = []
     assert api.call("PUT", f"{CM}/a", held).status_code == 200
     assert api.call("GET", f"{CM}/a").status_code == 404
