@@ -1,4 +1,4 @@
-"""Benchmark of the Kubernetes API test server: ``python -m tests.kubeapi.bench_server``.
+"""Benchmark of the Kubernetes API test server: ``python -m tests.bench.bench_kubeapi_server``.
 
 Prints per-request latencies (keep-alive HTTPS, one client thread) for the calls syncer's
 tests make most: create, get, list, server-side apply, watch delivery, and namespace

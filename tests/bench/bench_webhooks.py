@@ -1,6 +1,6 @@
 """Benchmark: what the HTTP server itself costs per webhook and per /metrics scrape.
 
-Run on demand: ``python -m tests.server.bench_webhooks``. Prints latency percentiles of
+Run on demand: ``python -m tests.bench.bench_webhooks``. Prints latency percentiles of
 signed GitHub and distribution webhooks against a controller stub that returns at once
 (so the figures are the server's own: parsing, HMAC, JSON, one thread per request), the
 throughput with 8 concurrent senders, and the time and size of a /metrics scrape with

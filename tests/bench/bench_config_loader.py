@@ -1,4 +1,6 @@
-"""How long loading and validating a large config takes (run: python -m tests.config.bench_loader).
+"""How long loading and validating a large config takes.
+
+Run: ``python -m tests.bench.bench_config_loader``.
 
 Not collected by pytest. Prints seconds per load and per app for configs of growing size,
 so a change that makes validation quadratic shows up as a per-app figure that grows.

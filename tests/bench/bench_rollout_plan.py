@@ -1,6 +1,6 @@
 """How long one ``rollout.plan`` call takes: the controller makes one per app per reconcile.
 
-Run: ``python -m tests.rollout.bench_plan``. Prints the time per plan for a pipeline of
+Run: ``python -m tests.bench.bench_rollout_plan``. Prints the time per plan for a pipeline of
 3 stages (dev, staging, prod with soak + approval + window + oneAtATime) over 20
 clusters, for 200 apps, at a few points of the rollout.
 """
