@@ -167,10 +167,12 @@ class Transport:
                     "registry's CA file (caFile / --ca-file), or insecure for plain HTTP"
                 ) from err
             except (requests.ConnectionError, requests.Timeout) as err:
-                if last:
+                cause = connection_failure(err, timeout=self.settings.timeout)
+                # A name that does not resolve will not resolve a second later: fail now.
+                if last or cause == NAME_RESOLUTION:
+                    tries = "" if attempt == 1 else f" (after {attempt} attempts)"
                     raise errors.UnreachableError(
-                        f"cannot reach registry {self.settings.host} after {attempts} "
-                        f"attempts: {_short(err)}"
+                        f"cannot reach registry {self.settings.host}: {cause}{tries}"
                     ) from err
                 log.info(
                     "registry=%s kind=%s retry=%d error=%s",
@@ -225,6 +227,43 @@ class Transport:
                 continue
             return response
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+NAME_RESOLUTION = "name resolution failed"
+
+
+def connection_failure(err: BaseException, *, timeout: float) -> str:
+    """What went wrong with a connection, in a few plain words (no transport internals).
+
+    Walks the exception's causes (``requests`` wraps ``urllib3`` wraps ``socket``)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        nxt = current.__cause__ or current.__context__
+        if nxt is None and current.args and isinstance(current.args[0], BaseException):
+            nxt = current.args[0]  # requests keeps urllib3's error as its argument
+        if nxt is None:
+            reason = getattr(current, "reason", None)
+            nxt = reason if isinstance(reason, BaseException) else None
+        current = nxt
+    names = {type(e).__name__ for e in seen}
+    if names & {"NameResolutionError", "gaierror"}:
+        return NAME_RESOLUTION
+    if names & {"ConnectTimeoutError", "ConnectTimeout"}:
+        return f"connecting timed out after {timeout:g}s"
+    if names & {"ReadTimeoutError", "ReadTimeout", "Timeout", "TimeoutError", "timeout"}:
+        return f"no answer within {timeout:g}s"
+    if any(isinstance(e, ConnectionRefusedError) for e in seen):
+        return "connection refused"
+    if any(isinstance(e, ConnectionResetError) for e in seen) or names & {
+        "RemoteDisconnected",
+        "ProtocolError",
+    }:
+        return "connection closed by the registry"
+    if "ProxyError" in names:
+        return "the proxy refused the connection"
+    return "connection failed"
 
 
 def _short(err: Exception) -> str:
