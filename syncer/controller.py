@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer import errors, rollout
-from syncer.config import model
+from syncer.config import model, secrets
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
@@ -356,6 +356,8 @@ class Session:
     store: store_.Store
     parts: parts_.Parts
     controller: Controller
+    read_secret: secrets.SecretReader | None = None
+    """Reads ``secret:`` references (give it to the HTTP server for webhook tokens)."""
 
     def close(self) -> None:
         self.parts.close()
@@ -376,4 +378,7 @@ def open_session(config_path: str, *, progress: Callable[[str], None] | None = N
         store.close()
         raise
     controller = Controller(config=config, store=store, parts=parts, progress=progress)
-    return Session(config=config, store=store, parts=parts, controller=controller)
+    return Session(
+        config=config, store=store, parts=parts, controller=controller,
+        read_secret=parts.read_secret,
+    )  # fmt: skip

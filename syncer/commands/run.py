@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     server = http.HttpServer(
         settings=settings, port=session.controller, base_dir=session.config.base_dir,
-        leader=elector,
+        read_secret=session.read_secret, leader=elector,
     )  # fmt: skip
     try:
         server.start()

@@ -34,6 +34,11 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
         selected = select(app.clusters, clusters=clusters, path=f"{path}.clusters", ctx=ctx)
         if selected is not None:
             _placeholders(app, selected, clusters=clusters, ctx=ctx)
+    if config.settings.secrets_cluster:
+        _exists(
+            config.settings.secrets_cluster, list(clusters), "cluster", "clusters",
+            path="settings.secretsCluster", ctx=ctx,
+        )  # fmt: skip
     for pipeline in config.pipelines:
         app_path = f"{ctx.path_of(pipeline)}.app"
         if _exists(pipeline.app, list(apps), "app", "apps", path=app_path, ctx=ctx):

@@ -418,6 +418,14 @@ class Settings:
             "Fraction of each interval added at random to spread polls (0 to 1).", maximum=1.0
         ),
     )
+    secrets_cluster: str = field(
+        default="",
+        metadata=doc(
+            "Cluster (by name) whose Secrets secret: references and pullSecret read; empty"
+            " = the pod's own cluster when syncer runs in one, else the current kubeconfig"
+            " context."
+        ),
+    )
 
 
 @dataclass(frozen=True)

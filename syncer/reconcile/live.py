@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import apply, errors, images, release, render, source, state
+from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 
@@ -63,11 +64,14 @@ class LiveParts:
     def __init__(self, config: model.Config) -> None:
         self.config = config
         state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
+        self.read_secret = apply_secrets.reader(config)
+        """Reads ``secret:`` references and pull Secrets (one cache for the process)."""
         self.sources = source.GitSources(
             source.Settings(
                 cache_dir=state_file.parent / f"{state_file.stem}-cache",
                 base_dir=Path(config.base_dir),
-            )
+            ),
+            read_secret=self.read_secret,
         )
         self._images: Any = None
         self._clients: dict[str, apply.ClusterClient] = {}
@@ -88,7 +92,7 @@ class LiveParts:
         credentials) are set up for a config whose apps track no image."""
         with self._lock:
             if self._images is None:
-                self._images = images.Images(self.config)
+                self._images = images.Images(self.config, read_secret=self.read_secret)
             return self._images
 
     def decide(self, image: model.AppImage) -> release.Image:
@@ -268,3 +272,4 @@ class LiveParts:
             client.close()
         if self._images is not None:
             self._images.close()
+        self.read_secret.close()

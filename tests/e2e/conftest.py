@@ -122,6 +122,7 @@ class PushEnv:
             settings=session.config.server,
             port=session.controller,
             base_dir=session.config.base_dir,
+            read_secret=session.read_secret,
         )
         server.start()
         session.controller.start()
