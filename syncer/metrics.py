@@ -363,13 +363,13 @@ ROLLBACKS = REGISTRY.counter(
 )
 REGISTRY_REQUESTS = REGISTRY.counter(
     "syncer_registry_requests_total",
-    "HTTP requests to container registries, by registry host and kind (tags, manifest, "
-    "token, blob).",
+    "HTTP requests to container registries, by registry host and kind (ping, tags, "
+    "manifest-head, manifest-get, blob, token).",
     ["registry", "kind"],
 )
 GIT_REQUESTS = REGISTRY.counter(
     "syncer_git_requests_total",
-    "Git operations against remote repositories, by kind (ls-remote, fetch, clone).",
+    "Git operations against remote repositories, by kind (ls-remote, fetch).",
     ["repository", "kind"],
 )
 LAST_SUCCESS = REGISTRY.gauge(
