@@ -11,39 +11,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-# Per-cluster rollout target states.
-PENDING = "pending"
-"""Recorded as intended; nothing sent to the cluster yet."""
-APPLYING = "applying"
-"""Apply started; a crash here is resumed (server-side apply is idempotent)."""
-APPLIED = "applied"
-"""Objects written; waiting for health."""
-ERROR = "error"
-"""A temporary failure (cluster unreachable, API error): retried on the next pass."""
-HEALTHY = "healthy"
-"""Applied and healthy: the release runs there."""
-UNHEALTHY = "unhealthy"
-"""Applied but never became healthy; rollback off, so it stays."""
-ROLLED_BACK = "rolled-back"
-"""Unhealthy, and the last healthy release was restored."""
-FAILED = "failed"
-"""Could not be applied for a reason retrying will not fix (gateway, render, conflict)."""
-SUPERSEDED = "superseded"
-"""A newer release replaced it before it finished."""
+from syncer.rollout import model as rollout_model
 
-OPEN_STATES = frozenset({PENDING, APPLYING, APPLIED, ERROR})
+# Per-cluster rollout target states: one vocabulary, defined by the rollout model
+# (the planner reads these strings back), stored here as they are.
+PENDING = rollout_model.PENDING
+APPLYING = rollout_model.APPLYING
+APPLIED = rollout_model.APPLIED
+ERROR = rollout_model.ERROR
+HEALTHY = rollout_model.HEALTHY
+UNHEALTHY = rollout_model.UNHEALTHY
+ROLLED_BACK = rollout_model.ROLLED_BACK
+FAILED = rollout_model.FAILED
+SUPERSEDED = rollout_model.SUPERSEDED
+
+OPEN_STATES = rollout_model.IN_FLIGHT
 """Targets that still have work to do: resumed after a restart."""
-TARGET_STATES = (
-    PENDING,
-    APPLYING,
-    APPLIED,
-    ERROR,
-    HEALTHY,
-    UNHEALTHY,
-    ROLLED_BACK,
-    FAILED,
-    SUPERSEDED,
-)
+TARGET_STATES = rollout_model.STATES
 
 
 @dataclasses.dataclass(frozen=True)
