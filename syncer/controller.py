@@ -189,12 +189,19 @@ class Controller:
     def sync_all(
         self, *, apps: list[str] | None = None, only: frozenset[str] | None = None
     ) -> list[app_.Outcome]:
-        """One full pass now on the calling thread (``syncer sync``): fresh inputs."""
+        """One full pass now on the calling thread (``syncer sync``): fresh inputs.
+
+        The pass is one read round: the apps' ownership reads on each cluster share one
+        LIST per kind (``apply.read_round``) instead of one per app, kind and namespace.
+        """
         names = apps if apps is not None else [a.name for a in self.config.apps]
-        return [
-            self.reconciler.reconcile(name, reasons=frozenset({"manual"}), fresh=True, only=only)
-            for name in names
-        ]
+        with self.parts.read_round():
+            return [
+                self.reconciler.reconcile(
+                    name, reasons=frozenset({"manual"}), fresh=True, only=only
+                )
+                for name in names
+            ]
 
     # --- ControllerPort: triggers -------------------------------------------------------
     def trigger_git(self, url: str, ref: str | None) -> list[str]:
@@ -258,7 +265,8 @@ class Controller:
 
     def _stages(self, name: str, release_id: str) -> tuple[list[dict[str, Any]], list[str]]:
         """Where the desired release stands per stage, and why it waits (pipelines)."""
-        if not release_id or release_id in self.store.rejected(name):
+        # A rejected release is shown too: which stage it failed in, which it never reached.
+        if not release_id:
             return [], []
         app = self._apps[name]
         pipeline = next((p for p in self.config.pipelines if p.app == name), None)
@@ -331,6 +339,17 @@ class Controller:
         return {"app": app, "to": target, "scheduled": True}
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:
+        # Only what the plan awaits now: not a release rejected or blocked upstream since.
+        run = self.store.run(app)
+        stages, _waits = self._stages(app, run.desired_release if run else "")
+        found = next((s for s in stages if s["name"] == stage), None)
+        if found is None or not any(
+            g["gate"] == "approval" and g["state"] == "waiting" for g in found["gates"]
+        ):
+            why = (found or {}).get("message") or "its newest release does not wait for one"
+            raise errors.PermanentError(
+                f"app {app!r} has no promotion waiting for approval into stage {stage!r}: {why}"
+            )
         approval = self.store.approve(app=app, stage=stage, by="api")
         if self._queue is not None:
             self._queue.request(app, "approval", now=True)

@@ -41,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
     store = state.open_store(path) if path.exists() else None
     parts = live.LiveParts(config)
     try:
-        reports = [
-            plan_.plan_app(config=config, parts=parts, store=store, name=name).to_dict()
-            for name in names
-        ]
+        with parts.read_round():  # every app's reads share one LIST per kind and cluster
+            reports = [
+                plan_.plan_app(config=config, parts=parts, store=store, name=name).to_dict()
+                for name in names
+            ]
     finally:
         parts.close()
         if store is not None:

@@ -81,16 +81,25 @@ class Inputs:
 
     # --- Git ----------------------------------------------------------------------------
     def snapshot(self, source: model.Source, *, fresh: bool = False) -> parts_.Snapshot:
-        """The newest polled snapshot of ``source`` (polling now when never polled)."""
+        """The newest polled snapshot of ``source`` (polling now when never polled).
+
+        A poll made here reuses the repository's latest ls-remote when recent enough
+        (``fresh``: within the fresh window; else within the source's poll interval,
+        which is as current as its poll job keeps it), so apps reconciled together
+        cost one ls-remote per repository URL, whatever the number of sources on it.
+        """
         with self._lock:
             known = self._snapshots.get(source.name)
             age = time.monotonic() - self._polled_at.get(("git", source.name), -1e9)
         if known is not None and (not fresh or age < self._fresh_window):
             return known
-        return self._poll_source(source)[0]
+        max_age = self._fresh_window if fresh else source.git.interval
+        return self._poll_source(source, max_age=max_age)[0]
 
-    def _poll_source(self, source: model.Source) -> tuple[parts_.Snapshot, bool]:
-        snap = self._parts.poll_source(source)
+    def _poll_source(
+        self, source: model.Source, *, max_age: float = 0.0
+    ) -> tuple[parts_.Snapshot, bool]:
+        snap = self._parts.poll_source(source, max_age=max_age)
         ref = source.git.branch or source.git.tag or source.git.semver or source.git.commit
         with self._lock:
             before = self._snapshots.get(source.name)
@@ -105,13 +114,15 @@ class Inputs:
         return snap, changed
 
     def poll_repository(self, url: str) -> set[str]:
-        """Poll every source on ``url``; the names of apps whose source moved."""
+        """Poll every source on ``url`` (one ls-remote: the first source asks the remote,
+        the others reuse its answer); the names of apps whose source moved."""
         changed_sources: set[str] = set()
+        started = time.monotonic()
         for source in self._config.sources:
             if source.git.url != url:
                 continue
             try:
-                _snap, changed = self._poll_source(source)
+                _snap, changed = self._poll_source(source, max_age=time.monotonic() - started)
             except errors.SyncerError as err:
                 log.warning("source=%s poll failed: %s", source.name, err)
                 continue

@@ -10,12 +10,13 @@ into strings here (``ref_key``) so that state stays independent of apply's types
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ class LiveParts:
         self._lock = threading.Lock()
 
     # --- Git ----------------------------------------------------------------------------
-    def poll_source(self, src: model.Source) -> parts_.Snapshot:
-        rev = self.sources.poll(src)
+    def poll_source(self, src: model.Source, *, max_age: float = 0.0) -> parts_.Snapshot:
+        rev = self.sources.poll(src, max_age=max_age)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
 
     def checkout(self, src: model.Source, commit: str) -> parts_.Snapshot:
@@ -229,6 +230,7 @@ class LiveParts:
         app: model.App,
         cluster: model.Cluster,
         objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
         heal: bool,
     ) -> parts_.Drift:
         options = dataclasses.replace(app.sync, self_heal=heal)
@@ -239,11 +241,26 @@ class LiveParts:
             options=options,
             gateway_policy=app.gateway,
             namespace=app.namespace,
+            previous_inventory=[ref_of(k) for k in inventory or ()],
         )
         return parts_.Drift(
             drifted=[item.message for item in report.drifted],
             healed=report.healed is not None,
         )
+
+    @contextlib.contextmanager
+    def read_round(self) -> Iterator[None]:
+        """Every configured cluster's ownership reads from one LIST per kind until the
+        block ends (``apply.read_round``); clients connect lazily, so a cluster that is
+        down costs nothing here."""
+        with contextlib.ExitStack() as stack:
+            for cluster in self.config.clusters:
+                try:
+                    client = self.client(cluster)
+                except errors.SyncerError:
+                    continue  # its apps fail on their own with this error
+                stack.enter_context(apply.read_round(client))
+            yield
 
     # --- cost and cleanup ---------------------------------------------------------------
     def counts(self) -> dict[str, Any]:

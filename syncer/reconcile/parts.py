@@ -10,6 +10,7 @@ layers' own types from leaking into state and history.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,8 +77,9 @@ class Drift:
 class Parts(Protocol):
     """The layers below the reconcile loop. Every method raises ``syncer.errors`` only."""
 
-    def poll_source(self, source: model.Source) -> Snapshot:
-        """The source's newest commit (ls-remote; fetch only when it moved)."""
+    def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> Snapshot:
+        """The source's newest commit (ls-remote; fetch only when it moved). ``max_age``:
+        an ls-remote of the same repository URL at most that old is reused."""
         ...
 
     def checkout(self, source: model.Source, commit: str) -> Snapshot:
@@ -140,8 +142,17 @@ class Parts(Protocol):
         app: model.App,
         cluster: model.Cluster,
         objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
         heal: bool,
-    ) -> Drift: ...
+    ) -> Drift:
+        """Compare live objects with ``objects`` (``inventory``: what the app owns there,
+        from the last apply); re-apply the drifted ones when ``heal``."""
+        ...
+
+    def read_round(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which many apps' cluster reads share one LIST per kind and cluster
+        (``apply.read_round``); what it reads is a snapshot taken in the block."""
+        ...
 
     def check_cluster(self, cluster: model.Cluster) -> str:
         """Empty when the cluster can be reached; else a sentence saying what is missing."""

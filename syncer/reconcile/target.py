@@ -251,7 +251,11 @@ class TargetRunner:
             rel = self._release(release_id)
             objects = self.render(rel=rel, cluster=cluster)
             found = self.parts.drift(
-                app=self.app, cluster=cluster, objects=objects, heal=self.app.sync.self_heal
+                app=self.app,
+                cluster=cluster,
+                objects=objects,
+                inventory=self.store.inventory(self.app.name, cluster.name),
+                heal=self.app.sync.self_heal,
             )
         except errors.SyncerError as err:
             log.warning(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,9 @@ class FakeParts:
         self.calls = {"poll_source": 0, "decide": 0}
         self.applies: list[tuple[str, str]] = []
         self.lock = threading.Lock()
+        self.rounds = 0
 
-    def poll_source(self, source: model.Source) -> parts.Snapshot:
+    def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> parts.Snapshot:
         self.calls["poll_source"] += 1
         return parts.Snapshot(source=source.name, commit=self.commit, path=Path("/nonexistent"))
 
@@ -138,6 +140,7 @@ class FakeParts:
         app: model.App,
         cluster: model.Cluster,
         objects: Sequence[dict[str, Any]],
+        inventory: Sequence[str] | None,
         heal: bool,
     ) -> parts.Drift:
         self.drift_checks.append((cluster.name, heal))
@@ -148,6 +151,11 @@ class FakeParts:
 
     def cleanup(self) -> None:
         pass
+
+    @contextlib.contextmanager
+    def read_round(self) -> Iterator[None]:
+        self.rounds += 1
+        yield
 
     def close(self) -> None:
         pass

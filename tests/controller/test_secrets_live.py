@@ -60,9 +60,9 @@ def test_git_token_and_registry_password_from_a_secret_drive_a_sync(
         "deploy",
         {
             "web/deploy.yaml": DEPLOYMENT % f"{reg.host}/team/web:1.0.0",
-            "other/cm.yaml": CONFIGMAP % "other",
         },
     )
+    other_repo = git.create_repo("other", {"other/cm.yaml": CONFIGMAP % "other"})
     put_secret(
         a, "syncer", "creds",
         {"git-token": "git-t0ken", "registry-password": reg.password},
@@ -74,7 +74,7 @@ def test_git_token_and_registry_password_from_a_secret_drive_a_sync(
             {
                 "name": "broken",
                 "git": {
-                    "url": repo.url,
+                    "url": other_repo.url,
                     "branch": "main",
                     "auth": {**git_auth, "passwordFrom": "secret:syncer/creds#no-such-key"},
                 },
