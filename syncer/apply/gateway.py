@@ -13,20 +13,9 @@ from typing import Any
 
 from syncer.apply import errors, quantity, refs
 from syncer.config import model
+from syncer.render import images
 
-# Where each workload kind keeps its pod spec.
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 REPLICA_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
 def check(
@@ -99,18 +88,8 @@ def _replicas(obj: dict[str, Any], policy: model.GatewayPolicy) -> Iterator[str]
 
 
 def _containers(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    path = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
-    if path is None:
-        return
-    node: Any = obj
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(node, dict):
-        return
-    for list_name in CONTAINER_LISTS:
-        for container in node.get(list_name) or []:
-            if isinstance(container, dict):
-                yield (f"{'.'.join(path)}.{list_name}[{container.get('name', '?')}]", container)
+    for list_path, _, container in images.pod_containers(obj):
+        yield (f"{list_path}[{container.get('name', '?')}]", container)
 
 
 def _container(container: dict[str, Any], policy: model.GatewayPolicy) -> Iterator[str]:

@@ -5,7 +5,8 @@ in pod templates of the built-in workload kinds (containers, initContainers and
 ephemeralContainers) and at the app's ``imageFields`` paths in custom resources. An image
 whose repository (compared after docker normalisation: ``nginx`` is
 ``docker.io/library/nginx``) has a decision gets its tag and digest (``repo:tag@sha256:...``);
-every rewrite is returned as an ``ImageChange``.
+every rewrite is returned as an ``ImageChange``. ``syncer.apply.gateway`` walks the same
+containers with ``pod_containers`` to check them.
 """
 
 from __future__ import annotations
@@ -95,26 +96,37 @@ def find(
     """Every image string in ``obj``: pod-template containers and configured paths."""
     kind = obj.get("kind", "")
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    if kind in POD_SPEC_PATHS and group in WORKLOAD_GROUPS:
-        spec: Any = obj
-        for step in POD_SPEC_PATHS[kind]:
-            spec = spec.get(step) if isinstance(spec, dict) else None
-        if isinstance(spec, dict):
-            base = ".".join(POD_SPEC_PATHS[kind])
-            for list_name in CONTAINER_LISTS:
-                containers = spec.get(list_name)
-                if not isinstance(containers, list):
-                    continue
-                for index, container in enumerate(containers):
-                    if isinstance(container, dict) and isinstance(container.get("image"), str):
-                        yield Found(
-                            holder=container, key="image",
-                            field=f"{base}.{list_name}[{index}].image",
-                            container=str(container.get("name", "")),
-                        )  # fmt: skip
+    if group in WORKLOAD_GROUPS:
+        for list_path, index, container in pod_containers(obj):
+            if isinstance(container.get("image"), str):
+                yield Found(
+                    holder=container, key="image",
+                    field=f"{list_path}[{index}].image",
+                    container=str(container.get("name", "")),
+                )  # fmt: skip
     for field_path in image_fields:
         if field_path.kind == kind:
             yield from _at_path(obj, steps=_parse_path(field_path.path), done="")
+
+
+def pod_containers(obj: dict[str, Any]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """The containers in the pod spec of a built-in kind that runs them, with where each
+    sits: (``spec.template.spec.containers``, index, container). Other kinds: none."""
+    path = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
+    if path is None:
+        return
+    spec: Any = obj
+    for step in path:
+        spec = spec.get(step) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        return
+    for list_name in CONTAINER_LISTS:
+        containers = spec.get(list_name)
+        if not isinstance(containers, list):
+            continue
+        for index, container in enumerate(containers):
+            if isinstance(container, dict):
+                yield f"{'.'.join(path)}.{list_name}", index, container
 
 
 def rewrite(
