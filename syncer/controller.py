@@ -265,8 +265,7 @@ class Controller:
 
     def _stages(self, name: str, release_id: str) -> tuple[list[dict[str, Any]], list[str]]:
         """Where the desired release stands per stage, and why it waits (pipelines)."""
-        # A rejected release is shown too: which stage it failed in, which it never reached.
-        if not release_id:
+        if not release_id or release_id in self.store.rejected(name):
             return [], []
         app = self._apps[name]
         pipeline = next((p for p in self.config.pipelines if p.app == name), None)
@@ -340,13 +339,18 @@ class Controller:
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:
         # Only what the plan awaits now: not a release rejected or blocked upstream since.
-        run = self.store.run(app)
-        stages, _waits = self._stages(app, run.desired_release if run else "")
+        release = run.desired_release if (run := self.store.run(app)) else ""
+        stages, _waits = self._stages(app, release)
         found = next((s for s in stages if s["name"] == stage), None)
         if found is None or not any(
             g["gate"] == "approval" and g["state"] == "waiting" for g in found["gates"]
         ):
-            why = (found or {}).get("message") or "its newest release does not wait for one"
+            rejected = self.store.rejected(app)
+            why = (found or {}).get("message") or (
+                f"release {release[:12]} was rejected: {rejected[release]}"
+                if release in rejected
+                else "its newest release does not wait for one"
+            )
             raise errors.PermanentError(
                 f"app {app!r} has no promotion waiting for approval into stage {stage!r}: {why}"
             )
