@@ -58,7 +58,7 @@ def plan(
         )
     for ref in prepared.prune_candidates():
         current = prepared.live.get(ref) or (
-            client.get(ref) if client.discovery.lookup(ref.api_version, ref.kind) else None
+            client.get(ref) if prepared_mod.serves(client, ref) else None
         )
         if current is None or ownership.app_of(current) != app_name:
             continue
