@@ -25,6 +25,10 @@ from syncer.state import records, schema
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another process's transaction (10s: far above any of ours)."""
+_OPEN = tuple(sorted(records.OPEN_STATES))
+"""The open target states as SQL arguments, always in the same order."""
+_OPEN_MARKS = ",".join("?" * len(_OPEN))
+"""Their placeholders, for ``state IN (...)``."""
 
 
 class SqliteStore:
@@ -182,6 +186,15 @@ class SqliteStore:
             targets=tuple(self._target(t) for t in targets),
         )
 
+    def _target_by_id(self, db: sqlite3.Connection, target_id: int) -> records.Target:
+        row = db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
+        if row is None:
+            raise errors.PermanentError(f"no rollout target {target_id} in {self.path}")
+        return self._target(row)
+
+    def _rollout_by_id(self, rollout_id: int) -> records.Rollout:
+        return self._rollout(self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0])
+
     def begin_rollout(
         self, *, app: str, release_id: str, clusters: Sequence[str], cause: str
     ) -> records.Rollout:
@@ -190,8 +203,7 @@ class SqliteStore:
             rollout_id = self._begin(
                 db, app=app, release_id=release_id, clusters=clusters, cause=cause, now=now
             )
-        row = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0]
-        return self._rollout(row)
+        return self._rollout_by_id(rollout_id)
 
     def _begin(
         self,
@@ -203,15 +215,13 @@ class SqliteStore:
         cause: str,
         now: float,
     ) -> int:
-        open_list = ",".join("?" * len(records.OPEN_STATES))
-        open_args = sorted(records.OPEN_STATES)
         # Supersede unfinished targets of other releases on these clusters: the
         # newer intent wins, and their history says so.
         for cluster in clusters:
             stale = db.execute(
                 f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
-                f"AND release_id != ? AND state IN ({open_list})",
-                (app, cluster, release_id, *open_args),
+                f"AND release_id != ? AND state IN ({_OPEN_MARKS})",
+                (app, cluster, release_id, *_OPEN),
             ).fetchall()
             for row in stale:
                 db.execute(
@@ -235,17 +245,18 @@ class SqliteStore:
                 )
         existing = db.execute(
             f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
-            f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({open_list}) "
+            f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({_OPEN_MARKS}) "
             f"ORDER BY r.id DESC LIMIT 1",
-            (app, release_id, *open_args),
+            (app, release_id, *_OPEN),
         ).fetchone()
         if existing:
             rollout_id = int(existing["id"])
             have = {
                 r["cluster"]
                 for r in db.execute(
-                    f"SELECT cluster FROM targets WHERE rollout_id = ? AND state IN ({open_list})",
-                    (rollout_id, *open_args),
+                    "SELECT cluster FROM targets WHERE rollout_id = ? "
+                    f"AND state IN ({_OPEN_MARKS})",
+                    (rollout_id, *_OPEN),
                 )
             }
         else:
@@ -277,27 +288,14 @@ class SqliteStore:
     def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
         now = time.time()
         with self._tx() as db:
-            row = db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
-            if row is None:
-                raise errors.PermanentError(f"no rollout target {target_id} in {self.path}")
-            failed = self._target(row)
+            failed = self._target_by_id(db, target_id)
             db.execute(
                 "UPDATE targets SET state = ?, message = ?, updated_at = ?, finished_at = ? "
                 "WHERE id = ?",
                 (records.UNHEALTHY, reason, now, now, target_id),
             )
-            self._track_deployment(
-                db,
-                target=self._target(
-                    db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
-                ),
-                now=now,
-            )
-            db.execute(
-                "INSERT INTO rejected VALUES (?,?,?,?) ON CONFLICT (app, release_id) "
-                "DO UPDATE SET reason = excluded.reason, at = excluded.at",
-                (failed.app, failed.release_id, reason, now),
-            )
+            self._track_deployment(db, target=self._target_by_id(db, target_id), now=now)
+            self._reject(db, app=failed.app, release_id=failed.release_id, reason=reason, now=now)
             rollout_id = self._begin(
                 db,
                 app=failed.app,
@@ -306,8 +304,7 @@ class SqliteStore:
                 cause="rollback",
                 now=now,
             )
-        row = self._query("SELECT * FROM rollouts WHERE id = ?", (rollout_id,))[0]
-        return self._rollout(row)
+        return self._rollout_by_id(rollout_id)
 
     def set_target(
         self, target_id: int, *, state: str, message: str = "", attempt: bool = False
@@ -322,15 +319,11 @@ class SqliteStore:
                 "attempts = attempts + ? WHERE id = ?",
                 (state, message, now, finished, 1 if attempt else 0, target_id),
             )
-            row = db.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
-            if row is None:
-                raise errors.PermanentError(f"no rollout target {target_id} in {self.path}")
-            target = self._target(row)
+            target = self._target_by_id(db, target_id)
             self._track_deployment(db, target=target, now=now)
             remaining = db.execute(
-                f"SELECT COUNT(*) FROM targets WHERE rollout_id = ? AND state IN "
-                f"({','.join('?' * len(records.OPEN_STATES))})",
-                (target.rollout_id, *sorted(records.OPEN_STATES)),
+                f"SELECT COUNT(*) FROM targets WHERE rollout_id = ? AND state IN ({_OPEN_MARKS})",
+                (target.rollout_id, *_OPEN),
             ).fetchone()[0]
             if remaining == 0:
                 db.execute(
@@ -358,12 +351,11 @@ class SqliteStore:
         )
 
     def open_rollouts(self, app: str | None = None) -> list[records.Rollout]:
-        open_list = ",".join("?" * len(records.OPEN_STATES))
         sql = (
             f"SELECT DISTINCT r.* FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
-            f"WHERE t.state IN ({open_list})"
+            f"WHERE t.state IN ({_OPEN_MARKS})"
         )
-        args: list[Any] = sorted(records.OPEN_STATES)
+        args: list[Any] = list(_OPEN)
         if app is not None:
             sql += " AND r.app = ?"
             args.append(app)
@@ -424,11 +416,17 @@ class SqliteStore:
 
     def reject(self, *, app: str, release_id: str, reason: str) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO rejected VALUES (?,?,?,?) ON CONFLICT (app, release_id) "
-                "DO UPDATE SET reason = excluded.reason, at = excluded.at",
-                (app, release_id, reason, time.time()),
-            )
+            self._reject(db, app=app, release_id=release_id, reason=reason, now=time.time())
+
+    @staticmethod
+    def _reject(
+        db: sqlite3.Connection, *, app: str, release_id: str, reason: str, now: float
+    ) -> None:
+        db.execute(
+            "INSERT INTO rejected VALUES (?,?,?,?) ON CONFLICT (app, release_id) "
+            "DO UPDATE SET reason = excluded.reason, at = excluded.at",
+            (app, release_id, reason, now),
+        )
 
     def rejected(self, app: str) -> dict[str, str]:
         rows = self._query("SELECT release_id, reason FROM rejected WHERE app = ?", (app,))
@@ -629,6 +627,15 @@ class SqliteStore:
             approved_by=r["approved_by"],
         )
 
+    def _approval_of(
+        self, db: sqlite3.Connection, *, app: str, stage: str, release_id: str
+    ) -> records.Approval:
+        row = db.execute(
+            "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ?",
+            (app, stage, release_id),
+        ).fetchone()
+        return self._approval(row)
+
     def request_approval(self, *, app: str, stage: str, release_id: str) -> records.Approval:
         with self._tx() as db:
             db.execute(
@@ -636,11 +643,7 @@ class SqliteStore:
                 "VALUES (?,?,?,?)",
                 (app, stage, release_id, time.time()),
             )
-            row = db.execute(
-                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ?",
-                (app, stage, release_id),
-            ).fetchone()
-        return self._approval(row)
+            return self._approval_of(db, app=app, stage=stage, release_id=release_id)
 
     def approve(self, *, app: str, stage: str, by: str) -> records.Approval:
         with self._tx() as db:
@@ -665,11 +668,7 @@ class SqliteStore:
                 release_id=row["release_id"],
                 message=f"promotion into {stage} approved by {by}",
             )
-            row = db.execute(
-                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ?",
-                (app, stage, row["release_id"]),
-            ).fetchone()
-        return self._approval(row)
+            return self._approval_of(db, app=app, stage=stage, release_id=row["release_id"])
 
     def approvals(self, app: str) -> list[records.Approval]:
         rows = self._query(
