@@ -31,9 +31,13 @@ from syncer.config import model, secrets
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
+from syncer.reconcile import removed as removed_
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
+
+REMOVED_INTERVAL = 300.0
+"""Seconds between looks for apps that left the config but still own objects."""
 
 FRESH_REASONS = frozenset({"api", "manual", "startup"})
 """Reasons that poll Git and registries again instead of using the last poll."""
@@ -114,6 +118,11 @@ class Controller:
                 f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
                 func=lambda name=app.name: self._queue.request(name, "drift"),
             )  # fmt: skip
+        # Apps that left the config: their objects are collected soon after start, and
+        # again later for clusters that were down (a cheap query when there are none).
+        self._jobs.add(
+            "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self.collect_removed
+        )
         self._jobs.start()
         self._started = True
         for app in self.config.apps:
@@ -189,19 +198,30 @@ class Controller:
     def sync_all(
         self, *, apps: list[str] | None = None, only: frozenset[str] | None = None
     ) -> list[app_.Outcome]:
-        """One full pass now on the calling thread (``syncer sync``): fresh inputs.
+        """One pass now on the calling thread: fresh inputs.
 
-        The pass is one read round: the apps' ownership reads on each cluster share one
-        LIST per kind (``apply.read_round``) instead of one per app, kind and namespace.
+        Without ``apps`` it is a full pass: one read round (the apps' ownership reads on
+        each cluster share one LIST per kind, ``apply.read_round``), and then apps that
+        left the config are collected. Callers running several passes at once (``syncer
+        sync`` does, per app) hold one ``parts.read_round()`` around them all instead.
         """
-        names = apps if apps is not None else [a.name for a in self.config.apps]
+        if apps is not None:
+            return [self._sync_one(name, only=only) for name in apps]
         with self.parts.read_round():
-            return [
-                self.reconciler.reconcile(
-                    name, reasons=frozenset({"manual"}), fresh=True, only=only
-                )
-                for name in names
-            ]
+            outcomes = [self._sync_one(a.name, only=only) for a in self.config.apps]
+        self.collect_removed()
+        return outcomes
+
+    def _sync_one(self, name: str, *, only: frozenset[str] | None) -> app_.Outcome:
+        return self.reconciler.reconcile(name, reasons=frozenset({"manual"}), fresh=True, only=only)
+
+    def collect_removed(self) -> list[removed_.Removal]:
+        """Delete (prune was on) or report (off) the objects of apps no longer in the
+        config; recorded in their history (``syncer.reconcile.removed``)."""
+        outcomes = removed_.collect(config=self.config, store=self.store, parts=self.parts)
+        for r in outcomes:
+            self.reconciler.progress(f"{r.app} (removed) -> {r.cluster}: {r.message}")
+        return outcomes
 
     # --- ControllerPort: triggers -------------------------------------------------------
     def trigger_git(self, url: str, ref: str | None) -> list[str]:

@@ -29,7 +29,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     ctl, store = status_cmd.read_only(args.config)
     try:
-        if ctl.app_status(args.app) is None:
+        # An app removed from the config keeps its history (what became of its objects).
+        if ctl.app_status(args.app) is None and not ctl.history(args.app, 1):
             raise errors.ConfigError(
                 [f"no app named {args.app!r} in {args.config} "
                  f"(apps: {', '.join(a.name for a in ctl.config.apps) or 'none'})"]

@@ -55,8 +55,16 @@ def run(args: argparse.Namespace) -> int:
         # Each cluster is probed once, whatever the number of apps on it.
         missing = {c.name: session.parts.check_cluster(c) for c in session.config.clusters}
         workers = max(1, session.config.settings.workers)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        # One read round for the whole pass: every app's ownership reads on a cluster
+        # share one LIST per kind instead of one per app, kind and namespace.
+        with (
+            session.parts.read_round(),
+            concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             results = list(pool.map(lambda name: _sync_app(session, name, missing), names))
+        if not args.app:
+            # A full pass also collects apps that left the config (see `syncer history`).
+            results += [r.to_dict() for r in session.controller.collect_removed()]
         output.emit(results, fmt=args.output, text=_text)
         return 0 if all(entry["ok"] for entry in results) else EXIT_FAILED
     finally:

@@ -248,6 +248,14 @@ class LiveParts:
             healed=report.healed is not None,
         )
 
+    def remove(
+        self, *, app_name: str, cluster: model.Cluster, inventory: Sequence[str]
+    ) -> parts_.Removed:
+        result = apply.remove(
+            self.client(cluster), app_name=app_name, inventory=[ref_of(k) for k in inventory]
+        )
+        return parts_.Removed(deleted=[str(r) for r in result.pruned], skipped=list(result.skipped))
+
     @contextlib.contextmanager
     def read_round(self) -> Iterator[None]:
         """Every configured cluster's ownership reads from one LIST per kind until the

@@ -68,6 +68,16 @@ class Planned:
 
 
 @dataclasses.dataclass(frozen=True)
+class Removed:
+    """An app's objects deleted from one cluster after the app left the config."""
+
+    deleted: list[str]
+    """``Kind namespace/name`` of each object deleted."""
+    skipped: list[str]
+    """Objects of the inventory left alone (they now belong to someone else), why."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Drift:
     drifted: list[str]
     """Objects whose managed fields were changed by someone else."""
@@ -152,6 +162,11 @@ class Parts(Protocol):
     def read_round(self) -> contextlib.AbstractContextManager[None]:
         """A block in which many apps' cluster reads share one LIST per kind and cluster
         (``apply.read_round``); what it reads is a snapshot taken in the block."""
+        ...
+
+    def remove(self, *, app_name: str, cluster: model.Cluster, inventory: Sequence[str]) -> Removed:
+        """Delete what the app owns there (``inventory``), in reverse order, only objects
+        still carrying its ownership label."""
         ...
 
     def check_cluster(self, cluster: model.Cluster) -> str:

@@ -102,7 +102,9 @@ class TargetRunner:
             release_id=rel_id,
             cluster=cluster.name,
             message=f"applied {rel.describe()}: {applied.summary()}",
-            data={"writes": applied.writes, **applied.details},
+            # The sync options in force: an app later removed from the config is pruned
+            # (or not) as its last sync was (``syncer.reconcile.removed``).
+            data={"writes": applied.writes, "prune": self.app.sync.prune, **applied.details},
         )
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result="ok").inc()
         log.info("%s applied: %s", where, applied.summary())

@@ -521,6 +521,14 @@ class SqliteStore:
         )
         return list(json.loads(rows[0]["objects"])) if rows else None
 
+    def inventories(self) -> dict[str, dict[str, list[str]]]:
+        found: dict[str, dict[str, list[str]]] = {}
+        for row in self._query("SELECT app, cluster, objects FROM inventories ORDER BY app"):
+            objects = list(json.loads(row["objects"]))
+            if objects:
+                found.setdefault(row["app"], {})[row["cluster"]] = objects
+        return found
+
     # --- polls ------------------------------------------------------------------------
     def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None:
         with self._tx() as db:

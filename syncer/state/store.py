@@ -128,6 +128,11 @@ class Store(Protocol):
         """The recorded object keys, or None when nothing was ever applied."""
         ...
 
+    def inventories(self) -> dict[str, dict[str, list[str]]]:
+        """Every non-empty inventory: app -> cluster -> object keys (finds the apps that
+        left the config but still own objects)."""
+        ...
+
     # --- polls --------------------------------------------------------------------------
     def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None: ...
 

@@ -51,6 +51,7 @@ class FakeParts:
         self.applies: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.rounds = 0
+        self.removed: list[tuple[str, str]] = []
 
     def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> parts.Snapshot:
         self.calls["poll_source"] += 1
@@ -145,6 +146,14 @@ class FakeParts:
     ) -> parts.Drift:
         self.drift_checks.append((cluster.name, heal))
         return parts.Drift(drifted=list(self.drifted), healed=heal and bool(self.drifted))
+
+    def remove(
+        self, *, app_name: str, cluster: model.Cluster, inventory: Sequence[str]
+    ) -> parts.Removed:
+        if cluster.name in self.down:
+            raise errors.TemporaryError(f"cluster {cluster.name}: API unreachable")
+        self.removed.append((app_name, cluster.name))
+        return parts.Removed(deleted=list(inventory), skipped=[])
 
     def check_cluster(self, cluster: model.Cluster) -> str:
         return self.missing.get(cluster.name, "")
