@@ -64,9 +64,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def site(cluster: Any) -> dict[str, Any] | None:
+def site(cluster: Any) -> dict[str, Any]:
+    """The app's ConfigMap (``{}`` when it does not exist)."""
     result: dict[str, Any] | None = cluster.get("v1", "ConfigMap", "site", namespace="site")
-    return result
+    return result or {}
 
 
 def test_sync_status_history_and_rollback(
