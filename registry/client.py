@@ -133,6 +133,29 @@ class Client:
             self.auth.on_unauthorized(response, scope=scope, retry=attempt < 3)
         raise AssertionError("unreachable")  # on_unauthorized raises on the third 401
 
+    def _pull(
+        self,
+        method: str,
+        *,
+        path: str,
+        resource: str,
+        ref: str,
+        kind: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """A read of ``/v2/<path>/<resource>`` with pull scope; an answer other than 200
+        raises the error ``_fail`` makes of it (about ``path`` and ``ref``)."""
+        response = self._request(
+            method,
+            f"{self.base_url}/v2/{path}/{resource}",
+            kind=kind,
+            scope=f"repository:{path}:pull",
+            headers=headers,
+        )
+        if response.status_code != 200:
+            raise self._fail(response, path=path, ref=ref)
+        return response
+
     def _fail(self, response: requests.Response, *, path: str, ref: str = "") -> Exception:
         """The error for a non-2xx answer about ``path`` (and tag/digest ``ref``)."""
         detail = auth.registry_error(response)
@@ -228,15 +251,14 @@ class Client:
     def head_digest(self, repository: str | reference.Reference, ref: str) -> str:
         """The digest a tag (or digest) points at: a HEAD, or GET+hash if none is sent."""
         path = self.path(repository)
-        response = self._request(
+        response = self._pull(
             "HEAD",
-            f"{self.base_url}/v2/{path}/manifests/{ref}",
+            path=path,
+            resource=f"manifests/{ref}",
+            ref=ref,
             kind="manifest-head",
-            scope=f"repository:{path}:pull",
             headers={"Accept": ACCEPT},
         )
-        if response.status_code != 200:
-            raise self._fail(response, path=path, ref=ref)
         digest = response.headers.get("Docker-Content-Digest", "")
         if digest:
             return digest
@@ -245,15 +267,14 @@ class Client:
 
     def get_manifest(self, repository: str | reference.Reference, ref: str) -> Manifest:
         path = self.path(repository)
-        response = self._request(
+        response = self._pull(
             "GET",
-            f"{self.base_url}/v2/{path}/manifests/{ref}",
+            path=path,
+            resource=f"manifests/{ref}",
+            ref=ref,
             kind="manifest-get",
-            scope=f"repository:{path}:pull",
             headers={"Accept": ACCEPT},
         )
-        if response.status_code != 200:
-            raise self._fail(response, path=path, ref=ref)
         raw = response.content
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         try:
@@ -308,14 +329,13 @@ class Client:
         if not config_digest:
             return ""
         path = self.path(repository)
-        response = self._request(
+        response = self._pull(
             "GET",
-            f"{self.base_url}/v2/{path}/blobs/{config_digest}",
+            path=path,
+            resource=f"blobs/{config_digest}",
+            ref=str(config_digest),
             kind="blob",
-            scope=f"repository:{path}:pull",
         )
-        if response.status_code != 200:
-            raise self._fail(response, path=path, ref=str(config_digest))
         try:
             return str(response.json().get("created") or "")
         except (ValueError, AttributeError) as err:
