@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.servers import lifecycle
+
 pytestmark = pytest.mark.integration
 
 NAMESPACE_YAML = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: syncer\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
@@ -72,7 +67,7 @@ def start_replica(
     def start(identity: str) -> Replica:
         work = tmp_path / identity
         work.mkdir()
-        port = free_port()
+        port = lifecycle.free_port()
         config = work / "syncer.yaml"
         config.write_text(
             "clusters:\n"

@@ -7,15 +7,10 @@ group so ``stop()`` ends the parent and any child still serving.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from tests.servers import git_repo
+from tests.servers import git_repo, lifecycle
 
 
 class GitDaemon:
@@ -26,15 +21,10 @@ class GitDaemon:
         self.log_path = log_path
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
-        for _attempt in range(5):
-            # Another process may take the port between our probe and the daemon's bind:
-            # retry with a new one.
-            port = _free_port()
-            if self._start(port):
-                self.port = port
-                break
-        else:
+        port = lifecycle.start_on_free_port(self._start)
+        if port is None:
             raise RuntimeError(f"git daemon did not start:\n{self.logs()}")
+        self.port = port
         self.base_url = f"git://127.0.0.1:{self.port}"
 
     def create_repo(
@@ -54,21 +44,12 @@ class GitDaemon:
         return self.logs().count("Request upload-pack") + self.logs().count("Request receive-pack")
 
     def logs(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return lifecycle.read_log(self.log_path)
 
     def stop(self) -> None:
         if self._proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=5)
+        lifecycle.stop_group(self._proc)
         self._proc = None
 
     def _start(self, port: int) -> bool:
@@ -81,22 +62,7 @@ class GitDaemon:
                 ],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    self._proc = proc
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        if not lifecycle.wait_listening(proc, port=port):
+            return False
+        self._proc = proc
+        return True

@@ -16,10 +16,10 @@ import hmac
 import os
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.servers import git_repo
+from tests.servers import git_repo, lifecycle
 
 
 class GitHTTPServer:
@@ -32,12 +32,9 @@ class GitHTTPServer:
         self.repo_counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.log_lines: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = lifecycle.serve_http(_handler_for(self))
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
 
     # --- repositories ----------------------------------------------------------------
 
@@ -78,9 +75,7 @@ class GitHTTPServer:
             return "\n".join(self.log_lines)
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        lifecycle.stop_http(self._httpd)
 
     def _record(self, *, kind: str, repo: str, line: str) -> None:
         with self._lock:

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from tests.servers import git_repo
+from tests.servers import git_repo, lifecycle
 
 
 class GitSSHServer:
@@ -39,13 +36,10 @@ class GitSSHServer:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self._proc: subprocess.Popen[bytes] | None = None
         self.port = 0
-        for _attempt in range(5):
-            port = _free_port()
-            if self._start(sshd=sshd, port=port):
-                self.port = port
-                break
-        else:
+        port = lifecycle.start_on_free_port(lambda port: self._start(sshd=sshd, port=port))
+        if port is None:
             raise RuntimeError(f"sshd did not start:\n{self.logs()}")
+        self.port = port
         self.known_hosts = f"[127.0.0.1]:{self.port} {self.host_key}\n"
 
     def create_repo(
@@ -61,22 +55,12 @@ class GitSSHServer:
         return f"ssh://{self.user}@127.0.0.1:{self.port}{repo.path}"
 
     def logs(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return lifecycle.read_log(self.log_path)
 
     def stop(self) -> None:
         if self._proc is None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=5)
+        lifecycle.stop_group(self._proc)
         self._proc = None
 
     def _start(self, *, sshd: str, port: int) -> bool:
@@ -96,19 +80,10 @@ class GitSSHServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    self._proc = proc
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return False
+        if not lifecycle.wait_listening(proc, port=port):
+            return False
+        self._proc = proc
+        return True
 
 
 def _keygen(path: Path) -> str:
@@ -120,9 +95,3 @@ def _keygen(path: Path) -> str:
     )
     os.chmod(path, 0o600)
     return Path(f"{path}.pub").read_text().strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -14,7 +14,6 @@ import datetime as dt
 import ipaddress
 import json
 import re
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.servers import tokenserver
+from tests.servers import lifecycle, tokenserver
 
 MODES = ("anonymous", "basic", "token")
 USERNAME = "syncer"
@@ -127,10 +126,8 @@ class RegistryServer:
         return self.process.poll() is None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = lifecycle.free_port
+"""Kept under this name: benchmarks call ``registry_process.free_port()``."""
 
 
 def write_self_signed(*, cert_path: Path, key_path: Path, ip: str = "127.0.0.1") -> None:

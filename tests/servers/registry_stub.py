@@ -17,6 +17,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from tests.servers import lifecycle
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -91,17 +93,12 @@ class StubRegistry:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._httpd = lifecycle.serve_http(Handler)
         return self
 
     def stop(self) -> None:
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            lifecycle.stop_http(self._httpd)
             self._httpd = None
 
     def _reply(
