@@ -30,11 +30,9 @@ class GitDaemon:
     def create_repo(
         self, name: str, files: dict[str, git_repo.FileValue] | None = None, *, branch: str = "main"
     ) -> git_repo.BareRepo:
-        repo = git_repo.BareRepo.create(root=self.root, name=name, branch=branch)
-        repo.url = self.url_for(repo)
-        if files is not None:
-            repo.commit(files, branch=branch, message="initial")
-        return repo
+        return git_repo.create_served(
+            root=self.root, name=name, files=files, branch=branch, url_for=self.url_for
+        )
 
     def url_for(self, repo: git_repo.BareRepo) -> str:
         return f"{self.base_url}/{repo.path.relative_to(self.root).as_posix()}"

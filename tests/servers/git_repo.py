@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,23 @@ def git(
             + proc.stderr.decode(errors="replace")
         )
     return proc.stdout.decode(errors="replace").strip()
+
+
+def create_served(
+    *,
+    root: Path,
+    name: str,
+    files: Mapping[str, FileValue] | None,
+    branch: str,
+    url_for: Callable[[BareRepo], str],
+) -> BareRepo:
+    """A new bare repository under a server's ``root``, with the ``url`` that server gives
+    it; with ``files``, a first commit on ``branch``. Each server's ``create_repo``."""
+    repo = BareRepo.create(root=root, name=name, branch=branch)
+    repo.url = url_for(repo)
+    if files is not None:
+        repo.commit(files, branch=branch, message="initial")
+    return repo
 
 
 class BareRepo:
