@@ -160,6 +160,12 @@ def _floor(major: int, minor: int = 0, patch: int = 0) -> Version:
     return Version(major, minor, patch, ("0",))
 
 
+def _start(major: int, minor: int, patch: int, pre: tuple[str, ...]) -> Version:
+    """Where a range from ``major.minor.patch[-pre]`` starts: that pre-release when one is
+    written, else below all of the version's pre-releases."""
+    return Version(major, minor, patch, pre) if pre else _floor(major, minor, patch)
+
+
 _ANY = (Comparator(">=", Version(0, 0, 0, ("0",))),)
 
 
@@ -199,19 +205,11 @@ def _desugar(op: str, text: str, *, whole: str) -> tuple[tuple[Comparator, ...],
             ), False
         return (Comparator("=", Version(major, minor, patch, pre)),), named
     if op in ("~", "~>"):
-        low = (
-            Version(major, minor or 0, patch or 0, pre)
-            if pre
-            else _floor(major, minor or 0, patch or 0)
-        )
+        low = _start(major, minor or 0, patch or 0, pre)
         high = _floor(major + 1) if minor is None else _floor(major, minor + 1)
         return (Comparator(">=", low), Comparator("<", high)), named
     if op == "^":
-        low = (
-            Version(major, minor or 0, patch or 0, pre)
-            if pre
-            else _floor(major, minor or 0, patch or 0)
-        )
+        low = _start(major, minor or 0, patch or 0, pre)
         if major > 0 or minor is None:
             high = _floor(major + 1)
         elif minor > 0 or patch is None:
@@ -225,24 +223,12 @@ def _desugar(op: str, text: str, *, whole: str) -> tuple[tuple[Comparator, ...],
         if patch is None:
             return (Comparator(">=", _floor(major, minor + 1)),), False
         return (Comparator(">", Version(major, minor, patch, pre)),), named
-    if op == ">=":
+    if op in (">=", "<"):
+        # Both bounds sit at the version written (a partial one at its first release):
+        # >= includes it, < stops just below it.
         if patch is None:
-            return (Comparator(">=", _floor(major, minor or 0)),), False
-        return (
-            Comparator(
-                ">=",
-                Version(major, minor or 0, patch, pre) if pre else _floor(major, minor or 0, patch),
-            ),
-        ), named
-    if op == "<":
-        if patch is None:
-            return (Comparator("<", _floor(major, minor or 0)),), False
-        return (
-            Comparator(
-                "<",
-                Version(major, minor or 0, patch, pre) if pre else _floor(major, minor or 0, patch),
-            ),
-        ), named
+            return (Comparator(op, _floor(major, minor or 0)),), False
+        return (Comparator(op, _start(major, minor or 0, patch, pre)),), named
     # op == "<="
     if minor is None:
         return (Comparator("<", _floor(major + 1)),), False
