@@ -301,6 +301,10 @@ class Reconciler:
         if steps:
             earlier = self.store.targets_of_release(app.name, rel.id)
             cause = "catch-up" if earlier else "new-release"
+            # Moving on to clusters that never had it (next stage, next cluster of a
+            # oneAtATime stage) is a promotion; "catch-up" is for clusters tried before.
+            if earlier and app.name in self._pipelines:
+                cause = "catch-up" if {t.cluster for t in earlier} & set(steps) else "promotion"
             self.store.begin_rollout(app=app.name, release_id=rel.id, clusters=steps, cause=cause)
         message = "; ".join(s.message for s in plan.stages if s.message)
         return message, plan.next_check.timestamp() if plan.next_check else None
