@@ -340,11 +340,20 @@ def test_release_moves_dev_staging_then_prod_one_cluster_at_a_time(
         assert {c["cluster"]: c["release"] for c in done["clusters"]} == dict.fromkeys(
             NAMES, release
         )
-        history = [
-            (e["kind"], e["cluster"])
-            for e in reversed(env.api("GET", "apps/web/history?limit=200").json()["history"])
-        ]
-        assert ("approved", "") in history, history
+        events = list(reversed(env.api("GET", "apps/web/history?limit=200").json()["history"]))
+        rollouts = [e["message"] for e in events if e["kind"] == "rollout"]
+        short = release[:12]
+        assert rollouts == [
+            f"rollout of {short} to dev (new-release)",
+            f"rollout of {short} to staging (promotion)",
+            f"rollout of {short} to prod-eu (promotion)",
+            f"rollout of {short} to prod-us (promotion)",
+        ], rollouts
+        # The approval is recorded before anything went to prod.
+        messages = [e["message"] for e in events]
+        assert messages.index("promotion into prod approved by api") < messages.index(
+            rollouts[2]
+        ), messages
 
 
 def test_failure_in_staging_stops_promotion_and_rolls_back(promo_env: PromotionEnv) -> None:
