@@ -195,13 +195,17 @@ class Reconciler:
         try:
             snap = self.inputs.snapshot(source, fresh=fresh)
         except errors.SyncerError as err:
-            return self._fail(app, stage="source", err=err)
+            return self._resume_after(
+                app, only=only, failed=self._fail(app, stage="source", err=err)
+            )
         images = []
         for image in app.images:
             try:
                 images.append(self.inputs.image(image, fresh=fresh))
             except errors.SyncerError as err:
-                return self._fail(app, stage="images", err=err, release_id="")
+                return self._resume_after(
+                    app, only=only, failed=self._fail(app, stage="images", err=err)
+                )
         self.store.clear_error(app=app.name)
         rel = release.make(
             app=app.name,
@@ -271,6 +275,18 @@ class Reconciler:
                 else "apply"
             ),
         )
+
+    def _resume_after(
+        self, app: model.App, *, only: frozenset[str] | None, failed: Outcome
+    ) -> Outcome:
+        """A poll failed, so no new release can be made now; rollouts already decided
+        (open targets, e.g. left by a crash) are still carried out: everything they need
+        is recorded, and the Git commit of their release is in the cache."""
+        clusters = self.clusters_of(app.name)
+        if only is not None:
+            clusters = [c for c in clusters if c.name in only]
+        failed.clusters = self._work(app, clusters=clusters)
+        return failed
 
     def _plan(
         self, app: model.App, *, rel: release.Release, names: list[str], manual: bool

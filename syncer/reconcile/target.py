@@ -62,7 +62,11 @@ class TargetRunner:
         return rel
 
     def _snapshot(self, rel: release.Release) -> parts_.Snapshot:
-        current = self.inputs.snapshot(self.source)
+        try:
+            current = self.inputs.snapshot(self.source)
+        except errors.SyncerError:
+            # The remote cannot be polled now; the release's commit is in the cache.
+            return self.parts.checkout(self.source, rel.commit)
         if current.commit == rel.commit:
             return current
         return self.parts.checkout(self.source, rel.commit)

@@ -45,6 +45,7 @@ class FakeParts:
         self.blocked: set[str] = set()
         self.missing: dict[str, str] = {}
         self.registry_down = False
+        self.git_down = False
         self.drifted: list[str] = []
         self.drift_checks: list[tuple[str, bool]] = []
         self.calls = {"poll_source": 0, "decide": 0}
@@ -55,6 +56,8 @@ class FakeParts:
 
     def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> parts.Snapshot:
         self.calls["poll_source"] += 1
+        if self.git_down:
+            raise errors.TemporaryError("git.example: connection refused")
         return parts.Snapshot(source=source.name, commit=self.commit, path=Path("/nonexistent"))
 
     def checkout(self, source: model.Source, commit: str) -> parts.Snapshot:

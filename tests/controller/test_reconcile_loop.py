@@ -124,6 +124,32 @@ def test_crash_mid_rollout_resumes_the_same_rollout(store: state.Store) -> None:
     assert kinds(store).count("rollout") == 1
 
 
+@pytest.mark.parametrize("down", ["registry", "git"])
+def test_resumed_rollout_completes_while_polls_fail(store: state.Store, down: str) -> None:
+    """A crash left a rollout open; after the restart the registry (or Git) cannot be
+    polled: no new release can be made, but the open rollout is still finished."""
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    from syncer import release
+
+    snap = parts.poll_source(rec.config.sources[0])
+    image = parts.decide(rec.config.apps[0].images[0])
+    rel = release.make(
+        app="web", commit=snap.commit, images=[image],
+        config_digest=release.config_digest(rec.config.apps[0]), source="deploy",
+    )  # fmt: skip
+    store.put_release(rel)
+    ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
+    store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
+    rec = make(store, parts)  # the restarted process: nothing polled yet
+    setattr(parts, f"{down}_down", True)
+    out = rec.reconcile("web", reasons=frozenset({"startup"}), fresh=True)
+    assert not out.ok and out.stage == ("images" if down == "registry" else "source")
+    assert out.clusters == {"a": "healthy", "b": "healthy"}
+    assert not store.open_rollouts("web")
+    assert {d.release_id for d in store.deployments("web")} == {rel.id}
+
+
 def test_manual_rollback_rejects_the_current_release(store: state.Store) -> None:
     parts = fakes.FakeParts()
     rec = make(store, parts)

@@ -32,6 +32,14 @@ def generation(cluster: Any) -> int:
     return int(obj["metadata"]["generation"]) if obj else 0
 
 
+def open_rollouts(env: PushEnv) -> list[records.Rollout]:
+    store = env.store()
+    try:
+        return [r for app in ("web", "worker") for r in store.open_rollouts(app)]
+    finally:
+        store.close()
+
+
 def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> None:
     env = push_env
     host = env.registry.host
@@ -45,6 +53,9 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
             timeout=30,
             what="web 1.0.0 on both clusters",
         )
+        # The first rollouts are recorded as finished, so the kill below lands in the
+        # rollout of 1.1.0 and not in the health wait of 1.0.0 (or of worker).
+        wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
         before = {c.name: generation(c) for c in env.clusters}
         for cluster in env.clusters:
             cluster.workload_delay = 4.0  # the rollout now takes a while to turn healthy
@@ -57,6 +68,8 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
                     t.state in (records.APPLYING, records.APPLIED)
                     for r in store.open_rollouts("web")
                     for t in r.targets
+                    if (rel := store.get_release("web", r.release_id)) is not None
+                    and rel.images[0].tag == "1.1.0"
                 )
             finally:
                 store.close()
