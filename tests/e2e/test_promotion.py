@@ -434,3 +434,28 @@ def test_closed_window_keeps_prod_waiting_and_says_when_it_opens(
         assert env.image("prod-eu") == env.image("prod-us") == ""
         cli = env.cli_status()
         assert cli["waiting"] == [expected], cli
+
+
+def test_failure_in_prod_eu_stops_the_stage_before_prod_us(promo_env: PromotionEnv) -> None:
+    env = promo_env
+    ref = env.push("1.0.0")
+    env.clusters["prod-eu"].fail_image("team/web:1.0.0")
+    with env.running(window=None), Sampler(env) as sampler:
+        promote_to_staging(env, sampler, ref)
+        approve(env)
+        # Nothing healthy to roll back to in prod-eu: it stays unhealthy, and the stage
+        # stops there.
+        status = wait_until(
+            lambda: (s := env.app())["stages"] and stage(s, "prod")["phase"] == "failed" and s,
+            timeout=20,
+            what="prod-eu unhealthy",
+        )
+        short = status["desiredRelease"][:12]
+        assert status["waiting"] == [
+            f"stage prod: blocked: release {short} unhealthy in cluster prod-eu; "
+            "the rest of the stage waits"
+        ], status["waiting"]
+        time.sleep(2.0)  # polls go on; prod-us is not touched
+        assert ("prod-eu", ref) in sampler.seen
+        assert env.image("prod-us") == ""
+        assert [e["cluster"] for e in env.app()["clusters"]] == ["dev", "prod-eu", "staging"]
