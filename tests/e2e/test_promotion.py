@@ -113,9 +113,13 @@ class PromotionEnv:
 
     # --- config --------------------------------------------------------------------------
     def write_config(self, *, window: dict[str, str] | None = ALWAYS_OPEN) -> Path:
-        """The example with this test's addresses, a 2s soak and the given prod window."""
+        """The example with this test's addresses, a 2s soak and the given prod window.
+
+        Poll intervals stay the example's (30s): what moves a release within a test is
+        the registry's webhook, the soak timer, the approval and a stage turning healthy.
+        """
         data = yaml.safe_load((EXAMPLE / "syncer.yaml").read_text())
-        data["sources"][0]["git"].update(url=self.repo.url, interval="1s")
+        data["sources"][0]["git"]["url"] = self.repo.url
         data["registries"][0]["host"] = self.registry.host
         kubeconfig = next(iter(self.clusters.values())).kubeconfig
         for cluster in data["clusters"]:
@@ -123,7 +127,6 @@ class PromotionEnv:
         (app,) = data["apps"]
         for image in app["images"]:
             image["repository"] = image["repository"].replace(EXAMPLE_REGISTRY, self.registry.host)
-            image["interval"] = "1s"
         app["sync"].update(wait="3s", driftInterval="1h")
         app["gateway"]["allowedRegistries"] = [self.registry.host]
         stages = {s["name"]: s for s in data["pipelines"][0]["stages"]}
