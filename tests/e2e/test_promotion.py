@@ -462,3 +462,16 @@ def test_failure_in_prod_eu_stops_the_stage_before_prod_us(promo_env: PromotionE
         assert ("prod-eu", ref) in sampler.seen
         assert env.image("prod-us") == ""
         assert [e["cluster"] for e in env.app()["clusters"]] == ["dev", "prod-eu", "staging"]
+
+
+def test_example_config_validates() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "syncer", "validate", "-c", str(EXAMPLE / "syncer.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(
+        "syncer.yaml: valid: 1 source, 1 registry, 4 clusters, 1 app, 1 pipeline"
+    ), done.stdout
