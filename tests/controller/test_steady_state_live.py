@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from syncer import controller
+from tests.controller.test_cli_live import CONFIGMAP
 from tests.servers import images as test_images
 
 pytestmark = pytest.mark.integration
@@ -146,6 +147,24 @@ def test_poll_cycle_drift_and_sync_cost(
         registry_requests = [r for r in reg.served()[served:] if r.path != "/v2/"]
         assert len(registry_requests) == 2, registry_requests
         assert sum(c.request_log.writes() for c in clusters) == 0
+        assert sum(len(c.request_log) for c in clusters) == 0  # nothing to apply
+
+        # A commit that changes every app on both repositories: the pass reads what the
+        # apps own once per kind and cluster (one read round), not once per app; only
+        # health checks (and new objects' safety checks) read per app.
+        for repo, names in ((repo1, ("a1", "a2")), (repo2, ("a3", "a4"))):
+            repo.commit({f"{n}/cm.yaml": CONFIGMAP % n for n in names})
+        time.sleep(ctl.inputs._fresh_window + 0.1)
+        for c in clusters:
+            c.request_log.clear()
+        outcomes = ctl.sync_all()
+        assert all(o.ok and o.clusters for o in outcomes), [o.message for o in outcomes]
+        for c in clusters:
+            listed = [r.path for r in c.request_log if "labelSelector" in r.query]
+            per_app = [p for p in listed if p.startswith("/apis/apps/v1/namespaces/")]
+            assert listed.count("/apis/apps/v1/deployments") == 1, listed
+            assert len(per_app) == len(apps), listed  # the health checks, one per app
+            assert c.request_log.writes() == 4  # the four new ConfigMaps
     finally:
         ctl.stop(timeout=10)
         session.close()
