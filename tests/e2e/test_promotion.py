@@ -437,6 +437,13 @@ def test_closed_window_keeps_prod_waiting_and_says_when_it_opens(
         assert env.image("prod-eu") == env.image("prod-us") == ""
         cli = env.cli_status()
         assert cli["waiting"] == [expected], cli
+    # The window opens (here: the config changes and syncer restarts): the approval given
+    # before is kept in the state file, and prod takes the release without another.
+    with env.running(window=ALWAYS_OPEN):
+        wait_until(lambda: env.runs("prod-us", ref), timeout=20, what="prod after the window")
+        assert env.runs("prod-eu", ref)
+        events = env.api("GET", "apps/web/history?limit=200").json()["history"]
+        assert [e["kind"] for e in events].count("approved") == 1, events
 
 
 def test_failure_in_prod_eu_stops_the_stage_before_prod_us(promo_env: PromotionEnv) -> None:
