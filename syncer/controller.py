@@ -194,6 +194,11 @@ class Controller:
     def _poll_image(self, repository: str) -> None:
         for name in sorted(self.inputs.poll_images(repository)):
             self._queue.request(name, f"image:{repository}")
+        # A failing poll shows in the apps' status (Degraded) and history, and clears
+        # when the registry answers again; what the apps run is left as it is.
+        failing = self.inputs.image_poll_errors(repository)
+        for name in self.inputs.apps_on(repository):
+            self.reconciler.note_image_poll(name, repository=repository, error=failing.get(name))
 
     def sync_all(
         self, *, apps: list[str] | None = None, only: frozenset[str] | None = None

@@ -39,6 +39,10 @@ class RegistryError(errors.SyncerError):
     """The registry is unreachable, refused our credentials, or lacks the repository."""
 
 
+class RegistryUnreachableError(RegistryError):
+    """No answer from the registry (DNS, refused connection, timeout, repeated 5xx)."""
+
+
 def policy_spec(image: model.AppImage) -> str:
     """``KIND:VALUE`` of an image's policy, e.g. ``semver:^1.2`` or ``digest:latest``."""
     p = image.policy
@@ -147,6 +151,8 @@ def convert(err: registry.RegistryError, *, image: str) -> errors.SyncerError:
         return NoMatchingTagError(message)
     if isinstance(err, registry.RateLimitedError):
         return RegistryUnavailableError(message, retry_after=err.retry_after)
+    if isinstance(err, registry.UnreachableError):
+        return RegistryUnreachableError(message)
     return RegistryError(message)
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from syncer import errors, metrics, release, rollout
+from syncer import errors, images, metrics, release, rollout
 from syncer.config import model
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
@@ -37,6 +37,9 @@ MAX_PARALLEL_CLUSTERS = 8
 
 MANUAL_REASONS = frozenset({"api", "manual"})
 """Reconciles a person asked for (API sync, ``syncer sync``)."""
+
+REGISTRY_OUTAGES = (images.RegistryUnreachableError, images.RegistryUnavailableError)
+"""Registry errors that keep the last image instead of failing the app."""
 
 HISTORY_KEEP = 1000
 """History entries kept per app (the newest); a release is about five entries per
@@ -198,19 +201,34 @@ class Reconciler:
             return self._resume_after(
                 app, only=only, failed=self._fail(app, stage="source", err=err)
             )
-        images = []
+        chosen: list[release.Image] = []
+        outages: list[str] = []
         for image in app.images:
             try:
-                images.append(self.inputs.image(image, fresh=fresh))
+                chosen.append(self.inputs.image(image, fresh=fresh))
+            except REGISTRY_OUTAGES as err:
+                # An outage of the registry must not hold back what Git says: keep the
+                # image the app last ran (or the tag written in Git) and carry on.
+                kept = self._last_image(app.name, image)
+                if kept is not None:
+                    chosen.append(kept)
+                outages.append(f"{err}; keeping {kept.ref if kept else 'the tag in Git'}")
             except errors.SyncerError as err:
                 return self._resume_after(
                     app, only=only, failed=self._fail(app, stage="images", err=err)
                 )
+            else:
+                # A decision from memory while the poll job sees the registry failing.
+                failing = self.inputs.image_poll_errors(image.repository).get(app.name)
+                if failing is not None and not fresh:
+                    outages.append(f"{failing}; keeping {chosen[-1].ref}")
         self.store.clear_error(app=app.name)
+        if outages:
+            self._warn(app, stage="images", message="; ".join(outages))
         rel = release.make(
             app=app.name,
             commit=snap.commit,
-            images=images,
+            images=chosen,
             config_digest=release.config_digest(app),
             source=source.name,
         )
@@ -260,6 +278,8 @@ class Reconciler:
             message = "; ".join(f"{c}: {s}" for c, s in sorted(failed.items()))
         elif not message:
             message = f"applied to {len(reached)} cluster(s)" if reached else "up to date"
+        if outages:
+            message = f"{message}; warning: {'; '.join(outages)}"
         return Outcome(
             app=app.name,
             ok=ok,
@@ -333,14 +353,49 @@ class Reconciler:
     def _fail(
         self, app: model.App, *, stage: str, err: errors.SyncerError, release_id: str = ""
     ) -> Outcome:
-        message = f"{stage}: {err}"
-        known = [e for e in self.store.errors(app.name) if not e.cluster]
-        self.store.set_error(app=app.name, stage=stage, message=str(err))
-        if not known or known[0].message != str(err):
-            # History gets the error once; retries of the same error only count it.
-            self.store.record(app=app.name, kind="error", message=message, release_id=release_id)
-        log.warning("app=%s stage=%s %s", app.name, stage, err)
+        message = self._warn(app, stage=stage, message=str(err), release_id=release_id)
         return Outcome(app=app.name, ok=False, message=message, stage=stage)
+
+    def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
+        """Record a problem of ``stage`` (state errors, history once, the log)."""
+        known = [e for e in self.store.errors(app.name) if not e.cluster]
+        self.store.set_error(app=app.name, stage=stage, message=message)
+        if not known or known[0].message != message:
+            # History gets the error once; retries of the same error only count it.
+            self.store.record(
+                app=app.name, kind="error", message=f"{stage}: {message}", release_id=release_id
+            )
+        log.warning("app=%s stage=%s %s", app.name, stage, message)
+        return f"{stage}: {message}"
+
+    def note_image_poll(self, name: str, *, repository: str, error: str | None) -> None:
+        """Record the result of a registry poll of ``repository`` for app ``name``: an
+        error is a warning of the app (what it runs is kept); success clears it."""
+        if error is not None:
+            app = self.app(name)
+            repo = inputs_.normalise_repository(repository)
+            image = next(
+                i for i in app.images if inputs_.normalise_repository(i.repository) == repo
+            )
+            kept = self._last_image(name, image)
+            message = f"{error}; keeping {kept.ref if kept else 'the tag in Git'}"
+            self._warn(app, stage="images", message=message)
+            return
+        known = [e for e in self.store.errors(name) if not e.cluster]
+        if known and known[0].stage == "images":
+            self.store.clear_error(app=name)
+
+    def _last_image(self, app: str, image: model.AppImage) -> release.Image | None:
+        """The decision for ``image`` in the app's newest release not rolled back from."""
+        repository = inputs_.normalise_repository(image.repository)
+        rejected = self.store.rejected(app)
+        for rel in self.store.releases(app, limit=20):
+            if rel.id in rejected:
+                continue
+            for known in rel.images:
+                if known.repository == repository:
+                    return known
+        return None
 
     # --- carrying out targets -----------------------------------------------------------
     def _work(self, app: model.App, *, clusters: Sequence[model.Cluster]) -> dict[str, str]:

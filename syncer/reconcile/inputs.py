@@ -78,6 +78,7 @@ class Inputs:
         self._images: dict[tuple[str, str], release.Image] = {}
         self._polled_at: dict[object, float] = {}
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._poll_errors: dict[tuple[str, str], str] = {}
 
     # --- Git ----------------------------------------------------------------------------
     def snapshot(self, source: model.Source, *, fresh: bool = False) -> parts_.Snapshot:
@@ -187,10 +188,28 @@ class Inputs:
                 _decision, changed = self._decide(image, key)
             except errors.SyncerError as err:
                 log.warning("image=%s policy=%s poll failed: %s", repo, key[1], err)
+                with self._lock:
+                    self._poll_errors[key] = str(err)
                 continue
+            with self._lock:
+                self._poll_errors.pop(key, None)
             if changed:
                 changed_apps.update(apps)
         return changed_apps
+
+    def image_poll_errors(self, repository: str) -> dict[str, str]:
+        """Apps on ``repository`` whose last image poll failed, with the error; an app
+        missing here polled fine (or was never polled)."""
+        repo = normalise_repository(repository)
+        failing: dict[str, str] = {}
+        with self._lock:
+            errors_now = dict(self._poll_errors)
+        for app in self._config.apps:
+            for image in app.images:
+                key = (normalise_repository(image.repository), policy_key(image))
+                if key[0] == repo and key in errors_now:
+                    failing.setdefault(app.name, errors_now[key])
+        return failing
 
     def repositories(self) -> list[str]:
         """Every image repository of every app, normalised and deduplicated."""

@@ -124,7 +124,7 @@ def test_conversion_table() -> None:
         (registry.InvalidReferenceError("bad"), images.ImagePolicyError),
         (registry.NoCandidateError("none"), images.NoMatchingTagError),
         (registry.AuthError("no"), images.RegistryError),
-        (registry.UnreachableError("down"), images.RegistryError),
+        (registry.UnreachableError("down"), images.RegistryUnreachableError),
     ]
     for err, expected in cases:
         assert type(images.convert(err, image="r/x")) is expected

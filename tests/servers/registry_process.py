@@ -67,6 +67,8 @@ class RegistryServer:
     htpasswd_path: Path | None = None
     token_server: tokenserver.TokenServer | None = None
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    """How the registry process was started (``up()`` starts it again)."""
 
     @property
     def host(self) -> str:
@@ -121,6 +123,20 @@ class RegistryServer:
                 self.process.wait()
         if self.token_server is not None:
             self.token_server.stop()
+
+    def down(self) -> None:
+        """An outage: the registry stops answering (its data and token server stay)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def up(self, *, timeout: float = 20.0) -> None:
+        """Back from ``down()``: same port, same data, same credentials."""
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                self.command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        _wait_ready(self, timeout=timeout)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -246,9 +262,10 @@ def start_registry(
     config_path = workdir / "config.yml"
     config_path.write_text(yaml.safe_dump(config))
     log_path = workdir / "registry.log"
+    command = [binary, "serve", str(config_path)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [binary, "serve", str(config_path)],
+            command,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -261,6 +278,7 @@ def start_registry(
         log_path=log_path,
         tls=tls,
         notifications=list(notifications or []),
+        command=command,
         **server_kwargs,
     )
     _wait_ready(server, timeout=timeout)
