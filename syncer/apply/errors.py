@@ -85,6 +85,10 @@ class NotEstablished(errors.TemporaryError, ApplyError):
     """An applied CRD did not become Established in time; retry later."""
 
 
+class NotDeleted(errors.TemporaryError, ApplyError):
+    """An object deleted to be re-created (immutable field) did not go away in time."""
+
+
 class WaveUnhealthy(errors.SyncerError, ApplyError):
     """A sync wave did not become healthy within ``sync.wait``; later waves wait.
 

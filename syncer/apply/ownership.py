@@ -18,6 +18,11 @@ MANAGED_BY_VALUE = labels.MANAGED_BY_VALUE
 APP_LABEL = labels.APP_LABEL
 SYNC_WAVE_ANNOTATION = "syncer.io/sync-wave"
 """An integer; lower waves are applied first (default 0), like Argo CD's sync waves."""
+ADOPT_ANNOTATION = "syncer.io/adopt"
+"""``"true"`` on a desired object: take over a live object syncer did not create."""
+REPLACE_ANNOTATION = "syncer.io/replace"
+"""``"true"`` on a desired object: delete and re-create it when a change hits an
+immutable field (Jobs are always replaced)."""
 FIELD_MANAGER = "syncer"
 """The server-side apply field manager of every write syncer makes."""
 
@@ -41,3 +46,34 @@ def stamped(obj: dict[str, Any], *, app_name: str) -> dict[str, Any]:
 def selector(app_name: str) -> str:
     """The label selector that lists an app's objects."""
     return f"{APP_LABEL}={app_name}"
+
+
+def _annotation(obj: dict[str, Any], key: str) -> bool:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(key, "")).strip().lower() == "true"
+
+
+def wants_adoption(obj: dict[str, Any]) -> bool:
+    """The desired object asks to take over a live object syncer did not create."""
+    return _annotation(obj, ADOPT_ANNOTATION)
+
+
+def replaceable(obj: dict[str, Any]) -> bool:
+    """May be deleted and re-created when a change hits an immutable field."""
+    return obj.get("kind") == "Job" or _annotation(obj, REPLACE_ANNOTATION)
+
+
+def made_by_syncer(obj: dict[str, Any]) -> bool:
+    """Carries syncer's managed-by label (e.g. a namespace syncer created for an app)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def managers(obj: dict[str, Any]) -> list[str]:
+    """The field managers of a live object other than syncer, in order."""
+    found: list[str] = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        name = str(entry.get("manager", ""))
+        if name and name != FIELD_MANAGER and name not in found:
+            found.append(name)
+    return found

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from syncer.apply import client as client_mod
-from syncer.apply import errors, ownership, refs, results
+from syncer.apply import compare, errors, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
 from syncer.apply import sync as sync_mod
 from syncer.config import model
@@ -41,7 +41,9 @@ def plan(
     namespace: str,
     previous_inventory: Sequence[refs.ObjectRef] = (),
 ) -> results.PlanResult:
-    """The plan; raises ``GatewayViolation``/``OwnershipConflict`` as ``sync`` would."""
+    """The plan; raises what ``sync`` would raise before or while writing (gateway
+    violations, ownership and field conflicts, invalid objects, an immutable field
+    syncer may not replace), so a plan that succeeds means the sync would apply."""
     prepared = prepared_mod.Prepared(
         client,
         app_name=app_name,
@@ -50,12 +52,22 @@ def plan(
         policy=gateway_policy,
         previous=previous_inventory,
     )
-    prepared_mod.check_ownership(prepared, app_name=app_name)
+    adopting = dict(prepared_mod.check_ownership(prepared, app_name=app_name, options=options))
     outcome = results.PlanResult(cluster=client.name, app=app_name)
     for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
-        outcome.objects.append(
-            _plan_one(client, obj, ref=ref, current=prepared.live.get(ref), options=options)
+        item = _plan_one(
+            client,
+            obj,
+            ref=ref,
+            current=prepared.live.get(ref),
+            options=options,
+            app_name=app_name,
         )
+        managers = adopting.get(ref)
+        if managers is not None and item.action != "unchanged":
+            item.action = "adopt"
+            item.note = sync_mod.adoption_note(ref, managers)
+        outcome.objects.append(item)
     for ref in prepared.prune_candidates():
         current = prepared.live.get(ref) or (
             client.get(ref) if prepared_mod.serves(client, ref) else None
@@ -75,16 +87,53 @@ def _plan_one(
     ref: refs.ObjectRef,
     current: dict[str, Any] | None,
     options: model.SyncOptions,
+    app_name: str,
 ) -> results.ObjectPlan:
     if current is not None and sync_mod.unchanged(client, live=current, desired=obj):
         return results.ObjectPlan(ref=ref, action="unchanged")
-    after = _dry_run(client, obj, options=options)
+    # The same conflict handling as the real apply: with selfHeal, fields someone took
+    # over imperatively (kubectl edit/scale/patch) are taken back.
+    heal = sync_mod.heal_options(options, live=current, desired=obj)
+    try:
+        after = _dry_run(client, obj, options=heal)
+    except errors.InvalidObject as err:
+        if current is None or not sync_mod.immutable(err):
+            raise
+        sync_mod.check_replace(client, obj, ref=ref, current=current, app_name=app_name, err=err)
+        return results.ObjectPlan(
+            ref=ref,
+            action="replace",
+            diff=unified(ref, before=current, after=obj),
+            note="a field that cannot change after creation differs: deleted and re-created",
+        )
     if current is not None and clean(current) == clean(after):
         return results.ObjectPlan(ref=ref, action="unchanged")
     action = "create" if current is None else "update"
     return results.ObjectPlan(
-        ref=ref, action=action, diff=unified(ref, before=current, after=after)
+        ref=ref,
+        action=action,
+        diff=unified(ref, before=current, after=after),
+        fields=_changed_fields(current, obj) if current is not None else [],
     )
+
+
+def _changed_fields(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+    """``path: live -> desired (set by MANAGER)`` for each field the sync changes."""
+    lines = []
+    for difference in compare.differences(live=current, desired=desired):
+        managers = [
+            m for m in compare.owners(current, difference.segments) if m != ownership.FIELD_MANAGER
+        ]
+        by = f" (set by {', '.join(managers)})" if managers else ""
+        lines.append(
+            f"{difference.path}: {_short(difference.live)} -> {_short(difference.desired)}{by}"
+        )
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dry_run(

@@ -3,7 +3,8 @@
 ``sync``, ``plan`` and ``drift`` start here: ``Prepared`` resolves scopes, prepares the
 objects (``desired``), checks the gateway policy (``gateway``), orders them (``order``)
 and reads the live state (``live``); ``check_ownership`` refuses objects that belong to
-another app. Nothing is written at this stage.
+another app, or that syncer did not create unless adopting them was asked for. Nothing
+is written at this stage.
 """
 
 from __future__ import annotations
@@ -62,16 +63,46 @@ def serves(client: client_mod.ClusterClient, ref: refs.ObjectRef) -> bool:
     return client.discovery.lookup(ref.api_version, ref.kind) is not None
 
 
-def check_ownership(prepared: Prepared, *, app_name: str) -> None:
-    """Refuse the whole set when any object belongs to another app (before any write)."""
+def check_ownership(
+    prepared: Prepared,
+    *,
+    app_name: str,
+    options: model.SyncOptions | None = None,
+) -> list[tuple[refs.ObjectRef, list[str]]]:
+    """Refuse the whole set (before any write) when an object belongs to another app, or
+    already exists without syncer's labels and adopting it was not asked for.
+
+    Returns the objects that will be adopted, each with the field managers that made it.
+    An object syncer did not create is taken over only with the annotation
+    ``syncer.io/adopt: "true"`` on the desired object, or ``sync.force``.
+    """
+    force = bool(options and options.force)
+    known = {ref.identity for ref in prepared.previous}
     problems = []
-    for ref in prepared.refs:
-        obj = prepared.live.get(ref)
-        owner = ownership.app_of(obj) if obj else ""
+    adopted: list[tuple[refs.ObjectRef, list[str]]] = []
+    for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
+        current = prepared.live.get(ref)
+        if current is None:
+            continue
+        owner = ownership.app_of(current)
         if owner and owner != app_name:
             problems.append(
                 f"{ref} on cluster belongs to app {owner!r} (label {ownership.APP_LABEL}); "
                 f"app {app_name!r} will not touch it: remove it from one of the two apps"
             )
+            continue
+        if owner or ref.identity in known or ownership.made_by_syncer(current):
+            continue
+        managers = ownership.managers(current)
+        if force or ownership.wants_adoption(obj):
+            adopted.append((ref, managers))
+            continue
+        made_by = f" (made by {', '.join(managers)})" if managers else ""
+        problems.append(
+            f"{ref} already exists on the cluster and was not created by syncer{made_by}; "
+            f"app {app_name!r} will not take it over: delete it, or annotate it in Git with "
+            f'{ownership.ADOPT_ANNOTATION}: "true" (or set sync.force: true) to adopt it'
+        )
     if problems:
         raise errors.OwnershipConflict("\n".join(problems))
+    return adopted

@@ -29,6 +29,10 @@ class SyncResult:
     orphans: list[refs.ObjectRef] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     inventory: list[refs.ObjectRef] = field(default_factory=list)
+    replaced: list[refs.ObjectRef] = field(default_factory=list)
+    """Deleted and re-created because a change hit an immutable field (also in applied)."""
+    adopted: list[str] = field(default_factory=list)
+    """``adopted <object> (was created by <managers>)`` for each object taken over."""
     namespace_created: bool = False
     writes: int = 0
     requests: int = 0
@@ -48,6 +52,8 @@ class SyncResult:
             "orphans": _refs(self.orphans),
             "skipped": list(self.skipped),
             "inventory": _refs(self.inventory),
+            "replaced": _refs(self.replaced),
+            "adopted": list(self.adopted),
             "namespaceCreated": self.namespace_created,
             "writes": self.writes,
             "requests": self.requests,
@@ -94,11 +100,21 @@ class ObjectPlan:
     """What a sync would do to one object, with a unified diff of live vs result."""
 
     ref: refs.ObjectRef
-    action: str  # create | update | delete | unchanged | orphan
+    action: str  # create | update | replace | adopt | delete | unchanged | orphan
     diff: str = ""
+    fields: list[str] = field(default_factory=list)
+    """Changed fields, live -> desired (``spec.replicas: 5 -> 2 (set by kubectl-scale)``)."""
+    note: str = ""
+    """Why the action is what it is (adoption, replacement)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"object": self.ref.to_json(), "action": self.action, "diff": self.diff}
+        return {
+            "object": self.ref.to_json(),
+            "action": self.action,
+            "diff": self.diff,
+            "fields": list(self.fields),
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -116,8 +132,15 @@ class PlanResult:
 
     @property
     def diff(self) -> str:
-        """Every object's diff, concatenated (what ``syncer diff`` prints)."""
-        return "".join(item.diff for item in self.objects if item.diff)
+        """Every object's diff, concatenated (what ``syncer diff`` prints), each headed
+        by its note and changed fields."""
+        parts = []
+        for item in self.objects:
+            head = [f"# {item.ref}: {item.note}\n"] if item.note else []
+            head += [f"# {item.ref}: {line}\n" for line in item.fields]
+            if item.diff or head:
+                parts.append("".join(head) + item.diff)
+        return "".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -63,10 +64,11 @@ def sync(
             policy=gateway_policy,
             previous=previous_inventory,
         )
-        prepared_mod.check_ownership(prepared, app_name=app_name)
+        adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
         _apply_all(
             client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
         )
+        result.adopted = [adoption_note(ref, managers) for ref, managers in adopting]
         prune_mod.prune(
             client,
             prepared,
@@ -123,9 +125,11 @@ def _apply_all(
                 client,
                 obj,
                 ref=ref,
-                options=_heal_options(options, live=current, desired=obj),
+                options=heal_options(options, live=current, desired=obj),
                 namespace=namespace,
                 result=result,
+                current=current,
+                app_name=app_name,
             )
             remember(client, desired=obj, applied=applied)
             result.applied.append(ref)
@@ -177,7 +181,12 @@ def _await_wave(
         )
 
 
-def _heal_options(
+def adoption_note(ref: refs.ObjectRef, managers: Sequence[str]) -> str:
+    """The line recorded for an object taken over from other managers."""
+    return f"adopted {ref} (was created by {', '.join(managers) or 'an unknown manager'})"
+
+
+def heal_options(
     options: model.SyncOptions, *, live: dict[str, Any] | None, desired: dict[str, Any]
 ) -> model.SyncOptions:
     """With selfHeal, fields someone took over imperatively are taken back (forced)."""
@@ -235,8 +244,18 @@ def _apply_one(
     options: model.SyncOptions,
     namespace: str,
     result: results.SyncResult,
+    current: dict[str, Any] | None = None,
+    app_name: str = "",
 ) -> dict[str, Any]:
     try:
+        return client.apply(obj, force=options.force)
+    except errors.InvalidObject as err:
+        if not immutable(err):
+            raise
+        check_replace(client, obj, ref=ref, current=current, app_name=app_name, err=err)
+        assert current is not None  # check_replace refuses a missing object
+        replace(client, ref=ref, current=current, timeout=max(options.wait, 30.0))
+        result.replaced.append(ref)
         return client.apply(obj, force=options.force)
     except errors.NotFound as err:
         # A namespaced object in a missing namespace: create the app's namespace when
@@ -256,6 +275,62 @@ def _apply_one(
     create_namespace(client, namespace)
     result.namespace_created = True
     return client.apply(obj, force=options.force)
+
+
+def immutable(err: errors.InvalidObject) -> bool:
+    """The API refused a change to a field that cannot change after creation."""
+    return "field is immutable" in str(err)
+
+
+def check_replace(
+    client: client_mod.ClusterClient,
+    obj: dict[str, Any],
+    *,
+    ref: refs.ObjectRef,
+    current: dict[str, Any] | None,
+    app_name: str,
+    err: errors.InvalidObject,
+) -> None:
+    """Raise unless ``obj`` may be deleted and re-created to change an immutable field:
+    it must be this app's (its label) and a Job or annotated ``syncer.io/replace``."""
+    if current is None or ownership.app_of(current) != app_name:
+        raise errors.InvalidObject(
+            f"{err}\n{ref} is not owned by app {app_name!r}, so syncer will not delete and "
+            "re-create it to change an immutable field; delete it by hand"
+        ) from err
+    if not ownership.replaceable(obj):
+        raise errors.InvalidObject(
+            f"{err}\n{ref}: a field that cannot change after creation differs; annotate it "
+            f'in Git with {ownership.REPLACE_ANNOTATION}: "true" to let syncer delete and '
+            "re-create it, or delete it by hand"
+        ) from err
+
+
+def replace(
+    client: client_mod.ClusterClient,
+    *,
+    ref: refs.ObjectRef,
+    current: dict[str, Any],
+    timeout: float,
+    interval: float = 0.2,
+) -> None:
+    """Delete ``current`` (Background propagation, UID precondition) and wait until it is
+    gone, so the caller can create it again."""
+    uid = str((current.get("metadata") or {}).get("uid", ""))
+    client.delete(ref, uid=uid)
+    deadline = time.monotonic() + timeout
+    while True:
+        live = client.get(ref)
+        if live is None or str((live.get("metadata") or {}).get("uid", "")) != uid:
+            break
+        if time.monotonic() > deadline:
+            raise errors.NotDeleted(
+                f"cluster {client.name}: {ref} was deleted to be re-created (immutable field) "
+                f"but is still there after {timeout:.0f}s (a finalizer?); retry later"
+            )
+        time.sleep(interval)
+    client.applied.pop(ref.identity, None)
+    log.info("replaced cluster=%s object=%s (immutable field changed)", client.name, ref)
 
 
 def create_namespace(client: client_mod.ClusterClient, name: str) -> None:
