@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         data = ctl.history(args.app, args.limit)
     finally:
         store.close()
-    output.emit(data, fmt=args.output, text=_text)
+    output.emit(
+        data if args.output == "text" else status_cmd.iso_times(data),
+        fmt=args.output, text=_text,
+    )  # fmt: skip
     return 0
 
 

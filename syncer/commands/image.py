@@ -128,8 +128,13 @@ def _client(args: argparse.Namespace, ref: registry.Reference) -> registry.Clien
     return registry.Client(settings, credentials_source=registry.Chain(sources))
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, *, args: argparse.Namespace | None = None) -> int:
     print(f"error: {message}", file=sys.stderr)
+    fmt = getattr(args, "output", "text")
+    if fmt != "text":
+        # Scripts parsing -o json get an object with the reason, not an empty stdout.
+        data = {"repository": getattr(args, "repo", ""), "tag": None, "digest": None}
+        output.emit({**data, "error": message, "exitCode": code}, fmt=fmt)
     return code
 
 
@@ -138,21 +143,21 @@ def _guarded(args: argparse.Namespace, work: Any) -> int:
     try:
         return int(work())
     except _UsageError as err:
-        return _fail(str(err), EXIT_USAGE)
+        return _fail(str(err), EXIT_USAGE, args=args)
     except (registry.InvalidReferenceError, registry.InvalidPolicyError) as err:
-        return _fail(str(err), EXIT_USAGE)
+        return _fail(str(err), EXIT_USAGE, args=args)
     except registry.NoCandidateError as err:
-        return _fail(str(err), EXIT_NO_MATCH)
+        return _fail(str(err), EXIT_NO_MATCH, args=args)
     except registry.RegistryError as err:
-        return _fail(str(err), EXIT_REGISTRY)
+        return _fail(str(err), EXIT_REGISTRY, args=args)
     except ValueError as err:  # ClientSettings refusing a value
-        return _fail(str(err), EXIT_USAGE)
+        return _fail(str(err), EXIT_USAGE, args=args)
     except errors.ConfigError as err:
-        return _fail(f"{args.config}: {'; '.join(err.problems)}", EXIT_USAGE)
+        return _fail(f"{args.config}: {'; '.join(err.problems)}", EXIT_USAGE, args=args)
     except errors.PermanentError as err:  # a secret reference that cannot be resolved
-        return _fail(str(err), EXIT_USAGE)
+        return _fail(str(err), EXIT_USAGE, args=args)
     except errors.SyncerError as err:
-        return _fail(str(err), EXIT_REGISTRY)
+        return _fail(str(err), EXIT_REGISTRY, args=args)
 
 
 def run_tags(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import argparse
 import getpass
 from typing import Any
 
-from syncer import controller, output
+from syncer import controller, errors, output
 from syncer.commands import sync as sync_cmd
 
 
@@ -32,15 +32,39 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    writer = sync_cmd.lock_state(session)
     try:
-        sync_cmd.select_apps(session.config, [args.app])
+        _check_usage(session, app=args.app, to=args.to, config_path=args.config)
         outcome = session.controller.reconciler.rollback(
             args.app, to=args.to, by=f"{_user()} (cli)"
         )
     finally:
         session.close()
+        writer.release()
     output.emit(outcome.to_dict(), fmt=args.output, text=_text)
     return 0 if outcome.ok else sync_cmd.EXIT_FAILED
+
+
+def _check_usage(
+    session: controller.Session, *, app: str, to: str | None, config_path: str
+) -> None:
+    """Unknown app or release: a usage error (exit 2) naming the argument."""
+    names = [a.name for a in session.config.apps]
+    if app not in names:
+        raise errors.ConfigError(
+            [f"APP {app}: no such app in {config_path} (apps: {', '.join(names) or 'none'})"]
+        )
+    if to is None:
+        return
+    try:
+        found = session.store.get_release(app, to)
+    except errors.PermanentError as err:  # an ambiguous prefix
+        raise errors.ConfigError([f"--to {to}: {err}"]) from err
+    if found is None:
+        raise errors.ConfigError(
+            [f"--to {to}: app {app!r} has no release starting with {to!r} "
+             f"(ids: `syncer history -c {config_path} {app}`)"]
+        )  # fmt: skip
 
 
 def _user() -> str:

@@ -16,11 +16,14 @@ import sys
 import threading
 from typing import Any
 
-from syncer import controller
+from syncer import controller, state
 from syncer.commands import sync as sync_cmd
 from syncer.server import http, leader
 
 log = logging.getLogger("syncer.run")
+
+LEADER_LOCK_WAIT = 60.0
+"""Seconds a new leader waits for the state file lock (the old leader is finishing)."""
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +52,16 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    # One controller per state file: a second `syncer run` (or a `sync`) refuses to
+    # start. A --leader-elect standby takes the lock only once it leads (see below).
+    writer = state.lock_for(base_dir=session.config.base_dir, path=session.config.state.path)
+    election = leader.settings_from_flags(args)
+    if election is None:
+        try:
+            writer.acquire()
+        except BaseException:
+            session.close()
+            raise
     settings = session.config.server
     if args.listen:
         import dataclasses
@@ -63,12 +76,25 @@ def run(args: argparse.Namespace) -> int:
             lost.set()
             stop.set()
 
-    election = leader.settings_from_flags(args)
+    locked_out = threading.Event()
+
+    def start_leading() -> None:
+        # The previous leader lets go of the lock before it releases the Lease; the
+        # wait covers a replica not using leader election on the same state file.
+        try:
+            writer.acquire(wait=LEADER_LOCK_WAIT)
+        except state.lock.StateLockedError as err:
+            log.error("cannot lead: %s", err)
+            locked_out.set()
+            stop.set()
+            return
+        session.controller.start()
+
     elector = None
     if election is not None:
         elector = leader.elector(
             settings=election, base_dir=session.config.base_dir,
-            on_started_leading=session.controller.start,
+            on_started_leading=start_leading,
             on_stopped_leading=on_lost,
         )  # fmt: skip
     server = http.HttpServer(
@@ -87,9 +113,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         session.controller.stop(timeout=args.grace)
+        writer.release()
         if elector is not None:
             elector.stop()  # after in-flight work: releases the Lease for the standby
         session.store.close()
+    if locked_out.is_set():
+        print("syncer: another syncer holds the state file; exiting", file=sys.stderr, flush=True)
+        return 1
     if lost.is_set():
         print("syncer: lost leadership; exiting", file=sys.stderr, flush=True)
         return 1

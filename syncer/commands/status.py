@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from typing import Any
 
 from syncer import controller, output, state
@@ -38,10 +39,18 @@ class _NoParts:
 
 
 def read_only(config_path: str) -> tuple[controller.Controller, state.Store]:
-    """A controller over the state file only (for status, history)."""
+    """A controller over the state file only (for status, history).
+
+    With no state file yet it answers from an empty store rather than create the file,
+    and says so on stderr.
+    """
     config = loader.load(config_path)
     path = state.state_path(base_dir=config.base_dir, path=config.state.path)
-    # Nothing recorded yet: answer from an empty store rather than create the file.
+    if not path.exists():
+        print(
+            f"syncer: no state yet at {path} (run `syncer sync` or `syncer run` first)",
+            file=sys.stderr,
+        )
     store = state.open_store(path if path.exists() else ":memory:")
     parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
     return controller.Controller(config=config, store=store, parts=parts), store
@@ -53,8 +62,35 @@ def run(args: argparse.Namespace) -> int:
         data = ctl.apps_status()
     finally:
         store.close()
-    output.emit(data, fmt=args.output, text=_text)
+    output.emit(data if args.output == "text" else iso_times(data), fmt=args.output, text=_text)
     return 0
+
+
+TIME_KEYS = frozenset({"at", "since"})
+
+
+def iso_times(data: Any) -> Any:
+    """``data`` with its timestamps (``*At``, ``at``, ``since``) as ISO-8601 UTC strings."""
+    if isinstance(data, list):
+        return [iso_times(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        timed = key in TIME_KEYS or (key.endswith("At") and key[:1].islower())
+        if timed and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = iso(value)
+        else:
+            out[key] = iso_times(value)
+    return out
+
+
+def iso(ts: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def when(ts: float | None) -> str:

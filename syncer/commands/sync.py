@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from syncer import controller, output
+from syncer import controller, output, state
 from syncer.reconcile import plan as plan_
 
 EXIT_FAILED = 1
@@ -50,6 +50,7 @@ def progress_printer(stream: Any = None) -> Callable[[str], None]:
 
 def run(args: argparse.Namespace) -> int:
     session = controller.open_session(args.config, progress=progress_printer())
+    writer = lock_state(session)
     try:
         names = select_apps(session.config, args.app)
         # Each cluster is probed once, whatever the number of apps on it.
@@ -69,6 +70,18 @@ def run(args: argparse.Namespace) -> int:
         return 0 if all(entry["ok"] for entry in results) else EXIT_FAILED
     finally:
         session.close()
+        writer.release()
+
+
+def lock_state(session: controller.Session) -> state.lock.StateLock:
+    """Take the state file's writer lock (see ``syncer.state.lock``), or close and raise."""
+    writer = state.lock_for(base_dir=session.config.base_dir, path=session.config.state.path)
+    try:
+        writer.acquire()
+    except BaseException:
+        session.close()
+        raise
+    return writer
 
 
 def _sync_app(session: controller.Session, name: str, missing: dict[str, str]) -> dict[str, Any]:
@@ -79,6 +92,14 @@ def _sync_app(session: controller.Session, name: str, missing: dict[str, str]) -
     if reachable:
         (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
         entry.update(outcome.to_dict())
+        errors_ = failure_reasons(session.store, name, entry["clusters"])
+        if errors_:
+            entry["errors"] = errors_
+        rejected = session.store.rejected(name)
+        if entry["release"] in rejected:
+            # The newest release was rolled back from: say what runs instead.
+            entry["rejected"] = rejected[entry["release"]]
+            entry["running"] = sorted({d.release_id for d in session.store.deployments(name)})
     else:
         entry.update(
             {"ok": False, "release": "", "clusters": {},
@@ -93,6 +114,30 @@ def _sync_app(session: controller.Session, name: str, missing: dict[str, str]) -
         entry["planned"] = report.to_dict()
         entry["ok"] = False
     return entry
+
+
+HEALTHY_STATES = frozenset({"healthy"})
+
+
+def failure_reasons(store: Any, app: str, clusters: dict[str, str]) -> dict[str, str]:
+    """Cluster -> why it failed (``stage: message``), for clusters not healthy.
+
+    The reconcile records the reason of a cluster's failure in the state file
+    (``Store.errors``); the outcome only names the state reached.
+    """
+    failed = {c for c, s in clusters.items() if s not in HEALTHY_STATES}
+    if not failed:
+        return {}
+    return {
+        e.cluster: f"{e.stage}: {one_line(e.message)}"
+        for e in store.errors(app)
+        if e.cluster in failed
+    }
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (gateway violations and API errors span several)."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
@@ -123,11 +168,20 @@ def _text(results: list[dict[str, Any]]) -> str:
         head = f"{entry['app']}: {mark}"
         if release:
             head += f" release {release}"
-        if entry.get("message"):
+        if entry.get("rejected") is not None and entry.get("ok"):
+            running = ", ".join(r[:12] for r in entry.get("running", [])) or "nothing"
+            head = (
+                f"{entry['app']}: ok, runs {running} ({release} not rolled out: "
+                f"{entry['rejected']}; a newer commit or image, or `rollback --to`, "
+                "rolls out again)"
+            )
+        elif entry.get("message"):
             head += f": {entry['message']}"
         lines.append(head)
-        for cluster, state in sorted(entry.get("clusters", {}).items()):
-            lines.append(f"  cluster {cluster}: {state}")
+        reasons = entry.get("errors", {})
+        for cluster, reached in sorted(entry.get("clusters", {}).items()):
+            reason = reasons.get(cluster)
+            lines.append(f"  cluster {cluster}: {reached}" + (f" ({reason})" if reason else ""))
         planned = entry.get("planned")
         if planned:
             lines.extend("  " + line for line in plan_text(planned))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syncer.state import records, sqlite, store
+from syncer.state import lock, records, sqlite, store
 from syncer.state.store import Store
 
-__all__ = ["Store", "open_store", "records", "state_path", "store"]
+__all__ = ["Store", "lock", "lock_for", "open_store", "records", "state_path", "store"]
 
 
 def state_path(*, base_dir: str, path: str) -> Path:
@@ -24,3 +24,8 @@ def state_path(*, base_dir: str, path: str) -> Path:
 def open_store(path: str | Path) -> Store:
     """Open (creating and migrating as needed) the SQLite store at ``path``."""
     return sqlite.SqliteStore(path)
+
+
+def lock_for(*, base_dir: str, path: str) -> lock.StateLock:
+    """The (not yet taken) writer lock of the state file ``state.path`` of a config."""
+    return lock.StateLock(state_path(base_dir=base_dir, path=path))

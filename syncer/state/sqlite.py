@@ -68,9 +68,16 @@ class SqliteStore:
             # executescript commits first; wrap the migration and the version bump in
             # one explicit transaction so that a crash leaves the old version intact.
             script = schema.MIGRATIONS[number - 1]
-            self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+            try:
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+            except sqlite3.OperationalError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                # Another process opening the same new file migrated it first.
+                if int(self._db.execute("PRAGMA user_version").fetchone()[0]) < number:
+                    raise
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
