@@ -5,14 +5,19 @@ and rolls them out through ``syncer.controller`` (the same code ``syncer run`` u
 recording everything in the state file. A cluster that cannot be reached (no
 kubeconfig, API down) is left out of the pass and planned instead: what would be
 applied is printed, with a sentence saying what is missing. Exit 0 when every app
-reached its clusters and is healthy, 1 otherwise.
+reached its clusters and is healthy, 1 otherwise. A failed cluster is printed with its
+reason (``errors`` per cluster in ``-o json``). Ctrl-C: see ``Interrupts`` (exit 130).
+A sync holds the state file's lock (``syncer.state.lock``) for its duration.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +25,7 @@ from syncer import controller, output, state
 from syncer.reconcile import plan as plan_
 
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: Any) -> None:
@@ -48,9 +54,48 @@ def progress_printer(stream: Any = None) -> Callable[[str], None]:
     return show
 
 
+class Interrupts:
+    """Ctrl-C during a sync: the first lets the rollouts in flight finish (apps not yet
+    started are skipped), the second stops waiting and exits 130 at once. Stopping
+    mid-rollout is safe: what was decided is in the state file before it is applied, so
+    the next ``sync`` or ``run`` carries it out."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.requested = threading.Event()
+        self._previous: Any = None
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, _signum: int, _frame: object) -> None:
+        if not self.requested.is_set():
+            self.requested.set()
+            self.stream.write(
+                "interrupt: finishing the rollout in flight; press Ctrl-C again to stop waiting\n"
+            )
+            self.stream.flush()
+            return
+        self.stream.write(
+            "interrupt: stopped waiting; the next `syncer sync` or `syncer run` "
+            "resumes the rollout\n"
+        )
+        self.stream.flush()
+        sys.stdout.flush()
+        # Worker threads may be blocked in a health wait; the state file is crash-safe.
+        os._exit(EXIT_INTERRUPTED)
+
+
 def run(args: argparse.Namespace) -> int:
     session = controller.open_session(args.config, progress=progress_printer())
     writer = lock_state(session)
+    interrupts = Interrupts()
     try:
         names = select_apps(session.config, args.app)
         # Each cluster is probed once, whatever the number of apps on it.
@@ -59,10 +104,16 @@ def run(args: argparse.Namespace) -> int:
         # One read round for the whole pass: every app's ownership reads on a cluster
         # share one LIST per kind instead of one per app, kind and namespace.
         with (
+            interrupts,
             session.parts.read_round(),
             concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
         ):
-            results = list(pool.map(lambda name: _sync_app(session, name, missing), names))
+            results = list(
+                pool.map(lambda name: _sync_app(session, name, missing, interrupts), names)
+            )
+        if interrupts.requested.is_set():
+            output.emit(results, fmt=args.output, text=_text)
+            return EXIT_INTERRUPTED
         if not args.app:
             # A full pass also collects apps that left the config (see `syncer history`).
             results += [r.to_dict() for r in session.controller.collect_removed()]
@@ -84,11 +135,17 @@ def lock_state(session: controller.Session) -> state.lock.StateLock:
     return writer
 
 
-def _sync_app(session: controller.Session, name: str, missing: dict[str, str]) -> dict[str, Any]:
+def _sync_app(
+    session: controller.Session, name: str, missing: dict[str, str], interrupts: Interrupts
+) -> dict[str, Any]:
     """Reconcile ``name`` on its reachable clusters; plan it for the others."""
+    entry: dict[str, Any] = {"app": name}
+    if interrupts.requested.is_set():
+        entry.update({"ok": False, "release": "", "clusters": {},
+                      "message": "interrupted: not synced"})  # fmt: skip
+        return entry
     clusters = [c.name for c in session.controller.reconciler.clusters_of(name)]
     reachable = frozenset(c for c in clusters if not missing.get(c))
-    entry: dict[str, Any] = {"app": name}
     if reachable:
         (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
         entry.update(outcome.to_dict())
