@@ -32,6 +32,7 @@ from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import removed as removed_
+from syncer.reconcile import target as target_
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
@@ -88,6 +89,7 @@ class Controller:
         self._backoff_base = backoff_base
         self._apps = {a.name: a for a in config.apps}
         self._rollbacks: dict[str, _Rollback] = {}
+        self._probes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._queue: Any = None
         self._jobs: Any = None
@@ -218,7 +220,37 @@ class Controller:
         return outcomes
 
     def _sync_one(self, name: str, *, only: frozenset[str] | None) -> app_.Outcome:
-        return self.reconciler.reconcile(name, reasons=frozenset({"manual"}), fresh=True, only=only)
+        outcome = self.reconciler.reconcile(
+            name, reasons=frozenset({"manual"}), fresh=True, only=only
+        )
+        if only is not None:
+            # Clusters left out could not be reached: that shows in status and history.
+            for cluster in self.reconciler.clusters_of(name):
+                if cluster.name not in only:
+                    problem = self._probe(cluster)
+                    if problem:
+                        self.reconciler.note_unreachable(
+                            name, cluster=cluster.name, problem=problem
+                        )
+        return outcome
+
+    def note_unreachable(self, name: str, *, clusters: dict[str, str]) -> None:
+        """Record clusters of ``name`` that a pass left out (cluster -> why, as
+        ``Parts.check_cluster`` says); ``syncer sync`` calls it when none was reachable."""
+        for cluster, problem in sorted(clusters.items()):
+            with self._lock:
+                self._probes.setdefault(cluster, problem)
+            if problem:
+                self.reconciler.note_unreachable(name, cluster=cluster, problem=problem)
+
+    def _probe(self, cluster: model.Cluster) -> str:
+        """``Parts.check_cluster``, once per cluster for this controller's life."""
+        with self._lock:
+            if cluster.name in self._probes:
+                return self._probes[cluster.name]
+        problem = self.parts.check_cluster(cluster)
+        with self._lock:
+            return self._probes.setdefault(cluster.name, problem)
 
     def collect_removed(self) -> list[removed_.Removal]:
         """Delete (prune was on) or report (off) the objects of apps no longer in the
@@ -263,9 +295,20 @@ class Controller:
         deployments = self.store.deployments(name)
         errs = self.store.errors(name)
         current = {d.release_id for d in deployments}
-        healthy = bool(deployments) and all(d.healthy for d in deployments)
+        by_cluster = {e.cluster: e for e in errs if e.cluster}
+        clusters = [
+            self._cluster_entry(d.to_dict(), by_cluster.get(d.cluster)) for d in deployments
+        ]
+        # Clusters that never got a release but have an error (unreachable, bad
+        # kubeconfig context): listed with it, and the app is not healthy.
+        deployed = {d.cluster for d in deployments}
+        for cluster in sorted(set(by_cluster) - deployed):
+            entry = {"cluster": cluster, "release": "", "healthy": False, "lastHealthyRelease": ""}
+            clusters.append(self._cluster_entry(entry, by_cluster[cluster]))
+        healthy = bool(clusters) and all(c["healthy"] for c in clusters)
         if errs:
-            status = "Failing" if not healthy else "Degraded"
+            serving = any(c["healthy"] for c in clusters)
+            status = "Degraded" if healthy or (serving and not self._failing(errs)) else "Failing"
         elif not deployments:
             status = "Pending"
         elif any(t.open for r in self.store.open_rollouts(name) for t in r.targets):
@@ -279,7 +322,7 @@ class Controller:
             "release": sorted(current)[0] if len(current) == 1 else "",
             "releases": sorted(current),
             "healthy": healthy,
-            "clusters": [d.to_dict() for d in deployments],
+            "clusters": clusters,
             "lastAttemptAt": run.last_attempt_at if run else None,
             "lastSuccessAt": run.last_success_at if run else None,
             "message": run.message if run else "",
@@ -287,6 +330,22 @@ class Controller:
             "waiting": waits,
             "stages": stages,
         }
+
+    @staticmethod
+    def _cluster_entry(entry: dict[str, Any], err: Any) -> dict[str, Any]:
+        """A cluster in status: a later health check that found it unhealthy wins over
+        what its rollout recorded; its current error is shown with it."""
+        if err is None:
+            return entry
+        entry["error"] = f"{err.stage}: {err.message}"
+        if err.stage == "health" and err.message.startswith(target_.NOT_HEALTHY_ANY_MORE):
+            entry["healthy"] = False
+        return entry
+
+    @staticmethod
+    def _failing(errs: list[Any]) -> bool:
+        """The app's own pass fails (source, images, ...) or a cluster is unhealthy."""
+        return any(not e.cluster or e.stage == "health" for e in errs)
 
     def _stages(self, name: str, release_id: str) -> tuple[list[dict[str, Any]], list[str]]:
         """Where the desired release stands per stage, and why it waits (pipelines)."""

@@ -38,6 +38,10 @@ MAX_PARALLEL_CLUSTERS = 8
 MANUAL_REASONS = frozenset({"api", "manual"})
 """Reconciles a person asked for (API sync, ``syncer sync``)."""
 
+RECHECK_REASONS = frozenset({"drift", "api", "manual", "startup"})
+"""Reconciles that compare every cluster with its live objects (drift, health), not
+only with the state file: the drift job, a sync someone asked for, controller start."""
+
 REGISTRY_OUTAGES = (images.RegistryUnreachableError, images.RegistryUnavailableError)
 """Registry errors that keep the last image instead of failing the app."""
 
@@ -270,14 +274,23 @@ class Reconciler:
                 break
             if any(s != records.HEALTHY for s in done.values()):
                 break
-        if "drift" in reasons:
-            self._check_drift(app, clusters=clusters, rel=rel, busy=set(reached))
+        rechecks: list[target_.Recheck] = []
+        if reasons & RECHECK_REASONS:
+            rechecks = self._check_drift(app, clusters=clusters, busy=set(reached))
         failed = {c: s for c, s in reached.items() if s not in (records.HEALTHY, records.APPLIED)}
         ok = not failed
         if failed:
             message = "; ".join(f"{c}: {s}" for c, s in sorted(failed.items()))
         elif not message:
             message = f"applied to {len(reached)} cluster(s)" if reached else "up to date"
+        healed = sorted(r.cluster for r in rechecks if r.healed)
+        if healed:
+            message = f"{message}; drift re-applied on {', '.join(healed)}"
+        problems = [f"{r.cluster}: {r.problem()}" for r in rechecks if r.problem()]
+        if problems:
+            message = f"{message}; {'; '.join(problems)}"
+            # A person asked whether the cluster matches the release: it does not.
+            ok = ok and "manual" not in reasons
         if outages:
             message = f"{message}; warning: {'; '.join(outages)}"
         return Outcome(
@@ -431,13 +444,10 @@ class Reconciler:
         return reached
 
     def _check_drift(
-        self,
-        app: model.App,
-        *,
-        clusters: Sequence[model.Cluster],
-        rel: release.Release,
-        busy: set[str],
-    ) -> None:
+        self, app: model.App, *, clusters: Sequence[model.Cluster], busy: set[str]
+    ) -> list[target_.Recheck]:
+        """Compare each cluster with the release running there and judge its health
+        again (``TargetRunner.drift``); clusters worked on in this pass are left out."""
         deployed = {d.cluster: d for d in self.store.deployments(app.name)}
         runner = target_.TargetRunner(
             app=app,
@@ -447,11 +457,36 @@ class Reconciler:
             inputs=self.inputs,
             progress=self.progress,
         )
-        for cluster in clusters:
-            d = deployed.get(cluster.name)
-            if cluster.name in busy or d is None or not d.healthy:
-                continue
-            runner.drift(cluster=cluster, release_id=d.release_id)
+        todo = [
+            (c, deployed[c.name].release_id)
+            for c in clusters
+            if c.name not in busy and c.name in deployed
+        ]
+        if not todo:
+            return []
+        workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"drift-{app.name}"
+        ) as pool:
+            return list(
+                pool.map(lambda item: runner.drift(cluster=item[0], release_id=item[1]), todo)
+            )
+
+    def note_unreachable(self, name: str, *, cluster: str, problem: str) -> None:
+        """Record that ``cluster`` was left out of a pass because it cannot be reached
+        (``syncer sync``): a cluster error of the app, in history once."""
+        known = next((e for e in self.store.errors(name) if e.cluster == cluster), None)
+        message = f"cannot reach cluster {cluster}: {problem}"
+        self.store.set_error(app=name, cluster=cluster, stage="cluster", message=message)
+        if known is None or known.message != message:
+            run = self.store.run(name)
+            self.store.record(
+                app=name,
+                kind="error",
+                cluster=cluster,
+                release_id=run.desired_release if run else "",
+                message=f"{message}: nothing applied there",
+            )
 
     # --- rollback on request ------------------------------------------------------------
     def rollback(self, name: str, *, to: str | None, by: str) -> Outcome:

@@ -18,6 +18,7 @@ Outcomes, by what should happen next:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -148,15 +149,20 @@ class TargetRunner:
         err: errors.SyncerError,
     ) -> str:
         message = str(err)
+        known = next(
+            (e for e in self.store.errors(self.app.name) if e.cluster == cluster.name), None
+        )
         self.store.set_target(target.id, state=state, message=message)
         self.store.set_error(app=self.app.name, cluster=cluster.name, stage=stage, message=message)
-        self.store.record(
-            app=self.app.name,
-            kind="error" if state == records.ERROR else "failed",
-            release_id=target.release_id,
-            cluster=cluster.name,
-            message=f"{stage} on {cluster.name}: {message}",
-        )
+        if known is None or known.message != message or state != records.ERROR:
+            # Retries of the same error (an unreachable cluster) are counted, not repeated.
+            self.store.record(
+                app=self.app.name,
+                kind="error" if state == records.ERROR else "failed",
+                release_id=target.release_id,
+                cluster=cluster.name,
+                message=f"{stage} on {cluster.name}: {message}",
+            )
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result=state).inc()
         log.warning(
             "app=%s cluster=%s release=%s %s: %s",
@@ -250,9 +256,15 @@ class TargetRunner:
         )
         return records.ROLLED_BACK if reached == records.HEALTHY else records.UNHEALTHY
 
-    # --- drift --------------------------------------------------------------------------
-    def drift(self, *, cluster: model.Cluster, release_id: str) -> None:
-        """Compare live objects with the release running there; heal when configured."""
+    # --- drift and health, re-checked -------------------------------------------------
+    def drift(self, *, cluster: model.Cluster, release_id: str) -> Recheck:
+        """Compare live objects with the release running there (heal when configured),
+        then judge its health again from the live objects.
+
+        Health is re-assessed, never acted on: a release whose rollout's wait timed out
+        and that became healthy since is marked healthy; one that was healthy and is not
+        any more is reported (status, history once). Only a rollout's own wait decides
+        a rollback."""
         try:
             rel = self._release(release_id)
             objects = self.render(rel=rel, cluster=cluster)
@@ -267,7 +279,7 @@ class TargetRunner:
             log.warning(
                 "app=%s cluster=%s drift check failed: %s", self.app.name, cluster.name, err
             )
-            return
+            return Recheck(cluster=cluster.name, error=str(err))
         if found.drifted:
             self.store.record(
                 app=self.app.name,
@@ -278,6 +290,105 @@ class TargetRunner:
                 + (" (healed)" if found.healed else " (self-heal off: reported only)"),
                 data={"objects": found.drifted, "healed": found.healed},
             )
+        result = Recheck(cluster=cluster.name, drifted=list(found.drifted), healed=found.healed)
+        self._recheck_health(cluster=cluster, rel=rel, objects=objects, result=result)
+        return result
+
+    def _recheck_health(
+        self,
+        *,
+        cluster: model.Cluster,
+        rel: release.Release,
+        objects: list[dict[str, Any]],
+        result: Recheck,
+    ) -> None:
+        name = self.app.name
+        inventory = self.store.inventory(name, cluster.name)
+        if not inventory:
+            return
+        try:
+            # One look (no wait), unless objects were just re-applied: then as a rollout.
+            health = self.parts.wait_healthy(
+                app=self.app,
+                cluster=cluster,
+                objects=objects,
+                inventory=inventory,
+                timeout=self.app.sync.wait if result.healed else 0.0,
+            )
+        except errors.SyncerError as err:
+            log.warning("app=%s cluster=%s health check failed: %s", name, cluster.name, err)
+            result.error = str(err)
+            return
+        result.healthy, result.health = health.healthy, health.message
+        latest = self.store.latest_targets(name).get(cluster.name)
+        known = next((e for e in self.store.errors(name) if e.cluster == cluster.name), None)
+        if health.healthy:
+            if (
+                latest is not None
+                and latest.release_id == rel.id
+                and latest.state == records.UNHEALTHY
+            ):
+                # Its rollout's wait ran out, but it got there since.
+                self.store.set_target(
+                    latest.id, state=records.HEALTHY, message=f"{health.message} (on a later check)"
+                )
+                self.store.clear_error(app=name, cluster=cluster.name)
+                self._record_health(
+                    cluster, rel, "healthy", f"healthy on a later check: {health.message}"
+                )
+            elif known is not None and known.message.startswith(NOT_HEALTHY_ANY_MORE):
+                self.store.clear_error(app=name, cluster=cluster.name)
+                self._record_health(cluster, rel, "healthy", f"healthy again: {health.message}")
+            return
+        if latest is not None and latest.state == records.UNHEALTHY and latest.release_id == rel.id:
+            return  # never got healthy: already reported by its rollout
+        message = f"{NOT_HEALTHY_ANY_MORE}: {health.message}"
+        if known is None or known.message != message:
+            self._record_health(
+                cluster, rel, "unhealthy", f"{message} (no automatic rollback after its rollout)"
+            )
+        self.store.set_error(app=name, cluster=cluster.name, stage="health", message=message)
+
+    def _record_health(
+        self, cluster: model.Cluster, rel: release.Release, kind: str, text: str
+    ) -> None:
+        self.store.record(
+            app=self.app.name,
+            kind=kind,
+            release_id=rel.id,
+            cluster=cluster.name,
+            message=f"{rel.short_id} on {cluster.name}: {text}",
+        )
+        log.info("app=%s cluster=%s release=%s %s", self.app.name, cluster.name, rel.short_id, text)
+
+
+NOT_HEALTHY_ANY_MORE = "not healthy any more"
+"""How a cluster error set by a later health check starts (``syncer.controller`` reads
+such a cluster as not healthy)."""
+
+
+@dataclasses.dataclass
+class Recheck:
+    """What a drift and health re-check of one cluster found."""
+
+    cluster: str
+    drifted: list[str] = dataclasses.field(default_factory=list)
+    healed: bool = False
+    healthy: bool | None = None
+    """None when health could not be judged (no inventory, cluster error)."""
+    health: str = ""
+    error: str = ""
+
+    def problem(self) -> str:
+        """Why this cluster differs from its release now, in words; empty when it does not."""
+        if self.error:
+            return f"check failed: {self.error}"
+        parts = []
+        if self.drifted and not self.healed:
+            parts.append(f"drift (self-heal off): {', '.join(self.drifted)}")
+        if self.healthy is False:
+            parts.append(f"not healthy: {self.health}")
+        return "; ".join(parts)
 
 
 def target_is_rollback(store: store_.Store, target: records.Target) -> bool:

@@ -1,7 +1,8 @@
 """What a steady-state cycle costs, counted on the real servers: one ls-remote per Git
 repository (whatever the number of sources and apps on it), one registry request per
 image repository, and no cluster write; also for a drift check and a second
-``syncer sync`` pass."""
+``syncer sync`` pass (which reads each cluster once per kind, plus one health read per
+app)."""
 
 from __future__ import annotations
 
@@ -146,8 +147,13 @@ def test_poll_cycle_drift_and_sync_cost(
         assert git_http.count("ls-refs") == 2
         registry_requests = [r for r in reg.served()[served:] if r.path != "/v2/"]
         assert len(registry_requests) == 2, registry_requests
-        assert sum(c.request_log.writes() for c in clusters) == 0
-        assert sum(len(c.request_log) for c in clusters) == 0  # nothing to apply
+        assert sum(c.request_log.writes() for c in clusters) == 0  # nothing to apply
+        for c in clusters:
+            # The pass compares with the live objects (drift) from one LIST per kind for
+            # all apps, and judges each app's health again: one LIST per app, no more.
+            listed = [r.path for r in c.request_log]
+            assert listed.count("/apis/apps/v1/deployments") == 1, listed
+            assert len(listed) == 1 + len(apps), listed
 
         # A commit that changes every app on both repositories: the pass reads what the
         # apps own once per kind and cluster (one read round), not once per app; only
