@@ -4,7 +4,9 @@ Registered by ``syncer.cli``; runs ``syncer.reconcile.plan`` for each app: fresh
 and registry polls, rendering per cluster, and a server-side dry run against each
 reachable cluster (a unified diff per object). Unreachable clusters and registries are
 reported in plain words and the objects that would be applied are printed. Exit 0 when
-every cluster could be planned, 1 when something is missing. The state file is only
+the sync would succeed everywhere; 1 when it would be refused or fail anywhere (gateway
+violation, invalid object, conflict, immutable field, registry policy or credential
+error, unknown context or unreachable cluster), with the reason per cluster. The state file is only
 read (for inventories, so pruning shows up in the plan).
 """
 
@@ -58,5 +60,9 @@ def _text(reports: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for report in reports:
         lines.append(f"{report['app']}:")
-        lines.extend("  " + line for line in sync_cmd.plan_text(report))
+        for line in sync_cmd.plan_text(report):
+            # A multi-line message (gateway violations, conflicts) stays under its line.
+            first, *rest = line.split("\n")
+            lines.append("  " + first)
+            lines.extend("      " + more for more in rest)
     return "\n".join(lines)

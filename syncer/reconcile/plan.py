@@ -15,6 +15,7 @@ from collections.abc import Collection
 from typing import Any
 
 from syncer import errors, release, render
+from syncer import images as images_
 from syncer.config import model
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
@@ -102,9 +103,19 @@ def plan_app(
     for image in app.images:
         try:
             decision = inputs.image(image, fresh=True)
+        except app_.REGISTRY_OUTAGES as err:
+            # As sync does: an outage keeps the image the app last ran, never a downgrade
+            # to the tag written in Git (that only when the app never had one).
+            kept = last_image(store, app=name, image=image)
+            if kept is None:
+                unreachable[inputs_.normalise_repository(image.repository)] = str(err)
+                continue
+            report.notes.append(f"{_outage(err)}: {err}; keeping {kept.ref} (its last release)")
+            decision = kept
         except errors.SyncerError as err:
-            unreachable[inputs_.normalise_repository(image.repository)] = str(err)
-            continue
+            # A credential or policy problem fails the sync of this app: so does the plan.
+            report.error = f"images: {err}"
+            return report
         images.append(decision)
         report.images.append(decision.to_dict())
     report.release = release.make(
@@ -136,6 +147,32 @@ def plan_app(
             f"using the image tags written in Git: {used}"
         )
     return report
+
+
+def _outage(err: Exception) -> str:
+    return (
+        "registry rate-limited or unavailable"
+        if isinstance(err, images_.RegistryUnavailableError)
+        else "registry unreachable"
+    )
+
+
+def last_image(
+    store: store_.Store | None, *, app: str, image: model.AppImage
+) -> release.Image | None:
+    """The decision for ``image`` in the app's newest release not rolled back from (what
+    ``syncer.reconcile.app`` keeps during a registry outage); None without one."""
+    if store is None:
+        return None
+    repository = inputs_.normalise_repository(image.repository)
+    rejected = store.rejected(app)
+    for rel in store.releases(app, limit=20):
+        if rel.id in rejected:
+            continue
+        for known in rel.images:
+            if known.repository == repository:
+                return known
+    return None
 
 
 def images_in(objects: list[dict[str, Any]], repository: str) -> list[str]:

@@ -173,8 +173,13 @@ def test_source_failure_is_recorded_and_reported(store: state.Store) -> None:
 
 
 def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store) -> None:
+    from syncer import images
+
+    def unreachable(image: object) -> None:
+        raise images.RegistryUnreachableError("registry reg.example unreachable")
+
     parts = fakes.FakeParts()
-    parts.registry_down = True
+    parts.decide = unreachable  # type: ignore[method-assign,assignment]
     parts.missing = {"a": "no kubeconfig ($KUBECONFIG unset, ~/.kube/config missing)"}
     cfg = fakes.config()
     report = plan_.plan_app(config=cfg, parts=parts, store=store, name="web")
