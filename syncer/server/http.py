@@ -249,20 +249,27 @@ class HttpServer:
             )
         secret = self.secret(ref=ref, what=f"server.webhooks.{kind.secret} secret")
         if not kind.authenticate(request, secret):
-            log.warning("msg=webhook refused: bad or missing signature kind=%s", kind_name)
-            return 401, {"error": "bad or missing signature"}, "unauthorized"
+            log.warning(
+                "msg=webhook refused: bad or missing %s kind=%s", kind.credential, kind_name
+            )
+            return 401, {"error": f"bad or missing {kind.credential}"}, "unauthorized"
         try:
             event = kind.parse(request)
         except webhooks.InvalidPayload as err:
             log.warning("msg=webhook payload invalid kind=%s error=%s", kind_name, err)
             return 400, {"error": f"invalid {kind_name} payload: {err}"}, "invalid"
         if event.ignored:
-            log.info("msg=webhook ignored kind=%s reason=%s", kind_name, event.ignored)
+            # Registries send one event per blob: routine, so only at debug level.
+            log.debug("msg=webhook ignored kind=%s reason=%s", kind_name, event.ignored)
             return 200, {"ignored": event.ignored}, "ignored"
         self.forward_if_standby(request.headers)
         triggered = self._trigger(event)
-        log.info("msg=webhook kind=%s triggered=%s", kind_name, ",".join(triggered) or "-")
-        return 202, {"triggered": triggered}, "triggered" if triggered else "ignored"
+        if not triggered:
+            reason = webhooks.unmatched(event)
+            log.info("msg=webhook ignored kind=%s reason=%s", kind_name, reason)
+            return 200, {"ignored": reason}, "ignored"
+        log.info("msg=webhook kind=%s triggered=%s", kind_name, ",".join(triggered))
+        return 202, {"triggered": triggered}, "triggered"
 
     def _trigger(self, event: webhooks.Event) -> list[str]:
         names: dict[str, None] = {}

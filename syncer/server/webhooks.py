@@ -94,6 +94,8 @@ class Kind:
     """The field of ``WebhookSecrets`` holding this kind's secret."""
     authenticate: Callable[[Request, str], bool]
     parse: Callable[[Request], Event]
+    credential: str = "signature"
+    """What the sender proves itself with (named in the 401 answer): signature or token."""
 
 
 # --- authentication ------------------------------------------------------------------
@@ -313,14 +315,26 @@ def parse_harbor(request: Request) -> Event:
     return Event(images=tuple(pushes))
 
 
+def unmatched(event: Event) -> str:
+    """Why an event that names pushes triggered nothing (the ``ignored`` answer)."""
+    reasons: dict[str, None] = {}
+    for push in event.git:
+        url = push.urls[0] if push.urls else "(no repository URL)"
+        at = f" at {push.ref}" if push.ref else ""
+        reasons[f"no source follows {url}{at}"] = None
+    for image in event.images:
+        reasons[f"no app uses image repository {image.repository}"] = None
+    return "; ".join(reasons) or "the event names no push"
+
+
 KINDS: dict[str, Kind] = {
     "github": Kind("github", _github_auth, parse_github),
-    "gitlab": Kind("gitlab", _gitlab_auth, parse_gitlab),
+    "gitlab": Kind("gitlab", _gitlab_auth, parse_gitlab, "token"),
     "gitea": Kind("gitea", _gitea_auth, parse_gitea),
     "generic": Kind("generic", _generic_auth, parse_generic),
-    "distribution": Kind("registry", _registry_auth, parse_distribution),
-    "dockerhub": Kind("registry", _dockerhub_auth, parse_dockerhub),
-    "harbor": Kind("registry", _harbor_auth, parse_harbor),
-    "registry": Kind("registry", _registry_auth, parse_registry),
+    "distribution": Kind("registry", _registry_auth, parse_distribution, "token"),
+    "dockerhub": Kind("registry", _dockerhub_auth, parse_dockerhub, "token"),
+    "harbor": Kind("registry", _harbor_auth, parse_harbor, "token"),
+    "registry": Kind("registry", _registry_auth, parse_registry, "token"),
 }
 """Every receiver, by the last segment of its path ``/webhooks/<kind>``."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from syncer.state import lock, records, sqlite, store
 from syncer.state.store import Store
 
-__all__ = ["Store", "lock", "lock_for", "open_store", "records", "state_path", "store"]
+__all__ = ["Store", "open_store", "records", "state_path", "store"]
 
 
 def state_path(*, base_dir: str, path: str) -> Path:

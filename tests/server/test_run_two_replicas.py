@@ -135,10 +135,14 @@ def test_one_replica_leads_and_sigterm_hands_over(
         f"{b.url}/webhooks/generic", data=body, headers={"X-Signature-256": signature},
         timeout=10,
     )  # fmt: skip
-    assert response.status_code == 202, response.text
+    # The leader answers: no source of its config follows that repository.
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "ignored": "no source follows https://git.example.com/team/deploy.git"
+    }
     assert "forwarded to leader path=/webhooks/generic" in b.log.read_text()
-    wait_for(lambda: "msg=webhook kind=generic" in a.log.read_text())
-    assert "msg=webhook kind=generic" not in b.log.read_text()
+    wait_for(lambda: "msg=webhook ignored kind=generic" in a.log.read_text())
+    assert "msg=webhook ignored kind=generic" not in b.log.read_text()
 
     a.proc.send_signal(signal.SIGTERM)
     assert a.proc.wait(timeout=30) == 0, a.log.read_text()

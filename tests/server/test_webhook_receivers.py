@@ -17,7 +17,7 @@ import requests
 
 from syncer import metrics
 from syncer.config import model
-from syncer.server import http
+from syncer.server import http, webhooks
 from tests.server.conftest import ALL_SECRETS, SECRETS, FakePort
 
 DIGEST = "sha256:" + "ab" * 32
@@ -239,6 +239,9 @@ def test_good_signature_triggers_what_the_payload_names(
     assert counter.get() == before + 1
 
 
+TOKEN_KINDS = frozenset({"gitlab", "distribution", "dockerhub", "harbor", "registry"})
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_bad_signature_is_refused_and_triggers_nothing(
     case: Case, server: http.HttpServer, fake_port: FakePort, session: requests.Session
@@ -249,7 +252,9 @@ def test_bad_signature_is_refused_and_triggers_nothing(
     bad_query = {"token": "wrong"} if case.query else {}
     response = post(session, server, case, case.bad_headers(body), query=bad_query)
     assert response.status_code == 401
-    assert response.json() == {"error": "bad or missing signature"}
+    credential = webhooks.KINDS[case.kind].credential
+    assert credential == ("token" if case.kind in TOKEN_KINDS else "signature")
+    assert response.json() == {"error": f"bad or missing {credential}"}
     missing = post(session, server, case, {}, query={})
     assert missing.status_code == 401
     assert fake_port.triggers() == []
@@ -413,7 +418,7 @@ def test_unknown_kind_is_404_and_get_is_405(
     assert response.headers["Allow"] == "POST"
 
 
-def test_repository_nothing_watches_is_accepted_with_nothing_triggered(
+def test_repository_nothing_watches_is_ignored_with_the_reason(
     server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
     body = json.dumps({"repository": "registry.example.com/other/app", "tag": "1"})
@@ -422,8 +427,10 @@ def test_repository_nothing_watches_is_accepted_with_nothing_triggered(
         data=body,
         headers={"Authorization": "Bearer registry-token"},
     )
-    assert response.status_code == 202
-    assert response.json() == {"triggered": []}
+    assert response.status_code == 200
+    assert response.json() == {
+        "ignored": "no app uses image repository registry.example.com/other/app"
+    }
     assert fake_port.triggers() == [("trigger_image", "registry.example.com/other/app", "1", None)]
 
 
@@ -446,3 +453,22 @@ def test_github_form_encoded_payload_is_accepted(
         "https://github.com/team/deploy.git",
         "refs/heads/main",
     )
+
+
+def test_github_push_of_a_repository_nothing_follows_is_ignored_with_the_reason(
+    server: http.HttpServer, fake_port: FakePort, session: requests.Session
+) -> None:
+    body = json.dumps(GITHUB_PUSH).replace("team/deploy", "team/other").encode()
+    response = session.post(
+        f"{server.url}/webhooks/github",
+        data=body,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": "sha256=" + sign("gh-secret", body),
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200
+    reason = response.json()["ignored"]
+    assert reason.startswith("no source follows ") and "team/other" in reason
+    assert "refs/heads/main" in reason
