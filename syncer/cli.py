@@ -51,16 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every record on one line: newlines in messages and tracebacks are escaped as
+    ``\\n``, so line-based log shippers keep a record (and its key=value pairs) whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr at ``level``; the scheduler's per-job lines only with debug."""
+    root = logging.getLogger()
+    if not root.handlers:  # else someone (a test harness) already set logging up
+        handler = logging.StreamHandler()
+        handler.setFormatter(OneLineFormatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(getattr(logging, level.upper()))
+    # apscheduler logs two INFO lines per poll ("Running job", "executed successfully").
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    logging.getLogger("apscheduler").setLevel(quiet)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-    )
+    setup_logging(args.log_level)
     # Mask credentials in every log line from the start, not only once a secret is read.
     redact.install()
     try:

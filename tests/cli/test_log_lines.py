@@ -1,0 +1,62 @@
+"""``syncer run`` logs: one line per record (newlines escaped) and no apscheduler
+per-job lines at info level; they come back with ``--log-level debug``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from syncer import cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_formatter_escapes_newlines_in_messages_and_tracebacks() -> None:
+    formatter = cli.OneLineFormatter(cli.LOG_FORMAT)
+    try:
+        raise ValueError("boom\nsecond line")
+    except ValueError:
+        record = logging.LogRecord(
+            "syncer.x", logging.WARNING, __file__, 1, "gateway policy violated:\n%s", ("a\nb",),
+            sys.exc_info(),
+        )  # fmt: skip
+    line = formatter.format(record)
+    assert "\n" not in line
+    assert "gateway policy violated:\\na\\nb" in line and "Traceback" in line
+
+
+def _run_briefly(tmp_path: Path, level: str) -> str:
+    config = tmp_path / f"{level}.yaml"
+    config.write_text(
+        f"state: {{path: {level}.db}}\nserver: {{listen: 127.0.0.1:0}}\n"
+        "sources:\n  - {name: s, git: {url: 'http://127.0.0.1:9/none.git', interval: 1s}}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncer", "--log-level", level, "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    try:
+        time.sleep(3.5)  # a few polls of the (unreachable) source
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
+def test_apscheduler_job_lines_only_at_debug(tmp_path: Path) -> None:
+    info = _run_briefly(tmp_path, "info")
+    assert "logger=syncer" in info
+    assert "logger=apscheduler" not in info and "Running job" not in info
+    for line in info.splitlines():
+        assert line.startswith(("20", "syncer:")), line  # each record starts a line
+    debug = _run_briefly(tmp_path, "debug")
+    assert "Running job" in debug
