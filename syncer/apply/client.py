@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ class ClusterClient:
         retry: throttle.RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        reload: Callable[[], k8s_client.ApiClient] | None = None,
     ) -> None:
         self.name = name
         self.timeout = timeout
@@ -57,6 +59,8 @@ class ClusterClient:
         self.round_cache: Any = None
         """A ``cache.RoundCache`` while ``apply.read_round`` is active, else None."""
         self._api = api
+        self._reload = reload
+        """Builds a new ApiClient from the kubeconfig (or service account) as it is now."""
         self._sleep = sleep
         self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
@@ -182,6 +186,7 @@ class ClusterClient:
         write = method != "GET" and ("dryRun", "All") not in (query or [])
         subject = what or path
         attempt = 0
+        reloaded = False
         while True:
             attempt += 1
             self._bucket.take()
@@ -189,6 +194,18 @@ class ClusterClient:
             try:
                 status, headers, data = self._send(method, full_path, body, content_type)
             except (urllib3.exceptions.HTTPError, OSError) as err:
+                if _tls_failure(err):
+                    # The CA (or client certificate) may have been rotated in the
+                    # kubeconfig since we read it: read it again, once, before failing.
+                    if not reloaded and self._reload_credentials(why="TLS verification failed"):
+                        reloaded = True
+                        continue
+                    raise errors.CertificateFailure(
+                        f"cluster {self.name}: TLS certificate verification failed "
+                        f"({_short(err)}) on {method} {subject}; check the CA "
+                        "(certificate-authority) in its kubeconfig",
+                        retry_after=30.0,
+                    ) from err
                 if attempt < self.retry.connect_attempts:
                     self._sleep(self._backoff(attempt))
                     continue
@@ -198,6 +215,9 @@ class ClusterClient:
                 ) from err
             if status < 300:
                 return _json(data)
+            if status == 401 and not reloaded and self._reload_credentials(why="HTTP 401"):
+                reloaded = True  # a rotated token: read the kubeconfig again, once
+                continue
             if status in RETRY_STATUSES and attempt < self.retry.attempts:
                 delay = self._backoff(attempt, retry_after=headers.get("Retry-After"))
                 log.info(
@@ -213,6 +233,21 @@ class ClusterClient:
             raise self._error(
                 method=method, subject=subject, status=status, headers=headers, data=data
             )
+
+    def _reload_credentials(self, *, why: str) -> bool:
+        """Re-read the kubeconfig (CA, token, client certificate); True when it could."""
+        if self._reload is None:
+            return False
+        try:
+            api = self._reload()
+        except syncer_errors.SyncerError as err:
+            log.warning("kubeconfig re-read failed cluster=%s: %s", self.name, err)
+            return False
+        # The old ApiClient is left to the garbage collector: another thread may still be
+        # using it for a request in flight.
+        self._api = api
+        log.info("kubeconfig re-read cluster=%s reason=%r", self.name, why)
+        return True
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, content_type: str
@@ -306,6 +341,22 @@ def _json_or_none(data: bytes) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def _tls_failure(err: BaseException) -> bool:
+    """A certificate verification failure (not a network problem)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or (
+            "CERTIFICATE_VERIFY_FAILED" in str(current)
+        ):
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "reason", None)
+        if not isinstance(current, BaseException):
+            current = None
+    return False
+
+
 def _short(err: BaseException) -> str:
     text = str(err)
     return text if len(text) < 200 else text[:200] + "..."
@@ -320,6 +371,21 @@ def connect(
     empty means ``$KUBECONFIG`` or ``~/.kube/config``. Raises ``PermanentError`` when
     the kubeconfig or context cannot be loaded.
     """
+
+    def load() -> k8s_client.ApiClient:
+        return k8s_client.ApiClient(_configuration(cluster, base_dir=base_dir))
+
+    return ClusterClient(
+        name=cluster.name,
+        api=load(),
+        timeout=cluster.timeout,
+        qps=cluster.qps if qps is None else qps,
+        reload=load,
+    )
+
+
+def _configuration(cluster: model.Cluster, *, base_dir: str) -> k8s_client.Configuration:
+    """The client configuration from the kubeconfig or service account, read now."""
     configuration = k8s_client.Configuration()
     try:
         if cluster.in_cluster:
@@ -345,9 +411,4 @@ def connect(
     # Our own retry loop decides; urllib3 must not retry behind its back.
     configuration.retries = False
     configuration.connection_pool_maxsize = 8
-    return ClusterClient(
-        name=cluster.name,
-        api=k8s_client.ApiClient(configuration),
-        timeout=cluster.timeout,
-        qps=cluster.qps if qps is None else qps,
-    )
+    return configuration

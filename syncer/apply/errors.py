@@ -27,6 +27,11 @@ class ClusterUnreachable(errors.TemporaryError, ApplyError):
     """The cluster's API did not answer (down, refused, timed out): retry later."""
 
 
+class CertificateFailure(errors.TemporaryError, ApplyError):
+    """The API's TLS certificate did not verify against the kubeconfig's CA, even after
+    the kubeconfig was read again (a rotated CA is picked up on the next try)."""
+
+
 class ApiUnavailable(errors.TemporaryError, ApplyError):
     """The API answered 429 or 5xx more times than the retry budget allows."""
 
