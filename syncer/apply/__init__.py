@@ -24,10 +24,15 @@ Public API (every function takes keyword arguments after the client)::
   ``model.GatewayPolicy``, ``namespace`` the app's namespace.
 - ``previous_inventory`` is the ``inventory`` of the last SyncResult for this app and
   cluster (a list of ``ObjectRef``; ``ObjectRef.to_json``/``from_json`` for state).
-- Results are dataclasses with ``to_json()``.
+- Results are dataclasses with ``to_json()``; ``SyncResult.replaced`` lists objects
+  deleted and re-created for an immutable field, ``SyncResult.adopted`` one line per
+  object taken over; a ``PlanResult`` shows them as ``replace``/``adopt``.
 - Errors are ``syncer.errors`` classes (see ``syncer.apply.errors``): PermanentError
-  for gateway violations, ownership and field conflicts, invalid objects, unknown
-  kinds, 401/403; TemporaryError for unreachable clusters and exhausted 429/5xx
+  for gateway violations, ownership and field conflicts (an existing object syncer did
+  not create, unless annotated ``syncer.io/adopt: "true"`` or ``sync.force``), invalid
+  objects (an immutable field of an object that is neither a Job nor annotated
+  ``syncer.io/replace: "true"``), unknown kinds, 401/403; TemporaryError for
+  unreachable clusters, certificates that do not verify, and exhausted 429/5xx
   retries; ``WaveUnhealthy`` (plain SyncerError) when a sync wave does not become
   healthy. When ``sync`` stops part-way, the error's ``partial`` holds the SyncResult
   so far (record its ``inventory``); when ``deploy`` then rolled back, the error's
