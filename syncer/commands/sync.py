@@ -158,6 +158,7 @@ def _sync_app(
             entry["rejected"] = rejected[entry["release"]]
             entry["running"] = sorted({d.release_id for d in session.store.deployments(name)})
     else:
+        session.controller.note_unreachable(name, clusters={c: missing[c] for c in clusters})
         entry.update(
             {"ok": False, "release": "", "clusters": {},
              "message": "no cluster reachable: planned only, nothing applied"}

@@ -468,9 +468,14 @@ class Reconciler:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"drift-{app.name}"
         ) as pool:
-            return list(
+            found = list(
                 pool.map(lambda item: runner.drift(cluster=item[0], release_id=item[1]), todo)
             )
+        unreachable = {e.cluster for e in self.store.errors(app.name) if e.stage == "cluster"}
+        for r in found:
+            if r.cluster in unreachable and not r.error:
+                self.store.clear_error(app=app.name, cluster=r.cluster)  # reachable again
+        return found
 
     def note_unreachable(self, name: str, *, cluster: str, problem: str) -> None:
         """Record that ``cluster`` was left out of a pass because it cannot be reached

@@ -199,7 +199,7 @@ def _healthy_now(cluster: Any) -> bool:
 def test_unreachable_cluster_shows_in_status_and_history_once(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02)
     repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
     path = write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a", "b"])
     data = yaml.safe_load(path.read_text())
@@ -219,3 +219,25 @@ def test_unreachable_cluster_shows_in_status_and_history_once(
     history = json.loads(run(capsys, "history", "-c", config, "site", "-o", "json")[1])
     failed = [e for e in history if e.get("cluster") == "b"]
     assert len(failed) == 1 and "kube-9" in failed[0]["message"], history
+
+    # No cluster reachable at all (the kubeconfig is gone): recorded too.
+    data["clusters"][0]["kubeconfig"] = str(tmp_path / "gone")
+    path.write_text(yaml.safe_dump(data))
+    assert run(capsys, "sync", "-c", config)[0] == 1
+    found = status(capsys, config)
+    assert found["status"] == "Degraded", found
+    assert "gone" in {c["cluster"]: c for c in found["clusters"]}["a"]["error"]
+
+    # Both fixed: the errors clear once each cluster has the release.
+    data["clusters"][0]["kubeconfig"] = a.kubeconfig
+    data["clusters"][1]["context"] = "b"
+    path.write_text(yaml.safe_dump(data))
+    code, out = run(capsys, "sync", "-c", config)
+    assert code == 0, out
+    found = status(capsys, config)
+    assert found["status"] == "Healthy" and not found["errors"], found
+    assert site_of(b) == {"GREETING": "one"}
+
+
+def site_of(cluster: Any) -> Any:
+    return (cluster.get("v1", "ConfigMap", "site", namespace="site") or {}).get("data")
