@@ -108,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             session.controller.start()
         print(f"syncer: controller running, HTTP on {server.url}", file=sys.stderr, flush=True)
+        if settings.api_token is None:
+            print(
+                "syncer: server.apiToken is not set: the API's POSTs (sync, rollback, "
+                "approve) are refused",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
         while not stop.wait(1.0):
             pass
     finally:
