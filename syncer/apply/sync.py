@@ -189,8 +189,13 @@ def adoption_note(ref: refs.ObjectRef, managers: Sequence[str]) -> str:
 def heal_options(
     options: model.SyncOptions, *, live: dict[str, Any] | None, desired: dict[str, Any]
 ) -> model.SyncOptions:
-    """With selfHeal, fields someone took over imperatively are taken back (forced)."""
-    if options.force or not options.self_heal or live is None:
+    """With selfHeal, fields someone took over imperatively are taken back (forced); an
+    object being adopted on request (``syncer.io/adopt``) takes over all its fields."""
+    if options.force or live is None:
+        return options
+    if not ownership.app_of(live) and ownership.wants_adoption(desired):
+        return dataclasses.replace(options, force=True)
+    if not options.self_heal:
         return options
     if compare.edited_imperatively(live=live, desired=desired):
         return dataclasses.replace(options, force=True)

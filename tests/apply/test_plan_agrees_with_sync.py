@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from syncer import apply
 from syncer.config import model
@@ -187,3 +188,21 @@ def test_immutable_field_of_other_kinds_needs_the_replace_annotation(
     assert [str(r) for r in result.replaced] == ["Deployment web/api"]
     live = cluster.get("apps/v1", "Deployment", "api", namespace=NS)
     assert live["spec"]["selector"]["matchLabels"] == {"app": "api", "tier": "web"}
+
+
+def test_adoption_takes_over_fields_another_tool_applied(kube_clusters: Any, connect: Any) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    options = model.SyncOptions(wait=5.0)
+    run_sync(client, [config_map("settings")], options=options)
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager=helm", "-f", "-",
+        input=yaml.safe_dump(config_map("adoptme", {"k": "from-helm"})),
+        check=True,
+    )  # fmt: skip
+    desired = [annotated(config_map("adoptme", {"k": "from-git"}), "syncer.io/adopt")]
+    plan = run_plan(client, desired, options=options)
+    assert plan.objects[0].action == "adopt"
+    result = run_sync(client, desired, options=options)
+    assert result.adopted == ["adopted ConfigMap web/adoptme (was created by helm)"]
+    assert cluster.get("v1", "ConfigMap", "adoptme", namespace=NS)["data"] == {"k": "from-git"}
