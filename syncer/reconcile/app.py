@@ -45,6 +45,9 @@ only with the state file: the drift job, a sync someone asked for, controller st
 REGISTRY_OUTAGES = (images.RegistryUnreachableError, images.RegistryUnavailableError)
 """Registry errors that keep the last image instead of failing the app."""
 
+HELD_BACK = "held back image"
+"""How the app's warning about an image a rollback found bad starts."""
+
 HISTORY_KEEP = 1000
 """History entries kept per app (the newest); a release is about five entries per
 cluster, so this covers well over a hundred releases."""
@@ -226,9 +229,10 @@ class Reconciler:
                 failing = self.inputs.image_poll_errors(image.repository).get(app.name)
                 if failing is not None and not fresh:
                     outages.append(f"{failing}; keeping {chosen[-1].ref}")
+        chosen, held = self._hold_back(app.name, chosen)
         self.store.clear_error(app=app.name)
-        if outages:
-            self._warn(app, stage="images", message="; ".join(outages))
+        if outages or held:
+            self._warn(app, stage="images", message="; ".join([*held, *outages]))
         rel = release.make(
             app=app.name,
             commit=snap.commit,
@@ -291,8 +295,8 @@ class Reconciler:
             message = f"{message}; {'; '.join(problems)}"
             # A person asked whether the cluster matches the release: it does not.
             ok = ok and "manual" not in reasons
-        if outages:
-            message = f"{message}; warning: {'; '.join(outages)}"
+        if outages or held:
+            message = f"{message}; warning: {'; '.join([*held, *outages])}"
         return Outcome(
             app=app.name,
             ok=ok,
@@ -308,6 +312,33 @@ class Reconciler:
                 else "apply"
             ),
         )
+
+    def _hold_back(
+        self, name: str, chosen: list[release.Image]
+    ) -> tuple[list[release.Image], list[str]]:
+        """Replace images a rollback found bad (``inputs.held_back``) by the last good
+        image of their repository; a different image picked by the policy goes out."""
+        bad = inputs_.held_back(store=self.store, app=name)
+        if not bad:
+            return chosen, []
+        result: list[release.Image] = []
+        notes: list[str] = []
+        for image in chosen:
+            why = bad.get((image.repository, image.digest))
+            good = (
+                inputs_.last_good(store=self.store, app=name, repository=image.repository)
+                if why
+                else None
+            )
+            if why is None or good is None or good.digest == image.digest:
+                result.append(image)
+                continue
+            result.append(good)
+            notes.append(
+                f"{HELD_BACK} {image.ref}: {why}; using {good.ref} until the policy picks "
+                "another image"
+            )
+        return result, notes
 
     def _resume_after(
         self, app: model.App, *, only: frozenset[str] | None, failed: Outcome
@@ -395,7 +426,7 @@ class Reconciler:
             self._warn(app, stage="images", message=message)
             return
         known = [e for e in self.store.errors(name) if not e.cluster]
-        if known and known[0].stage == "images":
+        if known and known[0].stage == "images" and not known[0].message.startswith(HELD_BACK):
             self.store.clear_error(app=name)
 
     def _last_image(self, app: str, image: model.AppImage) -> release.Image | None:

@@ -21,6 +21,7 @@ from registry import reference
 from syncer import errors, release
 from syncer.config import model
 from syncer.reconcile import parts as parts_
+from syncer.state import records
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.reconcile")
@@ -230,3 +231,52 @@ class Inputs:
         with self._lock:
             for name in names:
                 self._snapshots.pop(name, None)
+
+
+AUTO_REJECTED = "unhealthy on "
+"""How the reason of a release rejected by an automatic rollback starts (``Store.roll_back``
+from ``syncer.reconcile.target``)."""
+
+
+def held_back(*, store: store_.Store, app: str) -> dict[tuple[str, str], str]:
+    """Images (repository, digest) the app must not roll out again, and why.
+
+    An image is held back when a release carrying it was rolled back for being unhealthy
+    and no release with that image was ever healthy: the image, not the commit, broke
+    it (like a failed freight in Kargo). A commit that broke health with a proven image
+    holds back nothing; its release alone stays rejected.
+    """
+    suspects: dict[tuple[str, str], str] = {}
+    for release_id, reason in store.rejected(app).items():
+        if not reason.startswith(AUTO_REJECTED):
+            continue
+        rel = store.get_release(app, release_id)
+        for image in rel.images if rel is not None else ():
+            if image.digest:
+                suspects.setdefault(
+                    (image.repository, image.digest),
+                    f"release {rel.short_id if rel else release_id[:12]} with it was rolled "
+                    f"back ({reason})",
+                )
+    if not suspects:
+        return {}
+    for rel in store.releases(app, limit=100):
+        proven = [
+            (i.repository, i.digest) for i in rel.images if (i.repository, i.digest) in suspects
+        ]
+        if proven and any(
+            t.state == records.HEALTHY for t in store.targets_of_release(app, rel.id)
+        ):
+            for key in proven:
+                suspects.pop(key, None)
+    return suspects
+
+
+def last_good(*, store: store_.Store, app: str, repository: str) -> release.Image | None:
+    """The image of ``repository`` in the app's newest release that was healthy."""
+    found = store.last_healthy_release(app)
+    rel = store.get_release(app, found) if found else None
+    for image in rel.images if rel is not None else ():
+        if image.repository == repository:
+            return image
+    return None
