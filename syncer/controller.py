@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,10 @@ log = logging.getLogger("syncer.controller")
 
 REMOVED_INTERVAL = 300.0
 """Seconds between looks for apps that left the config but still own objects."""
+
+WEBHOOK_REPOLLS = (0.5, 1.0, 2.0, 4.0)
+"""Seconds after a registry webhook (then after each look) to poll the repository again
+while no poll has picked the digest the webhook named."""
 
 FRESH_REASONS = frozenset({"api", "manual", "startup"})
 """Reasons that poll Git and registries again instead of using the last poll."""
@@ -283,8 +288,34 @@ class Controller:
         apps = self.inputs.apps_on(repo)
         if apps and self._jobs is not None:
             self._jobs.trigger([f"image:{repo}"])
+            if digest:
+                self._expect(repo, digest, attempt=0)
         log.info("webhook image repository=%s tag=%s apps=%s", repo, tag, ",".join(apps) or "-")
         return apps
+
+    def _expect(self, repository: str, digest: str, *, attempt: int) -> None:
+        """Look again shortly whether a poll has seen the digest a webhook named."""
+        if attempt >= len(WEBHOOK_REPOLLS) or self._jobs is None or self._stopping:
+            return
+        self._jobs.once(
+            f"repoll:{repository}", at=time.time() + WEBHOOK_REPOLLS[attempt],
+            func=lambda: self._repoll(repository, digest, attempt=attempt),
+        )  # fmt: skip
+
+    def _repoll(self, repository: str, digest: str, *, attempt: int) -> None:
+        """A registry may send its event before the tag points at the new manifest
+        (distribution does): while no poll has picked the named digest, poll again a
+        few times, soon, rather than a whole interval later. A digest no policy picks
+        (a tag out of range) costs these few polls and no more."""
+        if self.inputs.knows_digest(repository, digest):
+            return
+        log.info(
+            "webhook image repository=%s digest=%s not seen yet: polling again (%d)",
+            repository, digest[:19], attempt + 1,
+        )  # fmt: skip
+        self._poll_image(repository)
+        if not self.inputs.knows_digest(repository, digest):
+            self._expect(repository, digest, attempt=attempt + 1)
 
     # --- ControllerPort: reading --------------------------------------------------------
     def apps_status(self) -> list[dict[str, Any]]:

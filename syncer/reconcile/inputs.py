@@ -198,6 +198,12 @@ class Inputs:
                 changed_apps.update(apps)
         return changed_apps
 
+    def knows_digest(self, repository: str, digest: str) -> bool:
+        """Whether the last poll of ``repository`` picked ``digest`` for any policy."""
+        repo = normalise_repository(repository)
+        with self._lock:
+            return any(k[0] == repo and i.digest == digest for k, i in self._images.items())
+
     def image_poll_errors(self, repository: str) -> dict[str, str]:
         """Apps on ``repository`` whose last image poll failed, with the error; an app
         missing here polled fine (or was never polled)."""
