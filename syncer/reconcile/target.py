@@ -154,7 +154,7 @@ class TargetRunner:
         )
         self.store.set_target(target.id, state=state, message=message)
         self.store.set_error(app=self.app.name, cluster=cluster.name, stage=stage, message=message)
-        if known is None or known.message != message or state != records.ERROR:
+        if known is None or known.message != message:
             # Retries of the same error (an unreachable cluster) are counted, not repeated.
             self.store.record(
                 app=self.app.name,

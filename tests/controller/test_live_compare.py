@@ -241,3 +241,36 @@ def test_unreachable_cluster_shows_in_status_and_history_once(
 
 def site_of(cluster: Any) -> Any:
     return (cluster.get("v1", "ConfigMap", "site", namespace="site") or {}).get("data")
+
+
+def test_running_controller_shows_a_cluster_it_cannot_reach(
+    tmp_path: Path, git_http: Any, kube_clusters: Any
+) -> None:
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
+    path = write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a", "b"])
+    data = yaml.safe_load(path.read_text())
+    data["clusters"][1]["context"] = "kube-9"
+    path.write_text(yaml.safe_dump(data))
+    session = controller.open_session(str(path))
+    ctl = session.controller
+    ctl.start()
+    try:
+
+        def tried(times: int) -> bool:
+            errs = [e for e in ctl.store.errors("site") if e.cluster == "b"]
+            return bool(errs) and errs[0].count >= times
+
+        wait_until(lambda: tried(1), what="the unreachable cluster tried")
+        for attempt in (2, 3):  # asked again through the API: still the same error
+            ctl.sync_now("site")
+            wait_until(lambda attempt=attempt: tried(attempt), what=f"attempt {attempt}")
+        found = ctl.apps_status()[0]
+        assert found["status"] == "Degraded", found
+        b = {c["cluster"]: c for c in found["clusters"]}["b"]
+        assert b["healthy"] is False and "kube-9" in b["error"], b
+        failed = [e for e in ctl.history("site", 100) if e["cluster"] == "b"]
+        assert len(failed) == 1, failed
+    finally:
+        ctl.stop(timeout=10)
+        session.store.close()
