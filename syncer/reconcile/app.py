@@ -230,9 +230,11 @@ class Reconciler:
                 if failing is not None and not fresh:
                     outages.append(f"{failing}; keeping {chosen[-1].ref}")
         chosen, held = self._hold_back(app.name, chosen)
-        self.store.clear_error(app=app.name)
         if outages or held:
+            # Replaces the app's error in place: the same warning is recorded once.
             self._warn(app, stage="images", message="; ".join([*held, *outages]))
+        else:
+            self.store.clear_error(app=app.name)
         rel = release.make(
             app=app.name,
             commit=snap.commit,
