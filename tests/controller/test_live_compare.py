@@ -274,3 +274,27 @@ def test_running_controller_shows_a_cluster_it_cannot_reach(
     finally:
         ctl.stop(timeout=10)
         session.store.close()
+
+
+def test_drift_job_marks_a_slow_release_healthy(
+    tmp_path: Path, git_http: Any, kube_clusters: Any
+) -> None:
+    # The drift job keeps checking an app whose rollout's wait ran out (it used to stop).
+    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0, progress_deadline=5.0)
+    config, _repo = setup(tmp_path, git_http, a, wait="300ms", driftInterval="1s")
+    session = controller.open_session(config)
+    ctl = session.controller
+    ctl.start()
+    try:
+        wait_until(
+            lambda: any(e["kind"] == "unhealthy" for e in ctl.history("site", 50)),
+            what="the rollout's wait to run out",
+        )
+        wait_until(
+            lambda: ctl.apps_status()[0]["status"] == "Healthy", what="healthy on a later check"
+        )
+        assert ctl.apps_status()[0]["healthy"]
+        assert not [e for e in ctl.history("site", 50) if e["kind"] == "rollback"]
+    finally:
+        ctl.stop(timeout=10)
+        session.store.close()
