@@ -95,6 +95,7 @@ class Controller:
         self._apps = {a.name: a for a in config.apps}
         self._rollbacks: dict[str, _Rollback] = {}
         self._probes: dict[str, str] = {}
+        self._noted: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._queue: Any = None
         self._jobs: Any = None
@@ -231,7 +232,9 @@ class Controller:
         if only is not None:
             # Clusters left out could not be reached: that shows in status and history.
             for cluster in self.reconciler.clusters_of(name):
-                if cluster.name not in only:
+                with self._lock:
+                    noted = (name, cluster.name) in self._noted
+                if cluster.name not in only and not noted:
                     problem = self._probe(cluster)
                     if problem:
                         self.reconciler.note_unreachable(
@@ -241,10 +244,12 @@ class Controller:
 
     def note_unreachable(self, name: str, *, clusters: dict[str, str]) -> None:
         """Record clusters of ``name`` that a pass left out (cluster -> why, as
-        ``Parts.check_cluster`` says); ``syncer sync`` calls it when none was reachable."""
+        ``Parts.check_cluster`` says, empty when reachable); ``syncer sync`` gives what
+        it probed, so clusters are not probed twice."""
         for cluster, problem in sorted(clusters.items()):
             with self._lock:
                 self._probes.setdefault(cluster, problem)
+                self._noted.add((name, cluster))
             if problem:
                 self.reconciler.note_unreachable(name, cluster=cluster, problem=problem)
 

@@ -146,6 +146,7 @@ def _sync_app(
         return entry
     clusters = [c.name for c in session.controller.reconciler.clusters_of(name)]
     reachable = frozenset(c for c in clusters if not missing.get(c))
+    session.controller.note_unreachable(name, clusters={c: missing[c] for c in clusters})
     if reachable:
         (outcome,) = session.controller.sync_all(apps=[name], only=reachable)
         entry.update(outcome.to_dict())
@@ -158,7 +159,6 @@ def _sync_app(
             entry["rejected"] = rejected[entry["release"]]
             entry["running"] = sorted({d.release_id for d in session.store.deployments(name)})
     else:
-        session.controller.note_unreachable(name, clusters={c: missing[c] for c in clusters})
         entry.update(
             {"ok": False, "release": "", "clusters": {},
              "message": "no cluster reachable: planned only, nothing applied"}

@@ -219,6 +219,8 @@ def test_unreachable_cluster_shows_in_status_and_history_once(
     history = json.loads(run(capsys, "history", "-c", config, "site", "-o", "json")[1])
     failed = [e for e in history if e.get("cluster") == "b"]
     assert len(failed) == 1 and "kube-9" in failed[0]["message"], history
+    (b_error,) = [e for e in found["errors"] if e["cluster"] == "b"]
+    assert b_error["count"] == 2  # two passes, each counted once
 
     # No cluster reachable at all (the kubeconfig is gone): recorded too.
     data["clusters"][0]["kubeconfig"] = str(tmp_path / "gone")
