@@ -179,6 +179,8 @@ class LiveParts:
                 "applied": [str(r) for r in result.applied],
                 "pruned": [str(r) for r in result.pruned],
                 "orphans": [str(r) for r in result.orphans],
+                "replaced": [str(r) for r in result.replaced],
+                "adopted": list(result.adopted),
             },
         )
 

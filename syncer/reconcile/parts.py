@@ -45,10 +45,15 @@ class Applied:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.created} created, {self.updated} updated, {self.pruned} pruned, "
             f"{self.unchanged} unchanged"
         )
+        # Replacing (immutable fields) and adopting (existing objects) are worth naming.
+        for word in ("replaced", "adopted"):
+            if self.details.get(word):
+                text += f"; {word} {', '.join(self.details[word])}"
+        return text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,6 +101,8 @@ def test_migration_job_is_replaced_when_its_image_changes(
     job = a.get("batch/v1", "Job", "migrate", namespace="site")
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "migrate:2"
     assert a.get("apps/v1", "Deployment", "site", namespace="site") is not None
+    code, out = run(capsys, "history", "-c", config, "site")
+    assert code == 0 and "replaced Job site/migrate" in out, out
 
 
 def test_a_hand_made_object_is_refused_by_plan_and_sync_until_adopted(
@@ -134,3 +136,5 @@ def test_a_hand_made_object_is_refused_by_plan_and_sync_until_adopted(
     code, out = run(capsys, "sync", "-c", config)
     assert code == 0, out
     assert a.get("v1", "ConfigMap", "adoptme", namespace="site")["data"] == {"k": "from-git"}
+    code, out = run(capsys, "history", "-c", config, "site")
+    assert code == 0 and "adopted ConfigMap site/adoptme" in out, out
