@@ -216,7 +216,7 @@ class Reconciler:
             except REGISTRY_OUTAGES as err:
                 # An outage of the registry must not hold back what Git says: keep the
                 # image the app last ran (or the tag written in Git) and carry on.
-                kept = self._last_image(app.name, image)
+                kept = inputs_.last_image(self.store, app=app.name, image=image)
                 if kept is not None:
                     chosen.append(kept)
                 outages.append(f"{err}; keeping {kept.ref if kept else 'the tag in Git'}")
@@ -423,25 +423,13 @@ class Reconciler:
             image = next(
                 i for i in app.images if inputs_.normalise_repository(i.repository) == repo
             )
-            kept = self._last_image(name, image)
+            kept = inputs_.last_image(self.store, app=name, image=image)
             message = f"{error}; keeping {kept.ref if kept else 'the tag in Git'}"
             self._warn(app, stage="images", message=message)
             return
         known = [e for e in self.store.errors(name) if not e.cluster]
         if known and known[0].stage == "images" and not known[0].message.startswith(HELD_BACK):
             self.store.clear_error(app=name)
-
-    def _last_image(self, app: str, image: model.AppImage) -> release.Image | None:
-        """The decision for ``image`` in the app's newest release not rolled back from."""
-        repository = inputs_.normalise_repository(image.repository)
-        rejected = self.store.rejected(app)
-        for rel in self.store.releases(app, limit=20):
-            if rel.id in rejected:
-                continue
-            for known in rel.images:
-                if known.repository == repository:
-                    return known
-        return None
 
     # --- carrying out targets -----------------------------------------------------------
     def _work(self, app: model.App, *, clusters: Sequence[model.Cluster]) -> dict[str, str]:

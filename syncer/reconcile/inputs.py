@@ -278,6 +278,24 @@ def held_back(*, store: store_.Store, app: str) -> dict[tuple[str, str], str]:
     return suspects
 
 
+def last_image(
+    store: store_.Store | None, *, app: str, image: model.AppImage
+) -> release.Image | None:
+    """The decision for ``image`` in the app's newest release not rolled back from: what
+    a registry outage keeps (sync and plan alike); None without one."""
+    if store is None:
+        return None
+    repository = normalise_repository(image.repository)
+    rejected = store.rejected(app)
+    for rel in store.releases(app, limit=20):
+        if rel.id in rejected:
+            continue
+        for known in rel.images:
+            if known.repository == repository:
+                return known
+    return None
+
+
 def last_good(*, store: store_.Store, app: str, repository: str) -> release.Image | None:
     """The image of ``repository`` in the app's newest release that was healthy."""
     found = store.last_healthy_release(app)

@@ -106,7 +106,7 @@ def plan_app(
         except app_.REGISTRY_OUTAGES as err:
             # As sync does: an outage keeps the image the app last ran, never a downgrade
             # to the tag written in Git (that only when the app never had one).
-            kept = last_image(store, app=name, image=image)
+            kept = inputs_.last_image(store, app=name, image=image)
             if kept is None:
                 unreachable[inputs_.normalise_repository(image.repository)] = str(err)
                 continue
@@ -155,24 +155,6 @@ def _outage(err: Exception) -> str:
         if isinstance(err, images_.RegistryUnavailableError)
         else "registry unreachable"
     )
-
-
-def last_image(
-    store: store_.Store | None, *, app: str, image: model.AppImage
-) -> release.Image | None:
-    """The decision for ``image`` in the app's newest release not rolled back from (what
-    ``syncer.reconcile.app`` keeps during a registry outage); None without one."""
-    if store is None:
-        return None
-    repository = inputs_.normalise_repository(image.repository)
-    rejected = store.rejected(app)
-    for rel in store.releases(app, limit=20):
-        if rel.id in rejected:
-            continue
-        for known in rel.images:
-            if known.repository == repository:
-                return known
-    return None
 
 
 def images_in(objects: list[dict[str, Any]], repository: str) -> list[str]:
