@@ -352,6 +352,10 @@ class Controller:
         else:
             status = "Healthy" if healthy else "Unhealthy"
         stages, waits = self._stages(name, run.desired_release if run else "")
+        if status == "Healthy" and any(s["phase"] in _UNDER_WAY for s in stages):
+            # What runs is healthy, but the desired release is still on its way through
+            # the pipeline (a gate: approval, soak, window): not done yet.
+            status = "Progressing"
         return {
             "name": name,
             "status": status,
@@ -406,7 +410,28 @@ class Controller:
             )
         except errors.SyncerError as err:
             return [], [str(err)]
-        return [s.to_dict() for s in plan.stages], [s.message for s in plan.stages if s.message]
+        found = self._refusals(name, release_id)
+        after = {s.name: s.after for s in pipeline.stages} if pipeline else {}
+        by_stage = {
+            s.name: next((found[c.name] for c in s.clusters if c.name in found), "")
+            for s in plan.stages
+        }
+        stages = [
+            _with_reasons(
+                s, refusals=found, after=after.get(s.name) or "",
+                upstream=by_stage.get(after.get(s.name) or "", ""),
+            )
+            for s in plan.stages
+        ]  # fmt: skip
+        return [s.to_dict() for s in stages], [s.message for s in stages if s.message]
+
+    def _refusals(self, name: str, release_id: str) -> dict[str, str]:
+        """Why the release was refused (gateway, conflict, ...) per cluster, one line."""
+        return {
+            t.cluster: " ".join(t.message.split())
+            for t in self.store.latest_targets(name).values()
+            if t.release_id == release_id and t.state == rollout.FAILED and t.message
+        }
 
     def app_status(self, name: str) -> dict[str, Any] | None:
         if name not in self._apps:
@@ -417,6 +442,8 @@ class Controller:
         status["rollouts"] = [r.to_dict() for r in self.store.rollouts(name, limit=5)]
         status["approvals"] = [a.to_dict() for a in self.store.approvals(name)]
         status["rejected"] = self.store.rejected(name)
+        pipeline = next((p for p in self.config.pipelines if p.app == name), None)
+        status["pipelineStages"] = [s.name for s in pipeline.stages] if pipeline else []
         status["queue"] = {"failures": self._queue.failures(name) if self._queue else 0}
         return status
 
@@ -505,6 +532,30 @@ class Session:
     def close(self) -> None:
         self.parts.close()
         self.store.close()
+
+
+def _with_reasons(
+    stage: rollout.StageStatus, *, refusals: dict[str, str], after: str, upstream: str
+) -> rollout.StageStatus:
+    """``stage`` with the reason of a refusal after "failed" in its messages: a failed
+    cluster's own, and ``upstream`` (its ``after`` stage's) where that blocks it."""
+    gates = []
+    for gate in stage.gates:
+        reason = ""
+        if gate.gate == "health" and " failed in cluster " in gate.message:
+            cluster = gate.message.split(" failed in cluster ", 1)[1].split(";")[0]
+            reason = refusals.get(cluster, "")
+        elif gate.gate == "after" and after and gate.message.endswith(f"stage {after} failed"):
+            reason = upstream
+        if reason:
+            head, sep, tail = gate.message.partition("; ")
+            gate = dataclasses.replace(gate, message=f"{head}: {reason}{sep}{tail}")
+        gates.append(gate)
+    return dataclasses.replace(stage, gates=tuple(gates))
+
+
+_UNDER_WAY = frozenset({"progressing", "waiting"})
+"""Stage phases of a release that is still on its way through a pipeline."""
 
 
 def open_session(config_path: str, *, progress: Callable[[str], None] | None = None) -> Session:

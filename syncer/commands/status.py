@@ -109,6 +109,12 @@ def _text(apps: list[dict[str, Any]]) -> str:
             f"{a['name']}: {a['status']}  release {release}  last sync {when(a['lastAttemptAt'])}"
         )
         for c in a["clusters"]:
+            if not c["release"]:
+                # Never got a release (unreachable, bad kubeconfig context): say why.
+                lines.append(
+                    f"  {c['cluster']}: not deployed: {c.get('error') or 'no release yet'}"
+                )
+                continue
             health = "healthy" if c["healthy"] else "not healthy"
             lines.append(f"  {c['cluster']}: {c['release'][:12]} {health}")
         for wait in a.get("waiting", []):

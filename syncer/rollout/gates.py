@@ -46,9 +46,12 @@ def after(*, stage: str, upstream: model.StageStatus, release: str) -> model.Gat
             model.AFTER, model.PASSED, f"{at}release healthy in {upstream.name}"
         )
     if upstream.phase == model.FAILED_PHASE:
-        return model.GateResult(
-            model.AFTER, model.BLOCKED, f"{at}blocked: release unhealthy in {upstream.name}"
+        # Refused (gateway, conflict, bad object) is not the same as unhealthy.
+        refused = any(c.release == release and c.state == model.FAILED for c in upstream.clusters)
+        text = (
+            f"stage {upstream.name} failed" if refused else f"release unhealthy in {upstream.name}"
         )
+        return model.GateResult(model.AFTER, model.BLOCKED, f"{at}blocked: {text}")
     if upstream.phase == model.BLOCKED_PHASE:
         # Blocked upstream (its own upstream failed): this stage is blocked as well.
         return model.GateResult(

@@ -62,7 +62,8 @@ def post(*, port: port_.ControllerPort, parts: list[str], body: Mapping[str, Any
     name, action = parts[1], parts[2]
     if action not in ("sync", "rollback", "approve"):
         return error(404, "no such API path")
-    if port.app_status(name) is None:
+    status = port.app_status(name)
+    if status is None:
         return error(404, f"no app named {name!r}")
     if action == "sync":
         return 202, port.sync_now(name)
@@ -74,4 +75,10 @@ def post(*, port: port_.ControllerPort, parts: list[str], body: Mapping[str, Any
     stage = body.get("stage")
     if not isinstance(stage, str) or not stage:
         return error(400, "'stage' is required: the name of the stage to approve")
+    stages = status.get("pipelineStages", [])
+    if stage not in stages:
+        if not stages:
+            return error(400, f"app {name!r} has no pipeline, so no stage to approve")
+        known = ", ".join(stages)
+        return error(400, f"no stage {stage!r} in the pipeline of {name!r} (stages: {known})")
     return 200, port.approve(name, stage)

@@ -139,7 +139,7 @@ ROWS = {
         set(),
         [],
         "blocked",
-        ["blocked: release unhealthy in staging"],
+        ["blocked: stage staging failed"],
     ),
     "window: open": Row({"window": NINE_TO_FIVE}, upstream(), set(), ALL_PROD, "progressing", []),
     "window: closed": Row(

@@ -66,7 +66,8 @@ class FakePort:
         return list(self.apps.values())
 
     def app_status(self, name: str) -> dict[str, Any] | None:
-        return self.apps.get(name)
+        app = self.apps.get(name)
+        return None if app is None else {**app, "pipelineStages": ["dev", "prod"]}
 
     def history(self, app: str, limit: int) -> list[dict[str, Any]]:
         self._call("history", app, limit)

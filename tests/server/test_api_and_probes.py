@@ -102,6 +102,9 @@ def test_rollback_and_approve(
     assert "'stage' is required" in no_stage.json()["error"]
     not_json = session.post(f"{base}/approve", headers=AUTH, data=b"stage=prod")
     assert not_json.status_code == 400
+    typo = session.post(f"{base}/approve", headers=AUTH, json={"stage": "prd"})
+    assert typo.status_code == 400
+    assert typo.json()["error"] == "no stage 'prd' in the pipeline of 'web' (stages: dev, prod)"
     assert fake_port.calls == [
         ("rollback", "web", None),
         ("rollback", "web", "r7"),
