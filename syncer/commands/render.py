@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             f"{change.new} ({change.policy}: {change.reason})",
             file=sys.stderr,
         )
+    if not args.no_images:
+        for warning in rendered.unmatched_images:
+            print(f"warning: {warning}", file=sys.stderr)
     write(rendered.objects, fmt=args.output, stream=sys.stdout)
     return 0
 
@@ -127,4 +130,14 @@ def _decide(config: model.Config, app: model.App) -> list[Any]:
     if not app.images:
         return []
     resolver = images.Images(config)
-    return [resolver.decide(image) for image in app.images]
+    try:
+        return [resolver.decide(image) for image in app.images]
+    except images.RegistryUnreachableError as err:
+        raise images.RegistryUnreachableError(f"{err}; {NO_IMAGES_HINT}") from err
+    except images.RegistryUnavailableError as err:
+        raise images.RegistryUnavailableError(
+            f"{err}; {NO_IMAGES_HINT}", retry_after=err.retry_after
+        ) from err
+
+
+NO_IMAGES_HINT = "add --no-images to render with the image tags written in Git"

@@ -12,7 +12,7 @@ containers with ``pod_containers`` to check them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -163,6 +163,40 @@ def rewrite(
                 )
             )
     return changes
+
+
+MAX_LISTED = 10
+"""Images named in an ``unmatched`` warning (the rest are counted)."""
+
+
+def unmatched(
+    *,
+    objs: Iterable[dict[str, Any]],
+    choices: Sequence[ImageChoice],
+    image_fields: Sequence[model.ImageFieldPath] = (),
+) -> list[str]:
+    """A warning per choice whose repository no image in ``objs`` has: the policy
+    governs nothing (often a registry host or port spelled differently than in Git)."""
+    if not choices:
+        return []
+    seen: dict[str, str] = {}
+    for obj in objs:
+        for found in find(obj, image_fields=image_fields):
+            seen.setdefault(_repository(found.image) or found.image, found.image)
+    out = []
+    for choice in choices:
+        wanted = _repository(choice.repository) or choice.repository
+        if wanted in seen:
+            continue
+        names = sorted(set(seen.values()))
+        listed = ", ".join(names[:MAX_LISTED]) + (
+            f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+        )
+        out.append(
+            f"image policy {choice.repository} ({choice.policy}) matches no container image "
+            f"in the rendered objects; images found: {listed or 'none'}"
+        )
+    return out
 
 
 def pinned(image: str, *, choice: ImageChoice) -> str:

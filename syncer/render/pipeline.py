@@ -46,6 +46,10 @@ class Rendered:
     objects: list[dict[str, Any]]
     """Apply-ready objects, in a stable order."""
     image_changes: list[images.ImageChange] = field(default_factory=list)
+    unmatched_images: list[str] = field(default_factory=list)
+    """One sentence per image policy that matched no container image in ``objects``
+    (e.g. a registry host:port that differs from the manifests'): its images stay as
+    written in Git."""
 
 
 def render(
@@ -87,9 +91,10 @@ def render(
         changes = images.rewrite(items=items, choices=choices, image_fields=app.image_fields)
     except ValueError as exc:
         raise errors.RenderError(f"{what}: imageFields: {exc}") from exc
+    unmatched = images.unmatched(objs=objs, choices=choices, image_fields=app.image_fields)
     return Rendered(
         app=app.name, cluster=cluster.name if cluster else "", commit=commit, path=rel,
-        kind=kind, objects=objs, image_changes=changes,
+        kind=kind, objects=objs, image_changes=changes, unmatched_images=unmatched,
     )  # fmt: skip
 
 

@@ -154,3 +154,73 @@ def test_render_pins_images_from_a_real_registry(git_http, shared_registry, tmp_
         f"{image}:1.5.0@{newest.digest}"
     )
     assert f"{image}:1.0.0 -> {image}:1.5.0@{newest.digest}" in captured.err
+
+
+def test_unreachable_registry_suggests_no_images(setup, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    repo, _ = setup
+    config = tmp_path / "unreachable.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            sources: [{{name: deploy, git: {{url: "{repo.url}", branch: main}}}}]
+            registries: [{{host: "127.0.0.1:{port}", insecure: true}}]
+            clusters: [{{name: dev, labels: {{env: dev}}}}]
+            apps:
+              - name: web
+                source: deploy
+                path: envs/dev
+                clusters: [dev]
+                images: [{{repository: "127.0.0.1:{port}/team/web", policy: {{semver: "^1"}}}}]
+            """
+        )
+    )
+    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"cannot reach registry 127.0.0.1:{port}" in err
+    assert err.rstrip().endswith("add --no-images to render with the image tags written in Git")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_policy_matching_no_container_is_warned_about(
+    git_http, shared_registry, tmp_path, capsys
+):
+    from tests.servers import images as pushed
+
+    server = shared_registry.get("anonymous")
+    repo_name = f"team/render-{uuid.uuid4().hex[:8]}"
+    pushed.push_image(server, repo_name, tags=["1.5.0"], content=b"u")
+    image = f"{server.host}/{repo_name}"
+    elsewhere = f"127.0.0.1:5000/{repo_name}:1.0.0"  # the same repository on another port
+    repo = git_http.create_repo("deploy", {"app/deploy.yaml": DEPLOY.replace(
+        "registry.example.com/team/web:%s", elsewhere)})  # fmt: skip
+    config = tmp_path / "syncer.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            sources: [{{name: deploy, git: {{url: "{repo.url}", branch: main}}}}]
+            registries: [{{host: "{server.host}", insecure: true}}]
+            clusters: [{{name: dev}}]
+            apps:
+              - name: web
+                source: deploy
+                path: app
+                clusters: [dev]
+                images: [{{repository: "{image}", policy: {{semver: "^1"}}}}]
+            """
+        )
+    )
+    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (deploy,) = yaml.safe_load_all(captured.out)
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == elsewhere
+    assert (
+        f"warning: image policy {image} (semver:^1) matches no container image in the "
+        f"rendered objects; images found: {elsewhere}"
+    ) in captured.err
