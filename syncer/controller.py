@@ -369,7 +369,19 @@ class Controller:
             "errors": [e.to_dict() for e in errs],
             "waiting": waits,
             "stages": stages,
+            "warnings": self._warnings(name, run.desired_release if run else ""),
         }
+
+    def _warnings(self, name: str, release_id: str) -> list[str]:
+        """Warnings recorded once for the desired release (an image policy that matches
+        no container, ...)."""
+        if not release_id:
+            return []
+        return [
+            e.message
+            for e in self.store.history(name, limit=50)
+            if e.kind == "warning" and e.release_id == release_id
+        ][::-1]
 
     @staticmethod
     def _cluster_entry(entry: dict[str, Any], err: Any) -> dict[str, Any]:

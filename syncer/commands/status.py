@@ -119,6 +119,8 @@ def _text(apps: list[dict[str, Any]]) -> str:
             lines.append(f"  {c['cluster']}: {c['release'][:12]} {health}")
         for wait in a.get("waiting", []):
             lines.append(f"  {wait}")
+        for warning in a.get("warnings", []):
+            lines.append(f"  warning: {warning}")
         for e in a["errors"]:
             where = f"{e['cluster']}: " if e["cluster"] else ""
             lines.append(f"  error: {where}{e['stage']}: {e['message']}")

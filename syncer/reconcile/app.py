@@ -27,6 +27,7 @@ from syncer.config import model
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import target as target_
+from syncer.render import images as render_images
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -251,6 +252,7 @@ class Reconciler:
                 data={"commit": rel.commit, "images": [i.to_dict() for i in rel.images]},
             )
             log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
+            self._check_images(app, rel=rel, snap=snap)
         clusters = self.clusters_of(app.name)
         if only is not None:
             clusters = [c for c in clusters if c.name in only]
@@ -401,6 +403,27 @@ class Reconciler:
     ) -> Outcome:
         message = self._warn(app, stage=stage, message=str(err), release_id=release_id)
         return Outcome(app=app.name, ok=False, message=message, stage=stage)
+
+    def _check_images(self, app: model.App, *, rel: release.Release, snap: parts_.Snapshot) -> None:
+        """Once per release: a warning in history (and the log) for each image policy
+        that governs no container of the rendered objects; those stay as in Git."""
+        if not rel.images:
+            return
+        try:
+            clusters = self.clusters_of(app.name)
+            if not clusters:
+                return
+            objs = self.parts.render(app=app, cluster=clusters[0], snapshot=snap, images=rel.images)
+        except errors.SyncerError:
+            return  # the rollout renders again and reports it
+        found = render_images.unmatched(
+            objs=objs, choices=rel.images, image_fields=app.image_fields
+        )
+        for warning in found:
+            self.store.record(
+                app=app.name, kind="warning", message=f"images: {warning}", release_id=rel.id
+            )
+            log.warning("app=%s release=%s %s", app.name, rel.short_id, warning)
 
     def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""

@@ -146,6 +146,11 @@ def plan_app(
             f"registry for {repository} unreachable ({why}); "
             f"using the image tags written in Git: {used}"
         )
+    rendered = [obj for c in report.clusters for obj in c.rendered]
+    if rendered:  # a policy that governs no container of the rendered objects
+        report.notes += render.images.unmatched(
+            objs=rendered, choices=images, image_fields=app.image_fields
+        )
     return report
 
 
