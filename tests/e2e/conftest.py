@@ -160,6 +160,19 @@ class PushEnv:
         return all(self.image(c, app) == ref and self.ready(c, app) for c in self.clusters)
 
 
+def notifying_registry(registry_server: Any, *, port: int) -> Any:
+    """A token-auth registry that sends push events to syncer's webhook on ``port``."""
+    return registry_server.start(
+        "token",
+        notifications=[
+            {
+                "url": f"http://127.0.0.1:{port}/webhooks/distribution",
+                "headers": {"Authorization": [f"Bearer {WEBHOOK_TOKEN}"]},
+            }
+        ],
+    )
+
+
 @pytest.fixture
 def push_env(
     tmp_path: Path,
@@ -169,15 +182,7 @@ def push_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> PushEnv:
     port = free_port()
-    registry = registry_server.start(
-        "token",
-        notifications=[
-            {
-                "url": f"http://127.0.0.1:{port}/webhooks/distribution",
-                "headers": {"Authorization": [f"Bearer {WEBHOOK_TOKEN}"]},
-            }
-        ],
-    )
+    registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
     clusters = kube_clusters(
         2, names=["staging", "prod"], workload_delay=0.05, progress_deadline=1.0

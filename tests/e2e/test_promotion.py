@@ -30,7 +30,7 @@ import yaml
 from syncer import controller
 from syncer.server import http
 from tests.binaries import REPO_ROOT
-from tests.e2e.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port, wait_until
+from tests.e2e.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port, notifying_registry, wait_until
 from tests.servers import images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -241,15 +241,7 @@ def promo_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> PromotionEnv:
     port = free_port()
-    registry = registry_server.start(
-        "token",
-        notifications=[
-            {
-                "url": f"http://127.0.0.1:{port}/webhooks/distribution",
-                "headers": {"Authorization": [f"Bearer {WEBHOOK_TOKEN}"]},
-            }
-        ],
-    )
+    registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
     clusters = kube_clusters(names=NAMES, workload_delay=0.05, progress_deadline=1.0)
     env = PromotionEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
