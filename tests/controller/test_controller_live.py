@@ -94,8 +94,14 @@ def test_drift_by_someone_else_is_healed(tmp_path: Path, git_http: Any, kube_clu
         a.put(live, manager="kubectl-edit")
         assert greeting(a) == "edited by hand"
         wait_until(lambda: greeting(a) == "one", what="drift healed")
-        drift = [e for e in ctl.history("site", 50) if e["kind"] == "drift"]
-        assert drift and "(healed)" in drift[0]["message"], drift
+
+        def drift_entries() -> list[dict[str, Any]]:
+            return [e for e in ctl.history("site", 50) if e["kind"] == "drift"]
+
+        # The heal is recorded once its apply returned, a moment after the cluster shows it.
+        wait_until(lambda: bool(drift_entries()), what="drift recorded in history")
+        drift = drift_entries()
+        assert "(healed)" in drift[0]["message"], drift
     finally:
         ctl.stop(timeout=10)
         session.store.close()
