@@ -10,23 +10,10 @@ import pytest
 import yaml
 
 from syncer import cli
+from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
 pytestmark = pytest.mark.integration
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - {name: web, image: "%s"}
-"""
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -130,21 +130,8 @@ def test_render_pins_images_from_a_real_registry(git_http, shared_registry, tmp_
     image = f"{server.host}/{repo_name}"
     repo = git_http.create_repo("deploy", {"app/deploy.yaml": DEPLOY.replace(
         "registry.example.com/team/web:%s", f"{image}:1.0.0")})  # fmt: skip
-    config = tmp_path / "syncer.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            sources: [{{name: deploy, git: {{url: "{repo.url}", branch: main}}}}]
-            registries: [{{host: "{server.host}", insecure: true}}]
-            clusters: [{{name: dev}}]
-            apps:
-              - name: web
-                source: deploy
-                path: app
-                clusters: [dev]
-                images: [{{repository: "{image}", policy: {{semver: "^1.4"}}}}]
-            """
-        )
+    config = image_app_config(
+        tmp_path, repo_url=repo.url, host=server.host, image=image, semver="^1.4"
     )
     code = cli.main(["render", "-c", str(config), "--app", "web"])
     captured = capsys.readouterr()
@@ -199,21 +186,8 @@ def test_a_policy_matching_no_container_is_warned_about(
     elsewhere = f"127.0.0.1:5000/{repo_name}:1.0.0"  # the same repository on another port
     repo = git_http.create_repo("deploy", {"app/deploy.yaml": DEPLOY.replace(
         "registry.example.com/team/web:%s", elsewhere)})  # fmt: skip
-    config = tmp_path / "syncer.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            sources: [{{name: deploy, git: {{url: "{repo.url}", branch: main}}}}]
-            registries: [{{host: "{server.host}", insecure: true}}]
-            clusters: [{{name: dev}}]
-            apps:
-              - name: web
-                source: deploy
-                path: app
-                clusters: [dev]
-                images: [{{repository: "{image}", policy: {{semver: "^1"}}}}]
-            """
-        )
+    config = image_app_config(
+        tmp_path, repo_url=repo.url, host=server.host, image=image, semver="^1"
     )
     code = cli.main(["render", "-c", str(config), "--app", "web"])
     captured = capsys.readouterr()
@@ -224,3 +198,24 @@ def test_a_policy_matching_no_container_is_warned_about(
         f"warning: image policy {image} (semver:^1) matches no container image in the "
         f"rendered objects; images found: {elsewhere}"
     ) in captured.err
+
+
+def image_app_config(tmp_path, *, repo_url: str, host: str, image: str, semver: str):
+    """A config with one app rendering ``app/`` of ``repo_url`` and one semver image policy."""
+    config = tmp_path / "syncer.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            sources: [{{name: deploy, git: {{url: "{repo_url}", branch: main}}}}]
+            registries: [{{host: "{host}", insecure: true}}]
+            clusters: [{{name: dev}}]
+            apps:
+              - name: web
+                source: deploy
+                path: app
+                clusters: [dev]
+                images: [{{repository: "{image}", policy: {{semver: "{semver}"}}}}]
+            """
+        )
+    )
+    return config
