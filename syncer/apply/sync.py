@@ -282,9 +282,21 @@ def _apply_one(
     return client.apply(obj, force=options.force)
 
 
+# How kube-apiserver words a refused change to a field fixed at creation, by kind: most
+# fields (Job template, selectors, Secret type); Service clusterIP(s); StatefulSet spec;
+# PersistentVolumeClaim spec.
+IMMUTABLE_WORDINGS = (
+    "field is immutable",
+    "may not change once set",
+    "updates to statefulset spec for fields other than",
+    "spec is immutable after creation",
+)
+
+
 def immutable(err: errors.InvalidObject) -> bool:
     """The API refused a change to a field that cannot change after creation."""
-    return "field is immutable" in str(err)
+    text = str(err)
+    return any(wording in text for wording in IMMUTABLE_WORDINGS)
 
 
 def check_replace(

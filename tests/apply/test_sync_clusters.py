@@ -22,6 +22,7 @@ from tests.apply.conftest import (
     settled,
     widget,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -307,7 +308,12 @@ def test_remove_deletes_what_the_app_owns_only(
     result = apply.remove(client, app_name="web", inventory=first.inventory)
     assert len(result.pruned) == 5 and result.inventory == []
     assert cluster.get("v1", "ConfigMap", "theirs", namespace=NS) is not None
-    assert (
-        cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com")
-        is None
+    # A CRD goes once its custom resources are gone (the customresourcecleanup finalizer).
+    assert eventually(
+        lambda: (
+            cluster.get(
+                "apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com"
+            )
+            is None
+        )
     )

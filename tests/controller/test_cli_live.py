@@ -26,6 +26,7 @@ kind: Deployment
 metadata: {name: site}
 spec:
   replicas: 1
+  progressDeadlineSeconds: 2
   selector: {matchLabels: {app: site}}
   template:
     metadata: {labels: {app: site}}
@@ -73,7 +74,7 @@ def site(cluster: Any) -> dict[str, Any]:
 def test_sync_status_history_and_rollback(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02, progress_deadline=1.0)
+    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02)
     repo = git_http.create_repo(
         "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}
     )
@@ -122,7 +123,7 @@ def test_sync_status_history_and_rollback(
 def test_failing_image_is_rolled_back_and_sync_fails(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02, progress_deadline=1.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     a.fail_image("web:broken")
     repo = git_http.create_repo(
         "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}

@@ -135,7 +135,7 @@ def test_health_is_judged_again_after_the_rollout(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The rollout takes ~1s, its wait 0.3s: unhealthy at first, healthy a moment later.
-    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0, progress_deadline=1.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0)
     config, _repo = setup(tmp_path, git_http, a, wait="300ms")
     code, out = run(capsys, "sync", "-c", config)
     assert code == 1 and "unhealthy" in out, out
@@ -282,7 +282,7 @@ def test_drift_job_marks_a_slow_release_healthy(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
     # The drift job keeps checking an app whose rollout's wait ran out (it used to stop).
-    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0, progress_deadline=5.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0)
     config, _repo = setup(tmp_path, git_http, a, wait="300ms", driftInterval="1s")
     session = controller.open_session(config)
     ctl = session.controller

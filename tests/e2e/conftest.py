@@ -50,6 +50,22 @@ def wait_until(
         time.sleep(0.05)
 
 
+# The examples' rollouts fail after 60s without progress; the tests' after 2s.
+EXAMPLE_DEADLINE = "progressDeadlineSeconds: 60"
+TEST_DEADLINE = "progressDeadlineSeconds: 2"
+
+
+def example_files(example: Path, *, registry_host: str) -> dict[str, str]:
+    """An example's deploy/ files as the tests' Git repository holds them: the test
+    registry's address instead of the example's, and a short progress deadline."""
+    return {
+        path.relative_to(example).as_posix(): path.read_text()
+        .replace(EXAMPLE_REGISTRY, registry_host)
+        .replace(EXAMPLE_DEADLINE, TEST_DEADLINE)
+        for path in sorted((example / "deploy").rglob("*.yaml"))
+    }
+
+
 class PushEnv:
     """Servers, the patched example config, and helpers to push and to look."""
 
@@ -73,11 +89,7 @@ class PushEnv:
 
     # --- Git -------------------------------------------------------------------------
     def example_files(self) -> dict[str, str]:
-        files = {}
-        for path in sorted((EXAMPLE / "deploy").rglob("*.yaml")):
-            text = path.read_text().replace(EXAMPLE_REGISTRY, self.registry.host)
-            files[path.relative_to(EXAMPLE).as_posix()] = text
-        return files
+        return example_files(EXAMPLE, registry_host=self.registry.host)
 
     def commit(self, files: dict[str, str | None]) -> str:
         sha: str = self.repo.commit(files)
@@ -184,9 +196,7 @@ def push_env(
     port = free_port()
     registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
-    clusters = kube_clusters(
-        2, names=["staging", "prod"], workload_delay=0.05, progress_deadline=1.0
-    )
+    clusters = kube_clusters(2, names=["staging", "prod"], workload_delay=0.05)
     env = PushEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
     env.port = port
     env.repo = git.create_repo("team/deploy", env.example_files())

@@ -30,13 +30,20 @@ import yaml
 from syncer import controller
 from syncer.server import http
 from tests.binaries import REPO_ROOT
-from tests.e2e.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port, notifying_registry, wait_until
+from tests.e2e.conftest import (
+    API_TOKEN,
+    EXAMPLE_REGISTRY,
+    WEBHOOK_TOKEN,
+    example_files,
+    free_port,
+    notifying_registry,
+    wait_until,
+)
 from tests.servers import images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EXAMPLE = REPO_ROOT / "examples" / "multi-cluster-promotion"
-EXAMPLE_REGISTRY = "127.0.0.1:5000"
 NAMES = ["dev", "staging", "prod-eu", "prod-us"]
 SOAK = 2.0
 ALWAYS_OPEN = {"cron": "* * * * *", "duration": "1h"}
@@ -99,12 +106,7 @@ class PromotionEnv:
         }
 
     def example_files(self) -> dict[str, str]:
-        return {
-            path.relative_to(EXAMPLE).as_posix(): path.read_text().replace(
-                EXAMPLE_REGISTRY, self.registry.host
-            )
-            for path in sorted((EXAMPLE / "deploy").rglob("*.yaml"))
-        }
+        return example_files(EXAMPLE, registry_host=self.registry.host)
 
     def push(self, tag: str) -> str:
         """Push ``team/web:TAG``; the reference syncer pins it to."""
@@ -243,7 +245,7 @@ def promo_env(
     port = free_port()
     registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
-    clusters = kube_clusters(names=NAMES, workload_delay=0.05, progress_deadline=1.0)
+    clusters = kube_clusters(names=NAMES, workload_delay=0.05)
     env = PromotionEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
     env.port = port
     env.repo = git.create_repo("team/deploy", env.example_files())

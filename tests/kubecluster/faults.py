@@ -1,7 +1,7 @@
 """Faults a test injects into a cluster's API: latency, error statuses, 429, drops, cut watches.
 
-server.py asks ``Faults.pick`` for every request before authenticating it; KubeCluster
-exposes ``set_fault`` / ``clear_faults``. A fault fires for matching requests (method,
+proxy.py asks ``Faults.pick`` for every request before forwarding it to the apiserver;
+RealCluster exposes ``set_fault`` / ``clear_faults``. A fault fires for matching requests (method,
 path substring) with a probability, at most ``count`` times when a count is given.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.kubeapi import tls
+from tests.kubecluster import tls
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """A self-signed CA and server certificate for 127.0.0.1, made once per process.
 
-cluster.py wraps each server socket with ``server_context``; kubeconfig.py embeds
-``ca_pem`` as certificate-authority-data. TLS is not optional: kubectl (clientcmd) only
-sends bearer tokens over TLS.
+cluster.py gives the apiserver these files and the fault proxy ``server_context``;
+kubeconfig.py embeds ``ca_pem`` as certificate-authority-data. TLS is not optional:
+kubectl (clientcmd) only sends bearer tokens over TLS.
 """
 
 from __future__ import annotations

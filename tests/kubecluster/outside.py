@@ -1,27 +1,24 @@
-"""pytest fixtures for Kubernetes clusters: ``kube_clusters(n=1, names=None)``.
+"""Outside clusters for the tests: the contexts of ``$SYNCER_TEST_KUBECONFIG`` (kind, k3d).
 
-Listed in tests/conftest.py's ``pytest_plugins``. Each call starts n test clusters
-(cluster.py) that share one kubeconfig with a context per cluster, and stops them at the
-end of the test. With ``SYNCER_TEST_KUBECONFIG`` set, the contexts of that kubeconfig
-(real clusters) are returned instead; test-server-only controls then skip the test.
+fixtures.py returns these instead of booting its own clusters when the variable is set;
+controls only a test cluster has (faults, stop/start, failing images, scoped tokens)
+skip the test that asks for them.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kubeapi import cluster, kubeconfig
+from tests.kubecluster import kubeconfig
 
 ENV = "SYNCER_TEST_KUBECONFIG"
 
 
-class RealCluster:
+class OutsideCluster:
     """A context of a real cluster's kubeconfig, with the same reading interface."""
 
     def __init__(self, *, name: str, url: str, path: str) -> None:
@@ -108,7 +105,7 @@ class RealCluster:
         return [item for item in res.get(namespace=namespace).to_dict()["items"]]
 
 
-def _real(n: int, names: list[str] | None) -> list[RealCluster]:
+def contexts(n: int, names: list[str] | None) -> list[OutsideCluster]:
     path = os.environ[ENV]
     found = kubeconfig.contexts(path)
     if names:
@@ -121,28 +118,4 @@ def _real(n: int, names: list[str] | None) -> list[RealCluster]:
         chosen = found[:n]
     if len(chosen) < n:
         pytest.skip(f"{ENV}={path} has {len(found)} contexts, the test needs {n}")
-    return [RealCluster(name=name, url=url, path=path) for name, url in chosen]
-
-
-@pytest.fixture
-def kube_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., list[Any]]]:
-    """Factory: kube_clusters(n=1, names=None) -> list[KubeCluster] sharing one kubeconfig."""
-    started: list[cluster.KubeCluster] = []
-
-    def make(n: int = 1, names: list[str] | None = None, **settings: Any) -> list[Any]:
-        if names is not None:
-            n = len(names)
-        if os.environ.get(ENV):
-            return _real(n, names)
-        names = names or [f"kube-{len(started) + i}" for i in range(n)]
-        clusters = [cluster.KubeCluster(name, **settings).start() for name in names]
-        started.extend(clusters)
-        path = Path(tmp_path_factory.mktemp("kubeconfig")) / "config"
-        kubeconfig.write(path, [kubeconfig.Entry(c.name, c.url, c.token) for c in clusters])
-        for c in clusters:
-            c.kubeconfig = str(path)
-        return clusters
-
-    yield make
-    for c in started:
-        c.close()
+    return [OutsideCluster(name=name, url=url, path=path) for name, url in chosen]
