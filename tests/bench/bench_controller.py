@@ -13,8 +13,8 @@ Run: ``python -m tests.bench.bench_controller [--pushes 20] [--apps 200] [--repo
    serve. Prints Git ls-remote/fetch, registry requests, cluster requests and writes,
    CPU seconds and peak RSS of the controller process.
 
-Everything runs on 127.0.0.1: real Git (smart HTTP), real registry, the Kubernetes API
-test server (``tests/kubeapi``), the controller in this process.
+Everything runs on 127.0.0.1: real Git (smart HTTP), real registry, two
+real test clusters (``tests/kubecluster``), the controller in this process.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import yaml
 
 from syncer import controller
 from syncer.server import http
-from tests.kubeapi import cluster as kube_cluster
-from tests.kubeapi import kubeconfig
+from tests.kubecluster import cluster as kube_cluster
+from tests.kubecluster import kubeconfig
 from tests.servers import git_http, images, registry_fixtures, registry_process
 
 TOKEN = "bench-webhook-token"
@@ -98,7 +98,7 @@ class Lab:
         )
         self.git = git_http.GitHTTPServer(root=base / "git", auth=("bench", "bench-pass"))
         self.clusters = [
-            kube_cluster.KubeCluster(name, workload_delay=0.02).start()
+            kube_cluster.RealCluster(name, workload_delay=0.02).start()
             for name in ("staging", "prod")
         ]
         self.kubeconfig = kubeconfig.write(
