@@ -171,7 +171,9 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
     repo = git_http.create_repo("deploy", _manifests(EVERY_KIND))
     config = {
         "clusters": [{"name": "in-cluster", "inCluster": True}],
-        "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main", "interval": "1s"}}],
+        "sources": [
+            {"name": "deploy", "git": {"url": repo.url, "branch": "main", "interval": "1s"}}
+        ],
         "apps": [
             {
                 "name": "demo",
