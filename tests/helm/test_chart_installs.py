@@ -196,10 +196,12 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
     assert "STATUS: deployed" in installed.stdout
     # The chart's Deployment runs (the test cluster's kubelet starts no containers).
     assert eventually(
-        lambda: (cluster.get("apps/v1", "Deployment", SERVICE_ACCOUNT, NAMESPACE) or {})
-        .get("status", {})
-        .get("availableReplicas")
-        == 1
+        lambda: (
+            (cluster.get("apps/v1", "Deployment", SERVICE_ACCOUNT, NAMESPACE) or {})
+            .get("status", {})
+            .get("availableReplicas")
+            == 1
+        )
     )
 
     # syncer as the pod would run it: the installed config, the ServiceAccount's token.
@@ -237,8 +239,10 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
         ), (tmp_path / "run.log").read_text()
         repo.commit(_manifests(EVERY_KIND[:1]))
         assert eventually(
-            lambda: cluster.get("v1", "ConfigMap", "pruned", APP_NS) is None
-            and cluster.get("apps/v1", "Deployment", "demo", APP_NS) is None,
+            lambda: (
+                cluster.get("v1", "ConfigMap", "pruned", APP_NS) is None
+                and cluster.get("apps/v1", "Deployment", "demo", APP_NS) is None
+            ),
             timeout=120,
         ), (tmp_path / "run.log").read_text()
     finally:
