@@ -95,7 +95,7 @@ def _plan_one(
     # over imperatively (kubectl edit/scale/patch) are taken back.
     heal = sync_mod.heal_options(options, live=current, desired=obj)
     try:
-        after = _dry_run(client, obj, options=heal)
+        after = sync_mod.dry_run(client, obj, options=heal)
     except errors.InvalidObject as err:
         if current is None or not sync_mod.immutable(err):
             raise
@@ -134,19 +134,6 @@ def _changed_fields(current: dict[str, Any], desired: dict[str, Any]) -> list[st
 def _short(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _dry_run(
-    client: client_mod.ClusterClient, obj: dict[str, Any], *, options: model.SyncOptions
-) -> dict[str, Any]:
-    """What the server would store; the object itself when the server cannot tell yet
-    (its namespace or its CRD does not exist before the sync creates them)."""
-    if client.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"])) is None:
-        return obj
-    try:
-        return client.apply(obj, force=options.force, dry_run=True)
-    except errors.NotFound:
-        return obj
 
 
 def clean(obj: dict[str, Any] | None) -> dict[str, Any]:

@@ -548,14 +548,19 @@ class RealCluster:
         namespace = meta.get("namespace")
         url = self._path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
         params = {"fieldManager": manager}
-        current = self._session.get(url, timeout=30)
-        if current.status_code == 404:
-            answer = self._session.post(url.rsplit("/", 1)[0], params=params, json=obj, timeout=30)
-        else:
-            current.raise_for_status()
-            version = current.json()["metadata"]["resourceVersion"]
-            body = {**obj, "metadata": {**meta, "resourceVersion": version}}
-            answer = self._session.put(url, params=params, json=body, timeout=30)
+        for _ in range(10):  # a controller may update the object between our read and write
+            current = self._session.get(url, timeout=30)
+            if current.status_code == 404:
+                answer = self._session.post(
+                    url.rsplit("/", 1)[0], params=params, json=obj, timeout=30
+                )
+            else:
+                current.raise_for_status()
+                version = current.json()["metadata"]["resourceVersion"]
+                body = {**obj, "metadata": {**meta, "resourceVersion": version}}
+                answer = self._session.put(url, params=params, json=body, timeout=30)
+            if answer.status_code != 409:
+                break
         _raise_for(answer, obj)
         result: dict[str, Any] = answer.json()
         if obj.get("status") and result.get("status") != obj["status"]:
