@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from syncer.render import errors, files, limits, objects, paths, tools, yamlload
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -79,12 +77,11 @@ def check_tree(*, root: Path, directory: Path, budget: files.Budget, seen: set[P
         return
     shown = paths.relative(root=root, path=kfile)
     text = budget.read(path=kfile, shown=shown)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        # Let the YAML loader produce the message with the line number.
-        yamlload.load_all(text, shown=shown, max_nodes=budget.limits.max_yaml_nodes)
-        raise errors.RenderError(f"{shown}: invalid YAML") from exc
+    # kustomize decodes these fields as strings: `resources: [on]` names a directory "on".
+    docs = yamlload.load_all(
+        text, shown=shown, max_nodes=budget.limits.max_yaml_nodes, scalars="strings"
+    )
+    data = docs[0].data if docs else {}
     if not isinstance(data, dict):
         raise errors.RenderError(f"{shown}: a kustomization must be a mapping")
     for entry in _references(data):
@@ -94,18 +91,23 @@ def check_tree(*, root: Path, directory: Path, budget: files.Budget, seen: set[P
 def _references(data: dict[str, Any]) -> list[str]:
     refs: list[str] = []
     for key in _PATH_LISTS:
-        refs += [e for e in data.get(key) or [] if isinstance(e, str)]
+        refs += [e for e in _list(data, key) if isinstance(e, str)]
     for key in _PATH_ITEMS:
-        refs += [e["path"] for e in data.get(key) or [] if isinstance(e, dict) and "path" in e]
+        refs += [e["path"] for e in _list(data, key) if isinstance(e, dict) and "path" in e]
     for key in _GENERATORS:
-        for gen in data.get(key) or []:
+        for gen in _list(data, key):
             if not isinstance(gen, dict):
                 continue
             for field in ("files", "envs"):
-                refs += [str(f).rpartition("=")[2] for f in gen.get(field) or []]
+                refs += [str(f).rpartition("=")[2] for f in _list(gen, field)]
             if isinstance(gen.get("env"), str):
                 refs.append(gen["env"])
     return refs
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _check_reference(

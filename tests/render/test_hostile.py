@@ -107,10 +107,10 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
 
 
 def test_ordinary_anchors_still_work(tmp_path):
-    text = CM % "a" + "data: {x: &v '1', y: *v}\n"
+    text = CM % "a" + "data: {x: &v '1', z: *v}\n"
     repo = write_tree(tmp_path / "repo", {"app/a.yaml": text})
     objs = render_tree(repo).objects
-    assert objs[0]["data"] == {"x": "1", "y": "1"}
+    assert objs[0]["data"] == {"x": "1", "z": "1"}
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path):
