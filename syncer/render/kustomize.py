@@ -3,8 +3,9 @@
 Called by ``syncer.render.render`` when the app's path holds a kustomization file.
 Before the tool runs, every kustomization it would read is checked: each local
 reference (resources, components, patches, generator files...) must resolve inside the
-snapshot, no symlink may leave it, files respect the size limit, and remote bases are
-refused (the repository must say everything that gets deployed).
+snapshot, no symlink may leave it, files respect the size limit, and every reference
+kustomize would fetch over the network is refused (``syncer.render.remote``): the
+repository must say everything that gets deployed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from syncer.render import errors, files, limits, objects, paths, tools, yamlload
+from syncer.render import errors, files, limits, objects, paths, remote, tools, yamlload
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -113,9 +114,11 @@ def _list(data: dict[str, Any], key: str) -> list[Any]:
 def _check_reference(
     *, root: Path, base: Path, entry: str, shown: str, budget: files.Budget, seen: set[Path]
 ) -> None:
-    if "://" in entry or entry.startswith(("git@", "github.com/", "gitlab.com/", "git::")):
+    why = remote.reason(entry)
+    if why is not None:
         raise errors.UnsafePathError(
-            f"{shown}: remote resource {entry!r} is not allowed; vendor it into the repository"
+            f"{shown}: {entry!r} is {why}; remote resources are not allowed: vendor it "
+            "into the repository"
         )
     if entry.startswith("/"):
         raise errors.UnsafePathError(f"{shown}: {entry!r} is absolute; use a relative path")

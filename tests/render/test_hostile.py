@@ -206,7 +206,7 @@ def test_kustomize_reference_leaving_the_repo(tmp_path):
     remote = write_tree(
         tmp_path / "r2", {"app/kustomization.yaml": "resources: [https://github.com/x/y//base]\n"}
     )
-    with pytest.raises(render_errors.UnsafePathError, match="remote resource"):
+    with pytest.raises(render_errors.UnsafePathError, match="remote resources are not allowed"):
         render_tree(remote)
 
 
