@@ -4,8 +4,8 @@
 ``collect`` and then ``finish``. A document that is not a Kubernetes object is an error
 naming its file and index; ``kind: List`` is unpacked; namespaced objects without a
 namespace get the app's; every object gets syncer's ownership labels
-(``syncer.render.labels``). Duplicates (same kind, namespace and name; a cluster-scoped object's namespace does
-not count) are refused.
+(``syncer.render.labels``). Duplicates (same kind, namespace and name; a cluster-scoped
+object's namespace does not count) are refused.
 """
 
 from __future__ import annotations

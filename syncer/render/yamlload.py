@@ -36,17 +36,15 @@ _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
 
-_TRUE = frozenset("y Y yes Yes YES true True TRUE on On ON".split())
-_FALSE = frozenset("n N no No NO false False FALSE off Off OFF".split())
+_TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"])
+_FALSE = frozenset(["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"])
 _NULLS = frozenset(["", "~", "null", "Null", "NULL"])
 _SPECIAL_FLOATS = {
     **dict.fromkeys([".nan", ".NaN", ".NAN"], math.nan),
     **dict.fromkeys([".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"], math.inf),
     **dict.fromkeys(["-.inf", "-.Inf", "-.INF"], -math.inf),
 }
-_GO_INT = re.compile(
-    r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)"
-)
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")
 
@@ -125,11 +123,7 @@ def _key_text(key: Any) -> Any:
     return key
 
 
-def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    return _resolve_plain(loader.construct_scalar(node))[1]
-
-
-def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     value = loader.construct_scalar(node)
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
@@ -138,7 +132,7 @@ def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     )
 
 
-def _construct_number(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     value = str(loader.construct_scalar(node))
     tag, number = _resolve_plain(value) if value else (_STR, value)
     if tag not in (_INT, _FLOAT):
