@@ -15,8 +15,10 @@ and Argo CD's docs lets every pre-release within the bounds in, as npm's
 ``includePrerelease`` does. Spellings whose meaning npm and Masterminds disagree on and
 syncer will not guess (``1.x-rc``, an empty ``||`` alternative) are errors with a hint.
 
-Tags are read leniently, like Flux: a leading ``v``; ``1`` or ``1.2`` count as
-``1.0.0``/``1.2.0``; ``_`` stands for ``+`` (tags cannot hold ``+``).
+Tags are read leniently, as Argo CD Image Updater (Masterminds' ``NewVersion``) reads
+them: a leading ``v``; ``1`` or ``1.2`` count as ``1.0.0``/``1.2.0``; zero-padded numbers
+count as their value (CalVer ``2024.01.05`` is ``2024.1.5``); ``_`` stands for ``+``
+(tags cannot hold ``+``). Flux reads only full ``X.Y.Z`` tags; see the README.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ _NUM = r"0|[1-9]\d*"
 _PRE_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
 _PRE = rf"{_PRE_ID}(?:\.{_PRE_ID})*"
 _BUILD = r"\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
-_VERSION = re.compile(rf"[vV]?({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?(?:-({_PRE}))?(?:{_BUILD})?")
+# Tags, read as Masterminds' NewVersion reads them (Argo CD Image Updater): numbers may
+# be zero-padded (CalVer 2024.01.05 is 2024.1.5); ranges stay strict, as in npm.
+_TAG = re.compile(r"[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?" + rf"(?:-({_PRE}))?(?:{_BUILD})?")
 _PARTIAL = re.compile(
     rf"[vV=]*({_NUM}|[xX*])(?:\.({_NUM}|[xX*]))?(?:\.({_NUM}|[xX*]))?(?:-({_PRE}))?"
 )
@@ -62,6 +66,8 @@ class Version:
     build: str = ""
     parts: int = 3
     """How many numeric parts the tag spelled out (``1.2`` has 2)."""
+    padded: bool = field(default=False, compare=False)
+    """A number was written with leading zeros (``2024.01.05``)."""
     key: tuple[int, int, int, int, PreKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,13 +89,14 @@ def parse_version(text: str) -> Version | None:
     """The version a tag names, or None. Cached: the same tags come back every poll."""
     if not text or not (text[0].isdigit() or text[0] in "vV"):
         return None  # most junk tags (latest, main-…, sha256-…) end here, cheaply
-    match = _VERSION.fullmatch(text)
+    match = _TAG.fullmatch(text)
     if match is None and "_" in text and "+" not in text:
-        match = _VERSION.fullmatch(text.replace("_", "+", 1))
+        match = _TAG.fullmatch(text.replace("_", "+", 1))
     if match is None:
         return None
     major, minor, patch, pre = match.groups()
-    if any(len(part or "") > 15 and int(part) > MAX_NUMBER for part in (major, minor, patch)):
+    numbers = [part for part in (major, minor, patch) if part is not None]
+    if any(int(part) > MAX_NUMBER for part in numbers):
         return None
     build = match.group(0).partition("+")[2]
     return Version(
@@ -98,7 +105,8 @@ def parse_version(text: str) -> Version | None:
         int(patch or 0),
         tuple(pre.split(".")) if pre else (),
         build,
-        parts=1 + (minor is not None) + (patch is not None),
+        parts=len(numbers),
+        padded=any(len(part) > 1 and part[0] == "0" for part in numbers),
     )
 
 

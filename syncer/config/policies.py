@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from registry import errors as registry_errors
-from registry.policies import semver_range
+from registry.policies import ignore, newest_build, semver_range
 
 ORDERS = ("asc", "desc")
 _TEMPLATE_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -24,6 +24,23 @@ def semver_range_problem(text: str) -> str | None:
     what validates is exactly what runs."""
     try:
         semver_range.parse_range(text)
+    except registry_errors.InvalidPolicyError as err:
+        return str(err)
+    return None
+
+
+def ignore_glob_problem(glob: str) -> str | None:
+    """One ignore-list glob, read by the code that applies it (``registry.policies.ignore``)."""
+    try:
+        ignore.TagIgnore.build([glob])
+    except registry_errors.InvalidPolicyError as err:
+        return str(err)
+    return None
+
+
+def platform_problem(text: str) -> str | None:
+    try:
+        newest_build.NewestBuild.build(text)
     except registry_errors.InvalidPolicyError as err:
         return str(err)
     return None
