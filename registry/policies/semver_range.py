@@ -24,9 +24,11 @@ count as their value (CalVer ``2024.01.05`` is ``2024.1.5``); ``_`` stands for `
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from registry import errors
 
@@ -110,6 +112,16 @@ def parse_version(text: str) -> Version | None:
     )
 
 
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "=": operator.eq,
+    "!=": operator.ne,
+}
+
+
 @dataclass(frozen=True)
 class Comparator:
     op: str
@@ -122,17 +134,9 @@ class Comparator:
         bound = self.version
         if bound is None:
             return True
-        left, right = version.key, bound.key
         if self.upper is not None:
-            return not right <= left < self.upper.key
-        return {
-            "<": left < right,
-            "<=": left <= right,
-            ">": left > right,
-            ">=": left >= right,
-            "=": left == right,
-            "!=": left != right,
-        }[self.op]
+            return not bound.key <= version.key < self.upper.key
+        return _COMPARE[self.op](version.key, bound.key)
 
     def __str__(self) -> str:
         if self.version is None:
@@ -157,7 +161,10 @@ class Alternative:
 
     def within(self, version: Version) -> bool:
         """Inside the bounds, whatever the pre-release rule says."""
-        return all(c.test(version) for c in self.comparators)
+        for comparator in self.comparators:
+            if not comparator.test(version):
+                return False
+        return True
 
     def test(self, version: Version) -> bool:
         if not self.within(version):
