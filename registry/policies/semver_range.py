@@ -161,10 +161,7 @@ class Alternative:
 
     def within(self, version: Version) -> bool:
         """Inside the bounds, whatever the pre-release rule says."""
-        for comparator in self.comparators:
-            if not comparator.test(version):
-                return False
-        return True
+        return all(comparator.test(version) for comparator in self.comparators)
 
     def test(self, version: Version) -> bool:
         if not self.within(version):
