@@ -187,3 +187,35 @@ def test_invalid_ranges_are_errors(range_: str, message: str) -> None:
     with pytest.raises(registry.InvalidPolicyError, match="semver range") as err:
         registry.build_policy("semver", range_)
     assert message in str(err.value)
+
+
+PRE_TAGS = ["1.0.0", "1.0.1-rc.1", "1.1.0-beta.2", "2.0.0-alpha", "0.9.0"]
+
+
+@pytest.mark.parametrize(
+    ("range_", "winner"),
+    [
+        (">=1.0.0-0", "2.0.0-alpha"),
+        (">1.0.0-0", "2.0.0-alpha"),
+        (">=1-0", "2.0.0-alpha"),
+        ("*-0", "2.0.0-alpha"),
+        (">=1.0.0-0 <2.0.0-0", "1.1.0-beta.2"),
+        (">=1.0.0-0, <2.0.0-0", "1.1.0-beta.2"),
+        ("^1.0.0-0", "1.1.0-beta.2"),
+        ("^1.x-0", "1.1.0-beta.2"),
+        ("^1-0", "1.1.0-beta.2"),
+        ("1.x-0", "1.1.0-beta.2"),
+        ("1.x.x-0", "1.1.0-beta.2"),
+        ("=1.x-0", "1.1.0-beta.2"),
+        ("~1.0.0-0", "1.0.1-rc.1"),
+        ("~1.0-0", "1.0.1-rc.1"),
+        ("1.0.0-0 - 1.1", "1.1.0-beta.2"),
+        ("^0.9 || ^1.x-0", "1.1.0-beta.2"),
+        # Without the idiom, releases only (npm): the -0 opens one alternative, not all.
+        ("^0.9 || ^1.x", "1.0.0"),
+        ("^1", "1.0.0"),
+        (">=1.0.0", "1.0.0"),
+    ],
+)
+def test_minus_zero_lower_bound_includes_prereleases_in_every_form(range_, winner) -> None:
+    assert registry.build_policy("semver", range_).select(PRE_TAGS).tag == winner
