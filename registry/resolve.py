@@ -11,8 +11,10 @@ changes); follow mutable tags with the digest policy.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +37,7 @@ class PollCache:
 
     def __init__(self) -> None:
         self._memos: dict[tuple[str, str], PollMemo] = {}
+        self._created: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
     def get(self, repository: str, policy: str) -> PollMemo | None:
@@ -50,6 +53,17 @@ class PollCache:
         with self._lock:
             for key in [k for k in self._memos if k[0] == repository]:
                 del self._memos[key]
+            for created in [k for k in self._created if k[0] == repository]:
+                del self._created[created]
+
+    def created(self, key: tuple[str, str, str]) -> str | None:
+        """The build time read earlier for (repository, platform, tag), if any."""
+        with self._lock:
+            return self._created.get(key)
+
+    def remember_created(self, key: tuple[str, str, str], value: str) -> None:
+        with self._lock:
+            self._created[key] = value
 
 
 class ClientSource(Protocol):
@@ -72,8 +86,11 @@ def resolve(
     cache: PollCache | None = None,
     pattern: str = "",
     extract: str = "",
+    ignore_tags: Sequence[str] = (),
 ) -> decision.Decision:
-    """Which image should run now. ``policy`` is ``KIND:VALUE`` or a built policy.
+    """Which image should run now. ``policy`` is ``KIND:VALUE`` or a built policy;
+    ``pattern``/``extract`` (a regex filter) and ``ignore_tags`` (globs) go with a
+    ``KIND:VALUE``.
 
     Raises ``NoCandidateError`` (with the reason) when no tag qualifies, and the other
     ``registry.errors`` for registry trouble.
@@ -84,7 +101,7 @@ def resolve(
         else reference.parse_repository(repository)
     )
     built = (
-        policies.parse(policy, pattern=pattern, extract=extract)
+        policies.parse(policy, pattern=pattern, extract=extract, ignore_tags=ignore_tags)
         if isinstance(policy, str)
         else policy
     )
@@ -150,6 +167,8 @@ def _choose_tag(
     if memo and (listing.not_modified or listing.fingerprint == memo.fingerprint):
         # Same tags as last time, so the same winner: its digest is already known.
         return memo.decision
+    if isinstance(policy.orderer, policies.newest_build.NewestBuild):
+        policy = _with_build_times(api=api, ref=ref, policy=policy, cache=cache)
     selection = policy.select(
         listing.tags, truncated_at=len(listing.tags) if listing.truncated else 0
     )
@@ -166,3 +185,33 @@ def _choose_tag(
     if cache:
         cache.put(name, policy.label, PollMemo(listing.fingerprint, listing.etag, found))
     return found
+
+
+def _with_build_times(
+    *,
+    api: client.Client,
+    ref: reference.Reference,
+    policy: policies.base.TagPolicy,
+    cache: PollCache | None,
+) -> policies.base.TagPolicy:
+    """The newest-build policy with its lookup of build times (cached per tag: tags are
+    treated as immutable, so each tag's config is read once)."""
+    orderer = policy.orderer
+    assert isinstance(orderer, policies.newest_build.NewestBuild)
+    platform = orderer.platform
+    times = cache if cache is not None else PollCache()
+
+    def created(tag: str) -> str:
+        key = (ref.repository, platform, tag)
+        found = times.created(key)
+        if found is None:
+            try:
+                found = api.image_created(ref, tag, platform=platform)
+            except errors.NotFoundError as err:
+                if err.code != "PLATFORM_UNKNOWN":
+                    raise
+                found = ""  # a multi-arch image without our platform: no build time
+            times.remember_created(key, found)
+        return found
+
+    return dataclasses.replace(policy, orderer=orderer.with_lookup(created))

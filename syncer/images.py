@@ -44,16 +44,32 @@ class RegistryUnreachableError(RegistryError):
 
 
 def policy_spec(image: model.AppImage) -> str:
-    """``KIND:VALUE`` of an image's policy, e.g. ``semver:^1.2`` or ``digest:latest``."""
+    """``KIND:VALUE`` of an image's policy, e.g. ``semver:^1.2``, ``digest:latest`` or
+    ``newest-build:linux/amd64``."""
     p = image.policy
+    if p.newest_build is not None:
+        return f"newest-build:{p.newest_build.platform}"
     for kind in ("semver", "alphabetical", "numerical", "digest"):
         value = getattr(p, kind)
         if value:
             return f"{kind}:{value}"
     raise ImagePolicyError(
         f"image {image.repository}: no policy set; expected one of semver, alphabetical, "
-        "numerical, digest"
+        "numerical, digest, newestBuild"
     )
+
+
+def policy_key(image: model.AppImage) -> str:
+    """A stable name of everything that chooses an image's tag (policy, filter, ignore
+    list): images with equal keys in one repository share one decision."""
+    key = policy_spec(image)
+    if image.filter is not None:
+        key += f" filter:{image.filter.pattern}"
+        if image.filter.extract:
+            key += f" extract:{image.filter.extract}"
+    if image.ignore:
+        key += f" ignore:{','.join(image.ignore)}"
+    return key
 
 
 def canonical_host(host: str) -> str:
@@ -205,6 +221,7 @@ class Images:
                 cache=self.cache,
                 pattern=pattern,
                 extract=extract,
+                ignore_tags=image.ignore,
             )
         except registry.RegistryError as err:
             raise convert(err, image=image.repository) from err

@@ -209,14 +209,29 @@ class TagFilter:
 
 
 @dataclass(frozen=True)
-class ImagePolicy:
-    """Exactly one of semver / alphabetical / numerical / digest."""
+class NewestBuild:
+    """Pick the tag whose image was built last (its config's ``created`` time)."""
 
-    semver: str = field(default="", metadata=doc("Semver range: ^1.2, ~1.2.3, >=1.0 <2, 1.x."))
+    platform: str = field(
+        default="linux/amd64",
+        metadata=doc("Whose build time counts in a multi-arch index (os/arch[/variant])."),
+    )
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Exactly one of semver / alphabetical / numerical / digest / newestBuild."""
+
+    semver: str = field(
+        default="", metadata=doc("Semver range (npm): ^1.2, ~1.2.3, >=1.0 <2, 1.x, >=1.0.0-0.")
+    )
     alphabetical: str = field(default="", metadata=doc("asc or desc: highest tag wins."))
     numerical: str = field(default="", metadata=doc("asc or desc over numeric tags."))
     digest: str = field(
         default="", metadata=doc("A mutable tag (latest, main) whose digest is tracked.")
+    )
+    newest_build: NewestBuild | None = field(
+        default=None, metadata=doc("The most recently built image ({} for the defaults).")
     )
 
 
@@ -227,6 +242,9 @@ class AppImage:
     repository: str = field(metadata=doc("Image repository, e.g. registry.example.com/team/web."))
     policy: ImagePolicy = field(metadata=doc("How to choose the tag."))
     filter: TagFilter | None = field(default=None, metadata=doc("Regex filter before ordering."))
+    ignore: tuple[str, ...] = field(
+        default=(), metadata=doc("Tags never to choose: globs such as '*-debug', 'v1.2.?'.")
+    )
     interval: float = field(
         default=60.0,
         metadata=doc("Registry poll interval (default 1m).", unit="s", positive=True),

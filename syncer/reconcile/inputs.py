@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from registry import errors as registry_errors
 from registry import reference
-from syncer import errors, release
+from syncer import errors, images, release
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 from syncer.state import records
@@ -28,21 +28,8 @@ log = logging.getLogger("syncer.reconcile")
 
 
 def policy_key(image: model.AppImage) -> str:
-    """A stable name of an image's policy and filter, e.g. ``semver:^1.2``."""
-    p = image.policy
-    if p.semver:
-        key = f"semver:{p.semver}"
-    elif p.alphabetical:
-        key = f"alphabetical:{p.alphabetical}"
-    elif p.numerical:
-        key = f"numerical:{p.numerical}"
-    else:
-        key = f"digest:{p.digest}"
-    if image.filter is not None:
-        key += f" filter:{image.filter.pattern}"
-        if image.filter.extract:
-            key += f" extract:{image.filter.extract}"
-    return key
+    """A stable name of an image's policy, filter and ignore list, e.g. ``semver:^1.2``."""
+    return images.policy_key(image)
 
 
 def normalise_repository(repository: str) -> str:

@@ -101,6 +101,10 @@ def test_cron_rejects(expr, message):
         ">=1.0.0-rc.1",
         "=1.0.0+build.5",
         "!=1.2.0",
+        "=>1.0",
+        ">=1.0.0-0",
+        "^1.x-0",
+        "2.x-0",
     ],
 )
 def test_semver_range_accepts(text):
@@ -108,7 +112,8 @@ def test_semver_range_accepts(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "latest", ">= one", "1.2.3.4", "^^1", "1.2 ||", "=>1.0", "1.2.3 -"]
+    "text",
+    ["", "latest", ">= one", "1.2.3.4", "^^1", "1.2 ||", "1.2.3 -", "1.x.5", "1.x-rc", "x.1"],
 )
 def test_semver_range_rejects(text):
     assert policies.semver_range_problem(text) is not None
