@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for c in clusters:
         c.kubeconfig = str(path)
-        print(f"cluster {c.name} serving on {c.url} (started in {c.started_in:.1f}s)", flush=True)
+        print(
+            f"cluster {c.name} serving on {c.url} "
+            f"(apiserver {c.api_url}, started in {c.started_in:.1f}s)",
+            flush=True,
+        )
     print(f"kubeconfig written to {path}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
