@@ -27,7 +27,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from syncer import errors as syncer_errors
-from syncer.apply import discovery, errors, ownership, refs, throttle
+from syncer.apply import claims, discovery, errors, ownership, refs, throttle
 from syncer.config import model
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class ClusterClient:
         self._sleep = sleep
         self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
+        self.claims = claims.Claims()
+        """Objects apps of this process are creating here (see claims.py)."""
 
     def close(self) -> None:
         self._api.close()

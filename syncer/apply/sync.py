@@ -56,6 +56,7 @@ def sync(
     previous_inventory = list(previous_inventory)
     requests0, writes0 = client.stats.mine()
     result = results.SyncResult(cluster=client.name, app=app_name)
+    new: list[refs.ObjectRef] = []
     try:
         prepared = prepared_mod.Prepared(
             client,
@@ -66,6 +67,8 @@ def sync(
             previous=previous_inventory,
         )
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
+        new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]
+        client.claims.claim(app_name=app_name, objects=new)
         if validate_changes(client, prepared, options=options, namespace=namespace):
             result.namespace_created = True
         _apply_all(
@@ -81,6 +84,10 @@ def sync(
             allow_empty=allow_empty,
         )
     except syncer_errors.SyncerError as err:
+        created = {ref.identity for ref in result.created}
+        client.claims.release(
+            app_name=app_name, objects=[ref for ref in new if ref.identity not in created]
+        )
         _finish(client, result, requests0, writes0)
         done = {ref.identity for ref in result.inventory}
         result.inventory += [ref for ref in previous_inventory if ref.identity not in done]
