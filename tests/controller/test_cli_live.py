@@ -26,7 +26,7 @@ kind: Deployment
 metadata: {name: site}
 spec:
   replicas: 1
-  progressDeadlineSeconds: 2
+  progressDeadlineSeconds: 30
   selector: {matchLabels: {app: site}}
   template:
     metadata: {labels: {app: site}}
@@ -34,6 +34,10 @@ spec:
       containers:
         - {name: web, image: "%s"}
 """
+# The same, failed by the Deployment controller after 2s without progress.
+QUICK_FAILING_DEPLOYMENT = DEPLOYMENT.replace(
+    "progressDeadlineSeconds: 30", "progressDeadlineSeconds: 2"
+)
 
 
 def write_config(tmp: Path, *, url: str, kubeconfig: str, clusters: list[str]) -> Path:
@@ -130,7 +134,7 @@ def test_failing_image_is_rolled_back_and_sync_fails(
     )
     config = str(write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a"]))
     assert run(capsys, "sync", "-c", config)[0] == 0
-    repo.commit({"site/deploy.yaml": DEPLOYMENT % "web:broken"})
+    repo.commit({"site/deploy.yaml": QUICK_FAILING_DEPLOYMENT % "web:broken"})
     code, out, _ = run(capsys, "sync", "-c", config)
     assert code == 1
     assert "a: rolled-back" in out

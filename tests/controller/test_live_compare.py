@@ -24,9 +24,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, out + err
 
 
-def setup(tmp: Path, git_http: Any, cluster: Any, **sync: Any) -> tuple[str, Any]:
+def setup(
+    tmp: Path, git_http: Any, cluster: Any, *, deployment: str = DEPLOYMENT, **sync: Any
+) -> tuple[str, Any]:
     repo = git_http.create_repo(
-        "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}
+        "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": deployment % "web:1"}
     )
     path = write_config(tmp, url=repo.url, kubeconfig=cluster.kubeconfig, clusters=[cluster.name])
     data = yaml.safe_load(path.read_text())
@@ -136,7 +138,9 @@ def test_health_is_judged_again_after_the_rollout(
 ) -> None:
     # The rollout takes ~1s, its wait 0.3s: unhealthy at first, healthy a moment later.
     (a,) = kube_clusters(1, names=["a"], workload_delay=1.0)
-    config, _repo = setup(tmp_path, git_http, a, wait="300ms")
+    # Its pods take 1s to turn ready; a rollout without progress for 4s has failed.
+    deployment = DEPLOYMENT.replace("progressDeadlineSeconds: 30", "progressDeadlineSeconds: 4")
+    config, _repo = setup(tmp_path, git_http, a, deployment=deployment, wait="300ms")
     code, out = run(capsys, "sync", "-c", config)
     assert code == 1 and "unhealthy" in out, out
     assert status(capsys, config)["status"] == "Failing"

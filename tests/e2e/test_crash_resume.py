@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from syncer.state import records
-from tests.e2e.conftest import PushEnv, wait_until
+from tests.e2e.conftest import TEST_DEADLINE, PushEnv, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -56,9 +56,24 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
         # The first rollouts are recorded as finished, so the kill below lands in the
         # rollout of 1.1.0 and not in the health wait of 1.0.0 (or of worker).
         wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
+        # The rollout below takes a while to turn healthy (pods ready after 4s): a slow
+        # rollout, not a failed one, so its Deployment gets a deadline longer than that.
+        manifest = "deploy/apps/web/deployment.yaml"
+        slow = env.example_files()[manifest].replace(TEST_DEADLINE, "progressDeadlineSeconds: 60")
+        env.commit({manifest: slow})
+        wait_until(
+            lambda: all(
+                c.get("apps/v1", "Deployment", "web", "web")["spec"]["progressDeadlineSeconds"]
+                == 60
+                for c in env.clusters
+            ),
+            timeout=30,
+            what="the longer deadline applied",
+        )
+        wait_until(lambda: not open_rollouts(env), timeout=30, what="that rollout closed")
         before = {c.name: generation(c) for c in env.clusters}
         for cluster in env.clusters:
-            cluster.workload_delay = 4.0  # the rollout now takes a while to turn healthy
+            cluster.workload_delay = 4.0
         newer = env.push("team/web", "1.1.0")
 
         def mid_rollout() -> bool:
