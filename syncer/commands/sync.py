@@ -273,6 +273,8 @@ def plan_text(report: dict[str, Any]) -> list[str]:
             continue
         summary = ", ".join(f"{n} {k}" for k, n in c["summary"].items() if n)
         lines.append(f"cluster {c['cluster']}: {summary or 'no changes'}")
+        if c.get("gate"):
+            lines.append(f"cluster {c['cluster']}: not rolled out by a sync now: {c['gate']}")
         if c.get("diff"):
             lines.extend(c["diff"].rstrip().splitlines())
     return lines

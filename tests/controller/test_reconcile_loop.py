@@ -103,17 +103,7 @@ def test_crash_mid_rollout_resumes_the_same_rollout(store: state.Store) -> None:
     parts = fakes.FakeParts()
     rec = make(store, parts)
     # What a killed process leaves: the release and the intent, one target applying.
-    from syncer import release
-
-    snap = parts.poll_source(rec.config.sources[0])
-    image = parts.decide(rec.config.apps[0].images[0])
-    rel = release.make(
-        app="web",
-        commit=snap.commit,
-        images=[image],
-        config_digest=release.config_digest(rec.config.apps[0]),
-        source="deploy",
-    )
+    rel = rec.decide(rec.config.apps[0], fresh=True).release
     store.put_release(rel)
     ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
     store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
@@ -130,14 +120,7 @@ def test_resumed_rollout_completes_while_polls_fail(store: state.Store, down: st
     polled: no new release can be made, but the open rollout is still finished."""
     parts = fakes.FakeParts()
     rec = make(store, parts)
-    from syncer import release
-
-    snap = parts.poll_source(rec.config.sources[0])
-    image = parts.decide(rec.config.apps[0].images[0])
-    rel = release.make(
-        app="web", commit=snap.commit, images=[image],
-        config_digest=release.config_digest(rec.config.apps[0]), source="deploy",
-    )  # fmt: skip
+    rel = rec.decide(rec.config.apps[0], fresh=True).release
     store.put_release(rel)
     ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
     store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
