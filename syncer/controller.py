@@ -356,7 +356,8 @@ class Controller:
             clusters.append(self._cluster_entry(entry, by_cluster[cluster]))
         healthy = bool(clusters) and all(c["healthy"] for c in clusters)
         if errs:
-            serving = any(c["healthy"] for c in clusters)
+            # A cluster whose API does not answer may still serve: unknown is not failing.
+            serving = any(c["healthy"] or c.get("health") == UNKNOWN for c in clusters)
             status = "Degraded" if healthy or (serving and not self._failing(errs)) else "Failing"
         elif not deployments:
             status = "Pending"
