@@ -254,7 +254,8 @@ def plan_text(report: dict[str, Any]) -> list[str]:
     if report.get("error"):
         lines.append(f"error: {report['error']}")
         return lines
-    lines.append(f"release {report['release'][:12]} (commit {report['commit'][:7]})")
+    origin = report.get("tree") or f"commit {report['commit'][:7]}"
+    lines.append(f"release {report['release'][:12]} ({origin})")
     for image in report.get("images", []):
         lines.append(f"image {image['ref']}: {image['reason']}")
     for note in report.get("notes", []):

@@ -71,6 +71,8 @@ QUIET_ACTIONS = frozenset({"unchanged", "orphan"})
 class AppPlan:
     app: str
     commit: str = ""
+    tree: str = ""
+    """``local tree PATH`` when a working tree was planned (``--local``) instead of a commit."""
     release: str = ""
     images: list[dict[str, str]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -90,6 +92,7 @@ class AppPlan:
         return {
             "app": self.app,
             "commit": self.commit,
+            "tree": self.tree,
             "release": self.release,
             "images": self.images,
             "notes": self.notes,
@@ -151,7 +154,8 @@ def plan_app(
     rel = decision.release
     if store is not None:
         rel = store.release_by_content(name, rel.content) or rel
-    report.commit = decision.snapshot.commit or decision.snapshot.label
+    report.commit = decision.snapshot.commit
+    report.tree = decision.snapshot.label if local is not None else ""
     report.release = rel.id
     report.images = [i.to_dict() for i in rel.images]
     report.notes += decision.held
@@ -239,7 +243,7 @@ def _gates(
             elif c.name in steps or c.current or c.running == rel.id:
                 continue
             elif stage.message:
-                found[c.name] = prefix + stage.message
+                found[c.name] = stage.message  # names its stage already
             else:
                 found[c.name] = f"{prefix}{stage.phase}"
     return found
