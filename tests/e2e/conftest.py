@@ -129,21 +129,8 @@ class PushEnv:
     @contextlib.contextmanager
     def running(self, **config: str) -> Iterator[controller.Controller]:
         """The controller and its HTTP server in this process, stopped on exit."""
-        session = controller.open_session(str(self.write_config(**config)))
-        server = http.HttpServer(
-            settings=session.config.server,
-            port=session.controller,
-            base_dir=session.config.base_dir,
-            read_secret=session.read_secret,
-        )
-        server.start()
-        session.controller.start()
-        try:
-            yield session.controller
-        finally:
-            server.stop()
-            session.controller.stop(timeout=30)
-            session.store.close()
+        with serve(self.write_config(**config)) as ctl:
+            yield ctl
 
     def store(self) -> state.Store:
         config = loader.load(str(self.tmp / "syncer.yaml"))
@@ -170,6 +157,27 @@ class PushEnv:
     def runs(self, app: str, ref: str) -> bool:
         """Both clusters run ``ref`` (``repo:tag@digest``) for ``app``, ready."""
         return all(self.image(c, app) == ref and self.ready(c, app) for c in self.clusters)
+
+
+@contextlib.contextmanager
+def serve(config: Path) -> Iterator[controller.Controller]:
+    """``syncer run`` in this process: the controller of ``config`` and its HTTP server,
+    stopped (and the state file closed) on exit."""
+    session = controller.open_session(str(config))
+    server = http.HttpServer(
+        settings=session.config.server,
+        port=session.controller,
+        base_dir=session.config.base_dir,
+        read_secret=session.read_secret,
+    )
+    server.start()
+    session.controller.start()
+    try:
+        yield session.controller
+    finally:
+        server.stop()
+        session.controller.stop(timeout=30)
+        session.store.close()
 
 
 def notifying_registry(registry_server: Any, *, port: int) -> Any:

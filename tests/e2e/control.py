@@ -19,8 +19,7 @@ import yaml
 
 from syncer import cli, controller, state
 from syncer.config import loader
-from syncer.server import http
-from tests.e2e.conftest import API_TOKEN, free_port
+from tests.e2e.conftest import API_TOKEN, free_port, serve
 
 CONFIGMAP = """\
 apiVersion: v1
@@ -151,23 +150,25 @@ class Api:
 
 @contextlib.contextmanager
 def running(config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[controller.Controller]:
-    """The controller and its HTTP server in this process, stopped on exit."""
+    """The controller and its HTTP server in this process (API token set), stopped on exit."""
     monkeypatch.setenv("SYNCER_API_TOKEN", API_TOKEN)
-    session = controller.open_session(str(config))
-    server = http.HttpServer(
-        settings=session.config.server,
-        port=session.controller,
-        base_dir=session.config.base_dir,
-        read_secret=session.read_secret,
-    )
-    server.start()
-    session.controller.start()
-    try:
-        yield session.controller
-    finally:
-        server.stop()
-        session.controller.stop(timeout=30)
-        session.store.close()
+    with serve(config) as ctl:
+        yield ctl
+
+
+TWO_STAGES = [
+    {"name": "dev", "clusters": ["dev"]},
+    {"name": "prod", "clusters": ["prod"], "after": "dev"},
+]
+"""dev, then prod once dev is healthy on the release."""
+
+
+def web_registry(registry_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A basic-auth registry whose credentials the configs of ``write_config`` read."""
+    reg = registry_server.start("basic")
+    monkeypatch.setenv("REG_USER", reg.username)
+    monkeypatch.setenv("REG_PASSWORD", reg.password)
+    return reg
 
 
 __all__ = ["API_TOKEN", "free_port"]

@@ -25,9 +25,7 @@ def test_plan_agrees_with_sync_after_an_image_was_held_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02, progress_deadline=1.0)
-    reg = registry_server.start("basic")
-    monkeypatch.setenv("REG_USER", reg.username)
-    monkeypatch.setenv("REG_PASSWORD", reg.password)
+    reg = control.web_registry(registry_server, monkeypatch)
     good = test_images.push_image(reg, "team/web", tags=["1.0.0"])
     repository = f"{reg.host}/team/web"
     repo = git_http.create_repo(

@@ -75,18 +75,20 @@ def test_an_api_rollback_stays_through_polls_until_resumed(
         assert api.post("apps/site/suspend", token=False).status_code == 401
 
 
+def two_stages(tmp_path: Path, git_http: Any, kube_clusters: Any) -> tuple[Any, Any, Any, Path]:
+    """App ``site`` on dev, then prod (``control.TWO_STAGES``): clusters, repo, config."""
+    dev, prod = kube_clusters(2, names=["dev", "prod"], workload_delay=0.02)
+    repo = git_http.create_repo("mono", control.app_files("site", greeting="one"))
+    path = control.write_config(
+        tmp_path, url=repo.url, clusters=[dev, prod], apps=["site"], stages=control.TWO_STAGES
+    )
+    return dev, prod, repo, path
+
+
 def test_suspend_and_resume_a_stage_then_the_app_from_the_cli(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dev, prod = kube_clusters(2, names=["dev", "prod"], workload_delay=0.02)
-    repo = git_http.create_repo("mono", control.app_files("site", greeting="one"))
-    stages = [
-        {"name": "dev", "clusters": ["dev"]},
-        {"name": "prod", "clusters": ["prod"], "after": "dev"},
-    ]
-    path = control.write_config(
-        tmp_path, url=repo.url, clusters=[dev, prod], apps=["site"], stages=stages
-    )
+    dev, prod, repo, path = two_stages(tmp_path, git_http, kube_clusters)
     config = str(path)
 
     def sync() -> str:
@@ -142,15 +144,7 @@ def test_suspend_and_resume_a_stage_then_the_app_from_the_cli(
 def test_a_cli_rollback_of_one_stage_pins_that_stage_only(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dev, prod = kube_clusters(2, names=["dev", "prod"], workload_delay=0.02)
-    repo = git_http.create_repo("mono", control.app_files("site", greeting="one"))
-    stages = [
-        {"name": "dev", "clusters": ["dev"]},
-        {"name": "prod", "clusters": ["prod"], "after": "dev"},
-    ]
-    path = control.write_config(
-        tmp_path, url=repo.url, clusters=[dev, prod], apps=["site"], stages=stages
-    )
+    dev, prod, repo, path = two_stages(tmp_path, git_http, kube_clusters)
     config = str(path)
     assert control.cli_run(capsys, "sync", "-c", config)[0] == 0
     repo.commit(control.app_files("site", greeting="two"))

@@ -25,9 +25,7 @@ def test_status_per_cluster_and_a_stopped_cluster_reads_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02)
-    reg = registry_server.start("basic")
-    monkeypatch.setenv("REG_USER", reg.username)
-    monkeypatch.setenv("REG_PASSWORD", reg.password)
+    reg = control.web_registry(registry_server, monkeypatch)
     pushed = test_images.push_image(reg, "team/web", tags=["1.2.0"])
     repository = f"{reg.host}/team/web"
     repo = git_http.create_repo(
