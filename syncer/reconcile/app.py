@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from syncer import errors, metrics, release, rollout
@@ -533,7 +533,7 @@ class Reconciler:
         *,
         clusters: Sequence[model.Cluster],
         busy: set[str],
-        no_heal: set[str] = frozenset(),  # type: ignore[assignment]
+        no_heal: Collection[str] = frozenset(),
     ) -> list[target_.Recheck]:
         """Compare each cluster with the release running there and judge its health
         again (``TargetRunner.drift``); clusters worked on in this pass are left out,
