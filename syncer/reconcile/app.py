@@ -1,11 +1,12 @@
 """The per-app reconcile: source -> images -> release -> rollout plan -> per-cluster work.
 
 ``syncer.controller`` calls ``Reconciler.reconcile(app)`` from the app queue (one at a
-time per app) and from ``syncer sync``. It reads inputs (``syncer.reconcile.inputs``),
-makes the content-addressed release (``syncer.release``), asks ``syncer.rollout`` which
-clusters take it now, records that intent in ``syncer.state`` *before* touching any
-cluster, and then carries out every open target with ``syncer.reconcile.target``
-(clusters in parallel). Open targets left by a crash are resumed the same way, so a
+time per app) and from ``syncer sync``. It decides the release the way ``syncer plan``
+does (``syncer.reconcile.decide``: inputs, held-back images, rendered content), asks
+``syncer.rollout`` which clusters take it now, leaves out what people hold (``Holds``:
+a rollback's pin, a suspension, per app or pipeline stage), records that intent in
+``syncer.state`` *before* touching any cluster, and then carries out every open target
+with ``syncer.reconcile.target`` (clusters in parallel). Open targets left by a crash are resumed the same way, so a
 release is rolled out exactly once.
 
 A failure is the app's alone: it is recorded (state errors, history, the outcome) and
