@@ -6,8 +6,8 @@ does (``syncer.reconcile.decide``: inputs, held-back images, rendered content), 
 ``syncer.rollout`` which clusters take it now, leaves out what people hold (``Holds``:
 a rollback's pin, a suspension, per app or pipeline stage), records that intent in
 ``syncer.state`` *before* touching any cluster, and then carries out every open target
-with ``syncer.reconcile.target`` (clusters in parallel). Open targets left by a crash are resumed the same way, so a
-release is rolled out exactly once.
+with ``syncer.reconcile.target`` (clusters in parallel). Open targets left by a crash
+are resumed the same way, so a release is rolled out exactly once.
 
 A failure is the app's alone: it is recorded (state errors, history, the outcome) and
 the reconcile returns; other apps are not affected.
