@@ -117,7 +117,8 @@ def _text(apps: list[dict[str, Any]]) -> str:
                 continue
             lines.append(f"  {c['cluster']}: {c['release'][:12]} {_health(c)}{_runs(c)}")
         for hold in a.get("holds", []):
-            lines.append(f"  {hold['message']} (`syncer resume {a['name']}`)")
+            stage = f" --stage {hold['stage']}" if hold["stage"] else ""
+            lines.append(f"  {hold['message']} (`syncer resume {a['name']}{stage}`)")
         for wait in a.get("waiting", []):
             lines.append(f"  {wait}")
         for warning in a.get("warnings", []):
