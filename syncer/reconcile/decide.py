@@ -182,12 +182,15 @@ def decide(
     )  # fmt: skip
 
 
-def known_release(*, store: store_.Store, rel: release.Release) -> release.Release:
+def known_release(
+    *, store: store_.Store, rel: release.Release, write: bool = True
+) -> release.Release:
     """The stored release deploying the same content as ``rel``, else ``rel`` itself.
 
     A release recorded before content identity (no content yet) counts when it has the
-    same commit, images and config: its content is filled in, so an upgraded controller
-    does not mistake what already runs for a new release."""
+    same commit, images and config: its content is filled in (unless ``write`` is off:
+    ``plan`` writes nothing), so an upgraded controller does not mistake what already
+    runs for a new release."""
     found = store.get_release(rel.app, rel.id) or store.release_by_content(rel.app, rel.content)
     if found is not None:
         return found
@@ -198,7 +201,8 @@ def known_release(*, store: store_.Store, rel: release.Release) -> release.Relea
             and old.image_refs() == rel.image_refs()
             and old.config_digest == rel.config_digest
         ):
-            store.set_release_content(app=rel.app, release_id=old.id, content=rel.content)
+            if write:
+                store.set_release_content(app=rel.app, release_id=old.id, content=rel.content)
             return dataclasses.replace(old, content=rel.content)
     return rel
 

@@ -153,7 +153,7 @@ def plan_app(
         return report
     rel = decision.release
     if store is not None:
-        rel = store.release_by_content(name, rel.content) or rel
+        rel = decide_.known_release(store=store, rel=rel, write=False)
     report.commit = decision.snapshot.commit
     report.tree = decision.snapshot.label if local is not None else ""
     report.release = rel.id

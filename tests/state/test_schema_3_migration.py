@@ -10,6 +10,7 @@ from pathlib import Path
 from syncer import release, state
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
+from syncer.reconcile import plan as plan_
 from syncer.state import records, schema
 from tests.controller import fakes
 
@@ -60,6 +61,11 @@ def test_schema_2_file_is_migrated_and_its_release_recognised(store_path: Path) 
         assert {d.applied_at for d in store.deployments("web")} == {101.0}
         assert store.holds("web") == []
         cfg = fakes.config()
+        # plan already names what runs as the release (and writes nothing)...
+        planned = plan_.plan_app(config=cfg, parts=parts, store=store, name="web")
+        assert planned.release == OLD_ID
+        assert store.releases("web")[0].content == ""
+        # ...and so does the first reconcile, which gives it its content.
         inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
         rec = app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
         out = rec.reconcile("web", fresh=True)
