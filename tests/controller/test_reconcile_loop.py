@@ -312,3 +312,30 @@ def test_soak_gate_is_looked_at_again_when_it_ends(store: state.Store) -> None:
         ctl.stop(timeout=5)
     kinds_ = [(e.kind, e.cluster) for e in reversed(store.history("web", limit=50))]
     assert kinds_.index(("healthy", "dev")) < kinds_.index(("healthy", "prod"))
+
+
+def test_a_suspended_app_is_decided_and_planned_but_nothing_is_applied(
+    store: state.Store,
+) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    assert rec.reconcile("web", fresh=True).ok
+    store.hold(app="web", stage="", kind=records.SUSPEND, by="alice")
+    parts.tag = "1.1.0"
+    applied = len(parts.applies)
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.ok and out.clusters == {} and len(parts.applies) == applied
+    assert "suspended by alice" in out.message and "nothing applied" in out.message
+    assert store.releases("web")[0].images[0].tag == "1.1.0"  # still polled and decided
+    assert [heal for _c, heal in parts.drift_checks] == [False, False]  # reported, not healed
+    report = plan_.plan_app(config=rec.config, parts=parts, store=store, name="web")
+    assert report.clusters and all(
+        c.gate.startswith("suspended by alice at ") and "nothing applied" in c.gate
+        for c in report.clusters
+    )
+    assert not report.changes
+    store.release_holds(app="web", stage=None, by="alice")
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
+    after = plan_.plan_app(config=rec.config, parts=parts, store=store, name="web")
+    assert [c.gate for c in after.clusters] == ["", ""]
