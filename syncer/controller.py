@@ -449,11 +449,7 @@ class Controller:
                 clusters=self.config.clusters,
                 release=release_id,
                 records=app_.cluster_records(store=self.store, app=name, clusters=clusters),
-                approvals={
-                    (a.release_id, a.stage)
-                    for a in self.store.approvals(name)
-                    if a.approved_at is not None
-                },
+                approvals=app_.approved(store=self.store, app=name),
                 now=dt.datetime.now(dt.UTC),
             )
         except errors.SyncerError as err:

@@ -113,6 +113,11 @@ def cluster_records(
     return result
 
 
+def approved(*, store: store_.Store, app: str) -> set[tuple[str, str]]:
+    """(release, stage) of every approval given, as the rollout planner reads them."""
+    return {(a.release_id, a.stage) for a in store.approvals(app) if a.approved_at is not None}
+
+
 def stage_clusters(
     *, app: model.App, config: model.Config, pipeline: model.Pipeline | None
 ) -> dict[str, list[str]]:
@@ -432,9 +437,7 @@ class Reconciler:
         return "; ".join(notes), plan.next_check.timestamp() if plan.next_check else None
 
     def _approvals(self, app: str) -> set[tuple[str, str]]:
-        return {
-            (a.release_id, a.stage) for a in self.store.approvals(app) if a.approved_at is not None
-        }
+        return approved(store=self.store, app=app)
 
     def _fail(
         self, app: model.App, *, stage: str, err: errors.SyncerError, release_id: str = ""

@@ -216,9 +216,7 @@ def _gates(
         records, approvals, rejected, holds = {}, set(), {}, []
     else:
         records = app_.cluster_records(store=store, app=app.name, clusters=names)
-        approvals = {
-            (a.release_id, a.stage) for a in store.approvals(app.name) if a.approved_at is not None
-        }
+        approvals = app_.approved(store=store, app=app.name)
         rejected = store.rejected(app.name)
         holds = store.holds(app.name)
     held = app_.Holds.of(
