@@ -24,7 +24,7 @@ def test_plan_agrees_with_sync_after_an_image_was_held_back(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02, progress_deadline=1.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     reg = control.web_registry(registry_server, monkeypatch)
     good = test_images.push_image(reg, "team/web", tags=["1.0.0"])
     repository = f"{reg.host}/team/web"
