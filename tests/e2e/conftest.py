@@ -21,9 +21,9 @@ import yaml
 
 from syncer import controller, state
 from syncer.config import loader
-from syncer.server import http
 from tests.binaries import REPO_ROOT
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 EXAMPLE = REPO_ROOT / "examples" / "push-to-redeploy"
 WEBHOOK_TOKEN = "registry-webhook-token"
@@ -157,27 +157,6 @@ class PushEnv:
     def runs(self, app: str, ref: str) -> bool:
         """Both clusters run ``ref`` (``repo:tag@digest``) for ``app``, ready."""
         return all(self.image(c, app) == ref and self.ready(c, app) for c in self.clusters)
-
-
-@contextlib.contextmanager
-def serve(config: Path) -> Iterator[controller.Controller]:
-    """``syncer run`` in this process: the controller of ``config`` and its HTTP server,
-    stopped (and the state file closed) on exit."""
-    session = controller.open_session(str(config))
-    server = http.HttpServer(
-        settings=session.config.server,
-        port=session.controller,
-        base_dir=session.config.base_dir,
-        read_secret=session.read_secret,
-    )
-    server.start()
-    session.controller.start()
-    try:
-        yield session.controller
-    finally:
-        server.stop()
-        session.controller.stop(timeout=30)
-        session.store.close()
 
 
 def notifying_registry(registry_server: Any, *, port: int) -> Any:

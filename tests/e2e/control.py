@@ -19,7 +19,8 @@ import yaml
 
 from syncer import cli, controller, state
 from syncer.config import loader
-from tests.e2e.conftest import API_TOKEN, free_port, serve
+from tests.e2e.conftest import API_TOKEN, free_port
+from tests.servers.syncer_run import serve
 
 CONFIGMAP = """\
 apiVersion: v1

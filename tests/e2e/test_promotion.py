@@ -36,10 +36,10 @@ from tests.e2e.conftest import (
     example_files,
     free_port,
     notifying_registry,
-    serve,
     wait_until,
 )
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
