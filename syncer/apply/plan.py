@@ -9,12 +9,12 @@ are left out, and Secret values are masked.
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
 
+from syncer import redact
 from syncer.apply import client as client_mod
 from syncer.apply import compare, errors, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
@@ -125,15 +125,10 @@ def _changed_fields(current: dict[str, Any], desired: dict[str, Any]) -> list[st
             m for m in compare.owners(current, difference.segments) if m != ownership.FIELD_MANAGER
         ]
         by = f" (set by {', '.join(managers)})" if managers else ""
-        lines.append(
-            f"{difference.path}: {_short(difference.live)} -> {_short(difference.desired)}{by}"
-        )
+        lines.append(compare.change_text(current, difference) + by)
     return lines
 
 
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -147,16 +142,7 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
         if key not in _VOLATILE_METADATA
     }
     out["metadata"] = meta
-    if obj.get("kind") == "Secret":
-        for key in ("data", "stringData"):
-            if isinstance(obj.get(key), dict):
-                out[key] = {name: _mask(value) for name, value in obj[key].items()}
-    return out
-
-
-def _mask(value: Any) -> str:
-    digest = hashlib.sha256(str(value).encode()).hexdigest()[:12]
-    return f"(masked, sha256 {digest})"
+    return dict(redact.secret_object(out))
 
 
 def unified(

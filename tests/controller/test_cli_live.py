@@ -111,7 +111,13 @@ def test_sync_status_history_and_rollback(
     code, out, _ = run(capsys, "rollback", "-c", config, "site")
     assert code == 0, out
     assert site(a)["data"] == {"GREETING": "one"} and site(b)["data"] == {"GREETING": "one"}
-    # The release rolled back from stays out: sync does not bring it back.
+    # The rollback pins the app: sync does not bring the newer release back.
+    code, out, _ = run(capsys, "sync", "-c", config)
+    assert site(a)["data"] == {"GREETING": "one"}
+    assert "pinned to" in out and "`syncer resume site`" in out
+    # Resumed, the app follows new releases; the one rolled back from stays out.
+    code, out, _ = run(capsys, "resume", "-c", config, "site")
+    assert code == 0 and "resumed" in out
     code, out, _ = run(capsys, "sync", "-c", config)
     assert site(a)["data"] == {"GREETING": "one"}
     assert "not rolled out" in out

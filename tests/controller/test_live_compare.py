@@ -179,7 +179,8 @@ def test_health_is_judged_again_after_the_rollout(
     a.clear_failing_images()
     a.kubectl("-n", "site", "rollout", "restart", "deploy/site", check=True)
     wait_until(lambda: _healthy_now(a), what="healthy again")
-    assert run(capsys, "sync", "-c", config)[0] == 0
+    code, out = run(capsys, "sync", "-c", config)
+    assert code == 0, out
     assert status(capsys, config)["status"] == "Healthy"
 
 
@@ -193,7 +194,8 @@ def _healthy_now(cluster: Any) -> bool:
     dep = cluster.get("apps/v1", "Deployment", "site", namespace="site")
     st = dep.get("status") or {}
     return (
-        st.get("updatedReplicas") == 1
+        st.get("observedGeneration") == dep["metadata"]["generation"]
+        and st.get("updatedReplicas") == 1
         and st.get("availableReplicas") == 1
         and st.get("replicas") == 1
         and not _deadline(cluster)

@@ -21,9 +21,9 @@ import yaml
 
 from syncer import controller, state
 from syncer.config import loader
-from syncer.server import http
 from tests.binaries import REPO_ROOT
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 EXAMPLE = REPO_ROOT / "examples" / "push-to-redeploy"
 WEBHOOK_TOKEN = "registry-webhook-token"
@@ -129,21 +129,8 @@ class PushEnv:
     @contextlib.contextmanager
     def running(self, **config: str) -> Iterator[controller.Controller]:
         """The controller and its HTTP server in this process, stopped on exit."""
-        session = controller.open_session(str(self.write_config(**config)))
-        server = http.HttpServer(
-            settings=session.config.server,
-            port=session.controller,
-            base_dir=session.config.base_dir,
-            read_secret=session.read_secret,
-        )
-        server.start()
-        session.controller.start()
-        try:
-            yield session.controller
-        finally:
-            server.stop()
-            session.controller.stop(timeout=30)
-            session.store.close()
+        with serve(self.write_config(**config)) as ctl:
+            yield ctl
 
     def store(self) -> state.Store:
         config = loader.load(str(self.tmp / "syncer.yaml"))

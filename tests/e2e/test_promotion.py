@@ -28,7 +28,6 @@ import requests
 import yaml
 
 from syncer import controller
-from syncer.server import http
 from tests.binaries import REPO_ROOT
 from tests.e2e.conftest import (
     API_TOKEN,
@@ -40,6 +39,7 @@ from tests.e2e.conftest import (
     wait_until,
 )
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -145,20 +145,8 @@ class PromotionEnv:
     @contextlib.contextmanager
     def running(self, **config: Any) -> Iterator[controller.Controller]:
         """The controller and its HTTP server in this process, stopped on exit."""
-        session = controller.open_session(str(self.write_config(**config)))
-        server = http.HttpServer(
-            settings=session.config.server,
-            port=session.controller,
-            base_dir=session.config.base_dir,
-        )
-        server.start()
-        session.controller.start()
-        try:
-            yield session.controller
-        finally:
-            server.stop()
-            session.controller.stop(timeout=30)
-            session.close()
+        with serve(self.write_config(**config)) as ctl:
+            yield ctl
 
     # --- the API and the CLI -----------------------------------------------------------------
     def api(self, method: str, path: str, body: Any = None, *, token: str = API_TOKEN) -> Any:
