@@ -67,13 +67,6 @@ def repo_key(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-@dataclasses.dataclass
-class _Rollback:
-    to: str
-    by: str
-    stage: str | None = None
-
-
 class Controller:
     """Implements ``syncer.server.port.ControllerPort``."""
 
@@ -95,7 +88,6 @@ class Controller:
         )
         self._backoff_base = backoff_base
         self._apps = {a.name: a for a in config.apps}
-        self._rollbacks: dict[str, _Rollback] = {}
         self._probes: dict[str, str] = {}
         self._noted: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -173,18 +165,6 @@ class Controller:
 
     # --- work ---------------------------------------------------------------------------
     def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
-        with self._lock:
-            rollback = self._rollbacks.pop(name, None)
-        if rollback is not None:
-            try:
-                outcome = self.reconciler.rollback(
-                    name, to=rollback.to, by=rollback.by, stage=rollback.stage
-                )
-            except errors.SyncerError as err:
-                log.warning("app=%s rollback failed: %s", name, err)
-                self.store.record(app=name, kind="error", message=f"rollback failed: {err}")
-                return False
-            return outcome.ok
         outcome = self.reconciler.reconcile(
             name, reasons=reasons, fresh=bool(reasons & FRESH_REASONS)
         )
@@ -512,9 +492,9 @@ class Controller:
     def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
-        target = self.reconciler.rollback_target(app, to=to, stage=stage).id
-        with self._lock:
-            self._rollbacks[app] = _Rollback(to=target, by="api", stage=stage)
+        # Recorded in state before the answer (the pin and an open rollout of the target):
+        # a crash right after it loses nothing, the next reconcile carries it out.
+        target = self.reconciler.request_rollback(app, to=to, by="api", stage=stage).id
         self._queue.request(app, "rollback", now=True)
         return {"app": app, "to": target, "stage": stage or "", "scheduled": True}
 

@@ -129,8 +129,6 @@ def _changed_fields(current: dict[str, Any], desired: dict[str, Any]) -> list[st
     return lines
 
 
-
-
 def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
     """The object without server-owned fields, Secret values masked."""
     if obj is None:

@@ -630,14 +630,14 @@ class Reconciler:
             raise errors.PermanentError(f"app {name!r} has no stage {stage!r} (stages: {known})")
         return set(stages[stage])
 
-    def rollback(self, name: str, *, to: str | None, by: str, stage: str | None = None) -> Outcome:
-        """Roll ``name`` back to release ``to`` (or the last healthy before the current)
-        on all its clusters, or on those of one pipeline ``stage``, and pin it (or the
-        stage) there until someone resumes it; the release rolled back from is not
-        rolled out again."""
-        app = self.app(name)
+    def request_rollback(
+        self, name: str, *, to: str | None, by: str, stage: str | None = None
+    ) -> release.Release:
+        """Record a rollback of ``name`` (or of one pipeline ``stage``) durably: the
+        releases it leaves are rejected, the app (or stage) is pinned to the target and
+        a rollout of it is opened. Any later reconcile, also after a crash, carries that
+        rollout out (a pin lets only its own release through); ``rollback`` does it now."""
         names = self._rollback_clusters(name, stage=stage)
-        clusters = [c for c in self.clusters_of(name) if c.name in names]
         target_rel = self.rollback_target(name, to=to, stage=stage)
         current = {d.release_id for d in self.store.deployments(name) if d.cluster in names}
         for rid in sorted(current - {target_rel.id}):
@@ -659,6 +659,17 @@ class Reconciler:
             clusters=sorted(names),
             cause="rollback",
         )
+        return target_rel
+
+    def rollback(self, name: str, *, to: str | None, by: str, stage: str | None = None) -> Outcome:
+        """Roll ``name`` back to release ``to`` (or the last healthy before the current)
+        on all its clusters, or on those of one pipeline ``stage``, and pin it (or the
+        stage) there until someone resumes it; the release rolled back from is not
+        rolled out again."""
+        app = self.app(name)
+        names = self._rollback_clusters(name, stage=stage)
+        clusters = [c for c in self.clusters_of(name) if c.name in names]
+        target_rel = self.request_rollback(name, to=to, by=by, stage=stage)
         holds = Holds.of(self.store.holds(name), stages=self.stage_clusters(name))
         reached = self._work(app, clusters=clusters, holds=holds)
         ok = all(s == records.HEALTHY for s in reached.values())
