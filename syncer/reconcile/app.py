@@ -226,9 +226,12 @@ class Reconciler:
                     app, only=only, failed=self._fail(app, stage="images", err=err)
                 )
             else:
-                # A decision from memory while the poll job sees the registry failing.
                 failing = self.inputs.image_poll_errors(image.repository).get(app.name)
-                if failing is not None and not fresh:
+                if chosen[-1].warning:
+                    # A limit cut the tag list and the running tag was kept: say so.
+                    outages.append(chosen[-1].warning)
+                elif failing is not None and not fresh:
+                    # A decision from memory while the poll job sees the registry failing.
                     outages.append(f"{failing}; keeping {chosen[-1].ref}")
         chosen, held = self._hold_back(app.name, chosen)
         if outages or held:

@@ -91,7 +91,8 @@ def plan_app(
     report = AppPlan(app=name)
     pipeline = next((p for p in config.pipelines if p.app == name), None)
     source = next(s for s in config.sources if s.name == app.source)
-    inputs = inputs_.Inputs(config=config, parts=parts, store=None)
+    # Nothing recorded (store=None), but the releases are read: what runs bounds a cut list.
+    inputs = inputs_.Inputs(config=config, parts=parts, store=None, releases=store)
     try:
         snap = inputs.snapshot(source, fresh=True)
     except errors.SyncerError as err:
@@ -116,6 +117,8 @@ def plan_app(
             # A credential or policy problem fails the sync of this app: so does the plan.
             report.error = f"images: {err}"
             return report
+        if decision.warning:
+            report.notes.append(decision.warning)
         images.append(decision)
         report.images.append(decision.to_dict())
     report.release = release.make(
