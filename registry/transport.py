@@ -233,6 +233,10 @@ class Transport:
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as err:
+                timed_out = watch.fired or isinstance(err, requests.Timeout)
+                if timed_out and seconds < self.settings.timeout:
+                    # The call's deadline, not the registry's timeout, cut this request.
+                    raise self._late(kind=kind) from err
                 cause = (
                     f"no complete answer within {seconds:g}s"
                     if watch.fired
