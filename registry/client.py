@@ -300,6 +300,17 @@ class Client:
             stopped_by,
         )
 
+    def _manifest(self, method: str, *, path: str, ref: str) -> requests.Response:
+        """HEAD or GET of ``manifests/<ref>``, asking for every manifest media type."""
+        return self._pull(
+            method,
+            path=path,
+            resource=f"manifests/{ref}",
+            ref=ref,
+            kind="manifest-head" if method == "HEAD" else "manifest-get",
+            headers={"Accept": ACCEPT},
+        )
+
     def _invalid(self, *, path: str, ref: str, what: str, err: Exception) -> errors.ResponseError:
         sep = ":" if reference.digest_problem(ref) else "@"
         return errors.ResponseError(
@@ -310,14 +321,7 @@ class Client:
         """The digest a tag (or digest) points at: a HEAD, or GET+hash if none is sent."""
         path = self.path(repository)
         with self.transport.call(f"finding the digest of {self.host}/{path}:{ref}"):
-            response = self._pull(
-                "HEAD",
-                path=path,
-                resource=f"manifests/{ref}",
-                ref=ref,
-                kind="manifest-head",
-                headers={"Accept": ACCEPT},
-            )
+            response = self._manifest("HEAD", path=path, ref=ref)
             sent = response.headers.get("Docker-Content-Digest", "")
             if not sent:
                 # Some registries omit the header on HEAD: the digest is the body's sha256.
@@ -336,14 +340,7 @@ class Client:
         """The manifest (or index) ``ref`` names, checked against its digest and the spec."""
         path = self.path(repository)
         with self.transport.call(f"reading the manifest of {self.host}/{path}:{ref}"):
-            response = self._pull(
-                "GET",
-                path=path,
-                resource=f"manifests/{ref}",
-                ref=ref,
-                kind="manifest-get",
-                headers={"Accept": ACCEPT},
-            )
+            response = self._manifest("GET", path=path, ref=ref)
         raw = response.content
         digest = answers.digest_of(raw)
         try:

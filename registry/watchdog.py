@@ -86,25 +86,25 @@ def _attach(connection: Any) -> None:
         watch.attach(connection)
 
 
-class _HTTPConnection(urllib3.connection.HTTPConnection):
+class _Watched:
+    """Connection behaviour: every use is claimed by the thread's current watch."""
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _attach(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         # Kept-alive connections skip connect(): claim the connection on every request.
         _attach(self)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
-        super().request(*args, **kwargs)
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):

@@ -13,6 +13,7 @@ import requests
 import yaml
 
 from syncer import cli
+from tests.controller import registry_apps
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
@@ -55,23 +56,11 @@ def test_a_cut_tag_list_keeps_the_running_tag(
     )
 
     def write(scan_budget: int) -> str:
-        data = {
-            "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
-            "registries": [{"host": reg.host, "scanBudget": scan_budget}],
-            "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-            "apps": [
-                {
-                    "name": "web",
-                    "source": "deploy",
-                    "path": "web",
-                    "namespace": "web",
-                    "clusters": ["a"],
-                    "sync": {"wait": "5s"},
-                    "images": [{"repository": f"{reg.host}/team/web", "policy": {"semver": "^1"}}],
-                }
-            ],
-            "state": {"path": "state/syncer.db"},
-        }
+        data = registry_apps.web_config(
+            source_url=repo.url,
+            kubeconfig=a.kubeconfig,
+            registry={"host": reg.host, "scanBudget": scan_budget},
+        )
         config = tmp_path / "syncer.yaml"
         config.write_text(yaml.safe_dump(data))
         return str(config)

@@ -15,6 +15,7 @@ import yaml
 
 import registry
 from syncer import cli
+from tests.controller import registry_apps
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import registry_stub
 
@@ -46,23 +47,11 @@ def test_sync_ends_on_a_misbehaving_registry(
         repo = git_http.create_repo(
             "deploy", {"web/deploy.yaml": DEPLOYMENT % f"{stub.host}/team/web:1.0.0"}
         )
-        data = {
-            "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
-            "registries": [{"host": stub.host, "timeout": "1s", "deadline": "3s"}],
-            "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-            "apps": [
-                {
-                    "name": "web",
-                    "source": "deploy",
-                    "path": "web",
-                    "namespace": "web",
-                    "clusters": ["a"],
-                    "sync": {"wait": "5s"},
-                    "images": [{"repository": f"{stub.host}/team/web", "policy": {"semver": "^1"}}],
-                }
-            ],
-            "state": {"path": "state/syncer.db"},
-        }
+        data = registry_apps.web_config(
+            source_url=repo.url,
+            kubeconfig=a.kubeconfig,
+            registry={"host": stub.host, "timeout": "1s", "deadline": "3s"},
+        )
         config = tmp_path / "syncer.yaml"
         config.write_text(yaml.safe_dump(data))
         result = cli.main(["sync", "-c", str(config)])
