@@ -15,7 +15,7 @@ with ``syncer.redact`` like every other credential.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import registry
@@ -88,6 +88,10 @@ def client_settings(reg: model.Registry, *, base_dir: str) -> registry.ClientSet
         insecure=reg.insecure,
         ca_file=ca_file,
         timeout=reg.timeout,
+        deadline=reg.deadline,
+        scan_budget=reg.scan_budget,
+        max_pages=reg.max_pages,
+        max_body=reg.max_body_size,
         per_second=reg.rate_limit.per_second,
         burst=reg.rate_limit.burst,
         max_concurrency=reg.rate_limit.max_concurrency,
@@ -205,8 +209,16 @@ class Images:
         )
         self.cache = registry.PollCache()
 
-    def decide(self, image: model.AppImage) -> registry.Decision:
+    def decide(
+        self,
+        image: model.AppImage,
+        *,
+        running: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    ) -> registry.Decision:
         """Which tag and digest ``image`` should run now, and why.
+
+        ``running``: the (tag, digest) pairs running now; asked only when a limit cut the
+        tag list, so that a cut list never chooses below them (``registry.resolve``).
 
         Raises ``ImagePolicyError``/``NoMatchingTagError`` (permanent),
         ``RegistryUnavailableError`` (temporary) or ``RegistryError``.
@@ -222,6 +234,7 @@ class Images:
                 pattern=pattern,
                 extract=extract,
                 ignore_tags=image.ignore,
+                running=running,
             )
         except registry.RegistryError as err:
             raise convert(err, image=image.repository) from err

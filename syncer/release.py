@@ -44,6 +44,9 @@ class Image:
     """The policy that chose it, e.g. ``semver:^1.2`` or ``digest:latest``."""
     reason: str = ""
     """Why this tag won, in words."""
+    warning: str = dataclasses.field(default="", compare=False)
+    """What the user should act on (e.g. a limit cut the tag list and the running tag was
+    kept); not part of the image's identity, nor stored with releases."""
 
     @property
     def ref(self) -> str:
@@ -80,6 +83,7 @@ class Image:
             digest=str(decision.digest or ""),
             policy=str(getattr(decision, "policy", "") or ""),
             reason=str(getattr(decision, "reason", "") or ""),
+            warning=str(getattr(decision, "warning", "") or ""),
         )
 
 

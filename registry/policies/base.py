@@ -71,7 +71,12 @@ class TagPolicy:
             text += f" ignore={','.join(self.ignore.globs)}"
         return text
 
-    def select(self, tags: Iterable[str], *, truncated_at: int = 0) -> Selection:
+    def select(
+        self, tags: Iterable[str], *, truncated_at: int = 0, limit: str = "", invalid: int = 0
+    ) -> Selection:
+        """The winner among ``tags``. ``truncated_at``: ``limit`` (``the scan budget of 250
+        tags``) stopped the listing after that many tags; ``invalid``: tags the listing
+        skipped for breaking the OCI grammar."""
         scanned = 0
         skipped_artifacts = ignored = 0
         kept: list[str] = []
@@ -100,8 +105,13 @@ class TagPolicy:
         notes.extend(outcome.notes)
         if skipped_artifacts:
             notes.append(f"{plural(skipped_artifacts, 'signature/SBOM tag')} excluded")
+        if invalid:
+            notes.append(f"{plural(invalid, 'invalid tag')} skipped")
         if truncated_at:
-            notes.append(f"scan budget reached: only the first {truncated_at} tags were read")
+            notes.append(
+                f"listing stopped by {limit or 'the scan budget'}: only the first "
+                f"{truncated_at} tags were read"
+            )
         tail = "".join(f"; {note}" for note in notes)
         if outcome.tag is None:
             return Selection(

@@ -153,7 +153,41 @@ class Registry:
     )
     rate_limit: RateLimit = field(default_factory=RateLimit, metadata=doc("Request budget."))
     timeout: float = field(
-        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+        default=30.0,
+        metadata=doc(
+            "Total time for one request: connecting, the headers and the whole body, not per "
+            "read (default 30s).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    deadline: float = field(
+        default=120.0,
+        metadata=doc(
+            "Total time for one registry call: all pages of a tag list, retries, waits and "
+            "token fetches (default 2m).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    scan_budget: int = field(
+        default=50_000,
+        metadata=doc(
+            "Most tags read from one repository per poll (default 50000); a cut list never "
+            "chooses below the running tag.",
+            positive=True,
+        ),
+    )
+    max_pages: int = field(
+        default=1000,
+        metadata=doc("Most pages of one tag list (default 1000).", positive=True),
+    )
+    max_body_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of one answer's body (default 16777216, 16 MiB); larger ones are refused.",
+            positive=True,
+        ),
     )
 
 

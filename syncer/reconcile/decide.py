@@ -150,9 +150,12 @@ def decide(
         except errors.SyncerError as err:
             raise Failed("images", err) from err
         else:
-            # A decision from memory while the poll job sees the registry failing.
             poll_error = inputs.image_poll_errors(image.repository).get(app.name)
-            if poll_error is not None and not fresh:
+            if chosen[-1].warning:
+                # A limit cut the tag list and the running tag was kept: say so.
+                failing.append(chosen[-1].warning)
+            elif poll_error is not None and not fresh:
+                # A decision from memory while the poll job sees the registry failing.
                 failing.append(f"{poll_error}; keeping {chosen[-1].ref}")
     chosen, held = hold_back(store=store, app=app.name, chosen=chosen)
     rendered: dict[str, list[dict[str, Any]]] = {}

@@ -56,8 +56,12 @@ class Inputs:
         parts: parts_.Parts,
         store: store_.Store | None,
         fresh_window: float = FRESH_WINDOW,
+        releases: store_.Store | None = None,
     ) -> None:
+        """``store`` records what polls saw; ``releases`` (default: ``store``) is only
+        read, for the images apps run (``syncer plan`` reads without writing)."""
         self._config = config
+        self._releases = releases if releases is not None else store
         self._fresh_window = fresh_window
         self._parts = parts
         self._store = store
@@ -142,7 +146,7 @@ class Inputs:
                 age = time.monotonic() - self._polled_at.get(key, -1e9)
             if known is not None and age < reuse:
                 return known, False
-            decision = self._parts.decide(image)
+            decision = self._parts.decide(image, running=lambda: self._running(key))
             with self._lock:
                 before = self._images.get(key)
                 self._images[key] = decision
@@ -160,6 +164,28 @@ class Inputs:
             )
         return decision, changed
 
+    def _running(self, key: tuple[str, str]) -> list[release.Image]:
+        """What runs now for ``key``: the last decision (in memory, else as recorded) and
+        each app's newest release. A listing cut by a limit never chooses below these."""
+        found: list[release.Image] = []
+        with self._lock:
+            known = self._images.get(key)
+        if known is not None:
+            found.append(known)
+        if self._store is not None:
+            seen = self._store.seen_image(key[0], key[1])
+            if seen is not None:
+                found.append(release.Image(repository=key[0], tag=seen.tag, digest=seen.digest))
+        if self._releases is not None:
+            for app in self._config.apps:
+                for image in app.images:
+                    if (normalise_repository(image.repository), policy_key(image)) != key:
+                        continue
+                    last = last_image(self._releases, app=app.name, image=image)
+                    if last is not None:
+                        found.append(last)
+        return found
+
     def poll_images(self, repository: str) -> set[str]:
         """Decide every policy on ``repository`` once; the apps whose choice changed."""
         repo = normalise_repository(repository)
@@ -173,14 +199,18 @@ class Inputs:
         changed_apps: set[str] = set()
         for key, (image, apps) in by_key.items():
             try:
-                _decision, changed = self._decide(image, key)
+                decision, changed = self._decide(image, key)
             except errors.SyncerError as err:
                 log.warning("image=%s policy=%s poll failed: %s", repo, key[1], err)
                 with self._lock:
                     self._poll_errors[key] = str(err)
                 continue
             with self._lock:
-                self._poll_errors.pop(key, None)
+                if decision.warning:
+                    # A cut tag list kept the running tag: shown like a failing poll.
+                    self._poll_errors[key] = decision.warning
+                else:
+                    self._poll_errors.pop(key, None)
             if changed:
                 changed_apps.update(apps)
         return changed_apps

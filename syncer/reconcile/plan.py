@@ -133,7 +133,8 @@ def plan_app(
     report = AppPlan(app=name)
     pipeline = next((p for p in config.pipelines if p.app == name), None)
     source = next(s for s in config.sources if s.name == app.source)
-    inputs = inputs_.Inputs(config=config, parts=parts, store=None)
+    # Nothing recorded (store=None), but the releases are read: what runs bounds a cut list.
+    inputs = inputs_.Inputs(config=config, parts=parts, store=None, releases=store)
     try:
         clusters = app_.app_clusters(app=app, config=config, pipeline=pipeline)
     except errors.SyncerError as err:

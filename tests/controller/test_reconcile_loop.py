@@ -158,7 +158,7 @@ def test_source_failure_is_recorded_and_reported(store: state.Store) -> None:
 def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store) -> None:
     from syncer import images
 
-    def unreachable(image: object) -> None:
+    def unreachable(image: object, **_: object) -> None:
         raise images.RegistryUnreachableError("registry reg.example unreachable")
 
     parts = fakes.FakeParts()
