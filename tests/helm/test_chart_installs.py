@@ -264,3 +264,43 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
     gets = {(group, resource, "get") for group, resource, verb in used if verb == "patch"}
     unused = granted - used - gets
     assert unused == set(), f"granted but never used: {sorted(unused)}\n{log}"
+
+
+def test_toggling_persistence_upgrades_in_place(
+    kube_clusters: Callable[..., list[Any]],
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    """persistence.enabled switches the Deployment between RollingUpdate and Recreate; a
+    real apiserver refuses Recreate beside a leftover rollingUpdate, so each upgrade must
+    say the whole strategy."""
+    (cluster,) = kube_clusters(1)
+    where = ["--namespace", NAMESPACE, "--kubeconfig", cluster.kubeconfig]
+    where += ["--kube-context", cluster.context]
+    helm(
+        "install",
+        RELEASE,
+        str(CHART),
+        "--create-namespace",
+        "--set",
+        "persistence.enabled=false",
+        *where,
+    )
+    for enabled, strategy in (
+        ("true", "Recreate"),
+        ("false", "RollingUpdate"),
+        ("true", "Recreate"),
+    ):
+        done = helm(
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "--set",
+            f"persistence.enabled={enabled}",
+            *where,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        live = cluster.get("apps/v1", "Deployment", SERVICE_ACCOUNT, NAMESPACE)
+        assert live["spec"]["strategy"]["type"] == strategy
+        assert ("rollingUpdate" in live["spec"]["strategy"]) == (strategy == "RollingUpdate")
