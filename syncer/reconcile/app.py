@@ -640,24 +640,15 @@ class Reconciler:
         names = self._rollback_clusters(name, stage=stage)
         target_rel = self.rollback_target(name, to=to, stage=stage)
         current = {d.release_id for d in self.store.deployments(name) if d.cluster in names}
-        for rid in sorted(current - {target_rel.id}):
-            self.store.reject(app=name, release_id=rid, reason=f"rolled back by {by}")
-        self.store.record(
+        self.store.pin_rollback(
             app=name,
-            kind="rollback",
-            release_id=target_rel.id,
-            message=f"rollback to {target_rel.describe()} requested by {by}"
-            + (f" for stage {stage}" if stage else ""),
-        )
-        self.store.hold(
-            app=name, stage=stage or "", kind=records.PIN, release_id=target_rel.id, by=by,
-            reason="rollback",
-        )  # fmt: skip
-        self.store.begin_rollout(
-            app=name,
+            stage=stage or "",
             release_id=target_rel.id,
             clusters=sorted(names),
-            cause="rollback",
+            leaving=sorted(current - {target_rel.id}),
+            by=by,
+            message=f"rollback to {target_rel.describe()} requested by {by}"
+            + (f" for stage {stage}" if stage else ""),
         )
         return target_rel
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from syncer import errors, metrics, release
@@ -82,6 +82,19 @@ class TargetRunner:
         """Take ``target`` as far as it goes now; returns the state it reached."""
         rel_id = target.release_id
         where = f"app={self.app.name} cluster={cluster.name} release={rel_id[:12]}"
+        if target.state == records.APPLIED:
+            # Applied (and recorded so) before a restart: only its health is left to see.
+            try:
+                rel = self._release(rel_id)
+                objects = self.render(rel=rel, cluster=cluster)
+            except errors.SyncerError as err:
+                return self._stop(
+                    target, cluster=cluster, state=records.ERROR, stage="apply", err=err
+                )
+            inventory = self.store.inventory(self.app.name, cluster.name) or []
+            return self._await_health(
+                target, cluster=cluster, rel=rel, objects=objects, inventory=inventory
+            )
         self.progress(f"{self.app.name} -> {cluster.name}: applying {rel_id[:12]}")
         self.store.set_target(target.id, state=records.APPLYING, attempt=True)
         try:
@@ -100,40 +113,62 @@ class TargetRunner:
             state = records.FAILED if isinstance(err, errors.PermanentError) else records.ERROR
             return self._stop(target, cluster=cluster, state=state, stage="apply", err=err)
         self.store.set_inventory(app=self.app.name, cluster=cluster.name, objects=applied.inventory)
-        self.store.set_target(target.id, state=records.APPLIED, message=applied.summary())
-        self.store.record(
-            app=self.app.name,
-            kind="applied",
-            release_id=rel_id,
-            cluster=cluster.name,
-            message=f"applied {rel.describe()}: {applied.summary()}",
-            # The sync options in force: an app later removed from the config is pruned
-            # (or not) as its last sync was (``syncer.reconcile.removed``).
-            data={"writes": applied.writes, "prune": self.app.sync.prune, **applied.details},
+        self.store.set_target(
+            target.id,
+            state=records.APPLIED,
+            message=applied.summary(),
+            event=records.NewEvent(
+                app=self.app.name,
+                kind="applied",
+                release_id=rel_id,
+                cluster=cluster.name,
+                message=f"applied {rel.describe()}: {applied.summary()}",
+                # The sync options in force: an app later removed from the config is
+                # pruned (or not) as its last sync was (``syncer.reconcile.removed``).
+                data={"writes": applied.writes, "prune": self.app.sync.prune, **applied.details},
+            ),
         )
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result="ok").inc()
         log.info("%s applied: %s", where, applied.summary())
+        return self._await_health(
+            target, cluster=cluster, rel=rel, objects=objects, inventory=applied.inventory
+        )
+
+    def _await_health(
+        self,
+        target: records.Target,
+        *,
+        cluster: model.Cluster,
+        rel: release.Release,
+        objects: list[dict[str, Any]],
+        inventory: Sequence[str],
+    ) -> str:
+        where = f"app={self.app.name} cluster={cluster.name} release={rel.short_id}"
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
         try:
             health = self.parts.wait_healthy(
                 app=self.app,
                 cluster=cluster,
                 objects=objects,
-                inventory=applied.inventory,
+                inventory=inventory,
                 timeout=self.app.sync.wait,
             )
         except errors.SyncerError as err:
             return self._stop(target, cluster=cluster, state=records.ERROR, stage="health", err=err)
         if health.healthy:
-            self.store.set_target(target.id, state=records.HEALTHY, message=health.message)
-            self.store.clear_error(app=self.app.name, cluster=cluster.name)
-            self.store.record(
-                app=self.app.name,
-                kind="healthy",
-                release_id=rel_id,
-                cluster=cluster.name,
-                message=f"{rel.short_id} healthy on {cluster.name}: {health.message}",
+            self.store.set_target(
+                target.id,
+                state=records.HEALTHY,
+                message=health.message,
+                event=records.NewEvent(
+                    app=self.app.name,
+                    kind="healthy",
+                    release_id=rel.id,
+                    cluster=cluster.name,
+                    message=f"{rel.short_id} healthy on {cluster.name}: {health.message}",
+                ),
             )
+            self.store.clear_error(app=self.app.name, cluster=cluster.name)
             self.progress(f"{self.app.name} -> {cluster.name}: healthy")
             log.info("%s healthy", where)
             return records.HEALTHY

@@ -118,6 +118,18 @@ class Deployment:
 
 
 @dataclasses.dataclass(frozen=True)
+class NewEvent:
+    """A history entry to record with a state change (``Store.set_target``)."""
+
+    app: str
+    kind: str
+    message: str
+    release_id: str = ""
+    cluster: str = ""
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class Event:
     """One history entry: something that happened to an app (and maybe a cluster)."""
 

@@ -332,7 +332,13 @@ class SqliteStore:
         return self._rollout_by_id(rollout_id)
 
     def set_target(
-        self, target_id: int, *, state: str, message: str = "", attempt: bool = False
+        self,
+        target_id: int,
+        *,
+        state: str,
+        message: str = "",
+        attempt: bool = False,
+        event: records.NewEvent | None = None,
     ) -> records.Target:
         if state not in records.TARGET_STATES:
             raise ValueError(f"unknown target state {state!r}: one of {records.TARGET_STATES}")
@@ -353,6 +359,16 @@ class SqliteStore:
             if remaining == 0:
                 db.execute(
                     "UPDATE rollouts SET finished_at = ? WHERE id = ?", (now, target.rollout_id)
+                )
+            if event is not None:
+                self._insert_event(
+                    db,
+                    app=event.app,
+                    kind=event.kind,
+                    message=event.message,
+                    release_id=event.release_id,
+                    cluster=event.cluster,
+                    data=event.data,
                 )
         return target
 
@@ -727,16 +743,45 @@ class SqliteStore:
             reason=reason,
         )  # fmt: skip
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO holds VALUES (?,?,?,?,?,?,?) ON CONFLICT (app, stage, kind) "
-                "DO UPDATE SET release_id = excluded.release_id, held_by = excluded.held_by, "
-                "at = excluded.at, reason = excluded.reason",
-                (app, stage, kind, release_id, by, held.at, reason),
+            self._hold(db, held)
+        return held
+
+    def _hold(self, db: sqlite3.Connection, held: records.Hold) -> None:
+        db.execute(
+            "INSERT INTO holds VALUES (?,?,?,?,?,?,?) ON CONFLICT (app, stage, kind) "
+            "DO UPDATE SET release_id = excluded.release_id, held_by = excluded.held_by, "
+            "at = excluded.at, reason = excluded.reason",
+            (held.app, held.stage, held.kind, held.release_id, held.by, held.at, held.reason),
+        )
+        self._insert_event(
+            db, app=held.app, kind=held.kind, release_id=held.release_id,
+            message=held.describe(), data={"stage": held.stage, "by": held.by},
+        )  # fmt: skip
+
+    def pin_rollback(
+        self,
+        *,
+        app: str,
+        stage: str,
+        release_id: str,
+        clusters: Sequence[str],
+        leaving: Sequence[str],
+        by: str,
+        message: str,
+    ) -> records.Hold:
+        now = time.time()
+        held = records.Hold(
+            app=app, stage=stage, kind=records.PIN, release_id=release_id, by=by, at=now,
+            reason="rollback",
+        )  # fmt: skip
+        with self._tx() as db:
+            for rid in leaving:
+                self._reject(db, app=app, release_id=rid, reason=f"rolled back by {by}", now=now)
+            self._insert_event(db, app=app, kind="rollback", release_id=release_id, message=message)
+            self._hold(db, held)
+            self._begin(
+                db, app=app, release_id=release_id, clusters=clusters, cause="rollback", now=now
             )
-            self._insert_event(
-                db, app=app, kind=kind, release_id=release_id, message=held.describe(),
-                data={"stage": stage, "by": by},
-            )  # fmt: skip
         return held
 
     def holds(self, app: str) -> list[records.Hold]:

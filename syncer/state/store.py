@@ -56,11 +56,36 @@ class Store(Protocol):
         ...
 
     def set_target(
-        self, target_id: int, *, state: str, message: str = "", attempt: bool = False
+        self,
+        target_id: int,
+        *,
+        state: str,
+        message: str = "",
+        attempt: bool = False,
+        event: records.NewEvent | None = None,
     ) -> records.Target:
         """Move a target to ``state``; ``attempt`` counts one more apply attempt.
         Reaching HEALTHY updates the cluster's deployment and last healthy release;
-        reaching any other state that means "applied" updates the deployment."""
+        reaching any other state that means "applied" updates the deployment. ``event``
+        is recorded in history in the same transaction: a crash never leaves the state
+        change without its record, or the record without the change."""
+        ...
+
+    def pin_rollback(
+        self,
+        *,
+        app: str,
+        stage: str,
+        release_id: str,
+        clusters: Sequence[str],
+        leaving: Sequence[str],
+        by: str,
+        message: str,
+    ) -> records.Hold:
+        """A rollback someone asked for, in one transaction: reject the releases it
+        leaves, record ``message`` in history, pin the app (or ``stage``) to
+        ``release_id`` and open a rollout of it to ``clusters``. A crash leaves all of
+        it or none."""
         ...
 
     def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
