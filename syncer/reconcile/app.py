@@ -128,9 +128,13 @@ class Reconciler:
         parts: parts_.Parts,
         inputs: inputs_.Inputs,
         progress: Progress | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
+        """``fence`` (leader election's) is asked before a rollout is begun; it raises
+        ``errors.Fenced``, which passes through everything here unrecorded."""
         self.config = config
         self.store = store
+        self.fence = fence or (lambda: None)
         self.parts = parts
         self.inputs = inputs
         self.progress = progress or (lambda _text: None)
@@ -389,6 +393,7 @@ class Reconciler:
             # oneAtATime stage) is a promotion; "catch-up" is for clusters tried before.
             if earlier and app.name in self._pipelines:
                 cause = "catch-up" if {t.cluster for t in earlier} & set(steps) else "promotion"
+            self.fence()
             self.store.begin_rollout(app=app.name, release_id=rel.id, clusters=steps, cause=cause)
         message = "; ".join(s.message for s in plan.stages if s.message)
         return message, plan.next_check.timestamp() if plan.next_check else None
@@ -558,6 +563,7 @@ class Reconciler:
                 )
             target_rel = self.store.get_release(name, rid)
             assert target_rel is not None
+        self.fence()
         for rid in sorted(current - {target_rel.id}):
             self.store.reject(app=name, release_id=rid, reason=f"rolled back by {by}")
         self.store.begin_rollout(
