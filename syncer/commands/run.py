@@ -5,6 +5,10 @@ queue, resuming any rollout a previous process left open) and the HTTP server
 (``syncer.server.http``: webhooks, API, probes, metrics) on ``server.listen``. On
 SIGTERM or SIGINT it stops accepting requests and polls, lets the reconciles in flight
 finish (up to ``--grace`` seconds), closes the state file and exits 0.
+
+With ``--leader-elect`` the controller starts once this replica holds the Lease, every
+rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed down through
+``open_session``), and losing the Lease ends the process (exit 1).
 """
 
 from __future__ import annotations

@@ -8,23 +8,20 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests import waiting
 from tests.servers import lifecycle
 
 NAMESPACE_YAML = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: syncer\n"
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
+    assert waiting.eventually(condition, timeout=timeout, every=0.1), "condition not reached"
 
 
 class Replica:
