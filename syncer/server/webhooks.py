@@ -92,11 +92,15 @@ class Request:
     query: Mapping[str, str] = field(default_factory=dict)
 
 
+HeaderCheck = Callable[[Headers, Mapping[str, str], str], bool]
+"""(headers, query, secret) → whether the body may be read."""
+
+
 @dataclass(frozen=True)
 class Kind:
     secret: str
     """The field of ``WebhookSecrets`` holding this kind's secret."""
-    check_headers: Callable[[Headers, Mapping[str, str], str], bool]
+    check_headers: HeaderCheck
     """(headers, query, secret) → may the body be read: the whole check for token kinds,
     a present and well-formed signature header for HMAC kinds."""
     parse: Callable[[Request], Event]
@@ -112,29 +116,33 @@ _GITHUB_SIGNATURE = ("X-Hub-Signature-256",)
 # Forgejo (a Gitea fork) sends the same signature under its own name as well.
 _GITEA_SIGNATURE = ("X-Gitea-Signature", "X-Forgejo-Signature")
 _GENERIC_SIGNATURE = ("X-Signature-256",)
-_Checks = tuple[Callable[[Headers, Mapping[str, str], str], bool], Callable[[Request, str], bool]]
 
 
 def _signature(headers: Headers, names: tuple[str, ...]) -> str | None:
     return next((value for name in names if (value := headers.get(name))), None)
 
 
-def _signed(names: tuple[str, ...], *, prefix: str = "") -> _Checks:
-    """(check_headers, check_body) of an HMAC-SHA256 kind whose signature header is one
-    of ``names``: the body is read only when the header is well-formed."""
+def _hmac_kind(
+    secret: str, parse: Callable[[Request], Event], names: tuple[str, ...], *, prefix: str = ""
+) -> Kind:
+    """A kind signed with HMAC-SHA256 of the body in one of the headers ``names``: the
+    body is read only when that header is well-formed, then checked."""
 
     def check_headers(headers: Headers, _query: Mapping[str, str], _secret: str) -> bool:
         return signatures.well_formed_hmac(header=_signature(headers, names), prefix=prefix)
 
-    def check_body(request: Request, secret: str) -> bool:
+    def check_body(request: Request, key: str) -> bool:
         return signatures.check_hmac(
-            header=_signature(request.headers, names),
-            secret=secret,
-            body=request.body,
+            header=_signature(request.headers, names), secret=key, body=request.body,
             prefix=prefix,
-        )
+        )  # fmt: skip
 
-    return check_headers, check_body
+    return Kind(secret, check_headers, parse, check_body=check_body)
+
+
+def _token_kind(secret: str, parse: Callable[[Request], Event], check: HeaderCheck) -> Kind:
+    """A kind whose sender proves itself with a token in the headers (or the query)."""
+    return Kind(secret, check, parse, credential="token")
 
 
 def _gitlab_auth(headers: Headers, _query: Mapping[str, str], secret: str) -> bool:
@@ -339,24 +347,11 @@ def unmatched(event: Event) -> str:
     return "; ".join(reasons) or "the event names no push"
 
 
-def _hmac_kind(secret: str, parse: Callable[[Request], Event], checks: _Checks) -> Kind:
-    check_headers, check_body = checks
-    return Kind(secret, check_headers, parse, check_body=check_body)
-
-
-def _token_kind(
-    secret: str,
-    parse: Callable[[Request], Event],
-    check: Callable[[Headers, Mapping[str, str], str], bool],
-) -> Kind:
-    return Kind(secret, check, parse, credential="token")
-
-
 KINDS: dict[str, Kind] = {
-    "github": _hmac_kind("github", parse_github, _signed(_GITHUB_SIGNATURE, prefix="sha256=")),
+    "github": _hmac_kind("github", parse_github, _GITHUB_SIGNATURE, prefix="sha256="),
     "gitlab": _token_kind("gitlab", parse_gitlab, _gitlab_auth),
-    "gitea": _hmac_kind("gitea", parse_gitea, _signed(_GITEA_SIGNATURE)),
-    "generic": _hmac_kind("generic", parse_generic, _signed(_GENERIC_SIGNATURE, prefix="sha256=")),
+    "gitea": _hmac_kind("gitea", parse_gitea, _GITEA_SIGNATURE),
+    "generic": _hmac_kind("generic", parse_generic, _GENERIC_SIGNATURE, prefix="sha256="),
     "distribution": _token_kind("registry", parse_distribution, _registry_auth),
     "dockerhub": _token_kind("registry", parse_dockerhub, _dockerhub_auth),
     "harbor": _token_kind("registry", parse_harbor, _harbor_auth),
