@@ -14,6 +14,10 @@ It owns:
 Webhooks only move poll jobs to now (``trigger_git``/``trigger_image``); sync and
 rollback requests are queued like any other reconcile, never run on the request thread.
 On start every app is queued once, which resumes rollouts a previous process left open.
+
+With leader election, ``fence`` (``LeaderElector.fence``) is asked before each queued
+reconcile starts, before a rollout is begun and (through the cluster clients) before
+every cluster write; ``errors.Fenced`` drops the work unrecorded.
 """
 
 from __future__ import annotations
@@ -78,14 +82,17 @@ class Controller:
         parts: parts_.Parts,
         progress: Callable[[str], None] | None = None,
         backoff_base: float | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.parts = parts
         self.inputs = inputs_.Inputs(config=config, parts=parts, store=store)
+        self.fence = fence or (lambda: None)
         self.reconciler = app_.Reconciler(
-            config=config, store=store, parts=parts, inputs=self.inputs, progress=progress
-        )
+            config=config, store=store, parts=parts, inputs=self.inputs, progress=progress,
+            fence=fence,
+        )  # fmt: skip
         self._backoff_base = backoff_base
         self._apps = {a.name: a for a in config.apps}
         self._probes: dict[str, str] = {}
@@ -123,7 +130,7 @@ class Controller:
         # Apps that left the config: their objects are collected soon after start, and
         # again later for clusters that were down (a cheap query when there are none).
         self._jobs.add(
-            "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self.collect_removed
+            "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self._collect_removed_job
         )
         self._jobs.start()
         self._started = True
@@ -165,6 +172,16 @@ class Controller:
 
     # --- work ---------------------------------------------------------------------------
     def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
+        try:
+            self.fence()  # no work starts without a valid lease
+            return self._run_app_fenced(name, reasons)
+        except errors.Fenced as err:
+            # Not the app's failure: nothing is recorded. The elector notices too and
+            # ends leading; if it renews instead, the queue's retry does the work.
+            log.warning("app=%s work dropped: %s", name, err)
+            return False
+
+    def _run_app_fenced(self, name: str, reasons: frozenset[str]) -> bool:
         outcome = self.reconciler.reconcile(
             name, reasons=reasons, fresh=bool(reasons & FRESH_REASONS)
         )
@@ -245,6 +262,12 @@ class Controller:
         problem = self.parts.check_cluster(cluster)
         with self._lock:
             return self._probes.setdefault(cluster.name, problem)
+
+    def _collect_removed_job(self) -> None:
+        try:
+            self.collect_removed()
+        except errors.Fenced as err:
+            log.warning("removed apps not collected: %s", err)
 
     def collect_removed(self) -> list[removed_.Removal]:
         """Delete (prune was on) or report (off) the objects of apps no longer in the
@@ -586,8 +609,14 @@ UNKNOWN = "Unknown"
 """Stage phases of a release that is still on its way through a pipeline."""
 
 
-def open_session(config_path: str, *, progress: Callable[[str], None] | None = None) -> Session:
-    """Load ``config_path``, open its state file and build the controller on live parts."""
+def open_session(
+    config_path: str,
+    *,
+    progress: Callable[[str], None] | None = None,
+    fence: Callable[[], None] | None = None,
+) -> Session:
+    """Load ``config_path``, open its state file and build the controller on live parts;
+    ``fence`` (leader election's) guards every rollout start and cluster write."""
     from syncer import state
     from syncer.config import loader
     from syncer.reconcile import live
@@ -595,11 +624,11 @@ def open_session(config_path: str, *, progress: Callable[[str], None] | None = N
     config = loader.load(config_path)
     store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
     try:
-        parts = live.LiveParts(config)
+        parts = live.LiveParts(config, fence=fence)
     except BaseException:
         store.close()
         raise
-    controller = Controller(config=config, store=store, parts=parts, progress=progress)
+    controller = Controller(config=config, store=store, parts=parts, progress=progress, fence=fence)
     return Session(
         config=config, store=store, parts=parts, controller=controller,
         read_secret=parts.read_secret,

@@ -8,6 +8,11 @@ What happens next decides the class:
   ``retry_after`` seconds.
 - any other ``SyncerError``: retry with exponential backoff.
 
+``Fenced`` stands apart on purpose: it is not the app's failure but this process's loss
+of the right to act (its leader lease is no longer valid), so no layer may catch it as a
+``SyncerError`` and record a failed target or start a rollback; it unwinds the work to
+the controller, which drops it.
+
 The original exception is always chained (``raise ... from err``).
 """
 
@@ -36,3 +41,12 @@ class ConfigError(PermanentError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class Fenced(Exception):
+    """This process may not write to clusters now: it is not the leader, or cannot be
+    sure it still is (its lease was last renewed too long ago by its own clock).
+
+    Raised before the write is sent. Deliberately not a ``SyncerError``: nothing that
+    handles an app's failures may catch it (a target marked failed, a rollback started,
+    an error recorded would all be acts of a replica that no longer leads)."""

@@ -39,6 +39,8 @@ Public API (every function takes keyword arguments after the client)::
   ``rolled_back`` holds the rollback's SyncResult.
 - A ``ClusterClient`` belongs to one cluster; keep one per cluster and reuse it
   (discovery cache, connection pool, request counters in ``client.stats``).
+- ``connect(cluster, guard=fence)``: ``fence`` is called before every write and raises
+  ``syncer.errors.Fenced`` (not a SyncerError: nothing here catches it) to stop it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ cluster's QPS, applies the per-cluster timeout, retries 429/5xx and dropped
 connections with backoff (honouring ``Retry-After``), counts requests and writes, and
 turns every ``kubernetes``/``urllib3`` exception and API ``Status`` into
 ``syncer.apply.errors``. One client failing (its cluster down) affects nobody else.
+
+With leader election every write (apply, create, delete: any request but a GET or a
+dry run) first calls the client's ``guard`` — the elector's ``fence`` — right before it
+is sent, retries included; a replica that no longer holds a valid lease gets
+``syncer.errors.Fenced`` and sends nothing.
 """
 
 from __future__ import annotations
@@ -50,8 +55,11 @@ class ClusterClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         reload: Callable[[], k8s_client.ApiClient] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
+        self.guard = guard
+        """Called right before every write is sent; raises ``errors.Fenced`` to stop it."""
         self.timeout = timeout
         self.retry = retry or throttle.RetryPolicy()
         self.stats = throttle.Stats()
@@ -193,6 +201,8 @@ class ClusterClient:
         while True:
             attempt += 1
             self._bucket.take()
+            if write and self.guard is not None:
+                self.guard()  # as late as possible: the bucket or a backoff may have slept
             self.stats.count(verb=method, write=write)
             try:
                 status, headers, data = self._send(method, full_path, body, content_type)
@@ -399,7 +409,11 @@ def _short(err: BaseException) -> str:
 
 
 def connect(
-    cluster: model.Cluster, *, base_dir: str = ".", qps: float | None = None
+    cluster: model.Cluster,
+    *,
+    base_dir: str = ".",
+    qps: float | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> ClusterClient:
     """A client for ``cluster``; nothing is sent yet, so a down cluster does not fail here.
 
@@ -417,6 +431,7 @@ def connect(
         timeout=cluster.timeout,
         qps=cluster.qps if qps is None else qps,
         reload=load,
+        guard=guard,
     )
 
 

@@ -5,6 +5,10 @@ queue, resuming any rollout a previous process left open) and the HTTP server
 (``syncer.server.http``: webhooks, API, probes, metrics) on ``server.listen``. On
 SIGTERM or SIGINT it stops accepting requests and polls, lets the reconciles in flight
 finish (up to ``--grace`` seconds), closes the state file and exits 0.
+
+With ``--leader-elect`` the controller starts once this replica holds the Lease, every
+rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed down through
+``open_session``), and losing the Lease ends the process (exit 1).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 import threading
 from typing import Any
 
-from syncer import controller, state
+from syncer import controller, errors, state
 from syncer.commands import sync as sync_cmd
 from syncer.server import http, leader
 
@@ -51,11 +55,23 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    election = leader.settings_from_flags(args)
+    elector: leader.LeaderElector | None = None
+
+    def fence() -> None:
+        # Asked before every rollout start and cluster write (leader.LeaderElector.fence):
+        # a leader frozen past its Lease writes nothing on waking.
+        if elector is None:
+            raise errors.Fenced("leader election has not started: writing nothing")
+        elector.fence()
+
+    session = controller.open_session(
+        args.config, progress=sync_cmd.progress_printer(),
+        fence=fence if election is not None else None,
+    )  # fmt: skip
     # One controller per state file: a second `syncer run` (or a `sync`) refuses to
     # start. A --leader-elect standby takes the lock only once it leads (see below).
     writer = state.lock_for(base_dir=session.config.base_dir, path=session.config.state.path)
-    election = leader.settings_from_flags(args)
     if election is None:
         try:
             writer.acquire()
@@ -90,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
             return
         session.controller.start()
 
-    elector = None
     if election is not None:
         elector = leader.elector(
             settings=election, base_dir=session.config.base_dir,

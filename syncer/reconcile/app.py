@@ -195,9 +195,13 @@ class Reconciler:
         parts: parts_.Parts,
         inputs: inputs_.Inputs,
         progress: Progress | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
+        """``fence`` (leader election's) is asked before a rollout is begun; it raises
+        ``errors.Fenced``, which passes through everything here unrecorded."""
         self.config = config
         self.store = store
+        self.fence = fence or (lambda: None)
         self.parts = parts
         self.inputs = inputs
         self.progress = progress or (lambda _text: None)
@@ -431,6 +435,7 @@ class Reconciler:
             # oneAtATime stage) is a promotion; "catch-up" is for clusters tried before.
             if earlier and app.name in self._pipelines:
                 cause = "catch-up" if {t.cluster for t in earlier} & set(steps) else "promotion"
+            self.fence()
             self.store.begin_rollout(app=app.name, release_id=rel.id, clusters=steps, cause=cause)
         notes = [s.message for s in plan.stages if s.message]
         notes += [h.describe() for h in holds.stage_holds]
@@ -640,6 +645,7 @@ class Reconciler:
         names = self._rollback_clusters(name, stage=stage)
         target_rel = self.rollback_target(name, to=to, stage=stage)
         current = {d.release_id for d in self.store.deployments(name) if d.cluster in names}
+        self.fence()  # a rollback is new work: only under a valid lease
         self.store.pin_rollback(
             app=name,
             stage=stage or "",

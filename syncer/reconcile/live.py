@@ -62,8 +62,10 @@ def kubeconfig_problem(cluster: model.Cluster, *, base_dir: str) -> str:
 class LiveParts:
     """Source, images, render and apply for one config."""
 
-    def __init__(self, config: model.Config) -> None:
+    def __init__(self, config: model.Config, *, fence: Callable[[], None] | None = None) -> None:
+        """``fence`` (leader election's) guards every cluster write of the clients."""
         self.config = config
+        self._fence = fence
         state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
         self.read_secret = apply_secrets.reader(config)
         """Reads ``secret:`` references and pull Secrets (one cache for the process)."""
@@ -125,7 +127,7 @@ class LiveParts:
         with self._lock:
             found = self._clients.get(cluster.name)
             if found is None:
-                found = apply.connect(cluster, base_dir=self.config.base_dir)
+                found = apply.connect(cluster, base_dir=self.config.base_dir, guard=self._fence)
                 self._clients[cluster.name] = found
             return found
 

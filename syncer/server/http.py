@@ -13,11 +13,20 @@
 
 Secrets are ``SecretRef``s resolved when a request needs them (cached for
 ``SECRET_TTL`` seconds), so a rotated Secret or file is picked up without a restart.
+
+Memory under a flood is bounded before anything is authenticated: headers are capped
+(``MAX_HEADER_BYTES``); a body is read only after what the headers can prove has been
+checked (a token, the API's bearer token, or at least a well-formed signature header
+for HMAC-signed webhooks), and only within one budget shared by all connections
+(``MAX_BUFFERED``): a body that would exceed it is answered 503 with ``Retry-After``
+unread. An unread body is skipped in small chunks when it is short, else the
+connection is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import http.server
 import json
 import logging
@@ -45,6 +54,16 @@ thread, so they must not hold it for long)."""
 MAX_CONNECTIONS = 128
 """Connections served at once (one thread each); more are answered 503 at once, so a
 flood of slow clients cannot exhaust threads and memory."""
+MAX_BUFFERED = 64 * 1024 * 1024
+"""Bytes of request bodies held in memory at once, across all connections (64 MiB, well
+under the chart's 512 MiB limit): a request whose body would exceed it is answered 503
+with ``Retry-After`` before its body is read."""
+SMALL_BODY = 64 * 1024
+"""Bodies up to this size (ordinary webhooks and API calls) may use the whole budget;
+larger ones leave ``max_connections`` small ones room, so they cannot crowd those out.
+It is also the most an unread body is skipped by reading (more: the connection closes)."""
+MAX_HEADER_BYTES = 64 * 1024
+"""Bytes of headers a request may send (more: 431). Senders use a few KiB."""
 SECRET_TTL = 10.0
 """Seconds a resolved secret is reused before it is read again."""
 SecretResolver = Callable[[model.SecretRef], str]
@@ -81,6 +100,30 @@ class _Secrets:
         return value
 
 
+class _BodyBudget:
+    """Bytes of request bodies buffered at once, across every connection."""
+
+    def __init__(self, *, total: int, reserve: int) -> None:
+        self.total = total
+        self.reserve = reserve
+        """Kept for bodies up to ``SMALL_BODY``: larger ones may use ``total - reserve``."""
+        self._lock = threading.Lock()
+        self.in_use = 0
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when they do not fit now."""
+        limit = self.total if size <= SMALL_BODY else self.total - self.reserve
+        with self._lock:
+            if self.in_use + size > limit:
+                return False
+            self.in_use += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.in_use -= size
+
+
 class _Answer(Exception):
     """Stops handling a request with this status and JSON body."""
 
@@ -114,6 +157,7 @@ class HttpServer:
         max_body: int = MAX_BODY,
         leader: forward.LeaderView | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        max_buffered: int = MAX_BUFFERED,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
@@ -128,6 +172,12 @@ class HttpServer:
         self.max_body = max_body
         self.leader = leader
         self.max_connections = max_connections
+        if max_body > max_buffered:
+            raise ValueError(f"max_body ({max_body}) is over max_buffered ({max_buffered})")
+        self.budget = _BodyBudget(
+            total=max_buffered,
+            reserve=min(max_connections * SMALL_BODY, max_buffered - max_body),
+        )
         self._host, self._port = parse_listen(settings.listen)
 
         def default_resolve(ref: model.SecretRef) -> str:
@@ -211,7 +261,16 @@ class HttpServer:
 
     # --- webhooks ------------------------------------------------------------------
 
-    def webhook(self, *, kind_name: str, request: webhooks.Request) -> tuple[int, Any]:
+    def webhook(
+        self,
+        *,
+        kind_name: str,
+        headers: webhooks.Headers,
+        query: dict[str, str],
+        read_body: Callable[[], bytes],
+    ) -> tuple[int, Any]:
+        """Authenticate, then parse and act. ``read_body`` is called only once the
+        headers pass (``Kind.check_headers``); it may answer 413 or 503 itself."""
         kind = webhooks.KINDS.get(kind_name)
         if kind is None:
             raise _Answer(
@@ -220,16 +279,27 @@ class HttpServer:
             )
         result = "error"
         try:
-            status, body, result = self._webhook(kind_name=kind_name, kind=kind, request=request)
+            status, body, result = self._webhook(
+                kind_name=kind_name, kind=kind, headers=headers, query=query, read_body=read_body
+            )
             return status, body
         except _Forward:
             result = "forwarded"
+            raise
+        except _Answer as answer:
+            result = "busy" if answer.status == 503 else result
             raise
         finally:
             metrics.WEBHOOKS.labels(kind=kind_name, result=result).inc()
 
     def _webhook(
-        self, *, kind_name: str, kind: webhooks.Kind, request: webhooks.Request
+        self,
+        *,
+        kind_name: str,
+        kind: webhooks.Kind,
+        headers: webhooks.Headers,
+        query: dict[str, str],
+        read_body: Callable[[], bytes],
     ) -> tuple[int, Any, str]:
         ref = getattr(self.settings.webhooks, kind.secret)
         if ref is None:
@@ -248,11 +318,13 @@ class HttpServer:
                 "unauthorized",
             )
         secret = self.secret(ref=ref, what=f"server.webhooks.{kind.secret} secret")
-        if not kind.authenticate(request, secret):
-            log.warning(
-                "msg=webhook refused: bad or missing %s kind=%s", kind.credential, kind_name
-            )
-            return 401, {"error": f"bad or missing {kind.credential}"}, "unauthorized"
+        # The headers first: a request without the token or a well-formed signature
+        # header is refused before a byte of its body is read.
+        if not kind.check_headers(headers, query, secret):
+            return _unauthorized(kind_name=kind_name, kind=kind)
+        request = webhooks.Request(headers=headers, body=read_body(), query=query)
+        if kind.check_body is not None and not kind.check_body(request, secret):
+            return _unauthorized(kind_name=kind_name, kind=kind)
         try:
             event = kind.parse(request)
         except webhooks.InvalidPayload as err:
@@ -262,7 +334,7 @@ class HttpServer:
             # Registries send one event per blob: routine, so only at debug level.
             log.debug("msg=webhook ignored kind=%s reason=%s", kind_name, event.ignored)
             return 200, {"ignored": event.ignored}, "ignored"
-        self.forward_if_standby(request.headers)
+        self.forward_if_standby(headers)
         triggered = self._trigger(event)
         if not triggered:
             reason = webhooks.unmatched(event)
@@ -315,6 +387,11 @@ class HttpServer:
                 {"error": "send Authorization: Bearer <server.apiToken>"},
                 {"WWW-Authenticate": 'Bearer realm="syncer"'},
             )
+
+
+def _unauthorized(*, kind_name: str, kind: webhooks.Kind) -> tuple[int, Any, str]:
+    log.warning("msg=webhook refused: bad or missing %s kind=%s", kind.credential, kind_name)
+    return 401, {"error": f"bad or missing {kind.credential}"}, "unauthorized"
 
 
 class _ThreadingServer(http.server.ThreadingHTTPServer):
@@ -376,6 +453,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # for the client's delayed ACK (~40 ms per request).
     disable_nagle_algorithm = True
     _raw_body = b""
+    _unread = 0
+    """Body bytes the client declared and nobody read (-1: unknown, e.g. chunked)."""
+    _reserved = 0
+    """Bytes of the server's body budget this request holds."""
+
+    def parse_request(self) -> bool:
+        # The stdlib reads up to 100 header lines of 64 KiB each: cap the whole.
+        rfile = self.rfile
+        self.rfile = _HeaderLimit(rfile, limit=MAX_HEADER_BYTES)  # type: ignore[assignment]
+        try:
+            return super().parse_request()
+        finally:
+            self.rfile = rfile
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("msg=request client=%s %s", self.client_address[0], format % args)
@@ -396,8 +486,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._handle("PATCH")
 
     def _handle(self, method: str) -> None:
+        try:
+            self._handle_request(method)
+        finally:
+            self._raw_body = b""  # a kept-alive connection must not resend an earlier body
+            if self._reserved:
+                self.server.app.budget.give(self._reserved)
+                self._reserved = 0
+        if 0 < self._unread <= SMALL_BODY:
+            self._skip_unread()
+
+    def _handle_request(self, method: str) -> None:
         app = self.server.app
-        self._raw_body = b""  # a kept-alive connection must not resend an earlier body
+        self._unread = _declared_length(self.headers)
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = dict(parse_qsl(url.query))
@@ -439,9 +540,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return (200 if ready else 503), f"{reason}\n".encode(), "text/plain; charset=utf-8"
         if path.startswith("/webhooks/"):
             self._only(method, "POST")
-            request = webhooks.Request(headers=self.headers, body=self._body(), query=query)
             kind = unquote(path[len("/webhooks/") :])
-            status, body = app.webhook(kind_name=kind, request=request)
+            status, body = app.webhook(
+                kind_name=kind, headers=self.headers, query=query, read_body=self._body
+            )
             return status, _json_bytes(body), "application/json"
         if path.startswith("/api/v1/"):
             parts = [unquote(p) for p in path[len("/api/v1/") :].split("/")]
@@ -489,11 +591,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             raise _Answer(400, {"error": "bad Content-Length"})
         length = int(raw)
-        if length > self.server.app.max_body:
+        app = self.server.app
+        if length > app.max_body:
             # Unread bytes would be taken for the next request: drop the connection.
             self.close_connection = True
-            raise _Answer(413, {"error": f"body over {self.server.app.max_body} bytes"})
+            raise _Answer(413, {"error": f"body over {app.max_body} bytes"})
+        if not app.budget.take(length):
+            log.warning(
+                "msg=request bodies in memory at their limit; refusing client=%s bytes=%d",
+                self.client_address[0], length,
+            )  # fmt: skip
+            raise _Answer(
+                503, {"error": "too many request bodies in memory at once; retry"},
+                {"Retry-After": "1"},
+            )  # fmt: skip
+        self._reserved = length
         self._raw_body = self.rfile.read(length)
+        self._unread = 0
+        if len(self._raw_body) < length:
+            self.close_connection = True
+            raise _Answer(400, {"error": "the body is shorter than its Content-Length"})
         return self._raw_body
 
     def _json_body(self) -> dict[str, Any]:
@@ -508,9 +625,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _Answer(400, {"error": "the body must be a JSON object"})
         return data
 
+    def _skip_unread(self) -> None:
+        """Read and drop a short body nobody wanted (refused before reading it), so the
+        answer reaches the client and the connection can serve its next request."""
+        try:
+            while self._unread > 0:
+                chunk = self.rfile.read(min(self._unread, 16 * 1024))
+                if not chunk:
+                    break
+                self._unread -= len(chunk)
+        except OSError:
+            self._unread = -1
+        if self._unread:
+            self.close_connection = True
+
     def _send(
         self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
+        if self._unread < 0 or self._unread > SMALL_BODY:
+            # A body left unread (refused first) that is too long to skip: unread bytes
+            # would be taken for the next request, so this connection ends here.
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -521,3 +656,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+
+
+def _declared_length(headers: Any) -> int:
+    """The body length a request declares: 0 without one, -1 when it cannot be known
+    (chunked, or a Content-Length that is not a number)."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        return -1
+    raw = headers.get("Content-Length") or "0"
+    return int(raw) if raw.isdigit() else -1
+
+
+class _HeaderLimit:
+    """``rfile`` for header parsing: refuses (431) once the headers exceed ``limit``."""
+
+    def __init__(self, raw: Any, *, limit: int) -> None:
+        self._raw = raw
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        cap = self._left + 1 if size < 0 else min(size, self._left + 1)
+        line: bytes = self._raw.readline(cap)
+        self._left -= len(line)
+        if self._left < 0:
+            raise http.client.LineTooLong(f"headers over {MAX_HEADER_BYTES} bytes")
+        return line

@@ -22,6 +22,15 @@ The algorithm is client-go's ``leaderelection``:
 
 After losing the Lease the elector goes back to standing by: the controller must stop
 acting in ``on_stopped_leading`` (it may also exit; Kubernetes restarts it).
+
+Fencing: a callback comes too late for a leader that was frozen (SIGSTOP, a long GC or
+VM pause) past its Lease while another replica took over: on waking, its workers may
+run before its elector thread has noticed. So ``fence()`` is asked right before every
+cluster write and every rollout start; it raises ``syncer.errors.Fenced`` unless this
+replica leads *and* its last successful renewal began less than ``renew_deadline`` ago
+on its own clock. Standbys wait ``lease_duration`` from when they *saw* that renewal,
+which is later, so ``lease_duration - renew_deadline`` is the safety margin (request
+latency, clock-rate differences). The clock counts time the machine was suspended too.
 """
 
 from __future__ import annotations
@@ -106,6 +115,16 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _clock() -> float:
+    """Seconds on a clock that never goes back and keeps counting while the machine
+    is suspended (``CLOCK_BOOTTIME`` where there is one): a lease must not seem fresh
+    to a replica that slept."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        return time.clock_gettime(boottime)
+    return time.monotonic()
+
+
 class LeaderElector:
     """Runs the election in a background thread and calls back on changes."""
 
@@ -117,7 +136,7 @@ class LeaderElector:
         on_started_leading: Callable[[], None],
         on_stopped_leading: Callable[[], None],
         on_new_leader: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = _clock,
     ) -> None:
         self.settings = settings
         self._client = client
@@ -132,6 +151,8 @@ class LeaderElector:
         self._leader = ""
         self._observed: lease.LeaseRecord | None = None
         self._observed_at = 0.0
+        self._renewed_at = 0.0
+        """When the last successful acquire or renewal began (``clock``)."""
 
     # --- public ------------------------------------------------------------------
 
@@ -157,6 +178,23 @@ class LeaderElector:
             if observed is None or not observed.holder or observed.holder != self._leader:
                 return None
             return observed.holder_url or None
+
+    def fence(self) -> None:
+        """Return only while this replica may write: it leads, and its last successful
+        renewal began less than ``renew_deadline`` ago by its own clock; otherwise raise
+        ``errors.Fenced`` (see the module docstring). Cheap: no request is made."""
+        with self._lock:
+            leading, renewed_at = self._leading, self._renewed_at
+        lease_name = f"{self.settings.namespace}/{self.settings.name}"
+        if not leading:
+            raise errors.Fenced(f"not the leader (lease {lease_name}): writing nothing")
+        age = self._clock() - renewed_at
+        if age >= self.settings.renew_deadline:
+            raise errors.Fenced(
+                f"lease {lease_name} last renewed {age:.1f}s ago (more than the "
+                f"{self.settings.renew_deadline:g}s renew deadline): another replica may "
+                "lead now; writing nothing"
+            )
 
     def describe(self) -> str:
         """One line for ``/readyz`` and logs."""
@@ -188,21 +226,21 @@ class LeaderElector:
     # --- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
-        last_renew = 0.0
         while not self._stop.is_set():
             if not self.is_leader:
-                if self._try_acquire_or_renew():
-                    last_renew = self._clock()
+                if self._renew():
                     self._win()
                     continue
                 self._stop.wait(self.settings.retry_period * random.uniform(1.0, JITTER))
                 continue
             if self._stop.wait(self.settings.retry_period):
                 return
-            if self._try_acquire_or_renew():
-                last_renew = self._clock()
-            elif self._held_by_other() or (
-                self._clock() - last_renew >= self.settings.renew_deadline
+            if self._renew():
+                continue
+            with self._lock:
+                renewed_at = self._renewed_at
+            if self._held_by_other() or (
+                self._clock() - renewed_at >= self.settings.renew_deadline
             ):
                 log.warning(
                     "msg=lost leadership identity=%s lease=%s/%s",
@@ -211,6 +249,16 @@ class LeaderElector:
                     self.settings.name,
                 )
                 self._lose()
+
+    def _renew(self) -> bool:
+        """Acquire or renew; on success remember when the attempt *began*: the Lease
+        says renewed at about that time, so validity is counted from there."""
+        began = self._clock()
+        if not self._try_acquire_or_renew():
+            return False
+        with self._lock:
+            self._renewed_at = began
+        return True
 
     def _held_by_other(self) -> bool:
         observed = self._observed

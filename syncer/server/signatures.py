@@ -1,6 +1,7 @@
 """Checking that a webhook really comes from who holds its secret.
 
-Called by ``syncer.server.webhooks`` before a payload is even parsed. Every comparison
+Called by ``syncer.server.webhooks`` before a payload is even parsed (tokens and the
+form of a signature header before the body is even read). Every comparison
 is constant-time (``hmac.compare_digest``) so that response timing leaks nothing about
 the secret; a missing header is simply a failed check.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import string
 
 
 def hmac_sha256_hex(*, secret: str, body: bytes) -> str:
@@ -22,15 +24,30 @@ def check_hmac(*, header: str | None, secret: str, body: bytes, prefix: str = ""
     GitHub and the generic receiver send ``sha256=<hex>``; Gitea sends the bare hex.
     Hex case is ignored, as senders differ.
     """
-    if not header or not secret:
+    given = _hex_part(header, prefix=prefix)
+    if given is None or not secret:
         return False
+    expected = hmac_sha256_hex(secret=secret, body=body)
+    return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())
+
+
+def well_formed_hmac(*, header: str | None, prefix: str = "") -> bool:
+    """Whether ``header`` looks like ``prefix`` + a hex HMAC-SHA256 (64 hex digits):
+    checked before a body is read, so that requests without one cost no memory."""
+    given = _hex_part(header, prefix=prefix)
+    return given is not None and len(given) == 64 and all(c in string.hexdigits for c in given)
+
+
+def _hex_part(header: str | None, *, prefix: str) -> str | None:
+    """What follows ``prefix`` (case ignored) in ``header``; None without one."""
+    if not header:
+        return None
     given = header.strip()
     if prefix:
         if not given.lower().startswith(prefix):
-            return False
+            return None
         given = given[len(prefix) :]
-    expected = hmac_sha256_hex(secret=secret, body=body)
-    return hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode())
+    return given
 
 
 def check_token(*, given: str | None, secret: str) -> bool:

@@ -1,10 +1,14 @@
 """Webhook receivers: who may call, and which repository or image a payload names.
 
 ``syncer.server.http`` hands every ``POST /webhooks/<kind>`` here: ``KINDS[kind]``
-says which secret of ``server.webhooks`` signs it, ``authenticate`` checks the request
-against that secret, and ``parse`` turns the payload into an ``Event`` — the Git
-repositories and image repositories to poll now. The HTTP layer then calls the
-controller's ``trigger_git``/``trigger_image``; nothing here reconciles anything.
+says which secret of ``server.webhooks`` signs it; ``check_headers`` looks at the
+headers (and query) *before the body is read*: for token kinds that is the whole check,
+for HMAC-signed kinds it only lets through a request whose signature header is present
+and well-formed, so unsigned requests cost no memory. The HTTP layer then reads the body
+(within its memory budget), ``check_body`` verifies an HMAC signature over it, and
+``parse`` turns the payload into an ``Event`` — the Git repositories and image
+repositories to poll now. The HTTP layer then calls the controller's
+``trigger_git``/``trigger_image``; nothing here reconciles anything.
 
 Kinds and what authenticates them:
 
@@ -88,64 +92,80 @@ class Request:
     query: Mapping[str, str] = field(default_factory=dict)
 
 
+HeaderCheck = Callable[[Headers, Mapping[str, str], str], bool]
+"""(headers, query, secret) → whether the body may be read."""
+
+
 @dataclass(frozen=True)
 class Kind:
     secret: str
     """The field of ``WebhookSecrets`` holding this kind's secret."""
-    authenticate: Callable[[Request, str], bool]
+    check_headers: HeaderCheck
+    """(headers, query, secret) → may the body be read: the whole check for token kinds,
+    a present and well-formed signature header for HMAC kinds."""
     parse: Callable[[Request], Event]
+    check_body: Callable[[Request, str], bool] | None = None
+    """The HMAC signature over the body (HMAC kinds only), once it has been read."""
     credential: str = "signature"
     """What the sender proves itself with (named in the 401 answer): signature or token."""
 
 
 # --- authentication ------------------------------------------------------------------
 
-
-def _github_auth(request: Request, secret: str) -> bool:
-    return signatures.check_hmac(
-        header=request.headers.get("X-Hub-Signature-256"),
-        secret=secret,
-        body=request.body,
-        prefix="sha256=",
-    )
+_GITHUB_SIGNATURE = ("X-Hub-Signature-256",)
+# Forgejo (a Gitea fork) sends the same signature under its own name as well.
+_GITEA_SIGNATURE = ("X-Gitea-Signature", "X-Forgejo-Signature")
+_GENERIC_SIGNATURE = ("X-Signature-256",)
 
 
-def _gitlab_auth(request: Request, secret: str) -> bool:
-    return signatures.check_token(given=request.headers.get("X-Gitlab-Token"), secret=secret)
+def _signature(headers: Headers, names: tuple[str, ...]) -> str | None:
+    return next((value for name in names if (value := headers.get(name))), None)
 
 
-def _gitea_auth(request: Request, secret: str) -> bool:
-    # Forgejo (a Gitea fork) sends the same signature under its own name as well.
-    header = request.headers.get("X-Gitea-Signature") or request.headers.get("X-Forgejo-Signature")
-    return signatures.check_hmac(header=header, secret=secret, body=request.body)
+def _hmac_kind(
+    secret: str, parse: Callable[[Request], Event], names: tuple[str, ...], *, prefix: str = ""
+) -> Kind:
+    """A kind signed with HMAC-SHA256 of the body in one of the headers ``names``: the
+    body is read only when that header is well-formed, then checked."""
+
+    def check_headers(headers: Headers, _query: Mapping[str, str], _secret: str) -> bool:
+        return signatures.well_formed_hmac(header=_signature(headers, names), prefix=prefix)
+
+    def check_body(request: Request, key: str) -> bool:
+        return signatures.check_hmac(
+            header=_signature(request.headers, names), secret=key, body=request.body,
+            prefix=prefix,
+        )  # fmt: skip
+
+    return Kind(secret, check_headers, parse, check_body=check_body)
 
 
-def _generic_auth(request: Request, secret: str) -> bool:
-    return signatures.check_hmac(
-        header=request.headers.get("X-Signature-256"),
-        secret=secret,
-        body=request.body,
-        prefix="sha256=",
-    )
+def _token_kind(secret: str, parse: Callable[[Request], Event], check: HeaderCheck) -> Kind:
+    """A kind whose sender proves itself with a token in the headers (or the query)."""
+    return Kind(secret, check, parse, credential="token")
 
 
-def _registry_auth(request: Request, secret: str) -> bool:
+def _gitlab_auth(headers: Headers, _query: Mapping[str, str], secret: str) -> bool:
+    return signatures.check_token(given=headers.get("X-Gitlab-Token"), secret=secret)
+
+
+def _registry_auth(headers: Headers, _query: Mapping[str, str], secret: str) -> bool:
     return signatures.check_token(
-        given=signatures.bearer(request.headers.get("Authorization")), secret=secret
+        given=signatures.bearer(headers.get("Authorization")), secret=secret
     )
 
 
-def _harbor_auth(request: Request, secret: str) -> bool:
+def _harbor_auth(headers: Headers, _query: Mapping[str, str], secret: str) -> bool:
     # Harbor sends its "Auth Header" setting verbatim: with or without "Bearer ".
-    header = (request.headers.get("Authorization") or "").strip()
+    header = (headers.get("Authorization") or "").strip()
     given = signatures.bearer(header) or header
     return signatures.check_token(given=given, secret=secret)
 
 
-def _dockerhub_auth(request: Request, secret: str) -> bool:
+def _dockerhub_auth(headers: Headers, query: Mapping[str, str], secret: str) -> bool:
     # Docker Hub webhooks cannot carry headers: the token travels in the URL instead.
-    return _registry_auth(request, secret) or signatures.check_token(
-        given=request.query.get("token"), secret=secret
+    return _registry_auth(headers, query, secret) or signatures.check_token(
+        given=query.get("token"), secret=secret
     )
 
 
@@ -328,13 +348,13 @@ def unmatched(event: Event) -> str:
 
 
 KINDS: dict[str, Kind] = {
-    "github": Kind("github", _github_auth, parse_github),
-    "gitlab": Kind("gitlab", _gitlab_auth, parse_gitlab, "token"),
-    "gitea": Kind("gitea", _gitea_auth, parse_gitea),
-    "generic": Kind("generic", _generic_auth, parse_generic),
-    "distribution": Kind("registry", _registry_auth, parse_distribution, "token"),
-    "dockerhub": Kind("registry", _dockerhub_auth, parse_dockerhub, "token"),
-    "harbor": Kind("registry", _harbor_auth, parse_harbor, "token"),
-    "registry": Kind("registry", _registry_auth, parse_registry, "token"),
+    "github": _hmac_kind("github", parse_github, _GITHUB_SIGNATURE, prefix="sha256="),
+    "gitlab": _token_kind("gitlab", parse_gitlab, _gitlab_auth),
+    "gitea": _hmac_kind("gitea", parse_gitea, _GITEA_SIGNATURE),
+    "generic": _hmac_kind("generic", parse_generic, _GENERIC_SIGNATURE, prefix="sha256="),
+    "distribution": _token_kind("registry", parse_distribution, _registry_auth),
+    "dockerhub": _token_kind("registry", parse_dockerhub, _dockerhub_auth),
+    "harbor": _token_kind("registry", parse_harbor, _harbor_auth),
+    "registry": _token_kind("registry", parse_registry, _registry_auth),
 }
 """Every receiver, by the last segment of its path ``/webhooks/<kind>``."""

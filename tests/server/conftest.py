@@ -1,9 +1,12 @@
-"""A fake controller behind the real HTTP server, on 127.0.0.1 with a free port."""
+"""A fake controller behind the real HTTP server, on 127.0.0.1 with a free port; and
+real ``syncer run --leader-elect`` replicas on a test cluster (``start_replica``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ import requests
 from syncer import errors
 from syncer.config import model
 from syncer.server import http
+from tests.server import replicas as replicas_
 
 SECRETS = {
     "SYNCER_TEST_GITHUB": "gh-secret",
@@ -147,3 +151,18 @@ def session() -> Iterator[requests.Session]:
     with requests.Session() as s:
         s.trust_env = False
         yield s
+
+
+@pytest.fixture
+def start_replica(
+    kube_clusters: Callable[..., list[Any]], tmp_path: Path
+) -> Iterator[replicas_.Replicas]:
+    (cluster,) = kube_clusters(1)
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=replicas_.NAMESPACE_YAML, check=True)
+    replicas = replicas_.Replicas(cluster, tmp_path)
+    yield replicas
+    for replica in replicas.started:
+        if replica.proc.poll() is None:
+            replica.proc.send_signal(signal.SIGCONT)  # a test may have stopped it
+            replica.proc.kill()
+            replica.proc.wait(timeout=10)

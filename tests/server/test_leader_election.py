@@ -30,12 +30,16 @@ class MemoryLease:
         self.version = 0
         self.down = False
         self.writes = 0
+        self.answering = threading.Event()
+        """Cleared: reads hang (an API that does not answer, or a frozen process)."""
+        self.answering.set()
 
     def _check(self) -> None:
         if self.down:
             raise errors.TemporaryError("lease default/syncer-leader: unreachable")
 
     def get(self) -> lease.LeaseRecord | None:
+        self.answering.wait()
         with self.lock:
             self._check()
             return self.record
@@ -162,6 +166,52 @@ def test_leader_that_cannot_renew_stops_leading_before_the_lease_expires(
     store.down = False
     wait_for(lambda: a.is_leader)  # back to candidate, and its own lease is still there
     assert events.events == ["started", "stopped", "started"]
+
+
+def fenced(elector: leader.LeaderElector) -> str:
+    """The refusal of ``elector.fence()``, or "" when it lets a write through."""
+    try:
+        elector.fence()
+    except errors.Fenced as err:
+        return str(err)
+    return ""
+
+
+def test_fence_lets_writes_through_only_within_the_renew_deadline_of_the_last_renewal(
+    store: MemoryLease,
+) -> None:
+    now = [100.0]
+    events = Recorder()
+    elector = leader.LeaderElector(
+        client=store,
+        settings=leader.Settings(identity="a", **FAST),
+        on_started_leading=events.started,
+        on_stopped_leading=events.stopped,
+        clock=lambda: now[0],
+    )
+    assert "not the leader" in fenced(elector)
+    elector.start()
+    try:
+        wait_for(lambda: elector.is_leader)
+        assert fenced(elector) == ""
+        # Renewals stop getting through (the API hangs; or the whole process was
+        # frozen, which looks the same to it): the elector has not noticed anything...
+        store.answering.clear()
+        time.sleep(0.3)
+        now[0] += 0.5
+        assert fenced(elector) == ""  # 0.5s < the 0.6s renew deadline
+        now[0] += 0.2
+        assert elector.is_leader and events.events == ["started"]
+        # ...but the fence, by its own clock, no longer trusts the lease.
+        assert "last renewed 0.7s ago (more than the 0.6s renew deadline)" in fenced(elector)
+        store.answering.set()
+        # A renewal that began after the stall makes it valid again.
+        wait_for(lambda: fenced(elector) == "")
+        assert elector.is_leader
+    finally:
+        store.answering.set()
+        elector.stop()
+    assert "not the leader" in fenced(elector)
 
 
 def test_leader_whose_lease_was_taken_stops_leading(

@@ -7,118 +7,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import lifecycle
+from tests.server.replicas import Replicas, wait_for
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE_YAML = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: syncer\n"
 
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-
-
-class Replica:
-    def __init__(self, proc: subprocess.Popen[str], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-        self.url = ""
-
-    def wait_url(self) -> str:
-        def found() -> bool:
-            match = re.search(r"HTTP on (http://[^\s,]+)", self.log.read_text())
-            if match:
-                self.url = match.group(1)
-            assert self.proc.poll() is None, self.log.read_text()
-            return bool(match)
-
-        wait_for(found)
-        return self.url
-
-    def readyz(self) -> tuple[int, str]:
-        response = requests.get(f"{self.url}/readyz", timeout=5)
-        return response.status_code, response.text.strip()
-
-
-@pytest.fixture
-def start_replica(
-    kube_clusters: Callable[..., list[Any]], tmp_path: Path
-) -> Iterator[Callable[[str], Replica]]:
-    (cluster,) = kube_clusters(1)
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=NAMESPACE_YAML, check=True)
-    started: list[Replica] = []
-
-    def start(identity: str) -> Replica:
-        work = tmp_path / identity
-        work.mkdir()
-        port = lifecycle.free_port()
-        config = work / "syncer.yaml"
-        config.write_text(
-            "clusters:\n"
-            f"  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: {cluster.context}}}\n"
-            "server:\n"
-            f"  listen: 127.0.0.1:{port}\n"
-            "  apiToken: env:SYNCER_TEST_API\n"
-            "  webhooks: {generic: env:SYNCER_TEST_HOOK}\n"
-            "state: {path: state.db}\n"
-        )
-        log = work / "stderr.log"
-        election = [
-            "--leader-elect", "--leader-elect-namespace=syncer",
-            "--leader-elect-name=syncer-leader", f"--leader-elect-identity={identity}",
-            f"--leader-elect-kubeconfig={cluster.kubeconfig}",
-            f"--leader-elect-context={cluster.context}",
-            "--leader-elect-lease-duration=3", "--leader-elect-renew-deadline=2",
-            "--leader-elect-retry-period=0.5",
-            f"--leader-elect-advertise-url=http://127.0.0.1:{port}",
-        ]  # fmt: skip
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "syncer",
-                "--log-level=info",
-                "run",
-                "-c",
-                str(config),
-                "--grace=5",
-                *election,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-            text=True,
-            env={**os.environ, "SYNCER_TEST_API": "t0ken", "SYNCER_TEST_HOOK": "h00k"},
-        )
-        replica = Replica(proc, log)
-        started.append(replica)
-        return replica
-
-    yield start
-    for replica in started:
-        if replica.proc.poll() is None:
-            replica.proc.kill()
-            replica.proc.wait(timeout=10)
-
-
-def test_one_replica_leads_and_sigterm_hands_over(
-    start_replica: Callable[[str], Replica],
-) -> None:
+def test_one_replica_leads_and_sigterm_hands_over(start_replica: Replicas) -> None:
     a = start_replica("replica-a")
     a.wait_url()
     wait_for(lambda: a.readyz()[0] == 200)

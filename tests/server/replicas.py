@@ -1,0 +1,103 @@
+"""Real ``syncer run --leader-elect`` replicas for the tests of ``tests/server``: each
+in its own work directory with its own state file, all on one test cluster (the
+``start_replica`` fixture of ``conftest.py``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests import waiting
+from tests.servers import lifecycle
+
+NAMESPACE_YAML = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: syncer\n"
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
+    assert waiting.eventually(condition, timeout=timeout, every=0.1), "condition not reached"
+
+
+class Replica:
+    def __init__(self, proc: subprocess.Popen[str], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+        self.url = ""
+
+    def wait_url(self) -> str:
+        def found() -> bool:
+            match = re.search(r"HTTP on (http://[^\s,]+)", self.log.read_text())
+            if match:
+                self.url = match.group(1)
+            assert self.proc.poll() is None, self.log.read_text()
+            return bool(match)
+
+        wait_for(found)
+        return self.url
+
+    def readyz(self) -> tuple[int, str]:
+        response = requests.get(f"{self.url}/readyz", timeout=5)
+        return response.status_code, response.text.strip()
+
+
+class Replicas:
+    """Starts ``syncer run --leader-elect`` replicas on one test cluster (``cluster``),
+    each with its own work directory and state file; ``extra`` is appended to the
+    config (sources, apps)."""
+
+    def __init__(self, cluster: Any, tmp_path: Path) -> None:
+        self.cluster = cluster
+        self.tmp_path = tmp_path
+        self.started: list[Replica] = []
+
+    def __call__(self, identity: str, extra: str = "") -> Replica:
+        cluster = self.cluster
+        work = self.tmp_path / identity
+        work.mkdir()
+        port = lifecycle.free_port()
+        config = work / "syncer.yaml"
+        config.write_text(
+            "clusters:\n"
+            f"  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: {cluster.context}}}\n"
+            "server:\n"
+            f"  listen: 127.0.0.1:{port}\n"
+            "  apiToken: env:SYNCER_TEST_API\n"
+            "  webhooks: {generic: env:SYNCER_TEST_HOOK}\n"
+            "state: {path: state.db}\n" + extra
+        )
+        log = work / "stderr.log"
+        election = [
+            "--leader-elect", "--leader-elect-namespace=syncer",
+            "--leader-elect-name=syncer-leader", f"--leader-elect-identity={identity}",
+            f"--leader-elect-kubeconfig={cluster.kubeconfig}",
+            f"--leader-elect-context={cluster.context}",
+            "--leader-elect-lease-duration=3", "--leader-elect-renew-deadline=2",
+            "--leader-elect-retry-period=0.5",
+            f"--leader-elect-advertise-url=http://127.0.0.1:{port}",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "syncer",
+                "--log-level=info",
+                "run",
+                "-c",
+                str(config),
+                "--grace=5",
+                *election,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+            text=True,
+            env={**os.environ, "SYNCER_TEST_API": "t0ken", "SYNCER_TEST_HOOK": "h00k"},
+        )
+        replica = Replica(proc, log)
+        self.started.append(replica)
+        return replica
