@@ -22,6 +22,11 @@ from syncer.config import crossrefs, model, nodes, walker
 # libyaml's parser when PyYAML has it (about 10x faster); nodes and marks are the same.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted. A syncer config needs about ten
+levels (helm values a few more); composing thousands of levels recurses past Python's
+limit, so deeper files are refused before they are composed."""
+
 
 def load(path: str | os.PathLike[str]) -> model.Config:
     """Read, validate and return the config at ``path``; ``errors.ConfigError`` if invalid."""
@@ -48,6 +53,7 @@ def load(path: str | os.PathLike[str]) -> model.Config:
 def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     """Validate config ``text``; messages name ``filename``, paths resolve under ``base_dir``."""
     ctx = nodes.Context(file=filename, base_dir=base_dir)
+    _check_depth(text, filename=filename)
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError:
@@ -65,6 +71,34 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     state_path = nodes.local_path(config.state.path, kind="file", base_dir=base_dir)
     return dataclasses.replace(
         config, base_dir=base_dir, state=dataclasses.replace(config.state, path=state_path)
+    )
+
+
+def _check_depth(text: str, *, filename: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH``, reading events (the parser keeps a
+    stack of its own, so this never recurses); invalid YAML is left to ``compose``.
+    libyaml gives up at its own limit (1,000 levels) with a scanner error, so the
+    events are read again with PyYAML's parser, which has no such limit."""
+    for loader in dict.fromkeys((_LOADER, yaml.SafeLoader)):
+        depth = 0
+        try:
+            for event in yaml.parse(text, Loader=loader):
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise errors.ConfigError([_too_deep(event, filename=filename)])
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+        except yaml.YAMLError:
+            continue
+        return
+
+
+def _too_deep(event: yaml.Event, *, filename: str) -> str:
+    line = event.start_mark.line + 1 if event.start_mark else 1
+    return (
+        f"{filename}:{line}: the YAML nests deeper than {MAX_DEPTH} levels;"
+        " expected a flatter syncer config"
     )
 
 

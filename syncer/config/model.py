@@ -69,13 +69,15 @@ class GitSource:
         )
     )
     branch: str = field(
-        default="", metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.")
+        default="",
+        metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.", nonempty=True),
     )
-    tag: str = field(default="", metadata=doc("A fixed tag."))
+    tag: str = field(default="", metadata=doc("A fixed tag.", nonempty=True))
     semver: str = field(
-        default="", metadata=doc("A semver range over tags; the highest matching tag is used.")
+        default="",
+        metadata=doc("A semver range over tags; the highest matching tag is used.", nonempty=True),
     )
-    commit: str = field(default="", metadata=doc("A fixed commit SHA."))
+    commit: str = field(default="", metadata=doc("A fixed commit SHA.", nonempty=True))
     interval: float = field(
         default=60.0,
         metadata=doc(
@@ -86,7 +88,9 @@ class GitSource:
     )
     timeout: float = field(
         default=60.0,
-        metadata=doc("Timeout of each git operation (default 60s).", unit="s", positive=True),
+        metadata=doc(
+            "Timeout of each git operation (default 60s).", unit="s", positive=True, maximum=3600.0
+        ),
     )
     auth: GitAuth | None = field(default=None, metadata=doc("Credentials, if the repo needs them."))
 
@@ -127,14 +131,18 @@ class RateLimit:
     """How hard syncer may hit one registry."""
 
     per_second: float = field(
-        default=5.0, metadata=doc("Sustained requests per second (default 5).", positive=True)
+        default=5.0,
+        metadata=doc("Sustained requests per second (default 5).", positive=True, maximum=10000),
     )
     burst: int = field(
-        default=10, metadata=doc("Requests allowed at once after idling.", positive=True)
+        default=10,
+        metadata=doc("Requests allowed at once after idling.", positive=True, maximum=10000),
     )
     max_concurrency: int = field(
         default=4,
-        metadata=doc("Requests in flight at once to this registry (default 4).", positive=True),
+        metadata=doc(
+            "Requests in flight at once to this registry (default 4).", positive=True, maximum=256
+        ),
     )
 
 
@@ -153,7 +161,8 @@ class Registry:
     )
     rate_limit: RateLimit = field(default_factory=RateLimit, metadata=doc("Request budget."))
     timeout: float = field(
-        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+        default=30.0,
+        metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True, maximum=3600.0),
     )
 
 
@@ -179,10 +188,12 @@ class Cluster:
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
     qps: float = field(
-        default=20.0, metadata=doc("Requests per second to its API (default 20).", positive=True)
+        default=20.0,
+        metadata=doc("Requests per second to its API (default 20).", positive=True, maximum=10000),
     )
     timeout: float = field(
-        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+        default=30.0,
+        metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True, maximum=3600.0),
     )
 
 
@@ -268,7 +279,9 @@ class GatewayPolicy:
     max_memory: str = field(
         default="", metadata=doc("Highest memory limit per container, e.g. 2Gi.")
     )
-    max_replicas: int = field(default=0, metadata=doc("Highest replicas; 0 = no limit."))
+    max_replicas: int = field(
+        default=0, metadata=doc("Highest replicas; 0 = no limit.", maximum=1_000_000)
+    )
     allowed_registries: tuple[str, ...] = field(
         default=(), metadata=doc("Image hosts allowed; empty = any.")
     )
@@ -289,7 +302,9 @@ class HelmOptions:
         default=(), metadata=doc("Values files, relative to the app path.")
     )
     values: dict[str, Any] = field(default_factory=dict, metadata=doc("Inline values."))
-    release_name: str = field(default="", metadata=doc("Release name; default the app name."))
+    release_name: str = field(
+        default="", metadata=doc("Release name; default the app name.", nonempty=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -401,7 +416,7 @@ class StateSettings:
 
     path: str = field(
         default="syncer-state.db",
-        metadata=doc("SQLite file, relative to the config file.", local_path="file"),
+        metadata=doc("SQLite file, relative to the config file.", local_path="file", nonempty=True),
     )
 
 
@@ -410,7 +425,8 @@ class Settings:
     """Controller tuning."""
 
     workers: int = field(
-        default=4, metadata=doc("Apps reconciled in parallel (default 4).", positive=True)
+        default=4,
+        metadata=doc("Apps reconciled in parallel (default 4).", positive=True, maximum=256),
     )
     jitter: float = field(
         default=0.1,
