@@ -70,15 +70,21 @@ class Outcome:
     """Unix time a gate (soak, window) should be looked at again, if any."""
     stage: str = ""
     """Where it failed: source, images, apply, health (empty when ok)."""
+    outages: list[str] = dataclasses.field(default_factory=list)
+    """Inputs that could not be read this time (a registry down), each with what was
+    kept instead; the rest of the reconcile went on."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "app": self.app,
             "ok": self.ok,
             "release": self.release,
             "message": self.message,
             "clusters": dict(self.clusters),
         }
+        if self.outages:
+            data["outages"] = list(self.outages)
+        return data
 
 
 def app_clusters(
@@ -301,6 +307,16 @@ class Reconciler:
             ok = ok and "manual" not in reasons
         if outages or held:
             message = f"{message}; warning: {'; '.join([*held, *outages])}"
+        stage = ""
+        if failed:
+            unhealthy = (records.UNHEALTHY, records.ROLLED_BACK)
+            stage = "health" if any(s in unhealthy for s in failed.values()) else "apply"
+        elif outages and "manual" in reasons:
+            # A person asked for a full pass and an input could not be read: what went
+            # out is fine, but the pass is not complete (``syncer sync`` exits 1).
+            ok, stage = False, "images"
+        elif not ok:
+            stage = "apply"
         return Outcome(
             app=app.name,
             ok=ok,
@@ -308,13 +324,8 @@ class Reconciler:
             message=message,
             clusters=reached,
             next_check=next_check,
-            stage=""
-            if ok
-            else (
-                "health"
-                if any(s in (records.UNHEALTHY, records.ROLLED_BACK) for s in failed.values())
-                else "apply"
-            ),
+            stage=stage,
+            outages=outages,
         )
 
     def _hold_back(
