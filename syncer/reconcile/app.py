@@ -212,11 +212,18 @@ class Reconciler:
         try:
             snap = self.inputs.snapshot(source, fresh=fresh)
         except errors.SyncerError as err:
-            return self._resume_after(
-                app, only=only, failed=self._fail(app, stage="source", err=err)
+            message = self._warn(
+                app, stage="source", message=self._source_outage(source.name, error=str(err))
             )
+            stuck = Outcome(app=app.name, ok=False, message=message, stage="source")
+            return self._resume_after(app, only=only, failed=stuck)
         chosen: list[release.Image] = []
         outages: list[str] = []
+        failing_source = self.inputs.source_error(source.name)
+        if failing_source is not None and not fresh:
+            # A snapshot from memory while the poll job sees the source failing (branch
+            # deleted, server down): what runs stays, and the app says why it is stuck.
+            outages.append(self._source_outage(source.name, error=failing_source))
         for image in app.images:
             try:
                 chosen.append(self.inputs.image(image, fresh=fresh))
@@ -239,7 +246,8 @@ class Reconciler:
         chosen, held = self._hold_back(app.name, chosen)
         if outages or held:
             # Replaces the app's error in place: the same warning is recorded once.
-            self._warn(app, stage="images", message="; ".join([*held, *outages]))
+            stage = "source" if failing_source is not None and not fresh else "images"
+            self._warn(app, stage=stage, message="; ".join([*held, *outages]))
         else:
             self.store.clear_error(app=app.name)
         rel = release.make(
@@ -448,9 +456,29 @@ class Reconciler:
         log.warning("app=%s stage=%s %s", app.name, stage, message)
         return f"{stage}: {message}"
 
+    def _source_outage(self, source: str, *, error: str) -> str:
+        """How a failing Git source reads in the app's status and history."""
+        commit = self.inputs.known_commit(source)
+        return f"{error}; keeping commit {commit[:12]}" if commit else error
+
+    def note_source_poll(self, name: str, *, source: str, error: str | None) -> None:
+        """Record the result of a poll of app ``name``'s Git ``source``: an error is the
+        app's (Degraded while what runs is healthy; what runs is kept); success clears it."""
+        known = [e for e in self.store.errors(name) if not e.cluster]
+        if error is not None:
+            self._warn(
+                self.app(name), stage="source", message=self._source_outage(source, error=error)
+            )
+            return
+        if known and known[0].stage == "source":
+            self.store.clear_error(app=name)
+
     def note_image_poll(self, name: str, *, repository: str, error: str | None) -> None:
         """Record the result of a registry poll of ``repository`` for app ``name``: an
         error is a warning of the app (what it runs is kept); success clears it."""
+        known = [e for e in self.store.errors(name) if not e.cluster]
+        if known and known[0].stage == "source":
+            return  # a failing Git source is the app's bigger problem; it says so already
         if error is not None:
             app = self.app(name)
             repo = inputs_.normalise_repository(repository)
@@ -461,7 +489,6 @@ class Reconciler:
             message = f"{error}; keeping {kept.ref if kept else 'the tag in Git'}"
             self._warn(app, stage="images", message=message)
             return
-        known = [e for e in self.store.errors(name) if not e.cluster]
         if known and known[0].stage == "images" and not known[0].message.startswith(HELD_BACK):
             self.store.clear_error(app=name)
 
