@@ -395,12 +395,17 @@ class Reconciler:
         steps = [s.cluster for s in plan.steps if s.cluster in names]
         if manual:
             # A person asked: clusters where this release could not be applied (gateway,
-            # RBAC, conflict: fixed since?) are tried again. Releases that turned
-            # unhealthy stay out; only a new release replaces them.
-            steps += [
+            # RBAC, conflict: fixed since?) are tried again, in the rollout that failed
+            # there. Releases that turned unhealthy stay out; only a new release
+            # replaces them.
+            failed = [
                 c for c, r in current.items()
                 if r.release == rel.id and r.state == records.FAILED and c not in steps
             ]  # fmt: skip
+            if failed:
+                self.store.retry_targets(
+                    app=app.name, release_id=rel.id, clusters=failed, reason="sync requested"
+                )
         if steps:
             earlier = self.store.targets_of_release(app.name, rel.id)
             cause = "catch-up" if earlier else "new-release"

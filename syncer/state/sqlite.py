@@ -222,34 +222,7 @@ class SqliteStore:
         cause: str,
         now: float,
     ) -> int:
-        # Supersede unfinished targets of other releases on these clusters: the
-        # newer intent wins, and their history says so.
-        for cluster in clusters:
-            stale = db.execute(
-                f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
-                f"AND release_id != ? AND state IN ({_OPEN_MARKS})",
-                (app, cluster, release_id, *_OPEN),
-            ).fetchall()
-            for row in stale:
-                db.execute(
-                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
-                    "finished_at = ? WHERE id = ?",
-                    (
-                        records.SUPERSEDED,
-                        f"superseded by {release_id[:12]}",
-                        now,
-                        now,
-                        row["id"],
-                    ),
-                )
-                self._insert_event(
-                    db,
-                    app=app,
-                    kind="superseded",
-                    release_id=row["release_id"],
-                    cluster=cluster,
-                    message=f"superseded by release {release_id[:12]}",
-                )
+        self._supersede(db, app=app, release_id=release_id, clusters=clusters, now=now)
         existing = db.execute(
             f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
             f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({_OPEN_MARKS}) "
@@ -291,6 +264,78 @@ class SqliteStore:
             )
         db.execute("UPDATE rollouts SET finished_at = NULL WHERE id = ?", (rollout_id,))
         return rollout_id
+
+    def _supersede(
+        self,
+        db: sqlite3.Connection,
+        *,
+        app: str,
+        release_id: str,
+        clusters: Sequence[str],
+        now: float,
+    ) -> None:
+        """Supersede unfinished targets of other releases on these clusters: the newer
+        intent wins, and their history says so."""
+        for cluster in clusters:
+            stale = db.execute(
+                f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
+                f"AND release_id != ? AND state IN ({_OPEN_MARKS})",
+                (app, cluster, release_id, *_OPEN),
+            ).fetchall()
+            for row in stale:
+                db.execute(
+                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                    "finished_at = ? WHERE id = ?",
+                    (
+                        records.SUPERSEDED,
+                        f"superseded by {release_id[:12]}",
+                        now,
+                        now,
+                        row["id"],
+                    ),
+                )
+                self._insert_event(
+                    db,
+                    app=app,
+                    kind="superseded",
+                    release_id=row["release_id"],
+                    cluster=cluster,
+                    message=f"superseded by release {release_id[:12]}",
+                )
+
+    def retry_targets(
+        self, *, app: str, release_id: str, clusters: Sequence[str], reason: str
+    ) -> list[str]:
+        now = time.time()
+        retried: list[str] = []
+        with self._tx() as db:
+            self._supersede(db, app=app, release_id=release_id, clusters=clusters, now=now)
+            for cluster in clusters:
+                row = db.execute(
+                    "SELECT id, rollout_id, state FROM targets WHERE app = ? AND cluster = ? "
+                    "AND release_id = ? ORDER BY id DESC LIMIT 1",
+                    (app, cluster, release_id),
+                ).fetchone()
+                if row is None or row["state"] != records.FAILED:
+                    continue
+                db.execute(
+                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                    "finished_at = NULL WHERE id = ?",
+                    (records.PENDING, reason, now, row["id"]),
+                )
+                db.execute(
+                    "UPDATE rollouts SET finished_at = NULL WHERE id = ?", (row["rollout_id"],)
+                )
+                self._insert_event(
+                    db,
+                    app=app,
+                    kind="retry",
+                    release_id=release_id,
+                    cluster=cluster,
+                    message=f"retrying {release_id[:12]} on {cluster} ({reason})",
+                )
+                retried.append(cluster)
+        return retried
 
     def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
         now = time.time()

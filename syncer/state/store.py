@@ -64,6 +64,14 @@ class Store(Protocol):
         """Rollouts with targets still to do, oldest first (what a restart resumes)."""
         ...
 
+    def retry_targets(
+        self, *, app: str, release_id: str, clusters: Sequence[str], reason: str
+    ) -> list[str]:
+        """Open again the failed target of ``release_id`` on each of ``clusters`` in its
+        own rollout (a retry someone asked for is not a new rollout); the clusters
+        retried."""
+        ...
+
     def rollouts(self, app: str, *, limit: int = 50) -> list[records.Rollout]:
         """The app's rollouts, newest first."""
         ...

@@ -329,3 +329,26 @@ def test_soak_gate_is_looked_at_again_when_it_ends(store: state.Store) -> None:
         ctl.stop(timeout=5)
     kinds_ = [(e.kind, e.cluster) for e in reversed(store.history("web", limit=50))]
     assert kinds_.index(("healthy", "dev")) < kinds_.index(("healthy", "prod"))
+
+
+def test_a_manual_retry_after_a_fixed_403_reuses_the_release_rollout(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.blocked.add("b")  # the API refused syncer's writes (HTTP 403)
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.clusters == {"a": "healthy", "b": "failed"}
+
+    parts.blocked.clear()  # RBAC fixed
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.ok and out.clusters == {"b": "healthy"}, out.message
+
+    (rollout,) = store.rollouts("web")
+    assert rollout.release_id == out.release
+    assert sorted((t.cluster, t.state, t.attempts) for t in rollout.targets) == [
+        ("a", "healthy", 1),
+        ("b", "healthy", 2),
+    ]
+    assert kinds(store).count("rollout") == 1
+    assert any(
+        e.kind == "retry" and e.cluster == "b" for e in store.history("web", limit=50)
+    ), kinds(store)

@@ -1,0 +1,110 @@
+"""An error that outlives a restart of the controller is in history once: the restarted
+controller finds the same problem (a registry down, a branch deleted) and does not write
+it again."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncer import controller
+from tests.controller.test_cli_live import CONFIGMAP
+from tests.controller.test_controller_live import wait_until
+from tests.controller.test_secrets_live import DEPLOYMENT
+from tests.servers import images as test_images
+
+pytestmark = pytest.mark.integration
+
+
+def errors_of(ctl: controller.Controller) -> list[str]:
+    return [e["message"] for e in ctl.history("web", 500) if e["kind"] in ("error", "failed")]
+
+
+def run_until_degraded(config: Path) -> list[str]:
+    """Start a controller, wait until the app is Degraded and has tried again, stop; its
+    errors."""
+    session = controller.open_session(str(config))
+    ctl = session.controller
+    ctl.start()
+    try:
+        wait_until(
+            lambda: (ctl.app_status("web") or {}).get("status") == "Degraded",
+            timeout=30,
+            what="Degraded",
+        )
+        # Retries (backoff 1 s, 2 s; polls every 0.5 s) meet the same error again.
+        time.sleep(3.5)
+        return errors_of(ctl)
+    finally:
+        ctl.stop(timeout=10)
+        session.store.close()
+
+
+@pytest.mark.parametrize("outage", ["registry", "branch", "cluster"])
+def test_an_error_that_outlives_a_restart_is_recorded_once(
+    tmp_path: Path, git_http: Any, registry_server: Any, kube_clusters: Any, outage: str
+) -> None:
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    reg = registry_server.start("anonymous")
+    test_images.push_image(reg, "team/web", tags=["1.2.0"])
+    repo = git_http.create_repo(
+        "deploy",
+        {
+            "web/deploy.yaml": DEPLOYMENT % f"{reg.host}/team/web:1.0.0",
+            "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
+        },
+    )
+    data = {
+        "sources": [
+            {"name": "deploy", "git": {"url": repo.url, "branch": "main", "interval": "0.5s"}}
+        ],
+        "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
+        "apps": [
+            {
+                "name": "web",
+                "source": "deploy",
+                "path": "web",
+                "namespace": "web",
+                "clusters": ["a"],
+                "sync": {"wait": "10s"},
+                "images": [
+                    {
+                        "repository": f"{reg.host}/team/web",
+                        "policy": {"semver": "^1"},
+                        "interval": "0.5s",
+                    }
+                ],
+            }
+        ],
+        "state": {"path": "state/syncer.db"},
+    }
+    config = tmp_path / "syncer.yaml"
+    config.write_text(yaml.safe_dump(data))
+    session = controller.open_session(str(config))
+    ctl = session.controller
+    ctl.start()
+    try:
+        wait_until(
+            lambda: (ctl.app_status("web") or {}).get("status") == "Healthy",
+            timeout=30,
+            what="first rollout healthy",
+        )
+    finally:
+        ctl.stop(timeout=10)
+        session.store.close()
+
+    if outage == "registry":
+        reg.stop()
+    elif outage == "branch":
+        repo.delete_branch("main")
+    else:
+        a.stop()  # and a commit makes a release that cannot be applied there
+        repo.commit({"web/cm.yaml": CONFIGMAP.replace("site", "web") % "two"})
+    first = run_until_degraded(config)
+    assert len(first) == 1, first
+    again = run_until_degraded(config)
+    assert again == first, again
