@@ -178,7 +178,9 @@ class Controller:
                 outcome = self.reconciler.rollback(name, to=rollback.to, by=rollback.by)
             except errors.SyncerError as err:
                 log.warning("app=%s rollback failed: %s", name, err)
-                self.store.record(app=name, kind="error", message=f"rollback failed: {err}")
+                self.store.record(
+                    app=name, kind="error", message=f"rollback failed: {err}", once=True
+                )
                 return False
             return outcome.ok
         outcome = self.reconciler.reconcile(

@@ -456,7 +456,11 @@ class Reconciler:
         if not known or known[0].message != message:
             # History gets the error once; retries of the same error only count it.
             self.store.record(
-                app=app.name, kind="error", message=f"{stage}: {message}", release_id=release_id
+                app=app.name,
+                kind="error",
+                message=f"{stage}: {message}",
+                release_id=release_id,
+                once=True,
             )
         log.warning("app=%s stage=%s %s", app.name, stage, message)
         return f"{stage}: {message}"
@@ -578,6 +582,7 @@ class Reconciler:
                 cluster=cluster,
                 release_id=run.desired_release if run else "",
                 message=f"{message}: nothing applied there",
+                once=True,
             )
 
     # --- rollback on request ------------------------------------------------------------

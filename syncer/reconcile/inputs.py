@@ -151,10 +151,17 @@ class Inputs:
             return dict(self._source_errors)
 
     def known_commit(self, name: str) -> str:
-        """The commit of source ``name``'s last good poll ("" when none)."""
+        """The commit of source ``name``'s last good poll ("" when none), remembered in
+        the state file across restarts (so an error names it the same way after one)."""
         with self._lock:
             snap = self._snapshots.get(name)
-        return snap.commit if snap is not None else ""
+        if snap is not None:
+            return snap.commit
+        source = next((s for s in self._config.sources if s.name == name), None)
+        if source is None or self._store is None:
+            return ""
+        git = source.git
+        return self._store.git_head(name, git.branch or git.tag or git.semver or git.commit) or ""
 
     # --- images -------------------------------------------------------------------------
     def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:

@@ -162,6 +162,7 @@ class TargetRunner:
                 release_id=target.release_id,
                 cluster=cluster.name,
                 message=f"{stage} on {cluster.name}: {message}",
+                once=True,
             )
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result=state).inc()
         log.warning(

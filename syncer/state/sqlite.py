@@ -519,8 +519,17 @@ class SqliteStore:
         release_id: str = "",
         cluster: str = "",
         data: dict[str, Any] | None = None,
-    ) -> None:
+        once: bool = False,
+    ) -> bool:
         with self._tx() as db:
+            if once:
+                last = db.execute(
+                    "SELECT kind, message FROM history WHERE app = ? AND cluster = ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (app, cluster),
+                ).fetchone()
+                if last is not None and (last["kind"], last["message"]) == (kind, message):
+                    return False
             self._insert_event(
                 db,
                 app=app,
@@ -530,6 +539,7 @@ class SqliteStore:
                 cluster=cluster,
                 data=data,
             )
+        return True
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
         rows = self._query(

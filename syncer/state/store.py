@@ -115,8 +115,11 @@ class Store(Protocol):
         release_id: str = "",
         cluster: str = "",
         data: dict[str, Any] | None = None,
-    ) -> None:
-        """Append a history entry."""
+        once: bool = False,
+    ) -> bool:
+        """Append a history entry; False when ``once`` and the newest entry of the app and
+        cluster is already this one (same kind and message): a problem found again, by
+        a retry or a restarted process, is in history once."""
         ...
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:

@@ -349,6 +349,42 @@ def test_a_manual_retry_after_a_fixed_403_reuses_the_release_rollout(store: stat
         ("b", "healthy", 2),
     ]
     assert kinds(store).count("rollout") == 1
-    assert any(
-        e.kind == "retry" and e.cluster == "b" for e in store.history("web", limit=50)
-    ), kinds(store)
+    assert any(e.kind == "retry" and e.cluster == "b" for e in store.history("web", limit=50)), (
+        kinds(store)
+    )
+
+
+def test_an_error_found_again_after_a_restart_is_in_history_once(store: state.Store) -> None:
+    """A pipeline that cannot be planned fails every reconcile (each one a restarted
+    ``syncer sync``): its error is written once, not once per pass."""
+    import dataclasses
+
+    from syncer.config import model
+
+    parts = fakes.FakeParts()
+    base = fakes.config(clusters=("dev", "prod"))
+    app = dataclasses.replace(base.apps[0], clusters=model.ClusterSelection())
+    window = model.TimeWindow(cron="0 0 31 2 *", duration=3600)  # never fires
+    cfg = dataclasses.replace(
+        base,
+        apps=(app,),
+        pipelines=(
+            model.Pipeline(
+                app="web",
+                stages=(
+                    model.Stage(name="dev", clusters=model.ClusterSelection(names=("dev",))),
+                    model.Stage(
+                        name="prod", clusters=model.ClusterSelection(names=("prod",)),
+                        after="dev", window=window,
+                    ),
+                ),
+            ),
+        ),
+    )  # fmt: skip
+    for _restart in range(3):
+        inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
+        rec = app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
+        out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+        assert not out.ok and out.stage == "pipeline", out.message
+    errors = [e.message for e in store.history("web", limit=100) if e.kind == "error"]
+    assert len(errors) == 1, errors
