@@ -39,7 +39,8 @@ def resolve(
     ``strip`` removes trailing newlines, which ``echo token > file`` adds; pass
     ``strip=False`` for SSH keys, whose final newline matters. ``environ`` defaults to
     ``os.environ``. A ``secret`` value is masked in logs from now on; a user name is
-    not a secret (``secret=False``): masking it would garble every word equal to it. Raises ``SecretError`` (or the reader's own ``SyncerError``, e.g. a
+    not a secret (``secret=False``): masking it would garble every word equal to it.
+    Raises ``SecretError`` (or the reader's own ``SyncerError``, e.g. a
     ``TemporaryError`` when the API server is unreachable).
     """
     if isinstance(ref, str):

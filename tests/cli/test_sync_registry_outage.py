@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from syncer import cli
-from tests.controller.test_cli_live import CONFIGMAP
+from tests.controller.test_cli_live import CONFIGMAP, web_app
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
@@ -38,17 +38,7 @@ def test_sync_exits_1_and_names_an_unreachable_registry(
     data = {
         "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
         "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [
-            {
-                "name": "web",
-                "source": "deploy",
-                "path": "web",
-                "namespace": "web",
-                "clusters": ["a"],
-                "sync": {"wait": "10s"},
-                "images": [{"repository": f"{reg.host}/team/web", "policy": {"semver": "^1"}}],
-            }
-        ],
+        "apps": [web_app(registry=reg.host, wait="10s")],
         "state": {"path": "state/syncer.db"},
     }
     config = tmp_path / "syncer.yaml"

@@ -35,9 +35,16 @@ spec:
 """
 
 
-def write_config(tmp: Path, *, url: str, kubeconfig: str, clusters: list[str]) -> Path:
+def write_config(
+    tmp: Path,
+    *,
+    url: str,
+    kubeconfig: str,
+    clusters: list[str],
+    git: dict[str, Any] | None = None,
+) -> Path:
     data = {
-        "sources": [{"name": "deploy", "git": {"url": url, "branch": "main"}}],
+        "sources": [{"name": "deploy", "git": {"url": url, "branch": "main", **(git or {})}}],
         "clusters": [
             {"name": name, "kubeconfig": kubeconfig, "context": name} for name in clusters
         ],
@@ -56,6 +63,20 @@ def write_config(tmp: Path, *, url: str, kubeconfig: str, clusters: list[str]) -
     path = tmp / "syncer.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def web_app(*, registry: str, wait: str = "5s", **image: Any) -> dict[str, Any]:
+    """App ``web`` (path ``web``, namespace ``web``) on cluster ``a``, its image
+    ``REGISTRY/team/web`` kept on ``^1``; ``image`` adds to the image entry."""
+    return {
+        "name": "web",
+        "source": "deploy",
+        "path": "web",
+        "namespace": "web",
+        "clusters": ["a"],
+        "sync": {"wait": wait},
+        "images": [{"repository": f"{registry}/team/web", "policy": {"semver": "^1"}, **image}],
+    }
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncer import controller, metrics
 from tests.controller.test_cli_live import CONFIGMAP, write_config
@@ -33,10 +32,10 @@ def test_a_failing_git_source_is_shown_counted_and_cleared(
 ) -> None:
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
-    path = write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a"])
-    data = yaml.safe_load(path.read_text())
-    data["sources"][0]["git"].update({"interval": "0.3s", "timeout": "5s"})
-    path.write_text(yaml.safe_dump(data))
+    path = write_config(
+        tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a"],
+        git={"interval": "0.3s", "timeout": "5s"},
+    )  # fmt: skip
     session = controller.open_session(str(path))
     ctl = session.controller
     ctl.start()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from syncer import controller
-from tests.controller.test_cli_live import CONFIGMAP
+from tests.controller.test_cli_live import CONFIGMAP, web_app
 from tests.controller.test_controller_live import wait_until
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
@@ -24,20 +24,21 @@ def errors_of(ctl: controller.Controller) -> list[str]:
     return [e["message"] for e in ctl.history("web", 500) if e["kind"] in ("error", "failed")]
 
 
-def run_until_degraded(config: Path) -> list[str]:
-    """Start a controller, wait until the app is Degraded and has tried again, stop; its
-    errors."""
+def run_until(config: Path, status: str) -> list[str]:
+    """Start a controller, wait until the app has ``status`` (and, when Degraded, has
+    tried again), stop; the errors in its history."""
     session = controller.open_session(str(config))
     ctl = session.controller
     ctl.start()
     try:
         wait_until(
-            lambda: (ctl.app_status("web") or {}).get("status") == "Degraded",
+            lambda: (ctl.app_status("web") or {}).get("status") == status,
             timeout=30,
-            what="Degraded",
+            what=status,
         )
-        # Retries (backoff 1 s, 2 s; polls every 0.5 s) meet the same error again.
-        time.sleep(3.5)
+        if status == "Degraded":
+            # Retries (backoff 1 s, 2 s; polls every 0.5 s) meet the same error again.
+            time.sleep(3.5)
         return errors_of(ctl)
     finally:
         ctl.stop(timeout=10)
@@ -63,39 +64,12 @@ def test_an_error_that_outlives_a_restart_is_recorded_once(
             {"name": "deploy", "git": {"url": repo.url, "branch": "main", "interval": "0.5s"}}
         ],
         "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [
-            {
-                "name": "web",
-                "source": "deploy",
-                "path": "web",
-                "namespace": "web",
-                "clusters": ["a"],
-                "sync": {"wait": "10s"},
-                "images": [
-                    {
-                        "repository": f"{reg.host}/team/web",
-                        "policy": {"semver": "^1"},
-                        "interval": "0.5s",
-                    }
-                ],
-            }
-        ],
+        "apps": [web_app(registry=reg.host, wait="10s", interval="0.5s")],
         "state": {"path": "state/syncer.db"},
     }
     config = tmp_path / "syncer.yaml"
     config.write_text(yaml.safe_dump(data))
-    session = controller.open_session(str(config))
-    ctl = session.controller
-    ctl.start()
-    try:
-        wait_until(
-            lambda: (ctl.app_status("web") or {}).get("status") == "Healthy",
-            timeout=30,
-            what="first rollout healthy",
-        )
-    finally:
-        ctl.stop(timeout=10)
-        session.store.close()
+    assert run_until(config, "Healthy") == []
 
     if outage == "registry":
         reg.stop()
@@ -104,7 +78,7 @@ def test_an_error_that_outlives_a_restart_is_recorded_once(
     else:
         a.stop()  # and a commit makes a release that cannot be applied there
         repo.commit({"web/cm.yaml": CONFIGMAP.replace("site", "web") % "two"})
-    first = run_until_degraded(config)
+    first = run_until(config, "Degraded")
     assert len(first) == 1, first
-    again = run_until_degraded(config)
+    again = run_until(config, "Degraded")
     assert again == first, again

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from syncer import cli
+from tests.controller.test_cli_live import web_app
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
@@ -45,17 +46,7 @@ def test_registry_outage_keeps_the_last_image_and_a_bad_password_fails_the_plan(
             }
         ],
         "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [
-            {
-                "name": "web",
-                "source": "deploy",
-                "path": "web",
-                "namespace": "web",
-                "clusters": ["a"],
-                "sync": {"wait": "5s"},
-                "images": [{"repository": f"{reg.host}/team/web", "policy": {"semver": "^1"}}],
-            }
-        ],
+        "apps": [web_app(registry=reg.host)],
         "state": {"path": "state/syncer.db"},
     }
     config = tmp_path / "syncer.yaml"

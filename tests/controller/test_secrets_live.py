@@ -16,7 +16,7 @@ from syncer import controller, errors, images
 from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.config import secrets as config_secrets
-from tests.controller.test_cli_live import CONFIGMAP
+from tests.controller.test_cli_live import CONFIGMAP, web_app
 from tests.servers import images as test_images
 
 pytestmark = pytest.mark.integration
@@ -91,15 +91,7 @@ def test_git_token_and_registry_password_from_a_secret_drive_a_sync(
         ],
         "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
         "apps": [
-            {
-                "name": "web",
-                "source": "deploy",
-                "path": "web",
-                "namespace": "web",
-                "clusters": ["a"],
-                "sync": {"wait": "5s"},
-                "images": [{"repository": f"{reg.host}/team/web", "policy": {"semver": "^1"}}],
-            },
+            web_app(registry=reg.host),
             {
                 "name": "other",
                 "source": "broken",
