@@ -326,15 +326,17 @@ class SqliteStore:
                 db.execute(
                     "UPDATE rollouts SET finished_at = NULL WHERE id = ?", (row["rollout_id"],)
                 )
-                self._insert_event(
-                    db,
-                    app=app,
-                    kind="retry",
-                    release_id=release_id,
-                    cluster=cluster,
-                    message=f"retrying {release_id[:12]} on {cluster} ({reason})",
-                )
                 retried.append(cluster)
+        if retried:
+            # One app-level entry (not one per cluster, so a cluster's own history keeps
+            # its error once however often someone retries), once per retry in a row.
+            self.record(
+                app=app,
+                kind="retry",
+                release_id=release_id,
+                message=f"retrying {release_id[:12]} on {', '.join(retried)} ({reason})",
+                once=True,
+            )
         return retried
 
     def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:

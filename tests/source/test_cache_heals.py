@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from syncer.source import cache
 from syncer.source import errors as source_errors
 from tests.source.conftest import make_source
 
@@ -23,18 +24,19 @@ FILES = {
 
 
 def damage(path: Path) -> None:
-    """Overwrite every other 64 bytes after the header with garbage, as failing disk
-    blocks would (the pack header and loose object prefix stay, so git still tries)."""
+    """Overwrite everything after the header with garbage, as failing disk blocks would
+    (a pack keeps its 12-byte header and its checksum, so git still opens it)."""
     data = bytearray(path.read_bytes())
     path.chmod(0o644)
-    for start in range(12, max(13, len(data) - 20), 128):
-        data[start : start + 64] = b"\xde\xad\xbe\xef" * 16
-    path.write_bytes(bytes(data[: len(path.read_bytes())]))
+    end = len(data) - 20 if path.suffix == ".pack" else len(data)
+    start = 12 if path.suffix == ".pack" else 2
+    data[start:end] = (b"\xde\xad\xbe\xef" * (len(data) // 4 + 1))[: max(0, end - start)]
+    path.write_bytes(bytes(data))
 
 
-def cache_objects(cache: Path) -> list[Path]:
-    found = [p for p in cache.glob("*/repo.git/objects/pack/*.pack")]
-    found += [p for p in cache.glob("*/repo.git/objects/??/*")]
+def cache_objects(cache_dir: Path) -> list[Path]:
+    found = list(cache_dir.glob("*/repo.git/objects/pack/*.pack"))
+    found += list(cache_dir.glob("*/repo.git/objects/??/*"))
     return found
 
 
@@ -45,24 +47,30 @@ def test_a_corrupt_cache_is_checked_removed_and_cloned_again(
     repo = git_http.create_repo("deploy", FILES)
     src = make_source("deploy", repo.url, branch="main", timeout=30.0)
     first = git_sources().poll(src)
+    new = repo.commit({"apps/web/cm.yaml": "kind: ConfigMap\nmetadata: {name: web2}\n"})
+    assert git_sources().poll(src).commit == new
     objects = cache_objects(tmp_path / "cache")
-    assert objects, "the first poll made no cache"
     packs = [p for p in objects if p.suffix == ".pack"]
     assert packs, "the first fetch kept no pack"
     for path in objects if what == "loose-and-packs" else packs:
         damage(path)
-
-    # A restarted controller (fresh memory) sees a new commit that changes one file: the
-    # unchanged ones come from the damaged objects.
-    new = repo.commit({"apps/web/cm.yaml": "kind: ConfigMap\nmetadata: {name: web2}\n"})
+    # The branch goes back to the first commit, whose snapshot was cleaned up: a
+    # restarted controller must read it from the damaged objects.
+    cache.RepoCache(
+        root=tmp_path / "cache", url=repo.url, display_url=repo.url, timeout=30.0
+    ).cleanup(keep=set(), keep_recent=0)
+    repo.move_branch("main", first.commit)
     caplog.set_level(logging.WARNING, logger="syncer.source")
+    fetches = git_http.count("fetch")
+
     rev = git_sources().poll(src)
 
-    assert rev.commit == new != first.commit
-    assert (rev.path / "apps/web/cm.yaml").read_text().endswith("{name: web2}\n")
+    assert rev.commit == first.commit
+    assert (rev.path / "apps/web/cm.yaml").read_text() == FILES["apps/web/cm.yaml"]
     assert (rev.path / "apps/web/big.yaml").read_text() == FILES["apps/web/big.yaml"]
     (line,) = [r.getMessage() for r in caplog.records if "event=cache-corrupt" in r.getMessage()]
     assert "re-cloning" in line and "fsck" in line and repo.url in line
+    assert git_http.count("fetch") == fetches + 1  # cloned again, once
 
 
 def test_a_network_error_does_not_touch_the_cache(git_http, git_sources, tmp_path, caplog):
