@@ -16,11 +16,16 @@ import os
 
 import yaml
 
-from syncer import errors
+from syncer import errors, yamlsize
 from syncer.config import crossrefs, model, nodes, walker
 
 # libyaml's parser when PyYAML has it (about 10x faster); nodes and marks are the same.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_NODES = 1_000_000
+"""Nodes the file may hold once aliases are expanded (as for manifests): anchors are
+welcome, an alias bomb (a few lines expanding to billions of values, which ``run``
+would then hash) is refused."""
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists accepted. A syncer config needs about ten
@@ -62,6 +67,7 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
         )
+    _check_size(root, filename=filename)
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
         crossrefs.check(config, ctx=ctx)
@@ -92,6 +98,22 @@ def _check_depth(text: str, *, filename: str) -> None:
         except yaml.YAMLError:
             continue
         return
+
+
+def _check_size(root: yaml.Node, *, filename: str) -> None:
+    try:
+        yamlsize.expanded_size(root, limit=MAX_NODES)
+    except yamlsize.AliasCycleError:
+        raise errors.ConfigError(
+            [f"{filename}:1: a YAML alias refers to itself; expected no cycles"]
+        ) from None
+    except yamlsize.TooLargeError:
+        raise errors.ConfigError(
+            [
+                f"{filename}:1: the YAML expands to more than {MAX_NODES:,} values through"
+                " aliases (an alias bomb?); expected ordinary anchors"
+            ]
+        ) from None
 
 
 def _too_deep(event: yaml.Event, *, filename: str) -> str:

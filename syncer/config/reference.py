@@ -43,7 +43,8 @@ alphabetical, numerical, digest`. Check a file with `syncer validate -c syncer.y
   backtracks catastrophically: a repeated group that itself holds a repeat (`(a+)+`,
   `(\\w+\\s?)*`, `(.*a)+`) is refused unless every repetition must pass a literal the inner
   repeat cannot match (`(\\d+\\.)+` is fine). Bound the repeat or drop the nesting.
-- YAML nesting is limited to 64 levels.
+- YAML nesting is limited to 64 levels, and the file to 1,000,000 values once aliases
+  are expanded (ordinary anchors are fine; an alias bomb is refused).
 - **secret reference**: credentials are never written in the config, only where to find
   them: `env:NAME` (an environment variable), `file:PATH` (a file; a relative path is
   relative to the config file's directory) or `secret:NAMESPACE/NAME#KEY` (a key of a

@@ -234,3 +234,27 @@ def test_a_catastrophic_filter_is_a_config_error_naming_the_field():
         )
     )
     assert problem.startswith("syncer.yaml:14: apps[0].images[0].filter.pattern: ")
+
+
+def test_an_alias_bomb_is_refused(tmp_path, capsys):
+    lines = ["x-a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"x-a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    text = PRELUDE + "\n".join(lines) + "\napps:\n  - {name: web, source: deploy,"
+    text += " clusters: [dev], helm: {values: {bomb: *a8}}}\n"
+    code, err = validate(tmp_path, capsys, text)
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {tmp_path / 'syncer.yaml'}:1: the YAML expands to more than 1,000,000 values"
+        " through aliases (an alias bomb?); expected ordinary anchors"
+    ]
+
+
+def test_ordinary_anchors_still_work():
+    config = load_text(
+        PRELUDE
+        + "x-sync: &sync {wait: 1m, prune: false}\n"
+        + "apps:\n"
+        + "  - {name: web, source: deploy, clusters: [dev], sync: *sync}\n"
+        + "  - {name: api, source: deploy, clusters: [dev], sync: *sync}\n"
+    )
+    assert [a.sync.wait for a in config.apps] == [60.0, 60.0]
