@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import yaml
 
@@ -58,15 +59,18 @@ def load(path: str | os.PathLike[str]) -> model.Config:
 def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     """Validate config ``text``; messages name ``filename``, paths resolve under ``base_dir``."""
     ctx = nodes.Context(file=filename, base_dir=base_dir)
-    _check_depth(text, filename=filename)
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError:
+        # libyaml gives up at 1,000 levels with a scanner error, and PyYAML's composer
+        # would recurse past Python's limit on such a file: its depth is read first.
+        _check_depth(text, filename=filename)
         root = _compose_for_errors(text, filename=filename)
     if root is None or nodes.is_null(root):
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
         )
+    _check_height(root, filename=filename)
     _check_size(root, filename=filename)
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
@@ -81,23 +85,59 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
 
 
 def _check_depth(text: str, *, filename: str) -> None:
-    """Refuse nesting deeper than ``MAX_DEPTH``, reading events (the parser keeps a
-    stack of its own, so this never recurses); invalid YAML is left to ``compose``.
-    libyaml gives up at its own limit (1,000 levels) with a scanner error, so the
-    events are read again with PyYAML's parser, which has no such limit."""
-    for loader in dict.fromkeys((_LOADER, yaml.SafeLoader)):
-        depth = 0
-        try:
-            for event in yaml.parse(text, Loader=loader):
-                if isinstance(event, yaml.CollectionStartEvent):
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        raise errors.ConfigError([_too_deep(event, filename=filename)])
-                elif isinstance(event, yaml.CollectionEndEvent):
-                    depth -= 1
-        except yaml.YAMLError:
-            continue
+    """Refuse nesting deeper than ``MAX_DEPTH``, reading PyYAML's events (its parser keeps
+    a stack of its own, so this never recurses); other errors are left to composing."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise errors.ConfigError([_too_deep(event.start_mark, filename=filename)])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
         return
+
+
+def _check_height(root: yaml.Node, *, filename: str) -> None:
+    """The same limit on composed nodes, without recursion: heights are computed
+    bottom-up (each node once, however many aliases share it)."""
+    heights: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in heights:
+            continue
+        children = _children(node)
+        if not children_done:
+            if any(id(c) in active or c is node for c in children):
+                raise errors.ConfigError(
+                    [f"{filename}:{nodes.line_of(node)}: a YAML alias refers to itself;"
+                     " expected no cycles"]
+                )  # fmt: skip
+            active.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in heights)
+            continue
+        active.discard(id(node))
+        known = [heights.get(id(c), 0) for c in children]
+        collection = isinstance(node, yaml.CollectionNode)
+        heights[id(node)] = int(collection) + max(known, default=0)
+        if heights[id(node)] > MAX_DEPTH:
+            deep = node
+            for _ in range(heights[id(node)] - MAX_DEPTH - 1):
+                deep = max(_children(deep), key=lambda c: heights.get(id(c), 0))
+            raise errors.ConfigError([_too_deep(deep.start_mark, filename=filename)])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _check_size(root: yaml.Node, *, filename: str) -> None:
@@ -116,8 +156,8 @@ def _check_size(root: yaml.Node, *, filename: str) -> None:
         ) from None
 
 
-def _too_deep(event: yaml.Event, *, filename: str) -> str:
-    line = event.start_mark.line + 1 if event.start_mark else 1
+def _too_deep(mark: Any, *, filename: str) -> str:
+    line = mark.line + 1 if mark else 1
     return (
         f"{filename}:{line}: the YAML nests deeper than {MAX_DEPTH} levels;"
         " expected a flatter syncer config"
