@@ -70,7 +70,6 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
         )
-    _check_height(root, filename=filename)
     _check_size(root, filename=filename)
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
@@ -100,49 +99,12 @@ def _check_depth(text: str, *, filename: str) -> None:
         return
 
 
-def _check_height(root: yaml.Node, *, filename: str) -> None:
-    """The same limit on composed nodes, without recursion: heights are computed
-    bottom-up (each node once, however many aliases share it)."""
-    heights: dict[int, int] = {}
-    active: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in heights:
-            continue
-        children = _children(node)
-        if not children_done:
-            if any(id(c) in active or c is node for c in children):
-                raise errors.ConfigError(
-                    [f"{filename}:{nodes.line_of(node)}: a YAML alias refers to itself;"
-                     " expected no cycles"]
-                )  # fmt: skip
-            active.add(id(node))
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in heights)
-            continue
-        active.discard(id(node))
-        known = [heights.get(id(c), 0) for c in children]
-        collection = isinstance(node, yaml.CollectionNode)
-        heights[id(node)] = int(collection) + max(known, default=0)
-        if heights[id(node)] > MAX_DEPTH:
-            deep = node
-            for _ in range(heights[id(node)] - MAX_DEPTH - 1):
-                deep = max(_children(deep), key=lambda c: heights.get(id(c), 0))
-            raise errors.ConfigError([_too_deep(deep.start_mark, filename=filename)])
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
 def _check_size(root: yaml.Node, *, filename: str) -> None:
+    """Nesting and alias expansion within bounds (counted without deep recursion)."""
     try:
-        yamlsize.expanded_size(root, limit=MAX_NODES)
+        yamlsize.expanded_size(root, limit=MAX_NODES, max_depth=MAX_DEPTH)
+    except yamlsize.TooDeepError as err:
+        raise errors.ConfigError([_too_deep(err.node.start_mark, filename=filename)]) from None
     except yamlsize.AliasCycleError:
         raise errors.ConfigError(
             [f"{filename}:1: a YAML alias refers to itself; expected no cycles"]
