@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from registry import credentials, errors, reference, transport
+from registry import answers, credentials, errors, reference, transport
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 """Seconds a token lives when the server omits ``expires_in`` (the Docker spec's value)."""
@@ -258,14 +258,12 @@ class Authenticator:
                 f"token server of {self.host} answered HTTP {response.status_code}"
             )
         try:
-            body = response.json()
-            token = str(body.get("token") or body.get("access_token") or "")
-            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (ValueError, AttributeError, TypeError) as err:
-            raise errors.AuthError(f"token server of {self.host} sent no JSON token") from err
-        if not token:
-            raise errors.AuthError(f"token server of {self.host} sent an empty token")
-        return token, lifetime
+            token, lifetime = answers.token(response.content)
+        except answers.Invalid as err:
+            raise errors.AuthError(
+                f"token server of {self.host} sent an invalid answer: {err}"
+            ) from err
+        return token, lifetime or DEFAULT_TOKEN_LIFETIME
 
 
 class _Rejected(errors.AuthError):

@@ -9,7 +9,7 @@ sends the four manifest media types in ``Accept``: without them registries answe
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -18,14 +18,13 @@ from typing import Any
 
 import requests
 
-from registry import auth, credentials, errors, reference, settings, transport
+from registry import answers, auth, credentials, errors, reference, settings, transport
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+log = logging.getLogger(__name__)
+
+OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST = answers.MANIFEST_TYPES
+MANIFEST_TYPES = answers.MANIFEST_TYPES
+INDEX_TYPES = answers.INDEX_TYPES
 ACCEPT = ", ".join(MANIFEST_TYPES)
 
 
@@ -40,6 +39,11 @@ class TagList:
     """The registry answered 304 to our ``If-None-Match``: same tags as last time."""
     fingerprint: str = ""
     """sha256 of the sorted tags: equal lists have equal fingerprints."""
+    invalid: int = 0
+    """Tags skipped for breaking the OCI tag grammar."""
+    limit: str = ""
+    """When ``truncated``: which limit stopped the listing, e.g. ``the scan budget of 250
+    tags`` or ``the page cap of 1000 pages``."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ class Client:
 
     def ping(self) -> None:
         """Check the registry speaks the Distribution API and we may use it."""
-        response = self._request("GET", f"{self.base_url}/v2/", kind="ping", scope="")
+        with self.transport.call(f"checking {self.host}/v2/"):
+            response = self._request("GET", f"{self.base_url}/v2/", kind="ping", scope="")
         if response.status_code != 200:
             raise self._fail(response, path="", ref="/v2/")
 
@@ -199,16 +204,34 @@ class Client:
         """All tags (following ``Link: rel="next"``), at most ``budget`` of them.
 
         With ``etag`` from the previous listing, an unchanged repository may answer 304
-        (``not_modified``) and cost nothing more.
+        (``not_modified``) and cost nothing more. Tags that break the OCI grammar are
+        skipped and counted; a page that is not a tag list, a ``Link`` to another host
+        or repository, or one back to a page already read, is a ``ResponseError``.
         """
         path = self.path(repository)
-        limit = budget or self.settings.scan_budget
+        with self.transport.call(f"listing the tags of {self.host}/{path}"):
+            return self._list_tags(path, limit=budget or self.settings.scan_budget, etag=etag)
+
+    def _list_tags(self, path: str, *, limit: int, etag: str) -> TagList:
         scope = f"repository:{path}:pull"
-        url: str | None = f"{self.base_url}/v2/{path}/tags/list"
+        first = f"{self.base_url}/v2/{path}/tags/list"
+        url: str | None = first
         params: dict[str, Any] | None = {"n": min(self.settings.page_size, limit)}
-        found: list[str] = []
-        pages, first_etag, truncated = 0, "", False
+        found: dict[str, None] = {}  # insertion-ordered, without duplicates
+        pages, first_etag, invalid, stopped_by = 0, "", 0, ""
+        read: set[str] = set()
         while url:
+            page_url = url + ("?" + urllib.parse.urlencode(params) if params else "")
+            if page_url in read:
+                # A Link back to a page already read: following it would never end.
+                raise errors.ResponseError(
+                    f"registry {self.host} paginates the tags of {path} in a loop: page "
+                    f"{pages + 1} links back to an earlier page; refusing to follow it"
+                )
+            if pages >= self.settings.max_pages:
+                stopped_by = f"the page cap of {self.settings.max_pages} pages"
+                break
+            read.add(page_url)
             headers = {"If-None-Match": etag} if etag and pages == 0 else {}
             response = self._request(
                 "GET", url, kind="tags", scope=scope, headers=headers, params=params
@@ -219,24 +242,32 @@ class Client:
             if response.status_code == 400 and pages == 1 and params:
                 # Some registries refuse a page size above their own maximum: ask without.
                 params, pages = None, 0
+                read.clear()
                 continue
             if response.status_code != 200:
                 raise self._fail(response, path=path)
             if pages == 1:
                 first_etag = response.headers.get("ETag", "")
             try:
-                page = response.json().get("tags") or []
-            except (ValueError, AttributeError) as err:
+                page = answers.tag_page(response.content)
+            except answers.Invalid as err:
                 raise errors.ResponseError(
-                    f"registry {self.host} sent an unreadable tag list for {path}"
+                    f"registry {self.host} sent an invalid tag list for {self.host}/{path} "
+                    f"(page {pages}): {err}"
                 ) from err
             for tag in page:
+                if not reference.is_tag(tag):
+                    invalid += 1
+                    log.debug("registry=%s repository=%s invalid tag %.140r", self.host, path, tag)
+                    continue
+                if tag in found:
+                    continue
                 if len(found) >= limit:
-                    truncated = True
+                    stopped_by = f"the scan budget of {limit} tags"
                     break
-                found.append(str(tag))
+                found[tag] = None
             next_url = response.links.get("next", {}).get("url")
-            if truncated or not next_url:
+            if stopped_by or not next_url:
                 break
             url, params = urllib.parse.urljoin(response.url, next_url), None
             if not _same_origin(url, self.base_url):
@@ -245,46 +276,91 @@ class Client:
                     f"registry {self.host} paginates {path} to another host; refusing to "
                     "send our credentials there"
                 )
+            if urllib.parse.urlsplit(url).path != urllib.parse.urlsplit(first).path:
+                raise errors.ResponseError(
+                    f"registry {self.host} paginates the tags of {path} to another resource "
+                    f"({urllib.parse.urlsplit(url).path[:120]!r}); refusing to follow it"
+                )
+        if invalid:
+            log.warning(
+                "registry=%s repository=%s skipped=%d tags that are not valid OCI tags",
+                self.host,
+                path,
+                invalid,
+            )
         tags = tuple(found)
-        return TagList(tags, truncated, pages, first_etag, False, fingerprint(tags))
+        return TagList(
+            tags,
+            bool(stopped_by),
+            pages,
+            first_etag,
+            False,
+            fingerprint(tags),
+            invalid,
+            stopped_by,
+        )
+
+    def _manifest(self, method: str, *, path: str, ref: str) -> requests.Response:
+        """HEAD or GET of ``manifests/<ref>``, asking for every manifest media type."""
+        return self._pull(
+            method,
+            path=path,
+            resource=f"manifests/{ref}",
+            ref=ref,
+            kind="manifest-head" if method == "HEAD" else "manifest-get",
+            headers={"Accept": ACCEPT},
+        )
+
+    def _invalid(self, *, path: str, ref: str, what: str, err: Exception) -> errors.ResponseError:
+        sep = ":" if reference.digest_problem(ref) else "@"
+        return errors.ResponseError(
+            f"registry {self.host} sent an invalid {what} for {self.host}/{path}{sep}{ref}: {err}"
+        )
 
     def head_digest(self, repository: str | reference.Reference, ref: str) -> str:
         """The digest a tag (or digest) points at: a HEAD, or GET+hash if none is sent."""
         path = self.path(repository)
-        response = self._pull(
-            "HEAD",
-            path=path,
-            resource=f"manifests/{ref}",
-            ref=ref,
-            kind="manifest-head",
-            headers={"Accept": ACCEPT},
-        )
-        digest = response.headers.get("Docker-Content-Digest", "")
-        if digest:
+        with self.transport.call(f"finding the digest of {self.host}/{path}:{ref}"):
+            response = self._manifest("HEAD", path=path, ref=ref)
+            sent = response.headers.get("Docker-Content-Digest", "")
+            if not sent:
+                # Some registries omit the header on HEAD: the digest is the body's sha256.
+                return self.get_manifest(repository, ref).digest
+            try:
+                digest = answers.digest(sent, what="Docker-Content-Digest")
+            except answers.Invalid as err:
+                raise self._invalid(path=path, ref=ref, what="digest", err=err) from err
+            if not reference.digest_problem(ref) and digest != ref:
+                raise errors.ResponseError(
+                    f"registry {self.host} answered {digest} for {self.host}/{path}@{ref}"
+                )
             return digest
-        # Some registries omit the header on HEAD: the digest is the body's sha256.
-        return self.get_manifest(repository, ref).digest
 
     def get_manifest(self, repository: str | reference.Reference, ref: str) -> Manifest:
+        """The manifest (or index) ``ref`` names, checked against its digest and the spec."""
         path = self.path(repository)
-        response = self._pull(
-            "GET",
-            path=path,
-            resource=f"manifests/{ref}",
-            ref=ref,
-            kind="manifest-get",
-            headers={"Accept": ACCEPT},
-        )
+        with self.transport.call(f"reading the manifest of {self.host}/{path}:{ref}"):
+            response = self._manifest("GET", path=path, ref=ref)
         raw = response.content
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = answers.digest_of(raw)
         try:
-            body = json.loads(raw)
-        except ValueError as err:
-            raise errors.ResponseError(
-                f"registry {self.host} sent a manifest for {path}:{ref} that is not JSON"
-            ) from err
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return Manifest(digest, body.get("mediaType") or media_type, body)
+            sent = response.headers.get("Docker-Content-Digest", "")
+            if sent:
+                answers.digest(sent, what="Docker-Content-Digest")
+                algorithm = sent.partition(":")[0]
+                if answers.digest_of(raw, algorithm=algorithm) != sent:
+                    raise answers.Invalid(f"the body does not match its digest {sent}")
+                digest = sent
+            if not reference.digest_problem(ref):
+                if answers.digest_of(raw, algorithm=ref.partition(":")[0]) != ref:
+                    raise answers.Invalid("the body does not match the digest asked for")
+                digest = ref
+            media_type, body = answers.manifest(
+                raw, content_type=response.headers.get("Content-Type", "")
+            )
+        except answers.Invalid as err:
+            raise self._invalid(path=path, ref=ref, what="manifest", err=err) from err
+        return Manifest(digest, media_type, body)
 
     def platform_manifest(
         self, repository: str | reference.Reference, ref: str, *, platform: str = "linux/amd64"
@@ -301,6 +377,7 @@ class Client:
             if len(want) > 2:
                 have.append(plat.get("variant", ""))
             if have == want:
+                # Checked by answers.manifest: the entry's digest is a valid digest.
                 return self.get_manifest(repository, str(entry["digest"]))
         available = sorted(
             "/".join(
@@ -325,18 +402,22 @@ class Client:
     ) -> str:
         """The ``created`` time of the image's config blob (RFC 3339), or ""."""
         manifest = self.platform_manifest(repository, ref, platform=platform)
-        config_digest = (manifest.body.get("config") or {}).get("digest")
+        config_digest = str((manifest.body.get("config") or {}).get("digest") or "")
         if not config_digest:
             return ""
         path = self.path(repository)
-        response = self._pull(
-            "GET",
-            path=path,
-            resource=f"blobs/{config_digest}",
-            ref=str(config_digest),
-            kind="blob",
-        )
+        with self.transport.call(f"reading the config of {self.host}/{path}:{ref}"):
+            response = self._pull(
+                "GET",
+                path=path,
+                resource=f"blobs/{config_digest}",
+                ref=config_digest,
+                kind="blob",
+            )
         try:
-            return str(response.json().get("created") or "")
-        except (ValueError, AttributeError) as err:
-            raise errors.ResponseError(f"config blob of {path}:{ref} is not JSON") from err
+            algorithm = config_digest.partition(":")[0]
+            if answers.digest_of(response.content, algorithm=algorithm) != config_digest:
+                raise answers.Invalid(f"the blob does not match its digest {config_digest}")
+            return answers.image_config(response.content)
+        except answers.Invalid as err:
+            raise self._invalid(path=path, ref=ref, what="image config", err=err) from err

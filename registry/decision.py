@@ -21,7 +21,14 @@ class Decision:
     """A sentence: ``1.4.2: highest of 37 tags in ^1.2; 3 pre-releases skipped``."""
     policy: str
     """The policy's label, e.g. ``semver:^1.2``."""
+    warning: str = ""
+    """What the user should act on, if anything: e.g. the running tag was kept because
+    the scan budget cut the tag list below it."""
 
 
-def make(*, repository: str, tag: str, digest: str, reason: str, policy: str) -> Decision:
-    return Decision(repository, tag, digest, f"{repository}:{tag}@{digest}", reason, policy)
+def make(
+    *, repository: str, tag: str, digest: str, reason: str, policy: str, warning: str = ""
+) -> Decision:
+    return Decision(
+        repository, tag, digest, f"{repository}:{tag}@{digest}", reason, policy, warning
+    )

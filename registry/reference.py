@@ -19,8 +19,11 @@ DOCKER_HUB_API = "registry-1.docker.io"
 _HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+"""The OCI distribution-spec tag grammar (use ``fullmatch``): ASCII only, 1-128 characters."""
+_ALGORITHM = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*")
+DIGEST_HEX = {"sha256": 64, "sha512": 128}
+"""The digest algorithms of the OCI image spec and the lowercase hex digits each has."""
 _HOST = re.compile(
     r"^(?:\[[0-9a-fA-F:.%]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$"
@@ -74,15 +77,9 @@ def _split(text: str) -> tuple[str, str, str, str]:
     rest, digest = text, ""
     if "@" in rest:
         rest, _, digest = rest.partition("@")
-        if not _DIGEST.match(digest):
-            raise errors.InvalidReferenceError(
-                f"invalid image reference {text!r}: digest {digest!r} is not ALGORITHM:HEX "
-                "(e.g. sha256:<64 hex digits>)"
-            )
-        if digest.startswith("sha256:") and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-            raise errors.InvalidReferenceError(
-                f"invalid image reference {text!r}: a sha256 digest has 64 lowercase hex digits"
-            )
+        problem = digest_problem(digest)
+        if problem:
+            raise errors.InvalidReferenceError(f"invalid image reference {text!r}: {problem}")
     domain = ""
     first, sep, remainder = rest.partition("/")
     if sep and _is_host(first):
@@ -96,7 +93,7 @@ def _split(text: str) -> tuple[str, str, str, str]:
     colon = rest.rfind(":")
     if colon > last_slash:
         rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG.match(tag):
+        if not is_tag(tag):
             raise errors.InvalidReferenceError(
                 f"invalid image reference {text!r}: tag {tag!r} must be 1-128 characters of "
                 "letters, digits, '_', '.', '-', not starting with '.' or '-'"
@@ -142,6 +139,34 @@ def parse_repository(text: str) -> Reference:
         )
     domain, path = _normalise(domain, path)
     return Reference(domain, path)
+
+
+def is_tag(text: object) -> bool:
+    """Whether ``text`` is a tag by the OCI grammar ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``."""
+    return isinstance(text, str) and TAG.fullmatch(text) is not None
+
+
+def digest_problem(text: object) -> str:
+    """Why ``text`` is not a usable digest (``algorithm:hex``), or "" when it is one.
+
+    Only the OCI image spec's algorithms are accepted (sha256: 64, sha512: 128 lowercase
+    hex digits): a digest we cannot verify could name any content.
+    """
+    if not isinstance(text, str):
+        return f"digest {text!r} is not a string"
+    shown = text if len(text) <= 80 else text[:80] + "…"
+    algorithm, sep, encoded = text.partition(":")
+    if not sep or not _ALGORITHM.fullmatch(algorithm):
+        return f"digest {shown!r} is not ALGORITHM:HEX (e.g. sha256:<64 hex digits>)"
+    length = DIGEST_HEX.get(algorithm)
+    if length is None:
+        return f"digest {shown!r} uses algorithm {algorithm!r}; expected {' or '.join(DIGEST_HEX)}"
+    if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):
+        return (
+            f"digest {shown!r} is not ALGORITHM:HEX: a {algorithm} digest has {length} "
+            "lowercase hex digits"
+        )
+    return ""
 
 
 def is_loopback(host: str) -> bool:

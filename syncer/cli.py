@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.status",
     "syncer.commands.history",
     "syncer.commands.rollback",
+    "syncer.commands.hold",
     "syncer.commands.render",
     "syncer.commands.image",
 )

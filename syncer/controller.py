@@ -34,6 +34,7 @@ from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
+from syncer.state import records
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
@@ -66,12 +67,6 @@ def repo_key(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-@dataclasses.dataclass
-class _Rollback:
-    to: str
-    by: str
-
-
 class Controller:
     """Implements ``syncer.server.port.ControllerPort``."""
 
@@ -93,7 +88,6 @@ class Controller:
         )
         self._backoff_base = backoff_base
         self._apps = {a.name: a for a in config.apps}
-        self._rollbacks: dict[str, _Rollback] = {}
         self._probes: dict[str, str] = {}
         self._noted: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -171,18 +165,6 @@ class Controller:
 
     # --- work ---------------------------------------------------------------------------
     def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
-        with self._lock:
-            rollback = self._rollbacks.pop(name, None)
-        if rollback is not None:
-            try:
-                outcome = self.reconciler.rollback(name, to=rollback.to, by=rollback.by)
-            except errors.SyncerError as err:
-                log.warning("app=%s rollback failed: %s", name, err)
-                self.store.record(
-                    app=name, kind="error", message=f"rollback failed: {err}", once=True
-                )
-                return False
-            return outcome.ok
         outcome = self.reconciler.reconcile(
             name, reasons=reasons, fresh=bool(reasons & FRESH_REASONS)
         )
@@ -343,18 +325,28 @@ class Controller:
         errs = self.store.errors(name)
         current = {d.release_id for d in deployments}
         by_cluster = {e.cluster: e for e in errs if e.cluster}
+        latest = self.store.latest_targets(name)
         clusters = [
-            self._cluster_entry(d.to_dict(), by_cluster.get(d.cluster)) for d in deployments
+            self._cluster_entry(
+                self._what_runs(name, d.to_dict(), latest.get(d.cluster)),
+                by_cluster.get(d.cluster),
+            )
+            for d in deployments
         ]
         # Clusters that never got a release but have an error (unreachable, bad
         # kubeconfig context): listed with it, and the app is not healthy.
         deployed = {d.cluster for d in deployments}
         for cluster in sorted(set(by_cluster) - deployed):
-            entry = {"cluster": cluster, "release": "", "healthy": False, "lastHealthyRelease": ""}
+            entry = {
+                "cluster": cluster, "release": "", "healthy": False, "lastHealthyRelease": "",
+                "health": UNKNOWN if by_cluster[cluster].stage == "cluster" else "Missing",
+                "commit": "", "images": [], "lastAppliedAt": None,
+            }  # fmt: skip
             clusters.append(self._cluster_entry(entry, by_cluster[cluster]))
         healthy = bool(clusters) and all(c["healthy"] for c in clusters)
         if errs:
-            serving = any(c["healthy"] for c in clusters)
+            # A cluster whose API does not answer may still serve: unknown is not failing.
+            serving = any(c["healthy"] or c.get("health") == UNKNOWN for c in clusters)
             status = "Degraded" if healthy or (serving and not self._failing(errs)) else "Failing"
         elif not deployments:
             status = "Pending"
@@ -381,7 +373,23 @@ class Controller:
             "waiting": waits,
             "stages": stages,
             "warnings": self._warnings(name, run.desired_release if run else ""),
+            "holds": [h.to_dict() for h in self.store.holds(name)],
         }
+
+    def _what_runs(
+        self, name: str, entry: dict[str, Any], target: records.Target | None
+    ) -> dict[str, Any]:
+        """A deployed cluster in status: the commit and images of its release, its
+        health in a word, when it was last applied and its last error."""
+        rel = self.store.get_release(name, entry["release"]) if entry["release"] else None
+        entry["commit"] = rel.commit if rel is not None else ""
+        entry["images"] = [i.ref for i in rel.images] if rel is not None else []
+        if target is not None and target.open:
+            entry["health"] = "Progressing"
+        else:
+            entry["health"] = "Healthy" if entry["healthy"] else "Unhealthy"
+        entry["error"] = ""
+        return entry
 
     def _warnings(self, name: str, release_id: str) -> list[str]:
         """Warnings recorded once for the desired release (an image policy that matches
@@ -401,8 +409,14 @@ class Controller:
         if err is None:
             return entry
         entry["error"] = f"{err.stage}: {err.message}"
+        entry["errorSince"] = err.since
         if err.stage == "health" and err.message.startswith(target_.NOT_HEALTHY_ANY_MORE):
             entry["healthy"] = False
+            entry["health"] = "Unhealthy"
+        if err.stage == "cluster":
+            # Its API stopped answering: what runs there is not known to be healthy.
+            entry["healthy"] = False
+            entry["health"] = UNKNOWN
         return entry
 
     @staticmethod
@@ -424,11 +438,7 @@ class Controller:
                 clusters=self.config.clusters,
                 release=release_id,
                 records=app_.cluster_records(store=self.store, app=name, clusters=clusters),
-                approvals={
-                    (a.release_id, a.stage)
-                    for a in self.store.approvals(name)
-                    if a.approved_at is not None
-                },
+                approvals=app_.approved(store=self.store, app=name),
                 now=dt.datetime.now(dt.UTC),
             )
         except errors.SyncerError as err:
@@ -488,24 +498,25 @@ class Controller:
         self._queue.request(app, "api", now=True)
         return {"app": app, "scheduled": True}
 
-    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
+    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
-        if to:
-            rel = self.store.get_release(app, to)
-            if rel is None:
-                raise errors.PermanentError(f"app {app!r} has no release {to!r}")
-            target = rel.id
-        else:
-            current = sorted({d.release_id for d in self.store.deployments(app)})
-            found = self.store.last_healthy_release(app, exclude=current)
-            if found is None:
-                raise errors.PermanentError(f"app {app!r} has no earlier healthy release")
-            target = found
-        with self._lock:
-            self._rollbacks[app] = _Rollback(to=target, by="api")
+        # Recorded in state before the answer (the pin and an open rollout of the target):
+        # a crash right after it loses nothing, the next reconcile carries it out.
+        target = self.reconciler.request_rollback(app, to=to, by="api", stage=stage).id
         self._queue.request(app, "rollback", now=True)
-        return {"app": app, "to": target, "scheduled": True}
+        return {"app": app, "to": target, "stage": stage or "", "scheduled": True}
+
+    def suspend(self, app: str, stage: str | None, *, by: str = "api") -> dict[str, Any]:
+        held = self.store.hold(app=app, stage=stage or "", kind=records.SUSPEND, by=by)
+        return {"app": app, **held.to_dict()}
+
+    def resume(self, app: str, stage: str | None, *, by: str = "api") -> dict[str, Any]:
+        lifted = self.store.release_holds(app=app, stage=stage, by=by)
+        if lifted and self._queue is not None:
+            # Follow the newest release now, not at the next poll.
+            self._queue.request(app, "api", now=True)
+        return {"app": app, "stage": stage or "", "resumed": [h.to_dict() for h in lifted]}
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:
         # Only what the plan awaits now: not a release rejected or blocked upstream since.
@@ -583,6 +594,9 @@ def _with_reasons(
 
 
 _UNDER_WAY = frozenset({"progressing", "waiting"})
+
+UNKNOWN = "Unknown"
+"""A cluster's health while its API does not answer."""
 """Stage phases of a release that is still on its way through a pipeline."""
 
 

@@ -15,7 +15,7 @@ with ``syncer.redact`` like every other credential.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import registry
@@ -44,16 +44,32 @@ class RegistryUnreachableError(RegistryError):
 
 
 def policy_spec(image: model.AppImage) -> str:
-    """``KIND:VALUE`` of an image's policy, e.g. ``semver:^1.2`` or ``digest:latest``."""
+    """``KIND:VALUE`` of an image's policy, e.g. ``semver:^1.2``, ``digest:latest`` or
+    ``newest-build:linux/amd64``."""
     p = image.policy
+    if p.newest_build is not None:
+        return f"newest-build:{p.newest_build.platform}"
     for kind in ("semver", "alphabetical", "numerical", "digest"):
         value = getattr(p, kind)
         if value:
             return f"{kind}:{value}"
     raise ImagePolicyError(
         f"image {image.repository}: no policy set; expected one of semver, alphabetical, "
-        "numerical, digest"
+        "numerical, digest, newestBuild"
     )
+
+
+def policy_key(image: model.AppImage) -> str:
+    """A stable name of everything that chooses an image's tag (policy, filter, ignore
+    list): images with equal keys in one repository share one decision."""
+    key = policy_spec(image)
+    if image.filter is not None:
+        key += f" filter:{image.filter.pattern}"
+        if image.filter.extract:
+            key += f" extract:{image.filter.extract}"
+    if image.ignore:
+        key += f" ignore:{','.join(image.ignore)}"
+    return key
 
 
 def canonical_host(host: str) -> str:
@@ -72,6 +88,10 @@ def client_settings(reg: model.Registry, *, base_dir: str) -> registry.ClientSet
         insecure=reg.insecure,
         ca_file=ca_file,
         timeout=reg.timeout,
+        deadline=reg.deadline,
+        scan_budget=reg.scan_budget,
+        max_pages=reg.max_pages,
+        max_body=reg.max_body_size,
         per_second=reg.rate_limit.per_second,
         burst=reg.rate_limit.burst,
         max_concurrency=reg.rate_limit.max_concurrency,
@@ -189,8 +209,16 @@ class Images:
         )
         self.cache = registry.PollCache()
 
-    def decide(self, image: model.AppImage) -> registry.Decision:
+    def decide(
+        self,
+        image: model.AppImage,
+        *,
+        running: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    ) -> registry.Decision:
         """Which tag and digest ``image`` should run now, and why.
+
+        ``running``: the (tag, digest) pairs running now; asked only when a limit cut the
+        tag list, so that a cut list never chooses below them (``registry.resolve``).
 
         Raises ``ImagePolicyError``/``NoMatchingTagError`` (permanent),
         ``RegistryUnavailableError`` (temporary) or ``RegistryError``.
@@ -205,6 +233,8 @@ class Images:
                 cache=self.cache,
                 pattern=pattern,
                 extract=extract,
+                ignore_tags=image.ignore,
+                running=running,
             )
         except registry.RegistryError as err:
             raise convert(err, image=image.repository) from err

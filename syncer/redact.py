@@ -12,6 +12,8 @@ lines are masked before any secret is resolved).
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import re
 import threading
@@ -165,3 +167,31 @@ def uninstall() -> None:
         if _previous_factory is not None:
             logging.setLogRecordFactory(_previous_factory)
             _previous_factory = None
+
+
+SECRET_FIELDS = ("data", "stringData")
+"""Fields of a Kubernetes Secret whose values are never shown, only a hash of them."""
+
+
+def hashed(value: Any) -> str:
+    """What is shown instead of a Secret value: a short hash, enough to see it changed."""
+    digest = hashlib.sha256(str(value).encode()).hexdigest()[:12]
+    return f"(masked, sha256 {digest})"
+
+
+def secret_object(obj: Any) -> Any:
+    """``obj`` with the values of a Secret's ``data`` and ``stringData`` hashed (any other
+    object is returned as it is). Every printed, stored or served object goes through
+    it: plans, offline sync output, history."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return obj
+    out = copy.copy(obj)
+    for key in SECRET_FIELDS:
+        if isinstance(obj.get(key), dict):
+            out[key] = {name: hashed(value) for name, value in obj[key].items()}
+    return out
+
+
+def secret_path(*, kind: str, path: str) -> bool:
+    """Whether the dotted field ``path`` of a ``kind`` object holds a Secret value."""
+    return kind == "Secret" and path.split(".", 1)[0] in SECRET_FIELDS

@@ -1,15 +1,21 @@
 """Releases: the immutable, content-addressed unit everything downstream moves.
 
-``syncer.reconcile`` builds one from a Git snapshot (the commit) and the image
-decisions of ``syncer.images`` (one per app image), then hands it to ``syncer.state``
-(stored once, whatever the number of clusters) and to the rollout. History, rollback
-and promotion all speak of releases by id.
+``syncer.reconcile`` builds one from what an app deploys: the objects rendered for
+each of its clusters from a Git snapshot, and the image decisions of ``syncer.images``
+(one per app image); it hands it to ``syncer.state`` (stored once, whatever the number
+of clusters) and to the rollout. History, rollback and promotion all speak of releases
+by id.
 
-The id is the SHA-256 of the canonical JSON of ``{app, commit, sorted image refs,
-config digest}``: the same inputs always give the same id, so a restart or a second
-controller never creates a duplicate, and any change of input gives a new one. The
-config digest covers the app settings that change what is applied (path, namespace,
-Helm values, image field paths, gateway policy), so editing them is a new release too.
+The id is derived from the *content*: the SHA-256 of the canonical JSON of ``{rendered
+objects per cluster (digests), sorted image refs, config digest}``, not from the
+commit. A commit that changes nothing an app deploys (a README, another app's
+directory in a monorepo) gives the same content, hence the same release: nothing moves
+through the pipeline and pending approvals stay. The release keeps the commit its
+content first appeared at (``commit``: the commit that last changed the app), which is
+also what it is rendered from later. The same content always gives the same id, so a
+restart or a second controller never creates a duplicate. The config digest covers the
+app settings that change what is applied or whether it may be (gateway policy), so
+editing them is a new release too.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class Image:
     """The policy that chose it, e.g. ``semver:^1.2`` or ``digest:latest``."""
     reason: str = ""
     """Why this tag won, in words."""
+    warning: str = dataclasses.field(default="", compare=False)
+    """What the user should act on (e.g. a limit cut the tag list and the running tag was
+    kept); not part of the image's identity, nor stored with releases."""
 
     @property
     def ref(self) -> str:
@@ -74,6 +83,7 @@ class Image:
             digest=str(decision.digest or ""),
             policy=str(getattr(decision, "policy", "") or ""),
             reason=str(getattr(decision, "reason", "") or ""),
+            warning=str(getattr(decision, "warning", "") or ""),
         )
 
 
@@ -89,7 +99,10 @@ class Release:
     created_at: float
     """Unix time the release was first seen (not part of the id)."""
     source: str = ""
-    """Name of the Git source (not part of the id: the commit is)."""
+    """Name of the Git source (not part of the id)."""
+    content: str = ""
+    """``sha256:…`` of what the release deploys (the id is derived from it); empty for
+    releases recorded before content identity (state schema 2 and older)."""
 
     @property
     def short_id(self) -> str:
@@ -112,6 +125,7 @@ class Release:
             "commit": self.commit,
             "images": [image.to_dict() for image in self.images],
             "configDigest": self.config_digest,
+            "content": self.content,
             "createdAt": self.created_at,
         }
 
@@ -125,22 +139,34 @@ class Release:
             images=tuple(Image.from_dict(i) for i in data.get("images", ())),
             config_digest=str(data.get("configDigest", "")),
             created_at=float(data.get("createdAt", 0.0)),
+            content=str(data.get("content", "")),
         )
 
 
-def release_id(*, app: str, commit: str, image_refs: Iterable[str], config_digest: str) -> str:
-    """The content address: SHA-256 hex of the canonical JSON of the inputs."""
-    canonical = json.dumps(
-        {
-            "app": app,
-            "commit": commit,
-            "images": sorted(image_refs),
-            "config": config_digest,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+def _sha256(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def objects_digest(objects: Iterable[Mapping[str, Any]]) -> str:
+    """Digest of rendered objects, in their (stable) render order. Secret values go into
+    the hash only: neither they nor anything reversible is kept."""
+    return "sha256:" + _sha256(list(objects))
+
+
+def content_digest(
+    *, rendered: Mapping[str, str], image_refs: Iterable[str], config_digest: str
+) -> str:
+    """What an app deploys: per cluster the digest of its rendered objects (or, where
+    rendering failed, the commit it failed at), the chosen images and the config digest."""
+    return "sha256:" + _sha256(
+        {"rendered": dict(rendered), "images": sorted(image_refs), "config": config_digest}
+    )
+
+
+def release_id(*, app: str, content: str) -> str:
+    """The content address: SHA-256 hex of the app and the content digest."""
+    return _sha256({"app": app, "content": content})
 
 
 def config_digest(app: Any) -> str:
@@ -165,23 +191,29 @@ def make(
     commit: str,
     images: Iterable[Image],
     config_digest: str,
+    rendered: Mapping[str, str] | None = None,
     source: str = "",
     now: float | None = None,
 ) -> Release:
-    """Build the release for these inputs; images are kept sorted by repository."""
+    """Build the release for these inputs; images are kept sorted by repository.
+
+    ``rendered``: cluster -> ``objects_digest`` of what was rendered for it (a cluster
+    whose render failed maps to ``unrendered:<commit>``, so the failure is tried again
+    at each new commit). Without it nothing was rendered and the commit stands for
+    the content."""
     ordered = tuple(sorted(images, key=lambda i: (i.repository, i.tag, i.digest)))
-    rid = release_id(
-        app=app,
-        commit=commit,
+    content = content_digest(
+        rendered=rendered if rendered is not None else {"": f"unrendered:{commit}"},
         image_refs=[i.ref for i in ordered],
         config_digest=config_digest,
     )
     return Release(
-        id=rid,
+        id=release_id(app=app, content=content),
         app=app,
         source=source,
         commit=commit,
         images=ordered,
         config_digest=config_digest,
         created_at=time.time() if now is None else now,
+        content=content,
     )

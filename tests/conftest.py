@@ -9,7 +9,7 @@ from tests.binaries import CACHE_BIN
 pytest_plugins = [
     "tests.servers.git_fixtures",
     "tests.servers.registry_fixtures",
-    "tests.kubeapi.fixtures",
+    "tests.kubecluster.fixtures",
 ]
 
 # Subprocesses started by tests (kubectl, helm, git) find the pinned binaries first.

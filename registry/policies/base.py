@@ -1,9 +1,10 @@
 """What every tag policy shares: the ``Selection`` it returns and the selection pipeline.
 
 ``registry.resolve`` hands a repository's tags to ``TagPolicy.select``; the pipeline drops
-signature/SBOM artifact tags (``registry.policies.artifacts``), applies the optional
-regex filter (``registry.policies.tagfilter``), and lets the policy's ``Orderer`` pick
-the winner among the extracted values. The ``reason`` says why, in one sentence.
+signature/SBOM artifact tags (``registry.policies.artifacts``) and ignored tags
+(``registry.policies.ignore``), applies the optional regex filter
+(``registry.policies.tagfilter``), and lets the policy's ``Orderer`` pick the winner
+among the extracted values. The ``reason`` says why, in one sentence.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.policies import artifacts, tagfilter
+from registry.policies import artifacts, ignore, tagfilter
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class TagPolicy:
     orderer: Orderer
     filter: tagfilter.TagFilter | None = None
     include_artifacts: bool = False
+    ignore: ignore.TagIgnore | None = None
 
     @property
     def label(self) -> str:
@@ -65,11 +67,18 @@ class TagPolicy:
             text += f" filter={self.filter.pattern.pattern}"
             if self.filter.extract:
                 text += f" extract={self.filter.extract}"
+        if self.ignore is not None:
+            text += f" ignore={','.join(self.ignore.globs)}"
         return text
 
-    def select(self, tags: Iterable[str], *, truncated_at: int = 0) -> Selection:
+    def select(
+        self, tags: Iterable[str], *, truncated_at: int = 0, limit: str = "", invalid: int = 0
+    ) -> Selection:
+        """The winner among ``tags``. ``truncated_at``: ``limit`` (``the scan budget of 250
+        tags``) stopped the listing after that many tags; ``invalid``: tags the listing
+        skipped for breaking the OCI grammar."""
         scanned = 0
-        skipped_artifacts = 0
+        skipped_artifacts = ignored = 0
         kept: list[str] = []
         for tag in tags:
             scanned += 1
@@ -77,8 +86,13 @@ class TagPolicy:
             if not self.include_artifacts and artifacts.is_artifact(tag):
                 skipped_artifacts += 1
                 continue
+            if self.ignore is not None and self.ignore.ignores(tag):
+                ignored += 1
+                continue
             kept.append(tag)
         notes: list[str] = []
+        if ignored:
+            notes.append(f"{plural(ignored, 'tag')} on the ignore list")
         if self.filter is not None:
             candidates, dropped = self.filter.apply(kept)
             if dropped:
@@ -91,8 +105,13 @@ class TagPolicy:
         notes.extend(outcome.notes)
         if skipped_artifacts:
             notes.append(f"{plural(skipped_artifacts, 'signature/SBOM tag')} excluded")
+        if invalid:
+            notes.append(f"{plural(invalid, 'invalid tag')} skipped")
         if truncated_at:
-            notes.append(f"scan budget reached: only the first {truncated_at} tags were read")
+            notes.append(
+                f"listing stopped by {limit or 'the scan budget'}: only the first "
+                f"{truncated_at} tags were read"
+            )
         tail = "".join(f"; {note}" for note in notes)
         if outcome.tag is None:
             return Selection(

@@ -6,12 +6,9 @@ No tag listing: ``registry.resolve`` asks the registry for the tag's current dig
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from registry import errors
-
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+from registry import errors, reference
 
 
 @dataclass(frozen=True)
@@ -20,7 +17,7 @@ class Digest:
 
     @classmethod
     def build(cls, tag: str) -> Digest:
-        if not _TAG.match(tag or ""):
+        if not reference.is_tag(tag):
             raise errors.InvalidPolicyError(
                 f"digest policy needs the tag to follow, e.g. digest:latest; {tag!r} is not "
                 "a valid tag"

@@ -2,8 +2,10 @@
 
 Built by ``registry.policies.build`` from ``semver:RANGE``; the range is validated then
 (``registry.policies.semver_range``). Tags that are not versions are ignored, and
-pre-releases count only when the range names one. Ties (``1.2.3`` and ``v1.2.3``) go to
-the fully spelled, unprefixed tag, then to the alphabetically last.
+pre-releases count only when the range names one. Tags of equal precedence (``1.2.3``,
+``v1.2.3``, ``1.2``, ``01.2.3``, ``1.2.3_b7``) are ordered deterministically, whatever order
+the registry lists them in: the one spelling all three numbers wins, then the one
+without zero padding, then the one without a ``v``, then the alphabetically last.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ class Semver:
                 prereleases += bool(version.pre) and self.range.within(version)
                 continue
             in_range += 1
-            # Precedence first; then prefer "1.2.3" over "1.2" or "v1.2.3"; then the tag.
-            key = (version.key, version.parts, not value.startswith(("v", "V")), tag)
+            # Precedence first; then "1.2.3" over "1.2", "01.2.3" or "v1.2.3"; then the tag.
+            plain = not value.startswith(("v", "V"))
+            key = (version.key, version.parts, not version.padded, plain, tag)
             if best is None or key > best:
                 best, winner = key, tag
         notes = []

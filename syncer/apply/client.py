@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from syncer import errors as syncer_errors
-from syncer.apply import discovery, errors, ownership, refs, throttle
+from syncer.apply import claims, discovery, errors, ownership, refs, throttle
 from syncer.config import model
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class ClusterClient:
         self._sleep = sleep
         self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
+        self.claims = claims.Claims()
+        """Objects apps of this process are creating here (see claims.py)."""
 
     def close(self) -> None:
         self._api.close()
@@ -218,7 +221,11 @@ class ClusterClient:
             if status == 401 and not reloaded and self._reload_credentials(why="HTTP 401"):
                 reloaded = True  # a rotated token: read the kubeconfig again, once
                 continue
-            if status in RETRY_STATUSES and attempt < self.retry.attempts:
+            if (
+                status in RETRY_STATUSES
+                and attempt < self.retry.attempts
+                and not _untypable(status, data)
+            ):
                 delay = self._backoff(attempt, retry_after=headers.get("Retry-After"))
                 log.info(
                     "kube request retried cluster=%s verb=%s path=%s status=%s delay=%.2f",
@@ -300,6 +307,11 @@ class ClusterClient:
         message = str(document.get("message") or data[:300].decode("utf-8", "replace"))
         reason = str(document.get("reason") or "")
         text = f"cluster {self.name}: {method} {subject}: {message}"
+        if _untypable(status, data):
+            return errors.InvalidObject(
+                f"cluster {self.name}: {method} {subject}: {_typing_problem(message)}; "
+                "fix the manifest (the API server cannot type this object)"
+            )
         if status in RETRY_STATUSES:
             retry_after = self._backoff(self.retry.attempts, retry_after=headers.get("Retry-After"))
             return errors.ApiUnavailable(
@@ -326,6 +338,30 @@ class ClusterClient:
             return self.request("GET", path)
         except errors.NotFound:
             return None
+
+
+# A real apiserver answers 500 for an apply it cannot turn into a typed object (an
+# undeclared field, a wrong type): a permanent error of the manifest, not of the server.
+UNTYPABLE_MARKERS = ("failed to create typed patch object", "failed to create typed live object")
+
+
+def _untypable(status: int, data: bytes) -> bool:
+    if status != 500:
+        return False
+    text = data[:2000].decode("utf-8", "replace")
+    return any(marker in text for marker in UNTYPABLE_MARKERS)
+
+
+def _typing_problem(message: str) -> str:
+    """'unknown field "spec.x"' or 'field "spec.x": expected …' from the server's text
+    ("failed to create typed patch object (ns/n; apps/v1, Kind=K): .spec.x: why")."""
+    found = re.search(r"\): \.?([^\s:]+): (.+)$", message, re.DOTALL)
+    if not found:
+        return message
+    field, why = found.group(1), found.group(2).strip()
+    if why == "field not declared in schema":
+        return f'unknown field "{field}"'
+    return f'field "{field}": {why}'
 
 
 def _json(data: bytes) -> dict[str, Any]:

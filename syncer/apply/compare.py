@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from syncer import redact
 from syncer.apply import ownership, quantity
 
 _SKIP_TOP = frozenset({"apiVersion", "kind", "status"})
@@ -71,6 +72,23 @@ def _as_stored(desired: dict[str, Any]) -> dict[str, Any]:
     stored = {key: value for key, value in desired.items() if key != "stringData"}
     stored["data"] = data
     return stored
+
+
+def change_text(obj: dict[str, Any], difference: Difference, *, backwards: bool = False) -> str:
+    """``path: live -> desired`` (``desired -> live`` with ``backwards``, for drift), values
+    shortened; a Secret's values are never shown, only hashes that tell they changed."""
+    secret = redact.secret_path(kind=str(obj.get("kind", "")), path=difference.path)
+    shown = [
+        redact.hashed(v) if secret else _short(v) for v in (difference.live, difference.desired)
+    ]
+    if backwards:
+        shown.reverse()
+    return f"{difference.path}: {shown[0]} -> {shown[1]}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def differences(*, live: dict[str, Any], desired: dict[str, Any]) -> list[Difference]:

@@ -69,17 +69,10 @@ def _drift_of(
         return None
     item = results.DriftItem(ref=ref)
     for difference in compare.differences(live=current, desired=obj):
-        item.fields.append(
-            f"{difference.path}: {_short(difference.desired)} -> {_short(difference.live)}"
-        )
+        item.fields.append(compare.change_text(current, difference, backwards=True))
         for manager in compare.owners(current, difference.segments):
             if manager != ownership.FIELD_MANAGER and manager not in item.managers:
                 item.managers.append(manager)
     if not item.fields:
         item.fields.append(compare.needs_apply(live=current, desired=obj))
     return item
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -16,13 +16,10 @@ from syncer.render import labels
 MANAGED_BY_LABEL = labels.MANAGED_BY_LABEL
 MANAGED_BY_VALUE = labels.MANAGED_BY_VALUE
 APP_LABEL = labels.APP_LABEL
-SYNC_WAVE_ANNOTATION = "syncer.io/sync-wave"
-"""An integer; lower waves are applied first (default 0), like Argo CD's sync waves."""
+SYNC_WAVE_ANNOTATION = labels.SYNC_WAVE_ANNOTATION
 ADOPT_ANNOTATION = "syncer.io/adopt"
 """``"true"`` on a desired object: take over a live object syncer did not create."""
-REPLACE_ANNOTATION = "syncer.io/replace"
-"""``"true"`` on a desired object: delete and re-create it when a change hits an
-immutable field (Jobs are always replaced)."""
+REPLACE_ANNOTATION = labels.REPLACE_ANNOTATION
 FIELD_MANAGER = "syncer"
 """The server-side apply field manager of every write syncer makes."""
 

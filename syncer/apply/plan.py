@@ -9,12 +9,12 @@ are left out, and Secret values are masked.
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
 
+from syncer import redact
 from syncer.apply import client as client_mod
 from syncer.apply import compare, errors, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
@@ -95,7 +95,7 @@ def _plan_one(
     # over imperatively (kubectl edit/scale/patch) are taken back.
     heal = sync_mod.heal_options(options, live=current, desired=obj)
     try:
-        after = _dry_run(client, obj, options=heal)
+        after = sync_mod.dry_run(client, obj, options=heal)
     except errors.InvalidObject as err:
         if current is None or not sync_mod.immutable(err):
             raise
@@ -125,28 +125,8 @@ def _changed_fields(current: dict[str, Any], desired: dict[str, Any]) -> list[st
             m for m in compare.owners(current, difference.segments) if m != ownership.FIELD_MANAGER
         ]
         by = f" (set by {', '.join(managers)})" if managers else ""
-        lines.append(
-            f"{difference.path}: {_short(difference.live)} -> {_short(difference.desired)}{by}"
-        )
+        lines.append(compare.change_text(current, difference) + by)
     return lines
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _dry_run(
-    client: client_mod.ClusterClient, obj: dict[str, Any], *, options: model.SyncOptions
-) -> dict[str, Any]:
-    """What the server would store; the object itself when the server cannot tell yet
-    (its namespace or its CRD does not exist before the sync creates them)."""
-    if client.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"])) is None:
-        return obj
-    try:
-        return client.apply(obj, force=options.force, dry_run=True)
-    except errors.NotFound:
-        return obj
 
 
 def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -160,16 +140,7 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
         if key not in _VOLATILE_METADATA
     }
     out["metadata"] = meta
-    if obj.get("kind") == "Secret":
-        for key in ("data", "stringData"):
-            if isinstance(obj.get(key), dict):
-                out[key] = {name: _mask(value) for name, value in obj[key].items()}
-    return out
-
-
-def _mask(value: Any) -> str:
-    digest = hashlib.sha256(str(value).encode()).hexdigest()[:12]
-    return f"(masked, sha256 {digest})"
+    return dict(redact.secret_object(out))
 
 
 def unified(

@@ -52,6 +52,8 @@ def prune(
         ),
         reverse=True,
     )
+    # The app no longer declares these: its claims on them (claims.py) end here.
+    client.claims.release(app_name=app_name, objects=candidates)
     for ref in candidates:
         current = lookup[ref.identity]
         if current is None and prepared_mod.serves(client, ref):

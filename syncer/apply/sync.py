@@ -3,6 +3,7 @@
 Called by the rollout layer (through ``syncer.apply.sync``) with the rendered objects
 of one app for one cluster. Before the first write: prepare the set, check the gateway
 policy, read the live state and refuse objects owned by another app (``prepared``).
+A server-side dry run of what would change refuses an invalid set as a whole.
 Then write: server-side apply in order (``order``), skipping objects whose live state
 already matches (``compare``), waiting for CRDs to be Established (``crds``) and for a
 changed sync wave to be healthy before the next; then prune (``prune``).
@@ -55,6 +56,7 @@ def sync(
     previous_inventory = list(previous_inventory)
     requests0, writes0 = client.stats.mine()
     result = results.SyncResult(cluster=client.name, app=app_name)
+    new: list[refs.ObjectRef] = []
     try:
         prepared = prepared_mod.Prepared(
             client,
@@ -65,6 +67,10 @@ def sync(
             previous=previous_inventory,
         )
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
+        new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]
+        client.claims.claim(app_name=app_name, objects=new)
+        if validate_changes(client, prepared, options=options, namespace=namespace):
+            result.namespace_created = True
         _apply_all(
             client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
         )
@@ -78,6 +84,10 @@ def sync(
             allow_empty=allow_empty,
         )
     except syncer_errors.SyncerError as err:
+        created = {ref.identity for ref in result.created}
+        client.claims.release(
+            app_name=app_name, objects=[ref for ref in new if ref.identity not in created]
+        )
         _finish(client, result, requests0, writes0)
         done = {ref.identity for ref in result.inventory}
         result.inventory += [ref for ref in previous_inventory if ref.identity not in done]
@@ -96,6 +106,63 @@ def sync(
         result.writes,
     )
     return result
+
+
+def validate_changes(
+    client: client_mod.ClusterClient,
+    prepared: prepared_mod.Prepared,
+    *,
+    options: model.SyncOptions,
+    namespace: str,
+) -> bool:
+    """A server-side dry run of each object the sync would write, before the first write,
+    when it would write more than one: an object the API refuses (invalid, a field its
+    schema does not declare, a field conflict) fails the whole set, so a release is never
+    half applied. A refused change of an immutable field is left to the replace path.
+    The app's namespace is created first when the sync may create it (a dry run in a
+    missing namespace cannot be judged); True when it was."""
+    changed = [
+        (obj, ref, prepared.live.get(ref))
+        for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
+        if (current := prepared.live.get(ref)) is None
+        or not unchanged(client, live=current, desired=obj)
+    ]
+    if len(changed) < 2:
+        return False  # nothing can be half applied
+    created = False
+    for obj, ref, current in changed:
+        heal = heal_options(options, live=current, desired=obj)
+        if client.discovery.lookup(ref.api_version, ref.kind) is None:
+            continue  # its CRD comes with the set: the real apply judges it
+        try:
+            try:
+                client.apply(obj, force=heal.force, dry_run=True)
+            except errors.NotFound as err:
+                missing_ns = err.details.get("kind") == "namespaces"
+                if created or not (
+                    missing_ns and ref.namespace == namespace and options.create_namespace
+                ):
+                    continue  # the real apply says what is missing
+                create_namespace(client, namespace)
+                created = True
+                client.apply(obj, force=heal.force, dry_run=True)
+        except errors.InvalidObject as err:
+            if current is None or not immutable(err):
+                raise
+    return created
+
+
+def dry_run(
+    client: client_mod.ClusterClient, obj: dict[str, Any], *, options: model.SyncOptions
+) -> dict[str, Any]:
+    """What the server would store; the object itself when the server cannot tell yet
+    (its namespace or its CRD does not exist before the sync creates them)."""
+    if client.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"])) is None:
+        return obj
+    try:
+        return client.apply(obj, force=options.force, dry_run=True)
+    except errors.NotFound:
+        return obj
 
 
 def _finish(
@@ -282,9 +349,21 @@ def _apply_one(
     return client.apply(obj, force=options.force)
 
 
+# How kube-apiserver words a refused change to a field fixed at creation, by kind: most
+# fields (Job template, selectors, Secret type); Service clusterIP(s); StatefulSet spec;
+# PersistentVolumeClaim spec.
+IMMUTABLE_WORDINGS = (
+    "field is immutable",
+    "may not change once set",
+    "updates to statefulset spec for fields other than",
+    "spec is immutable after creation",
+)
+
+
 def immutable(err: errors.InvalidObject) -> bool:
     """The API refused a change to a field that cannot change after creation."""
-    return "field is immutable" in str(err)
+    text = str(err)
+    return any(wording in text for wording in IMMUTABLE_WORDINGS)
 
 
 def check_replace(

@@ -49,9 +49,17 @@ def register(subparsers: Any) -> None:
         "--policy",
         required=True,
         metavar="POLICY",
-        help="semver:RANGE, alphabetical:asc|desc, numerical:asc|desc or digest:TAG",
+        help="semver:RANGE, alphabetical:asc|desc, numerical:asc|desc, digest:TAG or "
+        "newest-build[:OS/ARCH]",
     )
     latest.add_argument("--filter", default="", metavar="REGEX", help="regex tags must match")
+    latest.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="a tag never to choose ('*-debug'); repeatable",
+    )
     latest.add_argument(
         "--extract", default="", metavar="TEMPLATE", help="order by this ($name, $1) instead"
     )
@@ -183,7 +191,9 @@ def run_tags(args: argparse.Namespace) -> int:
 def run_latest(args: argparse.Namespace) -> int:
     def work() -> int:
         ref = registry.parse_repository(args.repo)
-        policy = registry.parse_policy(args.policy, pattern=args.filter, extract=args.extract)
+        policy = registry.parse_policy(
+            args.policy, pattern=args.filter, extract=args.extract, ignore_tags=args.ignore
+        )
         client = _client(args, ref)
         try:
             decision = registry.resolve(ref, policy, client=client)

@@ -2,20 +2,25 @@
 
 Registered by ``syncer.cli``; runs ``syncer.reconcile.plan`` for each app: fresh Git
 and registry polls, rendering per cluster, and a server-side dry run against each
-reachable cluster (a unified diff per object). Unreachable clusters and registries are
-reported in plain words and the objects that would be applied are printed. Exit 0 when
-the sync would succeed everywhere; 1 when it would be refused or fail anywhere (gateway
-violation, invalid object, conflict, immutable field, registry policy or credential
-error, unknown context or unreachable cluster), with the reason per cluster. The state file is only
-read (for inventories, so pruning shows up in the plan).
+reachable cluster (a unified diff per object). The release is decided by the same code
+as ``sync`` (``syncer.reconcile.decide``), and each cluster says why a sync would not
+roll it out now (pipeline gate, suspension, pin). Unreachable clusters and registries
+are reported in plain words and the objects that would be applied are printed (Secret
+values as hashes). Exit 0 when the sync would succeed everywhere; 1 when it would be
+refused or fail anywhere (gateway violation, invalid object, conflict, immutable field,
+registry policy or credential error, unknown context or unreachable cluster), with the
+reason per cluster; with ``--exit-code``, 2 when it would change something. ``--local
+PATH`` renders a working tree instead of the fetched commit. The state file is only
+read (inventories, so pruning shows up; cluster states, approvals and holds, for gates).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from syncer import output, state
+from syncer import errors, output, state
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
 from syncer.reconcile import plan as plan_
@@ -30,6 +35,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
     parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    parser.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 2 when a sync now would change something (0: nothing; 1: refused/error)",
+    )
+    parser.add_argument(
+        "--local",
+        metavar="PATH",
+        help="render this working tree of the app's repository instead of the fetched "
+        "commit (e.g. a pull request's checkout)",
+    )
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
 
@@ -39,13 +55,20 @@ def run(args: argparse.Namespace) -> int:
 
     config = loader.load(args.config)
     names = sync_cmd.select_apps(config, args.app)
+    local = Path(args.local) if args.local else None
+    if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
+        raise errors.ConfigError(
+            ["--local: the apps planned read different sources; choose them with --app"]
+        )
     path = state.state_path(base_dir=config.base_dir, path=config.state.path)
     store = state.open_store(path) if path.exists() else None
     parts = live.LiveParts(config)
     try:
         with parts.read_round():  # every app's reads share one LIST per kind and cluster
             reports = [
-                plan_.plan_app(config=config, parts=parts, store=store, name=name).to_dict()
+                plan_.plan_app(
+                    config=config, parts=parts, store=store, name=name, local=local
+                ).to_dict()
                 for name in names
             ]
     finally:
@@ -53,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
         if store is not None:
             store.close()
     output.emit(reports, fmt=args.output, text=_text)
-    return 0 if all(r["ok"] for r in reports) else sync_cmd.EXIT_FAILED
+    if not all(r["ok"] for r in reports):
+        return sync_cmd.EXIT_FAILED
+    return EXIT_CHANGES if args.exit_code and any(r["changes"] for r in reports) else 0
+
+
+EXIT_CHANGES = 2
+"""``plan --exit-code``: a sync now would change something (a CI gate)."""
 
 
 def _text(reports: list[dict[str, Any]]) -> str:

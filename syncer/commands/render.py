@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from syncer import errors, images, render, source, state
+from syncer import errors, images, redact, render, source, state
 from syncer.config import loader, model
 from syncer.rollout import selection
 
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_images:
         for warning in rendered.unmatched_images:
             print(f"warning: {warning}", file=sys.stderr)
-    write(rendered.objects, fmt=args.output, stream=sys.stdout)
+    # Secret values are shown as hashes, like everywhere else: they are in the repository.
+    write([redact.secret_object(o) for o in rendered.objects], fmt=args.output, stream=sys.stdout)
     return 0
 
 

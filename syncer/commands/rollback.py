@@ -1,10 +1,11 @@
 """``syncer rollback -c FILE APP [--to RELEASE]``: put an earlier release back, now.
 
 Registered by ``syncer.cli``. Without ``--to``, the last release that was healthy
-before the current one. The release rolled back from is rejected in the state file, so
-neither this command's later ``sync`` nor a running ``syncer run`` rolls it out again;
-the next new release (a new commit or image) is rolled out as usual. Waits for health;
-exit 0 when healthy everywhere, 1 otherwise.
+before the current one. The app (or, with ``--stage``, that pipeline stage) is pinned to
+the release until ``syncer resume``: neither a later ``sync`` nor a running ``syncer
+run`` rolls anything else out there, whatever new commits or images appear. The release
+rolled back from is rejected, so even after ``resume`` only a newer release goes out.
+Waits for health; exit 0 when healthy everywhere, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import getpass
 from typing import Any
 
 from syncer import controller, errors, output
+from syncer.commands import hold as hold_cmd
 from syncer.commands import sync as sync_cmd
 
 
@@ -26,6 +28,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
     parser.add_argument("app", help="app name")
     parser.add_argument("--to", help="release id or unique prefix (default: last healthy)")
+    parser.add_argument(
+        "--stage", help="only the clusters of this pipeline stage (pins the stage, not the app)"
+    )
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
 
@@ -35,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
     writer = sync_cmd.lock_state(session)
     try:
         _check_usage(session, app=args.app, to=args.to, config_path=args.config)
+        hold_cmd.check_target(
+            session.config, app=args.app, stage=args.stage, config_path=args.config
+        )
         outcome = session.controller.reconciler.rollback(
-            args.app, to=args.to, by=f"{_user()} (cli)"
+            args.app, to=args.to, by=f"{user()} (cli)", stage=args.stage
         )
     finally:
         session.close()
@@ -67,7 +75,7 @@ def _check_usage(
         )  # fmt: skip
 
 
-def _user() -> str:
+def user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -115,8 +115,10 @@ def _text(apps: list[dict[str, Any]]) -> str:
                     f"  {c['cluster']}: not deployed: {c.get('error') or 'no release yet'}"
                 )
                 continue
-            health = "healthy" if c["healthy"] else "not healthy"
-            lines.append(f"  {c['cluster']}: {c['release'][:12]} {health}")
+            lines.append(f"  {c['cluster']}: {c['release'][:12]} {_health(c)}{_runs(c)}")
+        for hold in a.get("holds", []):
+            stage = f" --stage {hold['stage']}" if hold["stage"] else ""
+            lines.append(f"  {hold['message']} (`syncer resume {a['name']}{stage}`)")
         for wait in a.get("waiting", []):
             lines.append(f"  {wait}")
         for warning in a.get("warnings", []):
@@ -127,3 +129,32 @@ def _text(apps: list[dict[str, Any]]) -> str:
         if a["message"] and a["status"] != "Healthy":
             lines.append(f"  last: {a['message']}")
     return "\n".join(lines)
+
+
+def _health(cluster: dict[str, Any]) -> str:
+    health = cluster.get("health", "")
+    if health == "Unknown":
+        return "health unknown (cluster not answering)"
+    if health == "Progressing":
+        return "progressing"
+    return "healthy" if cluster["healthy"] else "not healthy"
+
+
+def _runs(cluster: dict[str, Any]) -> str:
+    """`` commit 1a2b3c4, images web:1.4.2@sha256:3f2a…, applied 2026-…Z`` for one line."""
+    parts = []
+    if cluster.get("commit"):
+        parts.append(f"commit {cluster['commit'][:7]}")
+    images = [short_image(ref) for ref in cluster.get("images", [])]
+    if images:
+        parts.append(f"images {' '.join(images)}")
+    if cluster.get("lastAppliedAt"):
+        parts.append(f"applied {when(cluster['lastAppliedAt'])}")
+    return f"  ({', '.join(parts)})" if parts else ""
+
+
+def short_image(ref: str) -> str:
+    """``host/team/web:1.4.2@sha256:<64 hex>`` -> ``web:1.4.2@sha256:<12 hex>``."""
+    name, at, digest = ref.partition("@")
+    name = name.rsplit("/", 1)[-1]
+    return f"{name}{at}{digest[:19]}" if at else name

@@ -258,7 +258,8 @@ def plan_text(report: dict[str, Any]) -> list[str]:
     if report.get("error"):
         lines.append(f"error: {report['error']}")
         return lines
-    lines.append(f"release {report['release'][:12]} (commit {report['commit'][:7]})")
+    origin = report.get("tree") or f"commit {report['commit'][:7]}"
+    lines.append(f"release {report['release'][:12]} ({origin})")
     for image in report.get("images", []):
         lines.append(f"image {image['ref']}: {image['reason']}")
     for note in report.get("notes", []):
@@ -277,6 +278,8 @@ def plan_text(report: dict[str, Any]) -> list[str]:
             continue
         summary = ", ".join(f"{n} {k}" for k, n in c["summary"].items() if n)
         lines.append(f"cluster {c['cluster']}: {summary or 'no changes'}")
+        if c.get("gate"):
+            lines.append(f"cluster {c['cluster']}: not rolled out by a sync now: {c['gate']}")
         if c.get("diff"):
             lines.extend(c["diff"].rstrip().splitlines())
     return lines

@@ -1,6 +1,7 @@
 """``syncer validate -c FILE``: check a configuration file without touching anything.
 
-Registered by ``syncer.cli``; calls ``syncer.config.loader.load`` and prints a one-line
+Registered by ``syncer.cli``; calls ``syncer.config.loader.load``, then the checks each
+pipeline gets when it is planned (``syncer.rollout.validate``), and prints a one-line
 summary (or, with ``-o json``, the same as data). An invalid file exits 2 with every
 problem on stderr, one line each (and, with ``-o json``, ``{"valid": false, ...}``).
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from syncer import errors, output
 from syncer.config import loader, model
+from syncer.rollout import validate
 
 EXIT_INVALID = 2
 
@@ -33,6 +35,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = loader.load(args.config)
+        pipeline_problems(config, file=args.config)
     except errors.ConfigError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -43,6 +46,23 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     output.emit(summary(config, file=args.config), fmt=args.output, text=_text)
     return 0
+
+
+def pipeline_problems(config: model.Config, *, file: str) -> None:
+    """The checks a pipeline gets each time its app is planned (``syncer.rollout.validate``:
+    every app cluster in a stage, window durations, soak with after, crons that fire), so
+    that ``validate`` refuses what ``sync`` would refuse; ConfigError listing them."""
+    apps = {a.name: a for a in config.apps}
+    found = [
+        f"{file}: {problem}"
+        for pipeline in config.pipelines
+        if pipeline.app in apps
+        for problem in validate.problems(
+            app=apps[pipeline.app], pipeline=pipeline, clusters=config.clusters
+        )
+    ]
+    if found:
+        raise errors.ConfigError(found)
 
 
 def summary(config: model.Config, *, file: str) -> dict[str, Any]:

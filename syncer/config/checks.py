@@ -194,14 +194,10 @@ def _tag_filter(obj: model.TagFilter) -> Iterator[Finding]:
 
 
 def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
-    kinds = ("semver", "alphabetical", "numerical", "digest")
-    chosen = [kind for kind in kinds if getattr(obj, kind)]
+    kinds = ("semver", "alphabetical", "numerical", "digest", "newestBuild")
+    chosen = [kind for kind, attr in zip(kinds, _POLICY_ATTRS, strict=True) if getattr(obj, attr)]
     if not chosen:
-        yield (
-            "",
-            "no policy set; expected one of: semver, alphabetical, numerical, digest",
-            COMBINED,
-        )
+        yield "", f"no policy set; expected one of: {', '.join(kinds)}", COMBINED
         return
     if len(chosen) > 1:
         yield (
@@ -211,6 +207,12 @@ def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
         )
         return
     kind = chosen[0]
+    if kind == "newestBuild":
+        assert obj.newest_build is not None
+        problem = policies.platform_problem(obj.newest_build.platform)
+        if problem:
+            yield "newestBuild.platform", problem
+        return
     value = getattr(obj, kind)
     check: Callable[[str], str | None] = {
         "semver": policies.semver_range_problem,
@@ -223,12 +225,21 @@ def _image_policy(obj: model.ImagePolicy) -> Iterator[Finding]:
         yield kind, problem
 
 
+_POLICY_ATTRS = ("semver", "alphabetical", "numerical", "digest", "newest_build")
+
+
 def _app_image(obj: model.AppImage) -> Iterator[Finding]:
     problem = policies.repository_problem(obj.repository)
     if problem:
         yield "repository", problem
     if obj.filter and obj.policy.digest:
         yield "filter", "a digest policy follows one tag; expected no filter with it", COMBINED
+    if obj.ignore and obj.policy.digest:
+        yield "ignore", "a digest policy follows one tag; expected no ignore list with it", COMBINED
+    for index, glob in enumerate(obj.ignore):
+        problem = policies.ignore_glob_problem(glob)
+        if problem:
+            yield f"ignore[{index}]", problem
 
 
 def _gateway(obj: model.GatewayPolicy) -> Iterator[Finding]:

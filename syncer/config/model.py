@@ -162,7 +162,44 @@ class Registry:
     rate_limit: RateLimit = field(default_factory=RateLimit, metadata=doc("Request budget."))
     timeout: float = field(
         default=30.0,
-        metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True, maximum=3600.0),
+        metadata=doc(
+            "Total time for one request: connecting, the headers and the whole body, not per "
+            "read (default 30s).",
+            unit="s",
+            positive=True,
+            maximum=3600.0,
+        ),
+    )
+    deadline: float = field(
+        default=120.0,
+        metadata=doc(
+            "Total time for one registry call: all pages of a tag list, retries, waits and "
+            "token fetches (default 2m).",
+            unit="s",
+            positive=True,
+            maximum=3600.0,
+        ),
+    )
+    scan_budget: int = field(
+        default=50_000,
+        metadata=doc(
+            "Most tags read from one repository per poll (default 50000); a cut list never "
+            "chooses below the running tag.",
+            positive=True,
+            maximum=10_000_000,
+        ),
+    )
+    max_pages: int = field(
+        default=1000,
+        metadata=doc("Most pages of one tag list (default 1000).", positive=True, maximum=100_000),
+    )
+    max_body_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of one answer's body (default 16777216, 16 MiB); larger ones are refused.",
+            positive=True,
+            maximum=1024 * 1024 * 1024,
+        ),
     )
 
 
@@ -220,14 +257,29 @@ class TagFilter:
 
 
 @dataclass(frozen=True)
-class ImagePolicy:
-    """Exactly one of semver / alphabetical / numerical / digest."""
+class NewestBuild:
+    """Pick the tag whose image was built last (its config's ``created`` time)."""
 
-    semver: str = field(default="", metadata=doc("Semver range: ^1.2, ~1.2.3, >=1.0 <2, 1.x."))
+    platform: str = field(
+        default="linux/amd64",
+        metadata=doc("Whose build time counts in a multi-arch index (os/arch[/variant])."),
+    )
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Exactly one of semver / alphabetical / numerical / digest / newestBuild."""
+
+    semver: str = field(
+        default="", metadata=doc("Semver range (npm): ^1.2, ~1.2.3, >=1.0 <2, 1.x, >=1.0.0-0.")
+    )
     alphabetical: str = field(default="", metadata=doc("asc or desc: highest tag wins."))
     numerical: str = field(default="", metadata=doc("asc or desc over numeric tags."))
     digest: str = field(
         default="", metadata=doc("A mutable tag (latest, main) whose digest is tracked.")
+    )
+    newest_build: NewestBuild | None = field(
+        default=None, metadata=doc("The most recently built image ({} for the defaults).")
     )
 
 
@@ -238,6 +290,9 @@ class AppImage:
     repository: str = field(metadata=doc("Image repository, e.g. registry.example.com/team/web."))
     policy: ImagePolicy = field(metadata=doc("How to choose the tag."))
     filter: TagFilter | None = field(default=None, metadata=doc("Regex filter before ordering."))
+    ignore: tuple[str, ...] = field(
+        default=(), metadata=doc("Tags never to choose: globs such as '*-debug', 'v1.2.?'.")
+    )
     interval: float = field(
         default=60.0,
         metadata=doc("Registry poll interval (default 1m).", unit="s", positive=True),

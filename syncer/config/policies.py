@@ -11,14 +11,10 @@ import importlib
 import re
 from typing import Any
 
-ORDERS = ("asc", "desc")
-SEMVER_EXPECTED = "expected a semver range like ^1.2, ~1.2.3, >=1.0 <2, 1.x, 1.2 - 1.4"
+from registry import errors as registry_errors
+from registry.policies import ignore, newest_build, semver_range
 
-_PART = r"(?:0|[1-9]\d*|[xX*])"
-_VERSION = rf"v?{_PART}(?:\.{_PART}){{0,2}}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
-_COMPARATOR = re.compile(rf"(?:\^|~>|~|>=|<=|!=|>|<|=)?{_VERSION}")
-_HYPHEN = re.compile(rf"({_VERSION})\s+-\s+({_VERSION})")
-_OPERATOR_SPACE = re.compile(r"(\^|~>|~|>=|<=|!=|>|<|=)\s+")
+ORDERS = ("asc", "desc")
 _TEMPLATE_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?")
@@ -26,18 +22,29 @@ _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 
 
 def semver_range_problem(text: str) -> str | None:
-    if not text.strip():
-        return f"the range is empty; {SEMVER_EXPECTED}"
-    for alternative in text.split("||"):
-        alternative = alternative.strip()
-        if _HYPHEN.fullmatch(alternative):
-            continue
-        comparators = _OPERATOR_SPACE.sub(r"\1", alternative).replace(",", " ").split()
-        if not comparators:
-            return f"empty alternative in {text!r}; {SEMVER_EXPECTED}"
-        for comparator in comparators:
-            if not _COMPARATOR.fullmatch(comparator):
-                return f"invalid semver range {text!r} (at {comparator!r}); {SEMVER_EXPECTED}"
+    """The one range parser syncer runs (``registry.policies.semver_range``), so that
+    what validates is exactly what runs."""
+    try:
+        semver_range.parse_range(text)
+    except registry_errors.InvalidPolicyError as err:
+        return str(err)
+    return None
+
+
+def ignore_glob_problem(glob: str) -> str | None:
+    """One ignore-list glob, read by the code that applies it (``registry.policies.ignore``)."""
+    try:
+        ignore.TagIgnore.build([glob])
+    except registry_errors.InvalidPolicyError as err:
+        return str(err)
+    return None
+
+
+def platform_problem(text: str) -> str | None:
+    try:
+        newest_build.NewestBuild.build(text)
+    except registry_errors.InvalidPolicyError as err:
+        return str(err)
     return None
 
 

@@ -25,7 +25,7 @@ INTRO = """\
 The file is YAML; keys are camelCase. Unknown keys are errors, and every error names the
 file, the line, the field and what is allowed, e.g.
 `syncer.yaml:14: apps[0].images[0].policy: unknown policy 'semvr'; expected one of: semver,
-alphabetical, numerical, digest`. Check a file with `syncer validate -c syncer.yaml`.
+alphabetical, numerical, digest, newestBuild`. Check a file with `syncer validate -c syncer.yaml`.
 
 - **duration**: `30s`, `5m`, `1h30m`, `1.5h`, `250ms`, `1d`, or a plain number of seconds;
   at most `365d` (timeouts at most `1h`).
@@ -58,7 +58,7 @@ alphabetical, numerical, digest`. Check a file with `syncer validate -c syncer.y
   (`x-defaults: &defaults {...}` then `<<: *defaults`).
 - A Git source follows exactly one of `branch`, `tag`, `semver`, `commit`; none of them
   means the remote's HEAD (its default branch). An image `policy` sets exactly one of
-  `semver`, `alphabetical`, `numerical`, `digest`.
+  `semver`, `alphabetical`, `numerical`, `digest`, `newestBuild`.
 - References are checked: an app's `source` and `clusters` must exist, a pipeline's `app`
   must exist, a stage's `after` must name an earlier stage, a stage's clusters must be
   clusters of its app, and names (and registry hosts) are unique.

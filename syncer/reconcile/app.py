@@ -1,12 +1,13 @@
 """The per-app reconcile: source -> images -> release -> rollout plan -> per-cluster work.
 
 ``syncer.controller`` calls ``Reconciler.reconcile(app)`` from the app queue (one at a
-time per app) and from ``syncer sync``. It reads inputs (``syncer.reconcile.inputs``),
-makes the content-addressed release (``syncer.release``), asks ``syncer.rollout`` which
-clusters take it now, records that intent in ``syncer.state`` *before* touching any
-cluster, and then carries out every open target with ``syncer.reconcile.target``
-(clusters in parallel). Open targets left by a crash are resumed the same way, so a
-release is rolled out exactly once.
+time per app) and from ``syncer sync``. It decides the release the way ``syncer plan``
+does (``syncer.reconcile.decide``: inputs, held-back images, rendered content), asks
+``syncer.rollout`` which clusters take it now, leaves out what people hold (``Holds``:
+a rollback's pin, a suspension, per app or pipeline stage), records that intent in
+``syncer.state`` *before* touching any cluster, and then carries out every open target
+with ``syncer.reconcile.target`` (clusters in parallel). Open targets left by a crash
+are resumed the same way, so a release is rolled out exactly once.
 
 A failure is the app's alone: it is recorded (state errors, history, the outcome) and
 the reconcile returns; other apps are not affected.
@@ -19,11 +20,12 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from syncer import errors, images, metrics, release, rollout
+from syncer import errors, metrics, release, rollout
 from syncer.config import model
+from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import target as target_
@@ -42,12 +44,6 @@ MANUAL_REASONS = frozenset({"api", "manual"})
 RECHECK_REASONS = frozenset({"drift", "api", "manual", "startup"})
 """Reconciles that compare every cluster with its live objects (drift, health), not
 only with the state file: the drift job, a sync someone asked for, controller start."""
-
-REGISTRY_OUTAGES = (images.RegistryUnreachableError, images.RegistryUnavailableError)
-"""Registry errors that keep the last image instead of failing the app."""
-
-HELD_BACK = "held back image"
-"""How the app's warning about an image a rollback found bad starts."""
 
 HISTORY_KEEP = 1000
 """History entries kept per app (the newest); a release is about five entries per
@@ -123,6 +119,77 @@ def cluster_records(
     return result
 
 
+def approved(*, store: store_.Store, app: str) -> set[tuple[str, str]]:
+    """(release, stage) of every approval given, as the rollout planner reads them."""
+    return {(a.release_id, a.stage) for a in store.approvals(app) if a.approved_at is not None}
+
+
+def stage_clusters(
+    *, app: model.App, config: model.Config, pipeline: model.Pipeline | None
+) -> dict[str, list[str]]:
+    """Stage -> the names of its clusters (empty without a pipeline)."""
+    if pipeline is None:
+        return {}
+    return {
+        stage.name: [
+            c.name
+            for c in rollout.resolve(
+                stage.clusters, clusters=config.clusters, what=f"pipeline {app.name}: {stage.name}"
+            )
+        ]
+        for stage in pipeline.stages
+    }
+
+
+@dataclasses.dataclass
+class Holds:
+    """What people hold of one app: app-wide (by kind) and per pipeline stage."""
+
+    app: dict[str, records.Hold]
+    stage_holds: list[records.Hold]
+    stages: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, holds: Sequence[records.Hold], *, stages: dict[str, list[str]]) -> Holds:
+        return cls(
+            app={h.kind: h for h in holds if not h.stage},
+            stage_holds=[h for h in holds if h.stage],
+            stages=stages,
+        )
+
+    def by_cluster(self) -> dict[str, records.Hold]:
+        """Cluster -> the hold of its stage (a suspension wins over a pin)."""
+        found: dict[str, records.Hold] = {}
+        for h in sorted(self.stage_holds, key=lambda h: h.kind != records.SUSPEND):
+            for cluster in self.stages.get(h.stage, []):
+                found.setdefault(cluster, h)
+        return found
+
+    def suspended_clusters(self, names: Sequence[str]) -> set[str]:
+        """Which of ``names`` a suspension covers (the app's, or their stage's)."""
+        if records.SUSPEND in self.app:
+            return set(names)
+        return {c for c, h in self.by_cluster().items() if h.kind == records.SUSPEND}
+
+    def allows(self, target: records.Target) -> bool:
+        """Whether an open target may be carried out: nothing under a suspension; under a
+        pin only the pinned release (the rollback that set it)."""
+        held = self.app.get(records.SUSPEND) or self.app.get(records.PIN)
+        held = held or self.by_cluster().get(target.cluster)
+        if held is None:
+            return True
+        return held.kind == records.PIN and target.release_id == held.release_id
+
+    def app_message(self, name: str, *, newest: release.Release) -> str:
+        held = self.app.get(records.SUSPEND) or self.app[records.PIN]
+        text = held.describe()
+        if held.kind == records.SUSPEND:
+            text += ": nothing applied"
+        elif newest.id != held.release_id:
+            text += f"; newest release {newest.short_id} waits"
+        return f"{text} (`syncer resume {name}` to follow new releases)"
+
+
 class Reconciler:
     """Reconciles apps of one config against one store, through ``parts``."""
 
@@ -143,6 +210,7 @@ class Reconciler:
         self._apps = {a.name: a for a in config.apps}
         self._sources = {s.name: s for s in config.sources}
         self._pipelines = {p.app: p for p in config.pipelines}
+        self._renders = decide_.RenderCache()
 
     def app(self, name: str) -> model.App:
         try:
@@ -156,6 +224,19 @@ class Reconciler:
         return app_clusters(
             app=self.app(name), config=self.config, pipeline=self._pipelines.get(name)
         )
+
+    def stage_clusters(self, name: str) -> dict[str, list[str]]:
+        return stage_clusters(
+            app=self.app(name), config=self.config, pipeline=self._pipelines.get(name)
+        )
+
+    def decide(self, app: model.App, *, fresh: bool) -> decide_.Decision:
+        """What ``app`` should run now (``syncer.reconcile.decide``, as ``plan`` sees it)."""
+        return decide_.decide(
+            app=app, source=self._sources[app.source], clusters=self.clusters_of(app.name),
+            inputs=self.inputs, parts=self.parts, store=self.store, fresh=fresh,
+            cache=self._renders,
+        )  # fmt: skip
 
     # --- the reconcile ------------------------------------------------------------------
     def reconcile(
@@ -208,65 +289,41 @@ class Reconciler:
         fresh: bool,
         only: frozenset[str] | None,
     ) -> Outcome:
-        source = self._sources[app.source]
         try:
-            snap = self.inputs.snapshot(source, fresh=fresh)
-        except errors.SyncerError as err:
-            message = self._warn(
-                app, stage="source", message=self._source_outage(source.name, error=str(err))
-            )
-            stuck = Outcome(app=app.name, ok=False, message=message, stage="source")
-            return self._resume_after(app, only=only, failed=stuck)
-        chosen: list[release.Image] = []
-        outages: list[str] = []
-        failing_source = self.inputs.source_error(source.name)
-        if failing_source is not None and not fresh:
-            # A snapshot from memory while the poll job sees the source failing (branch
-            # deleted, server down): what runs stays, and the app says why it is stuck.
-            outages.append(self._source_outage(source.name, error=failing_source))
-        for image in app.images:
-            try:
-                chosen.append(self.inputs.image(image, fresh=fresh))
-            except REGISTRY_OUTAGES as err:
-                # An outage of the registry must not hold back what Git says: keep the
-                # image the app last ran (or the tag written in Git) and carry on.
-                kept = inputs_.last_image(self.store, app=app.name, image=image)
-                if kept is not None:
-                    chosen.append(kept)
-                outages.append(f"{err}; keeping {kept.ref if kept else 'the tag in Git'}")
-            except errors.SyncerError as err:
-                return self._resume_after(
-                    app, only=only, failed=self._fail(app, stage="images", err=err)
-                )
+            decision = self.decide(app, fresh=fresh)
+        except decide_.Failed as err:
+            if err.stage == "source":
+                message = self._warn(
+                    app, stage="source",
+                    message=self._source_outage(app.source, error=str(err.error)),
+                )  # fmt: skip
+                stuck = Outcome(app=app.name, ok=False, message=message, stage="source")
             else:
-                # A decision from memory while the poll job sees the registry failing.
-                failing = self.inputs.image_poll_errors(image.repository).get(app.name)
-                if failing is not None and not fresh:
-                    outages.append(f"{failing}; keeping {chosen[-1].ref}")
-        chosen, held = self._hold_back(app.name, chosen)
-        if outages or held:
+                stuck = self._fail(app, stage=err.stage, err=err.error)
+            return self._resume_after(app, only=only, failed=stuck)
+        warnings = decision.warnings()
+        if warnings:
             # Replaces the app's error in place: the same warning is recorded once.
-            stage = "source" if failing_source is not None and not fresh else "images"
-            self._warn(app, stage=stage, message="; ".join([*held, *outages]))
+            stage = "source" if decision.source_failing else "images"
+            self._warn(app, stage=stage, message="; ".join(warnings))
         else:
             self.store.clear_error(app=app.name)
-        rel = release.make(
-            app=app.name,
-            commit=snap.commit,
-            images=chosen,
-            config_digest=release.config_digest(app),
-            source=source.name,
-        )
+        rel = decide_.known_release(store=self.store, rel=decision.release)
         if self.store.put_release(rel):
             self.store.record(
                 app=app.name,
                 kind="release",
                 release_id=rel.id,
                 message=f"new release {rel.describe()}",
-                data={"commit": rel.commit, "images": [i.to_dict() for i in rel.images]},
+                data={
+                    "commit": rel.commit,
+                    "images": [i.to_dict() for i in rel.images],
+                    "content": rel.content,
+                },
             )
             log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
-            self._check_images(app, rel=rel, snap=snap)
+            self._check_images(app, rel=rel, decision=decision)
+        holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
         clusters = self.clusters_of(app.name)
         if only is not None:
             clusters = [c for c in clusters if c.name in only]
@@ -275,30 +332,37 @@ class Reconciler:
         rejected = self.store.rejected(app.name)
         reached: dict[str, str] = {}
         manual = bool(reasons & MANUAL_REASONS)
+        pinned = holds.app.get(records.PIN)
         # Plan, carry out, and plan again while that made progress: a stage that became
         # healthy may open the next one now (or start its soak, whose end is then
         # scheduled), without waiting for the next poll.
         for _round in range(len(clusters) + 1):
-            if rel.id in rejected:
+            if holds.app:
+                # Held by a person: a suspended app applies nothing; a pinned one only
+                # finishes putting its pinned release back (a rollback in progress).
+                message = holds.app_message(app.name, newest=rel)
+            elif rel.id in rejected:
                 # Rolled back from (automatically or by a person): keep what runs until a
                 # new release appears; open targets (a rollback in progress) still finish.
                 message = f"release {rel.short_id} not rolled out: {rejected[rel.id]}"
             else:
                 try:
                     message, next_check = self._plan(
-                        app, rel=rel, names=names, manual=manual and _round == 0
+                        app, rel=rel, names=names, manual=manual and _round == 0, holds=holds
                     )
                 except errors.SyncerError as err:
                     return self._fail(app, stage="pipeline", err=err, release_id=rel.id)
-            done = self._work(app, clusters=clusters)
+            done = self._work(app, clusters=clusters, holds=holds)
             reached.update(done)
             if not done or rel.id in rejected or self._pipelines.get(app.name) is None:
                 break
-            if any(s != records.HEALTHY for s in done.values()):
+            if holds.app or any(s != records.HEALTHY for s in done.values()):
                 break
         rechecks: list[target_.Recheck] = []
         if reasons & RECHECK_REASONS:
-            rechecks = self._check_drift(app, clusters=clusters, busy=set(reached))
+            rechecks = self._check_drift(
+                app, clusters=clusters, busy=set(reached), no_heal=holds.suspended_clusters(names)
+            )
         failed = {c: s for c, s in reached.items() if s not in (records.HEALTHY, records.APPLIED)}
         ok = not failed
         if failed:
@@ -313,8 +377,9 @@ class Reconciler:
             message = f"{message}; {'; '.join(problems)}"
             # A person asked whether the cluster matches the release: it does not.
             ok = ok and "manual" not in reasons
-        if outages or held:
-            message = f"{message}; warning: {'; '.join([*held, *outages])}"
+        if warnings:
+            message = f"{message}; warning: {'; '.join(warnings)}"
+        outages = decision.outage_warnings()
         stage = ""
         if failed:
             unhealthy = (records.UNHEALTHY, records.ROLLED_BACK)
@@ -328,40 +393,13 @@ class Reconciler:
         return Outcome(
             app=app.name,
             ok=ok,
-            release=rel.id,
+            release=pinned.release_id if pinned is not None else rel.id,
             message=message,
             clusters=reached,
             next_check=next_check,
             stage=stage,
             outages=outages,
         )
-
-    def _hold_back(
-        self, name: str, chosen: list[release.Image]
-    ) -> tuple[list[release.Image], list[str]]:
-        """Replace images a rollback found bad (``inputs.held_back``) by the last good
-        image of their repository; a different image picked by the policy goes out."""
-        bad = inputs_.held_back(store=self.store, app=name)
-        if not bad:
-            return chosen, []
-        result: list[release.Image] = []
-        notes: list[str] = []
-        for image in chosen:
-            why = bad.get((image.repository, image.digest))
-            good = (
-                inputs_.last_good(store=self.store, app=name, repository=image.repository)
-                if why
-                else None
-            )
-            if why is None or good is None or good.digest == image.digest:
-                result.append(image)
-                continue
-            result.append(good)
-            notes.append(
-                f"{HELD_BACK} {image.ref}: {why}; using {good.ref} until the policy picks "
-                "another image"
-            )
-        return result, notes
 
     def _resume_after(
         self, app: model.App, *, only: frozenset[str] | None, failed: Outcome
@@ -372,11 +410,12 @@ class Reconciler:
         clusters = self.clusters_of(app.name)
         if only is not None:
             clusters = [c for c in clusters if c.name in only]
-        failed.clusters = self._work(app, clusters=clusters)
+        holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
+        failed.clusters = self._work(app, clusters=clusters, holds=holds)
         return failed
 
     def _plan(
-        self, app: model.App, *, rel: release.Release, names: list[str], manual: bool
+        self, app: model.App, *, rel: release.Release, names: list[str], manual: bool, holds: Holds
     ) -> tuple[str, float | None]:
         """Ask the rollout planner and record the intent for the clusters it picks;
         returns why the rest waits and when a time gate should be looked at again."""
@@ -392,7 +431,9 @@ class Reconciler:
         )
         for stage in plan.pending_approvals:
             self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
-        steps = [s.cluster for s in plan.steps if s.cluster in names]
+        held = holds.by_cluster()
+        # A suspended or pinned stage takes nothing new until it is resumed.
+        steps = [s.cluster for s in plan.steps if s.cluster in names and s.cluster not in held]
         if manual:
             # A person asked: clusters where this release could not be applied (gateway,
             # RBAC, conflict: fixed since?) are tried again, in the rollout that failed
@@ -401,6 +442,7 @@ class Reconciler:
             failed = [
                 c for c, r in current.items()
                 if r.release == rel.id and r.state == records.FAILED and c not in steps
+                and c not in held
             ]  # fmt: skip
             if failed:
                 self.store.retry_targets(
@@ -414,13 +456,12 @@ class Reconciler:
             if earlier and app.name in self._pipelines:
                 cause = "catch-up" if {t.cluster for t in earlier} & set(steps) else "promotion"
             self.store.begin_rollout(app=app.name, release_id=rel.id, clusters=steps, cause=cause)
-        message = "; ".join(s.message for s in plan.stages if s.message)
-        return message, plan.next_check.timestamp() if plan.next_check else None
+        notes = [s.message for s in plan.stages if s.message]
+        notes += [h.describe() for h in holds.stage_holds]
+        return "; ".join(notes), plan.next_check.timestamp() if plan.next_check else None
 
     def _approvals(self, app: str) -> set[tuple[str, str]]:
-        return {
-            (a.release_id, a.stage) for a in self.store.approvals(app) if a.approved_at is not None
-        }
+        return approved(store=self.store, app=app)
 
     def _fail(
         self, app: model.App, *, stage: str, err: errors.SyncerError, release_id: str = ""
@@ -428,18 +469,14 @@ class Reconciler:
         message = self._warn(app, stage=stage, message=str(err), release_id=release_id)
         return Outcome(app=app.name, ok=False, message=message, stage=stage)
 
-    def _check_images(self, app: model.App, *, rel: release.Release, snap: parts_.Snapshot) -> None:
+    def _check_images(
+        self, app: model.App, *, rel: release.Release, decision: decide_.Decision
+    ) -> None:
         """Once per release: a warning in history (and the log) for each image policy
         that governs no container of the rendered objects; those stay as in Git."""
-        if not rel.images:
+        if not rel.images or not decision.rendered:
             return
-        try:
-            clusters = self.clusters_of(app.name)
-            if not clusters:
-                return
-            objs = self.parts.render(app=app, cluster=clusters[0], snapshot=snap, images=rel.images)
-        except errors.SyncerError:
-            return  # the rollout renders again and reports it
+        objs = next(iter(decision.rendered.values()))
         found = render_images.unmatched(
             objs=objs, choices=rel.images, image_fields=app.image_fields
         )
@@ -467,8 +504,7 @@ class Reconciler:
 
     def _source_outage(self, source: str, *, error: str) -> str:
         """How a failing Git source reads in the app's status and history."""
-        commit = self.inputs.known_commit(source)
-        return f"{error}; keeping commit {commit[:12]}" if commit else error
+        return decide_.source_warning(error, commit=self.inputs.known_commit(source))
 
     def note_source_poll(self, name: str, *, source: str, error: str | None) -> None:
         """Record the result of a poll of app ``name``'s Git ``source``: an error is the
@@ -498,18 +534,25 @@ class Reconciler:
             message = f"{error}; keeping {kept.ref if kept else 'the tag in Git'}"
             self._warn(app, stage="images", message=message)
             return
-        if known and known[0].stage == "images" and not known[0].message.startswith(HELD_BACK):
+        if (
+            known
+            and known[0].stage == "images"
+            and not known[0].message.startswith(decide_.HELD_BACK)
+        ):
             self.store.clear_error(app=name)
 
     # --- carrying out targets -----------------------------------------------------------
-    def _work(self, app: model.App, *, clusters: Sequence[model.Cluster]) -> dict[str, str]:
-        """Carry out every open target of the app (new ones and resumed ones)."""
+    def _work(
+        self, app: model.App, *, clusters: Sequence[model.Cluster], holds: Holds | None = None
+    ) -> dict[str, str]:
+        """Carry out every open target of the app (new ones and resumed ones) that no
+        hold keeps back."""
         by_name = {c.name: c for c in clusters}
         todo = [
             t
             for ro in self.store.open_rollouts(app.name)
             for t in ro.targets
-            if t.open and t.cluster in by_name
+            if t.open and t.cluster in by_name and (holds is None or holds.allows(t))
         ]
         if not todo:
             return {}
@@ -535,19 +578,29 @@ class Reconciler:
         return reached
 
     def _check_drift(
-        self, app: model.App, *, clusters: Sequence[model.Cluster], busy: set[str]
+        self,
+        app: model.App,
+        *,
+        clusters: Sequence[model.Cluster],
+        busy: set[str],
+        no_heal: Collection[str] = frozenset(),
     ) -> list[target_.Recheck]:
         """Compare each cluster with the release running there and judge its health
-        again (``TargetRunner.drift``); clusters worked on in this pass are left out."""
+        again (``TargetRunner.drift``); clusters worked on in this pass are left out,
+        and suspended ones (``no_heal``) are only reported on, never re-applied."""
         deployed = {d.cluster: d for d in self.store.deployments(app.name)}
-        runner = target_.TargetRunner(
-            app=app,
-            store=self.store,
-            parts=self.parts,
-            source=self._sources[app.source],
-            inputs=self.inputs,
-            progress=self.progress,
-        )
+        frozen = dataclasses.replace(app, sync=dataclasses.replace(app.sync, self_heal=False))
+        runners = {
+            held: target_.TargetRunner(
+                app=frozen if held else app,
+                store=self.store,
+                parts=self.parts,
+                source=self._sources[app.source],
+                inputs=self.inputs,
+                progress=self.progress,
+            )
+            for held in (False, True)
+        }
         todo = [
             (c, deployed[c.name].release_id)
             for c in clusters
@@ -560,12 +613,20 @@ class Reconciler:
             max_workers=workers, thread_name_prefix=f"drift-{app.name}"
         ) as pool:
             found = list(
-                pool.map(lambda item: runner.drift(cluster=item[0], release_id=item[1]), todo)
+                pool.map(
+                    lambda item: runners[item[0].name in no_heal].drift(
+                        cluster=item[0], release_id=item[1]
+                    ),
+                    todo,
+                )
             )
         unreachable = {e.cluster for e in self.store.errors(app.name) if e.stage == "cluster"}
         for r in found:
             if r.cluster in unreachable and not r.error:
                 self.store.clear_error(app=app.name, cluster=r.cluster)  # reachable again
+            elif r.unreachable:
+                # Its API stopped answering: what runs there is unknown now, not "healthy".
+                self.note_unreachable(app.name, cluster=r.cluster, problem=r.error)
         return found
 
     def note_unreachable(self, name: str, *, cluster: str, problem: str) -> None:
@@ -586,44 +647,82 @@ class Reconciler:
             )
 
     # --- rollback on request ------------------------------------------------------------
-    def rollback(self, name: str, *, to: str | None, by: str) -> Outcome:
-        """Roll ``name`` back to release ``to`` (or the last healthy before the current)
-        on all its clusters; the release rolled back from is not rolled out again."""
-        app = self.app(name)
-        clusters = self.clusters_of(name)
-        current = {d.release_id for d in self.store.deployments(name)}
+    def rollback_target(self, name: str, *, to: str | None, stage: str | None) -> release.Release:
+        """The release a rollback of ``name`` (or of one pipeline ``stage``) goes to:
+        ``to`` (an id or unique prefix), else the last healthy release before what runs
+        there now. PermanentError when there is none."""
         if to:
-            target_rel = self.store.get_release(name, to)
-            if target_rel is None:
+            found = self.store.get_release(name, to)
+            if found is None:
                 raise errors.PermanentError(
                     f"app {name!r} has no release {to!r}: see `syncer history` for ids"
                 )
-        else:
-            rid = self.store.last_healthy_release(name, exclude=sorted(current))
-            if rid is None:
-                raise errors.PermanentError(
-                    f"app {name!r} has no earlier healthy release to roll back to"
-                )
-            target_rel = self.store.get_release(name, rid)
-            assert target_rel is not None
+            return found
+        names = self._rollback_clusters(name, stage=stage)
+        current = {d.release_id for d in self.store.deployments(name) if d.cluster in names}
+        rid = self.store.last_healthy_release(name, exclude=sorted(current))
+        found = self.store.get_release(name, rid) if rid else None
+        if found is None:
+            raise errors.PermanentError(
+                f"app {name!r} has no earlier healthy release to roll back to"
+            )
+        return found
+
+    def _rollback_clusters(self, name: str, *, stage: str | None) -> set[str]:
+        if not stage:
+            return {c.name for c in self.clusters_of(name)}
+        stages = self.stage_clusters(name)
+        if stage not in stages:
+            known = ", ".join(stages) or "none: the app has no pipeline"
+            raise errors.PermanentError(f"app {name!r} has no stage {stage!r} (stages: {known})")
+        return set(stages[stage])
+
+    def request_rollback(
+        self, name: str, *, to: str | None, by: str, stage: str | None = None
+    ) -> release.Release:
+        """Record a rollback of ``name`` (or of one pipeline ``stage``) durably: the
+        releases it leaves are rejected, the app (or stage) is pinned to the target and
+        a rollout of it is opened. Any later reconcile, also after a crash, carries that
+        rollout out (a pin lets only its own release through); ``rollback`` does it now."""
+        names = self._rollback_clusters(name, stage=stage)
+        target_rel = self.rollback_target(name, to=to, stage=stage)
+        current = {d.release_id for d in self.store.deployments(name) if d.cluster in names}
         for rid in sorted(current - {target_rel.id}):
             self.store.reject(app=name, release_id=rid, reason=f"rolled back by {by}")
-        self.store.begin_rollout(
-            app=name,
-            release_id=target_rel.id,
-            clusters=[c.name for c in clusters],
-            cause="rollback",
-        )
         self.store.record(
             app=name,
             kind="rollback",
             release_id=target_rel.id,
-            message=f"rollback to {target_rel.describe()} requested by {by}",
+            message=f"rollback to {target_rel.describe()} requested by {by}"
+            + (f" for stage {stage}" if stage else ""),
         )
-        reached = self._work(app, clusters=clusters)
+        self.store.hold(
+            app=name, stage=stage or "", kind=records.PIN, release_id=target_rel.id, by=by,
+            reason="rollback",
+        )  # fmt: skip
+        self.store.begin_rollout(
+            app=name,
+            release_id=target_rel.id,
+            clusters=sorted(names),
+            cause="rollback",
+        )
+        return target_rel
+
+    def rollback(self, name: str, *, to: str | None, by: str, stage: str | None = None) -> Outcome:
+        """Roll ``name`` back to release ``to`` (or the last healthy before the current)
+        on all its clusters, or on those of one pipeline ``stage``, and pin it (or the
+        stage) there until someone resumes it; the release rolled back from is not
+        rolled out again."""
+        app = self.app(name)
+        names = self._rollback_clusters(name, stage=stage)
+        clusters = [c for c in self.clusters_of(name) if c.name in names]
+        target_rel = self.request_rollback(name, to=to, by=by, stage=stage)
+        holds = Holds.of(self.store.holds(name), stages=self.stage_clusters(name))
+        reached = self._work(app, clusters=clusters, holds=holds)
         ok = all(s == records.HEALTHY for s in reached.values())
         message = (
-            f"rolled back to {target_rel.short_id}"
+            f"rolled back to {target_rel.short_id}; pinned there until `syncer resume {name}"
+            + (f" --stage {stage}`" if stage else "`")
             if ok
             else "; ".join(f"{c}: {s}" for c, s in sorted(reached.items()) if s != records.HEALTHY)
         )

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from registry import errors as registry_errors
 from registry import reference
-from syncer import errors, release
+from syncer import errors, images, release
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 from syncer.state import records
@@ -28,21 +28,8 @@ log = logging.getLogger("syncer.reconcile")
 
 
 def policy_key(image: model.AppImage) -> str:
-    """A stable name of an image's policy and filter, e.g. ``semver:^1.2``."""
-    p = image.policy
-    if p.semver:
-        key = f"semver:{p.semver}"
-    elif p.alphabetical:
-        key = f"alphabetical:{p.alphabetical}"
-    elif p.numerical:
-        key = f"numerical:{p.numerical}"
-    else:
-        key = f"digest:{p.digest}"
-    if image.filter is not None:
-        key += f" filter:{image.filter.pattern}"
-        if image.filter.extract:
-            key += f" extract:{image.filter.extract}"
-    return key
+    """A stable name of an image's policy, filter and ignore list, e.g. ``semver:^1.2``."""
+    return images.policy_key(image)
 
 
 def normalise_repository(repository: str) -> str:
@@ -69,8 +56,12 @@ class Inputs:
         parts: parts_.Parts,
         store: store_.Store | None,
         fresh_window: float = FRESH_WINDOW,
+        releases: store_.Store | None = None,
     ) -> None:
+        """``store`` records what polls saw; ``releases`` (default: ``store``) is only
+        read, for the images apps run (``syncer plan`` reads without writing)."""
         self._config = config
+        self._releases = releases if releases is not None else store
         self._fresh_window = fresh_window
         self._parts = parts
         self._store = store
@@ -186,7 +177,7 @@ class Inputs:
                 age = time.monotonic() - self._polled_at.get(key, -1e9)
             if known is not None and age < reuse:
                 return known, False
-            decision = self._parts.decide(image)
+            decision = self._parts.decide(image, running=lambda: self._running(key))
             with self._lock:
                 before = self._images.get(key)
                 self._images[key] = decision
@@ -204,6 +195,28 @@ class Inputs:
             )
         return decision, changed
 
+    def _running(self, key: tuple[str, str]) -> list[release.Image]:
+        """What runs now for ``key``: the last decision (in memory, else as recorded) and
+        each app's newest release. A listing cut by a limit never chooses below these."""
+        found: list[release.Image] = []
+        with self._lock:
+            known = self._images.get(key)
+        if known is not None:
+            found.append(known)
+        if self._store is not None:
+            seen = self._store.seen_image(key[0], key[1])
+            if seen is not None:
+                found.append(release.Image(repository=key[0], tag=seen.tag, digest=seen.digest))
+        if self._releases is not None:
+            for app in self._config.apps:
+                for image in app.images:
+                    if (normalise_repository(image.repository), policy_key(image)) != key:
+                        continue
+                    last = last_image(self._releases, app=app.name, image=image)
+                    if last is not None:
+                        found.append(last)
+        return found
+
     def poll_images(self, repository: str) -> set[str]:
         """Decide every policy on ``repository`` once; the apps whose choice changed."""
         repo = normalise_repository(repository)
@@ -217,14 +230,18 @@ class Inputs:
         changed_apps: set[str] = set()
         for key, (image, apps) in by_key.items():
             try:
-                _decision, changed = self._decide(image, key)
+                decision, changed = self._decide(image, key)
             except errors.SyncerError as err:
                 log.warning("image=%s policy=%s poll failed: %s", repo, key[1], err)
                 with self._lock:
                     self._poll_errors[key] = str(err)
                 continue
             with self._lock:
-                self._poll_errors.pop(key, None)
+                if decision.warning:
+                    # A cut tag list kept the running tag: shown like a failing poll.
+                    self._poll_errors[key] = decision.warning
+                else:
+                    self._poll_errors.pop(key, None)
             if changed:
                 changed_apps.update(apps)
         return changed_apps

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +96,14 @@ class LiveParts:
                 self._images = images.Images(self.config, read_secret=self.read_secret)
             return self._images
 
-    def decide(self, image: model.AppImage) -> release.Image:
-        return release.Image.from_decision(self._resolver().decide(image))
+    def decide(
+        self,
+        image: model.AppImage,
+        *,
+        running: Callable[[], Sequence[release.Image]] | None = None,
+    ) -> release.Image:
+        pairs = (lambda: [(i.tag, i.digest) for i in running()]) if running else None
+        return release.Image.from_decision(self._resolver().decide(image, running=pairs))
 
     # --- render -------------------------------------------------------------------------
     def render(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,8 +101,15 @@ class Parts(Protocol):
         """A snapshot of a given commit (for rollbacks and resumed rollouts)."""
         ...
 
-    def decide(self, image: model.AppImage) -> release.Image:
-        """Which tag/digest of ``image.repository`` the policy picks now."""
+    def decide(
+        self,
+        image: model.AppImage,
+        *,
+        running: Callable[[], Sequence[release.Image]] | None = None,
+    ) -> release.Image:
+        """Which tag/digest of ``image.repository`` the policy picks now. ``running``: the
+        images of that repository running now, asked only when a limit cut the tag list
+        (the choice is then never below them)."""
         ...
 
     def render(

@@ -11,13 +11,16 @@ would be applied.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
-from syncer import errors, release, render
+from syncer import errors, redact, release, render, rollout
 from syncer import images as images_
 from syncer.config import model
 from syncer.reconcile import app as app_
+from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.state import store as store_
@@ -33,8 +36,18 @@ class ClusterPlan:
     diff: str = ""
     objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     error: str = ""
+    gate: str = ""
+    """Why a sync would not roll the release out there now (a pipeline gate, a hold,
+    a rejected release); empty when it would."""
     rendered: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)
     """The rendered objects (for notes; ``objects`` is what the report shows)."""
+
+    @property
+    def changes(self) -> bool:
+        """A sync now would change something here."""
+        if self.gate or self.error:
+            return False
+        return any(n for k, n in self.summary.items() if k not in QUIET_ACTIONS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,15 +56,23 @@ class ClusterPlan:
             "missing": self.missing,
             "summary": self.summary,
             "diff": self.diff,
-            "objects": self.objects,
+            "objects": [redact.secret_object(o) for o in self.objects],
             "error": self.error,
+            "gate": self.gate,
+            "changes": self.changes,
         }
+
+
+QUIET_ACTIONS = frozenset({"unchanged", "orphan"})
+"""Plan actions that change nothing in a cluster."""
 
 
 @dataclasses.dataclass
 class AppPlan:
     app: str
     commit: str = ""
+    tree: str = ""
+    """``local tree PATH`` when a working tree was planned (``--local``) instead of a commit."""
     release: str = ""
     images: list[dict[str, str]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -63,17 +84,32 @@ class AppPlan:
     def ok(self) -> bool:
         return not self.error and all(c.reachable and not c.error for c in self.clusters)
 
+    @property
+    def changes(self) -> bool:
+        return any(c.changes for c in self.clusters)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "app": self.app,
             "commit": self.commit,
+            "tree": self.tree,
             "release": self.release,
             "images": self.images,
             "notes": self.notes,
             "clusters": [c.to_dict() for c in self.clusters],
             "error": self.error,
             "ok": self.ok,
+            "changes": self.changes,
         }
+
+
+def local_snapshot(*, source: model.Source, path: Path) -> parts_.Snapshot:
+    """A working tree to plan from instead of the fetched commit (``plan --local``):
+    the same directory layout as the repository, e.g. a pull request's checkout."""
+    root = path.expanduser().resolve()
+    if not root.is_dir():
+        raise errors.ConfigError([f"--local {path}: not a directory"])
+    return parts_.Snapshot(source=source.name, commit="", path=root, label=f"local tree {root}")
 
 
 def plan_app(
@@ -83,60 +119,69 @@ def plan_app(
     store: store_.Store | None,
     name: str,
     only: Collection[str] | None = None,
+    local: Path | None = None,
 ) -> AppPlan:
-    """Plan ``name`` on its clusters (or only on ``only``); never writes state."""
+    """Plan ``name`` on its clusters (or only on ``only``); never writes state.
+
+    The release is decided exactly as a sync decides it (``syncer.reconcile.decide``:
+    the same images kept through outages, the same held-back images), and each cluster
+    says whether a sync would roll it out there now or why not (pipeline gates, holds,
+    a rejected release). ``local``: render this working tree instead of the commit."""
     app = next((a for a in config.apps if a.name == name), None)
     if app is None:
         raise errors.PermanentError(f"no app named {name!r}")
     report = AppPlan(app=name)
     pipeline = next((p for p in config.pipelines if p.app == name), None)
     source = next(s for s in config.sources if s.name == app.source)
-    inputs = inputs_.Inputs(config=config, parts=parts, store=None)
-    try:
-        snap = inputs.snapshot(source, fresh=True)
-    except errors.SyncerError as err:
-        report.error = f"source {source.name}: {err}"
-        return report
-    report.commit = snap.commit
-    images: list[release.Image] = []
-    unreachable: dict[str, str] = {}
-    for image in app.images:
-        try:
-            decision = inputs.image(image, fresh=True)
-        except app_.REGISTRY_OUTAGES as err:
-            # As sync does: an outage keeps the image the app last ran, never a downgrade
-            # to the tag written in Git (that only when the app never had one).
-            kept = inputs_.last_image(store, app=name, image=image)
-            if kept is None:
-                unreachable[inputs_.normalise_repository(image.repository)] = str(err)
-                continue
-            report.notes.append(f"{_outage(err)}: {err}; keeping {kept.ref} (its last release)")
-            decision = kept
-        except errors.SyncerError as err:
-            # A credential or policy problem fails the sync of this app: so does the plan.
-            report.error = f"images: {err}"
-            return report
-        images.append(decision)
-        report.images.append(decision.to_dict())
-    report.release = release.make(
-        app=name,
-        commit=snap.commit,
-        images=images,
-        config_digest=release.config_digest(app),
-    ).id
+    # Nothing recorded (store=None), but the releases are read: what runs bounds a cut list.
+    inputs = inputs_.Inputs(config=config, parts=parts, store=None, releases=store)
     try:
         clusters = app_.app_clusters(app=app, config=config, pipeline=pipeline)
     except errors.SyncerError as err:
         report.error = str(err)
         return report
+    snapshot = local_snapshot(source=source, path=local) if local is not None else None
+    try:
+        decision = decide_.decide(
+            app=app, source=source, clusters=clusters, inputs=inputs, parts=parts,
+            store=store, fresh=True, cache=decide_.RenderCache(), snapshot=snapshot,
+        )  # fmt: skip
+    except decide_.Failed as err:
+        # A credential or policy problem fails the sync of this app: so does the plan.
+        report.error = (
+            f"source {source.name}: {err.error}" if err.stage == "source" else f"images: {err}"
+        )
+        return report
+    rel = decision.release
+    if store is not None:
+        rel = decide_.known_release(store=store, rel=rel, write=False)
+    report.commit = decision.snapshot.commit
+    report.tree = decision.snapshot.label if local is not None else ""
+    report.release = rel.id
+    report.images = [i.to_dict() for i in rel.images]
+    report.notes += decision.held
+    unreachable: dict[str, str] = {}
+    for outage in decision.outages:
+        if outage.kept is None:
+            unreachable[outage.repository] = str(outage.error)
+        else:
+            report.notes.append(
+                f"{_outage(outage.error)}: {outage.error}; keeping {outage.kept.ref} "
+                "(its last release)"
+            )
+    try:
+        gates = _gates(config=config, app=app, pipeline=pipeline, store=store, rel=rel)
+    except errors.SyncerError as err:
+        report.error = f"pipeline: {err}"
+        return report
     for cluster in clusters:
         if only is not None and cluster.name not in only:
             continue
-        report.clusters.append(
-            _plan_cluster(
-                app=app, cluster=cluster, parts=parts, snap=snap, images=images, store=store
-            )
+        planned = _plan_cluster(
+            app=app, cluster=cluster, parts=parts, decision=decision, store=store
         )
+        planned.gate = gates.get(cluster.name, "")
+        report.clusters.append(planned)
     for repository, why in unreachable.items():
         from_git = sorted(
             {ref for c in report.clusters for ref in images_in(c.rendered, repository)}
@@ -147,11 +192,60 @@ def plan_app(
             f"using the image tags written in Git: {used}"
         )
     rendered = [obj for c in report.clusters for obj in c.rendered]
-    if rendered:  # a policy that governs no container of the rendered objects
+    if rendered and rel.images:  # a policy that governs no container of the rendered objects
         report.notes += render.images.unmatched(
-            objs=rendered, choices=images, image_fields=app.image_fields
+            objs=rendered, choices=list(rel.images), image_fields=app.image_fields
         )
     return report
+
+
+def _gates(
+    *,
+    config: model.Config,
+    app: model.App,
+    pipeline: model.Pipeline | None,
+    store: store_.Store | None,
+    rel: release.Release,
+) -> dict[str, str]:
+    """Cluster -> why a sync would not roll ``rel`` out there now (missing: it would).
+
+    The reconcile's own rules, read-only: holds (suspended, pinned), a rejected
+    release, then the rollout planner's gates on the recorded cluster states."""
+    clusters = app_.app_clusters(app=app, config=config, pipeline=pipeline)
+    names = [c.name for c in clusters]
+    if store is None:
+        records, approvals, rejected, holds = {}, set(), {}, []
+    else:
+        records = app_.cluster_records(store=store, app=app.name, clusters=names)
+        approvals = app_.approved(store=store, app=app.name)
+        rejected = store.rejected(app.name)
+        holds = store.holds(app.name)
+    held = app_.Holds.of(
+        holds, stages=app_.stage_clusters(app=app, config=config, pipeline=pipeline)
+    )
+    if held.app:
+        return dict.fromkeys(names, held.app_message(app.name, newest=rel))
+    if rel.id in rejected:
+        return dict.fromkeys(names, f"release {rel.short_id} not rolled out: {rejected[rel.id]}")
+    planned = rollout.plan(
+        app=app, pipeline=pipeline, clusters=config.clusters, release=rel.id,
+        records=records, approvals=approvals, now=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    steps = {s.cluster for s in planned.steps}
+    found: dict[str, str] = {}
+    by_cluster = held.by_cluster()
+    for stage in planned.stages:
+        prefix = f"stage {stage.name}: " if stage.name else ""
+        for c in stage.clusters:
+            if c.name in by_cluster:
+                found[c.name] = by_cluster[c.name].describe()
+            elif c.name in steps or c.current or c.running == rel.id:
+                continue
+            elif stage.message:
+                found[c.name] = stage.message  # names its stage already
+            else:
+                found[c.name] = f"{prefix}{stage.phase}"
+    return found
 
 
 def _outage(err: Exception) -> str:
@@ -181,16 +275,14 @@ def _plan_cluster(
     app: model.App,
     cluster: model.Cluster,
     parts: parts_.Parts,
-    snap: parts_.Snapshot,
-    images: list[release.Image],
+    decision: decide_.Decision,
     store: store_.Store | None,
 ) -> ClusterPlan:
     result = ClusterPlan(cluster=cluster.name, reachable=True)
-    try:
-        objects = parts.render(app=app, cluster=cluster, snapshot=snap, images=images)
-    except errors.SyncerError as err:
-        result.error = f"render: {err}"
+    if cluster.name in decision.render_errors:
+        result.error = f"render: {decision.render_errors[cluster.name]}"
         return result
+    objects = decision.rendered.get(cluster.name, [])
     result.rendered = list(objects)
     result.missing = parts.check_cluster(cluster)
     if result.missing:

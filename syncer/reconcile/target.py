@@ -280,7 +280,11 @@ class TargetRunner:
             log.warning(
                 "app=%s cluster=%s drift check failed: %s", self.app.name, cluster.name, err
             )
-            return Recheck(cluster=cluster.name, error=str(err))
+            return Recheck(
+                cluster=cluster.name,
+                error=str(err),
+                unreachable=isinstance(err, errors.TemporaryError),
+            )
         if found.drifted:
             self.store.record(
                 app=self.app.name,
@@ -319,6 +323,7 @@ class TargetRunner:
         except errors.SyncerError as err:
             log.warning("app=%s cluster=%s health check failed: %s", name, cluster.name, err)
             result.error = str(err)
+            result.unreachable = isinstance(err, errors.TemporaryError)
             return
         result.healthy, result.health = health.healthy, health.message
         latest = self.store.latest_targets(name).get(cluster.name)
@@ -379,6 +384,8 @@ class Recheck:
     """None when health could not be judged (no inventory, cluster error)."""
     health: str = ""
     error: str = ""
+    unreachable: bool = False
+    """The cluster's API did not answer (a temporary error): its health is unknown."""
 
     def problem(self) -> str:
         """Why this cluster differs from its release now, in words; empty when it does not."""

@@ -4,11 +4,12 @@ Called by ``syncer.render.render`` when the app's path holds a ``Chart.yaml``. V
 files (relative to the chart, templated per cluster) must resolve inside the snapshot;
 inline values from the config go last, so they win. The release name defaults to the
 app's name and the namespace is the app's. CRDs in ``crds/`` are included; chart tests
-are not.
+are not; hooks are placed in sync waves before or after the chart's objects (helmhooks).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any
 import yaml
 
 from syncer.config import model
-from syncer.render import errors, files, limits, objects, paths, tools, yamlload
+from syncer.render import errors, files, helmhooks, limits, objects, paths, tools, yamlload
+
+log = logging.getLogger(__name__)
 
 
 def render(
@@ -69,7 +72,10 @@ def render(
             inline.write_text(yaml.safe_dump(values, sort_keys=True))
             args += ["--values", str(inline)]
         out = tools.run(args, cwd=chart, timeout=limits.tool_timeout, budget=budget, what=what)
-    return parse_output(out, what=what, max_nodes=limits.max_yaml_nodes)
+    items, notes = helmhooks.order(parse_output(out, what=what, max_nodes=limits.max_yaml_nodes))
+    for note in notes:
+        log.warning("%s: %s", what, note)
+    return items
 
 
 def parse_output(out: str, *, what: str, max_nodes: int) -> list[objects.Item]:

@@ -3,8 +3,9 @@
 Called by ``syncer.render.render`` when the app's path holds a kustomization file.
 Before the tool runs, every kustomization it would read is checked: each local
 reference (resources, components, patches, generator files...) must resolve inside the
-snapshot, no symlink may leave it, files respect the size limit, and remote bases are
-refused (the repository must say everything that gets deployed).
+snapshot, no symlink may leave it, files respect the size limit, and every reference
+kustomize would fetch over the network is refused (``syncer.render.remote``): the
+repository must say everything that gets deployed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from syncer.render import errors, files, limits, objects, paths, tools, yamlload
+from syncer.render import errors, files, limits, objects, paths, remote, tools, yamlload
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -79,12 +78,11 @@ def check_tree(*, root: Path, directory: Path, budget: files.Budget, seen: set[P
         return
     shown = paths.relative(root=root, path=kfile)
     text = budget.read(path=kfile, shown=shown)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        # Let the YAML loader produce the message with the line number.
-        yamlload.load_all(text, shown=shown, max_nodes=budget.limits.max_yaml_nodes)
-        raise errors.RenderError(f"{shown}: invalid YAML") from exc
+    # kustomize decodes these fields as strings: `resources: [on]` names a directory "on".
+    docs = yamlload.load_all(
+        text, shown=shown, max_nodes=budget.limits.max_yaml_nodes, scalars="strings"
+    )
+    data = docs[0].data if docs else {}
     if not isinstance(data, dict):
         raise errors.RenderError(f"{shown}: a kustomization must be a mapping")
     for entry in _references(data):
@@ -94,26 +92,33 @@ def check_tree(*, root: Path, directory: Path, budget: files.Budget, seen: set[P
 def _references(data: dict[str, Any]) -> list[str]:
     refs: list[str] = []
     for key in _PATH_LISTS:
-        refs += [e for e in data.get(key) or [] if isinstance(e, str)]
+        refs += [e for e in _list(data, key) if isinstance(e, str)]
     for key in _PATH_ITEMS:
-        refs += [e["path"] for e in data.get(key) or [] if isinstance(e, dict) and "path" in e]
+        refs += [e["path"] for e in _list(data, key) if isinstance(e, dict) and "path" in e]
     for key in _GENERATORS:
-        for gen in data.get(key) or []:
+        for gen in _list(data, key):
             if not isinstance(gen, dict):
                 continue
             for field in ("files", "envs"):
-                refs += [str(f).rpartition("=")[2] for f in gen.get(field) or []]
+                refs += [str(f).rpartition("=")[2] for f in _list(gen, field)]
             if isinstance(gen.get("env"), str):
                 refs.append(gen["env"])
     return refs
 
 
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _check_reference(
     *, root: Path, base: Path, entry: str, shown: str, budget: files.Budget, seen: set[Path]
 ) -> None:
-    if "://" in entry or entry.startswith(("git@", "github.com/", "gitlab.com/", "git::")):
+    why = remote.reason(entry)
+    if why is not None:
         raise errors.UnsafePathError(
-            f"{shown}: remote resource {entry!r} is not allowed; vendor it into the repository"
+            f"{shown}: {entry!r} is {why}; remote resources are not allowed: vendor it "
+            "into the repository"
         )
     if entry.startswith("/"):
         raise errors.UnsafePathError(f"{shown}: {entry!r} is absolute; use a relative path")

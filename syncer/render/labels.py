@@ -11,3 +11,8 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "syncer"
 APP_LABEL = "syncer.io/app"
 """The app an object belongs to; apply builds the inventory from it."""
+SYNC_WAVE_ANNOTATION = "syncer.io/sync-wave"
+"""An integer; lower waves are applied first (default 0), like Argo CD's sync waves."""
+REPLACE_ANNOTATION = "syncer.io/replace"
+"""``"true"`` on a desired object: delete and re-create it when a change hits an
+immutable field (Jobs are always replaced)."""

@@ -4,7 +4,8 @@
 ``collect`` and then ``finish``. A document that is not a Kubernetes object is an error
 naming its file and index; ``kind: List`` is unpacked; namespaced objects without a
 namespace get the app's; every object gets syncer's ownership labels
-(``syncer.render.labels``). Duplicates (same kind, namespace and name) are refused.
+(``syncer.render.labels``). Duplicates (same kind, namespace and name; a cluster-scoped
+object's namespace does not count) are refused.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def finish(*, items: list[Item], app: str, namespace: str) -> list[dict[str, Any
             obj_labels = meta["labels"] = {}
         obj_labels[labels.MANAGED_BY_LABEL] = labels.MANAGED_BY_VALUE
         obj_labels[labels.APP_LABEL] = app
-        key = (group, obj["kind"], meta.get("namespace", ""), str(meta.get("name", "")))
+        # A cluster-scoped object's namespace is dropped by the API server: copies that
+        # differ only by a stray namespace are one object, and the last would win silently.
+        where = "" if scoped else str(meta.get("namespace", ""))
+        key = (group, obj["kind"], where, str(meta.get("name", "")))
         if key[3] and key in seen:
             raise errors.RenderError(
                 f"{item.origin}: duplicate {obj['kind']} {describe(obj)} "

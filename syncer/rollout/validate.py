@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from syncer.config import model
-from syncer.rollout import cron, selection
+from syncer.config import cron, model
+from syncer.rollout import selection
 
 
 def problems(

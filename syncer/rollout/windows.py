@@ -1,7 +1,7 @@
 """Time windows: is a stage's window open now, and when does it next open?
 
 ``syncer.rollout.gates`` asks ``evaluate`` for a stage with a ``window``; it uses
-``syncer.rollout.cron`` for fire times. A window is open at ``now`` when
+``syncer.config.cron`` for fire times. A window is open at ``now`` when
 ``fire <= now < fire + duration`` for some fire time of its cron expression (UTC).
 Pure: ``now`` is always given.
 """
@@ -12,8 +12,7 @@ import dataclasses
 import datetime as dt
 import functools
 
-from syncer.config import model
-from syncer.rollout import cron
+from syncer.config import cron, model
 
 MINUTE = dt.timedelta(minutes=1)
 

@@ -10,7 +10,9 @@ clusters and are refused unless ``server.apiToken`` is configured and presented.
     GET  /api/v1/apps/{name}/history?limit=N {"app": name, "history": [...]}
     GET  /api/v1/apps/{name}/releases        {"app": name, "releases": [...]}
     POST /api/v1/apps/{name}/sync            what was scheduled
-    POST /api/v1/apps/{name}/rollback        body {"to": RELEASE} (optional)
+    POST /api/v1/apps/{name}/rollback        body {"to": RELEASE, "stage": STAGE} (optional)
+    POST /api/v1/apps/{name}/suspend         body {"stage": STAGE} (optional)
+    POST /api/v1/apps/{name}/resume          body {"stage": STAGE} (optional)
     POST /api/v1/apps/{name}/approve         body {"stage": STAGE}
 """
 
@@ -60,25 +62,41 @@ def post(*, port: port_.ControllerPort, parts: list[str], body: Mapping[str, Any
     if len(parts) != 3 or parts[0] != "apps":
         return error(404, "no such API path")
     name, action = parts[1], parts[2]
-    if action not in ("sync", "rollback", "approve"):
+    if action not in ("sync", "rollback", "approve", "suspend", "resume"):
         return error(404, "no such API path")
     status = port.app_status(name)
     if status is None:
         return error(404, f"no app named {name!r}")
     if action == "sync":
         return 202, port.sync_now(name)
+    stage = body.get("stage")
+    if action == "approve" and not stage:
+        return error(400, "'stage' is required: the name of the stage to approve")
+    if stage is not None:
+        problem = _stage_problem(name, stage, stages=status.get("pipelineStages", []))
+        if problem:
+            return error(400, problem)
     if action == "rollback":
         to = body.get("to")
         if to is not None and (not isinstance(to, str) or not to):
             return error(400, "'to' must be a release id (a non-empty string) or absent")
-        return 202, port.rollback(name, to)
-    stage = body.get("stage")
+        if stage is None:
+            return 202, port.rollback(name, to)
+        return 202, port.rollback(name, to, stage)
+    if action == "suspend":
+        return 200, port.suspend(name, stage)
+    if action == "resume":
+        return 200, port.resume(name, stage)
+    return 200, port.approve(name, str(stage))
+
+
+def _stage_problem(name: str, stage: Any, *, stages: list[str]) -> str:
+    """Why ``stage`` is not a stage of the app's pipeline; empty when it is."""
     if not isinstance(stage, str) or not stage:
-        return error(400, "'stage' is required: the name of the stage to approve")
-    stages = status.get("pipelineStages", [])
+        return "'stage' must be the name of a stage of the app's pipeline"
     if stage not in stages:
         if not stages:
-            return error(400, f"app {name!r} has no pipeline, so no stage to approve")
+            return f"app {name!r} has no pipeline, so no stage {stage!r}"
         known = ", ".join(stages)
-        return error(400, f"no stage {stage!r} in the pipeline of {name!r} (stages: {known})")
-    return 200, port.approve(name, stage)
+        return f"no stage {stage!r} in the pipeline of {name!r} (stages: {known})"
+    return ""

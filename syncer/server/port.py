@@ -67,9 +67,19 @@ class ControllerPort(Protocol):
         """Schedule a full reconcile of ``app`` now; returns what was scheduled."""
         ...
 
-    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
-        """Roll ``app`` back to release ``to`` (an id or unique prefix), or to the last
-        healthy release before the current one when None."""
+    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+        """Roll ``app`` (or only its pipeline ``stage``) back to release ``to`` (an id or
+        unique prefix), or to the last healthy release before the current one when None,
+        and pin it there until ``resume``."""
+        ...
+
+    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+        """Apply nothing more to ``app`` (or its pipeline ``stage``) until ``resume``; it
+        is still polled. Recorded in history."""
+        ...
+
+    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+        """Lift the pins and suspensions of ``stage`` (None: all of the app's)."""
         ...
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:

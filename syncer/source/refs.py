@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from registry import errors as registry_errors
+from registry.policies import semver
 from syncer.config import model
-from syncer.source import errors, semver
+from syncer.source import errors
 
 
 @dataclass(frozen=True)
@@ -80,18 +82,20 @@ def select(*, git: model.GitSource, remote: RemoteRefs, where: str) -> Target:
     if git.commit:
         return Target(ref=git.commit, commit=git.commit, label=describe(git))
     if git.semver:
+        # The same ranges and tag reading as image policies (registry.policies.semver).
         try:
-            wanted = semver.parse_range(git.semver)
-        except ValueError as exc:
+            chooser = semver.Semver.build(git.semver)
+        except registry_errors.InvalidPolicyError as exc:
             raise errors.RefNotFoundError(f"{where}: {exc}") from exc
-        tag = semver.highest(remote.tags(), wanted)
-        if tag is None:
+        outcome = chooser.pick([(tag, tag) for tag in remote.tags()])
+        if outcome.tag is None:
             raise errors.RefNotFoundError(
                 f"{where}: no tag matches semver range {git.semver!r} "
                 f"(tags: {', '.join(sorted(remote.tags())[:10]) or 'none'})"
             )
-        ref = f"refs/tags/{tag}"
-        return Target(ref=ref, commit=remote.commits[ref], label=f"tag {tag!r} ({git.semver})")
+        ref = f"refs/tags/{outcome.tag}"
+        label = f"tag {outcome.tag!r} ({git.semver})"
+        return Target(ref=ref, commit=remote.commits[ref], label=label)
     if git.tag:
         ref = f"refs/tags/{git.tag}"
     elif git.branch:

@@ -9,6 +9,7 @@ Timestamps are Unix seconds (float). Everything converts to plain JSON data with
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 from syncer.rollout import model as rollout_model
@@ -102,6 +103,8 @@ class Deployment:
     healthy: bool
     last_healthy_release: str
     updated_at: float
+    applied_at: float | None = None
+    """When the release was last applied there (None: before state schema 3)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,7 @@ class Deployment:
             "healthy": self.healthy,
             "lastHealthyRelease": self.last_healthy_release,
             "updatedAt": self.updated_at,
+            "lastAppliedAt": self.applied_at,
         }
 
 
@@ -214,4 +218,45 @@ class AppRun:
             "result": self.result,
             "message": self.message,
             "desiredRelease": self.desired_release,
+        }
+
+
+SUSPEND = "suspend"
+"""A hold that applies nothing (the app or stage is still polled)."""
+PIN = "pin"
+"""A hold that keeps the app or stage on one release (set by a rollback)."""
+HOLD_KINDS = (SUSPEND, PIN)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """An app (``stage`` empty) or a pipeline stage held by a person until resumed."""
+
+    app: str
+    stage: str
+    kind: str
+    """``suspend`` or ``pin``."""
+    release_id: str
+    """The release a pin keeps (empty for a suspension)."""
+    by: str
+    at: float
+    reason: str
+
+    def describe(self) -> str:
+        """``pinned to 3f2a9c1b4d5e by alice (cli) at 2026-…Z (rollback)``."""
+        when = dt.datetime.fromtimestamp(self.at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        what = f"pinned to {self.release_id[:12]}" if self.kind == PIN else "suspended"
+        where = f"stage {self.stage} " if self.stage else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{where}{what} by {self.by} at {when}{why}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "kind": self.kind,
+            "release": self.release_id,
+            "by": self.by,
+            "at": self.at,
+            "reason": self.reason,
+            "message": self.describe(),
         }

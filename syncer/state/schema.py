@@ -127,6 +127,26 @@ MIGRATIONS: tuple[str, ...] = (
         desired_release TEXT NOT NULL
     );
     """,
+    # 3: release identity by content (a commit that changes nothing an app deploys makes
+    #    no release; old releases get their content filled in when first seen again),
+    #    holds (rollback pins and suspensions, per app or pipeline stage) and the time
+    #    of each cluster's last apply.
+    """
+    ALTER TABLE releases ADD COLUMN content TEXT NOT NULL DEFAULT '';
+    CREATE INDEX releases_by_content ON releases (app, content);
+    CREATE TABLE holds (
+        app TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        release_id TEXT NOT NULL DEFAULT '',
+        held_by TEXT NOT NULL,
+        at REAL NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (app, stage, kind)
+    );
+    ALTER TABLE deployments ADD COLUMN applied_at REAL;
+    UPDATE deployments SET applied_at = updated_at;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -123,12 +123,14 @@ class SqliteStore:
             images=tuple(release_mod.Image.from_dict(i) for i in json.loads(row["images"])),
             config_digest=row["config_digest"],
             created_at=row["created_at"],
+            content=row["content"],
         )
 
     def put_release(self, release: release_mod.Release) -> bool:
         with self._tx() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO releases (id, app, source, git_commit, images, "
+                "config_digest, created_at, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     release.id,
                     release.app,
@@ -137,9 +139,25 @@ class SqliteStore:
                     json.dumps([i.to_dict() for i in release.images]),
                     release.config_digest,
                     release.created_at,
+                    release.content,
                 ),
             )
             return cur.rowcount == 1
+
+    def release_by_content(self, app: str, content: str) -> release_mod.Release | None:
+        rows = self._query(
+            "SELECT * FROM releases WHERE app = ? AND content = ? "
+            "ORDER BY created_at, rowid LIMIT 1",
+            (app, content),
+        )
+        return self._release(rows[0]) if rows else None
+
+    def set_release_content(self, *, app: str, release_id: str, content: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE releases SET content = ? WHERE app = ? AND id = ? AND content = ''",
+                (content, app, release_id),
+            )
 
     def get_release(self, app: str, ref: str) -> release_mod.Release | None:
         ref = ref.strip().lower()
@@ -396,13 +414,19 @@ class SqliteStore:
             (target.app, target.cluster),
         ).fetchone()
         last_healthy = target.release_id if healthy else (prev[0] if prev else "")
+        applied = now if target.state == records.APPLIED else None
         db.execute(
-            "INSERT INTO deployments VALUES (?,?,?,?,?,?) ON CONFLICT (app, cluster) DO UPDATE "
+            "INSERT INTO deployments (app, cluster, release_id, healthy, last_healthy_release, "
+            "updated_at, applied_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (app, cluster) DO UPDATE "
             "SET release_id = excluded.release_id, healthy = excluded.healthy, "
             "last_healthy_release = excluded.last_healthy_release, "
-            "updated_at = excluded.updated_at",
-            (target.app, target.cluster, target.release_id, int(healthy), last_healthy, now),
-        )
+            "updated_at = excluded.updated_at, "
+            "applied_at = COALESCE(excluded.applied_at, deployments.applied_at)",
+            (
+                target.app, target.cluster, target.release_id, int(healthy), last_healthy,
+                now, applied,
+            ),
+        )  # fmt: skip
 
     def open_rollouts(self, app: str | None = None) -> list[records.Rollout]:
         sql = (
@@ -451,6 +475,7 @@ class SqliteStore:
                 healthy=bool(r["healthy"]),
                 last_healthy_release=r["last_healthy_release"],
                 updated_at=r["updated_at"],
+                applied_at=r["applied_at"],
             )
             for r in rows
         ]
@@ -747,3 +772,58 @@ class SqliteStore:
             "SELECT * FROM approvals WHERE app = ? ORDER BY requested_at DESC", (app,)
         )
         return [self._approval(r) for r in rows]
+
+    # --- holds ------------------------------------------------------------------------
+    def hold(
+        self, *, app: str, stage: str, kind: str, release_id: str = "", by: str, reason: str = ""
+    ) -> records.Hold:
+        if kind not in records.HOLD_KINDS:
+            raise ValueError(f"unknown hold {kind!r}: one of {records.HOLD_KINDS}")
+        held = records.Hold(
+            app=app, stage=stage, kind=kind, release_id=release_id, by=by, at=time.time(),
+            reason=reason,
+        )  # fmt: skip
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO holds VALUES (?,?,?,?,?,?,?) ON CONFLICT (app, stage, kind) "
+                "DO UPDATE SET release_id = excluded.release_id, held_by = excluded.held_by, "
+                "at = excluded.at, reason = excluded.reason",
+                (app, stage, kind, release_id, by, held.at, reason),
+            )
+            self._insert_event(
+                db, app=app, kind=kind, release_id=release_id, message=held.describe(),
+                data={"stage": stage, "by": by},
+            )  # fmt: skip
+        return held
+
+    def holds(self, app: str) -> list[records.Hold]:
+        rows = self._query("SELECT * FROM holds WHERE app = ? ORDER BY stage, kind", (app,))
+        return [
+            records.Hold(
+                app=r["app"],
+                stage=r["stage"],
+                kind=r["kind"],
+                release_id=r["release_id"],
+                by=r["held_by"],
+                at=r["at"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    def release_holds(self, *, app: str, stage: str | None, by: str) -> list[records.Hold]:
+        found = [h for h in self.holds(app) if stage is None or h.stage == stage]
+        if not found:
+            return []
+        with self._tx() as db:
+            for h in found:
+                db.execute(
+                    "DELETE FROM holds WHERE app = ? AND stage = ? AND kind = ?",
+                    (app, h.stage, h.kind),
+                )
+                self._insert_event(
+                    db, app=app, kind="resume", release_id=h.release_id,
+                    message=f"resumed by {by}: no longer {h.describe()}",
+                    data={"stage": h.stage, "by": by, "was": h.kind},
+                )  # fmt: skip
+        return found

@@ -35,6 +35,14 @@ class Store(Protocol):
         """The app's releases, newest first."""
         ...
 
+    def release_by_content(self, app: str, content: str) -> release_mod.Release | None:
+        """The (first) release of the app that deploys ``content``; None when none does."""
+        ...
+
+    def set_release_content(self, *, app: str, release_id: str, content: str) -> None:
+        """Fill in the content of a release recorded before content identity (schema 2)."""
+        ...
+
     # --- rollouts -------------------------------------------------------------------
     def begin_rollout(
         self, *, app: str, release_id: str, clusters: Sequence[str], cause: str
@@ -174,5 +182,23 @@ class Store(Protocol):
         ...
 
     def approvals(self, app: str) -> list[records.Approval]: ...
+
+    # --- holds (pins and suspensions) -------------------------------------------------
+    def hold(
+        self, *, app: str, stage: str, kind: str, release_id: str = "", by: str, reason: str = ""
+    ) -> records.Hold:
+        """Hold the app (``stage`` empty) or a pipeline stage: ``pin`` keeps it on
+        ``release_id``, ``suspend`` applies nothing; replaces a hold of the same kind.
+        Recorded in history."""
+        ...
+
+    def holds(self, app: str) -> list[records.Hold]:
+        """The app's holds (app-wide ones have an empty stage)."""
+        ...
+
+    def release_holds(self, *, app: str, stage: str | None, by: str) -> list[records.Hold]:
+        """Lift the holds of one stage (``""``: the app's own), or all of the app's
+        (None); returns what was lifted. Recorded in history."""
+        ...
 
     def close(self) -> None: ...

@@ -38,9 +38,13 @@ def service(name: str = "api") -> dict[str, Any]:
     }
 
 
-def deployment(name: str = "api", *, image: str = IMAGE, replicas: int = 2) -> dict[str, Any]:
+def deployment(
+    name: str = "api", *, image: str = IMAGE, replicas: int = 2, progress_deadline: int = 0
+) -> dict[str, Any]:
+    """progress_deadline: spec.progressDeadlineSeconds (the server's 600 when 0), after which
+    the real Deployment controller reports a rollout that makes no progress as failed."""
     labels = {"app": name}
-    return {
+    obj: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": NS},
@@ -64,6 +68,9 @@ def deployment(name: str = "api", *, image: str = IMAGE, replicas: int = 2) -> d
             },
         },
     }
+    if progress_deadline:
+        obj["spec"]["progressDeadlineSeconds"] = progress_deadline
+    return obj
 
 
 CRD: dict[str, Any] = {

@@ -134,7 +134,7 @@ def test_failing_image_is_unhealthy_and_rolls_back_to_the_previous_set(
     options = model.SyncOptions(wait=20.0, rollback_on_failure=True)
     good = basic_set()
     bad = [
-        deployment(image="registry.example.com/team/web:broken"),
+        deployment(image="registry.example.com/team/web:broken", progress_deadline=2),
         *basic_set()[1:],
         config_map("added-by-bad"),
     ]

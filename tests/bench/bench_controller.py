@@ -13,8 +13,8 @@ Run: ``python -m tests.bench.bench_controller [--pushes 20] [--apps 200] [--repo
    serve. Prints Git ls-remote/fetch, registry requests, cluster requests and writes,
    CPU seconds and peak RSS of the controller process.
 
-Everything runs on 127.0.0.1: real Git (smart HTTP), real registry, the Kubernetes API
-test server (``tests/kubeapi``), the controller in this process.
+Everything runs on 127.0.0.1: real Git (smart HTTP), real registry, two
+real test clusters (``tests/kubecluster``), the controller in this process.
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from syncer import controller
-from syncer.server import http
-from tests.kubeapi import cluster as kube_cluster
-from tests.kubeapi import kubeconfig
-from tests.servers import git_http, images, registry_fixtures, registry_process
+from tests.kubecluster import cluster as kube_cluster
+from tests.kubecluster import kubeconfig
+from tests.servers import git_http, images, registry_fixtures, registry_process, syncer_run
 
 TOKEN = "bench-webhook-token"
 
@@ -98,7 +97,7 @@ class Lab:
         )
         self.git = git_http.GitHTTPServer(root=base / "git", auth=("bench", "bench-pass"))
         self.clusters = [
-            kube_cluster.KubeCluster(name, workload_delay=0.02).start()
+            kube_cluster.RealCluster(name, workload_delay=0.02).start()
             for name in ("staging", "prod")
         ]
         self.kubeconfig = kubeconfig.write(
@@ -185,20 +184,8 @@ def app_entry(*, name: str, source: str, repository: str, interval: str) -> dict
     }
 
 
-@contextlib.contextmanager
-def running(path: Path) -> Iterator[controller.Controller]:
-    session = controller.open_session(str(path))
-    server = http.HttpServer(
-        settings=session.config.server, port=session.controller, base_dir=session.config.base_dir
-    )
-    server.start()
-    session.controller.start()
-    try:
-        yield session.controller
-    finally:
-        server.stop()
-        session.controller.stop(timeout=60)
-        session.store.close()
+def running(path: Path) -> contextlib.AbstractContextManager[controller.Controller]:
+    return syncer_run.serve(path, stop_timeout=60)
 
 
 def percentile(values: list[float], q: float) -> float:

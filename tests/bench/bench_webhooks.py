@@ -52,7 +52,13 @@ class Port:
     def sync_now(self, app: str) -> dict[str, Any]:
         return {}
 
-    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
+    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+        return {}
+
+    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+        return {}
+
+    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
         return {}
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:

@@ -43,6 +43,11 @@ def test_rollback_usage_errors_and_the_sync_message_after_it(
     assert code == 0, out + err
     code, out, _ = _run(capsys, "sync", "-c", config)
     assert code == 0
+    assert out.startswith(f"site: ok release {first[:12]}: pinned to {first[:12]} by "), out
+    assert f"newest release {second[:12]} waits (`syncer resume site`" in out
+    assert _run(capsys, "resume", "-c", config, "site")[0] == 0
+    code, out, _ = _run(capsys, "sync", "-c", config)
+    assert code == 0
     assert out.startswith(
         f"site: ok, runs {first[:12]} ({second[:12]} not rolled out: rolled back by "
     ), out

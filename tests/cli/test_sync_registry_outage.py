@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from syncer import cli
-from tests.controller.test_cli_live import CONFIGMAP, web_app
+from tests.controller import registry_apps
+from tests.controller.test_cli_live import CONFIGMAP
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
@@ -35,12 +36,10 @@ def test_sync_exits_1_and_names_an_unreachable_registry(
             "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
         },
     )
-    data = {
-        "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
-        "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [web_app(registry=reg.host, wait="10s")],
-        "state": {"path": "state/syncer.db"},
-    }
+    data = registry_apps.web_config(
+        source_url=repo.url, kubeconfig=a.kubeconfig, registry={"host": reg.host}
+    )
+    data["apps"][0]["sync"]["wait"] = "10s"
     config = tmp_path / "syncer.yaml"
     config.write_text(yaml.safe_dump(data))
     assert cli.main(["sync", "-c", str(config)]) == 0, capsys.readouterr()

@@ -50,7 +50,7 @@ def test_the_issue_example_reads_exactly_as_specified():
     [problem] = expected_problems(TESTDATA / "broken" / "unknown-policy.yaml")
     assert problem.endswith(
         ": apps[0].images[0].policy: unknown policy 'semvr';"
-        " expected one of: semver, alphabetical, numerical, digest"
+        " expected one of: semver, alphabetical, numerical, digest, newestBuild"
     )
 
 

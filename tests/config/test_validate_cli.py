@@ -154,3 +154,43 @@ def test_quickstart_manifests_pass_its_gateway_resource_rule():
         assert container["image"].startswith("docker.io/library/nginx:1.27")
         for kind in ("requests", "limits"):
             assert set(container["resources"][kind]) == {"cpu", "memory"}
+
+
+PIPELINE = """\
+sources:
+  - name: deploy
+    git: {url: https://git.example.com/team/deploy.git}
+clusters:
+  - {name: dev}
+  - {name: prod}
+  - {name: qa}
+apps:
+  - {name: web, source: deploy, clusters: %s}
+pipelines:
+  - app: web
+    stages:
+      - {name: dev, clusters: [dev]}
+      - {name: prod, clusters: [prod], after: dev, window: {cron: "%s", duration: 1h}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("clusters", "cron", "problem"),
+    [
+        ("[dev, prod]", "0 0 30 2 *", 'window.cron: cron "0 0 30 2 *": '),
+        (
+            "[dev, prod, qa]",
+            "0 9 * * mon-fri",
+            "pipeline web: cluster qa of app web is in no stage",
+        ),
+    ],
+)
+def test_validate_refuses_what_sync_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], clusters: str, cron: str, problem: str
+) -> None:
+    path = tmp_path / "syncer.yaml"
+    path.write_text(PIPELINE % (clusters, cron))
+    code = cli.main(["validate", "-c", str(path)])
+    _out, err = capsys.readouterr()
+    assert code == 2 and problem in err, err
+    assert len(err.strip().splitlines()) == 1

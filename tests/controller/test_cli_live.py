@@ -26,6 +26,7 @@ kind: Deployment
 metadata: {name: site}
 spec:
   replicas: 1
+  progressDeadlineSeconds: 30
   selector: {matchLabels: {app: site}}
   template:
     metadata: {labels: {app: site}}
@@ -33,6 +34,10 @@ spec:
       containers:
         - {name: web, image: "%s"}
 """
+# The same, failed by the Deployment controller after 2s without progress.
+QUICK_FAILING_DEPLOYMENT = DEPLOYMENT.replace(
+    "progressDeadlineSeconds: 30", "progressDeadlineSeconds: 2"
+)
 
 
 def write_config(
@@ -65,20 +70,6 @@ def write_config(
     return path
 
 
-def web_app(*, registry: str, wait: str = "5s", **image: Any) -> dict[str, Any]:
-    """App ``web`` (path ``web``, namespace ``web``) on cluster ``a``, its image
-    ``REGISTRY/team/web`` kept on ``^1``; ``image`` adds to the image entry."""
-    return {
-        "name": "web",
-        "source": "deploy",
-        "path": "web",
-        "namespace": "web",
-        "clusters": ["a"],
-        "sync": {"wait": wait},
-        "images": [{"repository": f"{registry}/team/web", "policy": {"semver": "^1"}, **image}],
-    }
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = cli.main(list(args))
     out, err = capsys.readouterr()
@@ -94,7 +85,7 @@ def site(cluster: Any) -> dict[str, Any]:
 def test_sync_status_history_and_rollback(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02, progress_deadline=1.0)
+    a, b = kube_clusters(2, names=["a", "b"], workload_delay=0.02)
     repo = git_http.create_repo(
         "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}
     )
@@ -127,7 +118,13 @@ def test_sync_status_history_and_rollback(
     code, out, _ = run(capsys, "rollback", "-c", config, "site")
     assert code == 0, out
     assert site(a)["data"] == {"GREETING": "one"} and site(b)["data"] == {"GREETING": "one"}
-    # The release rolled back from stays out: sync does not bring it back.
+    # The rollback pins the app: sync does not bring the newer release back.
+    code, out, _ = run(capsys, "sync", "-c", config)
+    assert site(a)["data"] == {"GREETING": "one"}
+    assert "pinned to" in out and "`syncer resume site`" in out
+    # Resumed, the app follows new releases; the one rolled back from stays out.
+    code, out, _ = run(capsys, "resume", "-c", config, "site")
+    assert code == 0 and "resumed" in out
     code, out, _ = run(capsys, "sync", "-c", config)
     assert site(a)["data"] == {"GREETING": "one"}
     assert "not rolled out" in out
@@ -143,14 +140,14 @@ def test_sync_status_history_and_rollback(
 def test_failing_image_is_rolled_back_and_sync_fails(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02, progress_deadline=1.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     a.fail_image("web:broken")
     repo = git_http.create_repo(
         "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}
     )
     config = str(write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig, clusters=["a"]))
     assert run(capsys, "sync", "-c", config)[0] == 0
-    repo.commit({"site/deploy.yaml": DEPLOYMENT % "web:broken"})
+    repo.commit({"site/deploy.yaml": QUICK_FAILING_DEPLOYMENT % "web:broken"})
     code, out, _ = run(capsys, "sync", "-c", config)
     assert code == 1
     assert "a: rolled-back" in out

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from syncer import controller
-from tests.controller.test_cli_live import CONFIGMAP, web_app
+from tests.controller import registry_apps
+from tests.controller.test_cli_live import CONFIGMAP
 from tests.controller.test_controller_live import wait_until
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
@@ -59,14 +60,12 @@ def test_an_error_that_outlives_a_restart_is_recorded_once(
             "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
         },
     )
-    data = {
-        "sources": [
-            {"name": "deploy", "git": {"url": repo.url, "branch": "main", "interval": "0.5s"}}
-        ],
-        "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [web_app(registry=reg.host, wait="10s", interval="0.5s")],
-        "state": {"path": "state/syncer.db"},
-    }
+    data = registry_apps.web_config(
+        source_url=repo.url, kubeconfig=a.kubeconfig, registry={"host": reg.host}
+    )
+    data["sources"][0]["git"]["interval"] = "0.5s"
+    data["apps"][0]["sync"]["wait"] = "10s"
+    data["apps"][0]["images"][0]["interval"] = "0.5s"
     config = tmp_path / "syncer.yaml"
     config.write_text(yaml.safe_dump(data))
     assert run_until(config, "Healthy") == []

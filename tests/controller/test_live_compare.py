@@ -24,9 +24,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, out + err
 
 
-def setup(tmp: Path, git_http: Any, cluster: Any, **sync: Any) -> tuple[str, Any]:
+def setup(
+    tmp: Path, git_http: Any, cluster: Any, *, deployment: str = DEPLOYMENT, **sync: Any
+) -> tuple[str, Any]:
     repo = git_http.create_repo(
-        "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": DEPLOYMENT % "web:1"}
+        "deploy", {"site/cm.yaml": CONFIGMAP % "one", "site/deploy.yaml": deployment % "web:1"}
     )
     path = write_config(tmp, url=repo.url, kubeconfig=cluster.kubeconfig, clusters=[cluster.name])
     data = yaml.safe_load(path.read_text())
@@ -135,8 +137,10 @@ def test_health_is_judged_again_after_the_rollout(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The rollout takes ~1s, its wait 0.3s: unhealthy at first, healthy a moment later.
-    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0, progress_deadline=1.0)
-    config, _repo = setup(tmp_path, git_http, a, wait="300ms")
+    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0)
+    # Its pods take 1s to turn ready; a rollout without progress for 4s has failed.
+    deployment = DEPLOYMENT.replace("progressDeadlineSeconds: 30", "progressDeadlineSeconds: 4")
+    config, _repo = setup(tmp_path, git_http, a, deployment=deployment, wait="300ms")
     code, out = run(capsys, "sync", "-c", config)
     assert code == 1 and "unhealthy" in out, out
     assert status(capsys, config)["status"] == "Failing"
@@ -175,7 +179,8 @@ def test_health_is_judged_again_after_the_rollout(
     a.clear_failing_images()
     a.kubectl("-n", "site", "rollout", "restart", "deploy/site", check=True)
     wait_until(lambda: _healthy_now(a), what="healthy again")
-    assert run(capsys, "sync", "-c", config)[0] == 0
+    code, out = run(capsys, "sync", "-c", config)
+    assert code == 0, out
     assert status(capsys, config)["status"] == "Healthy"
 
 
@@ -189,7 +194,8 @@ def _healthy_now(cluster: Any) -> bool:
     dep = cluster.get("apps/v1", "Deployment", "site", namespace="site")
     st = dep.get("status") or {}
     return (
-        st.get("updatedReplicas") == 1
+        st.get("observedGeneration") == dep["metadata"]["generation"]
+        and st.get("updatedReplicas") == 1
         and st.get("availableReplicas") == 1
         and st.get("replicas") == 1
         and not _deadline(cluster)
@@ -282,7 +288,7 @@ def test_drift_job_marks_a_slow_release_healthy(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
     # The drift job keeps checking an app whose rollout's wait ran out (it used to stop).
-    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0, progress_deadline=5.0)
+    (a,) = kube_clusters(1, names=["a"], workload_delay=1.0)
     config, _repo = setup(tmp_path, git_http, a, wait="300ms", driftInterval="1s")
     session = controller.open_session(config)
     ctl = session.controller

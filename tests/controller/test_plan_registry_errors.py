@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from syncer import cli
-from tests.controller.test_cli_live import web_app
+from tests.controller import registry_apps
 from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
@@ -37,18 +37,10 @@ def test_registry_outage_keeps_the_last_image_and_a_bad_password_fails_the_plan(
     repo = git_http.create_repo(
         "deploy", {"web/deploy.yaml": DEPLOYMENT % f"{reg.host}/team/web:1.0.0"}
     )
-    data = {
-        "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
-        "registries": [
-            {
-                "host": reg.host,
-                "auth": {"usernameFrom": "env:REG_USER", "passwordFrom": "env:REG_PASSWORD"},
-            }
-        ],
-        "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [web_app(registry=reg.host)],
-        "state": {"path": "state/syncer.db"},
-    }
+    auth = {"usernameFrom": "env:REG_USER", "passwordFrom": "env:REG_PASSWORD"}
+    data = registry_apps.web_config(
+        source_url=repo.url, kubeconfig=a.kubeconfig, registry={"host": reg.host, "auth": auth}
+    )
     config = tmp_path / "syncer.yaml"
     config.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("REG_USER", reg.username)

@@ -104,17 +104,7 @@ def test_crash_mid_rollout_resumes_the_same_rollout(store: state.Store) -> None:
     parts = fakes.FakeParts()
     rec = make(store, parts)
     # What a killed process leaves: the release and the intent, one target applying.
-    from syncer import release
-
-    snap = parts.poll_source(rec.config.sources[0])
-    image = parts.decide(rec.config.apps[0].images[0])
-    rel = release.make(
-        app="web",
-        commit=snap.commit,
-        images=[image],
-        config_digest=release.config_digest(rec.config.apps[0]),
-        source="deploy",
-    )
+    rel = rec.decide(rec.config.apps[0], fresh=True).release
     store.put_release(rel)
     ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
     store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
@@ -131,14 +121,7 @@ def test_resumed_rollout_completes_while_polls_fail(store: state.Store, down: st
     polled: no new release can be made, but the open rollout is still finished."""
     parts = fakes.FakeParts()
     rec = make(store, parts)
-    from syncer import release
-
-    snap = parts.poll_source(rec.config.sources[0])
-    image = parts.decide(rec.config.apps[0].images[0])
-    rel = release.make(
-        app="web", commit=snap.commit, images=[image],
-        config_digest=release.config_digest(rec.config.apps[0]), source="deploy",
-    )  # fmt: skip
+    rel = rec.decide(rec.config.apps[0], fresh=True).release
     store.put_release(rel)
     ro = store.begin_rollout(app="web", release_id=rel.id, clusters=["a", "b"], cause="new")
     store.set_target(ro.targets[0].id, state=records.APPLYING, attempt=True)
@@ -176,7 +159,7 @@ def test_source_failure_is_recorded_and_reported(store: state.Store) -> None:
 def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store) -> None:
     from syncer import images
 
-    def unreachable(image: object) -> None:
+    def unreachable(image: object, **_: object) -> None:
         raise images.RegistryUnreachableError("registry reg.example unreachable")
 
     parts = fakes.FakeParts()
@@ -335,6 +318,33 @@ def test_soak_gate_is_looked_at_again_when_it_ends(store: state.Store) -> None:
         ctl.stop(timeout=5)
     kinds_ = [(e.kind, e.cluster) for e in reversed(store.history("web", limit=50))]
     assert kinds_.index(("healthy", "dev")) < kinds_.index(("healthy", "prod"))
+
+
+def test_a_suspended_app_is_decided_and_planned_but_nothing_is_applied(
+    store: state.Store,
+) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    assert rec.reconcile("web", fresh=True).ok
+    store.hold(app="web", stage="", kind=records.SUSPEND, by="alice")
+    parts.tag = "1.1.0"
+    applied = len(parts.applies)
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.ok and out.clusters == {} and len(parts.applies) == applied
+    assert "suspended by alice" in out.message and "nothing applied" in out.message
+    assert store.releases("web")[0].images[0].tag == "1.1.0"  # still polled and decided
+    assert [heal for _c, heal in parts.drift_checks] == [False, False]  # reported, not healed
+    report = plan_.plan_app(config=rec.config, parts=parts, store=store, name="web")
+    assert report.clusters and all(
+        c.gate.startswith("suspended by alice at ") and "nothing applied" in c.gate
+        for c in report.clusters
+    )
+    assert not report.changes
+    store.release_holds(app="web", stage=None, by="alice")
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
+    after = plan_.plan_app(config=rec.config, parts=parts, store=store, name="web")
+    assert [c.gate for c in after.clusters] == ["", ""]
 
 
 def test_a_manual_retry_after_a_fixed_403_reuses_the_release_rollout(store: state.Store) -> None:

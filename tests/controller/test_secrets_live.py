@@ -16,7 +16,8 @@ from syncer import controller, errors, images
 from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.config import secrets as config_secrets
-from tests.controller.test_cli_live import CONFIGMAP, web_app
+from tests.controller import registry_apps
+from tests.controller.test_cli_live import CONFIGMAP
 from tests.servers import images as test_images
 
 pytestmark = pytest.mark.integration
@@ -68,42 +69,37 @@ def test_git_token_and_registry_password_from_a_secret_drive_a_sync(
         {"git-token": "git-t0ken", "registry-password": reg.password},
     )  # fmt: skip
     git_auth = {"usernameFrom": "env:GIT_USER", "passwordFrom": "secret:syncer/creds#git-token"}
-    data = {
-        "sources": [
-            {"name": "deploy", "git": {"url": repo.url, "branch": "main", "auth": git_auth}},
-            {
-                "name": "broken",
-                "git": {
-                    "url": other_repo.url,
-                    "branch": "main",
-                    "auth": {**git_auth, "passwordFrom": "secret:syncer/creds#no-such-key"},
-                },
-            },
-        ],
-        "registries": [
-            {
-                "host": reg.host,
-                "auth": {
-                    "usernameFrom": "env:REGISTRY_USER",
-                    "passwordFrom": "secret:syncer/creds#registry-password",
-                },
-            }
-        ],
-        "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [
-            web_app(registry=reg.host),
-            {
-                "name": "other",
-                "source": "broken",
-                "path": "other",
-                "namespace": "other",
-                "clusters": ["a"],
-                "sync": {"wait": "5s"},
-            },
-        ],
-        "state": {"path": "state/syncer.db"},
-        "settings": {"secretsCluster": "a"},
+    registry_auth = {
+        "usernameFrom": "env:REGISTRY_USER",
+        "passwordFrom": "secret:syncer/creds#registry-password",
     }
+    data = registry_apps.web_config(
+        source_url=repo.url,
+        kubeconfig=a.kubeconfig,
+        registry={"host": reg.host, "auth": registry_auth},
+    )
+    data["sources"][0]["git"]["auth"] = git_auth
+    data["sources"].append(
+        {
+            "name": "broken",
+            "git": {
+                "url": other_repo.url,
+                "branch": "main",
+                "auth": {**git_auth, "passwordFrom": "secret:syncer/creds#no-such-key"},
+            },
+        }
+    )
+    data["apps"].append(
+        {
+            "name": "other",
+            "source": "broken",
+            "path": "other",
+            "namespace": "other",
+            "clusters": ["a"],
+            "sync": {"wait": "5s"},
+        }
+    )
+    data["settings"] = {"secretsCluster": "a"}
     path = tmp_path / "syncer.yaml"
     path.write_text(yaml.safe_dump(data))
     mp = pytest.MonkeyPatch()

@@ -21,9 +21,9 @@ import yaml
 
 from syncer import controller, state
 from syncer.config import loader
-from syncer.server import http
 from tests.binaries import REPO_ROOT
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 EXAMPLE = REPO_ROOT / "examples" / "push-to-redeploy"
 WEBHOOK_TOKEN = "registry-webhook-token"
@@ -50,6 +50,22 @@ def wait_until(
         time.sleep(0.05)
 
 
+# The examples' rollouts fail after 60s without progress; the tests' after 2s.
+EXAMPLE_DEADLINE = "progressDeadlineSeconds: 60"
+TEST_DEADLINE = "progressDeadlineSeconds: 2"
+
+
+def example_files(example: Path, *, registry_host: str) -> dict[str, str]:
+    """An example's deploy/ files as the tests' Git repository holds them: the test
+    registry's address instead of the example's, and a short progress deadline."""
+    return {
+        path.relative_to(example).as_posix(): path.read_text()
+        .replace(EXAMPLE_REGISTRY, registry_host)
+        .replace(EXAMPLE_DEADLINE, TEST_DEADLINE)
+        for path in sorted((example / "deploy").rglob("*.yaml"))
+    }
+
+
 class PushEnv:
     """Servers, the patched example config, and helpers to push and to look."""
 
@@ -73,11 +89,7 @@ class PushEnv:
 
     # --- Git -------------------------------------------------------------------------
     def example_files(self) -> dict[str, str]:
-        files = {}
-        for path in sorted((EXAMPLE / "deploy").rglob("*.yaml")):
-            text = path.read_text().replace(EXAMPLE_REGISTRY, self.registry.host)
-            files[path.relative_to(EXAMPLE).as_posix()] = text
-        return files
+        return example_files(EXAMPLE, registry_host=self.registry.host)
 
     def commit(self, files: dict[str, str | None]) -> str:
         sha: str = self.repo.commit(files)
@@ -117,21 +129,8 @@ class PushEnv:
     @contextlib.contextmanager
     def running(self, **config: str) -> Iterator[controller.Controller]:
         """The controller and its HTTP server in this process, stopped on exit."""
-        session = controller.open_session(str(self.write_config(**config)))
-        server = http.HttpServer(
-            settings=session.config.server,
-            port=session.controller,
-            base_dir=session.config.base_dir,
-            read_secret=session.read_secret,
-        )
-        server.start()
-        session.controller.start()
-        try:
-            yield session.controller
-        finally:
-            server.stop()
-            session.controller.stop(timeout=30)
-            session.store.close()
+        with serve(self.write_config(**config)) as ctl:
+            yield ctl
 
     def store(self) -> state.Store:
         config = loader.load(str(self.tmp / "syncer.yaml"))
@@ -184,9 +183,7 @@ def push_env(
     port = free_port()
     registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
-    clusters = kube_clusters(
-        2, names=["staging", "prod"], workload_delay=0.05, progress_deadline=1.0
-    )
+    clusters = kube_clusters(2, names=["staging", "prod"], workload_delay=0.05)
     env = PushEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
     env.port = port
     env.repo = git.create_repo("team/deploy", env.example_files())

@@ -10,9 +10,10 @@ import sys
 from typing import Any
 
 import pytest
+import requests
 
 from syncer.state import records
-from tests.e2e.conftest import PushEnv, wait_until
+from tests.e2e.conftest import API_TOKEN, TEST_DEADLINE, PushEnv, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -56,9 +57,24 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
         # The first rollouts are recorded as finished, so the kill below lands in the
         # rollout of 1.1.0 and not in the health wait of 1.0.0 (or of worker).
         wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
+        # The rollout below takes a while to turn healthy (pods ready after 4s): a slow
+        # rollout, not a failed one, so its Deployment gets a deadline longer than that.
+        manifest = "deploy/apps/web/deployment.yaml"
+        slow = env.example_files()[manifest].replace(TEST_DEADLINE, "progressDeadlineSeconds: 60")
+        env.commit({manifest: slow})
+        wait_until(
+            lambda: all(
+                c.get("apps/v1", "Deployment", "web", "web")["spec"]["progressDeadlineSeconds"]
+                == 60
+                for c in env.clusters
+            ),
+            timeout=30,
+            what="the longer deadline applied",
+        )
+        wait_until(lambda: not open_rollouts(env), timeout=30, what="that rollout closed")
         before = {c.name: generation(c) for c in env.clusters}
         for cluster in env.clusters:
-            cluster.workload_delay = 4.0  # the rollout now takes a while to turn healthy
+            cluster.workload_delay = 4.0
         newer = env.push("team/web", "1.1.0")
 
         def mid_rollout() -> bool:
@@ -131,3 +147,58 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
     assert {c.name: generation(c) for c in env.clusters} == {
         name: gen + 1 for name, gen in before.items()
     }
+
+
+def test_an_acknowledged_rollback_survives_kill_9(push_env: PushEnv) -> None:
+    """POST …/rollback answers 202 only once the rollback is in state: killed right after
+    the answer (its worker still busy with the app's slow rollout), the restarted
+    controller rolls back all the same and keeps the pin."""
+    env = push_env
+    host = env.registry.host
+    first = env.push("team/web", "1.0.0")
+    env.push("team/worker", "latest")
+    config = str(env.write_config(wait="60s"))
+    manifest = "deploy/apps/web/deployment.yaml"
+    slow = env.example_files()[manifest].replace(TEST_DEADLINE, "progressDeadlineSeconds: 120")
+    env.commit({manifest: slow})
+    good = f"{host}/team/web:1.0.0@{first.digest}"
+    proc = start(env, config)
+    try:
+        wait_until(lambda: env.runs("web", good), timeout=60, what="web 1.0.0 on both clusters")
+        wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
+        for cluster in env.clusters:
+            cluster.workload_delay = 30.0  # 1.1.0's pods take long: its worker stays busy
+        env.push("team/web", "1.1.0")
+        wait_until(
+            lambda: any(f"{host}/team/web:1.1.0" in env.image(c, "web") for c in env.clusters),
+            timeout=30,
+            what="the rollout of 1.1.0 under way",
+        )
+        answer = requests.post(
+            f"http://127.0.0.1:{env.port}/api/v1/apps/web/rollback",
+            json={},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=30,
+        )
+        proc.kill()
+        assert answer.status_code == 202, answer.text
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        print(proc.stdout.read() if proc.stdout else "")
+    for cluster in env.clusters:
+        cluster.workload_delay = 0.05
+    proc = start(env, config)
+    try:
+        wait_until(lambda: env.runs("web", good), timeout=60, what="web back on 1.0.0")
+        store = env.store()
+        try:
+            holds = store.holds("web")
+        finally:
+            store.close()
+        assert [h.kind for h in holds] == [records.PIN], holds
+        assert holds[0].release_id == answer.json()["to"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

@@ -28,15 +28,22 @@ import requests
 import yaml
 
 from syncer import controller
-from syncer.server import http
 from tests.binaries import REPO_ROOT
-from tests.e2e.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port, notifying_registry, wait_until
+from tests.e2e.conftest import (
+    API_TOKEN,
+    EXAMPLE_REGISTRY,
+    WEBHOOK_TOKEN,
+    example_files,
+    free_port,
+    notifying_registry,
+    wait_until,
+)
 from tests.servers import images
+from tests.servers.syncer_run import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EXAMPLE = REPO_ROOT / "examples" / "multi-cluster-promotion"
-EXAMPLE_REGISTRY = "127.0.0.1:5000"
 NAMES = ["dev", "staging", "prod-eu", "prod-us"]
 SOAK = 2.0
 ALWAYS_OPEN = {"cron": "* * * * *", "duration": "1h"}
@@ -99,12 +106,7 @@ class PromotionEnv:
         }
 
     def example_files(self) -> dict[str, str]:
-        return {
-            path.relative_to(EXAMPLE).as_posix(): path.read_text().replace(
-                EXAMPLE_REGISTRY, self.registry.host
-            )
-            for path in sorted((EXAMPLE / "deploy").rglob("*.yaml"))
-        }
+        return example_files(EXAMPLE, registry_host=self.registry.host)
 
     def push(self, tag: str) -> str:
         """Push ``team/web:TAG``; the reference syncer pins it to."""
@@ -143,20 +145,8 @@ class PromotionEnv:
     @contextlib.contextmanager
     def running(self, **config: Any) -> Iterator[controller.Controller]:
         """The controller and its HTTP server in this process, stopped on exit."""
-        session = controller.open_session(str(self.write_config(**config)))
-        server = http.HttpServer(
-            settings=session.config.server,
-            port=session.controller,
-            base_dir=session.config.base_dir,
-        )
-        server.start()
-        session.controller.start()
-        try:
-            yield session.controller
-        finally:
-            server.stop()
-            session.controller.stop(timeout=30)
-            session.close()
+        with serve(self.write_config(**config)) as ctl:
+            yield ctl
 
     # --- the API and the CLI -----------------------------------------------------------------
     def api(self, method: str, path: str, body: Any = None, *, token: str = API_TOKEN) -> Any:
@@ -243,7 +233,7 @@ def promo_env(
     port = free_port()
     registry = notifying_registry(registry_server, port=port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
-    clusters = kube_clusters(names=NAMES, workload_delay=0.05, progress_deadline=1.0)
+    clusters = kube_clusters(names=NAMES, workload_delay=0.05)
     env = PromotionEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
     env.port = port
     env.repo = git.create_repo("team/deploy", env.example_files())

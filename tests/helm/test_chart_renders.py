@@ -73,7 +73,7 @@ def test_default_rbac_grants_what_syncer_deploys_and_leases_by_name(
     assert {"get", "list", "create", "patch", "delete"} <= granted[("apps", "deployments")]
     assert {"get", "list", "create", "patch", "delete"} <= granted[("", "configmaps")]
     assert ("", "secrets") not in granted
-    assert granted[("", "namespaces")] == {"get", "list", "watch", "create"}
+    assert granted[("", "namespaces")] == {"create"}
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "t-syncer", "namespace": NAMESPACE}

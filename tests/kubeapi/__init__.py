@@ -1,5 +1,5 @@
-"""A Kubernetes API server for tests: kubectl and the Python client accept it as a cluster.
+"""``python -m tests.kubeapi serve``: real test clusters for people and scripts.
 
-Tests get clusters from the ``kube_clusters`` fixture (fixtures.py); people and scripts
-run ``python -m tests.kubeapi serve``. See README.md in this directory.
+The command keeps the interface it had when this package was an imitation of the
+Kubernetes API; it now starts real control planes (tests/kubecluster). See README.md.
 """

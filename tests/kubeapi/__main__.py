@@ -1,7 +1,9 @@
 """``python -m tests.kubeapi serve --port PORT --kubeconfig PATH [--clusters N]``.
 
-Starts N test clusters on PORT, PORT+1, … (cluster.py), writes one kubeconfig with a
-context per cluster (kube-0, kube-1, …) and serves until interrupted (Ctrl-C, SIGTERM).
+Starts N real test clusters (tests/kubecluster: etcd, kube-apiserver,
+kube-controller-manager, a fake kubelet) whose front doors listen on PORT, PORT+1, …,
+writes one kubeconfig with a context per cluster (kube-0, kube-1, …) and serves until
+interrupted (Ctrl-C, SIGTERM), then stops every process it started.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import signal
 import sys
 import threading
 
-from tests.kubeapi import cluster, kubeconfig
+from tests.kubecluster import cluster, kubeconfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,13 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
     serve.add_argument("--clusters", type=int, default=1, help="number of clusters (default 1)")
     serve.add_argument(
-        "--workload-delay", type=float, default=0.2, help="seconds before workload status moves"
+        "--workload-delay", type=float, default=0.2, help="seconds before a pod turns Ready"
     )
     serve.add_argument(
         "--progress-deadline",
         type=float,
-        default=2.0,
-        help="seconds before a failing Deployment reports ProgressDeadlineExceeded",
+        default=None,
+        help="accepted for old scripts; a real Deployment's deadline is its own "
+        "spec.progressDeadlineSeconds",
     )
     serve.add_argument(
         "--fail-image", action="append", default=[], help="image substring that never becomes ready"
@@ -38,21 +41,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clusters < 1:
         parser.error("--clusters must be at least 1")
-    clusters = []
+    if args.progress_deadline is not None:
+        print(
+            "note: --progress-deadline has no effect on real clusters: "
+            "set spec.progressDeadlineSeconds on the Deployment",
+            file=sys.stderr,
+        )
+    clusters: list[cluster.RealCluster] = []
     try:
         for i in range(args.clusters):
-            port = args.port + i if args.port else 0
-            c = cluster.KubeCluster(
+            c = cluster.RealCluster(
                 f"kube-{i}",
-                port=port,
+                port=args.port + i if args.port else 0,
                 workload_delay=args.workload_delay,
-                progress_deadline=args.progress_deadline,
             )
             for image in args.fail_image:
                 c.fail_image(image)
-            clusters.append(c.start())
-    except OSError as exc:
-        print(f"error: cannot listen on 127.0.0.1: {exc}", file=sys.stderr)
+            clusters.append(c)
+            c.start()
+    except (cluster.BuildMissing, OSError, RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         for c in clusters:
             c.close()
         return 1
@@ -61,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for c in clusters:
         c.kubeconfig = str(path)
-        print(f"cluster {c.name} serving on {c.url}", flush=True)
+        print(
+            f"cluster {c.name} serving on {c.url} "
+            f"(apiserver {c.api_url}, started in {c.started_in:.1f}s)",
+            flush=True,
+        )
     print(f"kubeconfig written to {path}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

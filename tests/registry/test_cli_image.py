@@ -210,3 +210,31 @@ def test_registry_settings_from_a_config_file(shared_registry, capsys, tmp_path,
     config.write_text("registries: [{host: 'x', bogus: 1}]\n")
     code, out, err = _run(capsys, "image", "tags", f"{server.host}/cli/cfg", "-c", str(config))
     assert code == 2 and "bogus" in err and err.count("\n") == 1
+
+
+def test_latest_newest_build_with_ignore(shared_registry, capsys) -> None:
+    server = shared_registry.get("anonymous")
+    images.push_image(server, "cli/builds", tags=["old"], created="2024-01-01T00:00:00Z")
+    images.push_image(server, "cli/builds", tags=["new-debug"], created="2024-03-01T00:00:00Z")
+    images.push_image(server, "cli/builds", tags=["mid"], created="2024-02-01T00:00:00Z")
+    code, out, err = _run(
+        capsys,
+        "image",
+        "latest",
+        f"{server.host}/cli/builds",
+        "--policy",
+        "newest-build",
+        "--ignore",
+        "*-debug",
+        "-o",
+        "json",
+    )
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["tag"] == "mid"
+    assert "newest build (2024-02-01T00:00:00Z)" in found["reason"]
+    code, _, err = _run(
+        capsys, "image", "latest", f"{server.host}/cli/builds", "--policy", "newest-build",
+        "--ignore", "[a-",
+    )  # fmt: skip
+    assert code == 2 and "invalid ignore glob '[a-'" in err

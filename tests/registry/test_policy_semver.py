@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 import registry
@@ -128,8 +130,33 @@ def test_ties_prefer_the_plain_full_version() -> None:
 def test_v_prefix_and_partial_tags() -> None:
     policy = registry.build_policy("semver", "~1.2")
     assert policy.select(["v1.2.0", "V1.2.7", "1.3.0"]).tag == "V1.2.7"
-    assert semver_range.parse_version("01.2.3") is None
     assert semver_range.parse_version("1.2.3.4") is None
+    assert semver_range.parse_version("1.2.3-01") is None  # numeric pre-release, padded
+
+
+def test_zero_padded_calver_tags_are_versions() -> None:
+    # Argo CD Image Updater (Masterminds' NewVersion) reads 2024.01.05 as 2024.1.5; Flux
+    # ignores such tags. syncer reads them, so CalVer ranges work: >=2024.1.0, ^2024.
+    tags = ["2023.12.28", "2024.01.05", "2024.01.19", "2024.02.01-rc.1", "latest"]
+    assert registry.build_policy("semver", "^2024").select(tags).tag == "2024.01.19"
+    assert registry.build_policy("semver", "<2024.1.10").select(tags).tag == "2024.01.05"
+    assert semver_range.parse_version("01.2.3").triple == (1, 2, 3)
+    # Ranges stay strict, as in npm: a padded bound is refused with the spelling to use.
+    with pytest.raises(registry.InvalidPolicyError, match=r"'2024\.01' is not a version"):
+        registry.build_policy("semver", ">=2024.01")
+
+
+@pytest.mark.parametrize(
+    "tags",
+    list(itertools.permutations(["v1.2.3", "1.2.3", "1.2", "01.2.3", "1.2.3_b7", "V1.2.3"])),
+)
+def test_equal_precedence_ties_do_not_depend_on_listing_order(tags: tuple[str, ...]) -> None:
+    # Flux keeps the first one listed, Argo CD whatever its sort leaves last; syncer
+    # prefers three numbers, no zero padding, no v, then the alphabetically last.
+    policy = registry.build_policy("semver", "^1")
+    assert policy.select(list(tags)).tag == "1.2.3_b7"
+    assert policy.select([t for t in tags if t != "1.2.3_b7"]).tag == "1.2.3"
+    assert policy.select(["v1.2.3", "01.2.3", "1.2"]).tag == "v1.2.3"
 
 
 def test_reason_explains_the_choice() -> None:
@@ -160,3 +187,35 @@ def test_invalid_ranges_are_errors(range_: str, message: str) -> None:
     with pytest.raises(registry.InvalidPolicyError, match="semver range") as err:
         registry.build_policy("semver", range_)
     assert message in str(err.value)
+
+
+PRE_TAGS = ["1.0.0", "1.0.1-rc.1", "1.1.0-beta.2", "2.0.0-alpha", "0.9.0"]
+
+
+@pytest.mark.parametrize(
+    ("range_", "winner"),
+    [
+        (">=1.0.0-0", "2.0.0-alpha"),
+        (">1.0.0-0", "2.0.0-alpha"),
+        (">=1-0", "2.0.0-alpha"),
+        ("*-0", "2.0.0-alpha"),
+        (">=1.0.0-0 <2.0.0-0", "1.1.0-beta.2"),
+        (">=1.0.0-0, <2.0.0-0", "1.1.0-beta.2"),
+        ("^1.0.0-0", "1.1.0-beta.2"),
+        ("^1.x-0", "1.1.0-beta.2"),
+        ("^1-0", "1.1.0-beta.2"),
+        ("1.x-0", "1.1.0-beta.2"),
+        ("1.x.x-0", "1.1.0-beta.2"),
+        ("=1.x-0", "1.1.0-beta.2"),
+        ("~1.0.0-0", "1.0.1-rc.1"),
+        ("~1.0-0", "1.0.1-rc.1"),
+        ("1.0.0-0 - 1.1", "1.1.0-beta.2"),
+        ("^0.9 || ^1.x-0", "1.1.0-beta.2"),
+        # Without the idiom, releases only (npm): the -0 opens one alternative, not all.
+        ("^0.9 || ^1.x", "1.0.0"),
+        ("^1", "1.0.0"),
+        (">=1.0.0", "1.0.0"),
+    ],
+)
+def test_minus_zero_lower_bound_includes_prereleases_in_every_form(range_, winner) -> None:
+    assert registry.build_policy("semver", range_).select(PRE_TAGS).tag == winner

@@ -49,7 +49,7 @@ def test_all_is_pinned() -> None:
 
 def test_decision_contract() -> None:
     fields = [f.name for f in dataclasses.fields(registry.Decision)]
-    assert fields == ["repository", "tag", "digest", "ref", "reason", "policy"]
+    assert fields == ["repository", "tag", "digest", "ref", "reason", "policy", "warning"]
     decision = registry.Decision("r/x", "1", "sha256:a", "r/x:1@sha256:a", "why", "semver:1")
     with pytest.raises(dataclasses.FrozenInstanceError):
         decision.tag = "2"  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Image references normalise like docker's; invalid ones say what is wrong."""
+"""Image references normalise like docker's; invalid ones say what is wrong; the OCI tag
+and digest grammars that every tag and digest from a registry must pass."""
 
 from __future__ import annotations
 
@@ -98,3 +99,41 @@ def test_ca_file_or_insecure_choose_the_scheme() -> None:
     assert tls.base_url == "https://127.0.0.1:5000"
     assert plain.base_url == "http://reg.internal"
     assert hub.base_url == "https://registry-1.docker.io"
+
+
+@pytest.mark.parametrize(
+    ("tag", "valid"),
+    [
+        ("1.2.3", True),
+        ("_x", True),
+        ("A" + "b" * 127, True),
+        ("A" + "b" * 128, False),
+        ("1.2.3+build", False),
+        ("1.2.3\n", False),
+        ("1.2.é", False),
+        (".x", False),
+        ("-x", False),
+        ("", False),
+    ],
+)
+def test_tag_grammar(tag: str, valid: bool) -> None:
+    assert reference.is_tag(tag) is valid
+
+
+@pytest.mark.parametrize(
+    ("digest", "problem"),
+    [
+        ("sha256:" + "a" * 64, ""),
+        ("sha512:" + "0" * 128, ""),
+        ("sha256:" + "a" * 63, "64 lowercase hex"),
+        ("sha256:" + "A" * 64, "64 lowercase hex"),
+        ("sha512:" + "0" * 64, "128 lowercase hex"),
+        ("md5:" + "0" * 32, "uses algorithm 'md5'"),
+        ("sha256:../../x", "64 lowercase hex"),
+        ("not-a-digest", "not ALGORITHM:HEX"),
+        (42, "not a string"),
+    ],
+)
+def test_digest_grammar(digest: object, problem: str) -> None:
+    found = reference.digest_problem(digest)
+    assert (problem in found and bool(found)) if problem else found == ""

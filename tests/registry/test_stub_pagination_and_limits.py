@@ -36,7 +36,10 @@ def test_scan_budget_bounds_the_listing(stub_registry) -> None:
     listing = client.list_tags(f"{stub_registry.host}/big")
     assert len(listing.tags) == 250 and listing.truncated and listing.pages == 3
     decision = registry.resolve(f"{stub_registry.host}/big", "numerical:asc", client=client)
-    assert "scan budget reached: only the first 250 tags were read" in decision.reason
+    assert (
+        "listing stopped by the scan budget of 250 tags: only the first 250 tags were read"
+        in decision.reason
+    )
 
 
 def test_429_honours_retry_after(stub_registry) -> None:

@@ -107,10 +107,10 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
 
 
 def test_ordinary_anchors_still_work(tmp_path):
-    text = CM % "a" + "data: {x: &v '1', y: *v}\n"
+    text = CM % "a" + "data: {x: &v '1', z: *v}\n"
     repo = write_tree(tmp_path / "repo", {"app/a.yaml": text})
     objs = render_tree(repo).objects
-    assert objs[0]["data"] == {"x": "1", "y": "1"}
+    assert objs[0]["data"] == {"x": "1", "z": "1"}
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path):
@@ -147,6 +147,38 @@ def test_duplicate_objects_are_refused(tmp_path):
         render_tree(repo)
 
 
+@pytest.mark.parametrize(
+    "kind_and_api",
+    [("ClusterRole", "rbac.authorization.k8s.io/v1"), ("Widget", "example.com/v1")],
+)
+def test_cluster_scoped_copies_differing_by_a_stray_namespace_are_duplicates(
+    tmp_path, kind_and_api
+):
+    # The API server drops metadata.namespace of a cluster-scoped object: both copies are
+    # the same object, and the second would silently overwrite the first.
+    kind, api = kind_and_api
+    crd = (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: widgets.example.com}\n"
+        "spec: {group: example.com, scope: Cluster, names: {kind: Widget, plural: widgets},"
+        " versions: [{name: v1, served: true, storage: true}]}\n"
+    )
+    copy = f"apiVersion: {api}\nkind: {kind}\nmetadata: {{name: same%s}}\n"
+    repo = write_tree(
+        tmp_path / "repo",
+        {
+            "app/0-crd.yaml": crd,
+            "app/a.yaml": copy % "",
+            "app/b.yaml": copy % ", namespace: team",
+        },
+    )
+    with pytest.raises(
+        render_errors.RenderError,
+        match=rf"app/b.yaml.*duplicate {kind} (team/)?same \(also in app/a.yaml",
+    ):
+        render_tree(repo)
+
+
 def test_unknown_placeholder_lists_known_ones(tmp_path):
     repo = write_tree(tmp_path / "repo", {"app/a.yaml": CM % "a"})
     cluster = model.Cluster(name="c1", labels={"env": "dev"})
@@ -174,7 +206,7 @@ def test_kustomize_reference_leaving_the_repo(tmp_path):
     remote = write_tree(
         tmp_path / "r2", {"app/kustomization.yaml": "resources: [https://github.com/x/y//base]\n"}
     )
-    with pytest.raises(render_errors.UnsafePathError, match="remote resource"):
+    with pytest.raises(render_errors.UnsafePathError, match="remote resources are not allowed"):
         render_tree(remote)
 
 

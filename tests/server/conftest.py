@@ -80,9 +80,17 @@ class FakePort:
         self._call("sync_now", app)
         return {"app": app, "scheduled": True}
 
-    def rollback(self, app: str, to: str | None) -> dict[str, Any]:
-        self._call("rollback", app, to)
+    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+        self._call("rollback", app, to) if stage is None else self._call("rollback", app, to, stage)
         return {"app": app, "to": to or "r0"}
+
+    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+        self._call("suspend", app, stage)
+        return {"app": app, "stage": stage or "", "suspended": True}
+
+    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+        self._call("resume", app, stage)
+        return {"app": app, "stage": stage or "", "resumed": []}
 
     def approve(self, app: str, stage: str) -> dict[str, Any]:
         self._call("approve", app, stage)

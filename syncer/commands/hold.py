@@ -1,0 +1,78 @@
+"""``syncer suspend|resume -c FILE APP [--stage S]``: hold an app or a stage, or let it go.
+
+Registered by ``syncer.cli``. A suspended app (or pipeline stage) is still polled, so
+its status stays fresh, but nothing is applied to it; ``resume`` lifts suspensions and
+the pins a rollback sets (``syncer rollback``), so the app follows new releases again.
+Both write one record to the state file (``Store.hold``/``release_holds``, recorded in
+history with who and when); a running controller reads it at the app's next reconcile,
+so they do not wait for the state file's lock. Same as ``POST /api/v1/apps/APP/suspend``
+and ``…/resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from syncer import errors, output, state
+from syncer.commands import rollback as rollback_cmd
+from syncer.config import loader
+from syncer.reconcile import app as app_
+from syncer.state import records
+
+
+def register(subparsers: Any) -> None:
+    for name, helptext in (
+        ("suspend", "apply nothing more to an app or a pipeline stage (still polled)"),
+        ("resume", "lift a suspension or a rollback's pin: follow new releases again"),
+    ):
+        parser = subparsers.add_parser(name, help=helptext, description=helptext + ".")
+        parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+        parser.add_argument("app", help="app name")
+        parser.add_argument("--stage", help="only this stage of the app's pipeline")
+        output.add_output_flag(parser)
+        parser.set_defaults(func=run, action=name)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = loader.load(args.config)
+    app = check_target(config, app=args.app, stage=args.stage, config_path=args.config)
+    store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
+    by = f"{rollback_cmd.user()} (cli)"
+    try:
+        if args.action == "suspend":
+            held = store.hold(app=app, stage=args.stage or "", kind=records.SUSPEND, by=by)
+            data: dict[str, Any] = {"app": app, **held.to_dict()}
+        else:
+            lifted = store.release_holds(app=app, stage=args.stage, by=by)
+            data = {"app": app, "stage": args.stage or "", "resumed": [h.to_dict() for h in lifted]}
+    finally:
+        store.close()
+    output.emit(data, fmt=args.output, text=_text)
+    return 0
+
+
+def check_target(config: Any, *, app: str, stage: str | None, config_path: str) -> str:
+    """Unknown app or stage: a usage error (exit 2) naming the argument."""
+    found = next((a for a in config.apps if a.name == app), None)
+    if found is None:
+        names = ", ".join(a.name for a in config.apps) or "none"
+        raise errors.ConfigError([f"APP {app}: no such app in {config_path} (apps: {names})"])
+    if stage is not None:
+        pipeline = next((p for p in config.pipelines if p.app == app), None)
+        stages = app_.stage_clusters(app=found, config=config, pipeline=pipeline)
+        if stage not in stages:
+            known = ", ".join(stages) or "none: the app has no pipeline"
+            raise errors.ConfigError([f"--stage {stage}: no such stage of {app} ({known})"])
+    return app
+
+
+def _text(data: dict[str, Any]) -> str:
+    if "resumed" not in data:
+        return f"{data['app']}: {data['message']}"
+    if not data["resumed"]:
+        where = f" stage {data['stage']}" if data["stage"] else ""
+        return f"{data['app']}:{where} nothing to resume (not suspended or pinned)"
+    lines = [f"{data['app']}: resumed, follows new releases again"]
+    lines += [f"  was {h['message']}" for h in data["resumed"]]
+    return "\n".join(lines)
