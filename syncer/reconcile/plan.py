@@ -158,8 +158,11 @@ def plan_app(
     report.commit = decision.snapshot.commit
     report.tree = decision.snapshot.label if local is not None else ""
     report.release = rel.id
-    report.images = [i.to_dict() for i in rel.images]
+    # Today's decisions (their reasons), for the release known by the same content.
+    report.images = [i.to_dict() for i in decision.release.images]
     report.notes += decision.held
+    # A limit cut a tag list and the running tag was kept: as sync warns.
+    report.notes += [image.warning for image in decision.release.images if image.warning]
     unreachable: dict[str, str] = {}
     for outage in decision.outages:
         if outage.kept is None:

@@ -59,10 +59,10 @@ def test_rbac_is_least_privilege(render: Callable[..., Rendered], values: dict) 
         assert not resources & {"clusterroles", "clusterrolebindings", "roles", "rolebindings"}
 
 
-def test_default_rbac_grants_what_syncer_deploys_and_leases_by_name(
+def test_cluster_rbac_grants_what_syncer_deploys_and_leases_by_name(
     render: Callable[..., Rendered],
 ) -> None:
-    rendered = render()
+    rendered = render({"rbac": {"scope": "cluster"}})
     cluster_role = rendered.one("ClusterRole")
     granted = {
         (group, resource): set(rule["verbs"])
@@ -97,6 +97,42 @@ def test_default_rbac_grants_what_syncer_deploys_and_leases_by_name(
     assert "--leader-elect-advertise-url=http://$(POD_IP):8080" in args
     env = {e["name"]: e for e in rendered.container["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+
+
+APPS_CONFIG = {
+    "clusters": [{"name": "here", "inCluster": True}],
+    "sources": [{"name": "s", "git": {"url": "https://git.example.com/d.git"}}],
+    "apps": [
+        {"name": "web", "source": "s", "path": "web", "namespace": "web", "clusters": ["here"]},
+        {
+            "name": "api",
+            "source": "s",
+            "path": "api",
+            "namespace": "api",
+            "clusters": ["here"],
+            "gateway": {"allowedNamespaces": ["api", "api-jobs"]},
+        },
+    ],
+}
+
+
+def test_default_rbac_is_namespaced_to_the_configs_namespaces(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render({"config": APPS_CONFIG})
+    assert rendered.of_kind("ClusterRole") == [] and rendered.of_kind("ClusterRoleBinding") == []
+    roles = {r["metadata"]["namespace"] for r in rendered.of_kind("Role")}
+    assert roles == {"web", "api", "api-jobs", NAMESPACE}
+    # Namespaces syncer may not create itself: the chart makes them, kept on uninstall.
+    made = {n["metadata"]["name"]: n for n in rendered.of_kind("Namespace")}
+    assert set(made) == {"web", "api", "api-jobs"}
+    assert all(
+        n["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for n in made.values()
+    )
+    # Nothing at all without a namespace to deploy to (and NOTES say so).
+    assert render().of_kind("Role") == [
+        r for r in render().of_kind("Role") if "leader" in r["metadata"]["name"]
+    ]
 
 
 def test_namespaced_scope_has_no_cluster_wide_access(render: Callable[..., Rendered]) -> None:
@@ -259,7 +295,6 @@ def test_without_persistence_state_is_an_empty_dir(render: Callable[..., Rendere
             {"rbac": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]}},
             "/rbac/rules/0/verbs/0",
         ),
-        ({"rbac": {"scope": "namespaces"}}, "rbac.scope=namespaces needs rbac.namespaces"),
         ({"replicas": 2}, "replicas"),
     ],
 )
@@ -282,3 +317,4 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     assert "every webhook is refused" in proc.stdout
     assert "POST endpoints" in proc.stdout
     assert "port-forward svc/t-syncer 8080" in proc.stdout
+    assert "syncer may deploy nowhere" in proc.stdout

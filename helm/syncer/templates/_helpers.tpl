@@ -61,10 +61,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas without a leader would both deploy" -}}
 {{- end -}}
-{{- if and (eq .Values.rbac.scope "namespaces") (empty .Values.rbac.namespaces) -}}
-{{- fail "rbac.scope=namespaces needs rbac.namespaces: the namespaces syncer deploys to" -}}
-{{- end -}}
 {{- if not (or .Values.existingConfigMap .Values.config) -}}
 {{- fail "set config (the syncer configuration) or existingConfigMap" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The namespaces a namespaced RBAC grants: rbac.namespaces, else every app namespace
+(and gateway.allowedNamespaces) of config. A JSON list. */}}
+{{- define "syncer.rbacNamespaces" -}}
+{{- $found := list -}}
+{{- if .Values.rbac.namespaces -}}
+{{- $found = .Values.rbac.namespaces -}}
+{{- else if not .Values.existingConfigMap -}}
+{{- range (.Values.config.apps | default list) -}}
+{{- if .namespace -}}{{- $found = append $found .namespace -}}{{- end -}}
+{{- range ((.gateway | default dict).allowedNamespaces | default list) -}}
+{{- $found = append $found . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (uniq $found | sortAlpha) -}}
 {{- end -}}
