@@ -2,8 +2,8 @@
 a body dripped a byte at a time meets the registry's total ``timeout`` (an outage: the
 tag written in Git is kept and the app still syncs, but reads DEGRADED and sync exits 1);
 a tag list whose ``Link`` points back at itself, or a ``Docker-Content-Digest`` that is no
-digest, fails the app with the reason; tags that break the OCI grammar are skipped. pytest-timeout bounds each run; the
-stub misbehaves for far longer."""
+digest, fails the app with the reason; tags that break the OCI grammar are skipped.
+pytest-timeout bounds each run; the stub misbehaves for far longer."""
 
 from __future__ import annotations
 
