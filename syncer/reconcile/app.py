@@ -489,9 +489,9 @@ class Reconciler:
     def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
         known = [e for e in self.store.errors(app.name) if not e.cluster]
-        self.store.set_error(app=app.name, stage=stage, message=message)
         if not known or known[0].message != message:
             # History gets the error once; retries of the same error only count it.
+            # Written before the error itself: whoever sees the app Degraded finds why.
             self.store.record(
                 app=app.name,
                 kind="error",
@@ -499,6 +499,7 @@ class Reconciler:
                 release_id=release_id,
                 once=True,
             )
+        self.store.set_error(app=app.name, stage=stage, message=message)
         log.warning("app=%s stage=%s %s", app.name, stage, message)
         return f"{stage}: {message}"
 
@@ -634,7 +635,6 @@ class Reconciler:
         (``syncer sync``): a cluster error of the app, in history once."""
         known = next((e for e in self.store.errors(name) if e.cluster == cluster), None)
         message = f"cannot reach cluster {cluster}: {problem}"
-        self.store.set_error(app=name, cluster=cluster, stage="cluster", message=message)
         if known is None or known.message != message:
             run = self.store.run(name)
             self.store.record(
@@ -645,6 +645,7 @@ class Reconciler:
                 message=f"{message}: nothing applied there",
                 once=True,
             )
+        self.store.set_error(app=name, cluster=cluster, stage="cluster", message=message)
 
     # --- rollback on request ------------------------------------------------------------
     def rollback_target(self, name: str, *, to: str | None, stage: str | None) -> release.Release:
