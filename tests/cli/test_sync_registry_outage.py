@@ -19,6 +19,31 @@ from tests.servers import images as test_images
 pytestmark = pytest.mark.integration
 
 
+def web_with_greeting(
+    tmp_path: Path, *, git_http: Any, registry_host: str, kubeconfig: str, **extra: Any
+) -> tuple[Any, Path]:
+    """A repository of app ``web`` (its Deployment on ``team/web:1.0.0`` and a ConfigMap
+    greeting "one") and the config that deploys it to cluster ``a`` (``extra`` sets the
+    Git and image poll ``interval``); returns the repository and the config path."""
+    repo = git_http.create_repo(
+        "deploy",
+        {
+            "web/deploy.yaml": DEPLOYMENT % f"{registry_host}/team/web:1.0.0",
+            "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
+        },
+    )
+    data = registry_apps.web_config(
+        source_url=repo.url, kubeconfig=kubeconfig, registry={"host": registry_host}
+    )
+    data["apps"][0]["sync"]["wait"] = "10s"
+    if "interval" in extra:
+        data["sources"][0]["git"]["interval"] = extra["interval"]
+        data["apps"][0]["images"][0]["interval"] = extra["interval"]
+    config = tmp_path / "syncer.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return repo, config
+
+
 def test_sync_exits_1_and_names_an_unreachable_registry(
     tmp_path: Path,
     git_http: Any,
@@ -29,19 +54,9 @@ def test_sync_exits_1_and_names_an_unreachable_registry(
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     reg = registry_server.start("anonymous")
     pushed = test_images.push_image(reg, "team/web", tags=["1.2.0"])
-    repo = git_http.create_repo(
-        "deploy",
-        {
-            "web/deploy.yaml": DEPLOYMENT % f"{reg.host}/team/web:1.0.0",
-            "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
-        },
+    repo, config = web_with_greeting(
+        tmp_path, git_http=git_http, registry_host=reg.host, kubeconfig=a.kubeconfig
     )
-    data = registry_apps.web_config(
-        source_url=repo.url, kubeconfig=a.kubeconfig, registry={"host": reg.host}
-    )
-    data["apps"][0]["sync"]["wait"] = "10s"
-    config = tmp_path / "syncer.yaml"
-    config.write_text(yaml.safe_dump(data))
     assert cli.main(["sync", "-c", str(config)]) == 0, capsys.readouterr()
     capsys.readouterr()
     running = f"{reg.host}/team/web:1.2.0@{pushed.digest}"

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncer import controller
-from tests.controller import registry_apps
+from tests.cli.test_sync_registry_outage import web_with_greeting
 from tests.controller.test_cli_live import CONFIGMAP
 from tests.controller.test_controller_live import wait_until
-from tests.controller.test_secrets_live import DEPLOYMENT
 from tests.servers import images as test_images
 
 pytestmark = pytest.mark.integration
@@ -53,21 +51,10 @@ def test_an_error_that_outlives_a_restart_is_recorded_once(
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
     reg = registry_server.start("anonymous")
     test_images.push_image(reg, "team/web", tags=["1.2.0"])
-    repo = git_http.create_repo(
-        "deploy",
-        {
-            "web/deploy.yaml": DEPLOYMENT % f"{reg.host}/team/web:1.0.0",
-            "web/cm.yaml": CONFIGMAP.replace("site", "web") % "one",
-        },
-    )
-    data = registry_apps.web_config(
-        source_url=repo.url, kubeconfig=a.kubeconfig, registry={"host": reg.host}
-    )
-    data["sources"][0]["git"]["interval"] = "0.5s"
-    data["apps"][0]["sync"]["wait"] = "10s"
-    data["apps"][0]["images"][0]["interval"] = "0.5s"
-    config = tmp_path / "syncer.yaml"
-    config.write_text(yaml.safe_dump(data))
+    repo, config = web_with_greeting(
+        tmp_path, git_http=git_http, registry_host=reg.host, kubeconfig=a.kubeconfig,
+        interval="0.5s",
+    )  # fmt: skip
     assert run_until(config, "Healthy") == []
 
     if outage == "registry":
