@@ -196,6 +196,15 @@ class Controller:
         changed = sorted(self.inputs.poll_repository(url))
         for name in changed:
             self._queue.request(name, f"git:{url}")
+        # A failing source shows in its apps' status (Degraded) and history, and clears
+        # when a poll succeeds again; what the apps run is left as it is.
+        for source in self.config.sources:
+            if source.git.url != url:
+                continue
+            error = self.inputs.source_error(source.name)
+            for app in self.config.apps:
+                if app.source == source.name:
+                    self.reconciler.note_source_poll(app.name, source=source.name, error=error)
         if changed:
             # A source moved: snapshots of commits nothing is at any more can go.
             self.parts.cleanup()
@@ -563,7 +572,12 @@ class Controller:
             self.store.run(self.config.apps[0].name) if self.config.apps else None
         except errors.SyncerError as err:
             return False, f"state unavailable: {err}"
-        return True, f"running: {len(self.config.apps)} apps"
+        reason = f"running: {len(self.config.apps)} apps"
+        # Still ready: a failing source is the apps' problem (status says Degraded), and
+        # the replica must keep receiving webhooks, which is how a fixed source is seen.
+        for name, error in sorted(self.inputs.failing_sources().items()):
+            reason += f"; git source {name} failing: {error}"
+        return True, reason
 
 
 @dataclasses.dataclass

@@ -114,7 +114,7 @@ def credential_source(
 
         def fetch() -> tuple[str, str]:
             user = (
-                secrets.resolve(user_ref, base_dir=base_dir, read_secret=read_secret)
+                secrets.resolve(user_ref, base_dir=base_dir, read_secret=read_secret, secret=False)
                 if user_ref
                 else ""
             )

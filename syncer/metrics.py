@@ -372,6 +372,12 @@ GIT_REQUESTS = REGISTRY.counter(
     "Git operations against remote repositories, by kind (ls-remote, fetch).",
     ["repository", "kind"],
 )
+GIT_ERRORS = REGISTRY.counter(
+    "syncer_git_errors_total",
+    "Failed polls of a Git source, by source name and reason (unreachable, auth,"
+    " ref-not-found, other; corrupt-cache: its cache was found corrupt and cloned again).",
+    ["source", "reason"],
+)
 LAST_SUCCESS = REGISTRY.gauge(
     "syncer_last_success_timestamp_seconds",
     "Unix time of the app's last successful reconcile.",

@@ -17,12 +17,13 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MASK = "***"
-MIN_LENGTH = 4
-"""Shorter values are not registered: masking 'ab' everywhere would garble every log line."""
+MIN_LENGTH = 6
+"""Shorter values are not registered: masking 'main' everywhere would garble every log
+line (and a credential that short is not one worth the name)."""
 
 _lock = threading.Lock()
 _values: set[str] = set()
@@ -74,8 +75,23 @@ def register(value: str) -> None:
         return
     with _lock:
         _values.update(fresh)
-        ordered = sorted(_values, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        _pattern = values_pattern(_values)
+
+
+def values_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern of ``values`` as whole tokens (not inside a longer word: a secret equal
+    to a common word masks that word alone, never 'releases' for 'release'), longest
+    first; values shorter than ``MIN_LENGTH`` are left out."""
+    ordered = sorted({v for v in values if len(v) >= MIN_LENGTH}, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(v) for v in ordered) + r")(?!\w)")
+
+
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (whole tokens) replaced by ``***``."""
+    pattern = values_pattern(values)
+    return pattern.sub(MASK, text) if pattern is not None else text
 
 
 def forget_all() -> None:

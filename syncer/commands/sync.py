@@ -5,7 +5,8 @@ and rolls them out through ``syncer.controller`` (the same code ``syncer run`` u
 recording everything in the state file. A cluster that cannot be reached (no
 kubeconfig, API down) is left out of the pass and planned instead: what would be
 applied is printed, with a sentence saying what is missing. Exit 0 when every app
-reached its clusters and is healthy, 1 otherwise. A failed cluster is printed with its
+reached its clusters and is healthy with every input read, 1 otherwise (a registry that
+did not answer included: the app is ``DEGRADED``). A failed cluster is printed with its
 reason (``errors`` per cluster in ``-o json``). Ctrl-C: see ``Interrupts`` (exit 130).
 A sync holds the state file's lock (``syncer.state.lock``) for its duration.
 """
@@ -216,8 +217,11 @@ def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
 def _text(results: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for entry in results:
+        reached = entry.get("clusters", {}).values()
         if entry.get("ok"):
             mark = "ok"
+        elif entry.get("outages") and all(s in HEALTHY_STATES for s in reached):
+            mark = "DEGRADED"  # applied and healthy, but an input (a registry) was down
         elif entry.get("planned") and not entry.get("clusters"):
             mark = "NOT APPLIED"  # nothing could be reached: it was planned instead
         else:

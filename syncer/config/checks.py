@@ -8,8 +8,10 @@ span objects (names that must exist, selectors) live in ``crossrefs``.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,8 +45,10 @@ def run(obj: Any, *, path: str, ctx: nodes.Context) -> bool:
 
 
 def _name(value: str, what: str) -> Iterator[Finding]:
-    if not names.is_name(value):
-        yield "name", f"invalid {what} name {value!r}; {names.NAME_EXPECTED}"
+    # Names end up in label values, Lease and Secret names, helm release names and
+    # paths: the strictest of those, a DNS-1123 label, fits them all.
+    if not names.is_dns_label(value):
+        yield "name", f"invalid {what} name {value!r}; {names.DNS_EXPECTED}"
 
 
 def _source(obj: model.Source) -> Iterator[Finding]:
@@ -55,12 +59,48 @@ def _is_ssh(url: str) -> bool:
     return url.startswith("ssh://") or bool(re.match(r"^[\w.-]+@[\w.-]+:", url))
 
 
+_URL_EXPECTED = "expected https://host/path, ssh://host/path, user@host:path or a path"
+_CREDENTIALS = (
+    "credentials in the URL are not allowed (they would show in git's arguments and logs);"
+    " expected the URL without 'user:password@' and the credentials in sources[].git.auth"
+    " (usernameFrom, passwordFrom)"
+)
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a Git URL (local paths were resolved already), or None."""
+    if not url.strip():
+        return "the URL is empty; expected https://..., ssh://..., user@host:path or a path"
+    if "://" not in url:
+        return None  # a local path or user@host:path
+    scheme = url.split("://", 1)[0]
+    if scheme not in ("https", "http", "ssh", "git", "file"):
+        return f"unsupported scheme {scheme}://; expected https, http, ssh, git or file"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return f"the URL contains spaces or control characters; {_URL_EXPECTED}"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        reason = str(err)
+        if "Port" in reason or "port" in reason:
+            return f"invalid port in the URL ({reason}); expected 1 to 65535"
+        return f"not a valid URL ({reason}); {_URL_EXPECTED}"
+    if parts.password is not None or (parts.username is not None and scheme in ("http", "https")):
+        # A user name alone is no secret over SSH (git@host), but over HTTP(S) it is
+        # where tokens are pasted (https://ghp_...@github.com).
+        return _CREDENTIALS
+    if scheme != "file" and not parts.hostname:
+        return f"the URL has no host; {_URL_EXPECTED}"
+    if port == 0:
+        return "invalid port in the URL (0); expected 1 to 65535"
+    return None
+
+
 def _git(obj: model.GitSource) -> Iterator[Finding]:
-    if not obj.url.strip():
-        yield "url", "the URL is empty; expected https://..., ssh://..., user@host:path or a path"
-    scheme = obj.url.split("://", 1)[0] if "://" in obj.url else ""
-    if scheme and scheme not in ("https", "http", "ssh", "git", "file"):
-        yield "url", f"unsupported scheme {scheme}://; expected https, http, ssh, git or file"
+    problem = _url_problem(obj.url)
+    if problem:
+        yield "url", problem
     chosen = [key for key in ("branch", "tag", "semver", "commit") if getattr(obj, key)]
     if len(chosen) > 1:
         yield (
@@ -277,6 +317,14 @@ def _pipeline(obj: model.Pipeline) -> Iterator[Finding]:
         yield "stages", "no stages; expected at least one stage"
 
 
+def _state(obj: model.StateSettings) -> Iterator[Finding]:
+    if obj.path and os.path.isdir(obj.path):
+        yield (
+            "path",
+            f"{obj.path!r} is a directory; expected the path of a file, e.g. state/syncer.db",
+        )
+
+
 def _server(obj: model.Server) -> Iterator[Finding]:
     match = _LISTEN.fullmatch(obj.listen)
     if not match or int(match.group(2)) > 65535:
@@ -301,4 +349,5 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Stage: _stage,
     model.Pipeline: _pipeline,
     model.Server: _server,
+    model.StateSettings: _state,
 }

@@ -10,6 +10,9 @@ import re
 
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 EXPECTED = "expected seconds or a duration like 30s, 5m, 1h30m, 1.5h"
+MAXIMUM = 365 * UNITS["d"]
+"""The longest duration any field accepts (1 year): longer ones are typos, and the
+scheduler's date arithmetic overflows on absurd values."""
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)")

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import yaml
 
-from syncer import errors
+from syncer import errors, yamlsize
 from syncer.config import crossrefs, model, nodes, walker
 
 # libyaml's parser when PyYAML has it (about 10x faster); nodes and marks are the same.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_NODES = 1_000_000
+"""Nodes the file may hold once aliases are expanded (as for manifests): anchors are
+welcome, an alias bomb (a few lines expanding to billions of values, which ``run``
+would then hash) is refused."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted. A syncer config needs about ten
+levels (helm values a few more); composing thousands of levels recurses past Python's
+limit, so deeper files are refused before they are composed."""
 
 
 def load(path: str | os.PathLike[str]) -> model.Config:
@@ -51,11 +62,15 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError:
+        # libyaml gives up at 1,000 levels with a scanner error, and PyYAML's composer
+        # would recurse past Python's limit on such a file: its depth is read first.
+        _check_depth(text, filename=filename)
         root = _compose_for_errors(text, filename=filename)
     if root is None or nodes.is_null(root):
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
         )
+    _check_size(root, filename=filename)
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
         crossrefs.check(config, ctx=ctx)
@@ -65,6 +80,49 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     state_path = nodes.local_path(config.state.path, kind="file", base_dir=base_dir)
     return dataclasses.replace(
         config, base_dir=base_dir, state=dataclasses.replace(config.state, path=state_path)
+    )
+
+
+def _check_depth(text: str, *, filename: str) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH``, reading PyYAML's events (its parser keeps
+    a stack of its own, so this never recurses); other errors are left to composing."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise errors.ConfigError([_too_deep(event.start_mark, filename=filename)])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
+def _check_size(root: yaml.Node, *, filename: str) -> None:
+    """Nesting and alias expansion within bounds (counted without deep recursion)."""
+    try:
+        yamlsize.expanded_size(root, limit=MAX_NODES, max_depth=MAX_DEPTH)
+    except yamlsize.TooDeepError as err:
+        raise errors.ConfigError([_too_deep(err.node.start_mark, filename=filename)]) from None
+    except yamlsize.AliasCycleError:
+        raise errors.ConfigError(
+            [f"{filename}:1: a YAML alias refers to itself; expected no cycles"]
+        ) from None
+    except yamlsize.TooLargeError:
+        raise errors.ConfigError(
+            [
+                f"{filename}:1: the YAML expands to more than {MAX_NODES:,} values through"
+                " aliases (an alias bomb?); expected ordinary anchors"
+            ]
+        ) from None
+
+
+def _too_deep(mark: Any, *, filename: str) -> str:
+    line = mark.line + 1 if mark else 1
+    return (
+        f"{filename}:{line}: the YAML nests deeper than {MAX_DEPTH} levels;"
+        " expected a flatter syncer config"
     )
 
 

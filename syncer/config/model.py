@@ -69,13 +69,15 @@ class GitSource:
         )
     )
     branch: str = field(
-        default="", metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.")
+        default="",
+        metadata=doc("Branch to follow. Exactly one of branch/tag/semver/commit.", nonempty=True),
     )
-    tag: str = field(default="", metadata=doc("A fixed tag."))
+    tag: str = field(default="", metadata=doc("A fixed tag.", nonempty=True))
     semver: str = field(
-        default="", metadata=doc("A semver range over tags; the highest matching tag is used.")
+        default="",
+        metadata=doc("A semver range over tags; the highest matching tag is used.", nonempty=True),
     )
-    commit: str = field(default="", metadata=doc("A fixed commit SHA."))
+    commit: str = field(default="", metadata=doc("A fixed commit SHA.", nonempty=True))
     interval: float = field(
         default=60.0,
         metadata=doc(
@@ -86,7 +88,9 @@ class GitSource:
     )
     timeout: float = field(
         default=60.0,
-        metadata=doc("Timeout of each git operation (default 60s).", unit="s", positive=True),
+        metadata=doc(
+            "Timeout of each git operation (default 60s).", unit="s", positive=True, maximum=3600.0
+        ),
     )
     auth: GitAuth | None = field(default=None, metadata=doc("Credentials, if the repo needs them."))
 
@@ -127,14 +131,18 @@ class RateLimit:
     """How hard syncer may hit one registry."""
 
     per_second: float = field(
-        default=5.0, metadata=doc("Sustained requests per second (default 5).", positive=True)
+        default=5.0,
+        metadata=doc("Sustained requests per second (default 5).", positive=True, maximum=10000),
     )
     burst: int = field(
-        default=10, metadata=doc("Requests allowed at once after idling.", positive=True)
+        default=10,
+        metadata=doc("Requests allowed at once after idling.", positive=True, maximum=10000),
     )
     max_concurrency: int = field(
         default=4,
-        metadata=doc("Requests in flight at once to this registry (default 4).", positive=True),
+        metadata=doc(
+            "Requests in flight at once to this registry (default 4).", positive=True, maximum=256
+        ),
     )
 
 
@@ -159,6 +167,7 @@ class Registry:
             "read (default 30s).",
             unit="s",
             positive=True,
+            maximum=3600.0,
         ),
     )
     deadline: float = field(
@@ -168,6 +177,7 @@ class Registry:
             "token fetches (default 2m).",
             unit="s",
             positive=True,
+            maximum=3600.0,
         ),
     )
     scan_budget: int = field(
@@ -176,17 +186,19 @@ class Registry:
             "Most tags read from one repository per poll (default 50000); a cut list never "
             "chooses below the running tag.",
             positive=True,
+            maximum=10_000_000,
         ),
     )
     max_pages: int = field(
         default=1000,
-        metadata=doc("Most pages of one tag list (default 1000).", positive=True),
+        metadata=doc("Most pages of one tag list (default 1000).", positive=True, maximum=100_000),
     )
     max_body_size: int = field(
         default=16 * 1024 * 1024,
         metadata=doc(
             "Most bytes of one answer's body (default 16777216, 16 MiB); larger ones are refused.",
             positive=True,
+            maximum=1024 * 1024 * 1024,
         ),
     )
 
@@ -213,10 +225,12 @@ class Cluster:
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
     qps: float = field(
-        default=20.0, metadata=doc("Requests per second to its API (default 20).", positive=True)
+        default=20.0,
+        metadata=doc("Requests per second to its API (default 20).", positive=True, maximum=10000),
     )
     timeout: float = field(
-        default=30.0, metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True)
+        default=30.0,
+        metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True, maximum=3600.0),
     )
 
 
@@ -320,7 +334,9 @@ class GatewayPolicy:
     max_memory: str = field(
         default="", metadata=doc("Highest memory limit per container, e.g. 2Gi.")
     )
-    max_replicas: int = field(default=0, metadata=doc("Highest replicas; 0 = no limit."))
+    max_replicas: int = field(
+        default=0, metadata=doc("Highest replicas; 0 = no limit.", maximum=1_000_000)
+    )
     allowed_registries: tuple[str, ...] = field(
         default=(), metadata=doc("Image hosts allowed; empty = any.")
     )
@@ -341,7 +357,9 @@ class HelmOptions:
         default=(), metadata=doc("Values files, relative to the app path.")
     )
     values: dict[str, Any] = field(default_factory=dict, metadata=doc("Inline values."))
-    release_name: str = field(default="", metadata=doc("Release name; default the app name."))
+    release_name: str = field(
+        default="", metadata=doc("Release name; default the app name.", nonempty=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -453,7 +471,7 @@ class StateSettings:
 
     path: str = field(
         default="syncer-state.db",
-        metadata=doc("SQLite file, relative to the config file.", local_path="file"),
+        metadata=doc("SQLite file, relative to the config file.", local_path="file", nonempty=True),
     )
 
 
@@ -462,7 +480,8 @@ class Settings:
     """Controller tuning."""
 
     workers: int = field(
-        default=4, metadata=doc("Apps reconciled in parallel (default 4).", positive=True)
+        default=4,
+        metadata=doc("Apps reconciled in parallel (default 4).", positive=True, maximum=256),
     )
     jitter: float = field(
         default=0.1,

@@ -16,7 +16,11 @@ NAME_EXPECTED = (
     "expected letters, digits, '-', '_' or '.', starting and ending with a letter or digit,"
     " at most 63 characters"
 )
-DNS_EXPECTED = "expected lowercase letters, digits and '-' (a Kubernetes name)"
+DNS_EXPECTED = (
+    "expected lowercase letters, digits and '-', starting and ending with a letter or digit,"
+    " at most 63 characters (a DNS-1123 label)"
+)
+SUBDOMAIN_EXPECTED = "expected lowercase letters, digits, '-' and '.' (a Kubernetes name)"
 
 _NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

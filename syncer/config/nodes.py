@@ -184,7 +184,9 @@ def mapping_pairs(
     return pairs
 
 
-_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
+# Anything with "://" before its first "/" is meant as a URL (a mistyped scheme is
+# reported as such, not turned into a path that does not exist).
+_URL_LIKE = re.compile(r"^[^/]*://|^[\w.-]+@[\w.-]+:")
 
 
 def local_path(value: str, *, kind: str, base_dir: str) -> str:

@@ -7,7 +7,9 @@ check syntax only; choosing a tag is the image policy code's job.
 
 from __future__ import annotations
 
+import importlib
 import re
+from typing import Any
 
 from registry import errors as registry_errors
 from registry.policies import ignore, newest_build, semver_range
@@ -55,9 +57,9 @@ def order_problem(text: str) -> str | None:
 def regex_problem(pattern: str) -> str | None:
     try:
         re.compile(pattern)
-    except re.error as err:
+    except (re.error, RecursionError, OverflowError) as err:
         return f"invalid regular expression '{pattern}': {err}; expected a Python regex"
-    return None
+    return backtracking_problem(pattern)
 
 
 def extract_problem(pattern: str, extract: str) -> str | None:
@@ -114,3 +116,71 @@ def host_problem(text: str) -> str | None:
     if not _HOST.fullmatch(text):
         return f"invalid host {text!r}; expected host[:port], e.g. registry.example.com"
     return None
+
+
+_sre_parser: Any = importlib.import_module("re._parser")
+_sre_compiler: Any = importlib.import_module("re._compiler")
+_sre: Any = importlib.import_module("re._constants")
+_REPEATS = frozenset({_sre.MAX_REPEAT, _sre.MIN_REPEAT})
+"""Repeats that backtrack (possessive ones and atomic groups do not)."""
+
+
+def backtracking_problem(pattern: str) -> str | None:
+    """Refuse a nested quantifier that backtracks catastrophically (``(a+)+$``).
+
+    The rule: an unbounded repeat (``+``, ``*``, ``{n,}``) whose body holds another
+    repeat of variable length (``+``, ``*``, ``?``, ``{m,n}``) is refused, unless the body
+    also needs a literal character the inner repeat cannot match (``(\\d+\\.)+``: each
+    round must pass a ``.``, so the rounds cannot be split up in more than one way).
+    Python's ``re`` has no time limit: such a pattern would hang a poll on an unlucky tag.
+    """
+    parsed = _sre_parser.parse(pattern)
+    for outer in _repeats(parsed.data):
+        _low, high, body = outer
+        if high != _sre.MAXREPEAT:
+            continue
+        for inner_low, inner_high, inner_body in _repeats(body.data):
+            if inner_low != inner_high and not _separated(body, inner_body):
+                return (
+                    f"regular expression '{pattern}' nests a repeat inside a repeat (a nested"
+                    " quantifier that backtracks catastrophically); expected no repeated group"
+                    " holding a repeat, e.g. (a+)+ -> a+, or a literal separator as in (\\d+\\.)+"
+                )
+    return None
+
+
+def _repeats(items: list[Any]) -> list[tuple[int, int, Any]]:
+    """Every backtracking repeat in ``items`` as (min, max, body), at any depth,
+    outermost first."""
+    found: list[tuple[int, int, Any]] = []
+    for op, av in items:
+        if op in _REPEATS:
+            found.append((av[0], av[1], av[2]))
+            found.extend(_repeats(av[2].data))
+        elif op == _sre.SUBPATTERN:
+            found.extend(_repeats(av[-1].data))
+        elif op == _sre.BRANCH:
+            for branch in av[1]:
+                found.extend(_repeats(branch.data))
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            found.extend(_repeats(av[1].data))
+    return found
+
+
+def _separated(body: Any, inner_body: Any) -> bool:
+    """Whether ``body`` needs a literal character that ``inner_body`` cannot match."""
+    inner = _sre_compiler.compile(inner_body, body.state.flags)
+    return any(
+        op == _sre.LITERAL and not inner.fullmatch(chr(av)) for op, av in _mandatory(body.data)
+    )
+
+
+def _mandatory(items: list[Any]) -> list[Any]:
+    """The items every match of ``items`` passes through (groups opened up)."""
+    flat: list[Any] = []
+    for op, av in items:
+        if op == _sre.SUBPATTERN:
+            flat.extend(_mandatory(av[-1].data))
+        else:
+            flat.append((op, av))
+    return flat

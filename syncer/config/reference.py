@@ -27,7 +27,24 @@ file, the line, the field and what is allowed, e.g.
 `syncer.yaml:14: apps[0].images[0].policy: unknown policy 'semvr'; expected one of: semver,
 alphabetical, numerical, digest, newestBuild`. Check a file with `syncer validate -c syncer.yaml`.
 
-- **duration**: `30s`, `5m`, `1h30m`, `1.5h`, `250ms`, `1d`, or a plain number of seconds.
+- **duration**: `30s`, `5m`, `1h30m`, `1.5h`, `250ms`, `1d`, or a plain number of seconds;
+  at most `365d` (timeouts at most `1h`).
+- **names** of sources, clusters, apps and stages, and namespaces, are DNS-1123 labels:
+  lowercase letters, digits and `-`, starting and ending with a letter or digit, at most
+  63 characters.
+- **strings** are written as text: `true`, `yes`, `no`, `on`, `off` are YAML booleans and
+  are refused where a string is expected (quote them); numbers such as `tag: 2024` stay
+  text. A ref (`branch`, `tag`, `semver`, `commit`) written empty (`""`) is refused: leave
+  the field out instead.
+- **URLs** are parsed: a scheme URL needs a host and a valid port, no spaces; credentials
+  (`https://user:password@…`, or a token as the user name in an `http(s)` URL) are
+  refused: they belong in `sources[].git.auth`.
+- **regexes** (`filter.pattern`) must compile and must not nest quantifiers in a way that
+  backtracks catastrophically: a repeated group that itself holds a repeat (`(a+)+`,
+  `(\\w+\\s?)*`, `(.*a)+`) is refused unless every repetition must pass a literal the inner
+  repeat cannot match (`(\\d+\\.)+` is fine). Bound the repeat or drop the nesting.
+- YAML nesting is limited to 64 levels, and the file to 1,000,000 values once aliases
+  are expanded (ordinary anchors are fine; an alias bomb is refused).
 - **secret reference**: credentials are never written in the config, only where to find
   them: `env:NAME` (an environment variable), `file:PATH` (a file; a relative path is
   relative to the config file's directory) or `secret:NAMESPACE/NAME#KEY` (a key of a
@@ -155,7 +172,9 @@ def _description(f: dataclasses.Field[Any]) -> str:
     if f.metadata.get("positive"):
         text += " Must be above 0."
     if f.metadata.get("maximum") is not None:
-        text += f" At most {f.metadata['maximum']:g}."
+        maximum = f.metadata["maximum"]
+        shown = walker.limit_text(maximum, meta=f.metadata)
+        text += f" At most {shown}."
     return text
 
 

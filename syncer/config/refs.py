@@ -48,7 +48,9 @@ def parse_secret_ref(text: str, *, base_dir: str = "") -> model.SecretRef:
     namespace, name, key = match.groups()
     for what, value in (("namespace", namespace), ("name", name)):
         if not names.is_dns_subdomain(value):
-            raise ValueError(f"invalid Secret {what} {value!r} in {text!r}; {names.DNS_EXPECTED}")
+            raise ValueError(
+                f"invalid Secret {what} {value!r} in {text!r}; {names.SUBDOMAIN_EXPECTED}"
+            )
     return model.SecretRef("secret", f"{namespace}/{name}", key)
 
 

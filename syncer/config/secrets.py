@@ -31,13 +31,16 @@ def resolve(
     read_secret: SecretReader | None = None,
     strip: bool = True,
     environ: Mapping[str, str] | None = None,
+    secret: bool = True,
 ) -> str:
     """The value ``ref`` points at.
 
     ``base_dir`` anchors relative ``file:`` paths (the config file's directory).
     ``strip`` removes trailing newlines, which ``echo token > file`` adds; pass
     ``strip=False`` for SSH keys, whose final newline matters. ``environ`` defaults to
-    ``os.environ``. Raises ``SecretError`` (or the reader's own ``SyncerError``, e.g. a
+    ``os.environ``. A ``secret`` value is masked in logs from now on; a user name is
+    not a secret (``secret=False``): masking it would garble every word equal to it.
+    Raises ``SecretError`` (or the reader's own ``SyncerError``, e.g. a
     ``TemporaryError`` when the API server is unreachable).
     """
     if isinstance(ref, str):
@@ -50,7 +53,8 @@ def resolve(
         value = value.rstrip("\r\n")
     if not value:
         raise SecretError(f"{ref} is empty; expected a credential there")
-    redact.register(value)
+    if secret:
+        redact.register(value)
     return value
 
 

@@ -184,8 +184,20 @@ def _scalar(
         ctx.problem(node, path, f"got {nodes.describe(node)}; expected {expected[tp]}")
         return nodes.INVALID
     if tp is str:
+        if node.tag == nodes.BOOL:
+            # YAML 1.1 reads true/yes/on/no as booleans: `namespace: no` is not "no".
+            ctx.problem(
+                node, path,
+                f"got {node.value} (a YAML boolean); expected a string (quote it: '{node.value}')",
+            )  # fmt: skip
+            return nodes.INVALID
         # The text as written: `semver: 1.10` or `tag: 2024` stay exactly what the user typed.
         text = str(node.value)
+        if meta.get("nonempty") and not text.strip():
+            ctx.problem(
+                node, path, "is empty; expected a value, or leave the field out for the default"
+            )
+            return nodes.INVALID
         kind = meta.get("local_path")
         return nodes.local_path(text, kind=kind, base_dir=ctx.base_dir) if kind else text
     allowed = {bool: {nodes.BOOL}, int: {nodes.INT}, float: {nodes.INT, nodes.FLOAT}}[tp]
@@ -231,10 +243,20 @@ def _limits(
         ctx.problem(node, path, f"{node.value} is negative; expected 0 or more")
         return nodes.INVALID
     maximum = meta.get("maximum")
+    if meta.get("unit") == "s" and maximum is None:
+        maximum = durations.MAXIMUM
     if maximum is not None and value > maximum:
-        ctx.problem(node, path, f"{node.value} is too large; expected at most {maximum:g}")
+        shown = limit_text(maximum, meta=meta)
+        ctx.problem(node, path, f"{node.value} is too large; expected at most {shown}")
         return nodes.INVALID
     return value
+
+
+def limit_text(value: float, *, meta: Mapping[str, Any]) -> str:
+    """A limit as users write it: ``1h`` for durations, ``1000000`` for counts."""
+    if meta.get("unit") == "s":
+        return durations.format(value)
+    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def type_name(tp: Any, *, meta: Mapping[str, Any] | None = None) -> str:

@@ -66,15 +66,21 @@ class Outcome:
     """Unix time a gate (soak, window) should be looked at again, if any."""
     stage: str = ""
     """Where it failed: source, images, apply, health (empty when ok)."""
+    outages: list[str] = dataclasses.field(default_factory=list)
+    """Inputs that could not be read this time (a registry down), each with what was
+    kept instead; the rest of the reconcile went on."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "app": self.app,
             "ok": self.ok,
             "release": self.release,
             "message": self.message,
             "clusters": dict(self.clusters),
         }
+        if self.outages:
+            data["outages"] = list(self.outages)
+        return data
 
 
 def app_clusters(
@@ -290,13 +296,20 @@ class Reconciler:
         try:
             decision = self.decide(app, fresh=fresh)
         except decide_.Failed as err:
-            return self._resume_after(
-                app, only=only, failed=self._fail(app, stage=err.stage, err=err.error)
-            )
+            if err.stage == "source":
+                message = self._warn(
+                    app, stage="source",
+                    message=self._source_outage(app.source, error=str(err.error)),
+                )  # fmt: skip
+                stuck = Outcome(app=app.name, ok=False, message=message, stage="source")
+            else:
+                stuck = self._fail(app, stage=err.stage, err=err.error)
+            return self._resume_after(app, only=only, failed=stuck)
         warnings = decision.warnings()
         if warnings:
             # Replaces the app's error in place: the same warning is recorded once.
-            self._warn(app, stage="images", message="; ".join(warnings))
+            stage = "source" if decision.source_failing else "images"
+            self._warn(app, stage=stage, message="; ".join(warnings))
         else:
             self.store.clear_error(app=app.name)
         rel = decide_.known_release(store=self.store, rel=decision.release)
@@ -370,6 +383,17 @@ class Reconciler:
             ok = ok and "manual" not in reasons
         if warnings:
             message = f"{message}; warning: {'; '.join(warnings)}"
+        outages = decision.outage_warnings()
+        stage = ""
+        if failed:
+            unhealthy = (records.UNHEALTHY, records.ROLLED_BACK)
+            stage = "health" if any(s in unhealthy for s in failed.values()) else "apply"
+        elif outages and "manual" in reasons:
+            # A person asked for a full pass and an input could not be read: what went
+            # out is fine, but the pass is not complete (``syncer sync`` exits 1).
+            ok, stage = False, "images"
+        elif not ok:
+            stage = "apply"
         return Outcome(
             app=app.name,
             ok=ok,
@@ -377,13 +401,8 @@ class Reconciler:
             message=message,
             clusters=reached,
             next_check=next_check,
-            stage=""
-            if ok
-            else (
-                "health"
-                if any(s in (records.UNHEALTHY, records.ROLLED_BACK) for s in failed.values())
-                else "apply"
-            ),
+            stage=stage,
+            outages=outages,
         )
 
     def _resume_after(
@@ -421,13 +440,18 @@ class Reconciler:
         steps = [s.cluster for s in plan.steps if s.cluster in names and s.cluster not in held]
         if manual:
             # A person asked: clusters where this release could not be applied (gateway,
-            # RBAC, conflict: fixed since?) are tried again. Releases that turned
-            # unhealthy stay out; only a new release replaces them.
-            steps += [
+            # RBAC, conflict: fixed since?) are tried again, in the rollout that failed
+            # there. Releases that turned unhealthy stay out; only a new release
+            # replaces them.
+            failed = [
                 c for c, r in current.items()
                 if r.release == rel.id and r.state == records.FAILED and c not in steps
                 and c not in held
             ]  # fmt: skip
+            if failed:
+                self.store.retry_targets(
+                    app=app.name, release_id=rel.id, clusters=failed, reason="sync requested"
+                )
         if steps:
             earlier = self.store.targets_of_release(app.name, rel.id)
             cause = "catch-up" if earlier else "new-release"
@@ -470,18 +494,42 @@ class Reconciler:
     def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
         known = [e for e in self.store.errors(app.name) if not e.cluster]
-        self.store.set_error(app=app.name, stage=stage, message=message)
         if not known or known[0].message != message:
             # History gets the error once; retries of the same error only count it.
+            # Written before the error itself: whoever sees the app Degraded finds why.
             self.store.record(
-                app=app.name, kind="error", message=f"{stage}: {message}", release_id=release_id
+                app=app.name,
+                kind="error",
+                message=f"{stage}: {message}",
+                release_id=release_id,
+                once=True,
             )
+        self.store.set_error(app=app.name, stage=stage, message=message)
         log.warning("app=%s stage=%s %s", app.name, stage, message)
         return f"{stage}: {message}"
+
+    def _source_outage(self, source: str, *, error: str) -> str:
+        """How a failing Git source reads in the app's status and history."""
+        return decide_.source_warning(error, commit=self.inputs.known_commit(source))
+
+    def note_source_poll(self, name: str, *, source: str, error: str | None) -> None:
+        """Record the result of a poll of app ``name``'s Git ``source``: an error is the
+        app's (Degraded while what runs is healthy; what runs is kept); success clears it."""
+        known = [e for e in self.store.errors(name) if not e.cluster]
+        if error is not None:
+            self._warn(
+                self.app(name), stage="source", message=self._source_outage(source, error=error)
+            )
+            return
+        if known and known[0].stage == "source":
+            self.store.clear_error(app=name)
 
     def note_image_poll(self, name: str, *, repository: str, error: str | None) -> None:
         """Record the result of a registry poll of ``repository`` for app ``name``: an
         error is a warning of the app (what it runs is kept); success clears it."""
+        known = [e for e in self.store.errors(name) if not e.cluster]
+        if known and known[0].stage == "source":
+            return  # a failing Git source is the app's bigger problem; it says so already
         if error is not None:
             app = self.app(name)
             repo = inputs_.normalise_repository(repository)
@@ -492,7 +540,6 @@ class Reconciler:
             message = f"{error}; keeping {kept.ref if kept else 'the tag in Git'}"
             self._warn(app, stage="images", message=message)
             return
-        known = [e for e in self.store.errors(name) if not e.cluster]
         if (
             known
             and known[0].stage == "images"
@@ -593,7 +640,6 @@ class Reconciler:
         (``syncer sync``): a cluster error of the app, in history once."""
         known = next((e for e in self.store.errors(name) if e.cluster == cluster), None)
         message = f"cannot reach cluster {cluster}: {problem}"
-        self.store.set_error(app=name, cluster=cluster, stage="cluster", message=message)
         if known is None or known.message != message:
             run = self.store.run(name)
             self.store.record(
@@ -602,7 +648,9 @@ class Reconciler:
                 cluster=cluster,
                 release_id=run.desired_release if run else "",
                 message=f"{message}: nothing applied there",
+                once=True,
             )
+        self.store.set_error(app=name, cluster=cluster, stage="cluster", message=message)
 
     # --- rollback on request ------------------------------------------------------------
     def rollback_target(self, name: str, *, to: str | None, stage: str | None) -> release.Release:

@@ -61,6 +61,9 @@ class Decision:
 
     snapshot: parts_.Snapshot
     release: release.Release
+    source_failing: str = ""
+    """The source's poll job sees it failing (branch deleted, server down): the snapshot
+    is its last good commit, and this says so."""
     outages: list[Outage] = dataclasses.field(default_factory=list)
     failing_polls: list[str] = dataclasses.field(default_factory=list)
     """Images decided from memory while their poll job sees the registry failing."""
@@ -72,7 +75,18 @@ class Decision:
     """Cluster -> why rendering failed (the rollout fails there with it)."""
 
     def warnings(self) -> list[str]:
-        return [*self.held, *(o.warning() for o in self.outages), *self.failing_polls]
+        return [*self.held, *self.outage_warnings(), *self.failing_polls]
+
+    def outage_warnings(self) -> list[str]:
+        """Inputs that could not be read now (the source, registries), with what was kept."""
+        source = [self.source_failing] if self.source_failing else []
+        return [*source, *(o.warning() for o in self.outages)]
+
+
+def source_warning(error: str, *, commit: str) -> str:
+    """How a failing Git source reads in status and history: the error, and the commit
+    kept (its last good one) when there is one."""
+    return f"{error}; keeping commit {commit[:12]}" if commit else error
 
 
 class RenderCache:
@@ -128,11 +142,17 @@ def decide(
     """The release ``app`` should run now; raises ``Failed`` when Git or a registry
     answer with something retrying will not make better (or Git cannot be reached).
     ``snapshot`` replaces the polled commit (``plan --local``)."""
+    source_failing = ""
     if snapshot is None:
         try:
             snapshot = inputs.snapshot(source, fresh=fresh)
         except errors.SyncerError as err:
             raise Failed("source", err) from err
+        poll_error = inputs.source_error(source.name)
+        if poll_error is not None and not fresh:
+            # A snapshot from memory while the poll job sees the source failing: what
+            # runs stays, and the app says why nothing new comes.
+            source_failing = source_warning(poll_error, commit=snapshot.commit)
     chosen: list[release.Image] = []
     outages: list[Outage] = []
     failing: list[str] = []
@@ -180,7 +200,8 @@ def decide(
         source=source.name,
     )
     return Decision(
-        snapshot=snapshot, release=rel, outages=outages, failing_polls=failing, held=held,
+        snapshot=snapshot, release=rel, source_failing=source_failing, outages=outages,
+        failing_polls=failing, held=held,
         rendered=rendered, render_errors=render_errors,
     )  # fmt: skip
 

@@ -71,6 +71,8 @@ class Inputs:
         self._polled_at: dict[object, float] = {}
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._poll_errors: dict[tuple[str, str], str] = {}
+        self._source_errors: dict[str, str] = {}
+        """Source name -> error of its latest poll, while it fails."""
 
     # --- Git ----------------------------------------------------------------------------
     def snapshot(self, source: model.Source, *, fresh: bool = False) -> parts_.Snapshot:
@@ -92,9 +94,15 @@ class Inputs:
     def _poll_source(
         self, source: model.Source, *, max_age: float = 0.0
     ) -> tuple[parts_.Snapshot, bool]:
-        snap = self._parts.poll_source(source, max_age=max_age)
+        try:
+            snap = self._parts.poll_source(source, max_age=max_age)
+        except errors.SyncerError as err:
+            with self._lock:
+                self._source_errors[source.name] = str(err)
+            raise
         ref = source.git.branch or source.git.tag or source.git.semver or source.git.commit
         with self._lock:
+            self._source_errors.pop(source.name, None)
             before = self._snapshots.get(source.name)
             self._snapshots[source.name] = snap
             self._polled_at[("git", source.name)] = time.monotonic()
@@ -122,6 +130,29 @@ class Inputs:
             if changed:
                 changed_sources.add(source.name)
         return {a.name for a in self._config.apps if a.source in changed_sources}
+
+    def source_error(self, name: str) -> str | None:
+        """The error of source ``name``'s latest poll while it fails, else None."""
+        with self._lock:
+            return self._source_errors.get(name)
+
+    def failing_sources(self) -> dict[str, str]:
+        """Every source whose latest poll failed, with the error."""
+        with self._lock:
+            return dict(self._source_errors)
+
+    def known_commit(self, name: str) -> str:
+        """The commit of source ``name``'s last good poll ("" when none), remembered in
+        the state file across restarts (so an error names it the same way after one)."""
+        with self._lock:
+            snap = self._snapshots.get(name)
+        if snap is not None:
+            return snap.commit
+        source = next((s for s in self._config.sources if s.name == name), None)
+        if source is None or self._store is None:
+            return ""
+        git = source.git
+        return self._store.git_head(name, git.branch or git.tag or git.semver or git.commit) or ""
 
     # --- images -------------------------------------------------------------------------
     def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:

@@ -146,6 +146,7 @@ def _one(
             store.record(
                 app=app, kind="error", cluster=cluster_name,
                 message=f"removing app {app} from {cluster_name}: {err} (tried again later)",
+                once=True,
             )  # fmt: skip
         store.set_error(app=app, cluster=cluster_name, stage="remove", message=outcome.error)
         log.warning("app=%s cluster=%s removal failed: %s", app, cluster_name, err)

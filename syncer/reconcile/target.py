@@ -187,17 +187,19 @@ class TargetRunner:
         known = next(
             (e for e in self.store.errors(self.app.name) if e.cluster == cluster.name), None
         )
-        self.store.set_target(target.id, state=state, message=message)
-        self.store.set_error(app=self.app.name, cluster=cluster.name, stage=stage, message=message)
         if known is None or known.message != message:
             # Retries of the same error (an unreachable cluster) are counted, not repeated.
+            # Written first: whoever sees the cluster failing finds why in history.
             self.store.record(
                 app=self.app.name,
                 kind="error" if state == records.ERROR else "failed",
                 release_id=target.release_id,
                 cluster=cluster.name,
                 message=f"{stage} on {cluster.name}: {message}",
+                once=True,
             )
+        self.store.set_target(target.id, state=state, message=message)
+        self.store.set_error(app=self.app.name, cluster=cluster.name, stage=stage, message=message)
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result=state).inc()
         log.warning(
             "app=%s cluster=%s release=%s %s: %s",

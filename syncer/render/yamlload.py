@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
+from syncer import yamlsize
 from syncer.render import errors
 
 # libyaml's parser when PyYAML was built with it (about 10x faster); same results.
@@ -208,30 +209,14 @@ def load_all(
 
 def _check_size(*, node: yaml.Node, shown: str, index: int, max_nodes: int) -> None:
     """Count nodes as if every alias were copied; refuse past ``max_nodes``."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(n: yaml.Node) -> int:
-        key = id(n)
-        if key in sizes:
-            return sizes[key]  # an alias: the same node again, already counted once
-        if key in active:
-            raise errors.LimitError(
-                f"{shown}: document {index}: a YAML alias refers to itself; remove the cycle"
-            )
-        active.add(key)
-        total = 1
-        if isinstance(n, yaml.SequenceNode):
-            total += sum(size(child) for child in n.value)
-        elif isinstance(n, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in n.value)
-        active.discard(key)
-        sizes[key] = total
-        if total > max_nodes:
-            raise errors.LimitError(
-                f"{shown}: document {index} (line {node.start_mark.line + 1}) expands to more "
-                f"than {max_nodes:,} YAML nodes through aliases (an alias bomb?); refused"
-            )
-        return total
-
-    size(node)
+    try:
+        yamlsize.expanded_size(node, limit=max_nodes)
+    except yamlsize.AliasCycleError as exc:
+        raise errors.LimitError(
+            f"{shown}: document {index}: a YAML alias refers to itself; remove the cycle"
+        ) from exc
+    except yamlsize.TooLargeError as exc:
+        raise errors.LimitError(
+            f"{shown}: document {index} (line {node.start_mark.line + 1}) expands to more "
+            f"than {max_nodes:,} YAML nodes through aliases (an alias bomb?); refused"
+        ) from exc

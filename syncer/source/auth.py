@@ -13,14 +13,19 @@ import base64
 import hashlib
 import os
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from syncer.config import model
 
-Resolver = Callable[[model.SecretRef], str]
-"""Turns a SecretRef into its value (``syncer.config.secrets.resolve`` bound to base_dir)."""
+
+class Resolver(Protocol):
+    """Turns a SecretRef into its value (``syncer.config.secrets.resolve`` bound to
+    base_dir); ``secret=False`` for values that are not secrets (a user name)."""
+
+    def __call__(self, ref: model.SecretRef, /, *, secret: bool = True) -> str: ...
+
 
 DEFAULT_HTTP_USER = "git"
 """User name sent with a token when only ``passwordFrom`` is set (GitHub, GitLab and Gitea
@@ -45,7 +50,9 @@ def git_env(
     secrets: list[str] = []
     config: list[tuple[str, str]] = []
     if auth and (auth.username_from or auth.password_from):
-        user = resolve(auth.username_from) if auth.username_from else DEFAULT_HTTP_USER
+        user = (
+            resolve(auth.username_from, secret=False) if auth.username_from else DEFAULT_HTTP_USER
+        )
         password = resolve(auth.password_from) if auth.password_from else ""
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         config.append(("http.extraHeader", f"Authorization: Basic {token}"))

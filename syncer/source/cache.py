@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from syncer import metrics
 from syncer.source import errors, gitcli
+
+log = logging.getLogger(__name__)
 
 LOCAL_NAMESPACE = "refs/syncer/"
 """Where fetched remote refs are kept (``refs/syncer/refs/heads/main``); nothing else
@@ -208,6 +211,37 @@ class RepoCache:
             if entry.name.startswith(".tmp-") and dead:
                 _remove_tree(entry)
 
+    # --- repair ----------------------------------------------------------------------
+
+    def heal(self, *, failure: Exception) -> bool:
+        """After ``failure`` of a git call on this cache, check the cache with ``git
+        fsck`` (bounded by the source's timeout); when it is corrupt, remove it so that
+        the next fetch clones again. True when the cache was removed."""
+        with self.lock, self._process_lock():
+            if not (self.git_dir / "HEAD").exists():
+                return False
+            try:
+                gitcli.run(
+                    [f"--git-dir={self.git_dir}", "fsck", "--no-progress", "--no-dangling"],
+                    timeout=self.timeout,
+                    what=self.display_url,
+                )
+            except errors.GitUnavailableError as exc:
+                # fsck ran out of time: no verdict, so the cache is kept.
+                log.warning("event=cache-check-inconclusive url=%s error=%s", self.display_url, exc)
+                return False
+            except errors.SourceError as exc:
+                log.warning(
+                    "event=cache-corrupt url=%s dir=%s failure=%s fsck=%s action=re-cloning",
+                    self.display_url, self.git_dir, failure, _last_line(str(exc)),
+                )  # fmt: skip
+                _remove_tree(self.git_dir)
+                self._known.clear()
+                self._refs.clear()
+                self._ancestry.clear()
+                return True
+            return False
+
     # --- internals -------------------------------------------------------------------
 
     def _ensure_repo(self) -> None:
@@ -236,6 +270,18 @@ class RepoCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_local_failure(exc: BaseException) -> bool:
+    """Whether a git failure may come from the cache itself (not the network, the
+    credentials, a missing ref or a missing git binary): worth an fsck."""
+    # Network, credential, missing-ref and missing-binary errors are other classes.
+    return isinstance(exc, errors.SourceError)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
 
 
 def _touch(path: Path) -> None:

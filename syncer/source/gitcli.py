@@ -14,6 +14,7 @@ from pathlib import Path
 
 import git
 
+from syncer import redact
 from syncer.source import errors
 
 BASE_ENV: dict[str, str] = {
@@ -104,8 +105,6 @@ def init_bare(path: Path) -> None:
 
 
 def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret (and any URL userinfo) replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """``text`` with every secret (whole tokens) and any URL userinfo replaced by ``***``."""
+    text = redact.mask_values(text, secrets)
     return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", text)

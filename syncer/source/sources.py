@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncer import errors as syncer_errors
+from syncer import metrics
 from syncer.config import model, secrets
 from syncer.source import auth, cache, errors, refs, urls
 
@@ -132,9 +133,19 @@ class GitSources:
         fixed = model.Source(name=source.name, git=_with_commit(source.git, commit))
         repo = self._cache(fixed)
         where = f"source {source.name!r} ({repo.display_url})"
-        with repo.lock:
-            sha, _fetched = self._ensure_commit(repo=repo, source=fixed, where=where)
-            path = repo.snapshot(sha)
+        for attempt in (1, 2):
+            try:
+                with repo.lock:
+                    sha, _fetched = self._ensure_commit(repo=repo, source=fixed, where=where)
+                    path = repo.snapshot(sha)
+                break
+            except syncer_errors.SyncerError as exc:
+                # A damaged cache is rebuilt once; anything else is the caller's.
+                if attempt == 1 and cache.is_local_failure(exc) and repo.heal(failure=exc):
+                    metrics.GIT_ERRORS.labels(source=source.name, reason="corrupt-cache").inc()
+                    continue
+                metrics.GIT_ERRORS.labels(source=source.name, reason=error_reason(exc)).inc()
+                raise
         return Revision(
             source=source.name, url=repo.display_url, ref=sha, commit=sha, path=path,
             label=f"commit {sha[:12]}",
@@ -163,8 +174,28 @@ class GitSources:
     # --- one URL ---------------------------------------------------------------------
 
     def _poll_group(self, group: Sequence[model.Source], *, max_age: float) -> dict[str, Result]:
-        """Poll sources that share one URL: one ls-remote, one fetch of all missing refs."""
+        """Poll sources that share one URL; a cache found corrupt on the way (``git fsck``
+        after a failure that is not the network's) is removed and the poll made again."""
         repo = self._cache(group[0])
+        results = self._poll_group_once(group, repo=repo, max_age=max_age)
+        local = [
+            r
+            for r in results.values()
+            if isinstance(r, syncer_errors.SyncerError) and cache.is_local_failure(r)
+        ]
+        if local and repo.heal(failure=local[0]):
+            for source in group:
+                metrics.GIT_ERRORS.labels(source=source.name, reason="corrupt-cache").inc()
+            results = self._poll_group_once(group, repo=repo, max_age=0.0)
+        for name, result in results.items():
+            if isinstance(result, syncer_errors.SyncerError):
+                self._failed(source=_named(group, name), exc=result)
+        return results
+
+    def _poll_group_once(
+        self, group: Sequence[model.Source], *, repo: cache.RepoCache, max_age: float
+    ) -> dict[str, Result]:
+        """Poll sources that share one URL: one ls-remote, one fetch of all missing refs."""
         # Another poll's answer is good enough when it arrived after this moment.
         started = self._clock() - max_age
         results: dict[str, Result] = {}
@@ -177,14 +208,14 @@ class GitSources:
                         repo=repo, source=group[0], started=started, what=self._what(repo, group)
                     )
                 except syncer_errors.SyncerError as exc:
-                    return {s.name: self._failed(source=s, exc=exc) for s in group}
+                    return {s.name: exc for s in group}
                 for source in remote_sources:
                     try:
                         targets[source.name] = refs.select(
                             git=source.git, remote=remote, where=self._where(repo, source)
                         )
                     except syncer_errors.SyncerError as exc:
-                        results[source.name] = self._failed(source=source, exc=exc)
+                        results[source.name] = exc
             wanted = {t.commit: t.ref for t in targets.values()}  # each commit checked once
             missing = sorted({ref for sha, ref in wanted.items() if not repo.has_commit(sha)})
             if missing:
@@ -194,7 +225,7 @@ class GitSources:
                     )
                 except syncer_errors.SyncerError as exc:
                     for name in list(targets):
-                        results[name] = self._failed(source=_named(group, name), exc=exc)
+                        results[name] = exc
                         del targets[name]
             for source in group:
                 if source.name in results:
@@ -206,7 +237,7 @@ class GitSources:
                         fetched=target is not None and target.ref in missing,
                     )  # fmt: skip
                 except syncer_errors.SyncerError as exc:
-                    results[source.name] = self._failed(source=source, exc=exc)
+                    results[source.name] = exc
             made = any(isinstance(r, Revision) and r.changed for r in results.values())
             if made and self.settings.auto_cleanup:
                 # A new snapshot was made: drop the ones nobody is at any more, so the
@@ -312,16 +343,14 @@ class GitSources:
             )
         return repo.resolve(wanted), True
 
-    def _failed(
-        self, *, source: model.Source, exc: syncer_errors.SyncerError
-    ) -> syncer_errors.SyncerError:
+    def _failed(self, *, source: model.Source, exc: syncer_errors.SyncerError) -> None:
         last = self._current.get(source.name)
+        metrics.GIT_ERRORS.labels(source=source.name, reason=error_reason(exc)).inc()
         # info, not warning: the caller reports the error itself (CLI line, app status).
         log.info(
             "event=poll-failed source=%s error=%s last_good=%s",
             source.name, exc, last.commit if last else "none",
         )  # fmt: skip
-        return exc
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -361,6 +390,17 @@ class GitSources:
             raise errors.GitAuthError(
                 f"source {source.name!r} ({repo.display_url}): cannot read credentials: {exc}"
             ) from exc
+
+
+def error_reason(exc: Exception) -> str:
+    """The ``reason`` label of ``syncer_git_errors_total`` for a failed poll."""
+    if isinstance(exc, errors.GitUnavailableError):
+        return "unreachable"
+    if isinstance(exc, errors.GitAuthError):
+        return "auth"
+    if isinstance(exc, errors.RefNotFoundError):
+        return "ref-not-found"
+    return "other"
 
 
 def _named(group: Sequence[model.Source], name: str) -> model.Source:

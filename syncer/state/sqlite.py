@@ -240,34 +240,7 @@ class SqliteStore:
         cause: str,
         now: float,
     ) -> int:
-        # Supersede unfinished targets of other releases on these clusters: the
-        # newer intent wins, and their history says so.
-        for cluster in clusters:
-            stale = db.execute(
-                f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
-                f"AND release_id != ? AND state IN ({_OPEN_MARKS})",
-                (app, cluster, release_id, *_OPEN),
-            ).fetchall()
-            for row in stale:
-                db.execute(
-                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
-                    "finished_at = ? WHERE id = ?",
-                    (
-                        records.SUPERSEDED,
-                        f"superseded by {release_id[:12]}",
-                        now,
-                        now,
-                        row["id"],
-                    ),
-                )
-                self._insert_event(
-                    db,
-                    app=app,
-                    kind="superseded",
-                    release_id=row["release_id"],
-                    cluster=cluster,
-                    message=f"superseded by release {release_id[:12]}",
-                )
+        self._supersede(db, app=app, release_id=release_id, clusters=clusters, now=now)
         existing = db.execute(
             f"SELECT r.id FROM rollouts r JOIN targets t ON t.rollout_id = r.id "
             f"WHERE r.app = ? AND r.release_id = ? AND t.state IN ({_OPEN_MARKS}) "
@@ -309,6 +282,80 @@ class SqliteStore:
             )
         db.execute("UPDATE rollouts SET finished_at = NULL WHERE id = ?", (rollout_id,))
         return rollout_id
+
+    def _supersede(
+        self,
+        db: sqlite3.Connection,
+        *,
+        app: str,
+        release_id: str,
+        clusters: Sequence[str],
+        now: float,
+    ) -> None:
+        """Supersede unfinished targets of other releases on these clusters: the newer
+        intent wins, and their history says so."""
+        for cluster in clusters:
+            stale = db.execute(
+                f"SELECT id, release_id FROM targets WHERE app = ? AND cluster = ? "
+                f"AND release_id != ? AND state IN ({_OPEN_MARKS})",
+                (app, cluster, release_id, *_OPEN),
+            ).fetchall()
+            for row in stale:
+                db.execute(
+                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                    "finished_at = ? WHERE id = ?",
+                    (
+                        records.SUPERSEDED,
+                        f"superseded by {release_id[:12]}",
+                        now,
+                        now,
+                        row["id"],
+                    ),
+                )
+                self._insert_event(
+                    db,
+                    app=app,
+                    kind="superseded",
+                    release_id=row["release_id"],
+                    cluster=cluster,
+                    message=f"superseded by release {release_id[:12]}",
+                )
+
+    def retry_targets(
+        self, *, app: str, release_id: str, clusters: Sequence[str], reason: str
+    ) -> list[str]:
+        now = time.time()
+        retried: list[str] = []
+        with self._tx() as db:
+            self._supersede(db, app=app, release_id=release_id, clusters=clusters, now=now)
+            for cluster in clusters:
+                row = db.execute(
+                    "SELECT id, rollout_id, state FROM targets WHERE app = ? AND cluster = ? "
+                    "AND release_id = ? ORDER BY id DESC LIMIT 1",
+                    (app, cluster, release_id),
+                ).fetchone()
+                if row is None or row["state"] != records.FAILED:
+                    continue
+                db.execute(
+                    "UPDATE targets SET state = ?, message = ?, updated_at = ?, "
+                    "finished_at = NULL WHERE id = ?",
+                    (records.PENDING, reason, now, row["id"]),
+                )
+                db.execute(
+                    "UPDATE rollouts SET finished_at = NULL WHERE id = ?", (row["rollout_id"],)
+                )
+                retried.append(cluster)
+        if retried:
+            # One app-level entry (not one per cluster, so a cluster's own history keeps
+            # its error once however often someone retries), once per retry in a row.
+            self.record(
+                app=app,
+                kind="retry",
+                release_id=release_id,
+                message=f"retrying {release_id[:12]} on {', '.join(retried)} ({reason})",
+                once=True,
+            )
+        return retried
 
     def roll_back(self, *, target_id: int, to_release: str, reason: str) -> records.Rollout:
         now = time.time()
@@ -515,8 +562,17 @@ class SqliteStore:
         release_id: str = "",
         cluster: str = "",
         data: dict[str, Any] | None = None,
-    ) -> None:
+        once: bool = False,
+    ) -> bool:
         with self._tx() as db:
+            if once:
+                last = db.execute(
+                    "SELECT kind, message FROM history WHERE app = ? AND cluster = ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (app, cluster),
+                ).fetchone()
+                if last is not None and (last["kind"], last["message"]) == (kind, message):
+                    return False
             self._insert_event(
                 db,
                 app=app,
@@ -526,6 +582,7 @@ class SqliteStore:
                 cluster=cluster,
                 data=data,
             )
+        return True
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
         rows = self._query(

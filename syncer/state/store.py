@@ -97,6 +97,14 @@ class Store(Protocol):
         """Rollouts with targets still to do, oldest first (what a restart resumes)."""
         ...
 
+    def retry_targets(
+        self, *, app: str, release_id: str, clusters: Sequence[str], reason: str
+    ) -> list[str]:
+        """Open again the failed target of ``release_id`` on each of ``clusters`` in its
+        own rollout (a retry someone asked for is not a new rollout); the clusters
+        retried."""
+        ...
+
     def rollouts(self, app: str, *, limit: int = 50) -> list[records.Rollout]:
         """The app's rollouts, newest first."""
         ...
@@ -140,8 +148,11 @@ class Store(Protocol):
         release_id: str = "",
         cluster: str = "",
         data: dict[str, Any] | None = None,
-    ) -> None:
-        """Append a history entry."""
+        once: bool = False,
+    ) -> bool:
+        """Append a history entry; False when ``once`` and the newest entry of the app and
+        cluster is already this one (same kind and message): a problem found again, by
+        a retry or a restarted process, is in history once."""
         ...
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:

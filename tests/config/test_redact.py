@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 
@@ -44,9 +45,9 @@ def test_registered_values_are_masked_anywhere():
 
 
 def test_longest_value_wins_when_values_overlap():
-    redact.register("abcd")
-    redact.register("abcdefgh")
-    assert redact.mask("key abcdefgh") == "key ***"
+    redact.register("abcdef")
+    redact.register("abcdefghij")
+    assert redact.mask("key abcdefghij") == "key ***"
 
 
 def test_each_line_of_a_multiline_secret_is_masked():
@@ -106,3 +107,38 @@ def test_registering_a_value_turns_masking_on_for_every_logger():
         assert stream.getvalue() == "leaked ***?\n"
     finally:
         redact.uninstall()
+
+
+def test_a_registered_value_inside_a_longer_word_is_left_alone():
+    redact.register("release")
+    assert redact.mask("new release 3f2a; releases: 4; token release") == (
+        "new *** 3f2a; releases: 4; token ***"
+    )
+
+
+def test_a_user_name_is_not_a_secret(tmp_path):
+    from syncer.config import model, secrets
+    from syncer.source import auth
+
+    resolve = functools.partial(
+        secrets.resolve, base_dir=str(tmp_path), environ={"U": "deploy", "P": "pa55word-long"}
+    )
+    auth.git_env(
+        auth=model.GitAuth(
+            username_from=model.SecretRef("env", "U"), password_from=model.SecretRef("env", "P")
+        ),
+        resolve=resolve,
+        key_dir=tmp_path / "keys",
+        connect_timeout=5,
+    )
+    line = "source=deploy app=deploy path=deploy/web password pa55word-long"
+    assert redact.mask(line) == "source=deploy app=deploy path=deploy/web password ***"
+
+
+def test_git_error_text_masks_whole_secrets_only():
+    from syncer.source import gitcli
+
+    text = "fatal: couldn't find remote ref main (token main-token-123 sent)"
+    assert gitcli.mask(text, ["main", "main-token-123"]) == (
+        "fatal: couldn't find remote ref main (token *** sent)"
+    )

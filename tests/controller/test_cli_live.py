@@ -40,9 +40,16 @@ QUICK_FAILING_DEPLOYMENT = DEPLOYMENT.replace(
 )
 
 
-def write_config(tmp: Path, *, url: str, kubeconfig: str, clusters: list[str]) -> Path:
+def write_config(
+    tmp: Path,
+    *,
+    url: str,
+    kubeconfig: str,
+    clusters: list[str],
+    git: dict[str, Any] | None = None,
+) -> Path:
     data = {
-        "sources": [{"name": "deploy", "git": {"url": url, "branch": "main"}}],
+        "sources": [{"name": "deploy", "git": {"url": url, "branch": "main", **(git or {})}}],
         "clusters": [
             {"name": name, "kubeconfig": kubeconfig, "context": name} for name in clusters
         ],

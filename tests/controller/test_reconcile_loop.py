@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -174,16 +175,16 @@ def test_offline_plan_says_what_is_missing_and_writes_nothing(store: state.Store
     assert store.releases("web") == [] and store.history("web") == []
 
 
-def test_pipeline_waits_for_approval_then_promotes(store: state.Store) -> None:
+def pipeline_config(**prod: object) -> Any:
+    """The fake config with app ``web`` promoted by a pipeline dev -> prod (``prod``
+    adds to the prod stage)."""
     import dataclasses
 
-    from syncer import controller
     from syncer.config import model
 
-    parts = fakes.FakeParts()
     base = fakes.config(clusters=("dev", "prod"))
     app = dataclasses.replace(base.apps[0], clusters=model.ClusterSelection())
-    cfg = dataclasses.replace(
+    return dataclasses.replace(
         base,
         apps=(app,),
         pipelines=(
@@ -192,15 +193,20 @@ def test_pipeline_waits_for_approval_then_promotes(store: state.Store) -> None:
                 stages=(
                     model.Stage(name="dev", clusters=model.ClusterSelection(names=("dev",))),
                     model.Stage(
-                        name="prod",
-                        clusters=model.ClusterSelection(names=("prod",)),
-                        after="dev",
-                        approval=True,
+                        name="prod", clusters=model.ClusterSelection(names=("prod",)),
+                        after="dev", **prod,  # type: ignore[arg-type]
                     ),
                 ),
             ),
         ),
-    )
+    )  # fmt: skip
+
+
+def test_pipeline_waits_for_approval_then_promotes(store: state.Store) -> None:
+    from syncer import controller
+
+    parts = fakes.FakeParts()
+    cfg = pipeline_config(approval=True)
     ctl = controller.Controller(config=cfg, store=store, parts=parts)
     first = ctl.reconciler.reconcile("web", fresh=True)
     assert first.clusters == {"dev": "healthy"}
@@ -339,3 +345,41 @@ def test_a_suspended_app_is_decided_and_planned_but_nothing_is_applied(
     assert out.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
     after = plan_.plan_app(config=rec.config, parts=parts, store=store, name="web")
     assert [c.gate for c in after.clusters] == ["", ""]
+
+
+def test_a_manual_retry_after_a_fixed_403_reuses_the_release_rollout(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    parts.blocked.add("b")  # the API refused syncer's writes (HTTP 403)
+    rec = make(store, parts)
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.clusters == {"a": "healthy", "b": "failed"}
+
+    parts.blocked.clear()  # RBAC fixed
+    out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+    assert out.ok and out.clusters == {"b": "healthy"}, out.message
+
+    (rollout,) = store.rollouts("web")
+    assert rollout.release_id == out.release
+    assert sorted((t.cluster, t.state, t.attempts) for t in rollout.targets) == [
+        ("a", "healthy", 1),
+        ("b", "healthy", 2),
+    ]
+    assert kinds(store).count("rollout") == 1
+    retries = [e.message for e in store.history("web", limit=50) if e.kind == "retry"]
+    assert retries == [f"retrying {out.release[:12]} on b (sync requested)"]
+
+
+def test_an_error_found_again_after_a_restart_is_in_history_once(store: state.Store) -> None:
+    """A pipeline that cannot be planned fails every reconcile (each one a restarted
+    ``syncer sync``): its error is written once, not once per pass."""
+    from syncer.config import model
+
+    parts = fakes.FakeParts()
+    cfg = pipeline_config(window=model.TimeWindow(cron="0 0 31 2 *", duration=3600))
+    for _restart in range(3):
+        inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
+        rec = app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
+        out = rec.reconcile("web", fresh=True, reasons=frozenset({"manual"}))
+        assert not out.ok and out.stage == "pipeline", out.message
+    errors = [e.message for e in store.history("web", limit=100) if e.kind == "error"]
+    assert len(errors) == 1, errors

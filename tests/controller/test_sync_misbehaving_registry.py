@@ -1,9 +1,9 @@
 """``syncer sync`` never hangs on a registry and never writes what a registry made up:
 a body dripped a byte at a time meets the registry's total ``timeout`` (an outage: the
-tag written in Git is kept and the app still syncs); a tag list whose ``Link`` points
-back at itself, or a ``Docker-Content-Digest`` that is no digest, fails the app with the
-reason; tags that break the OCI grammar are skipped. pytest-timeout bounds each run; the
-stub misbehaves for far longer."""
+tag written in Git is kept and the app still syncs, but reads DEGRADED and sync exits 1);
+a tag list whose ``Link`` points back at itself, or a ``Docker-Content-Digest`` that is no
+digest, fails the app with the reason; tags that break the OCI grammar are skipped.
+pytest-timeout bounds each run; the stub misbehaves for far longer."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(
     ("mode", "code", "said"),
     [
-        ("drip-body", 0, ("no complete answer within 1s", "keeping the tag in Git")),
+        ("drip-body", 1, ("no complete answer within 1s", "keeping the tag in Git", "DEGRADED")),
         ("self-link", 1, ("paginates the tags of team/web in a loop",)),
         ("bad-digest", 1, ("sent an invalid digest for", "team/web:1.1.0")),
         ("non-oci-tags", 0, ("1.1.0: highest of 2 tags in ^1", "5 invalid tags skipped")),

@@ -16,7 +16,7 @@ import hmac
 import os
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.servers import git_repo, lifecycle
@@ -32,7 +32,7 @@ class GitHTTPServer:
         self.repo_counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.log_lines: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = lifecycle.serve_http(_handler_for(self))
+        self._httpd: ThreadingHTTPServer | None = lifecycle.serve_http(_handler_for(self))
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
 
@@ -73,7 +73,15 @@ class GitHTTPServer:
             return "\n".join(self.log_lines)
 
     def stop(self) -> None:
-        lifecycle.stop_http(self._httpd)
+        """Stop answering (connections are refused); ``start`` serves again."""
+        if self._httpd is not None:
+            lifecycle.stop_http(self._httpd)
+            self._httpd = None
+
+    def start(self) -> None:
+        """Serve again on the same port after ``stop`` (a Git server back from an outage)."""
+        if self._httpd is None:
+            self._httpd = lifecycle.serve_http(_handler_for(self), port=self.port)
 
     def _record(self, *, kind: str, repo: str, line: str) -> None:
         with self._lock:

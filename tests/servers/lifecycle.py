@@ -77,10 +77,11 @@ def read_log(path: Path) -> str:
 
 
 def serve_http(
-    handler: type[http.server.BaseHTTPRequestHandler],
+    handler: type[http.server.BaseHTTPRequestHandler], *, port: int = 0
 ) -> http.server.ThreadingHTTPServer:
-    """``handler`` served on a free 127.0.0.1 port by a daemon thread; ``stop_http`` ends it."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """``handler`` served on 127.0.0.1 (a free port unless ``port``) by a daemon thread;
+    ``stop_http`` ends it."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     httpd.daemon_threads = True
     threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -13,7 +13,7 @@ from syncer.source import sources as sources_mod
 SECRETS = {"GIT_USER": "git-user", "GIT_TOKEN": "git-token-123", "BAD_TOKEN": "wrong"}
 
 
-def fake_resolver(ref: model.SecretRef) -> str:
+def fake_resolver(ref: model.SecretRef, *, secret: bool = True) -> str:
     """Secret values by env name, without touching the real environment."""
     return SECRETS[ref.name]
 

@@ -311,7 +311,7 @@ def test_ssh_with_private_key_and_known_hosts(git_ssh, tmp_path):
     }
     sources = sources_mod.GitSources(
         sources_mod.Settings(cache_dir=tmp_path / "cache", base_dir=tmp_path),
-        resolve_secret=lambda ref: values[ref.name],
+        resolve_secret=lambda ref, secret=True: values[ref.name],
     )
 
     def ssh_auth(key: str, hosts: str | None) -> model.GitAuth:

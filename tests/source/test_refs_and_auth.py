@@ -46,7 +46,7 @@ def test_https_credentials_become_a_config_env_header(tmp_path):
         auth=model.GitAuth(
             username_from=model.SecretRef("env", "U"), password_from=model.SecretRef("env", "P")
         ),
-        resolve=lambda ref: values[ref.name],
+        resolve=lambda ref, secret=True: values[ref.name],
         key_dir=tmp_path,
         connect_timeout=5,
     )
@@ -66,7 +66,7 @@ def test_ssh_key_and_known_hosts_go_to_private_files(tmp_path):
         auth=model.GitAuth(
             ssh_key_from=model.SecretRef("file", "K"), known_hosts_from=model.SecretRef("env", "H")
         ),
-        resolve=lambda ref: values[ref.name],
+        resolve=lambda ref, secret=True: values[ref.name],
         key_dir=tmp_path / "keys",
         connect_timeout=7,
     )
