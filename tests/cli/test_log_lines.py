@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from syncer import cli
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +34,27 @@ def test_formatter_escapes_newlines_in_messages_and_tracebacks() -> None:
 
 
 def _run_briefly(tmp_path: Path, level: str) -> str:
+    """Run until a few polls of the (unreachable) source were logged, then stop it."""
     config = tmp_path / f"{level}.yaml"
     config.write_text(
         f"state: {{path: {level}.db}}\nserver: {{listen: 127.0.0.1:0}}\n"
         "sources:\n  - {name: s, git: {url: 'http://127.0.0.1:9/none.git', interval: 1s}}\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncer", "--log-level", level, "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
-    )  # fmt: skip
-    try:
-        time.sleep(3.5)  # a few polls of the (unreachable) source
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return err
+    log = tmp_path / f"{level}.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "--log-level", level, "run", "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=sink, text=True, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            assert eventually(lambda: log.read_text().count("logger=syncer") >= 2, timeout=60)
+            time.sleep(1.5)  # one more poll interval, for the job lines at debug level
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return log.read_text()
 
 
 def test_apscheduler_job_lines_only_at_debug(tmp_path: Path) -> None:
