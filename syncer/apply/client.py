@@ -38,6 +38,8 @@ from syncer.config import model
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RESPONSE_BYTES = 256 << 20
+"""The largest answer read: far above a page of 500 objects, far below the memory limit."""
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
@@ -73,6 +75,8 @@ class ClusterClient:
         self._sleep = sleep
         self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
+        self.max_response_bytes = MAX_RESPONSE_BYTES
+        """Answers larger than this are refused (a list is read in pages of 500)."""
         self.claims = claims.Claims()
         """Objects apps of this process are creating here (see claims.py)."""
 
@@ -280,6 +284,7 @@ class ClusterClient:
                 body=body,
                 auth_settings=["BearerToken"],
             )
+            started = time.monotonic()
             response = self._api.call_api(
                 method,
                 url,
@@ -287,7 +292,7 @@ class ClusterClient:
                 body=body_out,
                 _request_timeout=self.timeout,
             )
-            data = response.read()
+            data = self._read_body(response.response, started=started, what=f"{method} {path}")
         except k8s_client.ApiException as err:
             if err.status:
                 raw = err.body if isinstance(err.body, bytes) else str(err.body or "").encode()
@@ -300,6 +305,36 @@ class ClusterClient:
                 f"cluster {self.name}: cannot refresh its credentials: {_short(err)}"
             ) from err
         return response.status, dict(response.headers or {}), data or b""
+
+    def _read_body(self, raw: Any, *, started: float, what: str) -> bytes:
+        """The body of an answer, within the request's whole timeout and the size cap.
+
+        urllib3's timeout bounds each socket read, so an API (or a proxy in front of it)
+        that drips one byte at a time would hold the call forever; reading what has
+        arrived, piece by piece, lets the deadline and the cap be checked as it comes.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := raw.read1(1 << 16):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise errors.ApiError(
+                        f"cluster {self.name}: {what}: the answer is over "
+                        f"{self.max_response_bytes:,} bytes; refused",
+                        status=0,
+                        reason="TooLarge",
+                    )
+                if time.monotonic() - started > self.timeout:
+                    raise urllib3.exceptions.TimeoutError(
+                        f"answer not complete after {self.timeout:g}s"
+                    )
+                chunks.append(chunk)
+        except BaseException:
+            raw.close()  # the connection is in an unknown state: never reuse it
+            raise
+        raw.release_conn()
+        return b"".join(chunks)
 
     def _backoff(self, attempt: int, *, retry_after: str | None = None) -> float:
         if retry_after:

@@ -7,6 +7,7 @@ written; every kind's immutable-field wording leads to a replace where it is all
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -163,3 +164,20 @@ def test_immutable_field_changes_are_replaced_when_annotated(
     with pytest.raises(errors.InvalidObject) as caught:
         run_sync(client, [plain], options=options, previous=again.inventory)
     assert "syncer.io/replace" in str(caught.value), str(caught.value)
+
+
+def test_a_dripping_answer_ends_at_the_timeout_and_a_huge_one_is_refused(
+    kube_clusters: Any, connect: Any
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    client.timeout = 2.0
+    client.retry = dataclasses.replace(client.retry, attempts=1, connect_attempts=1)
+    # One byte every 0.2 s: each read is quick, the answer never completes in time.
+    cluster.set_fault("drip", seconds=0.2, method="GET", path_contains="/configmaps")
+    with pytest.raises(errors.ClusterUnreachable, match="answer not complete after 2s"):
+        client.list_objects(api_version="v1", kind="ConfigMap", namespace="default")
+    cluster.clear_faults()
+    client.max_response_bytes = 1024  # the namespace's CA bundle alone is larger
+    with pytest.raises(errors.ApiError, match=r"the answer is over 1,024 bytes; refused"):
+        client.list_objects(api_version="v1", kind="ConfigMap", namespace="default")

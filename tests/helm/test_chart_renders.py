@@ -318,3 +318,18 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     assert "POST endpoints" in proc.stdout
     assert "port-forward svc/t-syncer 8080" in proc.stdout
     assert "syncer may deploy nowhere" in proc.stdout
+
+
+def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
+    render: Callable[..., Rendered],
+) -> None:
+    policy = render().one("NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert rule["from"] == [{"podSelector": {}}]  # the release namespace only
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "t"
+    ingress = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
+    widened = render({"networkPolicy": {"from": [{"podSelector": {}}, ingress]}})
+    assert widened.one("NetworkPolicy")["spec"]["ingress"][0]["from"][1] == ingress
+    assert render({"networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy") == []

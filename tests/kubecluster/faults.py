@@ -1,4 +1,5 @@
-"""Faults a test injects into a cluster's API: latency, error statuses, 429, drops, cut watches.
+"""Faults a test injects into a cluster's API: latency, error statuses, 429, drops, cut
+watches, and answers dripped one byte every ``seconds``.
 
 proxy.py asks ``Faults.pick`` for every request before forwarding it to the apiserver;
 RealCluster exposes ``set_fault`` / ``clear_faults``. A fault fires for matching requests (method,
@@ -11,7 +12,7 @@ import dataclasses
 import random
 import threading
 
-KINDS = ("latency", "status", "retry_after", "drop", "watch_cut")
+KINDS = ("latency", "status", "retry_after", "drop", "watch_cut", "drip")
 
 
 @dataclasses.dataclass

@@ -190,6 +190,7 @@ class FaultProxy:
         path, _, query = request.target.partition("?")
         watching = "watch=true" in query or "watch=1" in query or "/watch/" in path
         cut_after: float | None = None
+        drip = 0.0
         for fault in self._faults.pick(method=request.method, path=path, watch=watching):
             if fault.kind == "latency":
                 await asyncio.sleep(fault.seconds)
@@ -214,6 +215,8 @@ class FaultProxy:
                 return upstream, True
             elif fault.kind == "watch_cut":
                 cut_after = fault.seconds
+            elif fault.kind == "drip":
+                drip = fault.seconds
         if upstream is None:
             upstream = await asyncio.open_connection(
                 "127.0.0.1",
@@ -229,6 +232,15 @@ class FaultProxy:
         response = _Head.parse(response_head)
         self._record(request.method, path, query, response.status)
         writer.write(response_head)
+        if drip and response.status != 101:
+            # The whole answer, then one byte at a time: a server that never stalls
+            # long enough for a read timeout, yet never finishes.
+            body = await _read_body(up_reader, response)
+            for index in range(len(body)):
+                writer.write(body[index : index + 1])
+                await writer.drain()
+                await asyncio.sleep(drip)
+            return upstream, not (request.closes or response.closes)
         relay = _relay_body(up_reader, writer, response, method=request.method)
         if cut_after is not None:
             with contextlib.suppress(TimeoutError):
