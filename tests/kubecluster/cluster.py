@@ -587,32 +587,39 @@ class RealCluster:
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster (own discovery cache directory)."""
-        from tests import binaries
-
-        binary = binaries.require("kubectl")
-        cache = self._dir / "kubectl-cache"
-        cmd = [
-            binary,
-            f"--kubeconfig={self.kubeconfig}",
-            f"--context={self.context}",
-            f"--cache-dir={cache}",
-            *args,
-        ]
-        return subprocess.run(
-            cmd,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-            env={**os.environ, "HOME": str(self._dir), **(env or {})},
-        )
+        return run_kubectl(
+            self.kubeconfig, self.context, f"--cache-dir={self._dir / 'kubectl-cache'}", *args,
+            check=check, input=input, timeout=timeout, env={"HOME": str(self._dir), **(env or {})},
+        )  # fmt: skip
 
     def api_client(self) -> Any:
         """A kubernetes.client.ApiClient for this cluster's context."""
         from kubernetes import config
 
         return config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
+
+
+def run_kubectl(
+    kubeconfig: str,
+    context: str,
+    *args: str,
+    check: bool = False,
+    input: str | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The real kubectl (tests/setup installs it) on one context of a kubeconfig."""
+    from tests import binaries
+
+    return subprocess.run(
+        [binaries.require("kubectl"), f"--kubeconfig={kubeconfig}", f"--context={context}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _b64(text: str) -> str:

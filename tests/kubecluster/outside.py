@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.kubecluster import kubeconfig
+from tests.kubecluster import cluster, kubeconfig
 
 ENV = "SYNCER_TEST_KUBECONFIG"
 
@@ -44,7 +44,7 @@ class OutsideCluster:
             "progress_deadline",
         ):
             pytest.skip(
-                f"{attr} needs the Kubernetes API test server, not a real cluster ({ENV} is set)"
+                f"{attr} needs a test cluster (tests/kubecluster), not an outside one ({ENV})"
             )
         raise AttributeError(attr)
 
@@ -56,23 +56,10 @@ class OutsideCluster:
         timeout: float = 120,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        from tests import binaries
-
-        cmd = [
-            binaries.require("kubectl"),
-            f"--kubeconfig={self.kubeconfig}",
-            f"--context={self.context}",
-            *args,
-        ]
-        return subprocess.run(
-            cmd,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-            env={**os.environ, **(env or {})},
-        )
+        return cluster.run_kubectl(
+            self.kubeconfig, self.context, *args,
+            check=check, input=input, timeout=timeout, env=env,
+        )  # fmt: skip
 
     def api_client(self) -> Any:
         from kubernetes import config
