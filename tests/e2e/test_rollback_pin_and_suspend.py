@@ -32,6 +32,8 @@ def test_an_api_rollback_stays_through_polls_until_resumed(
     api = control.Api(port)
     with control.running(config, monkeypatch) as ctl:
         wait_until(lambda: control.greeting(a, "site") == "one", what="first release")
+        # The ConfigMap is there before the pass that applied it has recorded its release.
+        wait_until(lambda: api.get("apps/site")["release"], what="the first release recorded")
         first = api.get("apps/site")["release"]
         repo.commit(control.app_files("site", greeting="two"))
         wait_until(lambda: control.greeting(a, "site") == "two", what="second release")

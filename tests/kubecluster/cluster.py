@@ -357,16 +357,13 @@ class RealCluster:
             self._proxy.close()
         if self._kubelet is not None:
             self._kubelet.close()
-        for process in reversed(list(self._processes.values())):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+        # SIGKILL: the cluster's state is thrown away with its directory, and a graceful
+        # apiserver shutdown waits for watches to drain (tens of seconds).
         for process in self._processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for process in self._processes.values():
+            process.wait(timeout=30)
         self._processes.clear()
         self._session.close()
         shutil.rmtree(self._dir, ignore_errors=True)
