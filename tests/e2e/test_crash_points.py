@@ -121,6 +121,7 @@ def test_a_crash_after_any_state_write_of_a_rollout_is_finished_once(
     empty = tmp_path / "empty-state"
     _copy_state(config, empty)
     points = _writes("sync", "-c", config)
+    print(f"rollout: {points} crash points")
     assert points >= 5, points
     for after in range(1, points + 1):
         for c in (a, b):
@@ -152,6 +153,7 @@ def test_a_crash_after_any_state_write_of_a_rollback_is_finished_once(
     since = _marks(config)
     rollback = ("rollback", "-c", config, "site", "--to", first)
     points = _writes(*rollback)
+    print(f"rollback: {points} crash points")
     assert points >= 3, points
     for after in range(1, points + 1):
         _restore_state(config, before)
