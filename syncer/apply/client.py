@@ -41,6 +41,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 256 << 20
 """The largest answer read: far above a page of 500 objects, far below the memory limit."""
 APPLY_PATCH = "application/apply-patch+yaml"
+AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
 class ClusterClient:
@@ -183,6 +184,25 @@ class ClusterClient:
             return False
         return True
 
+    def served_apis(self) -> tuple[str, list[str]]:
+        """(server version, every ``group/version`` and ``group/version/Kind`` served),
+        from two aggregated discovery requests and ``/version``."""
+        version = str(self.request("GET", "/version").get("gitVersion") or "")
+        served: list[str] = []
+        for root in ("/api", "/apis"):
+            listing = self.request("GET", root, accept=AGGREGATED_DISCOVERY)
+            for group in listing.get("items") or []:
+                name = str((group.get("metadata") or {}).get("name") or "")
+                for entry in group.get("versions") or []:
+                    gv = f"{name}/{entry.get('version')}" if name else str(entry.get("version"))
+                    served.append(gv)
+                    served += [
+                        f"{gv}/{r['responseKind']['kind']}"
+                        for r in entry.get("resources") or []
+                        if isinstance(r.get("responseKind"), dict) and r["responseKind"].get("kind")
+                    ]
+        return version, sorted(set(served))
+
     # --- transport ---------------------------------------------------------------
 
     def request(
@@ -194,6 +214,7 @@ class ClusterClient:
         body: dict[str, Any] | None = None,
         content_type: str = "",
         what: str = "",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         """One API call with rate limiting and retries; the parsed JSON answer."""
         url_query = "&".join(f"{key}={quote(value, safe='')}" for key, value in query or [])
@@ -209,7 +230,7 @@ class ClusterClient:
                 self.guard()  # as late as possible: the bucket or a backoff may have slept
             self.stats.count(verb=method, write=write)
             try:
-                status, headers, data = self._send(method, full_path, body, content_type)
+                status, headers, data = self._send(method, full_path, body, content_type, accept)
             except (urllib3.exceptions.HTTPError, OSError) as err:
                 if _tls_failure(err):
                     # The CA (or client certificate) may have been rotated in the
@@ -271,9 +292,14 @@ class ClusterClient:
         return True
 
     def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, content_type: str
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        content_type: str,
+        accept: str = "application/json",
     ) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         try:

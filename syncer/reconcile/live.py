@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from syncer.reconcile import parts as parts_
 
 log = logging.getLogger("syncer.reconcile")
 
+Capabilities = render.Capabilities
+CAPABILITIES_TTL = 300.0
+"""Seconds a cluster's version and API list are reused for Helm renders (a CRD installed
+since shows up within this, once the app renders again)."""
 CHECK_TIMEOUT = 5.0
 """Seconds ``check_cluster`` waits for a cluster's API (a fresh machine must not hang)."""
 
@@ -78,6 +83,7 @@ class LiveParts:
         )
         self._images: Any = None
         self._clients: dict[str, apply.ClusterClient] = {}
+        self._capabilities: dict[str, tuple[float, Capabilities | None]] = {}
         self._lock = threading.Lock()
 
     # --- Git ----------------------------------------------------------------------------
@@ -118,9 +124,28 @@ class LiveParts:
     ) -> list[dict[str, Any]]:
         rendered = render.render(
             app=app, snapshot=snapshot.path, commit=snapshot.commit, cluster=cluster,
-            choices=list(images),
+            choices=list(images), capabilities=lambda: self.capabilities(cluster),
         )  # fmt: skip
         return list(rendered.objects)
+
+    def capabilities(self, cluster: model.Cluster) -> Capabilities | None:
+        """The cluster's version and served APIs for Helm charts, asked at most every
+        CAPABILITIES_TTL seconds; None (helm's defaults) when the cluster cannot say."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._capabilities.get(cluster.name)
+        if cached is not None and now - cached[0] < CAPABILITIES_TTL:
+            return cached[1]
+        found: Capabilities | None = None
+        if not kubeconfig_problem(cluster, base_dir=self.config.base_dir):
+            try:
+                version, served = self.client(cluster).served_apis()
+                found = render.Capabilities(kube_version=version, api_versions=tuple(served))
+            except errors.SyncerError as err:
+                log.warning("cluster=%s no discovery for Helm .Capabilities: %s", cluster.name, err)
+        with self._lock:
+            self._capabilities[cluster.name] = (now, found)
+        return found
 
     # --- clusters -----------------------------------------------------------------------
     def client(self, cluster: model.Cluster) -> apply.ClusterClient:

@@ -20,6 +20,7 @@ from syncer.render.errors import (
     ToolMissingError,
     UnsafePathError,
 )
+from syncer.render.helm import Capabilities
 from syncer.render.images import ImageChange, ImageChoice, find
 from syncer.render.labels import APP_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from syncer.render.limits import Limits
@@ -30,6 +31,7 @@ __all__ = [
     "APP_LABEL",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
+    "Capabilities",
     "ImageChange",
     "ImageChoice",
     "LimitError",

@@ -5,13 +5,17 @@ files (relative to the chart, templated per cluster) must resolve inside the sna
 inline values from the config go last, so they win. The release name defaults to the
 app's name and the namespace is the app's. CRDs in ``crds/`` are included; chart tests
 are not; hooks are placed in sync waves before or after the chart's objects (helmhooks).
+``.Capabilities`` are the target cluster's (its version and served APIs) when the
+caller can ask the cluster, as Argo CD passes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,18 @@ from syncer.config import model
 from syncer.render import errors, files, helmhooks, limits, objects, paths, tools, yamlload
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What ``.Capabilities`` tells a chart about the target cluster, from its discovery:
+    ``helm template`` otherwise assumes its own default version and the built-in APIs
+    only, so objects gated on ``.Capabilities.APIVersions.Has`` never render."""
+
+    kube_version: str
+    """e.g. ``v1.37.2``."""
+    api_versions: tuple[str, ...]
+    """``group/version`` and ``group/version/Kind`` of every served resource."""
 
 
 def render(
@@ -34,6 +50,7 @@ def render(
     limits: limits.Limits,
     tool_paths: tools.Tools,
     what: str,
+    capabilities: Callable[[], Capabilities | None] | None = None,
 ) -> list[objects.Item]:
     root = root.resolve()
     bad_links = paths.escaping_links(root=root, start=chart)
@@ -55,6 +72,13 @@ def render(
         helm, "template", app.helm.release_name or app.name, str(chart),
         "--namespace", app.namespace, "--include-crds", "--skip-tests",
     ]  # fmt: skip
+    found = capabilities() if capabilities is not None else None
+    if found is not None:
+        args += ["--kube-version", found.kube_version]
+        for api_version in found.api_versions:
+            args += ["--api-versions", api_version]
+    else:
+        log.info("%s: no cluster discovery: helm's default .Capabilities apply", what)
     for name in values_files:
         if name.startswith("/") or "://" in name:
             raise errors.UnsafePathError(

@@ -10,7 +10,7 @@ are then namespaced and labelled (``objects``) and governed images pinned (``ima
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,11 @@ def render(
     choices: Sequence[images.ImageChoice] = (),
     limits: limits.Limits | None = None,
     tool_paths: tools.Tools | None = None,
+    capabilities: Callable[[], helm.Capabilities | None] | None = None,
 ) -> Rendered:
     """Render ``app`` from ``snapshot`` for ``cluster``; raise ``RenderError`` on bad input.
+
+    ``capabilities`` is asked (only for a Helm chart) for the cluster's version and APIs.
 
     ``choices`` are the image decisions of the app's policies (``registry.Decision`` or
     ``syncer.release.Image``); images whose repository has one are pinned to it.
@@ -80,7 +83,7 @@ def render(
     budget = files.Budget(limits=limits, app=app.name)
     kind, items = _render_dir(
         app=app, root=snapshot, directory=directory, variables=variables, budget=budget,
-        limits=limits, tool_paths=tool_paths, what=what,
+        limits=limits, tool_paths=tool_paths, what=what, capabilities=capabilities,
     )  # fmt: skip
     if len(items) > limits.max_objects:
         raise errors.LimitError(
@@ -108,6 +111,7 @@ def _render_dir(
     limits: limits.Limits,
     tool_paths: tools.Tools,
     what: str,
+    capabilities: Callable[[], helm.Capabilities | None] | None,
 ) -> tuple[str, list[objects.Item]]:
     if directory.is_dir() and (directory / "Chart.yaml").is_file():
         values_files = [
@@ -120,6 +124,7 @@ def _render_dir(
         return "helm", helm.render(
             root=root, chart=directory, app=app, values_files=values_files, values=values,
             budget=budget, limits=limits, tool_paths=tool_paths, what=what,
+            capabilities=capabilities,
         )  # fmt: skip
     if directory.is_dir() and kustomize.kustomization_file(directory):
         return "kustomize", kustomize.render(

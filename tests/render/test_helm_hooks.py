@@ -113,3 +113,69 @@ def test_a_failing_pre_upgrade_job_stops_the_rollout_before_the_deployment(
     assert "Job shop/migrate" in str(caught.value), str(caught.value)
     live = cluster.get("apps/v1", "Deployment", "shop", "shop")
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "shop:1"
+
+
+CAPABLE_CHART = {
+    "app/Chart.yaml": "apiVersion: v2\nname: watched\nversion: 0.1.0\n",
+    "app/templates/info.yaml": """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: info}
+data:
+  kube: "{{ .Capabilities.KubeVersion.Version }}"
+""",
+    "app/templates/widget.yaml": """\
+{{- if .Capabilities.APIVersions.Has "example.com/v1/Widget" }}
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: gated}
+spec: {size: 1}
+{{- end }}
+""",
+}
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+def test_charts_see_the_target_clusters_version_and_apis(
+    tmp_path: Path, kube_clusters: Any
+) -> None:
+    from syncer.reconcile import live
+    from syncer.reconcile import parts as parts_
+
+    (cluster,) = kube_clusters(1)
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=WIDGET_CRD, check=True)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", check=True)
+    target = model.Cluster(
+        name=cluster.name, kubeconfig=cluster.kubeconfig, context=cluster.context
+    )
+    config = model.Config(clusters=(target,), base_dir=str(tmp_path))
+    parts = live.LiveParts(config)
+    found = parts.capabilities(target)
+    assert found is not None and found.kube_version == "v1.37.2"
+    assert "example.com/v1/Widget" in found.api_versions and "apps/v1" in found.api_versions
+    root = write_tree(tmp_path / "repo", CAPABLE_CHART)
+    snapshot = parts_.Snapshot(source="repo", commit="c0ffee", path=root, label="test")
+    app = model.App(
+        name="web", source="repo", path="app", namespace="shop", clusters=(target.name,)
+    )
+    kinds = {
+        o["kind"]: o for o in parts.render(app=app, cluster=target, snapshot=snapshot, images=[])
+    }
+    assert kinds["ConfigMap"]["data"]["kube"] == "v1.37.2"
+    assert "Widget" in kinds  # gated on the CRD the cluster serves
+    # Without a cluster to ask (syncer render, an offline plan): helm's defaults.
+    offline = render_tree(write_tree(tmp_path / "offline", CAPABLE_CHART))
+    assert {o["kind"] for o in offline.objects} == {"ConfigMap"}

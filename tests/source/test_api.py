@@ -21,7 +21,8 @@ def test_public_api_is_pinned():
         "RefNotFoundError", "Result", "Revision", "Settings", "SourceError",
     ]  # fmt: skip
     assert sorted(render.__all__) == [
-        "APP_LABEL", "ImageChange", "ImageChoice", "LimitError", "Limits", "MANAGED_BY_LABEL",
+        "APP_LABEL", "Capabilities", "ImageChange", "ImageChoice", "LimitError", "Limits",
+        "MANAGED_BY_LABEL",
         "MANAGED_BY_VALUE", "RenderError", "Rendered", "ToolFailedError", "ToolMissingError",
         "Tools", "UnsafePathError", "find", "render",
     ]  # fmt: skip
