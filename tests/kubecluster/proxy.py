@@ -169,7 +169,14 @@ class FaultProxy:
                 upstream, keep = await self._exchange(request, head, body, reader, writer, upstream)
                 if not keep:
                     return
-        except (_Drop, asyncio.CancelledError, ConnectionError, ssl.SSLError):
+        except (
+            _Drop,
+            asyncio.CancelledError,
+            asyncio.IncompleteReadError,  # either side went away mid-message
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ssl.SSLError,
+        ):
             pass
         finally:
             self._tasks.discard(task)
