@@ -122,7 +122,7 @@ def validate_changes(
     The app's namespace is created first when the sync may create it (a dry run in a
     missing namespace cannot be judged); True when it was."""
     changed = [
-        (obj, ref, prepared.live.get(ref))
+        (obj, ref, current)
         for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
         if (current := prepared.live.get(ref)) is None
         or not unchanged(client, live=current, desired=obj)
@@ -138,9 +138,8 @@ def validate_changes(
             try:
                 client.apply(obj, force=heal.force, dry_run=True)
             except errors.NotFound as err:
-                missing_ns = err.details.get("kind") == "namespaces"
-                if created or not (
-                    missing_ns and ref.namespace == namespace and options.create_namespace
+                if created or not _may_create_namespace(
+                    err, ref=ref, namespace=namespace, options=options
                 ):
                     continue  # the real apply says what is missing
                 create_namespace(client, namespace)
@@ -150,6 +149,14 @@ def validate_changes(
             if current is None or not immutable(err):
                 raise
     return created
+
+
+def _may_create_namespace(
+    err: errors.NotFound, *, ref: refs.ObjectRef, namespace: str, options: model.SyncOptions
+) -> bool:
+    """The 404 is the app's own namespace missing, and the sync may create it."""
+    missing_ns = err.details.get("kind") == "namespaces"
+    return missing_ns and ref.namespace == namespace and options.create_namespace
 
 
 def dry_run(
@@ -332,9 +339,8 @@ def _apply_one(
     except errors.NotFound as err:
         # A namespaced object in a missing namespace: create the app's namespace when
         # allowed, once, then try again. Any other 404 is the caller's problem.
-        missing_ns = err.details.get("kind") == "namespaces"
-        if not (missing_ns and ref.namespace == namespace and options.create_namespace):
-            if missing_ns:
+        if not _may_create_namespace(err, ref=ref, namespace=namespace, options=options):
+            if err.details.get("kind") == "namespaces":
                 raise errors.NotFound(
                     f"cluster {client.name}: namespace {ref.namespace!r} of {ref} does not "
                     "exist; create it, add it to the app, or set sync.createNamespace: true"

@@ -28,6 +28,16 @@ def start(env: PushEnv, config: str) -> subprocess.Popen[str]:
     )
 
 
+def commit_deadline(env: PushEnv, *, seconds: int) -> None:
+    """Commit web's Deployment with a progress deadline of ``seconds``: a slow rollout
+    in the test below must not count as a failed one."""
+    manifest = "deploy/apps/web/deployment.yaml"
+    slow = env.example_files()[manifest].replace(
+        TEST_DEADLINE, f"progressDeadlineSeconds: {seconds}"
+    )
+    env.commit({manifest: slow})
+
+
 def generation(cluster: Any) -> int:
     obj = cluster.get("apps/v1", "Deployment", "web", namespace="web")
     return int(obj["metadata"]["generation"]) if obj else 0
@@ -59,9 +69,7 @@ def test_kill_9_mid_rollout_then_restart_completes_once(push_env: PushEnv) -> No
         wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
         # The rollout below takes a while to turn healthy (pods ready after 4s): a slow
         # rollout, not a failed one, so its Deployment gets a deadline longer than that.
-        manifest = "deploy/apps/web/deployment.yaml"
-        slow = env.example_files()[manifest].replace(TEST_DEADLINE, "progressDeadlineSeconds: 60")
-        env.commit({manifest: slow})
+        commit_deadline(env, seconds=60)
         wait_until(
             lambda: all(
                 c.get("apps/v1", "Deployment", "web", "web")["spec"]["progressDeadlineSeconds"]
@@ -158,9 +166,7 @@ def test_an_acknowledged_rollback_survives_kill_9(push_env: PushEnv) -> None:
     first = env.push("team/web", "1.0.0")
     env.push("team/worker", "latest")
     config = str(env.write_config(wait="60s"))
-    manifest = "deploy/apps/web/deployment.yaml"
-    slow = env.example_files()[manifest].replace(TEST_DEADLINE, "progressDeadlineSeconds: 120")
-    env.commit({manifest: slow})
+    commit_deadline(env, seconds=120)
     good = f"{host}/team/web:1.0.0@{first.digest}"
     proc = start(env, config)
     try:

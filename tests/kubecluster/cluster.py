@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.kubecluster import faults, kubeconfig, kubelet, proxy, tls
+from tests.servers import lifecycle
 
 START_TIMEOUT = 90.0
 SERVICE_CIDR = "10.96.0.0/16"
@@ -66,12 +66,6 @@ def bin_dir() -> Path:
             f"(it runs {build.SCRIPT}, which needs Go and the Go module proxy)"
         )
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @functools.cache
@@ -173,7 +167,11 @@ class RealCluster:
             path = self._dir / name
             path.write_bytes(data)
             path.chmod(0o600)
-        etcd_port, peer_port, self._api_port = _free_port(), _free_port(), _free_port()
+        etcd_port, peer_port, self._api_port = (
+            lifecycle.free_port(),
+            lifecycle.free_port(),
+            lifecycle.free_port(),
+        )
         self._etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._spawn(
             "etcd",
