@@ -172,6 +172,8 @@ def test_an_acknowledged_rollback_survives_kill_9(push_env: PushEnv) -> None:
     try:
         wait_until(lambda: env.runs("web", good), timeout=60, what="web 1.0.0 on both clusters")
         wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
+        api = f"http://127.0.0.1:{env.port}/api/v1/apps/web"
+        first_release = requests.get(api, timeout=30).json()["release"]
         for cluster in env.clusters:
             cluster.workload_delay = 30.0  # 1.1.0's pods take long: its worker stays busy
         env.push("team/web", "1.1.0")
@@ -180,14 +182,17 @@ def test_an_acknowledged_rollback_survives_kill_9(push_env: PushEnv) -> None:
             timeout=30,
             what="the rollout of 1.1.0 under way",
         )
+        # Named: while 1.1.0 is half out, "the last healthy release before what runs" may
+        # be none (one cluster recorded on 1.0.0, the other not yet on 1.1.0).
         answer = requests.post(
-            f"http://127.0.0.1:{env.port}/api/v1/apps/web/rollback",
-            json={},
+            f"{api}/rollback",
+            json={"to": first_release},
             headers={"Authorization": f"Bearer {API_TOKEN}"},
             timeout=30,
         )
         proc.kill()
         assert answer.status_code == 202, answer.text
+        assert answer.json()["to"] == first_release
         assert proc.wait(10) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
