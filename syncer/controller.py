@@ -125,7 +125,7 @@ class Controller:
         for app in self.config.apps:
             self._jobs.add(
                 f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
-                func=lambda name=app.name: self._queue.request(name, "drift"),
+                spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
             )  # fmt: skip
         # Apps that left the config: their objects are collected soon after start, and
         # again later for clusters that were down (a cheap query when there are none).
