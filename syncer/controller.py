@@ -50,7 +50,7 @@ WEBHOOK_REPOLLS = (0.5, 1.0, 2.0, 4.0)
 """Seconds after a registry webhook (then after each look) to poll the repository again
 while no poll has picked the digest the webhook named."""
 
-FRESH_REASONS = frozenset({"api", "manual", "startup"})
+FRESH_REASONS = frozenset({"api", "manual"})
 """Reasons that poll Git and registries again instead of using the last poll."""
 
 
