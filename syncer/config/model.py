@@ -225,8 +225,13 @@ class Cluster:
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
     qps: float = field(
-        default=20.0,
-        metadata=doc("Requests per second to its API (default 20).", positive=True, maximum=10000),
+        default=50.0,
+        metadata=doc(
+            "Requests per second to its API (default 50, as Argo CD and Flux; bursts of"
+            " as many at once).",
+            positive=True,
+            maximum=10000,
+        ),
     )
     timeout: float = field(
         default=30.0,
