@@ -54,7 +54,7 @@ def test_an_api_rollback_stays_through_polls_until_resumed(
         status = api.get("apps/site")
         (pin,) = status["holds"]
         assert pin["kind"] == "pin" and pin["release"] == first and pin["by"] == "api"
-        assert pin["at"] > 0 and "pinned to" in pin["message"]
+        assert pin["at"].endswith("Z") and "pinned to" in pin["message"]  # ISO-8601
         assert status["release"] == first
         _code, out, _ = control.cli_run(capsys, "status", "-c", str(config))
         assert f"pinned to {first[:12]} by api at " in out and "`syncer resume site`" in out

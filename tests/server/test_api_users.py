@@ -59,7 +59,9 @@ def test_each_role_may_read_and_only_its_own_actions(
             assert answer.status_code in (200, 202), (action, answer.text)
         else:
             assert answer.status_code == 403, (action, answer.text)
-            assert answer.json()["error"] == f"user {user!r} ({USERS_BY[user].role}) may not {action}"
+            assert (
+                answer.json()["error"] == f"user {user!r} ({USERS_BY[user].role}) may not {action}"
+            )
     # The controller was asked by name: history says who, not "api".
     assert fake_port.actors == [user] * len(ALLOWED[user])
 
