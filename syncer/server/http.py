@@ -547,7 +547,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 method=method, parts=parts, authorization=self.headers.get("Authorization")
             )
             if method == "GET":
-                status, body = api.get(port=app.port, parts=parts, query=query, user=user)
+                status, body = api.get(port=app.port, parts=parts, query=query)
             else:
                 data = self._json_body()
                 app.forward_if_standby(self.headers)

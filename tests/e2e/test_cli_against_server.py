@@ -167,6 +167,16 @@ def test_cli_against_a_running_syncer_with_users_and_roles(
         assert any("rollback" in m and "requested by bob" in m for m in said), said
         assert all(e["at"].endswith("Z") for e in history)  # ISO-8601, as the CLI prints
 
+        # Locally, on the state file the running syncer uses, an approval needs no server
+        # and no lock: the controller picks it up, and history names the local user.
+        repo.commit(control.app_files("site", greeting="three"))
+        wait_until(lambda: control.greeting(dev, "site") == "three", what="three in dev")
+        wait_until(lambda: waits_for_approval(run, vera), what="three waiting")
+        approved = control.cli_json(capsys, "approve", "site", "prod", "-c", str(config))
+        assert approved["approvedBy"].endswith(" (cli)"), approved
+        wait_until(lambda: control.greeting(prod, "site") == "three", what="three in prod")
+        assert ctl.wait_idle(10)
+
         # The same JSON from the state file as from the server.
         monkeypatch.delenv("SYNCER_TOKEN")
         for args in (["releases", "site"], ["history", "site", "-n", "200"]):

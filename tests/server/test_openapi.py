@@ -65,8 +65,8 @@ def test_schemas_are_valid_json_schema_and_errors_fit_theirs(
 ) -> None:
     doc = fetch(server, session)
     assert doc["openapi"].startswith("3.")
-    for name, schema in doc["components"]["schemas"].items():
-        jsonschema.Draft202012Validator.check_schema(schema), name
+    for schema in doc["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
     missing = session.get(f"{server.url}/api/v1/apps/nope", headers=AUTH)
     validate(doc, method="GET", path="/apps/{app}", status=404, body=missing.json())
     validate(doc, method="GET", path="/openapi.json", status=200, body=doc)
