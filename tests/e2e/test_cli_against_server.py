@@ -168,12 +168,16 @@ def test_cli_against_a_running_syncer_with_users_and_roles(
         assert all(e["at"].endswith("Z") for e in history)  # ISO-8601, as the CLI prints
 
         # Locally, on the state file the running syncer uses, an approval needs no server
-        # and no lock: the controller picks it up, and history names the local user.
+        # and no lock; history names the local user, and the controller acts on it at the
+        # app's next reconcile, here one the deployer asks for.
         repo.commit(control.app_files("site", greeting="three"))
         wait_until(lambda: control.greeting(dev, "site") == "three", what="three in dev")
         wait_until(lambda: waits_for_approval(run, vera), what="three waiting")
         approved = control.cli_json(capsys, "approve", "site", "prod", "-c", str(config))
         assert approved["approvedBy"].endswith(" (cli)"), approved
+        assert run.json("bob-token-2", "sync", "--app", "site") == [
+            {"app": "site", "scheduled": True}
+        ]
         wait_until(lambda: control.greeting(prod, "site") == "three", what="three in prod")
         assert ctl.wait_idle(10)
 
@@ -197,6 +201,10 @@ def test_cli_against_a_running_syncer_with_users_and_roles(
             if command in ("approve", "reject", "suspend", "resume"):
                 validate(document, method="POST", path=f"/apps/{{app}}/{command}", status=200,
                          body=answer)  # fmt: skip
+            elif command == "sync":
+                for each in answer:
+                    validate(document, method="POST", path="/apps/{app}/sync", status=202,
+                             body=each)  # fmt: skip
             elif command == "rollback":
                 validate(document, method="POST", path="/apps/{app}/rollback", status=202,
                          body=answer)  # fmt: skip
