@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         data = hold_cmd.act(args, action=args.action, body={"stage": args.stage})
+    except errors.ConfigError:
+        raise  # an unknown app or stage: a usage error (exit 2)
     except errors.PermanentError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NOTHING_WAITS

@@ -113,7 +113,8 @@ class FakePort:
         self._call("approve", app, stage)
         if stage == "nope":
             raise errors.PermanentError(f"app {app} has no promotion waiting for stage {stage}")
-        return {"app": app, "stage": stage, "approved": True}
+        return {"app": app, "stage": stage, "release": "r1", "requestedAt": 1.0e9,
+                "approvedAt": 1.5e9, "approvedBy": by}  # fmt: skip
 
     def reject(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
         self.actors.append(by)

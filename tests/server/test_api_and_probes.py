@@ -100,7 +100,8 @@ def test_rollback_and_approve(
     assert bad_to.status_code == 400
     approve = session.post(f"{base}/approve", headers=AUTH, json={"stage": "prod"})
     assert approve.status_code == 200
-    assert approve.json()["approved"] is True
+    assert approve.json()["approvedBy"] == "api"
+    assert approve.json()["approvedAt"] == "2017-07-14T02:40:00Z"  # ISO-8601 in answers
     no_stage = session.post(f"{base}/approve", headers=AUTH, json={})
     assert no_stage.status_code == 400
     assert "'stage' is required" in no_stage.json()["error"]
