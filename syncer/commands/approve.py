@@ -18,7 +18,6 @@ from typing import Any
 
 from syncer import errors, output
 from syncer.commands import backend
-from syncer.commands import hold as hold_cmd
 from syncer.commands import status as status_cmd
 
 EXIT_NOTHING_WAITS = 1
@@ -39,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        data = hold_cmd.act(args, action=args.action, body={"stage": args.stage})
+        data = backend.act(args, action=args.action, body={"stage": args.stage})
     except errors.ConfigError:
         raise  # an unknown app or stage: a usage error (exit 2)
     except errors.PermanentError as err:

@@ -19,6 +19,7 @@ Which one, first match wins:
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Mapping
@@ -117,6 +118,15 @@ def open_backend(args: argparse.Namespace, *, write: bool = False) -> Backend:
     return Local(config_path(args), write=write)
 
 
+def act(args: argparse.Namespace, *, action: str, body: dict[str, Any]) -> Any:
+    """``POST apps/APP/ACTION`` where the command points (server or state file)."""
+    target = open_backend(args, write=True)
+    try:
+        return target.post(f"apps/{args.app}/{action}", body)
+    finally:
+        target.close()
+
+
 def is_remote(args: argparse.Namespace) -> bool:
     return bool(server_of(args)[0])
 
@@ -203,8 +213,6 @@ def _answer(status: int, body: Any, *, where: str) -> Any:
 
 def cli_user() -> str:
     """How history names a person acting through the local CLI."""
-    import getpass
-
     try:
         name = getpass.getuser()
     except (KeyError, OSError):

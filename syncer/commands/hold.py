@@ -35,18 +35,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = act(args, action=args.action, body={"stage": args.stage} if args.stage else {})
+    data = backend.act(args, action=args.action, body={"stage": args.stage} if args.stage else {})
     output.emit(data, fmt=args.output, text=_text)
     return 0
-
-
-def act(args: argparse.Namespace, *, action: str, body: dict[str, Any]) -> Any:
-    """``POST apps/APP/ACTION`` where the command points (server or state file)."""
-    target = backend.open_backend(args, write=True)
-    try:
-        return target.post(f"apps/{args.app}/{action}", body)
-    finally:
-        target.close()
 
 
 def check_target(config: Any, *, app: str, stage: str | None, config_path: str) -> str:

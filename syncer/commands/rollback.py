@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if backend.is_remote(args):
         body = {k: v for k, v in (("to", args.to), ("stage", args.stage)) if v}
-        answer = hold_cmd.act(args, action="rollback", body=body)
+        answer = backend.act(args, action="rollback", body=body)
         output.emit(answer, fmt=args.output, text=sync_cmd.scheduled_text)
         return 0
     config_path = backend.config_path(args)
