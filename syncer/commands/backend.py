@@ -68,16 +68,17 @@ def server_of(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
     if server and name:
         raise errors.ConfigError(["give --server or --context, not both"])
     path = remote.contexts_path(env)
-    if name:
-        return remote.context(path, name)
-    if not server and getattr(args, "config", None):
-        return "", ""
-    server = server or env.get("SYNCER_SERVER", "")
-    if not server:
-        if not remote.load_contexts(path)["current"]:
+    if not name and not server:
+        if getattr(args, "config", None):
             return "", ""
-        return remote.context(path, "")
-    return server, token_of(args, env=env, server=server, contexts=path)
+        server = env.get("SYNCER_SERVER", "")
+        if not server and not remote.load_contexts(path)["current"]:
+            return "", ""
+    if server:
+        return server, token_of(args, env=env, server=server, contexts=path)
+    # A saved context (named, or the current one): its token unless one is given.
+    server, saved = remote.context(path, name or "")
+    return server, token_given(getattr(args, "token_file", None), env=env) or saved
 
 
 def token_of(

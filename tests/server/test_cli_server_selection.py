@@ -45,6 +45,11 @@ def test_which_backend_first_match_wins(tmp_path: Path) -> None:
     assert backend.server_of(args(server="http://else:1", token_file=str(token)), environ) == (
         "http://else:1", "from-file",
     )  # fmt: skip
+    # A token given beats the saved one, also for a context.
+    assert backend.server_of(args(), {**environ, "SYNCER_TOKEN": "given"}) == (
+        "http://prod:8080", "given",
+    )  # fmt: skip
+    assert backend.server_of(args(context="prod"), environ) == ("http://prod:8080", "saved")
     with pytest.raises(errors.ConfigError, match="context 'nope': not in"):
         backend.server_of(args(context="nope"), environ)
     with pytest.raises(errors.ConfigError, match="not both"):
