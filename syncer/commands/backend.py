@@ -155,7 +155,7 @@ class Local:
         self.path = path
         self.controller, self.store = read_only(path, write=write)
         self.where = f"state file of {path}"
-        self.user = users.User(name=cli_user(), role="admin")
+        self.user = users.User(name=cli_user(), role=users.ADMIN)
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         parts = path.split("/")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from syncer import __version__
+from syncer.server import users
 
 
 class RouteLike(Protocol):
@@ -187,17 +188,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RollbackBody": _obj({}, {"stage": STR, "to": STR}),
 }
 
-ROLES_OF = {
-    "public": "anyone, no token",
-    "read": "viewer, deployer, approver or admin (or anyone, with server.anonymousReads)",
-    "sync": "deployer or admin",
-    "rollback": "deployer or admin",
-    "suspend": "deployer or admin",
-    "resume": "deployer or admin",
-    "approve": "approver (of that stage) or admin",
-    "reject": "approver (of that stage) or admin",
-}
-"""Who may call a route, by its action (``syncer.server.users.GRANTS`` in words)."""
+
+def who_may(action: str) -> str:
+    """Who may call a route, by its action (``syncer.server.users.GRANTS`` in words)."""
+    if action == "public":
+        return "anyone, no token"
+    roles = " or ".join(role for role, grants in users.GRANTS.items() if action in grants)
+    if action == users.READ:
+        return f"{roles} (anyone, with server.anonymousReads)"
+    return f"{roles} (approvers: of that stage)" if action in users.STAGED else roles
+
 
 ERRORS = {
     "400": "bad request (the message says which field)",
@@ -214,7 +214,7 @@ def document(routes: tuple[RouteLike, ...]) -> dict[str, Any]:
     for r in routes:
         op: dict[str, Any] = {
             "summary": r.summary,
-            "description": f"Who may call it: {ROLES_OF[r.action]}.",
+            "description": f"Who may call it: {who_may(r.action)}.",
             "responses": {
                 str(r.status): {
                     "description": "done",

@@ -29,13 +29,16 @@ log = logging.getLogger("syncer.server.users")
 
 READ = "read"
 """The action of every GET: viewers and everyone above them."""
+VIEWER, DEPLOYER, APPROVER, ADMIN = model.ROLES
+DEPLOYS = frozenset({"sync", "rollback", "suspend", "resume"})
+DECIDES = frozenset({"approve", "reject"})
 GRANTS: dict[str, frozenset[str]] = {
-    "viewer": frozenset({READ}),
-    "deployer": frozenset({READ, "sync", "rollback", "suspend", "resume"}),
-    "approver": frozenset({READ, "approve", "reject"}),
-    "admin": frozenset({READ, "sync", "rollback", "suspend", "resume", "approve", "reject"}),
+    VIEWER: frozenset({READ}),
+    DEPLOYER: frozenset({READ, *DEPLOYS}),
+    APPROVER: frozenset({READ, *DECIDES}),
+    ADMIN: frozenset({READ, *DEPLOYS, *DECIDES}),
 }
-STAGED = frozenset({"approve", "reject"})
+STAGED = DECIDES
 """Actions an approver's ``stages`` limit."""
 LEGACY_USER = "api"
 """The name ``server.apiToken`` acts under (what history said before there were users)."""
@@ -59,7 +62,7 @@ class User:
         return action not in STAGED or not self.stages or stage in self.stages
 
 
-ANONYMOUS = User(name="anonymous", role="viewer")
+ANONYMOUS = User(name="anonymous", role=VIEWER)
 
 
 class TokenFile:
@@ -123,7 +126,7 @@ def parse_line(line: str) -> tuple[tuple[str, User] | None, str]:
     token, name, role, *stages = fields
     if role not in GRANTS:
         return None, f"unknown role {role!r}; expected one of: {', '.join(model.ROLES)}"
-    if stages and role != "approver":
+    if stages and role != APPROVER:
         return None, f"stages are for approvers only (user {name!r} is a {role})"
     return (token, User(name=name, role=role, stages=frozenset(s for s in stages if s))), ""
 
@@ -169,7 +172,7 @@ class Directory:
         if self.settings.api_token is not None:
             value = self._secret(self.settings.api_token, who=LEGACY_USER)
             if value:
-                known.append((value, User(name=LEGACY_USER, role="admin")))
+                known.append((value, User(name=LEGACY_USER, role=ADMIN)))
         return known
 
     def _secret(self, ref: model.SecretRef, *, who: str) -> str:
