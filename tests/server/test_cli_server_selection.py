@@ -5,6 +5,7 @@ status, never a traceback and never the token."""
 from __future__ import annotations
 
 import argparse
+import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -112,3 +113,24 @@ def test_a_conflict_is_exit_1_and_no_server_is_exit_3(
     assert cli.main(["status", "--server", gone]) == 3
     err = capsys.readouterr().err
     assert err.startswith(f"error: server {gone}: no answer") and err.count("\n") == 1
+
+
+def test_plan_and_sync_ask_the_server(
+    start_server: Callable[..., http.HttpServer],
+    fake_port: FakePort,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = start_server()
+    monkeypatch.setenv("SYNCER_SERVER", server.url)
+    monkeypatch.setenv("SYNCER_TOKEN", "api-token")
+    assert cli.main(["plan", "-o", "json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["app"] == "web" and report["ok"] is True
+    assert cli.main(["plan", "--local", "."]) == 2
+    assert "--local: a working tree on this machine cannot be planned by a server" in (
+        capsys.readouterr().err
+    )
+    assert cli.main(["sync"]) == 0
+    assert capsys.readouterr().out == "web: sync scheduled; `syncer status` shows how it goes\n"
+    assert fake_port.calls == [("sync_now", "web")] and fake_port.actors == ["api"]
