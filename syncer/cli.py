@@ -3,8 +3,10 @@
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
 subcommand and sets ``func`` (taking the parsed namespace, returning an exit code).
 Errors reach the user as one line on stderr and a non-zero exit, never a traceback:
-exit 2 for usage and configuration errors, 3 for errors of remote systems, 1 for
-"ran fine, but the answer is no / something failed".
+exit 2 for usage and configuration errors (an unknown app or stage, also as a server
+says it), 3 for errors of remote systems (a server that does not answer), 4 when a
+server refuses the token or the user's role does not allow the command, 1 for "ran
+fine, but the answer is no / something failed".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from syncer import __version__, errors, redact
+from syncer import __version__, errors, redact, remote
 
 COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.validate",
@@ -26,12 +28,16 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.history",
     "syncer.commands.rollback",
     "syncer.commands.hold",
+    "syncer.commands.approve",
+    "syncer.commands.releases",
+    "syncer.commands.login",
     "syncer.commands.render",
     "syncer.commands.image",
 )
 
 EXIT_USAGE = 2
 EXIT_REMOTE = 3
+EXIT_DENIED = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except remote.Denied as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_DENIED
     except errors.SyncerError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_REMOTE

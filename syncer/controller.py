@@ -36,6 +36,7 @@ from syncer.config import model, secrets
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
+from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
 from syncer.state import records
@@ -514,19 +515,26 @@ class Controller:
             out.append(item)
         return out
 
+    def plan(self, app: str) -> dict[str, Any]:
+        report = plan_.plan_app(config=self.config, parts=self.parts, store=self.store, name=app)
+        return report.to_dict()
+
     # --- ControllerPort: actions --------------------------------------------------------
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def sync_now(self, app: str, *, by: str = "api") -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
+        self.store.record(app=app, kind="sync", message=f"sync requested by {by}")
         self._queue.request(app, "api", now=True)
         return {"app": app, "scheduled": True}
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str = "api"
+    ) -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
         # Recorded in state before the answer (the pin and an open rollout of the target):
         # a crash right after it loses nothing, the next reconcile carries it out.
-        target = self.reconciler.request_rollback(app, to=to, by="api", stage=stage).id
+        target = self.reconciler.request_rollback(app, to=to, by=by, stage=stage).id
         self._queue.request(app, "rollback", now=True)
         return {"app": app, "to": target, "stage": stage or "", "scheduled": True}
 
@@ -541,7 +549,27 @@ class Controller:
             self._queue.request(app, "api", now=True)
         return {"app": app, "stage": stage or "", "resumed": [h.to_dict() for h in lifted]}
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def approve(self, app: str, stage: str, *, by: str = "api") -> dict[str, Any]:
+        self._awaiting_approval(app, stage)
+        approval = self.store.approve(app=app, stage=stage, by=by)
+        if self._queue is not None:
+            self._queue.request(app, "approval", now=True)
+        return {"app": app, **approval.to_dict()}
+
+    def reject(self, app: str, stage: str, *, by: str = "api") -> dict[str, Any]:
+        release = self._awaiting_approval(app, stage)
+        refused = self.store.reject_promotion(app=app, stage=stage, release_id=release, by=by)
+        if self._queue is not None:
+            # Status and the next plan say at once that the release goes no further.
+            self._queue.request(app, "approval", now=True)
+        return {
+            "app": app, "stage": stage, "release": refused.release_id,
+            "requestedAt": refused.requested_at, "rejectedBy": by,
+        }  # fmt: skip
+
+    def _awaiting_approval(self, app: str, stage: str) -> str:
+        """The release whose promotion into ``stage`` waits for approval now;
+        PermanentError saying why when none does."""
         # Only what the plan awaits now: not a release rejected or blocked upstream since.
         release = run.desired_release if (run := self.store.run(app)) else ""
         stages, _waits = self._stages(app, release)
@@ -558,10 +586,7 @@ class Controller:
             raise errors.PermanentError(
                 f"app {app!r} has no promotion waiting for approval into stage {stage!r}: {why}"
             )
-        approval = self.store.approve(app=app, stage=stage, by="api")
-        if self._queue is not None:
-            self._queue.request(app, "approval", now=True)
-        return {"app": app, **approval.to_dict()}
+        return release
 
     def ready(self) -> tuple[bool, str]:
         if self._stopping:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import errors, output, state
+from syncer.commands import backend
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
 from syncer.reconcile import plan as plan_
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
         description="Render every app for its clusters with the images its policies pick "
         "now, and diff against the live clusters (server-side dry run).",
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     parser.add_argument("--app", action="append", help="only this app (repeatable)")
     parser.add_argument(
         "--exit-code",
@@ -53,7 +54,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from syncer.reconcile import live  # the real Git/registry/cluster clients, when needed
 
-    config = loader.load(args.config)
+    if backend.is_remote(args):
+        return _finish(args, _remote_reports(args))
+    config = loader.load(backend.config_path(args))
     names = sync_cmd.select_apps(config, args.app)
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
@@ -75,6 +78,25 @@ def run(args: argparse.Namespace) -> int:
         parts.close()
         if store is not None:
             store.close()
+    return _finish(args, reports)
+
+
+def _remote_reports(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The running syncer's plans: its own polls and dry runs, with its credentials."""
+    if args.local:
+        raise errors.ConfigError(
+            ["--local: a working tree on this machine cannot be planned by a server; "
+             "plan it with -c FILE"]
+        )  # fmt: skip
+    target = backend.open_backend(args)
+    try:
+        names = args.app or [a["name"] for a in target.get("apps")["apps"]]
+        return [target.get(f"apps/{name}/plan") for name in dict.fromkeys(names)]
+    finally:
+        target.close()
+
+
+def _finish(args: argparse.Namespace, reports: list[dict[str, Any]]) -> int:
     output.emit(reports, fmt=args.output, text=_text)
     if not all(r["ok"] for r in reports):
         return sync_cmd.EXIT_FAILED

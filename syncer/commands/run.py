@@ -123,10 +123,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             session.controller.start()
         print(f"syncer: controller running, HTTP on {server.url}", file=sys.stderr, flush=True)
-        if settings.api_token is None:
+        if not server.users.configured:
             print(
-                "syncer: server.apiToken is not set: the API's POSTs (sync, rollback, "
-                "approve) are refused",
+                "syncer: no API users (server.users, server.tokenFile): the API, and the "
+                "CLI's --server, refuse every request",
                 file=sys.stderr, flush=True,
             )  # fmt: skip
         while not stop.wait(1.0):

@@ -1,102 +1,53 @@
-"""``syncer status -c FILE [-o json]``: every app, the release on each cluster, health.
+"""``syncer status [-c FILE | --server URL] [-o json]``: every app, the release on each
+cluster, health.
 
-Registered by ``syncer.cli``; reads the state file (what ``syncer run``/``sync``
-recorded) through the same ``Controller.apps_status`` the HTTP API serves. Touches no
-cluster, Git server or registry.
+Registered by ``syncer.cli``; asks ``GET /api/v1/apps`` of a running syncer, or answers
+it from the state file (what ``syncer run``/``sync`` recorded) through the same API
+function (``syncer.commands.backend``). Touches no cluster, Git server or registry.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import Any
 
-from syncer import controller, output, state
-from syncer.config import loader
-from syncer.reconcile import parts as parts_
+from syncer import output
+from syncer.commands import backend
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show each app's release, clusters and health",
-        description="What runs where, as recorded in the state file.",
+        description="What runs where: as recorded in the state file, or as a running "
+        "syncer (--server) says.",
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
 
 
-class _NoParts:
-    """Reading state needs no Git, registry or cluster access."""
-
-    def cleanup(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def read_only(config_path: str) -> tuple[controller.Controller, state.Store]:
-    """A controller over the state file only (for status, history).
-
-    With no state file yet it answers from an empty store rather than create the file,
-    and says so on stderr.
-    """
-    config = loader.load(config_path)
-    path = state.state_path(base_dir=config.base_dir, path=config.state.path)
-    if not path.exists():
-        print(
-            f"syncer: no state yet at {path} (run `syncer sync` or `syncer run` first)",
-            file=sys.stderr,
-        )
-    store = state.open_store(path if path.exists() else ":memory:")
-    parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
-    return controller.Controller(config=config, store=store, parts=parts), store
-
-
 def run(args: argparse.Namespace) -> int:
-    ctl, store = read_only(args.config)
+    source = backend.open_backend(args)
     try:
-        data = ctl.apps_status()
+        data = source.get("apps")["apps"]
     finally:
-        store.close()
-    output.emit(data if args.output == "text" else iso_times(data), fmt=args.output, text=_text)
+        source.close()
+    output.emit(data, fmt=args.output, text=_text)
     return 0
 
 
-TIME_KEYS = frozenset({"at", "since"})
-
-
-def iso_times(data: Any) -> Any:
-    """``data`` with its timestamps (``*At``, ``at``, ``since``) as ISO-8601 UTC strings."""
-    if isinstance(data, list):
-        return [iso_times(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        timed = key in TIME_KEYS or (key.endswith("At") and key[:1].islower())
-        if timed and isinstance(value, int | float) and not isinstance(value, bool):
-            out[key] = iso(value)
-        else:
-            out[key] = iso_times(value)
-    return out
-
-
-def iso(ts: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def when(ts: float | None) -> str:
+def when(ts: float | str | None) -> str:
+    """A time for people; ``ts`` as the API gives it (ISO-8601) or seconds since 1970."""
     if not ts:
         return "never"
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    at = (
+        dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        if isinstance(ts, str)
+        else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    )
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _text(apps: list[dict[str, Any]]) -> str:

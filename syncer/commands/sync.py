@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer import controller, output, state
+from syncer.commands import backend
 from syncer.reconcile import plan as plan_
 
 EXIT_FAILED = 1
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         description="Poll Git and registries, roll out new releases to every cluster, "
         "wait for health (rolling back on failure), then exit; non-zero if any app failed.",
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     parser.add_argument("--app", action="append", help="only this app (repeatable)")
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
@@ -94,7 +95,9 @@ class Interrupts:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = controller.open_session(args.config, progress=progress_printer())
+    if backend.is_remote(args):
+        return _run_remote(args)
+    session = controller.open_session(backend.config_path(args), progress=progress_printer())
     writer = lock_state(session)
     interrupts = Interrupts()
     try:
@@ -123,6 +126,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         session.close()
         writer.release()
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """Ask the running syncer to reconcile the apps now; it answers what it scheduled
+    (``syncer status --server`` shows the outcome)."""
+    target = backend.open_backend(args, write=True)
+    try:
+        names = args.app or [a["name"] for a in target.get("apps")["apps"]]
+        results = [target.post(f"apps/{name}/sync") for name in dict.fromkeys(names)]
+    finally:
+        target.close()
+    output.emit(results, fmt=args.output, text=scheduled_text)
+    return 0
+
+
+def scheduled_text(answers: list[dict[str, Any]] | dict[str, Any]) -> str:
+    """What a running syncer accepted to do (a sync, a rollback), one line per app."""
+    lines = []
+    for a in answers if isinstance(answers, list) else [answers]:
+        what = f"rollback to {a['to'][:12]}" if a.get("to") else "sync"
+        stage = f" (stage {a['stage']})" if a.get("stage") else ""
+        lines.append(f"{a['app']}: {what}{stage} scheduled; `syncer status` shows how it goes")
+    return "\n".join(lines)
 
 
 def lock_state(session: controller.Session) -> state.lock.StateLock:

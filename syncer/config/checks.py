@@ -331,6 +331,18 @@ def _server(obj: model.Server) -> Iterator[Finding]:
         yield "listen", f"invalid address {obj.listen!r}; expected HOST:PORT, e.g. 0.0.0.0:8080"
 
 
+def _api_user(obj: model.ApiUser) -> Iterator[Finding]:
+    if obj.role not in model.ROLES:
+        yield "role", f"unknown role {obj.role!r}; expected one of: {', '.join(model.ROLES)}"
+    elif obj.stages and obj.role != "approver":
+        yield (
+            "stages",
+            f"only approvers are limited to stages; remove it or make {obj.name!r} an approver",
+        )
+    if not obj.name.strip() or any(c.isspace() or c == "," for c in obj.name):
+        yield "name", f"invalid user name {obj.name!r}; expected a word without spaces or commas"
+
+
 RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Source: _source,
     model.GitSource: _git,
@@ -349,5 +361,6 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Stage: _stage,
     model.Pipeline: _pipeline,
     model.Server: _server,
+    model.ApiUser: _api_user,
     model.StateSettings: _state,
 }

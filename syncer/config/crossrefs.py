@@ -25,6 +25,7 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
         config.registries, key=lambda r: r.host.lower(), what="registry host", field="host", ctx=ctx
     )
     _unique(config.pipelines, key=lambda p: p.app, what="pipeline for app", field="app", ctx=ctx)
+    _unique(config.server.users, key=lambda u: u.name, what="user name", field="name", ctx=ctx)
     clusters = {cluster.name: cluster for cluster in config.clusters}
     sources = list(dict.fromkeys(source.name for source in config.sources))
     apps = {app.name: app for app in config.apps}

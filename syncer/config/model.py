@@ -457,13 +457,56 @@ class WebhookSecrets:
     )
 
 
+ROLES = ("viewer", "deployer", "approver", "admin")
+"""What an API user may do: viewer reads; deployer also syncs, rolls back, suspends and
+resumes; approver also approves and rejects promotions; admin does everything."""
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A user of the JSON API: a name recorded in history, a role, and their token."""
+
+    name: str = field(metadata=doc('User name, recorded in history ("approved by alice").'))
+    role: str = field(
+        metadata=doc(
+            "viewer (reads), deployer (+ sync, rollback, suspend, resume), approver (+ approve,"
+            " reject), or admin (everything)."
+        )
+    )
+    token: SecretRef = field(
+        metadata=doc("Their bearer token; a changed Secret or file is read again within 10s.")
+    )
+    stages: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Approvers: the only pipeline stages they may approve or reject (default all)."
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Server:
     """The HTTP server: API, webhooks, /metrics, health probes."""
 
     listen: str = field(default="127.0.0.1:8080", metadata=doc("HOST:PORT of the HTTP server."))
+    users: tuple[ApiUser, ...] = field(
+        default=(), metadata=doc("API users: name, role and token of each.")
+    )
+    token_file: str = field(
+        default="",
+        metadata=doc(
+            "A file of API users, one `TOKEN,USER,ROLE[,STAGE...]` per line; read again when it"
+            " changes, so tokens rotate without a restart.",
+            local_path="file",
+        ),
+    )
+    anonymous_reads: bool = field(
+        default=False,
+        metadata=doc("Let requests without a token read the API (GET); off by default."),
+    )
     api_token: SecretRef | None = field(
-        default=None, metadata=doc("Bearer token for the API's POST endpoints.")
+        default=None,
+        metadata=doc("Deprecated (use users): one bearer token, acting as admin user 'api'."),
     )
     webhooks: WebhookSecrets = field(
         default_factory=WebhookSecrets, metadata=doc("Webhook secrets.")

@@ -6,7 +6,8 @@
 
 - ``POST /webhooks/<kind>`` → ``webhooks`` checks the signature against the kind's
   secret and parses the payload → ``trigger_git``/``trigger_image``;
-- ``/api/v1/...`` → ``api`` (POSTs need ``Authorization: Bearer <server.apiToken>``);
+- ``/api/v1/...`` → ``api`` (``Authorization: Bearer <token>`` of a user whose role
+  allows the route, ``syncer.server.users``);
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``; a standby
   of leader election is ready when it can forward to the leader),
   ``GET /metrics`` (``metrics.REGISTRY`` in the Prometheus text format).
@@ -40,7 +41,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from syncer import errors, metrics
 from syncer.config import model, secrets
-from syncer.server import api, forward, signatures, webhooks
+from syncer.server import api, forward, users, webhooks
 from syncer.server import port as port_
 
 log = logging.getLogger("syncer.server")
@@ -184,6 +185,7 @@ class HttpServer:
             return secrets.resolve(ref, base_dir=base_dir, read_secret=read_secret)
 
         self._secrets = _Secrets(resolve_secret or default_resolve)
+        self.users = users.Directory(settings=settings, resolve=self._secrets.get)
         self._httpd: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -370,23 +372,16 @@ class HttpServer:
 
     # --- API -----------------------------------------------------------------------
 
-    def authorize_post(self, authorization: str | None) -> None:
-        ref = self.settings.api_token
-        if ref is None:
-            raise _Answer(
-                403,
-                {
-                    "error": "the API's POST endpoints are disabled: set server.apiToken "
-                    "to a SecretRef (env:, file: or secret:) to enable them"
-                },
-            )
-        token = self.secret(ref=ref, what="server.apiToken")
-        if not signatures.check_token(given=signatures.bearer(authorization), secret=token):
-            raise _Answer(
-                401,
-                {"error": "send Authorization: Bearer <server.apiToken>"},
-                {"WWW-Authenticate": 'Bearer realm="syncer"'},
-            )
+    def authorize_api(
+        self, *, method: str, parts: list[str], authorization: str | None
+    ) -> users.User:
+        """The caller, allowed to call this route (``api.authorize``); else the refusal."""
+        found = api.authorize(
+            directory=self.users, method=method, parts=parts, authorization=authorization
+        )
+        if isinstance(found, api.Refusal):
+            raise _Answer(found.status, found.body, found.headers)
+        return found
 
 
 def _unauthorized(*, kind_name: str, kind: webhooks.Kind) -> tuple[int, Any, str]:
@@ -548,13 +543,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path.startswith("/api/v1/"):
             parts = [unquote(p) for p in path[len("/api/v1/") :].split("/")]
             self._only(method, "GET", "POST")
+            user = app.authorize_api(
+                method=method, parts=parts, authorization=self.headers.get("Authorization")
+            )
             if method == "GET":
                 status, body = api.get(port=app.port, parts=parts, query=query)
             else:
-                app.authorize_post(self.headers.get("Authorization"))
                 data = self._json_body()
                 app.forward_if_standby(self.headers)
-                status, body = api.post(port=app.port, parts=parts, body=data)
+                status, body = api.post(port=app.port, parts=parts, body=data, user=user)
             return status, _json_bytes(body), "application/json"
         raise _Answer(404, {"error": f"no such path {path}"})
 

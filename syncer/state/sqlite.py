@@ -783,6 +783,31 @@ class SqliteStore:
             )
             return self._approval_of(db, app=app, stage=stage, release_id=row["release_id"])
 
+    def reject_promotion(
+        self, *, app: str, stage: str, release_id: str, by: str
+    ) -> records.Approval:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ? "
+                "AND approved_at IS NULL",
+                (app, stage, release_id),
+            ).fetchone()
+            if row is None:
+                raise errors.PermanentError(
+                    f"app {app!r} has no promotion of release {release_id[:12]} waiting for "
+                    f"approval into stage {stage!r}"
+                )
+            reason = f"promotion into {stage} rejected by {by}"
+            self._reject(db, app=app, release_id=release_id, reason=reason, now=time.time())
+            self._insert_event(
+                db,
+                app=app,
+                kind="rejected",
+                release_id=release_id,
+                message=f"release {release_id[:12]}: {reason}",
+            )
+            return self._approval(row)
+
     def approvals(self, app: str) -> list[records.Approval]:
         rows = self._query(
             "SELECT * FROM approvals WHERE app = ? ORDER BY requested_at DESC", (app,)

@@ -206,6 +206,14 @@ class Store(Protocol):
         """Approve the pending request; PermanentError when there is none."""
         ...
 
+    def reject_promotion(
+        self, *, app: str, stage: str, release_id: str, by: str
+    ) -> records.Approval:
+        """Refuse the promotion of ``release_id`` into ``stage`` that waits for approval:
+        the release is rejected (rolled out nowhere more; what runs stays) and the
+        refusal is recorded in history. PermanentError when it does not wait there."""
+        ...
+
     def approvals(self, app: str) -> list[records.Approval]: ...
 
     # --- holds (pins and suspensions) -------------------------------------------------

@@ -49,19 +49,27 @@ class Port:
     def releases(self, app: str) -> list[dict[str, Any]]:
         return []
 
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def plan(self, app: str) -> dict[str, Any]:
         return {}
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def sync_now(self, app: str, *, by: str) -> dict[str, Any]:
         return {}
 
-    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str
+    ) -> dict[str, Any]:
         return {}
 
-    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+    def suspend(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
         return {}
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def resume(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
+        return {}
+
+    def approve(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
+        return {}
+
+    def reject(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
         return {}
 
     def ready(self) -> tuple[bool, str]:

@@ -140,7 +140,8 @@ class Api:
         self.base = f"http://127.0.0.1:{port}/api/v1"
 
     def get(self, path: str) -> Any:
-        answer = requests.get(f"{self.base}/{path}", timeout=10)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}  # reads need a token too
+        answer = requests.get(f"{self.base}/{path}", headers=headers, timeout=10)
         assert answer.status_code == 200, answer.text
         return answer.json()
 

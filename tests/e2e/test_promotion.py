@@ -155,7 +155,7 @@ class PromotionEnv:
         return requests.request(method, url, json=body, headers=headers, timeout=10)
 
     def app(self) -> dict[str, Any]:
-        answer = self.api("GET", "apps/web", token="")
+        answer = self.api("GET", "apps/web")
         assert answer.status_code == 200, answer.text
         data: dict[str, Any] = answer.json()
         return data

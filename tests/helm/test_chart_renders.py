@@ -315,7 +315,9 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     # helm template leaves NOTES.txt out; an install dry run renders it.
     proc = helm("install", "t", str(CHART), "--namespace", NAMESPACE, "--dry-run=client")
     assert "every webhook is refused" in proc.stdout
-    assert "POST endpoints" in proc.stdout
+    assert (
+        "config.server.users is not set: the API (and `syncer --server`) is disabled" in proc.stdout
+    )
     assert "port-forward svc/t-syncer 8080" in proc.stdout
     assert "syncer may deploy nowhere" in proc.stdout
 

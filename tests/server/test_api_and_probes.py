@@ -1,4 +1,5 @@
-"""The JSON API (reads open, POSTs behind the API token), probes, /metrics, lifecycle."""
+"""The JSON API (behind the legacy API token here; roles in test_api_users), probes,
+/metrics, lifecycle."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ AUTH = {"Authorization": "Bearer api-token"}
 def test_get_apps_status_history_and_releases(
     server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
+    session.headers.update(AUTH)
     apps = session.get(f"{server.url}/api/v1/apps").json()
     assert apps == {"apps": [{"name": "web", "release": "r1", "health": "Healthy"}]}
     assert session.get(f"{server.url}/api/v1/apps/web").json()["health"] == "Healthy"
@@ -48,7 +50,7 @@ def test_get_apps_status_history_and_releases(
 def test_bad_reads_answer_a_json_error(
     path: str, status: int, message: str, server: http.HttpServer, session: requests.Session
 ) -> None:
-    response = session.get(server.url + path)
+    response = session.get(server.url + path, headers=AUTH)
     assert response.status_code == status
     assert message in response.json()["error"]
 
@@ -71,17 +73,19 @@ def test_posts_need_the_api_token(
     assert fake_port.calls == [("sync_now", "web")]
 
 
-def test_posts_are_disabled_without_a_configured_token(
+def test_the_api_is_disabled_without_users(
     start_server: Callable[..., http.HttpServer],
     fake_port: FakePort,
     session: requests.Session,
 ) -> None:
     server = start_server(model.Server())
-    response = session.post(f"{server.url}/api/v1/apps/web/sync", headers=AUTH)
+    response = session.post(f"{server.url}/api/v1/apps/web/sync")
     assert response.status_code == 403
-    assert "server.apiToken" in response.json()["error"]
+    assert "server.users" in response.json()["error"]
     assert fake_port.calls == []
-    assert session.get(f"{server.url}/api/v1/apps").status_code == 200
+    assert session.get(f"{server.url}/api/v1/apps").status_code == 403
+    # A token nobody has is refused as such.
+    assert session.post(f"{server.url}/api/v1/apps/web/sync", headers=AUTH).status_code == 401
 
 
 def test_rollback_and_approve(
@@ -96,7 +100,8 @@ def test_rollback_and_approve(
     assert bad_to.status_code == 400
     approve = session.post(f"{base}/approve", headers=AUTH, json={"stage": "prod"})
     assert approve.status_code == 200
-    assert approve.json()["approved"] is True
+    assert approve.json()["approvedBy"] == "api"
+    assert approve.json()["approvedAt"] == "2017-07-14T02:40:00Z"  # ISO-8601 in answers
     no_stage = session.post(f"{base}/approve", headers=AUTH, json={})
     assert no_stage.status_code == 400
     assert "'stage' is required" in no_stage.json()["error"]

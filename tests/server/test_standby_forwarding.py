@@ -63,7 +63,11 @@ def test_standby_forwards_webhooks_and_posts_to_the_leader(
         assert sync.json() == {"app": "web", "to": "r3"}
         assert ("rollback", "web", "r3") in leader_port.calls
         assert fake_port.calls == []
-        session.get(f"{standby.url}/api/v1/apps/web/history", params={"limit": "2"})
+        session.get(
+            f"{standby.url}/api/v1/apps/web/history",
+            params={"limit": "2"},
+            headers={"Authorization": "Bearer api-token"},
+        )
         assert ("history", "web", 2) in fake_port.calls
     finally:
         leader.stop()
