@@ -9,7 +9,7 @@ import pytest
 
 from syncer.apply import parallel, throttle
 from syncer.config import model
-from tests.apply.conftest import NS, config_map, reset_log, run_sync, settled
+from tests.apply.conftest import config_map, reset_log, run_sync, settled
 
 
 def test_calls_run_at_once_and_come_back_in_order() -> None:
