@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             args.app, to=args.to, by=f"{user()} (cli)", stage=args.stage
         )
     finally:
+        sync_cmd.flush_notifications(session)
         session.close()
         writer.release()
     output.emit(outcome.to_dict(), fmt=args.output, text=_text)

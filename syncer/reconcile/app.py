@@ -307,6 +307,7 @@ class Reconciler:
             return self._resume_after(app, only=only, failed=stuck)
         warnings = decision.warnings()
         if warnings:
+            self._note_held(app, held=decision.held)
             # Replaces the app's error in place: the same warning is recorded once.
             stage = "source" if decision.source_failing else "images"
             self._warn(app, stage=stage, message="; ".join(warnings))
@@ -490,6 +491,15 @@ class Reconciler:
                 app=app.name, kind="warning", message=f"images: {warning}", release_id=rel.id
             )
             log.warning("app=%s release=%s %s", app.name, rel.short_id, warning)
+
+    def _note_held(self, app: model.App, *, held: Sequence[str]) -> None:
+        """An image newly held back gets a history entry of its own (kind ``held``, a
+        notification event); one held back since an earlier pass is in the app's error
+        already and is not recorded again."""
+        known = " ".join(e.message for e in self.store.errors(app.name) if not e.cluster)
+        for sentence in held:
+            if sentence not in known:
+                self.store.record(app=app.name, kind="held", message=sentence)
 
     def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
