@@ -314,18 +314,20 @@ class Reconciler:
         else:
             self.store.clear_error(app=app.name)
         rel = decide_.known_release(store=self.store, rel=decision.release)
-        if self.store.put_release(rel):
-            self.store.record(
-                app=app.name,
-                kind="release",
-                release_id=rel.id,
-                message=f"new release {rel.describe()}",
-                data={
-                    "commit": rel.commit,
-                    "images": [i.to_dict() for i in rel.images],
-                    "content": rel.content,
-                },
-            )
+        created = records.NewEvent(
+            app=app.name,
+            kind="release",
+            release_id=rel.id,
+            message=f"new release {rel.describe()}",
+            data={
+                "commit": rel.commit,
+                "images": [i.to_dict() for i in rel.images],
+                "content": rel.content,
+            },
+        )
+        # The release and its history entry in one transaction: a crash between them
+        # would leave a release nobody is ever told about.
+        if self.store.put_release(rel, event=created):
             log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
             self._check_images(app, rel=rel, decision=decision)
         holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))

@@ -134,7 +134,9 @@ class SqliteStore:
             content=row["content"],
         )
 
-    def put_release(self, release: release_mod.Release) -> bool:
+    def put_release(
+        self, release: release_mod.Release, *, event: records.NewEvent | None = None
+    ) -> bool:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO releases (id, app, source, git_commit, images, "
@@ -150,6 +152,8 @@ class SqliteStore:
                     release.content,
                 ),
             )
+            if cur.rowcount == 1 and event is not None:
+                self._insert_new(db, event)
             return cur.rowcount == 1
 
     def release_by_content(self, app: str, content: str) -> release_mod.Release | None:
@@ -416,15 +420,7 @@ class SqliteStore:
                     "UPDATE rollouts SET finished_at = ? WHERE id = ?", (now, target.rollout_id)
                 )
             if event is not None:
-                self._insert_event(
-                    db,
-                    app=event.app,
-                    kind=event.kind,
-                    message=event.message,
-                    release_id=event.release_id,
-                    cluster=event.cluster,
-                    data=event.data,
-                )
+                self._insert_new(db, event)
         return target
 
     @staticmethod
@@ -572,6 +568,12 @@ class SqliteStore:
             "INSERT INTO outbox (history_id, event) VALUES (?,?)",
             (history_id, json.dumps(event.to_dict(), default=str)),
         )
+
+    def _insert_new(self, db: sqlite3.Connection, event: records.NewEvent) -> None:
+        self._insert_event(
+            db, app=event.app, kind=event.kind, message=event.message,
+            release_id=event.release_id, cluster=event.cluster, data=event.data,
+        )  # fmt: skip
 
     def record(
         self,

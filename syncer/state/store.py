@@ -23,8 +23,11 @@ class Store(Protocol):
     """Durable state of the controller. Every method is thread-safe."""
 
     # --- releases -------------------------------------------------------------------
-    def put_release(self, release: release_mod.Release) -> bool:
-        """Store a release; False when it was already there (releases never change)."""
+    def put_release(
+        self, release: release_mod.Release, *, event: records.NewEvent | None = None
+    ) -> bool:
+        """Store a release; False when it was already there (releases never change).
+        ``event`` is recorded in history in the same transaction when it is new."""
         ...
 
     def get_release(self, app: str, ref: str) -> release_mod.Release | None:
