@@ -375,8 +375,8 @@ def _provider(obj: model.NotificationProvider) -> Iterator[Finding]:
             yield key, f"not used by a {obj.type} provider (only by {', '.join(types)})"
     if obj.address:
         problem = _url_problem(obj.address)
-        if problem is None and obj.address.split("://", 1)[0] not in ("http", "https"):
-            problem = f"unsupported scheme in {obj.address!r}; expected an http(s):// URL"
+        if obj.address.split("://", 1)[0] not in ("http", "https"):
+            problem = f"invalid API address {obj.address!r}; expected an http(s):// URL"
         if problem:
             yield "address", problem
     if obj.repository and not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", obj.repository):
