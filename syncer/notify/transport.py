@@ -58,7 +58,9 @@ class Sender:
                 )  # fmt: skip
                 body = response.text[:BODY_QUOTE] if response.status_code >= 300 else ""
         except requests.RequestException as err:
-            why = f"no answer within {timeout:g}s" if watch.fired else type(err).__name__
+            late = watch.fired or isinstance(err, requests.Timeout)
+            # The exception's own text quotes the URL, which may be the credential.
+            why = f"no answer within {timeout:g}s" if late else type(err).__name__
             return Result(ok=False, error=f"{req.what}: {why}", retry=True)
         status = response.status_code
         if 200 <= status < 300:

@@ -103,8 +103,11 @@ class Worker:
         send for up to ``flush`` seconds what is due; the rest waits in state."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is None:
+            # Never started (a standby replica, a read-only command): it sends nothing.
+            self._sender.close()
+            return
+        self._thread.join(timeout)
         self._stop.clear()
         try:
             if flush > 0:
@@ -175,14 +178,24 @@ class Worker:
     def send_due(self) -> int:
         """One pass over what is due now; returns how many were sent."""
         sent = 0
+        failing: set[str] = set()
         with self._lock:
             while not self._stop.is_set():
                 due = self.store.due_deliveries(now=time.time(), limit=BATCH)
+                tried = 0
                 for delivery in due:
                     if self._stop.is_set():
                         break
-                    sent += self._attempt(delivery)
-                if len(due) < BATCH:
+                    if delivery.provider in failing:
+                        # One receiver down costs one timeout per pass, not one per
+                        # delivery: the others are not held up behind it.
+                        continue
+                    tried += 1
+                    done = self._attempt(delivery)
+                    sent += done
+                    if not done:
+                        failing.add(delivery.provider)
+                if len(due) < BATCH or not tried:
                     break
         return sent
 

@@ -5,6 +5,7 @@ credential in it."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,42 @@ notifications:
     assert [json.loads(r.body)["event"] for r in hook.requests] == [
         "release-created", "rollout-started",
     ]  # fmt: skip
+
+
+def test_a_receiver_that_never_answers_costs_one_timeout_and_holds_up_no_other(
+    tmp_path: Path, receiver: Any
+) -> None:
+    slack = receiver()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections are accepted by the kernel; nothing ever answers
+    proc = process(
+        tmp_path,
+        """
+notifications:
+  providers:
+    - {name: chat, type: slack, urlFrom: file:slack-url}
+    - {name: hook, type: webhook, urlFrom: file:hook-url, secretFrom: file:hook-key, timeout: 1s}
+  rules:
+    - {providers: [hook, chat]}
+""",
+        **{
+            "slack-url": f"{slack.url}/services/x",
+            "hook-url": f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
+            "hook-key": HOOK_KEY,
+        },
+    )
+    try:
+        rollout_events(proc.store)
+        proc.worker.route()
+        assert proc.worker.send_due() == 3  # every Slack message, in one pass
+        hooks = sorted(
+            (d for d in proc.store.deliveries() if d.provider == "hook"), key=lambda d: d.attempts
+        )
+        assert [d.attempts for d in hooks] == [0, 0, 1]
+        assert hooks[2].last_error == "webhook provider hook: no answer within 1s"
+        assert hooks[2].state == records.PENDING_DELIVERY
+    finally:
+        proc.close()
+        silent.close()
+    assert len(slack.accepted()) == 3
