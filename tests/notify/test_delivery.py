@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from syncer import metrics
 from syncer.notify import providers
 from syncer.state import records
+from tests.binaries import REPO_ROOT
 from tests.notify.conftest import COMMIT, process, rollout_events
 
 pytestmark = pytest.mark.integration
@@ -296,3 +298,24 @@ notifications:
         proc.close()
         silent.close()
     assert len(slack.accepted()) == 3
+
+
+def test_the_readme_verification_snippet_accepts_a_real_request_and_refuses_a_forged_one(
+    tmp_path: Path, receiver: Any
+) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    start = readme.index("  ```python\n  import hashlib, hmac, time")
+    snippet = readme[start:].split("\n", 1)[1].split("  ```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(textwrap.dedent(snippet), scope)  # the documented code, as a receiver runs it
+    proc, servers = _setup(tmp_path, receiver)
+    try:
+        proc.store.record(app="api", kind="unreachable", message="registry failing for 10m")
+        assert proc.worker.drain(timeout=30) == 0
+    finally:
+        proc.close()
+    (got,) = servers["hook"].accepted()
+    assert scope["verify"](HOOK_KEY.encode(), got.headers, got.body)
+    assert not scope["verify"](HOOK_KEY.encode(), got.headers, got.body.replace(b"api", b"web"))
+    old = {**got.headers, "X-Syncer-Timestamp": str(int(got.headers["X-Syncer-Timestamp"]) - 900)}
+    assert not scope["verify"](HOOK_KEY.encode(), old, got.body)
