@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors, rollout
+from syncer import errors, repos, rollout
 from syncer.config import model, secrets
 from syncer.notify import service as notify_service
 from syncer.notify import worker as notify_worker
@@ -39,7 +39,6 @@ from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
-from syncer.source import urls
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -56,8 +55,8 @@ FRESH_REASONS = frozenset({"api", "manual", "startup"})
 """Reasons that poll Git and registries again instead of using the last poll."""
 
 
-repo_key = urls.repo_key
-"""Kept here for callers that knew it here (``syncer.source.urls.repo_key``)."""
+repo_key = repos.repo_key
+"""Kept here for callers that knew it here (``syncer.repos.repo_key``)."""
 
 
 class Controller:

@@ -29,10 +29,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors
+from syncer import errors, repos
 from syncer.config import model
 from syncer.notify import catalog, message
-from syncer.source import urls
 
 Resolve = Callable[[model.SecretRef], str]
 """Reads a secret reference (``syncer.config.secrets.resolve`` bound to the config)."""
@@ -167,7 +166,7 @@ def _status(
 
 
 def _repo_path(url: str) -> str:
-    return urls.repo_path(url) if "://" in url or "@" in url else ""
+    return repos.repo_path(url) if "://" in url or "@" in url else ""
 
 
 def _quote_path(path: str) -> str:

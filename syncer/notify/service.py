@@ -8,11 +8,14 @@ the config, Kubernetes Events through the session's cluster clients when a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from syncer import apply
 from syncer.config import model, secrets
-from syncer.notify import kube, router, worker
+from syncer.notify import router, worker
 from syncer.state import store as store_
+
+if TYPE_CHECKING:
+    from syncer import apply
 
 
 def worker_for(
@@ -23,8 +26,11 @@ def worker_for(
     client: Callable[[model.Cluster], apply.ClusterClient],
 ) -> worker.Worker:
     """The worker that routes and sends ``store``'s notifications under ``config``."""
-    events = None
+    events: Any = None
     if any(p.type == "kubernetes" for p in config.notifications.providers):
+        # Imported here: the cluster client (and ``kubernetes``) only when it is used.
+        from syncer.notify import kube
+
         events = kube.KubeEvents(clusters=config.clusters, client=client, store=store)
     return worker.Worker(
         config=config, store=store, routes=router.Router(config=config),

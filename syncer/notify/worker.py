@@ -21,14 +21,19 @@ import logging
 import random
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from syncer import errors, metrics
 from syncer.config import durations, model, secrets
-from syncer.notify import kube as kube_
 from syncer.notify import message, providers, router, transport
 from syncer.reconcile import decide
 from syncer.state import records
 from syncer.state import store as store_
+
+if TYPE_CHECKING:
+    # Only the kubernetes provider needs cluster clients; importing them costs every
+    # command a second (see ``service.worker_for``).
+    from syncer.notify import kube as kube_
 
 log = logging.getLogger("syncer.notify")
 

@@ -3,9 +3,7 @@
 ``syncer.source.sources`` keys its caches by ``normalize(url)``: local paths (relative
 ones against the config file's directory) become absolute, so two spellings of one
 repository share a cache. ``display`` strips any user:password a URL might carry, for
-logs, metrics and errors. ``repo_key`` compares URLs loosely (``syncer.controller``
-matches webhooks to sources with it); ``repo_path`` is the OWNER/REPO part
-(``syncer.notify`` sets commit statuses there).
+logs, metrics and errors.
 """
 
 from __future__ import annotations
@@ -35,26 +33,3 @@ def normalize(url: str, *, base_dir: Path) -> str:
 def display(url: str) -> str:
     """``url`` without credentials (``https://***@host/...``)."""
     return re.sub(r"^(\w[\w+.-]*://)[^/@]+@", r"\1***@", url.strip())
-
-
-def repo_key(url: str) -> str:
-    """A webhook's repository URL compared loosely: host lowercased, no scheme, user,
-    ``.git`` suffix or trailing slash (``git@host:team/x.git`` == ``https://host/team/x``)."""
-    text = url.strip()
-    scp = re.match(r"^[^/@:]+@([^/:]+):(?!//)(.*)$", text)
-    if scp:
-        host, path = scp.group(1), scp.group(2)
-    else:
-        text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", text)
-        text = re.sub(r"^[^/@]+@", "", text)
-        host, _, path = text.partition("/")
-    path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    return f"{host.lower()}/{path}"
-
-
-def repo_path(url: str) -> str:
-    """``team/deploy`` of ``https://git.example.com/team/deploy.git`` (or of
-    ``git@host:team/deploy.git``): the repository's path on its server."""
-    return repo_key(url).partition("/")[2]
