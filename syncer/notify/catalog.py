@@ -52,10 +52,10 @@ _BY_KIND = {
     "approval": AWAITING_APPROVAL,
     "approved": APPROVED,
     "rejected": REJECTED,
-    "held": IMAGE_HELD_BACK,
     "unreachable": UNREACHABLE,
 }
-"""History kind -> event type (``drift`` is one only when it was healed)."""
+"""History kind -> event type (``drift`` is one only when it was healed, ``error`` only
+when it holds back images)."""
 
 CHAT = ("slack", "teams")
 COMMIT_STATUS = ("github", "gitlab", "gitea")
@@ -84,6 +84,8 @@ def classify(kind: str, data: Mapping[str, Any]) -> str | None:
     """The event type of a history entry of ``kind``; None when it is not one."""
     if kind == "drift":
         return DRIFT_HEALED if data.get("healed") else None
+    if kind == "error":
+        return IMAGE_HELD_BACK if data.get("held") else None
     return _BY_KIND.get(kind)
 
 

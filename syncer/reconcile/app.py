@@ -307,10 +307,11 @@ class Reconciler:
             return self._resume_after(app, only=only, failed=stuck)
         warnings = decision.warnings()
         if warnings:
-            self._note_held(app, held=decision.held)
-            # Replaces the app's error in place: the same warning is recorded once.
+            # Replaces the app's error in place: the same warning is recorded once; the
+            # images it holds back make it an image-held-back notification.
             stage = "source" if decision.source_failing else "images"
-            self._warn(app, stage=stage, message="; ".join(warnings))
+            held = {"held": decision.held} if decision.held else None
+            self._warn(app, stage=stage, message="; ".join(warnings), data=held)
         else:
             self.store.clear_error(app=app.name)
         rel = decide_.known_release(store=self.store, rel=decision.release)
@@ -494,16 +495,15 @@ class Reconciler:
             )
             log.warning("app=%s release=%s %s", app.name, rel.short_id, warning)
 
-    def _note_held(self, app: model.App, *, held: Sequence[str]) -> None:
-        """An image newly held back gets a history entry of its own (kind ``held``, a
-        notification event); one held back since an earlier pass is in the app's error
-        already and is not recorded again."""
-        known = " ".join(e.message for e in self.store.errors(app.name) if not e.cluster)
-        for sentence in held:
-            if sentence not in known:
-                self.store.record(app=app.name, kind="held", message=sentence)
-
-    def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
+    def _warn(
+        self,
+        app: model.App,
+        *,
+        stage: str,
+        message: str,
+        release_id: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
         known = [e for e in self.store.errors(app.name) if not e.cluster]
         if not known or known[0].message != message:
@@ -514,6 +514,7 @@ class Reconciler:
                 kind="error",
                 message=f"{stage}: {message}",
                 release_id=release_id,
+                data=data,
                 once=True,
             )
         self.store.set_error(app=app.name, stage=stage, message=message)

@@ -66,8 +66,9 @@ def _routed(r: router.Router, event: records.Event) -> list[tuple[str, str]]:
         ("{providers: [chat], events: [rolled-back]}", _event("rollback"), [("chat", "")]),
         # Severity: the lowest sent.
         ("{providers: [chat], severity: warning}", _event("healthy", cluster="dev"), []),
-        ("{providers: [chat], severity: warning}", _event("held"), [("chat", "")]),
-        ("{providers: [chat], severity: error}", _event("held"), []),
+        ("{providers: [chat], severity: warning}", _event("error", held=["x"]), [("chat", "")]),
+        ("{providers: [chat], severity: error}", _event("error", held=["x"]), []),
+        ("{providers: [chat]}", _event("error"), []),  # an app error is no event by itself
         ("{providers: [chat], severity: error}", _event("failed", cluster="dev"), [("chat", "")]),
         # Apps.
         ("{providers: [chat], apps: [api]}", _event("release"), []),
