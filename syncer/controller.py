@@ -25,14 +25,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors, rollout
+from syncer import errors, repos, rollout
 from syncer.config import model, secrets
+from syncer.notify import service as notify_service
+from syncer.notify import worker as notify_worker
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
@@ -55,21 +56,8 @@ FRESH_REASONS = frozenset({"api", "manual"})
 """Reasons that poll Git and registries again instead of using the last poll."""
 
 
-def repo_key(url: str) -> str:
-    """A webhook's repository URL compared loosely: host lowercased, no scheme, user,
-    ``.git`` suffix or trailing slash (``git@host:team/x.git`` == ``https://host/team/x``)."""
-    text = url.strip()
-    scp = re.match(r"^[^/@:]+@([^/:]+):(?!//)(.*)$", text)
-    if scp:
-        host, path = scp.group(1), scp.group(2)
-    else:
-        text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", text)
-        text = re.sub(r"^[^/@]+@", "", text)
-        host, _, path = text.partition("/")
-    path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    return f"{host.lower()}/{path}"
+repo_key = repos.repo_key
+"""Kept here for callers that knew it here (``syncer.repos.repo_key``)."""
 
 
 class Controller:
@@ -84,8 +72,10 @@ class Controller:
         progress: Callable[[str], None] | None = None,
         backoff_base: float | None = None,
         fence: Callable[[], None] | None = None,
+        notifier: notify_worker.Worker | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier
         self.store = store
         self.parts = parts
         self.inputs = inputs_.Inputs(config=config, parts=parts, store=store)
@@ -134,6 +124,8 @@ class Controller:
             "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self._collect_removed_job
         )
         self._jobs.start()
+        if self.notifier is not None:
+            self.notifier.start()
         self._started = True
         for app in self.config.apps:
             self._queue.request(app.name, "startup")
@@ -150,6 +142,8 @@ class Controller:
             self._jobs.stop()
         if self._queue is not None:
             self._queue.stop(timeout=timeout)
+        if self.notifier is not None:
+            self.notifier.stop()  # after the reconciles: their last events still go out
         self.parts.close()
         log.info("controller stopped")
 
@@ -667,7 +661,12 @@ def open_session(
     except BaseException:
         store.close()
         raise
-    controller = Controller(config=config, store=store, parts=parts, progress=progress, fence=fence)
+    notifier = notify_service.worker_for(
+        config=config, store=store, read_secret=parts.read_secret, client=parts.client
+    )
+    controller = Controller(
+        config=config, store=store, parts=parts, progress=progress, fence=fence, notifier=notifier
+    )
     return Session(
         config=config, store=store, parts=parts, controller=controller,
         read_secret=parts.read_secret,

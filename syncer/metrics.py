@@ -394,3 +394,9 @@ LEADER = REGISTRY.gauge(
     "syncer_leader",
     "1 while this replica holds the leader-election Lease, else 0 (0 without --leader-elect).",
 )
+NOTIFICATIONS = REGISTRY.counter(
+    "syncer_notifications_total",
+    "Notification deliveries by provider and result (queued, delivered, retried, failed: "
+    "given up; dropped: the queue was full, notifications.maxQueued).",
+    ["provider", "result"],
+)

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             args.app, to=args.to, by=backend.cli_user(), stage=args.stage
         )
     finally:
+        sync_cmd.flush_notifications(session)
         session.close()
         writer.release()
     output.emit(outcome.to_dict(), fmt=args.output, text=_text)

@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncer import controller, output, state
+from syncer import controller, errors, output, state
 from syncer.commands import backend
+from syncer.notify import worker as notify_worker
 from syncer.reconcile import plan as plan_
 
 EXIT_FAILED = 1
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         output.emit(results, fmt=args.output, text=_text)
         return 0 if all(entry["ok"] for entry in results) else EXIT_FAILED
     finally:
+        flush_notifications(session)
         session.close()
         writer.release()
 
@@ -149,6 +151,26 @@ def scheduled_text(answers: list[dict[str, Any]] | dict[str, Any]) -> str:
         stage = f" (stage {a['stage']})" if a.get("stage") else ""
         lines.append(f"{a['app']}: {what}{stage} scheduled; `syncer status` shows how it goes")
     return "\n".join(lines)
+
+
+def flush_notifications(session: controller.Session) -> None:
+    """Send the notifications of what this command did before it exits (a few
+    seconds at most); what a failing receiver did not take waits in the state file for
+    the next `syncer sync` or `syncer run`. Only commands holding the writer lock send:
+    never two processes at once."""
+    if session.controller.notifier is None:
+        return
+    try:
+        left = session.controller.notifier.drain(timeout=notify_worker.FLUSH)
+    except errors.SyncerError as err:
+        print(f"syncer: notifications not sent: {err}", file=sys.stderr)
+        return
+    if left:
+        print(
+            f"syncer: {left} notification(s) not delivered yet (see the log); the next "
+            "`syncer sync` or `syncer run` sends them",
+            file=sys.stderr,
+        )
 
 
 def lock_state(session: controller.Session) -> state.lock.StateLock:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import string
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from syncer.config import cron, model, names, nodes, policies
+from syncer.notify import catalog
 
 Finding = tuple[str, str] | tuple[str, str, bool]
 """(camelCase field or "" for the object, message[, COMBINED])."""
@@ -343,6 +345,86 @@ def _api_user(obj: model.ApiUser) -> Iterator[Finding]:
         yield "name", f"invalid user name {obj.name!r}; expected a word without spaces or commas"
 
 
+_PROVIDER_FIELDS = {
+    "urlFrom": ("slack", "teams", "webhook"),
+    "secretFrom": ("webhook",),
+    "tokenFrom": catalog.COMMIT_STATUS,
+    "address": catalog.COMMIT_STATUS,
+    "repository": catalog.COMMIT_STATUS,
+}
+"""Provider fields and the types that use them."""
+_PROVIDER_NEEDS = {
+    "slack": ("urlFrom",),
+    "teams": ("urlFrom",),
+    "webhook": ("urlFrom", "secretFrom"),
+    "github": ("tokenFrom",),
+    "gitlab": ("tokenFrom",),
+    "gitea": ("tokenFrom", "address"),
+    "kubernetes": (),
+}
+
+
+def _provider(obj: model.NotificationProvider) -> Iterator[Finding]:
+    yield from _name(obj.name, "provider")
+    if obj.type not in catalog.PROVIDER_TYPES:
+        yield (
+            "type",
+            (
+                f"unknown provider type {obj.type!r}; expected one of: "
+                f"{', '.join(catalog.PROVIDER_TYPES)}"
+            ),
+        )
+        return
+    values = {
+        "urlFrom": obj.url_from, "secretFrom": obj.secret_from, "tokenFrom": obj.token_from,
+        "address": obj.address, "repository": obj.repository,
+    }  # fmt: skip
+    for key in _PROVIDER_NEEDS[obj.type]:
+        if not values[key]:
+            yield key, f"required for a {obj.type} provider"
+    for key, types in _PROVIDER_FIELDS.items():
+        if values[key] and obj.type not in types:
+            yield key, f"not used by a {obj.type} provider (only by {', '.join(types)})"
+    if obj.address:
+        problem = _url_problem(obj.address)
+        if obj.address.split("://", 1)[0] not in ("http", "https"):
+            problem = f"invalid API address {obj.address!r}; expected an http(s):// URL"
+        if problem:
+            yield "address", problem
+    if obj.repository and not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", obj.repository):
+        yield "repository", f"invalid repository {obj.repository!r}; expected OWNER/REPO"
+
+
+def _notification_rule(obj: model.NotificationRule) -> Iterator[Finding]:
+    if not obj.providers:
+        yield "providers", "is empty; expected the names of one or more providers"
+    for event in obj.events:
+        if event not in catalog.EVENTS:
+            yield (
+                "events",
+                (f"unknown event {event!r}; expected one of: {', '.join(catalog.EVENTS)}"),
+            )
+    if obj.severity not in catalog.SEVERITIES:
+        allowed = ", ".join(catalog.SEVERITIES)
+        yield "severity", f"unknown severity {obj.severity!r}; expected one of: {allowed}"
+    if obj.template:
+        template = string.Template(obj.template)
+        unknown = sorted(set(template.get_identifiers()) - set(catalog.TEMPLATE_FIELDS))
+        if not template.is_valid():
+            yield (
+                "template",
+                ("invalid placeholder: write $name or ${name}, and $$ for a dollar sign"),
+            )
+        elif unknown:
+            yield (
+                "template",
+                (
+                    f"unknown placeholder ${unknown[0]}; expected some of: "
+                    f"{', '.join('$' + f for f in catalog.TEMPLATE_FIELDS)}"
+                ),
+            )
+
+
 RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Source: _source,
     model.GitSource: _git,
@@ -363,4 +445,6 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Server: _server,
     model.ApiUser: _api_user,
     model.StateSettings: _state,
+    model.NotificationProvider: _provider,
+    model.NotificationRule: _notification_rule,
 }

@@ -40,6 +40,7 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
             config.settings.secrets_cluster, list(clusters), "cluster", "clusters",
             path="settings.secretsCluster", ctx=ctx,
         )  # fmt: skip
+    _notifications(config, ctx=ctx)
     for pipeline in config.pipelines:
         app_path = f"{ctx.path_of(pipeline)}.app"
         if _exists(pipeline.app, list(apps), "app", "apps", path=app_path, ctx=ctx):
@@ -51,6 +52,29 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
             ):
                 allowed = select(app.clusters, clusters=clusters, path="", ctx=None)
             _stages(pipeline, app=app, allowed=allowed, clusters=clusters, ctx=ctx)
+
+
+def _notifications(config: model.Config, *, ctx: nodes.Context) -> None:
+    """Rules name providers, apps, stages and clusters that exist."""
+    notes = config.notifications
+    _unique(notes.providers, key=lambda p: p.name, what="provider name", field="name", ctx=ctx)
+    known = {
+        "providers": [p.name for p in notes.providers],
+        "apps": [a.name for a in config.apps],
+        "stages": list(dict.fromkeys(s.name for p in config.pipelines for s in p.stages)),
+        "clusters": [c.name for c in config.clusters],
+    }
+    for rule in notes.rules:
+        path = ctx.path_of(rule)
+        for field, names in (
+            ("providers", rule.providers), ("apps", rule.apps), ("stages", rule.stages),
+            ("clusters", rule.clusters),
+        ):  # fmt: skip
+            for i, name in enumerate(names):
+                _exists(
+                    name, known[field], field.rstrip("s"), field, path=f"{path}.{field}[{i}]",
+                    ctx=ctx,
+                )  # fmt: skip
 
 
 def select(

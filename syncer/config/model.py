@@ -547,6 +547,122 @@ class Settings:
     )
 
 
+# --- notifications -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationProvider:
+    """Where notifications go: a chat webhook, a signed JSON webhook, commit statuses or
+    Kubernetes Events."""
+
+    name: str = field(metadata=doc("Unique name that rules refer to."))
+    type: str = field(
+        metadata=doc("slack, teams, webhook, github, gitlab, gitea or kubernetes.", nonempty=True)
+    )
+    url_from: SecretRef | None = field(
+        default=None,
+        metadata=doc(
+            "slack, teams, webhook: the URL to POST to, as a secret reference (a chat webhook"
+            " URL is a credential)."
+        ),
+    )
+    secret_from: SecretRef | None = field(
+        default=None,
+        metadata=doc("webhook: HMAC-SHA256 key; requests carry X-Syncer-Signature-256."),
+    )
+    token_from: SecretRef | None = field(
+        default=None, metadata=doc("github, gitlab, gitea: API token allowed to set statuses.")
+    )
+    address: str = field(
+        default="",
+        metadata=doc(
+            "github, gitlab, gitea: API base URL (default https://api.github.com,"
+            " https://gitlab.com; required for gitea).",
+            nonempty=True,
+        ),
+    )
+    repository: str = field(
+        default="",
+        metadata=doc(
+            "github, gitlab, gitea: OWNER/REPO whose commits get statuses; default: the"
+            " path of the app's source URL.",
+            nonempty=True,
+        ),
+    )
+    timeout: float = field(
+        default=10.0,
+        metadata=doc(
+            "Time for one delivery attempt (default 10s).", unit="s", positive=True, maximum=300.0
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class NotificationRule:
+    """Which events go to which providers; an empty filter matches everything."""
+
+    providers: tuple[str, ...] = field(metadata=doc("Names of providers to notify."))
+    events: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Event types: release-created, rollout-started, rollout-healthy, rollout-failed,"
+            " rolled-back, awaiting-approval, approved, rejected, drift-healed,"
+            " image-held-back, unreachable; empty = all."
+        ),
+    )
+    apps: tuple[str, ...] = field(default=(), metadata=doc("App names; empty = all."))
+    stages: tuple[str, ...] = field(
+        default=(), metadata=doc("Pipeline stages (of the event's cluster); empty = all.")
+    )
+    clusters: tuple[str, ...] = field(default=(), metadata=doc("Cluster names; empty = all."))
+    severity: str = field(
+        default="info",
+        metadata=doc("Lowest severity sent: info, warning or error (default info).", nonempty=True),
+    )
+    template: str = field(
+        default="",
+        metadata=doc(
+            "Message text with $app, $event, $severity, $cluster, $stage, $release, $commit,"
+            " $images, $by, $message; default: a sentence per event type.",
+            nonempty=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """Notifications of rollouts, rollbacks, approvals and outages."""
+
+    providers: tuple[NotificationProvider, ...] = field(
+        default=(), metadata=doc("Where notifications go.")
+    )
+    rules: tuple[NotificationRule, ...] = field(default=(), metadata=doc("Which events go where."))
+    unreachable_after: float = field(
+        default=600.0,
+        metadata=doc(
+            "A Git source or registry failing this long sends `unreachable` (default 10m).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    max_queued: int = field(
+        default=10_000,
+        metadata=doc(
+            "Deliveries waiting at most (default 10000); more are dropped and counted.",
+            positive=True,
+            maximum=1_000_000,
+        ),
+    )
+    max_age: float = field(
+        default=86_400.0,
+        metadata=doc(
+            "A delivery still failing after this long is given up (default 1d).",
+            unit="s",
+            positive=True,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
@@ -559,6 +675,9 @@ class Config:
     server: Server = field(default_factory=Server, metadata=doc("HTTP server."))
     state: StateSettings = field(default_factory=StateSettings, metadata=doc("Durable state."))
     settings: Settings = field(default_factory=Settings, metadata=doc("Controller tuning."))
+    notifications: Notifications = field(
+        default_factory=Notifications, metadata=doc("Notifications (Slack, commit statuses, ...).")
+    )
     base_dir: str = field(
         default=".",
         metadata=doc("Directory of the config file (set by the loader).", internal=True),

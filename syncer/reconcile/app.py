@@ -307,24 +307,28 @@ class Reconciler:
             return self._resume_after(app, only=only, failed=stuck)
         warnings = decision.warnings()
         if warnings:
-            # Replaces the app's error in place: the same warning is recorded once.
+            # Replaces the app's error in place: the same warning is recorded once; the
+            # images it holds back make it an image-held-back notification.
             stage = "source" if decision.source_failing else "images"
-            self._warn(app, stage=stage, message="; ".join(warnings))
+            held = {"held": decision.held} if decision.held else None
+            self._warn(app, stage=stage, message="; ".join(warnings), data=held)
         else:
             self.store.clear_error(app=app.name)
         rel = decide_.known_release(store=self.store, rel=decision.release)
-        if self.store.put_release(rel):
-            self.store.record(
-                app=app.name,
-                kind="release",
-                release_id=rel.id,
-                message=f"new release {rel.describe()}",
-                data={
-                    "commit": rel.commit,
-                    "images": [i.to_dict() for i in rel.images],
-                    "content": rel.content,
-                },
-            )
+        created = records.NewEvent(
+            app=app.name,
+            kind="release",
+            release_id=rel.id,
+            message=f"new release {rel.describe()}",
+            data={
+                "commit": rel.commit,
+                "images": [i.to_dict() for i in rel.images],
+                "content": rel.content,
+            },
+        )
+        # The release and its history entry in one transaction: a crash between them
+        # would leave a release nobody is ever told about.
+        if self.store.put_release(rel, event=created):
             log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
             self._check_images(app, rel=rel, decision=decision)
         holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
@@ -491,7 +495,15 @@ class Reconciler:
             )
             log.warning("app=%s release=%s %s", app.name, rel.short_id, warning)
 
-    def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
+    def _warn(
+        self,
+        app: model.App,
+        *,
+        stage: str,
+        message: str,
+        release_id: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
         known = [e for e in self.store.errors(app.name) if not e.cluster]
         if not known or known[0].message != message:
@@ -502,6 +514,7 @@ class Reconciler:
                 kind="error",
                 message=f"{stage}: {message}",
                 release_id=release_id,
+                data=data,
                 once=True,
             )
         self.store.set_error(app=app.name, stage=stage, message=message)

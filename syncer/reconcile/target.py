@@ -273,15 +273,15 @@ class TargetRunner:
                 target.id,
                 state=records.ROLLED_BACK,
                 message=f"{health.message}; rolled back to {previous[:12]}",
-            )
-            self.store.record(
-                app=name,
-                kind="rollback",
-                release_id=previous,
-                cluster=cluster.name,
-                message=f"rolled back {cluster.name} from {rel.short_id} to {previous[:12]}: "
-                f"{health.message}",
-                data={"from": rel.id, "to": previous},
+                event=records.NewEvent(
+                    app=name,
+                    kind="rollback",
+                    release_id=previous,
+                    cluster=cluster.name,
+                    message=f"rolled back {cluster.name} from {rel.short_id} to "
+                    f"{previous[:12]}: {health.message}",
+                    data={"from": rel.id, "to": previous},
+                ),
             )
             metrics.ROLLBACKS.labels(app=name, cluster=cluster.name).inc()
         self.store.set_error(

@@ -335,3 +335,33 @@ def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
     widened = render({"networkPolicy": {"from": [{"podSelector": {}}, ingress]}})
     assert widened.one("NetworkPolicy")["spec"]["ingress"][0]["from"][1] == ingress
     assert render({"networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy") == []
+
+
+def _grants_events(rendered: Rendered) -> list[str]:
+    return [
+        where
+        for where, rule in all_rules(rendered)
+        if "events" in rule["resources"] and rule["apiGroups"] == ["events.k8s.io"]
+    ]
+
+
+def test_events_are_granted_only_with_a_kubernetes_notification_provider(
+    render: Callable[..., Rendered],
+) -> None:
+    assert _grants_events(render({})) == []
+    config = {
+        "clusters": [{"name": "in-cluster", "inCluster": True}],
+        "notifications": {
+            "providers": [{"name": "events", "type": "kubernetes"}],
+            "rules": [{"providers": ["events"]}],
+        },
+    }
+    rendered = render({"config": config, "rbac": {"namespaces": ["web"]}})
+    granted = _grants_events(rendered)
+    assert granted == ["Role/web/t-syncer"], granted
+    rule = next(r for w, r in all_rules(rendered) if w in granted and "events" in r["resources"])
+    assert rule["verbs"] == ["create"]  # never read, update or delete
+    forced = render({"existingConfigMap": "mine", "rbac": {"events": True, "namespaces": ["web"]}})
+    assert _grants_events(forced) == ["Role/web/t-syncer"]
+    refused = render({"config": config, "rbac": {"events": False, "namespaces": ["web"]}})
+    assert _grants_events(refused) == []
