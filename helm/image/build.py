@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import gzip
 import hashlib
 import json
@@ -842,6 +843,9 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         clock = now
 
     args.cache.mkdir(parents=True, exist_ok=True)
+    # One build at a time fills the cache; the others wait, then find it filled.
+    lock = open(args.cache / "lock", "w")  # noqa: SIM115 - held until the process ends
+    fcntl.flock(lock, fcntl.LOCK_EX)
     base = ensure_base(
         cache=args.cache,
         suite=args.suite,
@@ -858,6 +862,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         cache=args.cache, base=base, wheels=wheels, epoch=BASE_EPOCH
     )
     lap("dependencies")
+    fcntl.flock(lock, fcntl.LOCK_UN)
     if args.prepare:
         return {"cache": str(args.cache), "seconds": seconds}
     with tempfile.TemporaryDirectory(dir=args.cache, prefix="build-") as scratch:

@@ -28,7 +28,8 @@ from tests.helm import image_build
 from tests.helm.conftest import Rendered
 from tests.servers import images, registry_fixtures, registry_process
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+# One build per module: keep its tests on one xdist worker (tests/run uses --dist loadgroup).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900), pytest.mark.xdist_group("image")]
 
 PROJECT = tomllib.loads((binaries.REPO_ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
@@ -191,17 +192,20 @@ def test_the_config_labels_say_what_was_built(built: Built) -> None:
 
 def test_the_image_holds_the_dependency_versions_the_tests_ran_with(built: Built) -> None:
     site = next((built.root / "opt" / "syncer" / "lib").glob("python3.*/site-packages"))
-    installed = {
-        p.name.rsplit("-", 1)[0].lower().replace("_", "-"): p.name.rsplit("-", 1)[1]
-        for p in site.glob("*.dist-info")
-    }
-    pins = dict(line.lower().split("==") for line in built.constraints.read_text().split())
+    installed = dict(
+        p.name.removesuffix(".dist-info").rsplit("-", 1) for p in site.glob("*.dist-info")
+    )
+    pins = dict(line.split("==") for line in built.constraints.read_text().split())
+    normal = {_normal(name): version for name, version in pins.items()}
+    assert installed.pop("syncer") == VERSION
+    assert installed, "no dependencies in the image"
     for name, version in installed.items():
-        if name == "syncer":
-            assert version == f"{VERSION}.dist-info"
-            continue
-        assert pins[name.replace("_", "-")] + ".dist-info" == version, name
+        assert normal[_normal(name)] == version, name
     assert "pip" not in installed  # pip ran from its wheel and stayed outside
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _dockerfile() -> dict[str, list[str]]:
