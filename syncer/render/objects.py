@@ -10,7 +10,7 @@ object's namespace does not count) are refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.render import errors, labels
@@ -47,6 +47,9 @@ class Item:
     obj: dict[str, Any]
     origin: str
     """``apps/web/deploy.yaml#1`` (file and document index), or ``helm``/``kustomize``."""
+    generated: list[tuple[str | int, ...]] = field(default_factory=list)
+    """Fields whose value differs between two renders of the same inputs (Helm's
+    ``randAlphaNum`` and the like; see ``syncer.render.generated``)."""
 
 
 def collect(*, data: Any, origin: str) -> list[Item]:
