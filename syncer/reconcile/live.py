@@ -82,6 +82,17 @@ class LiveParts:
             ),
             read_secret=self.read_secret,
         )
+        self.charts = source.ChartSources(
+            source.ChartSettings(
+                cache_dir=state_file.parent / f"{state_file.stem}-cache",
+                base_dir=Path(config.base_dir),
+            ),
+            sources=config.sources,
+            registry_clients=lambda host: self._resolver().pool.client_for(
+                images.canonical_host(host)
+            ),
+            read_secret=self.read_secret,
+        )
         self._images: Any = None
         self._clients: dict[str, apply.ClusterClient] = {}
         self._capabilities: dict[str, tuple[float, Capabilities | None]] = {}
@@ -91,11 +102,17 @@ class LiveParts:
 
     # --- Git ----------------------------------------------------------------------------
     def poll_source(self, src: model.Source, *, max_age: float = 0.0) -> parts_.Snapshot:
-        rev = self.sources.poll(src, max_age=max_age)
+        if src.helm is not None:
+            rev = self.charts.poll(src, max_age=max_age)
+        else:
+            rev = self.sources.poll(src, max_age=max_age)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
 
     def checkout(self, src: model.Source, commit: str) -> parts_.Snapshot:
-        rev = self.sources.checkout(src, commit)
+        if src.helm is not None:
+            rev = self.charts.checkout(src, commit)
+        else:
+            rev = self.sources.checkout(src, commit)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
 
     # --- images -------------------------------------------------------------------------
@@ -129,6 +146,7 @@ class LiveParts:
             app=app, snapshot=snapshot.path, commit=snapshot.commit, cluster=cluster,
             choices=list(images), capabilities=lambda: self.capabilities(cluster),
             live=lambda obj: self.live_object(cluster, obj), keeper=self._generated,
+            fetch=self.charts.fetch,
         )  # fmt: skip
         return list(rendered.objects)
 

@@ -25,6 +25,7 @@ import yaml
 
 from syncer.config import model
 from syncer.render import (
+    dependencies,
     errors,
     files,
     generated,
@@ -63,7 +64,9 @@ def render(
     tool_paths: tools.Tools,
     what: str,
     capabilities: Callable[[], Capabilities | None] | None = None,
+    fetch: dependencies.Fetch | None = None,
 ) -> list[objects.Item]:
+    """``fetch`` gets chart dependencies missing from ``charts/`` (``dependencies``)."""
     root = root.resolve()
     bad_links = paths.escaping_links(root=root, start=chart)
     if bad_links:
@@ -103,6 +106,12 @@ def render(
         budget.read(path=target, shown=paths.relative(root=root, path=target))
         args += ["--values", str(target)]
     with tempfile.TemporaryDirectory(prefix="syncer-values-") as tmp:
+        if dependencies.missing(chart):
+            copy = dependencies.resolve(
+                root=root, chart=chart, into=Path(tmp), fetch=fetch, what=what
+            )
+            args[args.index(str(chart))] = str(copy)
+            chart = copy
         if values:
             inline = Path(tmp) / "inline-values.yaml"
             inline.write_text(yaml.safe_dump(values, sort_keys=True))

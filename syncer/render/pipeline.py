@@ -18,6 +18,7 @@ from typing import Any
 
 from syncer.config import model
 from syncer.render import (
+    dependencies,
     errors,
     files,
     generated,
@@ -71,12 +72,14 @@ def render(
     capabilities: Callable[[], helm.Capabilities | None] | None = None,
     live: generated.LiveReader | None = None,
     keeper: generated.Keeper | None = None,
+    fetch: dependencies.Fetch | None = None,
 ) -> Rendered:
     """Render ``app`` from ``snapshot`` for ``cluster``; raise ``RenderError`` on bad input.
 
     ``capabilities`` is asked (only for a Helm chart) for the cluster's version and APIs;
     ``live`` for the cluster's copy of an object with generated fields, whose values are
-    kept (else those ``keeper`` holds from an earlier render).
+    kept (else those ``keeper`` holds from an earlier render); ``fetch`` for a chart's
+    dependencies that ``charts/`` lacks.
 
     ``choices`` are the image decisions of the app's policies (``registry.Decision`` or
     ``syncer.release.Image``); images whose repository has one are pinned to it.
@@ -95,6 +98,7 @@ def render(
     kind, items = _render_dir(
         app=app, root=snapshot, directory=directory, variables=variables, budget=budget,
         limits=limits, tool_paths=tool_paths, what=what, capabilities=capabilities,
+        fetch=fetch,
     )  # fmt: skip
     if len(items) > limits.max_objects:
         raise errors.LimitError(
@@ -128,6 +132,7 @@ def _render_dir(
     tool_paths: tools.Tools,
     what: str,
     capabilities: Callable[[], helm.Capabilities | None] | None,
+    fetch: dependencies.Fetch | None,
 ) -> tuple[str, list[objects.Item]]:
     if directory.is_dir() and (directory / "Chart.yaml").is_file():
         values_files = [
@@ -140,7 +145,7 @@ def _render_dir(
         return "helm", helm.render(
             root=root, chart=directory, app=app, values_files=values_files, values=values,
             budget=budget, limits=limits, tool_paths=tool_paths, what=what,
-            capabilities=capabilities,
+            capabilities=capabilities, fetch=fetch,
         )  # fmt: skip
     if directory.is_dir() and kustomize.kustomization_file(directory):
         return "kustomize", kustomize.render(
