@@ -88,18 +88,20 @@ def differing(first: list[objects.Item], second: list[objects.Item]) -> list[str
                 "name generated at each render: every sync creates it anew"
             )
             continue
-        item.generated = _diff(item.obj, other, ())
+        item.generated = field_differences(item.obj, other, ())
     return notes
 
 
-def _diff(a: Any, b: Any, path: FieldPath) -> list[FieldPath]:
+def field_differences(a: Any, b: Any, path: FieldPath = ()) -> list[FieldPath]:
+    """Paths (under ``path``) where ``a`` and ``b`` differ; a mapping whose keys differ,
+    or a list whose length does, differs as a whole."""
     if isinstance(a, dict) and isinstance(b, dict):
         if a.keys() != b.keys():
             return [path]
-        return [p for k in a for p in _diff(a[k], b[k], (*path, k))]
+        return [p for k in a for p in field_differences(a[k], b[k], (*path, k))]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         pairs = enumerate(zip(a, b, strict=True))
-        return [p for i, (x, y) in pairs for p in _diff(x, y, (*path, i))]
+        return [p for i, (x, y) in pairs for p in field_differences(x, y, (*path, i))]
     return [] if a == b else [path]
 
 

@@ -88,7 +88,7 @@ def check_object(data: Any, *, origin: str) -> None:
 
 def finish(*, items: list[Item], app: str, namespace: str) -> list[dict[str, Any]]:
     """Namespace, label and de-duplicate; return the objects in the given order."""
-    cluster_scoped = _custom_cluster_scoped(items)
+    cluster_scoped = custom_cluster_scoped(items)
     seen: dict[tuple[str, str, str, str], str] = {}
     objects = []
     for item in items:
@@ -124,7 +124,7 @@ def describe(obj: dict[str, Any]) -> str:
     return f"{meta['namespace']}/{name}" if meta.get("namespace") else str(name)
 
 
-def _custom_cluster_scoped(items: list[Item]) -> set[tuple[str, str]]:
+def custom_cluster_scoped(items: list[Item]) -> set[tuple[str, str]]:
     """(group, kind) of custom resources whose CRD, in this same set, says Cluster scope."""
     found = set()
     for item in items:
