@@ -363,6 +363,9 @@ class LiveParts:
         removed = self.sources.cleanup()
         if removed:
             log.info("git snapshots removed=%d", len(removed))
+        charts = self.charts.cleanup()
+        if charts:
+            log.info("cached charts removed=%d", len(charts))
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,8 @@ control, so an index with YAML aliases (helm never writes them; they can expand
 without bound) or that is not a repository index, and an archive with links, absolute
 or ``..`` paths, more files or bytes than allowed, or no ``Chart.yaml`` is refused with
 a sentence naming the repository. Unpacked charts are kept under
-``<cache>/charts/<hex digest>/`` and never change once written.
+``<cache>/charts/<hex digest>/`` and never change once written; ``prune`` drops the
+ones not used for a while.
 """
 
 from __future__ import annotations
@@ -57,7 +58,28 @@ def cached(*, root: Path, digest: str) -> Path | None:
     if not directory.is_dir():
         return None
     found = [p for p in directory.iterdir() if (p / "Chart.yaml").is_file()]
-    return found[0] if len(found) == 1 else None
+    if len(found) != 1:
+        return None
+    os.utime(directory)  # recently used: ``prune`` keeps it
+    return found[0]
+
+
+def prune(*, root: Path, keep: set[str], keep_recent: int) -> list[str]:
+    """Delete unpacked charts except the digests in ``keep`` (``sha256:HEX``) and the
+    ``keep_recent`` used last; returns the digests deleted."""
+    if not root.is_dir():
+        return []
+    entries = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for entry in entries[keep_recent:]:
+        if f"sha256:{entry.name}" not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(f"sha256:{entry.name}")
+    return removed
 
 
 def unpack(raw: bytes, *, root: Path, digest: str, max_size: int, where: str) -> Path:

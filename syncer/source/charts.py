@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 """Media type of the chart archive in an OCI chart manifest (what ``helm push`` writes)."""
 
+KEEP_RECENT = 20
+"""Unpacked charts kept beyond the ones sources are at: recent versions for rollbacks,
+and the dependencies of the charts being rendered."""
+
 RegistryClients = Callable[[str], registry.Client]
 """The shared registry client of a host (``syncer.images``' pool)."""
 
@@ -119,6 +123,13 @@ class ChartSources:
 
     def current(self, name: str) -> git_sources.Revision | None:
         return self._current.get(name)
+
+    def cleanup(self, *, keep_recent: int = KEEP_RECENT) -> list[str]:
+        """Delete cached charts no source is at, but the ``keep_recent`` used last
+        (rollbacks and dependencies)."""
+        with self._lock:
+            in_use = {rev.commit.partition("@")[2] for rev in self._current.values()}
+        return chartfiles.prune(root=self.root, keep=in_use, keep_recent=keep_recent)
 
     def fetch(self, *, url: str, chart: str, version: str, what: str) -> Path:
         """A dependency: ``chart`` at the newest ``version`` in ``url``, unpacked. The

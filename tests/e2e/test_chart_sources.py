@@ -66,6 +66,8 @@ def test_a_chart_from_a_helm_repository_follows_its_range(
     (first,) = control.cli_json(capsys, "sync", "-c", config)
     assert first["ok"], first
     assert deployed(cluster) == {"version": "1.0.0", "greeting": "hi"}
+    code, out, err = control.cli_run(capsys, "render", "-c", config, "--app", "shop")
+    assert code == 0 and "version: 1.0.0" in out and "greeting: hi" in out, err
 
     chart_repo.publish("shop", "1.1.0", chart_files("1.1.0"))  # outside ~1.0
     (same,) = control.cli_json(capsys, "sync", "-c", config)

@@ -112,3 +112,55 @@ def test_a_second_sync_writes_nothing_and_the_password_stays(
     (steady,) = control.cli_json(capsys, "sync", "-c", config)
     assert steady["release"] == changed["release"]
     assert deployment()["metadata"]["generation"] == generation
+
+
+def _items(*objs: dict[str, Any], marks: list[list[tuple[str | int, ...]]]) -> list[Any]:
+    from syncer.render import objects
+
+    return [objects.Item(obj=o, origin="t", generated=m) for o, m in zip(objs, marks, strict=True)]
+
+
+SECRET_OBJ = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "db", "namespace": "shop"},
+              "stringData": {"password": "new-random", "user": "admin"}}  # fmt: skip
+POD_OBJ = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "db", "namespace": "shop"},
+           "spec": {"template": {"metadata": {
+               "annotations": {"checksum/secret": "c-new"}}}}}  # fmt: skip
+CHECKSUM = ("spec", "template", "metadata", "annotations", "checksum/secret")
+
+
+def test_stabilize_keeps_live_values_and_the_checksum_until_a_real_change() -> None:
+    import copy
+
+    live = {
+        ("Secret", "db"): {**SECRET_OBJ, "stringData": None, "data": {
+            "password": base64.b64encode(b"old-random").decode(),
+            "user": base64.b64encode(b"admin").decode()}},
+        ("Deployment", "db"): {**POD_OBJ, "spec": {"template": {"metadata": {
+            "annotations": {"checksum/secret": "c-live"}}}}},
+    }  # fmt: skip
+
+    def reader(obj: dict[str, Any]) -> dict[str, Any] | None:
+        return live.get((obj["kind"], obj["metadata"]["name"]))
+
+    items = _items(copy.deepcopy(SECRET_OBJ), copy.deepcopy(POD_OBJ),
+                   marks=[[("stringData", "password")], [CHECKSUM]])  # fmt: skip
+    kept = generated.stabilize(items=items, scope="a/c", live=reader, keeper=None)
+    assert items[0].obj["stringData"]["password"] == "old-random"
+    assert items[1].obj["spec"]["template"]["metadata"]["annotations"]["checksum/secret"] == (
+        "c-live"
+    )
+    assert [k.origin for k in kept] == ["live", "live"]
+    # The user key really changed: the password stays, the checksum moves (pods restart),
+    # to a digest that is the same at every render.
+    changed = copy.deepcopy(SECRET_OBJ)
+    changed["stringData"]["user"] = "root"
+    digests = set()
+    for _ in range(2):
+        items = _items(copy.deepcopy(changed), copy.deepcopy(POD_OBJ),
+                       marks=[[("stringData", "password")], [CHECKSUM]])  # fmt: skip
+        generated.stabilize(items=items, scope="a/c", live=reader, keeper=None)
+        assert items[0].obj["stringData"]["password"] == "old-random"
+        digests.add(items[1].obj["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
+    assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")

@@ -68,7 +68,11 @@ def test_the_newest_version_in_range_is_chosen_and_a_new_one_is_picked_up(
     chart_repo.publish("shop", "1.3.0", files("1.3.0"))
     moved = sources.poll(src)
     assert moved.commit.startswith("1.3.0@") and moved.previous == first.commit
-    # An older revision (a rollback) is found again by its commit, in a fresh cache too.
+    # Cached charts nobody is at go (the one in use stays); an older revision (a
+    # rollback) is then found again by its commit, in a fresh cache too.
+    assert sources.cleanup(keep_recent=0) == [first.commit.partition("@")[2]]
+    assert moved.path.is_dir() and not first.path.exists()
+    assert sources.checkout(src, first.commit).path.is_dir()
     back = make(tmp_path / "other").checkout(src, first.commit)
     assert (back.path / "templates" / "cm.yaml").read_text() == CM % "1.1.0"
     # Credentials went with every request (Basic auth in a header, never in a URL).
