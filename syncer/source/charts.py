@@ -156,7 +156,11 @@ class ChartSources:
             entries = self._index_entries(helm, where=where, max_age=max_age)
             candidates = {str(e.get("version", "")): e for e in entries}
         versions = list(candidates) if wanted is None else [v for v in candidates if v == wanted]
-        chooser = semver.Semver.build(helm.version or "*")
+        try:
+            chooser = semver.Semver.build(helm.version or "*")
+        except registry.InvalidPolicyError as err:
+            # A dependency's range comes from a Chart.yaml, not from validated config.
+            raise errors.RefNotFoundError(f"{where}: {err}") from err
         outcome = chooser.pick([(v, v) for v in versions])
         if outcome.tag is None:
             shown = ", ".join(sorted(candidates)[:10]) or "none"

@@ -81,6 +81,9 @@ def test_a_dependency_that_cannot_be_had_is_named(
         errors.RenderError, match=r"chart dependency 'cache' \(http://.*no version matches '\^2'"
     ):
         render_tree(root, fetch=fetch)
+    bad_range = write_tree(tmp_path / "e", app_chart(chart_repo.url, version="not-a-range"))
+    with pytest.raises(errors.RenderError, match=r"dependency 'cache'.*invalid semver range"):
+        render_tree(bad_range, fetch=fetch)
     anonymous = charts.ChartSources(charts.Settings(cache_dir=tmp_path / "anon")).fetch
     with pytest.raises(errors.RenderError, match=r"dependency 'cache'.*needs credentials"):
         render_tree(write_tree(tmp_path / "b", app_chart(chart_repo.url)), fetch=anonymous)
