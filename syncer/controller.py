@@ -153,8 +153,8 @@ class Controller:
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
         for source in self.config.sources:
-            url = source.git.url
-            jobs[url] = min(jobs.get(url, source.git.interval), source.git.interval)
+            url = source.url
+            jobs[url] = min(jobs.get(url, source.interval), source.interval)
         return jobs
 
     def _image_jobs(self) -> dict[str, float]:
@@ -194,7 +194,7 @@ class Controller:
         # A failing source shows in its apps' status (Degraded) and history, and clears
         # when a poll succeeds again; what the apps run is left as it is.
         for source in self.config.sources:
-            if source.git.url != url:
+            if source.url != url:
                 continue
             error = self.inputs.source_error(source.name)
             for app in self.config.apps:
@@ -287,7 +287,7 @@ class Controller:
         names: list[str] = []
         job_urls: set[str] = set()
         for source in self.config.sources:
-            if repo_key(source.git.url) != key:
+            if source.git is None or repo_key(source.git.url) != key:
                 continue
             branch = source.git.branch
             if ref and branch and ref.startswith("refs/heads/") and ref != f"refs/heads/{branch}":

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.servers.git_fixtures",
     "tests.servers.registry_fixtures",
     "tests.servers.receivers",
+    "tests.servers.chart_repo",
     "tests.kubecluster.fixtures",
 ]
 

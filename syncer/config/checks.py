@@ -55,6 +55,41 @@ def _name(value: str, what: str) -> Iterator[Finding]:
 
 def _source(obj: model.Source) -> Iterator[Finding]:
     yield from _name(obj.name, "source")
+    if (obj.git is None) == (obj.helm is None):
+        said = "both git and helm are set" if obj.git else "neither git nor helm is set"
+        yield "", f"{said}; expected exactly one of: git, helm", COMBINED
+
+
+def _chart_source(obj: model.ChartSource) -> Iterator[Finding]:
+    scheme = obj.url.partition("://")[0] if "://" in obj.url else ""
+    if scheme not in ("https", "http", "oci"):
+        yield (
+            "url",
+            (
+                f"unsupported chart repository URL {obj.url!r}; expected https://host/path"
+                " (an index.yaml repository) or oci://host/path"
+            ),
+        )
+    else:
+        parts = urllib.parse.urlsplit(obj.url)
+        if parts.username is not None or parts.password is not None:
+            yield "url", _CREDENTIALS.replace("sources[].git.auth", "sources[].helm.auth")
+        elif not parts.hostname:
+            yield "url", f"the URL {obj.url!r} has no host"
+    if not names.is_dns_subdomain(obj.chart.lower()) or "/" in obj.chart:
+        yield "chart", f"invalid chart name {obj.chart!r}; expected a name such as nginx"
+    if obj.version:
+        problem = policies.semver_range_problem(obj.version)
+        if problem:
+            yield "version", problem
+    if scheme == "oci" and obj.auth is not None:
+        yield (
+            "auth",
+            "oci:// charts use the credentials of the registry's registries[] entry;"
+            " expected no auth here",
+        )
+    if obj.auth is not None and bool(obj.auth.username_from) != bool(obj.auth.password_from):
+        yield "auth", "expected both usernameFrom and passwordFrom", COMBINED
 
 
 def _is_ssh(url: str) -> bool:
@@ -428,6 +463,7 @@ def _notification_rule(obj: model.NotificationRule) -> Iterator[Finding]:
 RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Source: _source,
     model.GitSource: _git,
+    model.ChartSource: _chart_source,
     model.GitAuth: _git_auth,
     model.RegistryAuth: _registry_auth,
     model.Registry: _registry,

@@ -96,11 +96,113 @@ class GitSource:
 
 
 @dataclass(frozen=True)
+class ChartAuth:
+    """Credentials of a Helm chart repository (HTTP Basic auth); secret references."""
+
+    username_from: SecretRef | None = field(default=None, metadata=doc("User name."))
+    password_from: SecretRef | None = field(default=None, metadata=doc("Password or token."))
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """A Helm chart from a chart repository or an OCI registry, at the newest version of
+    a range (as Flux's HelmRepository + HelmChart, or Argo CD's repoURL + chart)."""
+
+    url: str = field(
+        metadata=doc(
+            "Repository URL: https://charts.example.com/stable (a repository with an"
+            " index.yaml) or oci://registry.example.com/charts (the chart is"
+            " <url>/<chart>, credentials from registries[])."
+        )
+    )
+    chart: str = field(metadata=doc("Chart name in the repository, e.g. nginx."))
+    version: str = field(
+        default="",
+        metadata=doc(
+            "A version or semver range (1.2.3, ^1.2, ~1.2.3, >=1.0 <2, 1.x); empty = the"
+            " newest release that is not a pre-release."
+        ),
+    )
+    interval: float = field(
+        default=300.0,
+        metadata=doc(
+            "Poll interval (default 5m: one index.yaml or tag-list request).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    timeout: float = field(
+        default=60.0,
+        metadata=doc(
+            "Timeout of each request (default 60s).", unit="s", positive=True, maximum=3600.0
+        ),
+    )
+    auth: ChartAuth | None = field(
+        default=None,
+        metadata=doc("Credentials of an https:// repository (oci://: the registry's)."),
+    )
+    pass_credentials: bool = field(
+        default=False,
+        metadata=doc(
+            "Also send the credentials to chart archives on another host than the"
+            " repository's (Helm's --pass-credentials)."
+        ),
+    )
+    ca_file: str = field(
+        default="",
+        metadata=doc("PEM file of the CA of an https:// repository.", local_path="file"),
+    )
+    max_index_size: int = field(
+        default=64 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of index.yaml (default 67108864, 64 MiB).",
+            positive=True,
+            maximum=1024 * 1024 * 1024,
+        ),
+    )
+    max_chart_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of a chart archive (default 16777216, 16 MiB); unpacked, at most"
+            " 8 times that.",
+            positive=True,
+            maximum=1024 * 1024 * 1024,
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Source:
-    """A named Git repository that apps read manifests from."""
+    """A named Git repository, or Helm chart, that apps read manifests from."""
 
     name: str = field(metadata=doc("Unique name that apps refer to."))
-    git: GitSource = field(metadata=doc("The Git repository."))
+    git: GitSource | None = field(
+        default=None, metadata=doc("A Git repository. Exactly one of git / helm.")
+    )
+    helm: ChartSource | None = field(
+        default=None, metadata=doc("A Helm chart from a chart repository or OCI registry.")
+    )
+
+    @property
+    def url(self) -> str:
+        """What is polled: the Git URL, or the chart's repository URL."""
+        if self.helm is not None:
+            return self.helm.url
+        return self.git.url if self.git is not None else ""
+
+    @property
+    def interval(self) -> float:
+        if self.helm is not None:
+            return self.helm.interval
+        return self.git.interval if self.git is not None else 60.0
+
+    @property
+    def ref(self) -> str:
+        """What the source follows: a branch, tag, range or commit; ``chart@version``."""
+        if self.helm is not None:
+            return f"{self.helm.chart}@{self.helm.version or '*'}"
+        git = self.git
+        return (git.branch or git.tag or git.semver or git.commit) if git is not None else ""
 
 
 # --- registries ----------------------------------------------------------------------
@@ -667,7 +769,9 @@ class Notifications:
 class Config:
     """The whole configuration file."""
 
-    sources: tuple[Source, ...] = field(default=(), metadata=doc("Git repositories."))
+    sources: tuple[Source, ...] = field(
+        default=(), metadata=doc("Git repositories and Helm charts.")
+    )
     registries: tuple[Registry, ...] = field(default=(), metadata=doc("Registry settings."))
     clusters: tuple[Cluster, ...] = field(default=(), metadata=doc("Target clusters."))
     apps: tuple[App, ...] = field(default=(), metadata=doc("What to deploy where."))

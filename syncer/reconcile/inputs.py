@@ -98,7 +98,7 @@ class Inputs:
             age = time.monotonic() - self._polled_at.get(("git", source.name), -1e9)
         if known is not None and (not fresh or age < self._fresh_window):
             return known
-        max_age = self._fresh_window if fresh else source.git.interval
+        max_age = self._fresh_window if fresh else source.interval
         return self._poll_source(source, max_age=max_age)[0]
 
     def _poll_source(
@@ -110,7 +110,7 @@ class Inputs:
             with self._lock:
                 self._source_errors[source.name] = str(err)
             raise
-        ref = source.git.branch or source.git.tag or source.git.semver or source.git.commit
+        ref = source.ref
         with self._lock:
             self._source_errors.pop(source.name, None)
             before = self._snapshots.get(source.name)
@@ -130,7 +130,7 @@ class Inputs:
         changed_sources: set[str] = set()
         started = time.monotonic()
         for source in self._config.sources:
-            if source.git.url != url:
+            if source.url != url:
                 continue
             try:
                 _snap, changed = self._poll_source(source, max_age=time.monotonic() - started)
@@ -161,8 +161,7 @@ class Inputs:
         source = next((s for s in self._config.sources if s.name == name), None)
         if source is None or self._store is None:
             return ""
-        git = source.git
-        return self._store.git_head(name, git.branch or git.tag or git.semver or git.commit) or ""
+        return self._store.git_head(name, source.ref) or ""
 
     # --- images -------------------------------------------------------------------------
     def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:
