@@ -86,7 +86,8 @@ class Worker:
         self.router = routes
         self.kube = kube
         self._read_secret = read_secret
-        self._sources = {s.name: s.git.url for s in config.sources}
+        # Commit statuses need a Git repository; chart sources (Helm, OCI) have none.
+        self._sources = {s.name: s.git.url for s in config.sources if s.git is not None}
         self._apps = {a.name: a for a in config.apps}
         self._sender = transport.Sender()
         self._wake = threading.Event()
