@@ -29,3 +29,8 @@ class RefNotFoundError(errors.PermanentError):
 
 class GitBinaryMissingError(errors.PermanentError):
     """The ``git`` binary is not installed."""
+
+
+class PushRejectedError(SourceError):
+    """The server refused a push because the branch moved meanwhile (someone else pushed):
+    fetch, apply the change again on the new head, and push again."""

@@ -147,6 +147,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deployments ADD COLUMN applied_at REAL;
     UPDATE deployments SET applied_at = updated_at;
     """,
+    # 4: the last Git write-back of each app (the images it wrote, where, which commit),
+    #    so a reconcile writes each choice of images once, also across restarts.
+    """
+    CREATE TABLE write_backs (
+        app TEXT PRIMARY KEY,
+        images TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        git_commit TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 VERSION = len(MIGRATIONS)
