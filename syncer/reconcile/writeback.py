@@ -16,6 +16,7 @@ push race, re-applied on top of theirs) changes the content and is deployed as u
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from syncer import errors, release
 from syncer.config import model
@@ -86,3 +87,21 @@ def after_reconcile(
         app.name, rel.short_id, done.branch, done.commit, len(done.changes), done.attempts,
     )  # fmt: skip
     return text
+
+
+def status(*, store: store_.Store, app: model.App, desired: str) -> dict[str, Any] | None:
+    """The app's write-back in ``status``: what Git was last told, and the images of
+    the desired release it has not been told yet (``pending``)."""
+    if app.write_back is None:
+        return None
+    done = store.write_back(app.name)
+    rel = store.get_release(app.name, desired) if desired else None
+    wanted = rel.image_refs() if rel is not None else []
+    written = list(done.images) if done is not None else []
+    return {
+        "branch": done.branch if done is not None else "",
+        "commit": done.commit if done is not None else "",
+        "at": done.at if done is not None else None,
+        "images": written,
+        "pending": [ref for ref in wanted if ref not in written],
+    }

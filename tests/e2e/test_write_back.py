@@ -5,6 +5,7 @@ already names the image, and the write-back commit makes no second release."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e import control
 from tests.e2e.conftest import free_port, wait_until
 from tests.servers import images
 from tests.servers.syncer_run import serve
@@ -254,7 +256,30 @@ def test_chosen_image_is_committed_once_and_makes_no_second_release(
         assert done["data"]["commit"] == commit
         assert {c["new"].rsplit(":", 1)[-1] for c in done["data"]["changes"]} == {"1.1.0"}
         assert env.git.count("push") == 1
+        shown = ctl.app_status("web")["writeBack"]
+        assert shown["commit"] == commit and shown["branch"] == "main" and shown["pending"] == []
     assert GIT_AUTH[1] not in caplog.text
+
+
+def test_plan_shows_what_would_be_written_and_writes_nothing(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = env.registry.host
+    images.push_image(env.registry, "team/web", tags=["1.0.0", "1.1.0"])
+    env.repo = env.git.create_repo("team/deploy", files_for("helm", host))
+    initial = env.repo.head()
+    config = str(env.config(write_back_for("helm")))
+    code, out, _ = control.cli_run(capsys, "plan", "-c", config, "-o", "json")
+    assert code == 0, out
+    (report,) = json.loads(out)
+    assert report["writeBack"]["branch"] == "main"
+    assert [
+        (c["file"], c["field"], c["old"], c["new"]) for c in report["writeBack"]["changes"]
+    ] == [("apps/web/values.yaml", "image.tag", "1.0.0", "1.1.0")]
+    code, out, _ = control.cli_run(capsys, "plan", "-c", config)
+    assert "write-back to main would change:" in out
+    assert "apps/web/values.yaml: values image.tag 1.0.0 -> 1.1.0 (semver:^1.0)" in out
+    assert env.repo.head() == initial and env.git.count("push") == 0
 
 
 def test_push_race_is_fetched_reapplied_and_keeps_both_changes(env: Env) -> None:
