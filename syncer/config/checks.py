@@ -339,7 +339,13 @@ def _write_back(obj: model.WriteBack) -> Iterator[Finding]:
             )
     try:
         obj.commit.message.format(app="", branch="", changes="", images="")
-    except (KeyError, IndexError, ValueError) as err:
+    except KeyError as err:
+        yield (
+            "commit.message",
+            f"unknown placeholder {{{err.args[0]}}}; expected {{app}}, {{branch}}, {{changes}}"
+            " or {images} (double {{ }} for literal braces)",
+        )
+    except (IndexError, ValueError) as err:
         yield (
             "commit.message",
             f"invalid template ({err}); expected text with {{app}}, {{branch}}, {{changes}},"

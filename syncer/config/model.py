@@ -419,8 +419,7 @@ class WriteBackCommit:
 
 @dataclass(frozen=True)
 class WriteBack:
-    """Write the images syncer chose back to Git: at least one of kustomization /
-    helmValues / manifests."""
+    """Write chosen images to Git: one or more of kustomization, helmValues, manifests."""
 
     kustomization: str = field(
         default="",
