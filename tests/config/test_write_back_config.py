@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from syncer.config import loader, model
 from syncer.writeback import run
+from tests.binaries import REPO_ROOT
 from tests.config.conftest import TESTDATA
 
 
@@ -28,3 +29,15 @@ def test_write_back_settings_are_read_as_written() -> None:
     # The default author and message of a write-back.
     assert web.write_back.commit.author_name == "syncer"
     assert "Syncer-Write-Back: {app}" in web.write_back.commit.message
+
+
+def test_the_readme_example_is_a_valid_config() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Git write-back") :]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = loader.loads(
+        example + "clusters:\n  - {name: prod}\n", filename="README.md", base_dir="/etc/syncer"
+    )
+    forms = [(a.write_back.kustomization, len(a.write_back.helm_values), a.write_back.manifests)
+             for a in config.apps if a.write_back is not None]  # fmt: skip
+    assert forms == [("kustomization.yaml", 0, False), ("", 1, False), ("", 0, True)]
