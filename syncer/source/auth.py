@@ -14,6 +14,7 @@ import hashlib
 import os
 import shlex
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -71,11 +72,21 @@ def git_env(
         )
         secrets.append(key.strip())
     if config:
-        env["GIT_CONFIG_COUNT"] = str(len(config))
-        for index, (name, value) in enumerate(config):
-            env[f"GIT_CONFIG_KEY_{index}"] = name
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        env.update(config_env(config))
     return GitEnv(env=env, secrets=tuple(s for s in secrets if s))
+
+
+def config_env(config: list[tuple[str, str]]) -> dict[str, str]:
+    """Git config entries as git's config environment (nothing on the command line)."""
+    env = {"GIT_CONFIG_COUNT": str(len(config))}
+    for index, (name, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = name
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+GNUPG_HOME_MAX = 80
+"""Longest GNUPGHOME used in the cache directory (room for gpg-agent's socket names)."""
 
 
 def signing_env(*, key: str, key_dir: Path, what: str) -> dict[str, str]:
@@ -96,17 +107,16 @@ def signing_env(*, key: str, key_dir: Path, what: str) -> dict[str, str]:
         raise errors.GitAuthError(
             f"{what}: the signing key is neither an OpenSSH nor an armored OpenPGP private key"
         )
-    env["GIT_CONFIG_COUNT"] = str(len(config))
-    for index, (name, value) in enumerate(config):
-        env[f"GIT_CONFIG_KEY_{index}"] = name
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    return env
+    return {**env, **config_env(config)}
 
 
 def _gpg_home(*, key: str, key_dir: Path, what: str) -> tuple[Path, str]:
     """A private GNUPGHOME holding ``key`` (imported once), and its fingerprint."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     home = key_dir / f"gnupg-{digest}"
+    if len(str(home)) > GNUPG_HOME_MAX:
+        # gpg-agent's socket lives in the home, and a socket path has at most 107 bytes.
+        home = Path(tempfile.gettempdir()) / f"syncer-gnupg-{os.getuid()}-{digest}"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {**os.environ, "GNUPGHOME": str(home)}
     try:
@@ -122,8 +132,13 @@ def _gpg_home(*, key: str, key_dir: Path, what: str) -> tuple[Path, str]:
         raise errors.GitAuthError(
             f"{what}: gpg is not installed; it signs with OpenPGP keys"
         ) from exc
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise errors.GitAuthError(
+            f"{what}: gpg could not import the signing key: {said[-1] if said else exc}"
+        ) from exc
     except (subprocess.SubprocessError, OSError) as exc:
-        raise errors.GitAuthError(f"{what}: gpg could not import the signing key") from exc
+        raise errors.GitAuthError(f"{what}: gpg could not import the signing key: {exc}") from exc
     fingerprints = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
     if not fingerprints:
         raise errors.GitAuthError(f"{what}: the OpenPGP key holds no secret key")

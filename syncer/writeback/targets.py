@@ -209,12 +209,15 @@ def _kustomization(
         for key, value in values.items():
             node = yamledit.lookup(entry, key)
             if isinstance(node, yaml.ScalarNode):
-                splice = yamledit.set_scalar(text, node, value)
-                if splice is not None:
-                    splices.append(splice)
-                    found.append(
-                        _change(shown, "Kustomization", f"{label}.{key}", node.value, value, want)
-                    )
+                _set(
+                    text,
+                    node,
+                    value,
+                    splices=splices,
+                    found=found,
+                    where=(shown, "Kustomization", f"{label}.{key}"),
+                    want=want,
+                )
             elif node is None:
                 splices.append(yamledit.add_key(text, entry, key, value))
                 found.append(_change(shown, "Kustomization", f"{label}.{key}", "", value, want))
@@ -260,10 +263,15 @@ def _helm_values(
                 f"{what}: {shown} has no value at {key!r}; expected the key in the file"
                 " (write it once by hand, syncer keeps it updated)"
             )
-        splice = yamledit.set_scalar(text, node, value)
-        if splice is not None:
-            splices.append(splice)
-            found.append(_change(shown, "values", key, node.value, value, wanted))
+        _set(
+            text,
+            node,
+            value,
+            splices=splices,
+            found=found,
+            where=(shown, "values", key),
+            want=wanted,
+        )
 
 
 def _dotted(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -302,10 +310,16 @@ def _manifests(
                 "name": want.config.repository, "digest": want.image.digest,
             }[part]  # fmt: skip
             taken.add(node.start_mark.index)
-            splice = yamledit.set_scalar(text, node, value) if value else None
-            if splice is not None:
-                splices.append(splice)
-                found.append(_change(shown, label or "marker", key, node.value, value, want))
+            if value:
+                _set(
+                    text,
+                    node,
+                    value,
+                    splices=splices,
+                    found=found,
+                    where=(shown, label or "marker", key),
+                    want=want,
+                )
         for field, node in _container_images(doc):
             if node.start_mark.index in taken:
                 continue
@@ -313,10 +327,15 @@ def _manifests(
             if match is None:
                 continue
             value = match.ref(like=node.value)
-            splice = yamledit.set_scalar(text, node, value)
-            if splice is not None:
-                splices.append(splice)
-                found.append(_change(shown, label, field, node.value, value, match))
+            _set(
+                text,
+                node,
+                value,
+                splices=splices,
+                found=found,
+                where=(shown, label, field),
+                want=match,
+            )
 
 
 def _markers(text: str, *, app: str, wanted: Sequence[_Wanted]) -> dict[int, tuple[_Wanted, str]]:
@@ -408,6 +427,23 @@ def _for_target(wanted: Sequence[_Wanted], image: str) -> _Wanted:
         if want.config.repository == image:
             return want
     return wanted[0]
+
+
+def _set(
+    text: str,
+    node: yaml.ScalarNode,
+    value: str,
+    *,
+    splices: list[yamledit.Splice],
+    found: list[Change],
+    where: tuple[str, str, str],
+    want: _Wanted,
+) -> None:
+    """Set a scalar to ``value`` and note the change (file, object, field), if any."""
+    splice = yamledit.set_scalar(text, node, value)
+    if splice is not None:
+        splices.append(splice)
+        found.append(_change(*where, node.value, value, want))
 
 
 def _change(file: str, obj: str, field: str, old: str, new: str, want: _Wanted) -> Change:
