@@ -129,10 +129,13 @@ def changes(*, root: Path, app: model.App, images: Sequence[release.Image]) -> l
     for index, target in enumerate(wb.helm_values):
         rel = _join(app.path, target.file)
         what = f"app {app.name}: writeBack.helmValues[{index}]"
+        want = _for_target(wanted, target.image)
+        if want is None:
+            continue  # its image was not chosen this time (a registry outage): left as is
         text, splices, found = file(rel, what=what)
         _helm_values(
             text, splices=splices, found=found, target=target, shown=rel, what=what,
-            wanted=_for_target(wanted, target.image),
+            wanted=want,
         )  # fmt: skip
     if wb.manifests:
         start = _confine(root=root, rel=app.path, what=f"app {app.name}: path")
@@ -420,13 +423,11 @@ def _wanted(app: model.App, images: Sequence[release.Image]) -> list[_Wanted]:
     return out
 
 
-def _for_target(wanted: Sequence[_Wanted], image: str) -> _Wanted:
+def _for_target(wanted: Sequence[_Wanted], image: str) -> _Wanted | None:
+    """The image a values file is for: the named one, else the app's only image."""
     if not image:
-        return wanted[0]
-    for want in wanted:
-        if want.config.repository == image:
-            return want
-    return wanted[0]
+        return wanted[0] if len(wanted) == 1 else None
+    return next((w for w in wanted if w.config.repository == image), None)
 
 
 def _set(

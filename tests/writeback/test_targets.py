@@ -169,3 +169,27 @@ def test_a_symlink_inside_is_edited_where_it_points(tmp_path: Path) -> None:
     assert list(edit(root, app(kustomization="kustomization.yaml"))) == [
         "shared/kustomization.yaml"
     ]
+
+
+def test_each_values_file_gets_its_own_image_and_an_unchosen_one_is_left(tmp_path: Path) -> None:
+    worker = "registry.example.com/team/worker"
+    values = "web: {tag: 1.0.0}\nworker: {tag: 0.9.0}\n"
+    root = tree(tmp_path, {"apps/web/values.yaml": values})
+    two = model.App(
+        name="web", source="deploy", path="apps/web",
+        clusters=model.ClusterSelection(names=("dev",)),
+        images=(
+            model.AppImage(repository=REPO, policy=model.ImagePolicy(semver="^1.0")),
+            model.AppImage(repository=worker, policy=model.ImagePolicy(semver="^1.0")),
+        ),
+        write_back=model.WriteBack(helm_values=(
+            model.HelmValuesTarget(file="values.yaml", image=REPO, tag="web.tag"),
+            model.HelmValuesTarget(file="values.yaml", image=worker, tag="worker.tag"),
+        )),
+    )  # fmt: skip
+    # The worker's registry could not be asked: only the web image was chosen.
+    [edited] = targets.changes(root=root, app=two, images=[NEW])
+    assert edited.text == "web: {tag: 1.1.0}\nworker: {tag: 0.9.0}\n"
+    worker_image = release.Image(repository=worker, tag="1.0.0", digest="", policy="semver:^1.0")
+    [edited] = targets.changes(root=root, app=two, images=[NEW, worker_image])
+    assert edited.text == "web: {tag: 1.1.0}\nworker: {tag: 1.0.0}\n"
