@@ -40,6 +40,7 @@ from syncer.reconcile import parts as parts_
 from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
+from syncer.reconcile import writeback as reconcile_writeback
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -392,7 +393,12 @@ class Controller:
             "stages": stages,
             "warnings": self._warnings(name, run.desired_release if run else ""),
             "holds": [h.to_dict() for h in self.store.holds(name)],
+            **self._write_back(name, run.desired_release if run else ""),
         }
+
+    def _write_back(self, name: str, desired: str) -> dict[str, Any]:
+        found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)
+        return {"writeBack": found} if found is not None else {}
 
     def _what_runs(
         self, name: str, entry: dict[str, Any], target: records.Target | None

@@ -77,9 +77,26 @@ def _text(apps: list[dict[str, Any]]) -> str:
         for e in a["errors"]:
             where = f"{e['cluster']}: " if e["cluster"] else ""
             lines.append(f"  error: {where}{e['stage']}: {e['message']}")
+        lines += _write_back(a.get("writeBack"))
         if a["message"] and a["status"] != "Healthy":
             lines.append(f"  last: {a['message']}")
     return "\n".join(lines)
+
+
+def _write_back(found: dict[str, Any] | None) -> list[str]:
+    """Where Git was last told the app's images, and what it has not been told yet."""
+    if not found:
+        return []
+    lines = []
+    if found["commit"]:
+        lines.append(
+            f"  write-back: commit {found['commit'][:7]} on {found['branch']}"
+            f" at {when(found['at'])}"
+        )
+    if found["pending"]:
+        images = " ".join(short_image(ref) for ref in found["pending"])
+        lines.append(f"  write-back pending: {images}")
+    return lines
 
 
 def _health(cluster: dict[str, Any]) -> str:

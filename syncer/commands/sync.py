@@ -312,6 +312,7 @@ def plan_text(report: dict[str, Any]) -> list[str]:
         lines.append(f"image {image['ref']}: {image['reason']}")
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
+    lines += write_back_text(report.get("writeBack"))
     for c in report.get("clusters", []):
         if c.get("error"):
             lines.append(f"cluster {c['cluster']}: {c['error']}")
@@ -331,3 +332,16 @@ def plan_text(report: dict[str, Any]) -> list[str]:
         if c.get("diff"):
             lines.extend(c["diff"].rstrip().splitlines())
     return lines
+
+
+def write_back_text(found: dict[str, Any] | None) -> list[str]:
+    """What ``plan`` says a write-back would commit (nothing without ``writeBack``)."""
+    if not found:
+        return []
+    if found.get("error"):
+        return [f"write-back to {found['branch']}: {found['error']}"]
+    if not found["lines"]:
+        return [f"write-back to {found['branch']}: Git names these images already"]
+    return [f"write-back to {found['branch']} would change:"] + [
+        f"  {line}" for line in found["lines"]
+    ]

@@ -339,6 +339,57 @@ def _app(obj: model.App) -> Iterator[Finding]:
         )
 
 
+_DOTTED_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_BRANCH_TEMPLATE_KEYS = frozenset({"app"})
+
+
+def _helm_values_target(obj: model.HelmValuesTarget) -> Iterator[Finding]:
+    problem = _relative_path_problem(obj.file)
+    if problem:
+        yield "file", problem
+    for key in ("tag", "repository", "digest"):
+        value = getattr(obj, key)
+        if value and not _DOTTED_KEY.fullmatch(value):
+            yield key, f"invalid key {value!r}; expected a dotted key such as image.tag"
+
+
+def _write_back(obj: model.WriteBack) -> Iterator[Finding]:
+    if not (obj.kustomization or obj.helm_values or obj.manifests):
+        yield (
+            "",
+            "nothing to write; expected at least one of kustomization, helmValues, manifests",
+            COMBINED,
+        )
+    if obj.kustomization:
+        problem = _relative_path_problem(obj.kustomization)
+        if problem:
+            yield "kustomization", problem
+    unknown = set(_PLACEHOLDER.findall(obj.branch)) - _BRANCH_TEMPLATE_KEYS
+    if unknown:
+        yield "branch", f"unknown placeholder {{{sorted(unknown)[0]}}}; expected {{app}}"
+    elif obj.branch:
+        branch = obj.branch.replace("{app}", "app")
+        if not _REF.fullmatch(branch) or ".." in branch or branch.startswith("-"):
+            yield (
+                "branch",
+                f"invalid branch name {obj.branch!r}; expected a name like syncer/{{app}}",
+            )
+    try:
+        obj.commit.message.format(app="", branch="", changes="", images="")
+    except KeyError as err:
+        yield (
+            "commit.message",
+            f"unknown placeholder {{{err.args[0]}}}; expected {{app}}, {{branch}}, {{changes}}"
+            " or {images} (double {{ }} for literal braces)",
+        )
+    except (IndexError, ValueError) as err:
+        yield (
+            "commit.message",
+            f"invalid template ({err}); expected text with {{app}}, {{branch}}, {{changes}},"
+            " {images} (double {{ }} for literal braces)",
+        )
+
+
 def _window(obj: model.TimeWindow) -> Iterator[Finding]:
     problem = cron.problem(obj.cron)
     if problem:
@@ -475,6 +526,8 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.HelmOptions: _helm,
     model.ImageFieldPath: _image_field,
     model.App: _app,
+    model.HelmValuesTarget: _helm_values_target,
+    model.WriteBack: _write_back,
     model.TimeWindow: _window,
     model.Stage: _stage,
     model.Pipeline: _pipeline,

@@ -32,6 +32,8 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
     for app in config.apps:
         path = ctx.path_of(app)
         _exists(app.source, sources, "source", "sources", path=f"{path}.source", ctx=ctx)
+        if app.write_back is not None:
+            _write_back(app, sources={s.name: s for s in config.sources}, ctx=ctx)
         selected = select(app.clusters, clusters=clusters, path=f"{path}.clusters", ctx=ctx)
         if selected is not None:
             _placeholders(app, selected, clusters=clusters, ctx=ctx)
@@ -189,6 +191,50 @@ def _placeholders(
                 f"{{{placeholder}}} is not a label of cluster {missing[0]!r};"
                 " expected {cluster} or a label every selected cluster has",
             )
+
+
+def _write_back(app: model.App, *, sources: dict[str, model.Source], ctx: nodes.Context) -> None:
+    """Write-back needs a branch to write to, one app path, and images it can name."""
+    assert app.write_back is not None
+    path = f"{ctx.path_of(app)}.writeBack"
+    source = sources.get(app.source)
+    if source is not None and source.git is None:
+        ctx.problem(
+            path,
+            path,
+            f"source {source.name!r} is a chart, not a Git repository; expected a git:"
+            " source, since write-back commits to a branch",
+        )
+    elif source is not None and source.git is not None and not source.git.branch:
+        ctx.problem(
+            path,
+            path,
+            f"source {source.name!r} follows no branch; expected sources[].git.branch set,"
+            " since write-back commits to a branch",
+        )
+    if "{" in app.path:
+        ctx.problem(
+            path,
+            path,
+            "the app path has placeholders; expected a path without {...}, since write-back"
+            " edits one directory",
+        )
+    if not app.images:
+        ctx.problem(path, path, "the app has no images; expected apps[].images to write back")
+    repositories = [i.repository for i in app.images]
+    for index, target in enumerate(app.write_back.helm_values):
+        where = f"{path}.helmValues[{index}].image"
+        if target.image and target.image not in repositories:
+            ctx.problem(
+                where, where,
+                f"unknown image {target.image!r}; expected one of: {', '.join(repositories)}",
+            )  # fmt: skip
+        elif not target.image and len(repositories) > 1:
+            ctx.problem(
+                where, where,
+                f"the app has {len(repositories)} images; expected image: one of"
+                f" {', '.join(repositories)}",
+            )  # fmt: skip
 
 
 def _exists(

@@ -477,6 +477,91 @@ class ImageFieldPath:
     path: str = field(metadata=doc("Dotted path to an image string, e.g. spec.image."))
 
 
+DEFAULT_WRITE_BACK_MESSAGE = """syncer: update images of {app}
+
+{changes}
+Syncer-Write-Back: {app}
+"""
+"""The default commit message of a write-back; ``{changes}`` is one line per change."""
+
+
+@dataclass(frozen=True)
+class HelmValuesTarget:
+    """A Helm values file whose keys hold an image's tag (and repository, digest)."""
+
+    file: str = field(
+        metadata=doc("Values file, relative to the app path, e.g. values.yaml.", nonempty=True)
+    )
+    tag: str = field(metadata=doc("Dotted key of the tag, e.g. image.tag.", nonempty=True))
+    image: str = field(
+        default="",
+        metadata=doc("The app image (repository) it is for; default the app's only image."),
+    )
+    repository: str = field(
+        default="", metadata=doc("Dotted key of the repository, if the file has one.")
+    )
+    digest: str = field(default="", metadata=doc("Dotted key of the digest, if the file has one."))
+
+
+@dataclass(frozen=True)
+class WriteBackCommit:
+    """Who commits a write-back, how it is signed, and what its message says."""
+
+    author_name: str = field(default="syncer", metadata=doc("Author and committer name."))
+    author_email: str = field(
+        default="syncer@localhost", metadata=doc("Author and committer e-mail.")
+    )
+    message: str = field(
+        default=DEFAULT_WRITE_BACK_MESSAGE,
+        metadata=doc(
+            "Message template: {app}, {branch}, {changes} (one line per change: file, object,"
+            " old -> new, policy), {images} (the new references)."
+        ),
+    )
+    signing_key_from: SecretRef | None = field(
+        default=None,
+        metadata=doc("Private key that signs the commits: an SSH key, or an armored OpenPGP key."),
+    )
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """Write chosen images to Git: one or more of kustomization, helmValues, manifests."""
+
+    kustomization: str = field(
+        default="",
+        metadata=doc("A kustomization file (relative to the app path) whose images: to set."),
+    )
+    helm_values: tuple[HelmValuesTarget, ...] = field(
+        default=(), metadata=doc("Helm values files and the keys that hold images.")
+    )
+    manifests: bool = field(
+        default=False,
+        metadata=doc(
+            "Rewrite the YAML files under the app path: lines marked"
+            ' # {"$imagepolicy": "APP:IMAGE"} (or :tag, :name, :digest), and the image of'
+            " every container whose repository is an app image."
+        ),
+    )
+    branch: str = field(
+        default="",
+        metadata=doc(
+            "Branch to push to; default the source's branch. A template: {app}, e.g."
+            " syncer/{app} for pull requests."
+        ),
+    )
+    digest: bool = field(
+        default=False,
+        metadata=doc(
+            "Write digests too (repo:tag@sha256:...); always for digest policies, whose tag"
+            " never changes."
+        ),
+    )
+    commit: WriteBackCommit = field(
+        default_factory=WriteBackCommit, metadata=doc("Author, signing and message.")
+    )
+
+
 @dataclass(frozen=True)
 class App:
     """What to deploy (a path in a source), where (clusters) and which images to update."""
@@ -501,6 +586,9 @@ class App:
         default_factory=GatewayPolicy, metadata=doc("Checks before applying.")
     )
     helm: HelmOptions = field(default_factory=HelmOptions, metadata=doc("For Helm charts."))
+    write_back: WriteBack | None = field(
+        default=None, metadata=doc("Write the chosen images back to Git.")
+    )
 
 
 # --- pipelines -----------------------------------------------------------------------

@@ -29,6 +29,7 @@ from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import target as target_
+from syncer.reconcile import writeback as writeback_
 from syncer.render import images as render_images
 from syncer.state import records
 from syncer.state import store as store_
@@ -387,6 +388,11 @@ class Reconciler:
             ok = ok and "manual" not in reasons
         if warnings:
             message = f"{message}; warning: {'; '.join(warnings)}"
+        wrote = writeback_.after_reconcile(
+            store=self.store, parts=self.parts, app=app, source=self._sources[app.source], rel=rel
+        )
+        if wrote:
+            message = f"{message}; {wrote}"
         outages = decision.outage_warnings()
         stage = ""
         if failed:

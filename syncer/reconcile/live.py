@@ -26,6 +26,7 @@ from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.reconcile import parts as parts_
 from syncer.render import generated as render_generated
+from syncer.writeback import run as writeback
 
 log = logging.getLogger("syncer.reconcile")
 
@@ -114,6 +115,15 @@ class LiveParts:
         else:
             rev = self.sources.checkout(src, commit)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
+
+    def write_back(
+        self, *, app: model.App, source: model.Source, images: Sequence[release.Image]
+    ) -> parts_.WriteBack:
+        done = writeback.write(pusher=self.sources, source=source, app=app, images=images)
+        return parts_.WriteBack(
+            branch=done.branch, commit=done.commit, attempts=done.attempts,
+            changes=tuple(c.to_dict() for c in done.changes),
+        )  # fmt: skip
 
     # --- images -------------------------------------------------------------------------
     def _resolver(self) -> Any:

@@ -42,3 +42,8 @@ class ChartAuthError(errors.PermanentError):
 class ChartInvalidError(errors.PermanentError):
     """A chart repository sent something unusable: a malformed or oversized index or
     archive, an archive that escapes its directory, a digest that does not match."""
+
+
+class PushRejectedError(SourceError):
+    """The server refused a push because the branch moved meanwhile (someone else pushed):
+    fetch, apply the change again on the new head, and push again."""

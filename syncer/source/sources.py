@@ -27,7 +27,7 @@ from pathlib import Path
 from syncer import errors as syncer_errors
 from syncer import metrics
 from syncer.config import model, secrets
-from syncer.source import auth, cache, errors, refs, urls
+from syncer.source import auth, cache, errors, push, refs, urls
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,29 @@ class GitSources:
             source=source.name, url=repo.display_url, ref=sha, commit=sha, path=path,
             label=f"commit {sha[:12]}",
         )  # fmt: skip
+
+    def push(self, source: model.Source, *, branch: str, edit: push.Edit) -> push.Pushed | None:
+        """Commit what ``edit`` says onto ``branch`` of ``source`` (made from the source's
+        branch when missing) and push it with the source's credentials; None when
+        nothing had to change (``syncer.source.push``)."""
+        assert source.git is not None  # the config refuses write-back from chart sources
+        repo = self._cache(source)
+        where = f"source {source.name!r} ({repo.display_url})"
+        env = self._env(repo=repo, source=source)
+        return push.commit_and_push(
+            repo=repo, env=env.env, secrets=env.secrets, branch=branch,
+            base_branch=source.git.branch, edit=edit, what=where,
+        )  # fmt: skip
+
+    def signing_env(self, ref: model.SecretRef, *, what: str) -> dict[str, str]:
+        """Environment with which ``git commit-tree -S`` signs with the key ``ref`` holds."""
+        try:
+            key = self._resolve(ref)
+        except syncer_errors.SyncerError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise errors.GitAuthError(f"{what}: cannot read the signing key: {exc}") from exc
+        return auth.signing_env(key=key, key_dir=self.settings.cache_dir / "keys", what=what)
 
     def counts(self, url: str | None = None) -> dict[str, int]:
         """Remote git operations so far (``ls-remote``, ``fetch``), for one URL or all."""

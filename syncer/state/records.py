@@ -213,6 +213,19 @@ class SeenImage:
 
 
 @dataclasses.dataclass(frozen=True)
+class WriteBack:
+    """An app's last Git write-back: the images it made Git name, and where."""
+
+    app: str
+    images: tuple[str, ...]
+    """The image references written (sorted), as the release had them."""
+    branch: str
+    commit: str
+    """The commit pushed; empty when Git already named these images."""
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
 class AppRun:
     """The outcome of an app's last reconcile."""
 

@@ -173,6 +173,17 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 5: the last Git write-back of each app (the images it wrote, where, which commit),
+    #    so a reconcile writes each choice of images once, also across restarts.
+    """
+    CREATE TABLE write_backs (
+        app TEXT PRIMARY KEY,
+        images TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        git_commit TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 VERSION = len(MIGRATIONS)

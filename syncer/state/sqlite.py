@@ -702,6 +702,25 @@ class SqliteStore:
         )
         return str(rows[0][0]) if rows else None
 
+    def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO write_backs VALUES (?,?,?,?,?) ON CONFLICT (app) DO UPDATE SET "
+                "images = excluded.images, branch = excluded.branch, "
+                "git_commit = excluded.git_commit, at = excluded.at",
+                (app, json.dumps(sorted(images)), branch, commit, time.time()),
+            )
+
+    def write_back(self, app: str) -> records.WriteBack | None:
+        rows = self._query("SELECT * FROM write_backs WHERE app = ?", (app,))
+        if not rows:
+            return None
+        r = rows[0]
+        return records.WriteBack(
+            app=r["app"], images=tuple(json.loads(r["images"])), branch=r["branch"],
+            commit=r["git_commit"], at=r["at"],
+        )  # fmt: skip
+
     # --- errors and runs --------------------------------------------------------------
     def set_error(self, *, app: str, cluster: str = "", stage: str, message: str) -> None:
         with self._tx() as db:
