@@ -78,8 +78,10 @@ def test_decides_with_env_and_file_credentials(shared_registry, tmp_path, monkey
     after = sum(sum(kinds.values()) for kinds in resolver.counts().values())
     assert after - before == 2
     # The same counts feed the Prometheus metric.
-    metric = metrics.REGISTRY_REQUESTS.labels(registry=basic.host, kind="manifest-head")
-    assert metric.get() >= counts[basic.host]["manifest-head"] + 1
+    sent = metrics.value(
+        "syncer_registry_requests_total", registry=basic.host, kind="manifest-head"
+    )
+    assert sent >= counts[basic.host]["manifest-head"] + 1
     resolver.close()
 
 
