@@ -3,9 +3,10 @@
 Every layer records into the module-level metrics below (``metrics.APPLIES.labels(
 app="web", cluster="dev", result="ok").inc()``); ``syncer.server.http`` answers
 ``GET /metrics`` with ``exposition(accept)``, which picks the Prometheus text format or
-OpenMetrics from the request's ``Accept`` header. ``syncer run`` points ``APPS`` at its
-controller, so that each scrape reports every app's status (``syncer_app_info``) and the
-approvals it waits for, read from state at that moment.
+OpenMetrics from the request's ``Accept`` header. A started ``syncer.controller``
+(``syncer run``, on the replica that acts) points ``APPS`` at itself, so that each scrape
+reports every app's status (``syncer_app_info``) and the approvals it waits for, read
+from state at that moment.
 
 All of it lives in ``REGISTRY``, one registry per process (not the client library's
 global one), created once on import: counters keep counting across HTTP server and
