@@ -20,7 +20,8 @@ from tests.promtool import build as promtool_build
 from tests.server.test_metrics_exposition import OPENMETRICS, parse
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.integration
+# A real cluster and a real syncer (or helm install twice): more than the default on a busy machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def _value(families: dict[str, dict], sample: str, **labels: str) -> float | None:

@@ -18,7 +18,8 @@ from tests.helm.test_chart_monitoring import EVERYTHING
 from tests.promtool import build as promtool_build
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.integration
+# A real cluster and a real syncer (or helm install twice): more than the default on a busy machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 RELEASE = "t"
 FULLNAME = f"{RELEASE}-syncer"
