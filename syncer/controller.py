@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors, repos, rollout
+from syncer import errors, metrics, repos, rollout
 from syncer.config import model, secrets
 from syncer.notify import service as notify_service
 from syncer.notify import worker as notify_worker
@@ -55,6 +55,11 @@ while no poll has picked the digest the webhook named."""
 
 FRESH_REASONS = frozenset({"api", "manual"})
 """Reasons that poll Git and registries again instead of using the last poll."""
+
+ROLLOUT_RESULTS = (
+    records.HEALTHY, records.UNHEALTHY, records.ROLLED_BACK, records.FAILED, records.ERROR,
+)  # fmt: skip
+"""Where carrying a release out on a cluster ends (the ``result`` of syncer_rollouts_total)."""
 
 
 repo_key = repos.repo_key
@@ -128,6 +133,14 @@ class Controller:
         if self.notifier is not None:
             self.notifier.start()
         self._started = True
+        # Only the controller that acts reports its apps (a standby does not start one).
+        metrics.APPS.watch(self.app_facts)
+        for app in self.config.apps:
+            try:
+                stages = self.reconciler.cluster_stages(app.name)
+            except errors.SyncerError:
+                continue  # its reconcile reports the problem
+            metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
         for app in self.config.apps:
             self._queue.request(app.name, "startup")
         log.info(
@@ -139,6 +152,7 @@ class Controller:
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop polling, let in-flight reconciles finish, close clients and state."""
         self._stopping = True
+        metrics.APPS.unwatch(self.app_facts)
         if self._jobs is not None:
             self._jobs.stop()
         if self._queue is not None:
@@ -337,6 +351,34 @@ class Controller:
     # --- ControllerPort: reading --------------------------------------------------------
     def apps_status(self) -> list[dict[str, Any]]:
         return [self._summary(app.name) for app in self.config.apps]
+
+    def app_facts(self) -> list[metrics.AppFacts]:
+        """Each app's status, sync status and pending approvals, for a metrics scrape."""
+        return [self._facts(app.name) for app in self.config.apps]
+
+    def _facts(self, name: str) -> metrics.AppFacts:
+        summary = self._summary(name)
+        run = self.store.run(name)
+        desired = run.desired_release if run else ""
+        if not desired:
+            sync = "Unknown"
+        elif summary["status"] == "Progressing" or summary["releases"] != [desired]:
+            # Somewhere it does not run the release it should (yet), or a rollout or a
+            # gate still has it on its way.
+            sync = "OutOfSync"
+        else:
+            sync = "Synced"
+        pending = {
+            a.stage: a.requested_at
+            for a in self.store.approvals(name)
+            if a.approved_at is None and a.release_id == desired
+        }
+        return metrics.AppFacts(
+            app=name,
+            health_status=summary["status"],
+            sync_status=sync,
+            pending_approvals=pending,
+        )
 
     def _summary(self, name: str) -> dict[str, Any]:
         run = self.store.run(name)

@@ -235,6 +235,11 @@ class Reconciler:
             app=self.app(name), config=self.config, pipeline=self._pipelines.get(name)
         )
 
+    def cluster_stages(self, name: str) -> dict[str, str]:
+        """Cluster -> its pipeline stage ("" without a pipeline), for every cluster of ``name``."""
+        stages = {c: s for s, names in self.stage_clusters(name).items() for c in names}
+        return {c.name: stages.get(c.name, "") for c in self.clusters_of(name)}
+
     def decide(self, app: model.App, *, fresh: bool) -> decide_.Decision:
         """What ``app`` should run now (``syncer.reconcile.decide``, as ``plan`` sees it)."""
         return decide_.decide(
@@ -265,6 +270,7 @@ class Reconciler:
         except errors.SyncerError as err:
             outcome = Outcome(app=name, ok=False, message=str(err), stage="config")
         metrics.RECONCILE_DURATION.labels(app=name).observe(time.monotonic() - started)
+        metrics.SYNCS.labels(app=name, result="ok" if outcome.ok else "failed").inc()
         if outcome.ok:
             metrics.LAST_SUCCESS.labels(app=name).set(time.time())
         else:
@@ -590,6 +596,7 @@ class Reconciler:
             progress=self.progress,
         )
         reached: dict[str, str] = {}
+        stage_of = self.cluster_stages(app.name)
         workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"app-{app.name}"
@@ -600,6 +607,10 @@ class Reconciler:
             for future in concurrent.futures.as_completed(futures):
                 t = futures[future]
                 reached[t.cluster] = future.result()
+                metrics.ROLLOUTS.labels(
+                    app=app.name, cluster=t.cluster, stage=stage_of.get(t.cluster, ""),
+                    result=reached[t.cluster],
+                ).inc()  # fmt: skip
         return reached
 
     def _check_drift(

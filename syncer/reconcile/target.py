@@ -322,6 +322,13 @@ class TargetRunner:
                 unreachable=isinstance(err, errors.TemporaryError),
             )
         if found.drifted:
+            metrics.DRIFT_DETECTED.labels(app=self.app.name, cluster=cluster.name).inc(
+                len(found.drifted)
+            )
+            if found.healed:
+                metrics.DRIFT_HEALED.labels(app=self.app.name, cluster=cluster.name).inc(
+                    len(found.drifted)
+                )
             self.store.record(
                 app=self.app.name,
                 kind="drift",

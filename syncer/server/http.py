@@ -10,7 +10,7 @@
   allows the route, ``syncer.server.users``);
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``; a standby
   of leader election is ready when it can forward to the leader),
-  ``GET /metrics`` (``metrics.REGISTRY`` in the Prometheus text format).
+  ``GET /metrics`` (``metrics.exposition``: Prometheus text or OpenMetrics, by ``Accept``).
 
 Secrets are ``SecretRef``s resolved when a request needs them (cached for
 ``SECRET_TTL`` seconds), so a rotated Secret or file is picked up without a restart.
@@ -154,7 +154,6 @@ class HttpServer:
         base_dir: str = ".",
         read_secret: secrets.SecretReader | None = None,
         resolve_secret: SecretResolver | None = None,
-        registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
         leader: forward.LeaderView | None = None,
         max_connections: int = MAX_CONNECTIONS,
@@ -169,7 +168,6 @@ class HttpServer:
         and ``/readyz`` reports the standby's own state."""
         self.settings = settings
         self.port = port
-        self.registry = registry
         self.max_body = max_body
         self.leader = leader
         self.max_connections = max_connections
@@ -530,7 +528,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if path == "/healthz":
                 return 200, b"ok\n", "text/plain; charset=utf-8"
             if path == "/metrics":
-                return 200, app.registry.expose().encode(), metrics.CONTENT_TYPE
+                content_type, body = metrics.exposition(self.headers.get("Accept"))
+                return 200, body, content_type
             ready, reason = app.ready()
             return (200 if ready else 503), f"{reason}\n".encode(), "text/plain; charset=utf-8"
         if path.startswith("/webhooks/"):

@@ -195,7 +195,10 @@ def test_pod_is_hardened_and_probed(render: Callable[..., Rendered]) -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "webhooks", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert container["resources"]["requests"] and container["resources"]["limits"]
     # A read-only root needs writable scratch space: /tmp and the cache are emptyDirs.
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -227,6 +230,7 @@ def test_config_is_mounted_and_is_a_valid_syncer_config(
     path.write_text(config_map["data"]["config.yaml"])
     loaded = loader.load(path)
     assert loaded.server.listen == "0.0.0.0:8080"
+    assert loaded.server.webhook_listen == "0.0.0.0:8081"
     assert str(loaded.server.api_token) == "file:/etc/syncer/secrets/api-token"
     assert str(loaded.server.webhooks.github) == "file:/etc/syncer/secrets/github-webhook"
     assert [a.name for a in loaded.apps] == ["web"]
@@ -262,7 +266,10 @@ def test_service_and_optional_service_monitor(render: Callable[..., Rendered]) -
         service["spec"]["selector"] == rendered.one("Deployment")["spec"]["selector"]["matchLabels"]
     )
     assert rendered.of_kind("ServiceMonitor") == []
-    monitor = render({"serviceMonitor": {"enabled": True}}).one("ServiceMonitor")
+    monitor = render(
+        {"serviceMonitor": {"enabled": True}},
+        api_versions=["monitoring.coreos.com/v1/ServiceMonitor"],
+    ).one("ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
 
@@ -327,7 +334,7 @@ def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
 ) -> None:
     policy = render().one("NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    [rule] = policy["spec"]["ingress"]
+    rule = policy["spec"]["ingress"][0]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert rule["from"] == [{"podSelector": {}}]  # the release namespace only
     assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "t"

@@ -139,7 +139,7 @@ def test_a_receiver_failing_twice_gets_the_event_once_with_the_same_id(
     proc, servers = _setup(tmp_path, receiver)
     for server in servers.values():
         server.fail_each = [(503, {"Retry-After": "0"}), (500, {})]
-    before = metrics.NOTIFICATIONS.labels(provider="hook", result="retried").get()
+    before = metrics.value("syncer_notifications_total", provider="hook", result="retried")
     try:
         rollout_events(proc.store)
         assert proc.worker.drain(timeout=60) == 0
@@ -152,7 +152,9 @@ def test_a_receiver_failing_twice_gets_the_event_once_with_the_same_id(
         # Each delivery was tried three times, always with the same id.
         assert set(_once_each(server.requests).values()) == {3}, name
         assert set(_once_each(server.requests)) == set(_once_each(accepted)), name
-    assert metrics.NOTIFICATIONS.labels(provider="hook", result="retried").get() == before + 6
+    assert (
+        metrics.value("syncer_notifications_total", provider="hook", result="retried") == before + 6
+    )
     reopened = process(tmp_path, "").store
     try:
         done = reopened.deliveries(limit=100)
@@ -248,11 +250,14 @@ notifications:
 """,
         **{"hook-url": f"{hook.url}/x", "hook-key": HOOK_KEY},
     )
-    before = metrics.NOTIFICATIONS.labels(provider="hook", result="dropped").get()
+    before = metrics.value("syncer_notifications_total", provider="hook", result="dropped")
     try:
         rollout_events(proc.store)  # three events, room for two
         assert proc.worker.route() == 2
-        assert metrics.NOTIFICATIONS.labels(provider="hook", result="dropped").get() == before + 1
+        assert (
+            metrics.value("syncer_notifications_total", provider="hook", result="dropped")
+            == before + 1
+        )
         assert proc.worker.drain(timeout=30) == 0
     finally:
         proc.close()

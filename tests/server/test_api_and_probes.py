@@ -15,7 +15,7 @@ from syncer import errors, metrics
 from syncer.config import model
 from syncer.server import http
 from tests.server.conftest import FakePort
-from tests.server.test_metrics_exposition import parse
+from tests.server.test_metrics_exposition import OPENMETRICS, parse
 
 AUTH = {"Authorization": "Bearer api-token"}
 
@@ -166,8 +166,26 @@ def test_metrics_endpoint_serves_the_registry(
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     families = parse(response.text)
-    samples = families["syncer_applies_total"]["samples"]
+    samples = families["syncer_applies"]["samples"]
     assert any(s[1] == {"app": "web", "cluster": "dev", "result": "ok"} for s in samples)
+    # Prometheus asks for OpenMetrics first, and gets it.
+    om = session.get(f"{server.url}/metrics", headers={"Accept": OPENMETRICS})
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert om.text.endswith("# EOF\n")
+
+
+def test_counters_outlive_a_server_restart_in_the_same_process(
+    start_server: Callable[..., http.HttpServer], session: requests.Session
+) -> None:
+    first = start_server()
+    metrics.WEBHOOKS.labels(kind="github", result="ignored").inc()
+    before = parse(session.get(f"{first.url}/metrics").text)["syncer_webhooks"]["samples"]
+    first.stop()
+    second = start_server()
+    after = parse(session.get(f"{second.url}/metrics").text)["syncer_webhooks"]["samples"]
+    ignored = ("syncer_webhooks_total", {"kind": "github", "result": "ignored"})
+    assert [s for s in after if s[:2] == ignored] == [s for s in before if s[:2] == ignored]
+    assert next(s[2] for s in after if s[:2] == ignored) >= 1
 
 
 def test_stop_closes_the_port_and_start_is_idempotent(

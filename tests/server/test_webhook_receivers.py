@@ -229,14 +229,16 @@ def post(
 def test_good_signature_triggers_what_the_payload_names(
     case: Case, server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
-    counter = metrics.WEBHOOKS.labels(kind=case.kind, result="triggered")
-    before = counter.get()
+    def counter() -> float:
+        return metrics.value("syncer_webhooks_total", kind=case.kind, result="triggered")
+
+    before = counter()
     body = json.dumps(case.payload).encode()
     response = post(session, server, case, case.headers(body))
     assert response.status_code == 202, response.text
     assert fake_port.triggers() == case.expected
     assert response.json()["triggered"] in (["deploy"], ["web"])
-    assert counter.get() == before + 1
+    assert counter() == before + 1
 
 
 TOKEN_KINDS = frozenset({"gitlab", "distribution", "dockerhub", "harbor", "registry"})
@@ -246,8 +248,10 @@ TOKEN_KINDS = frozenset({"gitlab", "distribution", "dockerhub", "harbor", "regis
 def test_bad_signature_is_refused_and_triggers_nothing(
     case: Case, server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
-    counter = metrics.WEBHOOKS.labels(kind=case.kind, result="unauthorized")
-    before = counter.get()
+    def counter() -> float:
+        return metrics.value("syncer_webhooks_total", kind=case.kind, result="unauthorized")
+
+    before = counter()
     body = json.dumps(case.payload).encode()
     bad_query = {"token": "wrong"} if case.query else {}
     response = post(session, server, case, case.bad_headers(body), query=bad_query)
@@ -258,7 +262,7 @@ def test_bad_signature_is_refused_and_triggers_nothing(
     missing = post(session, server, case, {}, query={})
     assert missing.status_code == 401
     assert fake_port.triggers() == []
-    assert counter.get() == before + 2
+    assert counter() == before + 2
 
 
 def test_signature_of_another_body_is_refused(
