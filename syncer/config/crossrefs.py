@@ -138,6 +138,10 @@ def _stages(
         if stage.after and complete:
             _after(stage, earlier=earlier, path=f"{path}.after", ctx=ctx)
         earlier.append(stage.name)
+        if not stage.clusters.names and not stage.clusters.selector:
+            where = f"{path}.clusters"
+            ctx.problem(where, where, "selects no cluster; give names or a selector")
+            continue
         chosen = select(stage.clusters, clusters=clusters, path=f"{path}.clusters", ctx=ctx)
         if chosen is None:
             continue

@@ -69,8 +69,7 @@ def test_a_rejected_promotion_rejects_its_release_once_and_says_who(
     refused = store.reject_promotion(app="web", stage="prod", release_id="r1" * 6, by="alice")
     assert refused.release_id == "r1" * 6 and refused.approved_at is None
     assert store.rejected("web") == {"r1" * 6: "promotion into prod rejected by alice"}
-    (event,) = store.history("web")
-    assert event.kind == "rejected"
+    (event,) = [e for e in store.history("web") if e.kind == "rejected"]
     assert event.message == "release r1r1r1r1r1r1: promotion into prod rejected by alice"
     # Only a waiting promotion can be refused: not another stage, not an approved one.
     with pytest.raises(errors.PermanentError, match="waiting for approval into stage 'dev'"):
