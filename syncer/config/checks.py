@@ -326,9 +326,19 @@ def _state(obj: model.StateSettings) -> Iterator[Finding]:
 
 
 def _server(obj: model.Server) -> Iterator[Finding]:
-    match = _LISTEN.fullmatch(obj.listen)
-    if not match or int(match.group(2)) > 65535:
-        yield "listen", f"invalid address {obj.listen!r}; expected HOST:PORT, e.g. 0.0.0.0:8080"
+    for key, value, example in (
+        ("listen", obj.listen, "0.0.0.0:8080"),
+        ("webhookListen", obj.webhook_listen, "0.0.0.0:8081"),
+    ):
+        match = _LISTEN.fullmatch(value)
+        if not match or int(match.group(2)) > 65535:
+            yield key, f"invalid address {value!r}; expected HOST:PORT, e.g. {example}"
+    if obj.listen == obj.webhook_listen and not obj.listen.endswith(":0"):
+        yield (
+            "webhookListen",
+            f"{obj.webhook_listen!r} is also server.listen; give webhooks their own port,"
+            " e.g. 0.0.0.0:8081",
+        )
 
 
 RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {

@@ -454,9 +454,19 @@ class WebhookSecrets:
 
 @dataclass(frozen=True)
 class Server:
-    """The HTTP server: API, webhooks, /metrics, health probes."""
+    """The HTTP server: API, /metrics and health probes on one listener, webhooks on another."""
 
-    listen: str = field(default="127.0.0.1:8080", metadata=doc("HOST:PORT of the HTTP server."))
+    listen: str = field(
+        default="127.0.0.1:8080",
+        metadata=doc("HOST:PORT of the API, /metrics and the health probes."),
+    )
+    webhook_listen: str = field(
+        default="127.0.0.1:8081",
+        metadata=doc(
+            "HOST:PORT of the webhook receivers (/webhooks/...); a separate port, so only"
+            " it need be exposed to Git hosts and registries."
+        ),
+    )
     api_token: SecretRef | None = field(
         default=None, metadata=doc("Bearer token for the API's POST endpoints.")
     )

@@ -230,12 +230,13 @@ def promo_env(
     kube_clusters: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> PromotionEnv:
-    port = free_port()
-    registry = notifying_registry(registry_server, port=port)
+    webhook_port = free_port()
+    registry = notifying_registry(registry_server, port=webhook_port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
     clusters = kube_clusters(names=NAMES, workload_delay=0.05)
     env = PromotionEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
-    env.port = port
+    env.port = free_port()
+    env.webhook_port = webhook_port
     env.repo = git.create_repo("team/deploy", env.example_files())
     for name, value in env.env.items():
         monkeypatch.setenv(name, value)

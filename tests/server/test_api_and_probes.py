@@ -183,8 +183,20 @@ def test_listen_address_in_use_is_a_clear_error(fake_port: FakePort) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = http.HttpServer(settings=model.Server(listen=f"127.0.0.1:{port}"), port=fake_port)
+        server = http.HttpServer(
+            settings=model.Server(listen=f"127.0.0.1:{port}", webhook_listen="127.0.0.1:0"),
+            port=fake_port,
+        )
         with pytest.raises(errors.PermanentError, match=rf"server.listen 127.0.0.1:{port}"):
+            server.start()
+        # The webhook listener's address is named the same way.
+        server = http.HttpServer(
+            settings=model.Server(listen="127.0.0.1:0", webhook_listen=f"127.0.0.1:{port}"),
+            port=fake_port,
+        )
+        with pytest.raises(
+            errors.PermanentError, match=rf"server.webhookListen 127.0.0.1:{port}: .*in use"
+        ):
             server.start()
 
 
@@ -211,7 +223,8 @@ def test_ipv6_listen(fake_port: FakePort, session: requests.Session) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        server = http.HttpServer(settings=model.Server(listen="[::1]:0"), port=fake_port).start()
+        settings = model.Server(listen="[::1]:0", webhook_listen="[::1]:0")
+        server = http.HttpServer(settings=settings, port=fake_port).start()
     except errors.PermanentError as err:
         pytest.skip(f"::1 not usable here: {err}")
     try:

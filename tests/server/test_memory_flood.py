@@ -132,6 +132,7 @@ def syncer_run(
         f"  - {{name: deploy, git: {{url: {repo.url}, branch: main, interval: 1h}}}}\n"
         "server:\n"
         "  listen: 127.0.0.1:0\n"
+        "  webhookListen: 127.0.0.1:0\n"
         "  webhooks: {generic: env:SYNCER_TEST_HOOK, github: env:SYNCER_TEST_HOOK,\n"
         "             gitlab: env:SYNCER_TEST_HOOK}\n"
         "state: {path: state.db}\n"
@@ -148,7 +149,7 @@ def syncer_run(
 
         def listening() -> bool:
             assert proc.poll() is None, log.read_text()
-            found[:] = re.findall(r"HTTP on (http://[^\s,]+)", log.read_text())
+            found[:] = re.findall(r"webhooks on (http://[^\s,]+)", log.read_text())
             return bool(found)
 
         wait_for(listening)
