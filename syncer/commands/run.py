@@ -18,11 +18,10 @@ import argparse
 import dataclasses
 import logging
 import signal
-import sys
 import threading
 from typing import Any
 
-from syncer import controller, errors, state
+from syncer import controller, errors, logs, state
 from syncer.commands import sync as sync_cmd
 from syncer.server import http, leader
 
@@ -130,16 +129,12 @@ def run(args: argparse.Namespace) -> int:
             elector.start()
         else:
             session.controller.start()
-        print(
-            f"syncer: controller running, HTTP on {server.url}, webhooks on {server.webhook_url}",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
+        logs.say(f"controller running, HTTP on {server.url}, webhooks on {server.webhook_url}")
         if settings.api_token is None:
-            print(
-                "syncer: server.apiToken is not set: the API's POSTs (sync, rollback, "
-                "approve) are refused",
-                file=sys.stderr, flush=True,
-            )  # fmt: skip
+            logs.say(
+                "server.apiToken is not set: the API's POSTs (sync, rollback, approve) are refused",
+                level=logging.WARNING,
+            )
         while not stop.wait(1.0):
             pass
     finally:
@@ -150,10 +145,10 @@ def run(args: argparse.Namespace) -> int:
             elector.stop()  # after in-flight work: releases the Lease for the standby
         session.store.close()
     if locked_out.is_set():
-        print("syncer: another syncer holds the state file; exiting", file=sys.stderr, flush=True)
+        logs.say("another syncer holds the state file; exiting", level=logging.ERROR)
         return 1
     if lost.is_set():
-        print("syncer: lost leadership; exiting", file=sys.stderr, flush=True)
+        logs.say("lost leadership; exiting", level=logging.ERROR)
         return 1
-    print("syncer: stopped", file=sys.stderr, flush=True)
+    logs.say("stopped")
     return 0

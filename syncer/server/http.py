@@ -171,6 +171,7 @@ class HttpServer:
         leader: forward.LeaderView | None = None,
         max_connections: int = MAX_CONNECTIONS,
         max_buffered: int = MAX_BUFFERED,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
@@ -184,6 +185,7 @@ class HttpServer:
         self.registry = registry
         self.max_body = max_body
         self.leader = leader
+        self.request_timeout = request_timeout
         if max_body > max_buffered:
             raise ValueError(f"max_body ({max_body}) is over max_buffered ({max_buffered})")
         self.budget = _BodyBudget(
@@ -204,7 +206,7 @@ class HttpServer:
                 ),
             ],
             handler=self._serve,
-            head_timeout=REQUEST_TIMEOUT,
+            head_timeout=request_timeout,
             keep_alive=KEEP_ALIVE,
             max_header_bytes=MAX_HEADER_BYTES,
         )  # fmt: skip
@@ -547,7 +549,7 @@ class _Exchange:
             self._take(body.length, body=body.length)
         data = bytearray()
         try:
-            for chunk in body.chunks(timeout=REQUEST_TIMEOUT):
+            for chunk in body.chunks(timeout=app.request_timeout):
                 if len(data) + len(chunk) > app.max_body:
                     raise _Answer(413, {"error": f"body over {app.max_body} bytes"}, close=True)
                 if body.length is None:  # chunked: the budget grows with what arrives

@@ -171,6 +171,12 @@ def _protocol(
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            # Headers and body go out in two writes; with Nagle's algorithm the second
+            # waits for the client's delayed ACK (~40 ms per request). asyncio sets
+            # TCP_NODELAY itself only on sockets it created.
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) > listener.max_connections:
                 log.warning(
                     "msg=too many connections; refusing listener=%s client=%s",

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from syncer import cli
+from syncer import logs
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 def test_formatter_escapes_newlines_in_messages_and_tracebacks() -> None:
-    formatter = cli.OneLineFormatter(cli.LOG_FORMAT)
+    formatter = logs.TextFormatter()
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:

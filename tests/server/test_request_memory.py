@@ -28,8 +28,11 @@ def raw(address: tuple[str, int]) -> Iterator[socket.socket]:
         yield sock
 
 
-def answer(sock: socket.socket) -> tuple[int, CaseInsensitiveDict[str], bytes]:
-    """Status, headers and body of one answer read from ``sock``."""
+def answer(
+    sock: socket.socket, *, head_only: bool = False
+) -> tuple[int, CaseInsensitiveDict[str], bytes]:
+    """Status, headers and body of one answer read from ``sock`` (``head_only``: the
+    answer to a HEAD, whose Content-Length is not followed by a body)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -38,7 +41,7 @@ def answer(sock: socket.socket) -> tuple[int, CaseInsensitiveDict[str], bytes]:
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = CaseInsensitiveDict(dict(line.split(": ", 1) for line in lines[1:]))
-    while len(body) < int(headers.get("Content-Length", "0")):
+    while not head_only and len(body) < int(headers.get("Content-Length", "0")):
         body += sock.recv(65536)
     return int(lines[0].split(" ")[1]), headers, body
 
