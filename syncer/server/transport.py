@@ -9,7 +9,9 @@ needs and the handler should never see:
 - parsing and framing (h11): keep-alive, pipelining, chunked request bodies,
   ``Expect: 100-continue`` (sent only when the handler starts reading the body), HEAD
   answered without a body;
-- a connection cap per listener (more: 503 at once, before a byte is read);
+- a connection cap per listener: at the cap, the connection that has waited longest
+  (``EVICT_AFTER`` seconds at least) for a request head is closed to make room, else
+  the new one is answered 503 at once, before a byte is read;
 - a deadline for each request head (``head_timeout``), counted from the connection or
   the previous answer, so a client that sends its headers a byte at a time is cut off
   (slowloris), plus a per-read deadline for bodies that the handler gives;
@@ -43,6 +45,9 @@ log = logging.getLogger("syncer.server")
 SKIP_UNREAD = 64 * 1024
 """Bytes of an unread body (refused on its headers) read and dropped to keep the
 connection; longer or chunked rests close it instead."""
+EVICT_AFTER = 1.0
+"""Seconds a connection must have waited for a request head before a new connection
+at the cap may take its place."""
 SHUTDOWN_GRACE = 5.0
 """Seconds ``stop()`` lets answers in flight finish before it cancels them."""
 
@@ -168,6 +173,7 @@ def _protocol(
 
     class Protocol(h11_impl.H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+        _waiting_since = 0.0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -177,7 +183,7 @@ def _protocol(
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if len(self.connections) > listener.max_connections:
+            if len(self.connections) > listener.max_connections and not self._make_room():
                 log.warning(
                     "msg=too many connections; refusing listener=%s client=%s",
                     listener.name, self.client[0] if self.client else "",
@@ -189,6 +195,7 @@ def _protocol(
 
         def _arm(self) -> None:
             self._disarm()
+            self._waiting_since = self.loop.time()
             self._deadline = self.loop.call_later(head_timeout, self._head_overdue)
 
         def _disarm(self) -> None:
@@ -196,14 +203,41 @@ def _protocol(
                 self._deadline.cancel()
                 self._deadline = None
 
+        def _waiting(self) -> bool:
+            """No request of this connection is being read or answered: it waits for
+            (the rest of) the next request head."""
+            return self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+
         def _head_overdue(self) -> None:
             self._deadline = None
-            # IDLE: the next request's head has not arrived whole. A request being
-            # read or answered is the handler's to time out.
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                if self.conn.trailing_data[0]:
-                    self.transport.write(timed_out)
-                self.transport.close()
+            # A request being read or answered is the handler's to time out.
+            if self._waiting():
+                self._drop()
+
+        def _drop(self) -> None:
+            if self.conn.trailing_data[0]:  # part of a head came: say why it ends
+                self.transport.write(timed_out)
+            self.transport.close()
+
+        def _make_room(self) -> bool:
+            """At the cap: close the connection that has waited longest for a request
+            head, if it has waited ``EVICT_AFTER`` seconds (an idle keep-alive, or a
+            client trickling its head in), so slow clients cannot hold every place."""
+            now = self.loop.time()
+            waiting = [
+                other
+                for other in self.connections
+                if isinstance(other, Protocol) and other is not self and other._waiting()
+                and now - other._waiting_since >= EVICT_AFTER
+            ]  # fmt: skip
+            if not waiting:
+                return False
+            oldest = min(waiting, key=lambda other: other._waiting_since)
+            oldest._disarm()
+            oldest._drop()
+            # It leaves the set once its transport has closed (connection_lost).
+            self.connections.discard(oldest)
+            return True
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -253,7 +253,13 @@ def test_connections_over_the_limit_are_answered_503(
     host, port = server.address
     idle = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
     try:
-        time.sleep(0.2)  # both are being served (waiting for their request line)
+        # Both are busy: their requests are being read (the bodies have not come).
+        for sock in idle:
+            sock.sendall(
+                b"POST /api/v1/apps/web/sync HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer api-token\r\nContent-Length: 10\r\n\r\n{"
+            )
+        time.sleep(0.2)
         response = session.get(f"{server.url}/healthz")
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "1"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from syncer.server import forward, http
+from syncer.server import forward, http, transport
 from tests.server.conftest import FakePort
 from tests.server.test_request_memory import PUSH, answer, raw
 from tests.server.test_webhook_receivers import sign
@@ -270,7 +270,15 @@ def test_too_many_connections_get_a_json_503(
     server = start_server(max_connections=2)
     held = [socket.create_connection(server.webhook_address, timeout=5) for _ in range(2)]
     try:
-        time.sleep(0.2)  # both accepted
+        # Both are busy: their signed bodies are being read (and have not all come).
+        for sock in held:
+            sock.sendall(
+                request(
+                    "POST", "/webhooks/generic", f"Content-Length: {len(PUSH)}",
+                    f"X-Signature-256: {SIGNED['X-Signature-256']}", body=PUSH[:5],
+                )
+            )  # fmt: skip
+        time.sleep(0.2)
         with raw(server.webhook_address) as sock:
             status, headers, body = answer(sock)
         assert (status, headers["Retry-After"]) == (503, "1")
@@ -281,6 +289,34 @@ def test_too_many_connections_get_a_json_503(
             assert answer(sock)[0] == 200
     finally:
         for sock in held:
+            sock.close()
+
+
+def test_at_the_cap_a_slow_head_makes_room_for_a_new_client(
+    start_server: Callable[..., http.HttpServer],
+) -> None:
+    server = start_server(max_connections=2)
+    slow = [socket.create_connection(server.address, timeout=10) for _ in range(2)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Trickle: ")
+        # Older than transport.EVICT_AFTER, so they may be dropped for newcomers.
+        time.sleep(transport.EVICT_AFTER + 0.5)
+        with raw(server.address) as sock:
+            sock.sendall(request("GET", "/healthz"))
+            assert answer(sock)[0] == 200
+        answers = []
+        for sock in slow:
+            sock.settimeout(0.5)
+            try:
+                answers.append(sock.recv(65536))
+            except TimeoutError:
+                answers.append(None)
+        # One slow client gave its place (told why), the other still waits.
+        dropped = [a for a in answers if a is not None]
+        assert len(dropped) == 1 and dropped[0].startswith(b"HTTP/1.1 408 "), answers
+    finally:
+        for sock in slow:
             sock.close()
 
 
