@@ -4,13 +4,14 @@ ones where a library would hide the framing), and curl where it is installed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -30,6 +31,19 @@ def request(method: str, path: str, *headers: str, body: bytes = b"") -> bytes:
 def chunked(body: bytes, size: int = 1000) -> bytes:
     parts = [body[i : i + size] for i in range(0, len(body), size)]
     return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in parts) + b"0\r\n\r\n"
+
+
+@contextlib.contextmanager
+def held(address: tuple[str, int], sent: bytes, *, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections that each sent ``sent`` and wait, closed on exit."""
+    socks = [socket.create_connection(address, timeout=10) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.sendall(sent)
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -268,16 +282,12 @@ def test_too_many_connections_get_a_json_503(
     start_server: Callable[..., http.HttpServer],
 ) -> None:
     server = start_server(max_connections=2)
-    held = [socket.create_connection(server.webhook_address, timeout=5) for _ in range(2)]
-    try:
-        # Both are busy: their signed bodies are being read (and have not all come).
-        for sock in held:
-            sock.sendall(
-                request(
-                    "POST", "/webhooks/generic", f"Content-Length: {len(PUSH)}",
-                    f"X-Signature-256: {SIGNED['X-Signature-256']}", body=PUSH[:5],
-                )
-            )  # fmt: skip
+    # Both places are busy: their signed bodies are being read (and have not all come).
+    busy = request(
+        "POST", "/webhooks/generic", f"Content-Length: {len(PUSH)}",
+        f"X-Signature-256: {SIGNED['X-Signature-256']}", body=PUSH[:5],
+    )  # fmt: skip
+    with held(server.webhook_address, busy, count=2):
         time.sleep(0.2)
         with raw(server.webhook_address) as sock:
             status, headers, body = answer(sock)
@@ -287,19 +297,13 @@ def test_too_many_connections_get_a_json_503(
         with raw(server.address) as sock:
             sock.sendall(request("GET", "/healthz"))
             assert answer(sock)[0] == 200
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def test_at_the_cap_a_slow_head_makes_room_for_a_new_client(
     start_server: Callable[..., http.HttpServer],
 ) -> None:
     server = start_server(max_connections=2)
-    slow = [socket.create_connection(server.address, timeout=10) for _ in range(2)]
-    try:
-        for sock in slow:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Trickle: ")
+    with held(server.address, b"GET /healthz HTTP/1.1\r\nX-Trickle: ", count=2) as slow:
         # Older than transport.EVICT_AFTER, so they may be dropped for newcomers.
         time.sleep(transport.EVICT_AFTER + 0.5)
         with raw(server.address) as sock:
@@ -315,9 +319,6 @@ def test_at_the_cap_a_slow_head_makes_room_for_a_new_client(
         # One slow client gave its place (told why), the other still waits.
         dropped = [a for a in answers if a is not None]
         assert len(dropped) == 1 and dropped[0].startswith(b"HTTP/1.1 408 "), answers
-    finally:
-        for sock in slow:
-            sock.close()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
