@@ -73,23 +73,29 @@ class Body:
         self.received = 0
         self.complete = length == 0
         """Whether the whole body has reached the handler."""
+        self.first: dict[str, Any] | None = None
+        """What the event loop already received (a short body, before the handler ran)."""
 
     def chunks(self, *, timeout: float) -> Iterator[bytes]:
         """The body's bytes as they arrive; ``BodyTimeout`` when none come for
         ``timeout`` seconds, ``ClientGone`` when the client hangs up."""
         while not self.complete:
-            future = asyncio.run_coroutine_threadsafe(self._receive(), self._loop)
-            try:
-                message = future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError as err:
-                future.cancel()
-                raise BodyTimeout(f"no body bytes for {timeout:g} s") from err
+            message, self.first = self.first or self._next(timeout=timeout), None
             if message["type"] == "http.disconnect":
                 raise ClientGone("the client closed the connection")
             self.complete = not message.get("more_body", False)
             data: bytes = message.get("body", b"")
             self.received += len(data)
             yield data
+
+    def _next(self, *, timeout: float) -> dict[str, Any]:
+        future = asyncio.run_coroutine_threadsafe(self._receive(), self._loop)
+        try:
+            message: dict[str, Any] = future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError as err:
+            future.cancel()
+            raise BodyTimeout(f"no body bytes for {timeout:g} s") from err
+        return message
 
     def left_unread(self) -> int | None:
         """Bytes the client will still send that nobody read; None when unknown."""
@@ -391,6 +397,7 @@ class Transport:
                 message = {"error": f"headers over {max_header_bytes} bytes"}
                 response = Response(431, _json(message), close=True)
             else:
+                _prefetch(request, receive=receive)
                 response = await loop.run_in_executor(pool, handler, request)
             unread = request.body.left_unread()
             headers = [(b"cache-control", b"no-store")]
@@ -417,6 +424,25 @@ class Transport:
             )  # fmt: skip
 
         return app
+
+
+def _prefetch(request: Request, *, receive: Any) -> None:
+    """For a short body (at most ``SKIP_UNREAD``, which uvicorn holds before anyone
+    reads it anyway) that has already come, take it on the event loop, so the handler
+    thread need not ask the loop for it (a hop between threads costs a wake-up, and
+    many under load). Nothing is waited for: a body still on its way is the handler's
+    to read once the headers have passed."""
+    length = request.body.length
+    if length is None or not 0 < length <= SKIP_UNREAD or request.headers.get("Expect"):
+        return
+    pending = receive()
+    try:
+        # Runs receive() up to its first wait: done at once when the body is here.
+        pending.send(None)
+    except StopIteration as done:
+        request.body.first = done.value
+    else:
+        pending.close()  # it would wait: leave the body unread
 
 
 class BindError(Exception):

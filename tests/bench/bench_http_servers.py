@@ -6,7 +6,8 @@ once: the stdlib ``ThreadingHTTPServer`` one, read from Git at ``LEGACY`` (the l
 commit that had it), and today's ``syncer.server.http``. Against each it prints:
 
 - signed GitHub pushes (3 KB) one at a time: p50/p95 latency;
-- 8 keep-alive senders, 2,000 pushes: webhooks/s;
+- 8 keep-alive senders, 2,000 pushes: webhooks/s, and the server's CPU time per push
+  (which, unlike latency, other work on the machine does not skew);
 - 1,000 clients connecting at once, one push each: how many were served, refused
   (503) or failed, p95 latency, the server's peak RSS;
 - 1,000 slow clients sending a request head a byte a second for 20 s, while one client
@@ -101,6 +102,12 @@ class Child:
         match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
         assert match
         return int(match.group(1)) / 1024
+
+    def cpu(self) -> float:
+        """CPU seconds the server process has used (user + system): unlike latency, not
+        skewed by other work on the machine."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -278,15 +285,17 @@ def measure(which: str) -> dict[str, Any]:
                 for _ in range(250):
                     assert s.post(url, data=PUSH, headers=HEADERS).status_code == 202
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), child.cpu()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(send, range(8)))
         rate = 2000 / (time.perf_counter() - start)
+        cpu_ms = (child.cpu() - cpu) / 2000 * 1000
         loaded = child.rss()
         burst = thousand_at_once(child)
         slow = slow_clients(child)
         return {
             "p50": pct(latencies, 0.5), "p95": pct(latencies, 0.95), "rate": rate,
+            "cpu": cpu_ms,
             "idle": idle, "loaded": loaded, "burst": burst, "slow": slow,
             "protocol": protocol(child),
         }  # fmt: skip
@@ -303,6 +312,7 @@ def main() -> None:
 
     row("push, sequential: p50 / p95 ms", lambda r: f"{r['p50']:.2f} / {r['p95']:.2f}")
     row("push, 8 keep-alive senders: webhooks/s", lambda r: f"{r['rate']:.0f}")
+    row("push: server CPU per webhook (ms)", lambda r: f"{r['cpu']:.2f}")
     row("RSS idle / after 2,500 pushes (MiB)", lambda r: f"{r['idle']:.0f} / {r['loaded']:.0f}")
     row(
         "1,000 at once: answers",
