@@ -94,6 +94,7 @@ class PromotionEnv:
         self.registry = registry
         self.clusters = {c.name: c for c in clusters}
         self.port = 0
+        self.webhook_port = 0
         self.repo: Any = None
         self.config_path = tmp / "syncer.yaml"
         self.env = {
@@ -138,6 +139,7 @@ class PromotionEnv:
         else:
             stages["prod"]["window"] = window
         data["server"]["listen"] = f"127.0.0.1:{self.port}"
+        data["server"]["webhookListen"] = f"127.0.0.1:{self.webhook_port}"
         data["state"]["path"] = str(self.tmp / "state" / "syncer-state.db")
         self.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
         return self.config_path

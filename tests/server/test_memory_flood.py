@@ -1,7 +1,7 @@
 """A flood of unauthenticated requests does not take a real ``syncer run`` anywhere
 near the chart's 512 MiB memory limit, and signed webhooks still get through.
 
-160 connections at once (the server serves 128) each send a 4 MiB body but its last
+160 connections at once (on the webhook listener) each send a 4 MiB body but its last
 byte, wait 2 s, send the last byte, twice over: most with no signature or token at
 all, some with a well-formed but wrong signature (their bodies must be read to be
 checked: the shared body budget bounds them), some with 5 MiB of headers. The
