@@ -45,6 +45,8 @@ log = logging.getLogger("syncer.server")
 SKIP_UNREAD = 64 * 1024
 """Bytes of an unread body (refused on its headers) read and dropped to keep the
 connection; longer or chunked rests close it instead."""
+LINGER = 2.0
+"""Seconds a refused connection stays half-closed, so its 503 is read, not reset."""
 EVICT_AFTER = 1.0
 """Seconds a connection must have waited for a request head before a new connection
 at the cap may take its place."""
@@ -180,6 +182,9 @@ def _protocol(
     class Protocol(h11_impl.H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
         _waiting_since = 0.0
+        _refused = False
+        _served = False
+        """At least one request of this connection has been answered."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -194,10 +199,24 @@ def _protocol(
                     "msg=too many connections; refusing listener=%s client=%s",
                     listener.name, self.client[0] if self.client else "",
                 )  # fmt: skip
-                transport.write(_BUSY)
-                transport.close()
+                self._refuse()
                 return
             self._arm()
+
+        def _refuse(self) -> None:
+            self._refused = True
+            self.connections.discard(self)  # it holds no place while it lingers
+            self.transport.write(_BUSY)
+            # Closed with the request unread, the socket would be reset and the 503
+            # could be lost: half-close, drop what comes, close once the client has
+            # read it (its EOF) or after a moment.
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER, self.transport.close)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._refused:
+                super().data_received(data)
 
         def _arm(self) -> None:
             self._disarm()
@@ -227,13 +246,16 @@ def _protocol(
 
         def _make_room(self) -> bool:
             """At the cap: close the connection that has waited longest for a request
-            head, if it has waited ``EVICT_AFTER`` seconds (an idle keep-alive, or a
-            client trickling its head in), so slow clients cannot hold every place."""
+            head, if it has waited ``EVICT_AFTER`` seconds and sent something (an idle
+            keep-alive, or a client trickling its head in), so slow clients cannot hold
+            every place. A connection that sent nothing yet may only be waiting for
+            the event loop to read it: the head deadline deals with silent ones."""
             now = self.loop.time()
             waiting = [
                 other
                 for other in self.connections
                 if isinstance(other, Protocol) and other is not self and other._waiting()
+                and (other._served or other.conn.trailing_data[0])
                 and now - other._waiting_since >= EVICT_AFTER
             ]  # fmt: skip
             if not waiting:
@@ -246,6 +268,7 @@ def _protocol(
             return True
 
         def on_response_complete(self) -> None:
+            self._served = True
             super().on_response_complete()
             if not self.transport.is_closing():
                 self._arm()
