@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from syncer import __version__, errors, redact, remote
+from syncer import __version__, errors, logs, redact, remote
 
 COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.validate",
@@ -46,40 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="GitOps continuous deployment: Git + registries -> releases -> clusters.",
     )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity on stderr (default: warning)",
-    )
+    _log_flags(parser, default_level="warning", default_format="text")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    # The same flags after the command (`syncer run --log-format json`); given there,
+    # they win over the ones before it.
+    for command in subparsers.choices.values():
+        _log_flags(command, default_level=argparse.SUPPRESS, default_format=argparse.SUPPRESS)
     return parser
 
 
-LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
-
-
-class OneLineFormatter(logging.Formatter):
-    """Every record on one line: newlines in messages and tracebacks are escaped as
-    ``\\n``, so line-based log shippers keep a record (and its key=value pairs) whole."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
-
-
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; the scheduler's per-job lines only with debug."""
-    root = logging.getLogger()
-    if not root.handlers:  # else someone (a test harness) already set logging up
-        handler = logging.StreamHandler()
-        handler.setFormatter(OneLineFormatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(getattr(logging, level.upper()))
-    # apscheduler logs two INFO lines per poll ("Running job", "executed successfully").
-    quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    logging.getLogger("apscheduler").setLevel(quiet)
+def _log_flags(parser: argparse.ArgumentParser, *, default_level: str, default_format: str) -> None:
+    parser.add_argument(
+        "--log-level", default=default_level, choices=logs.LEVELS,
+        help="log verbosity on stderr (default: warning)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-format", default=default_format, choices=logs.FORMATS,
+        help="log lines as text (default), logfmt or JSON, one record per line",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,20 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    setup_logging(args.log_level)
+    logs.setup(level=args.log_level, fmt=args.log_format)
     # Mask credentials in every log line from the start, not only once a secret is read.
     redact.install()
     try:
         return int(args.func(args))
     except errors.ConfigError as err:
         for problem in err.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            logs.say(problem, prefix="error: ", level=logging.ERROR)
         return EXIT_USAGE
     except remote.Denied as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_DENIED
     except errors.SyncerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        logs.say(str(err), prefix="error: ", level=logging.ERROR)
         return EXIT_REMOTE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

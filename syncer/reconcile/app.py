@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from syncer import errors, metrics, release, rollout
+from syncer import errors, logs, metrics, release, rollout
 from syncer.config import model
 from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
@@ -263,6 +263,12 @@ class Reconciler:
         ``only`` limits the pass to these clusters (``syncer sync`` leaves out the
         ones it cannot reach, and plans them instead).
         """
+        with logs.bound(app=name):
+            return self._reconcile_logged(name, reasons=reasons, fresh=fresh, only=only)
+
+    def _reconcile_logged(
+        self, name: str, *, reasons: frozenset[str], fresh: bool, only: frozenset[str] | None
+    ) -> Outcome:
         app = self.app(name)
         started = time.monotonic()
         try:

@@ -105,7 +105,11 @@ def write_config(
     if stages:
         data["pipelines"] = [{"app": app, "stages": stages} for app in apps]
     if port:
-        data["server"] = {"listen": f"127.0.0.1:{port}", "apiToken": "env:SYNCER_API_TOKEN"}
+        data["server"] = {
+            "listen": f"127.0.0.1:{port}",
+            "webhookListen": "127.0.0.1:0",
+            "apiToken": "env:SYNCER_API_TOKEN",
+        }
     path = tmp / "syncer.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -33,6 +33,7 @@ def env(name: str) -> model.SecretRef:
 
 ALL_SECRETS = model.Server(
     listen="127.0.0.1:0",
+    webhook_listen="127.0.0.1:0",
     api_token=env("SYNCER_TEST_API"),
     webhooks=model.WebhookSecrets(
         github=env("SYNCER_TEST_GITHUB"),
@@ -148,7 +149,7 @@ def start_server(
     started: list[http.HttpServer] = []
 
     def start(settings: model.Server = ALL_SECRETS, **kwargs: Any) -> http.HttpServer:
-        settings = dataclasses.replace(settings, listen="127.0.0.1:0")
+        settings = dataclasses.replace(settings, listen="127.0.0.1:0", webhook_listen="127.0.0.1:0")
         server = http.HttpServer(
             settings=settings, port=fake_port, base_dir=str(tmp_path), **kwargs
         )

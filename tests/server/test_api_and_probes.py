@@ -206,8 +206,20 @@ def test_listen_address_in_use_is_a_clear_error(fake_port: FakePort) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = http.HttpServer(settings=model.Server(listen=f"127.0.0.1:{port}"), port=fake_port)
+        server = http.HttpServer(
+            settings=model.Server(listen=f"127.0.0.1:{port}", webhook_listen="127.0.0.1:0"),
+            port=fake_port,
+        )
         with pytest.raises(errors.PermanentError, match=rf"server.listen 127.0.0.1:{port}"):
+            server.start()
+        # The webhook listener's address is named the same way.
+        server = http.HttpServer(
+            settings=model.Server(listen="127.0.0.1:0", webhook_listen=f"127.0.0.1:{port}"),
+            port=fake_port,
+        )
+        with pytest.raises(
+            errors.PermanentError, match=rf"server.webhookListen 127.0.0.1:{port}: .*in use"
+        ):
             server.start()
 
 
@@ -234,7 +246,8 @@ def test_ipv6_listen(fake_port: FakePort, session: requests.Session) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        server = http.HttpServer(settings=model.Server(listen="[::1]:0"), port=fake_port).start()
+        settings = model.Server(listen="[::1]:0", webhook_listen="[::1]:0")
+        server = http.HttpServer(settings=settings, port=fake_port).start()
     except errors.PermanentError as err:
         pytest.skip(f"::1 not usable here: {err}")
     try:
@@ -263,7 +276,13 @@ def test_connections_over_the_limit_are_answered_503(
     host, port = server.address
     idle = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
     try:
-        time.sleep(0.2)  # both are being served (waiting for their request line)
+        # Both are busy: their requests are being read (the bodies have not come).
+        for sock in idle:
+            sock.sendall(
+                b"POST /api/v1/apps/web/sync HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer api-token\r\nContent-Length: 10\r\n\r\n{"
+            )
+        time.sleep(0.2)
         response = session.get(f"{server.url}/healthz")
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "1"

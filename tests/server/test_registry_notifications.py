@@ -31,7 +31,7 @@ def test_signed_push_notification_triggers_the_pushed_repository(
     registry = registry_server.start(
         notifications=[
             {
-                "url": f"{server.url}/webhooks/distribution",
+                "url": f"{server.webhook_url}/webhooks/distribution",
                 "headers": {"Authorization": ["Bearer registry-token"]},
             }
         ]
@@ -54,7 +54,7 @@ def test_wrongly_signed_notifications_trigger_nothing(
     registry = registry_server.start(
         notifications=[
             {
-                "url": f"{server.url}/webhooks/distribution",
+                "url": f"{server.webhook_url}/webhooks/distribution",
                 "headers": {"Authorization": ["Bearer not-the-token"]},
             }
         ]
