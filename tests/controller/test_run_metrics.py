@@ -52,7 +52,7 @@ def test_a_live_scrape_passes_promtool_and_tells_what_happened(
     )
     try:
         assert eventually(lambda: "HTTP on http://" in log.read_text()), log.read_text()
-        url = re.search(r"HTTP on (http://\S+)", log.read_text())
+        url = re.search(r"HTTP on (http://[^\s,]+)", log.read_text())
         assert url is not None
         metrics_url = f"{url.group(1)}/metrics"
 

@@ -37,7 +37,6 @@ CHART_VALUES: list[tuple[Path, dict[str, Any]]] = [
         {
             "replicaCount": 2,
             "persistence": {"enabled": True, "size": "2Gi"},
-            "serviceMonitor": {"enabled": True},
             "networkPolicy": {"enabled": True},
         },
     ),
