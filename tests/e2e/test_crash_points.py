@@ -110,6 +110,8 @@ def _check_once(
         assert all(n == 1 for n in patches.values()), (after, patches)
 
 
+# One `syncer` process per state write, and each history entry is also an outbox write.
+@pytest.mark.timeout(600)
 def test_a_crash_after_any_state_write_of_a_rollout_is_finished_once(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
@@ -137,6 +139,8 @@ def test_a_crash_after_any_state_write_of_a_rollout_is_finished_once(
         _check_once(config, [a, b], after=after)
 
 
+# One `syncer` process per state write, and each history entry is also an outbox write.
+@pytest.mark.timeout(600)
 def test_a_crash_after_any_state_write_of_a_rollback_is_finished_once(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:

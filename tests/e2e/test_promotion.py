@@ -130,7 +130,9 @@ class PromotionEnv:
         (app,) = data["apps"]
         for image in app["images"]:
             image["repository"] = image["repository"].replace(EXAMPLE_REGISTRY, self.registry.host)
-        app["sync"].update(wait="3s", driftInterval="1h")
+        # Past the 2 s progress deadline with room for the deployment controller to mark
+        # it, so a failure is reported as ProgressDeadlineExceeded, not as a timed-out wait.
+        app["sync"].update(wait="5s", driftInterval="1h")
         app["gateway"]["allowedRegistries"] = [self.registry.host]
         stages = {s["name"]: s for s in data["pipelines"][0]["stages"]}
         stages["staging"]["soak"] = f"{SOAK:g}s"
