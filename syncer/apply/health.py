@@ -83,6 +83,14 @@ def _deployment(obj: dict[str, Any]) -> _Verdict:
     progressing = _conditions(obj).get("Progressing", {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         unavailable = int(status.get("unavailableReplicas", 0))
+        if not unavailable and updated >= wanted and available >= wanted:
+            # The deployment controller keeps a timed-out condition until its counts say
+            # complete: after a rollback to a ReplicaSet that is already available, only
+            # the failed pods' scale-down is left, and the condition is about them.
+            return PROGRESSING, (
+                f"{available} of {wanted} replicas available; waiting for the controller "
+                "to replace an earlier ProgressDeadlineExceeded"
+            )
         detail = f" ({updated} updated, {unavailable} unavailable)" if unavailable else ""
         message = str(progressing.get("message") or "")
         return DEGRADED, (

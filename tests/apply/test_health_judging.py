@@ -47,6 +47,35 @@ def deploy(
             "ProgressDeadlineExceeded: 1 of 3 replicas available",
         ),
         (
+            # A rollback to an available ReplicaSet: the timed-out condition is stale.
+            deploy(
+                {"replicas": 4, "updatedReplicas": 3, "availableReplicas": 3},
+                conditions=[
+                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+                ],
+            ),
+            "Progressing",
+            "3 of 3 replicas available; waiting for the controller to replace an earlier "
+            "ProgressDeadlineExceeded",
+        ),
+        (
+            # A failed rollout with a surge pod: the old replicas still serve, yet the
+            # updated one is not available.
+            deploy(
+                {
+                    "replicas": 4,
+                    "updatedReplicas": 3,
+                    "availableReplicas": 3,
+                    "unavailableReplicas": 1,
+                },
+                conditions=[
+                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+                ],
+            ),  # fmt: skip
+            "Degraded",
+            "ProgressDeadlineExceeded: 3 of 3 replicas available (3 updated, 1 unavailable)",
+        ),
+        (
             deploy({"replicas": 3, "updatedReplicas": 1, "availableReplicas": 1}),
             "Progressing",
             "1 of 3 updated replicas",

@@ -86,6 +86,7 @@ def test_cli_against_a_running_syncer_with_users_and_roles(
     data = yaml.safe_load(config.read_text())
     data["server"] = {
         "listen": f"127.0.0.1:{port}",
+        "webhookListen": "127.0.0.1:0",
         "users": [
             {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
             {"name": "alice", "role": "approver", "token": "env:ALICE_TOKEN", "stages": ["prod"]},

@@ -41,7 +41,7 @@ pipelines:
     stages:
       - {name: dev, clusters: [dev]}
       - {name: prod, clusters: [prod], after: dev, approval: true}
-server: {listen: "127.0.0.1:%(port)d", apiToken: "file:api-token"}
+server: {listen: "127.0.0.1:%(port)d", webhookListen: "127.0.0.1:0", apiToken: "file:api-token"}
 state: {path: state/syncer.db}
 notifications:
   providers:

@@ -157,7 +157,7 @@ class Env:
                     "writeBack": write_back,
                 }
             ],
-            "server": {"listen": f"127.0.0.1:{free_port()}"},
+            "server": {"listen": f"127.0.0.1:{free_port()}", "webhookListen": "127.0.0.1:0"},
             "state": {"path": str(self.tmp / "state" / "syncer.db")},
         }  # fmt: skip
         path = self.tmp / "syncer.yaml"
