@@ -2,6 +2,9 @@
 
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
 subcommand and sets ``func`` (taking the parsed namespace, returning an exit code).
+Every subcommand also takes the colour flags (``--color``, ``--no-color``) and keeps the
+line breaks of its examples (``epilog``); shell completion (``syncer completion``) is
+answered here, before any command runs, by ``argcomplete``.
 Errors reach the user as one line on stderr and a non-zero exit, never a traceback:
 exit 2 for usage and configuration errors, 3 for errors of remote systems, 1 for
 "ran fine, but the answer is no / something failed".
@@ -12,10 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from syncer import __version__, errors, redact
+import argcomplete
+
+from syncer import __version__, errors, output, redact
+from syncer.commands import common
 
 COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.validate",
@@ -24,10 +31,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.plan",
     "syncer.commands.status",
     "syncer.commands.history",
+    "syncer.commands.releases",
     "syncer.commands.rollback",
     "syncer.commands.hold",
     "syncer.commands.render",
     "syncer.commands.image",
+    "syncer.commands.completion",
 )
 
 EXIT_USAGE = 2
@@ -46,10 +55,41 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: warning)",
     )
+    add_colour_flags(parser, default="auto")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for sub in _subcommands(parser):
+        # Examples in epilogs keep their line breaks.
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        if sub.get_default("func") is not None:
+            # Also after the command (`syncer status --no-color`); SUPPRESS keeps a
+            # value given before the command.
+            add_colour_flags(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def add_colour_flags(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument(
+        "--color",
+        choices=output.COLOUR_MODES,
+        default=default,
+        help="colour state words: auto (on a terminal, unless NO_COLOR is set; "
+        "FORCE_COLOR forces it), always, never (default: auto)",
+    )
+    parser.add_argument(
+        "--no-color", dest="color", action="store_const", const="never", default=default,
+        help="same as --color=never",
+    )  # fmt: skip
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser under ``parser`` (``image tags`` included), depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield sub
+                yield from _subcommands(sub)
 
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
@@ -78,10 +118,16 @@ def setup_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    # Under a shell's completion (_ARGCOMPLETE set) this prints the candidates and exits.
+    argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    common.finish(args)
+    output.configure(
+        colour=output.colour_wanted(mode=args.color, env=os.environ, stream=sys.stdout)
+    )
     setup_logging(args.log_level)
     # Mask credentials in every log line from the start, not only once a secret is read.
     redact.install()

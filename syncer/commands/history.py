@@ -1,4 +1,4 @@
-"""``syncer history -c FILE APP [-o json]``: what happened to an app, newest first.
+"""``syncer history -c FILE APP [-o wide|json|yaml]``: what happened to an app, newest first.
 
 Registered by ``syncer.cli``; reads the state file: new releases, rollouts, applies,
 health, rollbacks, drift and errors, each with its cluster and release.
@@ -10,7 +10,16 @@ import argparse
 from typing import Any
 
 from syncer import errors, output
+from syncer.commands import common
 from syncer.commands import status as status_cmd
+
+EXAMPLES = """examples:
+  # the last 50 events of web: releases, rollouts, health, rollbacks, drift, errors
+  syncer history -c deploy/syncer.yaml web
+  # with the release each event is about, 200 events
+  syncer history -c deploy/syncer.yaml web -n 200 -o wide
+  syncer history -c deploy/syncer.yaml web -o json | jq '.[] | select(.kind == "rollback")'
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -18,11 +27,12 @@ def register(subparsers: Any) -> None:
         "history",
         help="show an app's history (releases, rollouts, rollbacks, errors)",
         description="An app's recorded history, newest first.",
+        epilog=EXAMPLES,
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
-    parser.add_argument("app", help="app name")
+    common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     parser.add_argument("-n", "--limit", type=int, default=50, help="entries (default 50)")
-    output.add_output_flag(parser)
+    output.add_output_flag(parser, wide=True)
     parser.set_defaults(func=run)
 
 
@@ -38,18 +48,25 @@ def run(args: argparse.Namespace) -> int:
         data = ctl.history(args.app, args.limit)
     finally:
         store.close()
+    human = args.output in (output.TEXT, output.WIDE)
     output.emit(
-        data if args.output == "text" else status_cmd.iso_times(data),
-        fmt=args.output, text=_text,
+        data if human else status_cmd.iso_times(data), fmt=args.output,
+        text=lambda events: text(events, wide=args.output == output.WIDE),
     )  # fmt: skip
     return 0
 
 
-def _text(events: list[dict[str, Any]]) -> str:
+COLUMNS = (
+    output.Column("TIME", lambda e: status_cmd.when(e["at"])),
+    output.Column("KIND", lambda e: e["kind"], coloured=True),
+    output.Column("CLUSTER", lambda e: e["cluster"] or ""),
+    output.Column("RELEASE", lambda e: (e.get("release") or "")[:12], wide=True),
+    output.Column("MESSAGE", lambda e: e["message"]),
+)
+"""Newest first; ``-o wide`` adds the release each event is about."""
+
+
+def text(events: list[dict[str, Any]], *, wide: bool = False) -> str:
     if not events:
         return "no history yet"
-    lines = []
-    for e in events:
-        where = f" [{e['cluster']}]" if e["cluster"] else ""
-        lines.append(f"{status_cmd.when(e['at'])}  {e['kind']:<10}{where} {e['message']}")
-    return "\n".join(lines)
+    return output.table(events, COLUMNS, wide=wide)

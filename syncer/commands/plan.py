@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from syncer import errors, output, state
+from syncer.commands import common
+from syncer.commands import status as status_cmd
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
 from syncer.reconcile import plan as plan_
@@ -32,9 +34,10 @@ def register(subparsers: Any) -> None:
         help="show what a sync would change (nothing is written)",
         description="Render every app for its clusters with the images its policies pick "
         "now, and diff against the live clusters (server-side dry run).",
+        epilog=EXAMPLES,
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
-    parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    common.add_app_arguments(parser, command="plan", many=True)
     parser.add_argument(
         "--exit-code",
         action="store_true",
@@ -46,8 +49,19 @@ def register(subparsers: Any) -> None:
         help="render this working tree of the app's repository instead of the fetched "
         "commit (e.g. a pull request's checkout)",
     )
-    output.add_output_flag(parser)
+    output.add_output_flag(parser, wide=True)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # what a sync now would change, per app and cluster, with a diff per object
+  syncer plan -c deploy/syncer.yaml
+  # a pull request's check: 0 nothing changes, 2 something does, 1 refused
+  syncer plan -c deploy/syncer.yaml web --local "$GITHUB_WORKSPACE" --exit-code
+  # the summary table with commits, images and gates; or everything as JSON
+  syncer plan -c deploy/syncer.yaml -o wide
+  syncer plan -c deploy/syncer.yaml web -o json | jq '.[].clusters[].summary'
+"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
     names = sync_cmd.select_apps(config, args.app)
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
-        raise errors.ConfigError(
-            ["--local: the apps planned read different sources; choose them with --app"]
-        )
+        raise errors.ConfigError(["--local: the apps planned read different sources; name one APP"])
     path = state.state_path(base_dir=config.base_dir, path=config.state.path)
     store = state.open_store(path) if path.exists() else None
     parts = live.LiveParts(config)
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         parts.close()
         if store is not None:
             store.close()
-    output.emit(reports, fmt=args.output, text=_text)
+    output.emit(reports, fmt=args.output, text=lambda r: text(r, wide=args.output == output.WIDE))
     if not all(r["ok"] for r in reports):
         return sync_cmd.EXIT_FAILED
     return EXIT_CHANGES if args.exit_code and any(r["changes"] for r in reports) else 0
@@ -85,9 +97,32 @@ EXIT_CHANGES = 2
 """``plan --exit-code``: a sync now would change something (a CI gate)."""
 
 
-def _text(reports: list[dict[str, Any]]) -> str:
-    lines: list[str] = []
+COLUMNS = (
+    output.Column("APP", lambda r: r["app"]["app"]),
+    output.Column("CLUSTER", lambda r: r["cluster"].get("cluster", "")),
+    output.Column("RESULT", lambda r: _result(r["app"], r["cluster"]), coloured=True),
+    output.Column("CHANGES", lambda r: _changes(r["cluster"])),
+    output.Column("RELEASE", lambda r: r["app"]["release"][:12]),
+    output.Column("COMMIT", lambda r: r["app"]["commit"][:7] or r["app"]["tree"], wide=True),
+    output.Column(
+        "IMAGES", lambda r: ",".join(status_cmd.short_image(i["ref"]) for i in r["app"]["images"]),
+        wide=True,
+    ),
+    output.Column("GATE", lambda r: r["cluster"].get("gate", ""), wide=True),
+    output.Column(
+        "MESSAGE", lambda r: r["cluster"].get("error") or r["app"]["error"], wide=True
+    ),
+)  # fmt: skip
+"""One row per app and cluster, above the diffs; ``-o wide`` adds what the release is
+made of and why a sync would not roll it out now."""
+
+
+def text(reports: list[dict[str, Any]], *, wide: bool = False) -> str:
+    """The summary table, then per app its release, images and a diff per object."""
+    rows = [{"app": r, "cluster": c} for r in reports for c in (r["clusters"] or [{}])]
+    lines: list[str] = [output.table(rows, COLUMNS, wide=wide)] if rows else []
     for report in reports:
+        lines.append("")
         lines.append(f"{report['app']}:")
         for line in sync_cmd.plan_text(report):
             # A multi-line message (gateway violations, conflicts) stays under its line.
@@ -95,3 +130,18 @@ def _text(reports: list[dict[str, Any]]) -> str:
             lines.append("  " + first)
             lines.extend("      " + more for more in rest)
     return "\n".join(lines)
+
+
+def _result(report: dict[str, Any], cluster: dict[str, Any]) -> str:
+    if cluster.get("error") or report["error"]:
+        return "error"
+    if not cluster:
+        return "no clusters"
+    if not cluster["reachable"]:
+        return "unreachable"
+    return "changes" if cluster["changes"] else "in sync"
+
+
+def _changes(cluster: dict[str, Any]) -> str:
+    summary = cluster.get("summary") or {}
+    return ", ".join(f"{n} {k}" for k, n in summary.items() if n)
