@@ -47,8 +47,8 @@ def test_waiting_for_approval_is_progressing_not_healthy(store: state.Store) -> 
     assert status is not None
     assert status["status"] == "Progressing", status
     assert status["healthy"] is True  # what runs (dev) is healthy
-    text = status_cmd._text([status])
-    assert text.startswith("web: Progressing  release ")
+    text = status_cmd.text([status])
+    assert text.splitlines()[1].split()[:2] == ["web", "Progressing"]
     assert "stage prod: waiting for approval of release" in text
     ctl.approve("web", "prod")
     ctl.reconciler.reconcile("web", fresh=True)
