@@ -116,7 +116,7 @@ STATE_COLOURS: dict[str, str] = {
     "release": CYAN,
     # Something is wrong.
     "degraded": RED, "failing": RED, "failed": RED, "unhealthy": RED, "error": RED,
-    "rollback": RED, "rejected": RED,
+    "rollback": RED, "rejected": RED, "rolled-back": RED,
     # Held on purpose, or not known.
     "suspend": MAGENTA, "suspended": MAGENTA, "pin": MAGENTA, "pinned": MAGENTA,
     "unknown": GREY,

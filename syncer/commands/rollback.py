@@ -100,5 +100,5 @@ def user() -> str:
 
 def _text(data: dict[str, Any]) -> str:
     lines = [f"{data['app']}: {data['message']}"]
-    lines += [f"  cluster {c}: {s}" for c, s in sorted(data["clusters"].items())]
+    lines += [f"  cluster {c}: {output.state(s)}" for c, s in sorted(data["clusters"].items())]
     return "\n".join(lines)

@@ -239,7 +239,7 @@ def _text(results: list[dict[str, Any]]) -> str:
         else:
             mark = "FAILED"
         release = (entry.get("release") or "")[:12]
-        head = f"{entry['app']}: {mark}"
+        head = f"{entry['app']}: {output.state(mark)}"
         if release:
             head += f" release {release}"
         if entry.get("rejected") is not None and entry.get("ok"):
@@ -255,7 +255,8 @@ def _text(results: list[dict[str, Any]]) -> str:
         reasons = entry.get("errors", {})
         for cluster, reached in sorted(entry.get("clusters", {}).items()):
             reason = reasons.get(cluster)
-            lines.append(f"  cluster {cluster}: {reached}" + (f" ({reason})" if reason else ""))
+            where = f"  cluster {cluster}: {output.state(reached)}"
+            lines.append(where + (f" ({reason})" if reason else ""))
         planned = entry.get("planned")
         if planned:
             lines.extend("  " + line for line in plan_text(planned))

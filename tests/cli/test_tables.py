@@ -67,3 +67,28 @@ def test_status_history_and_releases_tables_and_their_wide_columns(
     assert releases[1][:2] == [rid[:12], commit[:7]] and releases[1][3] == "a=healthy"
     wide = _table(syncer_exe, cli_env, "releases", "-c", config, "site", "-o", "wide")
     assert wide[0] == ["RELEASE", "COMMIT", "AGE", "CLUSTERS", "IMAGES", "CREATED"]
+
+
+@pytest.mark.timeout(600)
+def test_plan_summarises_each_app_and_cluster_in_a_table_above_the_objects(
+    tmp_path: Path, git_http: Any, syncer_exe: str, cli_env: dict[str, str]
+) -> None:
+    repo = git_http.create_repo("deploy", {"site/cm.yaml": CONFIGMAP % "one"})
+    missing = str(tmp_path / "no-kubeconfig")
+    config = str(write_config(tmp_path, url=repo.url, kubeconfig=missing, clusters=["a"]))
+    done = subprocess.run(
+        [syncer_exe, "plan", "-c", config, "site", "-o", "wide"],
+        capture_output=True, text=True, env=cli_env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # a cluster it cannot reach: refused
+    table, details = done.stdout.split("\n\n", 1)
+    header, row = (
+        [c.strip() for c in line.split("   ") if c.strip()] for line in table.splitlines()
+    )
+    assert header == [
+        "APP", "CLUSTER", "RESULT", "CHANGES", "RELEASE", "COMMIT", "IMAGES", "GATE", "MESSAGE",
+    ]  # fmt: skip
+    assert row[:4] == ["site", "a", "unreachable", "1 create"]
+    assert row[5] == repo.head()[:7], done.stdout
+    # Under the table: what would be applied, as before.
+    assert details.startswith("site:\n") and "GREETING: one" in details
