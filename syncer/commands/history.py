@@ -48,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         data = ctl.history(args.app, args.limit)
     finally:
         store.close()
-    human = args.output in (output.TEXT, output.WIDE)
-    output.emit(
-        data if human else status_cmd.iso_times(data), fmt=args.output,
-        text=lambda events: text(events, wide=args.output == output.WIDE),
-    )  # fmt: skip
+    status_cmd.emit_listing(data, fmt=args.output, text=text)
     return 0
 
 

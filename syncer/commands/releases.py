@@ -47,11 +47,7 @@ def run(args: argparse.Namespace) -> int:
             common.check_apps(ctl.config, [args.app], config_path=args.config)
     finally:
         store.close()
-    human = args.output in (output.TEXT, output.WIDE)
-    output.emit(
-        data if human else status_cmd.iso_times(data), fmt=args.output,
-        text=lambda releases: text(releases, wide=args.output == output.WIDE),
-    )  # fmt: skip
+    status_cmd.emit_listing(data, fmt=args.output, text=text)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from syncer import controller, output, state
@@ -96,10 +97,11 @@ def read_only(config_path: str) -> tuple[controller.Controller, state.Store]:
 def run(args: argparse.Namespace) -> int:
     if args.watch:
         return output.watch(
-            lambda: _shown(args, fetch(args)), fmt=args.output, text=_texter(args),
+            lambda: for_format(_shown(args, fetch(args)), fmt=args.output),
+            fmt=args.output, text=renderer(text, fmt=args.output),
             interval=args.interval, title=f"syncer status -c {args.config}",
         )  # fmt: skip
-    output.emit(_shown(args, fetch(args)), fmt=args.output, text=_texter(args))
+    emit_listing(_shown(args, fetch(args)), fmt=args.output, text=text)
     return 0
 
 
@@ -113,14 +115,23 @@ def fetch(args: argparse.Namespace) -> list[dict[str, Any]]:
     return data
 
 
-def _shown(args: argparse.Namespace, data: list[dict[str, Any]]) -> Any:
-    """The apps asked for, with ISO times for JSON and YAML."""
-    data = [a for a in data if not args.app or a["name"] in args.app]
-    return data if args.output in (output.TEXT, output.WIDE) else iso_times(data)
+def _shown(args: argparse.Namespace, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The apps asked for."""
+    return [a for a in data if not args.app or a["name"] in args.app]
 
 
-def _texter(args: argparse.Namespace) -> Any:
-    return lambda apps: text(apps, wide=args.output == output.WIDE)
+def emit_listing(data: Any, *, fmt: str, text: Callable[..., str]) -> None:
+    """Print a listing (status, history, releases): ``text(data, wide=...)`` for people,
+    every field with ISO times for JSON and YAML."""
+    output.emit(for_format(data, fmt=fmt), fmt=fmt, text=renderer(text, fmt=fmt))
+
+
+def for_format(data: Any, *, fmt: str) -> Any:
+    return data if fmt in (output.TEXT, output.WIDE) else iso_times(data)
+
+
+def renderer(text: Callable[..., str], *, fmt: str) -> Callable[[Any], str]:
+    return lambda data: text(data, wide=fmt == output.WIDE)
 
 
 TIME_KEYS = frozenset({"at", "since"})
