@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         parts.close()
         if store is not None:
             store.close()
-    output.emit(reports, fmt=args.output, text=lambda r: text(r, wide=args.output == output.WIDE))
+    output.emit(reports, fmt=args.output, text=status_cmd.renderer(text, fmt=args.output))
     if not all(r["ok"] for r in reports):
         return sync_cmd.EXIT_FAILED
     return EXIT_CHANGES if args.exit_code and any(r["changes"] for r in reports) else 0

@@ -5,7 +5,10 @@ Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -108,3 +111,30 @@ def test_watch_text_in_a_pipe_prints_the_table_again_on_change_and_sigterm_exits
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=WAIT)
     assert code == 0
+
+
+@pytest.mark.timeout(600)
+def test_watch_on_a_terminal_redraws_the_screen_every_interval(
+    syncer_exe: str, cli_env: dict[str, str], names_config: Path
+) -> None:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [syncer_exe, "status", "-c", str(names_config), "--watch", "--interval", "0.2"],
+        stdout=follower, stderr=subprocess.DEVNULL, env={**cli_env, "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(follower)
+    screen = b""
+    try:
+        # Nothing changes in the state, yet the screen is redrawn (ages move on).
+        while screen.count(b"\x1b[H\x1b[2J") < 3:
+            ready, _, _ = select.select([leader], [], [], WAIT)
+            assert ready, screen
+            screen += os.read(leader, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=WAIT)
+        os.close(leader)
+    assert code == 0
+    last = screen.decode().split("\x1b[H\x1b[2J")[-2]  # a whole frame
+    assert last.startswith(f"syncer status -c {names_config}   20")  # title and time
+    assert "\x1b[33mPending\x1b[0m" in last  # a terminal: coloured
