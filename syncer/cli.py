@@ -60,13 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     for sub in _subcommands(parser):
-        # Examples in epilogs keep their line breaks.
-        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.formatter_class = HelpFormatter
         if sub.get_default("func") is not None:
             # Also after the command (`syncer status --no-color`); SUPPRESS keeps a
             # value given before the command.
             add_colour_flags(sub, default=argparse.SUPPRESS)
     return parser
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions are wrapped to the terminal as usual; a text of several lines (the
+    examples in an epilog) is printed as written, so commands stay one per line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def add_colour_flags(parser: argparse.ArgumentParser, *, default: str) -> None:
