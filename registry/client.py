@@ -362,6 +362,33 @@ class Client:
             raise self._invalid(path=path, ref=ref, what="manifest", err=err) from err
         return Manifest(digest, media_type, body)
 
+    def get_blob(
+        self, repository: str | reference.Reference, digest: str, *, max_size: int
+    ) -> bytes:
+        """The blob ``digest`` (e.g. a Helm chart's archive layer), checked against its
+        digest; one larger than ``max_size`` bytes (or the body limit) is refused."""
+        path = self.path(repository)
+        try:
+            answers.digest(digest, what="blob digest")
+        except answers.Invalid as err:
+            raise errors.InvalidReferenceError(f"{self.host}/{path}@{digest}: {err}") from err
+        with self.transport.call(f"reading blob {digest} of {self.host}/{path}"):
+            response = self._pull(
+                "GET", path=path, resource=f"blobs/{digest}", ref=digest, kind="blob"
+            )
+        raw = response.content
+        if len(raw) > max_size:
+            raise errors.ResponseError(
+                f"registry {self.host} sent {len(raw)} bytes for {self.host}/{path}@{digest}, "
+                f"above the limit of {max_size} bytes; refusing it"
+            )
+        if answers.digest_of(raw, algorithm=digest.partition(":")[0]) != digest:
+            raise self._invalid(
+                path=path, ref=digest, what="blob",
+                err=answers.Invalid("the body does not match its digest"),
+            )  # fmt: skip
+        return raw
+
     def platform_manifest(
         self, repository: str | reference.Reference, ref: str, *, platform: str = "linux/amd64"
     ) -> Manifest:

@@ -6,8 +6,10 @@ Every subcommand also takes the colour flags (``--color``, ``--no-color``) and k
 line breaks of its examples (``epilog``); shell completion (``syncer completion``) is
 answered here, before any command runs, by ``argcomplete``.
 Errors reach the user as one line on stderr and a non-zero exit, never a traceback:
-exit 2 for usage and configuration errors, 3 for errors of remote systems, 1 for
-"ran fine, but the answer is no / something failed".
+exit 2 for usage and configuration errors (an unknown app or stage, also as a server
+says it), 3 for errors of remote systems (a server that does not answer), 4 when a
+server refuses the token or the user's role does not allow the command, 1 for "ran
+fine, but the answer is no / something failed".
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import argcomplete
 
-from syncer import __version__, errors, output, redact
+from syncer import __version__, errors, logs, output, redact, remote
 from syncer.commands import common
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -34,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.releases",
     "syncer.commands.rollback",
     "syncer.commands.hold",
+    "syncer.commands.approve",
+    "syncer.commands.login",
     "syncer.commands.render",
     "syncer.commands.image",
     "syncer.commands.completion",
@@ -41,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EXIT_USAGE = 2
 EXIT_REMOTE = 3
+EXIT_DENIED = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,16 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="GitOps continuous deployment: Git + registries -> releases -> clusters.",
     )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity on stderr (default: warning)",
-    )
+    _log_flags(parser, default_level="warning", default_format="text")
     add_colour_flags(parser, default="auto")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    # The same flags after the command (`syncer run --log-format json`); given there,
+    # they win over the ones before it.
+    for command in subparsers.choices.values():
+        _log_flags(command, default_level=argparse.SUPPRESS, default_format=argparse.SUPPRESS)
     for sub in _subcommands(parser):
         sub.formatter_class = HelpFormatter
         if sub.get_default("func") is not None:
@@ -66,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
             # value given before the command.
             add_colour_flags(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _log_flags(parser: argparse.ArgumentParser, *, default_level: str, default_format: str) -> None:
+    parser.add_argument(
+        "--log-level", default=default_level, choices=logs.LEVELS,
+        help="log verbosity on stderr (default: warning)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-format", default=default_format, choices=logs.FORMATS,
+        help="log lines as text (default), logfmt or JSON, one record per line",
+    )  # fmt: skip
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -101,30 +116,6 @@ def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                 yield from _subcommands(sub)
 
 
-LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
-
-
-class OneLineFormatter(logging.Formatter):
-    """Every record on one line: newlines in messages and tracebacks are escaped as
-    ``\\n``, so line-based log shippers keep a record (and its key=value pairs) whole."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
-
-
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; the scheduler's per-job lines only with debug."""
-    root = logging.getLogger()
-    if not root.handlers:  # else someone (a test harness) already set logging up
-        handler = logging.StreamHandler()
-        handler.setFormatter(OneLineFormatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(getattr(logging, level.upper()))
-    # apscheduler logs two INFO lines per poll ("Running job", "executed successfully").
-    quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    logging.getLogger("apscheduler").setLevel(quiet)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # Under a shell's completion (_ARGCOMPLETE set) this prints the candidates and exits.
@@ -137,17 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.configure(
         colour=output.colour_wanted(mode=args.color, env=os.environ, stream=sys.stdout)
     )
-    setup_logging(args.log_level)
+    logs.setup(level=args.log_level, fmt=args.log_format)
     # Mask credentials in every log line from the start, not only once a secret is read.
     redact.install()
     try:
         return int(args.func(args))
     except errors.ConfigError as err:
         for problem in err.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            logs.say(problem, prefix="error: ", level=logging.ERROR)
         return EXIT_USAGE
-    except errors.SyncerError as err:
+    except remote.Denied as err:
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_DENIED
+    except errors.SyncerError as err:
+        logs.say(str(err), prefix="error: ", level=logging.ERROR)
         return EXIT_REMOTE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

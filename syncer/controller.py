@@ -25,19 +25,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from syncer import errors, rollout
+from syncer import errors, metrics, repos, rollout
 from syncer.config import model, secrets
+from syncer.notify import service as notify_service
+from syncer.notify import worker as notify_worker
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
+from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
+from syncer.reconcile import writeback as reconcile_writeback
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -50,25 +53,17 @@ WEBHOOK_REPOLLS = (0.5, 1.0, 2.0, 4.0)
 """Seconds after a registry webhook (then after each look) to poll the repository again
 while no poll has picked the digest the webhook named."""
 
-FRESH_REASONS = frozenset({"api", "manual", "startup"})
+FRESH_REASONS = frozenset({"api", "manual"})
 """Reasons that poll Git and registries again instead of using the last poll."""
 
+ROLLOUT_RESULTS = (
+    records.HEALTHY, records.UNHEALTHY, records.ROLLED_BACK, records.FAILED, records.ERROR,
+)  # fmt: skip
+"""Where carrying a release out on a cluster ends (the ``result`` of syncer_rollouts_total)."""
 
-def repo_key(url: str) -> str:
-    """A webhook's repository URL compared loosely: host lowercased, no scheme, user,
-    ``.git`` suffix or trailing slash (``git@host:team/x.git`` == ``https://host/team/x``)."""
-    text = url.strip()
-    scp = re.match(r"^[^/@:]+@([^/:]+):(?!//)(.*)$", text)
-    if scp:
-        host, path = scp.group(1), scp.group(2)
-    else:
-        text = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", text)
-        text = re.sub(r"^[^/@]+@", "", text)
-        host, _, path = text.partition("/")
-    path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    return f"{host.lower()}/{path}"
+
+repo_key = repos.repo_key
+"""Kept here for callers that knew it here (``syncer.repos.repo_key``)."""
 
 
 class Controller:
@@ -83,8 +78,10 @@ class Controller:
         progress: Callable[[str], None] | None = None,
         backoff_base: float | None = None,
         fence: Callable[[], None] | None = None,
+        notifier: notify_worker.Worker | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier
         self.store = store
         self.parts = parts
         self.inputs = inputs_.Inputs(config=config, parts=parts, store=store)
@@ -125,7 +122,7 @@ class Controller:
         for app in self.config.apps:
             self._jobs.add(
                 f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
-                func=lambda name=app.name: self._queue.request(name, "drift"),
+                spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
             )  # fmt: skip
         # Apps that left the config: their objects are collected soon after start, and
         # again later for clusters that were down (a cheap query when there are none).
@@ -133,7 +130,17 @@ class Controller:
             "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self._collect_removed_job
         )
         self._jobs.start()
+        if self.notifier is not None:
+            self.notifier.start()
         self._started = True
+        # Only the controller that acts reports its apps (a standby does not start one).
+        metrics.APPS.watch(self.app_facts)
+        for app in self.config.apps:
+            try:
+                stages = self.reconciler.cluster_stages(app.name)
+            except errors.SyncerError:
+                continue  # its reconcile reports the problem
+            metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
         for app in self.config.apps:
             self._queue.request(app.name, "startup")
         log.info(
@@ -145,10 +152,13 @@ class Controller:
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop polling, let in-flight reconciles finish, close clients and state."""
         self._stopping = True
+        metrics.APPS.unwatch(self.app_facts)
         if self._jobs is not None:
             self._jobs.stop()
         if self._queue is not None:
             self._queue.stop(timeout=timeout)
+        if self.notifier is not None:
+            self.notifier.stop()  # after the reconciles: their last events still go out
         self.parts.close()
         log.info("controller stopped")
 
@@ -158,8 +168,8 @@ class Controller:
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
         for source in self.config.sources:
-            url = source.git.url
-            jobs[url] = min(jobs.get(url, source.git.interval), source.git.interval)
+            url = source.url
+            jobs[url] = min(jobs.get(url, source.interval), source.interval)
         return jobs
 
     def _image_jobs(self) -> dict[str, float]:
@@ -199,7 +209,7 @@ class Controller:
         # A failing source shows in its apps' status (Degraded) and history, and clears
         # when a poll succeeds again; what the apps run is left as it is.
         for source in self.config.sources:
-            if source.git.url != url:
+            if source.url != url:
                 continue
             error = self.inputs.source_error(source.name)
             for app in self.config.apps:
@@ -292,7 +302,7 @@ class Controller:
         names: list[str] = []
         job_urls: set[str] = set()
         for source in self.config.sources:
-            if repo_key(source.git.url) != key:
+            if source.git is None or repo_key(source.git.url) != key:
                 continue
             branch = source.git.branch
             if ref and branch and ref.startswith("refs/heads/") and ref != f"refs/heads/{branch}":
@@ -341,6 +351,34 @@ class Controller:
     # --- ControllerPort: reading --------------------------------------------------------
     def apps_status(self) -> list[dict[str, Any]]:
         return [self._summary(app.name) for app in self.config.apps]
+
+    def app_facts(self) -> list[metrics.AppFacts]:
+        """Each app's status, sync status and pending approvals, for a metrics scrape."""
+        return [self._facts(app.name) for app in self.config.apps]
+
+    def _facts(self, name: str) -> metrics.AppFacts:
+        summary = self._summary(name)
+        run = self.store.run(name)
+        desired = run.desired_release if run else ""
+        if not desired:
+            sync = "Unknown"
+        elif summary["status"] == "Progressing" or summary["releases"] != [desired]:
+            # Somewhere it does not run the release it should (yet), or a rollout or a
+            # gate still has it on its way.
+            sync = "OutOfSync"
+        else:
+            sync = "Synced"
+        pending = {
+            a.stage: a.requested_at
+            for a in self.store.approvals(name)
+            if a.approved_at is None and a.release_id == desired
+        }
+        return metrics.AppFacts(
+            app=name,
+            health_status=summary["status"],
+            sync_status=sync,
+            pending_approvals=pending,
+        )
 
     def _summary(self, name: str) -> dict[str, Any]:
         run = self.store.run(name)
@@ -397,7 +435,12 @@ class Controller:
             "stages": stages,
             "warnings": self._warnings(name, run.desired_release if run else ""),
             "holds": [h.to_dict() for h in self.store.holds(name)],
+            **self._write_back(name, run.desired_release if run else ""),
         }
+
+    def _write_back(self, name: str, desired: str) -> dict[str, Any]:
+        found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)
+        return {"writeBack": found} if found is not None else {}
 
     def _what_runs(
         self, name: str, entry: dict[str, Any], target: records.Target | None
@@ -514,19 +557,26 @@ class Controller:
             out.append(item)
         return out
 
+    def plan(self, app: str) -> dict[str, Any]:
+        report = plan_.plan_app(config=self.config, parts=self.parts, store=self.store, name=app)
+        return report.to_dict()
+
     # --- ControllerPort: actions --------------------------------------------------------
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def sync_now(self, app: str, *, by: str = "api") -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
+        self.store.record(app=app, kind="sync", message=f"sync requested by {by}")
         self._queue.request(app, "api", now=True)
         return {"app": app, "scheduled": True}
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str = "api"
+    ) -> dict[str, Any]:
         if self._queue is None:
             raise errors.TemporaryError("controller is not running yet", retry_after=1)
         # Recorded in state before the answer (the pin and an open rollout of the target):
         # a crash right after it loses nothing, the next reconcile carries it out.
-        target = self.reconciler.request_rollback(app, to=to, by="api", stage=stage).id
+        target = self.reconciler.request_rollback(app, to=to, by=by, stage=stage).id
         self._queue.request(app, "rollback", now=True)
         return {"app": app, "to": target, "stage": stage or "", "scheduled": True}
 
@@ -541,7 +591,27 @@ class Controller:
             self._queue.request(app, "api", now=True)
         return {"app": app, "stage": stage or "", "resumed": [h.to_dict() for h in lifted]}
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def approve(self, app: str, stage: str, *, by: str = "api") -> dict[str, Any]:
+        self._awaiting_approval(app, stage)
+        approval = self.store.approve(app=app, stage=stage, by=by)
+        if self._queue is not None:
+            self._queue.request(app, "approval", now=True)
+        return {"app": app, **approval.to_dict()}
+
+    def reject(self, app: str, stage: str, *, by: str = "api") -> dict[str, Any]:
+        release = self._awaiting_approval(app, stage)
+        refused = self.store.reject_promotion(app=app, stage=stage, release_id=release, by=by)
+        if self._queue is not None:
+            # Status and the next plan say at once that the release goes no further.
+            self._queue.request(app, "approval", now=True)
+        return {
+            "app": app, "stage": stage, "release": refused.release_id,
+            "requestedAt": refused.requested_at, "rejectedBy": by,
+        }  # fmt: skip
+
+    def _awaiting_approval(self, app: str, stage: str) -> str:
+        """The release whose promotion into ``stage`` waits for approval now;
+        PermanentError saying why when none does."""
         # Only what the plan awaits now: not a release rejected or blocked upstream since.
         release = run.desired_release if (run := self.store.run(app)) else ""
         stages, _waits = self._stages(app, release)
@@ -558,10 +628,7 @@ class Controller:
             raise errors.PermanentError(
                 f"app {app!r} has no promotion waiting for approval into stage {stage!r}: {why}"
             )
-        approval = self.store.approve(app=app, stage=stage, by="api")
-        if self._queue is not None:
-            self._queue.request(app, "approval", now=True)
-        return {"app": app, **approval.to_dict()}
+        return release
 
     def ready(self) -> tuple[bool, str]:
         if self._stopping:
@@ -642,7 +709,12 @@ def open_session(
     except BaseException:
         store.close()
         raise
-    controller = Controller(config=config, store=store, parts=parts, progress=progress, fence=fence)
+    notifier = notify_service.worker_for(
+        config=config, store=store, read_secret=parts.read_secret, client=parts.client
+    )
+    controller = Controller(
+        config=config, store=store, parts=parts, progress=progress, fence=fence, notifier=notifier
+    )
     return Session(
         config=config, store=store, parts=parts, controller=controller,
         read_secret=parts.read_secret,

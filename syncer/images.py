@@ -180,6 +180,29 @@ def _count_request(host: str, kind: str) -> None:
     metrics.REGISTRY_REQUESTS.labels(registry=host, kind=kind).inc()
 
 
+ERROR_REASONS: tuple[tuple[type[registry.RegistryError], str], ...] = (
+    (registry.RateLimitedError, "rate-limited"),
+    (registry.UnreachableError, "unreachable"),
+    (registry.AuthError, "auth"),
+    (registry.NotFoundError, "not-found"),
+    (registry.ResponseError, "response"),
+)
+"""The ``reason`` label of ``syncer_registry_errors_total`` per error the registry
+answered with (or failed to); the first match wins."""
+
+
+def _count_error(repository: str, err: registry.RegistryError) -> None:
+    """Count a failed look at ``repository`` in ``syncer_registry_errors_total``; a bad
+    policy or reference, or no tag in range, is the config's problem, not the registry's."""
+    reason = next((r for kind, r in ERROR_REASONS if isinstance(err, kind)), "")
+    try:
+        host = registry.parse_repository(repository.strip()).domain
+    except registry.RegistryError:
+        return  # an invalid repository: reported as such, no registry was asked
+    if reason:
+        metrics.REGISTRY_ERRORS.labels(registry=host, reason=reason).inc()
+
+
 class Images:
     """Image decisions for one config; thread-safe; call ``close()`` when done."""
 
@@ -237,6 +260,7 @@ class Images:
                 running=running,
             )
         except registry.RegistryError as err:
+            _count_error(image.repository, err)
             raise convert(err, image=image.repository) from err
 
     def forget(self, repository: str) -> None:

@@ -185,15 +185,25 @@ def _line(values: list[str], widths: list[int], *, painted: list[str] | None = N
     return "   ".join(padded).rstrip()
 
 
-def age(ts: float | None, *, now: float | None = None) -> str:
+def age(ts: float | str | None, *, now: float | None = None) -> str:
     """How long ago ``ts`` was, kubectl style: ``45s``, ``12m``, ``3h``, ``2d``; ``-``."""
-    if not ts:
+    at = moment(ts)
+    if at is None:
         return "-"
-    seconds = max(0, int((now if now is not None else time.time()) - ts))
+    seconds = max(0, int((now if now is not None else time.time()) - at))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def moment(ts: float | str | None) -> float | None:
+    """Seconds since 1970 of ``ts``, given so or as the API's ISO-8601 UTC string."""
+    if not ts:
+        return None
+    if isinstance(ts, str):
+        return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    return float(ts)
 
 
 # --- watching ------------------------------------------------------------------------

@@ -12,6 +12,10 @@ job's next run to now) or ``AppQueue.request``, never reconcile on their own thr
 - one reconcile per app at a time: a request for a running app is remembered and runs
   once more right after it, a request for a queued app merges into it (bursts of
   webhooks coalesce into one run);
+- work someone asked for goes first: a request for a reason in ``BACKGROUND`` (drift
+  checks, gate re-checks, retries, the start-up pass) waits behind every other request
+  (API, approvals, Git or image changes, which webhooks trigger), and a queued
+  background run that gets such a request moves up;
 - a failing app backs off exponentially (``BACKOFF_BASE`` doubling up to
   ``BACKOFF_MAX``) and is retried by itself, without delaying other apps;
 - ``stop()`` lets in-flight reconciles finish and drops what has not started.
@@ -25,6 +29,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
@@ -37,6 +42,9 @@ BACKOFF_BASE = 1.0
 """Seconds before the first retry of a failed app (doubles each failure)."""
 BACKOFF_MAX = 300.0
 """Longest wait between retries of a failing app (5m, like a default poll interval)."""
+
+BACKGROUND = frozenset({"drift", "gate", "retry", "startup"})
+"""Reasons nobody waits for: they run when no other request is waiting."""
 
 RunApp = Callable[[str, frozenset[str]], bool]
 """Reconciles one app given the reasons it was asked for; True when it succeeded."""
@@ -58,6 +66,9 @@ class _AppSlot:
     failures: int = 0
     not_before: float = 0.0
     timer: threading.Timer | None = None
+    ticket: int = 0
+    """Which lane entry is current: moving up leaves a stale entry behind."""
+    urgent: bool = False
 
 
 class AppQueue:
@@ -83,7 +94,9 @@ class AppQueue:
             threading.Thread(target=self._worker, name=f"reconcile-{n}", daemon=True)
             for n in range(workers)
         ]
-        self._ready: list[str] = []
+        self._urgent: deque[tuple[str, int]] = deque()
+        self._background: deque[tuple[str, int]] = deque()
+        self._tickets = 0
         for thread in self._workers:
             thread.start()
 
@@ -104,6 +117,8 @@ class AppQueue:
                 return True
             slot.reasons.add(reason)
             if slot.queued:
+                if reason not in BACKGROUND and not slot.urgent:
+                    self._enqueue(app, slot)  # moves up; the background entry goes stale
                 return True  # coalesced into the queued run
             wait = 0.0 if now else slot.not_before - time.monotonic()
             if wait > 0:
@@ -120,7 +135,10 @@ class AppQueue:
             slot.timer.cancel()
             slot.timer = None
         slot.queued = True
-        self._ready.append(app)
+        self._tickets += 1
+        slot.ticket = self._tickets
+        slot.urgent = not slot.reasons <= BACKGROUND
+        (self._urgent if slot.urgent else self._background).append((app, slot.ticket))
         self._lock.notify()
 
     def _release(self, app: str) -> None:
@@ -135,12 +153,9 @@ class AppQueue:
     def _worker(self) -> None:
         while True:
             with self._lock:
-                while not self._ready and not self._stopping:
-                    self._lock.wait()
-                if self._stopping:
+                app, slot = self._next()
+                if slot is None:
                     return
-                app = self._ready.pop(0)
-                slot = self._slots[app]
                 slot.queued = False
                 slot.running = True
                 reasons = frozenset(slot.reasons)
@@ -168,6 +183,19 @@ class AppQueue:
                 self._lock.notify_all()
             for reason in sorted(again):
                 self.request(app, reason)
+
+    def _next(self) -> tuple[str, _AppSlot | None]:
+        """The next queued app, urgent lane first (caller holds the lock); no slot when
+        stopping."""
+        while True:
+            while not (self._urgent or self._background) and not self._stopping:
+                self._lock.wait()
+            if self._stopping:
+                return "", None
+            app, ticket = (self._urgent or self._background).popleft()
+            slot = self._slots[app]
+            if slot.queued and slot.ticket == ticket:
+                return app, slot
 
     # --- observing and stopping ---------------------------------------------------------
     def failures(self, app: str) -> int:
@@ -200,7 +228,8 @@ class AppQueue:
                     slot.timer.cancel()
                     slot.timer = None
                 slot.queued = False
-            self._ready.clear()
+            self._urgent.clear()
+            self._background.clear()
             self._lock.notify_all()
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._workers:
@@ -235,13 +264,19 @@ class Jobs:
         func: Callable[[], object],
         jitter: float = 0.0,
         first_in: float | None = None,
+        spread: bool = False,
     ) -> None:
-        """Run ``func`` every ``every`` seconds (plus up to ``jitter`` times ``every``)."""
+        """Run ``func`` every ``every`` seconds (plus up to ``jitter`` times ``every``).
+        ``spread``: the first run falls anywhere in the first interval, so that
+        thousands of jobs added together (drift checks) run evenly, not in one herd."""
         if every <= 0:
             raise ValueError(f"job {job_id}: interval must be positive, got {every}")
         # The first run is spread too, so that jobs added together do not fire together.
-        first = time.time() + (every if first_in is None else first_in)
-        first += random.uniform(0, every * jitter)
+        if spread:
+            first = time.time() + random.uniform(0, every)
+        else:
+            first = time.time() + (every if first_in is None else first_in)
+            first += random.uniform(0, every * jitter)
         self._scheduler.add_job(
             self._wrap(job_id, func),
             IntervalTrigger(seconds=every, jitter=every * jitter or None, timezone=datetime.UTC),

@@ -9,6 +9,8 @@ from tests.binaries import CACHE_BIN
 pytest_plugins = [
     "tests.servers.git_fixtures",
     "tests.servers.registry_fixtures",
+    "tests.servers.receivers",
+    "tests.servers.chart_repo",
     "tests.kubecluster.fixtures",
 ]
 

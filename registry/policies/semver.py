@@ -28,31 +28,36 @@ class Semver:
         return f"semver:{self.range}"
 
     def pick(self, candidates: list[tuple[str, str]]) -> base.Outcome:
-        best: tuple[object, ...] | None = None
-        winner = None
-        in_range = not_semver = prereleases = 0
-        for tag, value in candidates:
-            version = semver_range.parse_version(value)
-            if version is None:
-                not_semver += 1
-                continue
-            if not self.range.test(version):
+        best: tuple[semver_range.VersionKey, int, bool, bool] | None = None
+        best_values: set[str] = set()
+        in_range = prereleases = matched = 0
+        test, within = self.range.test_key, self.range.within_key
+        for value, key in semver_range.scan([value for _, value in candidates]):
+            matched += 1
+            if not test(key):
                 # Count the pre-releases the range would take if it named pre-releases.
-                prereleases += bool(version.pre) and self.range.within(version)
+                prereleases += not key[3] and within(key)
                 continue
             in_range += 1
+            if best is not None and key < best[0]:
+                continue
             # Precedence first; then "1.2.3" over "1.2", "01.2.3" or "v1.2.3"; then the tag.
-            plain = not value.startswith(("v", "V"))
-            key = (version.key, version.parts, not version.padded, plain, tag)
-            if best is None or key > best:
-                best, winner = key, tag
+            version = semver_range.parse_version(value)
+            assert version is not None
+            rank = (key, version.parts, not version.padded, not value.startswith(("v", "V")))
+            if best is None or rank > best:
+                best, best_values = rank, {value}
+            elif rank == best:
+                best_values.add(value)
         notes = []
         if prereleases:
             notes.append(f"{base.plural(prereleases, 'pre-release')} skipped")
+        not_semver = len(candidates) - matched
         if not_semver:
             notes.append(f"{base.plural(not_semver, 'non-semver tag')} ignored")
-        if winner is None:
+        if best is None:
             return base.Outcome(None, f"none in {self.range}", tuple(notes))
+        winner = max(tag for tag, value in candidates if value in best_values)
         return base.Outcome(
             winner, f"highest of {base.plural(in_range, 'tag')} in {self.range}", tuple(notes)
         )

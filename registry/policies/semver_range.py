@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,11 +52,25 @@ MAX_NUMBER = 2**53 - 1
 EXAMPLES = "e.g. ^1.2, ~1.2.3, 1.x, >=1.0 <2.0, 1.2 - 1.4, ^1 || ^2, >=1.0.0-0"
 
 PreKey = tuple[tuple[int, int, str], ...]
+VersionKey = tuple[int, int, int, int, PreKey]
+"""Precedence: ``(major, minor, patch, 1 for a release / 0 for a pre-release, pre-release)``."""
 
 
 def _pre_key(pre: tuple[str, ...]) -> PreKey:
     # Numeric identifiers sort below alphanumeric ones and compare as numbers.
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre)
+
+
+def clear_caches() -> None:
+    """Forget parsed tags (benchmarks measure a first call with this)."""
+    parse_version.cache_clear()
+    _pre_key_of.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _pre_key_of(pre: str) -> PreKey:
+    # The same few pre-release spellings (rc.1, beta) recur across thousands of tags.
+    return _pre_key(tuple(pre.split(".")))
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class Version:
     """How many numeric parts the tag spelled out (``1.2`` has 2)."""
     padded: bool = field(default=False, compare=False)
     """A number was written with leading zeros (``2024.01.05``)."""
-    key: tuple[int, int, int, int, PreKey] = field(init=False, repr=False, compare=False)
+    key: VersionKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Releases sort above their pre-releases: flag 1 for a release, 0 for a pre-release.
@@ -112,6 +126,34 @@ def parse_version(text: str) -> Version | None:
     )
 
 
+# parse_version's grammar for a whole batch of tags, one per line: the regex engine skips
+# the non-versions, and ``_`` may stand for ``+`` as parse_version's fallback allows.
+_TAG_LINES = re.compile(
+    rf"^([vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-({_PRE}))?"
+    r"(?:[+_][0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)$",
+    re.MULTILINE,
+)
+
+
+def scan(values: list[str]) -> Iterator[tuple[str, VersionKey]]:
+    """``(value, precedence key)`` for each value that ``parse_version`` reads as a
+    version, in order, without building a ``Version`` for each: the semver policy runs
+    this over every tag of a repository on every change, so it is the hot path."""
+    lines = [value for value in values if "\n" not in value]
+    for text, major, minor, patch, pre in _TAG_LINES.findall("\n".join(lines)):
+        key = (
+            int(major),
+            int(minor) if minor else 0,
+            int(patch) if patch else 0,
+            0 if pre else 1,
+            _pre_key_of(pre) if pre else (),
+        )
+        # Only a number of 16 digits or more can exceed npm's largest.
+        if len(text) > 15 and max(key[:3]) > MAX_NUMBER:
+            continue
+        yield text, key
+
+
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -131,12 +173,15 @@ class Comparator:
     """For ``!=`` over a partial version (``!=1.2``): the end of the excluded span."""
 
     def test(self, version: Version) -> bool:
+        return self.test_key(version.key)
+
+    def test_key(self, key: VersionKey) -> bool:
         bound = self.version
         if bound is None:
             return True
         if self.upper is not None:
-            return not bound.key <= version.key < self.upper.key
-        return _COMPARE[self.op](version.key, bound.key)
+            return not bound.key <= key < self.upper.key
+        return _COMPARE[self.op](key, bound.key)
 
     def __str__(self) -> str:
         if self.version is None:
@@ -161,16 +206,22 @@ class Alternative:
 
     def within(self, version: Version) -> bool:
         """Inside the bounds, whatever the pre-release rule says."""
-        return all(comparator.test(version) for comparator in self.comparators)
+        return self.within_key(version.key)
+
+    def within_key(self, key: VersionKey) -> bool:
+        return all(comparator.test_key(key) for comparator in self.comparators)
 
     def test(self, version: Version) -> bool:
-        if not self.within(version):
+        return self.test_key(version.key)
+
+    def test_key(self, key: VersionKey) -> bool:
+        if not self.within_key(key):
             return False
-        if not version.pre or self.include_prerelease:
+        if key[3] or self.include_prerelease:
             return True
         # npm: a pre-release counts only when a comparator names one of its release.
         return any(
-            c.version is not None and c.version.pre and c.version.triple == version.triple
+            c.version is not None and c.version.pre and c.version.triple == key[:3]
             for c in self.comparators
         )
 
@@ -184,10 +235,16 @@ class Range:
     alternatives: tuple[Alternative, ...]
 
     def test(self, version: Version) -> bool:
-        return any(alt.test(version) for alt in self.alternatives)
+        return self.test_key(version.key)
+
+    def test_key(self, key: VersionKey) -> bool:
+        return any(alternative.test_key(key) for alternative in self.alternatives)
 
     def within(self, version: Version) -> bool:
-        return any(alt.within(version) for alt in self.alternatives)
+        return self.within_key(version.key)
+
+    def within_key(self, key: VersionKey) -> bool:
+        return any(alt.within_key(key) for alt in self.alternatives)
 
     @property
     def canonical(self) -> str:

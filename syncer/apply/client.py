@@ -53,7 +53,7 @@ class ClusterClient:
         name: str,
         api: k8s_client.ApiClient,
         timeout: float = 30.0,
-        qps: float = 20.0,
+        qps: float = 50.0,
         retry: throttle.RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,

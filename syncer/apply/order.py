@@ -75,6 +75,13 @@ def phase(obj: dict[str, Any], *, namespaced: bool) -> int:
     return PHASE_REST
 
 
+def step(obj: dict[str, Any], *, namespaced: bool) -> tuple[int, int]:
+    """Objects of one wave and kind phase may be applied side by side: the phases keep
+    the order users rely on (CRDs, Namespaces, config before the workloads that mount it,
+    Services before the pods behind them), and inside one nothing depends on another."""
+    return wave(obj), phase(obj, namespaced=namespaced)
+
+
 def sort_key(
     obj: dict[str, Any], *, is_namespaced: Callable[[dict[str, Any]], bool]
 ) -> tuple[int, int, str, str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from syncer import errors as syncer_errors
@@ -25,6 +25,7 @@ from syncer.apply import (
     errors,
     order,
     ownership,
+    parallel,
     refs,
     results,
     wait,
@@ -119,8 +120,9 @@ def validate_changes(
     when it would write more than one: an object the API refuses (invalid, a field its
     schema does not declare, a field conflict) fails the whole set, so a release is never
     half applied. A refused change of an immutable field is left to the replace path.
-    The app's namespace is created first when the sync may create it (a dry run in a
-    missing namespace cannot be judged); True when it was."""
+    The dry runs go side by side (``parallel``). When the app's namespace is missing and
+    the sync may create it, it is created and the objects in it are dry-run again (a dry
+    run in a missing namespace cannot be judged); True when it was."""
     changed = [
         (obj, ref, current)
         for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
@@ -129,26 +131,48 @@ def validate_changes(
     ]
     if len(changed) < 2:
         return False  # nothing can be half applied
-    created = False
-    for obj, ref, current in changed:
-        heal = heal_options(options, live=current, desired=obj)
-        if client.discovery.lookup(ref.api_version, ref.kind) is None:
-            continue  # its CRD comes with the set: the real apply judges it
-        try:
-            try:
-                client.apply(obj, force=heal.force, dry_run=True)
-            except errors.NotFound as err:
-                if created or not _may_create_namespace(
-                    err, ref=ref, namespace=namespace, options=options
-                ):
-                    continue  # the real apply says what is missing
-                create_namespace(client, namespace)
-                created = True
-                client.apply(obj, force=heal.force, dry_run=True)
-        except errors.InvalidObject as err:
-            if current is None or not immutable(err):
-                raise
-    return created
+    # Kinds whose CRD comes with the set are left to the real apply to judge.
+    judged = [c for c in changed if client.discovery.lookup(c[1].api_version, c[1].kind)]
+    missing_namespace = _dry_run_all(client, judged, options=options, namespace=namespace)
+    if not missing_namespace:
+        return False
+    create_namespace(client, namespace)
+    _dry_run_all(client, missing_namespace, options=options, namespace="")
+    return True
+
+
+def _dry_run_all(
+    client: client_mod.ClusterClient,
+    changes: Sequence[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]],
+    *,
+    options: model.SyncOptions,
+    namespace: str,
+) -> list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]]:
+    """Dry-run ``changes`` side by side and raise the first refusal; returns those that
+    failed only because the app's ``namespace``, which the sync may create, is missing
+    (none when ``namespace`` is empty)."""
+
+    def call(obj: dict[str, Any], current: dict[str, Any] | None) -> Callable[[], object]:
+        force = heal_options(options, live=current, desired=obj).force
+        return lambda: client.apply(obj, force=force, dry_run=True)
+
+    outcomes = parallel.run(client.stats, [call(obj, current) for obj, _, current in changes])
+    waiting = []
+    for change, outcome in zip(changes, outcomes, strict=True):
+        err = outcome.error
+        _, ref, current = change
+        if err is None:
+            continue
+        if isinstance(err, errors.NotFound):
+            if namespace and _may_create_namespace(
+                err, ref=ref, namespace=namespace, options=options
+            ):
+                waiting.append(change)
+            continue  # the real apply says what is missing
+        if isinstance(err, errors.InvalidObject) and current is not None and immutable(err):
+            continue  # left to the replace path
+        raise err
+    return waiting
 
 
 def _may_create_namespace(
@@ -188,40 +212,82 @@ def _apply_all(
     namespace: str,
     app_name: str,
 ) -> None:
-    waves = [order.wave(obj) for obj in prepared.ordered]
-    for index, (obj, ref) in enumerate(zip(prepared.ordered, prepared.refs, strict=True)):
-        current = prepared.live.get(ref)
-        if current is not None and unchanged(client, live=current, desired=obj):
-            result.unchanged.append(ref)
-            result.inventory.append(ref)
-        else:
-            applied = _apply_one(
-                client,
-                obj,
-                ref=ref,
-                options=heal_options(options, live=current, desired=obj),
-                namespace=namespace,
-                result=result,
-                current=current,
-                app_name=app_name,
-            )
-            remember(client, desired=obj, applied=applied)
-            result.applied.append(ref)
-            result.inventory.append(ref)
-            if current is None:
-                result.created.append(ref)
-            current = applied
-        if ref.kind == order.CRD:
-            crds.await_established(client, obj, current)
-        last_of_wave = index + 1 < len(waves) and waves[index + 1] != waves[index]
-        if last_of_wave:
+    """Apply in order, one step at a time (``order.step``); the changed objects of one
+    step are sent side by side (``parallel``)."""
+    pairs = list(zip(prepared.ordered, prepared.refs, strict=True))
+    steps = [
+        order.step(obj, namespaced=prepared.scopes.namespaced(obj)) for obj in prepared.ordered
+    ]
+    start = 0
+    while start < len(pairs):
+        end = start + 1
+        while end < len(pairs) and steps[end] == steps[start]:
+            end += 1
+        _apply_step(
+            client, pairs[start:end], prepared=prepared, result=result, options=options,
+            namespace=namespace, app_name=app_name,
+        )  # fmt: skip
+        if end < len(pairs) and steps[end][0] != steps[start][0]:
             _await_wave(
-                client,
-                prepared,
-                result=result,
-                wave=waves[index],
-                options=options,
+                client, prepared, result=result, wave=steps[start][0], options=options,
                 app_name=app_name,
+            )  # fmt: skip
+        start = end
+
+
+def _apply_step(
+    client: client_mod.ClusterClient,
+    pairs: Sequence[tuple[dict[str, Any], refs.ObjectRef]],
+    *,
+    prepared: prepared_mod.Prepared,
+    result: results.SyncResult,
+    options: model.SyncOptions,
+    namespace: str,
+    app_name: str,
+) -> None:
+    changed: list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]] = []
+    for obj, ref in pairs:
+        current = prepared.live.get(ref)
+        if current is None or not unchanged(client, live=current, desired=obj):
+            changed.append((obj, ref, current))
+
+    def apply_call(
+        obj: dict[str, Any], ref: refs.ObjectRef, current: dict[str, Any] | None
+    ) -> Callable[[], dict[str, Any]]:
+        return lambda: _apply_one(
+            client, obj, ref=ref, options=heal_options(options, live=current, desired=obj),
+            namespace=namespace, result=result, current=current, app_name=app_name,
+        )  # fmt: skip
+
+    outcomes = parallel.run(client.stats, [apply_call(*change) for change in changed])
+    applied: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    first_error: BaseException | None = None
+    for (obj, ref, _), outcome in zip(changed, outcomes, strict=True):
+        if outcome.error is not None:
+            first_error = first_error or outcome.error
+            continue
+        assert outcome.value is not None
+        remember(client, desired=obj, applied=outcome.value)
+        applied[ref.identity] = outcome.value
+    # Recorded in apply order, whatever finished first; what was written is recorded
+    # even when a neighbour failed, so it is pruned or kept like the rest.
+    failed = {ref.identity for _, ref, _ in changed} - applied.keys()
+    for _, ref in pairs:
+        if ref.identity in failed:
+            continue
+        if ref.identity in applied:
+            result.applied.append(ref)
+            if prepared.live.get(ref) is None:
+                result.created.append(ref)
+        else:
+            result.unchanged.append(ref)
+        result.inventory.append(ref)
+    if first_error is not None:
+        raise first_error
+    for obj, ref in pairs:
+        if ref.kind == order.CRD:
+            crds.await_established(
+                client, obj, applied.get(ref.identity) or prepared.live.get(ref) or {}
             )
 
 

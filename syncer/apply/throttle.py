@@ -57,6 +57,12 @@ class Stats:
     def mine(self) -> tuple[int, int]:
         return getattr(self._local, "requests", 0), getattr(self._local, "writes", 0)
 
+    def credit(self, requests: int, writes: int) -> None:
+        """Count in the calling thread's own figures what helper threads did for it."""
+        local = self._local
+        local.requests = getattr(local, "requests", 0) + requests
+        local.writes = getattr(local, "writes", 0) + writes
+
 
 class Bucket:
     """Token bucket: ``qps`` sustained, ``burst`` at once; 0 qps means unlimited."""

@@ -1,7 +1,10 @@
-"""``syncer history -c FILE APP [-o wide|json|yaml]``: what happened to an app, newest first.
+"""``syncer history [-c FILE | --server URL] APP [-o wide|json|yaml]``: what happened to
+an app, newest first.
 
-Registered by ``syncer.cli``; reads the state file: new releases, rollouts, applies,
-health, rollbacks, drift and errors, each with its cluster and release.
+Registered by ``syncer.cli``; ``GET /api/v1/apps/APP/history`` of a running syncer, or
+the same answer from the state file (``syncer.commands.backend``): new releases,
+rollouts, applies, health, rollbacks, drift, errors, and who approved, rejected,
+rolled back or suspended, each with its cluster and release.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ import argparse
 from typing import Any
 
 from syncer import errors, output
-from syncer.commands import common
+from syncer.commands import backend, common
 from syncer.commands import status as status_cmd
+from syncer.server import api
 
 EXAMPLES = """examples:
   # the last 50 events of web: releases, rollouts, health, rollbacks, drift, errors
   syncer history -c deploy/syncer.yaml web
   # with the release each event is about, 200 events
   syncer history -c deploy/syncer.yaml web -n 200 -o wide
+  # as a running syncer recorded it
+  syncer history --server https://syncer.example.com web
   syncer history -c deploy/syncer.yaml web -o json | jq '.[] | select(.kind == "rollback")'
 """
 
@@ -29,7 +35,7 @@ def register(subparsers: Any) -> None:
         description="An app's recorded history, newest first.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     parser.add_argument("-n", "--limit", type=int, default=50, help="entries (default 50)")
     output.add_output_flag(parser, wide=True)
@@ -37,19 +43,33 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ctl, store = status_cmd.read_only(args.config)
+    source = backend.open_backend(args)
     try:
-        # An app removed from the config keeps its history (what became of its objects).
-        if ctl.app_status(args.app) is None and not ctl.history(args.app, 1):
-            raise errors.ConfigError(
-                [f"no app named {args.app!r} in {args.config} "
-                 f"(apps: {', '.join(a.name for a in ctl.config.apps) or 'none'})"]
-            )  # fmt: skip
-        data = ctl.history(args.app, args.limit)
+        try:
+            data = source.get(f"apps/{args.app}/history", {"limit": args.limit})["history"]
+        except errors.ConfigError as err:
+            if not isinstance(source, backend.Local):
+                raise
+            data = _removed_app(source, app=args.app, limit=args.limit, err=err)
     finally:
-        store.close()
+        source.close()
     status_cmd.emit_listing(data, fmt=args.output, text=text)
     return 0
+
+
+def _removed_app(
+    source: backend.Local, *, app: str, limit: int, err: errors.ConfigError
+) -> list[dict[str, Any]]:
+    """An app removed from the config keeps its history in the state file (what became
+    of its objects), though the API knows configured apps only."""
+    ctl = source.controller
+    if ctl.app_status(app) is not None:
+        raise err  # a configured app: the API's own problem (a bad limit)
+    kept = ctl.history(app, limit) if limit > 0 else []
+    if kept:
+        return list(api.iso_times(kept))
+    names = ", ".join(a.name for a in ctl.config.apps) or "none"
+    raise errors.ConfigError([f"no app named {app!r} in {source.path} (apps: {names})"])
 
 
 COLUMNS = (

@@ -1,12 +1,14 @@
-"""``syncer suspend|resume -c FILE APP [--stage S]``: hold an app or a stage, or let it go.
+"""``syncer suspend|resume [-c FILE | --server URL] APP [--stage S]``: hold an app or a
+stage, or let it go.
 
 Registered by ``syncer.cli``. A suspended app (or pipeline stage) is still polled, so
 its status stays fresh, but nothing is applied to it; ``resume`` lifts suspensions and
 the pins a rollback sets (``syncer rollback``), so the app follows new releases again.
-Both write one record to the state file (``Store.hold``/``release_holds``, recorded in
-history with who and when); a running controller reads it at the app's next reconcile,
-so they do not wait for the state file's lock. Same as ``POST /api/v1/apps/APP/suspend``
-and ``…/resume``.
+Both are ``POST /api/v1/apps/APP/suspend`` and ``…/resume``: of a running syncer, or the
+same function on the state file (``syncer.commands.backend``), which writes one record
+(``Store.hold``/``release_holds``, recorded in history with who and when); a running
+controller reads it at the app's next reconcile, so neither waits for the state file's
+lock.
 """
 
 from __future__ import annotations
@@ -14,12 +16,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from syncer import errors, output, state
-from syncer.commands import common
-from syncer.commands import rollback as rollback_cmd
-from syncer.config import loader
+from syncer import errors, output
+from syncer.commands import backend, common
 from syncer.reconcile import app as app_
-from syncer.state import records
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +29,7 @@ def register(subparsers: Any) -> None:
         parser = subparsers.add_parser(
             name, help=helptext, description=helptext + ".", epilog=EXAMPLES.format(name)
         )
-        parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+        backend.add_flags(parser)
         common.complete(
             parser.add_argument("app", metavar="APP", help="app name"), common.app_names
         )
@@ -51,19 +50,7 @@ EXAMPLES = """examples:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = loader.load(args.config)
-    app = check_target(config, app=args.app, stage=args.stage, config_path=args.config)
-    store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
-    by = f"{rollback_cmd.user()} (cli)"
-    try:
-        if args.action == "suspend":
-            held = store.hold(app=app, stage=args.stage or "", kind=records.SUSPEND, by=by)
-            data: dict[str, Any] = {"app": app, **held.to_dict()}
-        else:
-            lifted = store.release_holds(app=app, stage=args.stage, by=by)
-            data = {"app": app, "stage": args.stage or "", "resumed": [h.to_dict() for h in lifted]}
-    finally:
-        store.close()
+    data = backend.act(args, action=args.action, body={"stage": args.stage} if args.stage else {})
     output.emit(data, fmt=args.output, text=_text)
     return 0
 

@@ -1,4 +1,5 @@
-"""``syncer plan -c FILE [--app APP]``: what a sync would change, with nothing written.
+"""``syncer plan [-c FILE | --server URL] [APP ...]``: what a sync would change, with
+nothing written.
 
 Registered by ``syncer.cli``; runs ``syncer.reconcile.plan`` for each app: fresh Git
 and registry polls, rendering per cluster, and a server-side dry run against each
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import errors, output, state
-from syncer.commands import common
+from syncer.commands import backend, common
 from syncer.commands import status as status_cmd
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         "now, and diff against the live clusters (server-side dry run).",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.add_app_arguments(parser, command="plan", many=True)
     parser.add_argument(
         "--exit-code",
@@ -60,6 +61,8 @@ EXAMPLES = """examples:
   syncer plan -c deploy/syncer.yaml web --local "$GITHUB_WORKSPACE" --exit-code
   # the summary table with commits, images and gates; or everything as JSON
   syncer plan -c deploy/syncer.yaml -o wide
+  # as a running syncer would do it, with its own credentials
+  syncer plan --server https://syncer.example.com web
   syncer plan -c deploy/syncer.yaml web -o json | jq '.[].clusters[].summary'
 """
 
@@ -67,7 +70,9 @@ EXAMPLES = """examples:
 def run(args: argparse.Namespace) -> int:
     from syncer.reconcile import live  # the real Git/registry/cluster clients, when needed
 
-    config = loader.load(args.config)
+    if backend.is_remote(args):
+        return _finish(args, _remote_reports(args))
+    config = loader.load(backend.config_path(args))
     names = sync_cmd.select_apps(config, args.app)
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
@@ -87,6 +92,25 @@ def run(args: argparse.Namespace) -> int:
         parts.close()
         if store is not None:
             store.close()
+    return _finish(args, reports)
+
+
+def _remote_reports(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The running syncer's plans: its own polls and dry runs, with its credentials."""
+    if args.local:
+        raise errors.ConfigError(
+            ["--local: a working tree on this machine cannot be planned by a server; "
+             "plan it with -c FILE"]
+        )  # fmt: skip
+    target = backend.open_backend(args)
+    try:
+        names = args.app or [a["name"] for a in target.get("apps")["apps"]]
+        return [target.get(f"apps/{name}/plan") for name in dict.fromkeys(names)]
+    finally:
+        target.close()
+
+
+def _finish(args: argparse.Namespace, reports: list[dict[str, Any]]) -> int:
     output.emit(reports, fmt=args.output, text=status_cmd.renderer(text, fmt=args.output))
     if not all(r["ok"] for r in reports):
         return sync_cmd.EXIT_FAILED

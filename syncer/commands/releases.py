@@ -1,9 +1,10 @@
-"""``syncer releases -c FILE APP [-o wide|json|yaml]``: an app's releases, newest first.
+"""``syncer releases [-c FILE | --server URL] APP [-o wide|json|yaml]``: an app's
+releases, newest first, with where each went and how it fared.
 
-Registered by ``syncer.cli``; reads the state file through ``Controller.releases`` (what
-``GET /api/v1/apps/APP/releases`` serves): each release's id, the commit it was made
-from, its images and where it went (per cluster, the state its rollout reached). The
-ids are what ``syncer rollback APP --to RELEASE`` takes.
+Registered by ``syncer.cli``; ``GET /api/v1/apps/APP/releases`` of a running syncer, or
+the same answer from the state file (``syncer.commands.backend``): each release's id,
+the commit it was made from, its images and, per cluster, the state its rollout
+reached. The release ids are what ``syncer rollback APP --to RELEASE`` takes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 from typing import Any
 
 from syncer import output
-from syncer.commands import common
+from syncer.commands import backend, common
 from syncer.commands import status as status_cmd
 
 EXAMPLES = """examples:
@@ -20,6 +21,8 @@ EXAMPLES = """examples:
   syncer releases -c deploy/syncer.yaml web
   # with the images each release deploys and its creation time
   syncer releases -c deploy/syncer.yaml web -o wide
+  # as a running syncer knows them
+  syncer releases --server https://syncer.example.com web
   # roll back to one of them
   syncer rollback -c deploy/syncer.yaml web --to 3f2a9c1b
 """
@@ -28,25 +31,23 @@ EXAMPLES = """examples:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "releases",
-        help="list an app's releases and where each went",
+        help="list an app's releases and where each went (what rollback --to takes)",
         description="An app's releases (commit, images), newest first, with the state of "
         "each one's rollout per cluster.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     output.add_output_flag(parser, wide=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    ctl, store = status_cmd.read_only(args.config)
+    source = backend.open_backend(args)
     try:
-        data = ctl.releases(args.app)
-        if not data:  # an app removed from the config keeps its releases
-            common.check_apps(ctl.config, [args.app], config_path=args.config)
+        data = source.get(f"apps/{args.app}/releases")["releases"]
     finally:
-        store.close()
+        source.close()
     status_cmd.emit_listing(data, fmt=args.output, text=text)
     return 0
 
@@ -55,7 +56,7 @@ COLUMNS = (
     output.Column("RELEASE", lambda r: r["id"][:12]),
     output.Column("COMMIT", lambda r: r["commit"][:7]),
     output.Column("AGE", lambda r: output.age(r["createdAt"])),
-    output.Column("CLUSTERS", lambda r: _where(r["targets"])),
+    output.Column("CLUSTERS", lambda r: _where(r.get("targets", []))),
     output.Column(
         "IMAGES", lambda r: ",".join(status_cmd.short_image(i["ref"]) for i in r["images"]),
         wide=True,

@@ -72,11 +72,22 @@ def run(args: argparse.Namespace) -> int:
     sources = source.GitSources(
         source.Settings(cache_dir=cache_dir, base_dir=Path(config.base_dir), auto_cleanup=False)
     )
-    revision = sources.checkout(src, args.revision) if args.revision else sources.poll(src)
-    choices = [] if args.no_images else _decide(config, app)
-    rendered = render.render(
-        app=app, snapshot=revision.path, commit=revision.commit, cluster=cluster, choices=choices
-    )
+    resolver = images.Images(config)  # oci:// charts use the registries' credentials
+    try:
+        charts = source.ChartSources(
+            source.ChartSettings(cache_dir=cache_dir, base_dir=Path(config.base_dir)),
+            sources=config.sources,
+            registry_clients=lambda host: resolver.pool.client_for(images.canonical_host(host)),
+        )
+        polled: Any = charts if src.helm is not None else sources
+        revision = polled.checkout(src, args.revision) if args.revision else polled.poll(src)
+        choices = [] if args.no_images else _decide(config, app)
+        rendered = render.render(
+            app=app, snapshot=revision.path, commit=revision.commit, cluster=cluster,
+            choices=choices, fetch=charts.fetch,
+        )  # fmt: skip
+    finally:
+        resolver.close()
     for change in rendered.image_changes:
         print(
             f"image: {change.object} {change.container or change.field}: {change.old} -> "

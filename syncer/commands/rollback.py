@@ -1,21 +1,23 @@
-"""``syncer rollback -c FILE APP [--to RELEASE]``: put an earlier release back, now.
+"""``syncer rollback [-c FILE | --server URL] APP [--to RELEASE]``: put an earlier
+release back, now.
 
 Registered by ``syncer.cli``. Without ``--to``, the last release that was healthy
 before the current one. The app (or, with ``--stage``, that pipeline stage) is pinned to
 the release until ``syncer resume``: neither a later ``sync`` nor a running ``syncer
 run`` rolls anything else out there, whatever new commits or images appear. The release
 rolled back from is rejected, so even after ``resume`` only a newer release goes out.
-Waits for health; exit 0 when healthy everywhere, 1 otherwise.
+Waits for health; exit 0 when healthy everywhere, 1 otherwise. With a server
+(``syncer.commands.backend``) the running syncer is asked (``POST …/rollback``): the
+pin is recorded before it answers, and the rollout follows at once; exit 0 when accepted.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
 from syncer import controller, errors, output
-from syncer.commands import common
+from syncer.commands import backend, common
 from syncer.commands import hold as hold_cmd
 from syncer.commands import sync as sync_cmd
 
@@ -27,7 +29,7 @@ def register(subparsers: Any) -> None:
         description="Re-apply an earlier release of an app to all its clusters.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     parser.add_argument("--to", help="release id or unique prefix (default: last healthy)")
     common.complete(
@@ -52,17 +54,24 @@ EXAMPLES = """examples:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = controller.open_session(args.config, progress=sync_cmd.progress_printer())
+    if backend.is_remote(args):
+        body = {k: v for k, v in (("to", args.to), ("stage", args.stage)) if v}
+        answer = backend.act(args, action="rollback", body=body)
+        output.emit(answer, fmt=args.output, text=sync_cmd.scheduled_text)
+        return 0
+    config_path = backend.config_path(args)
+    session = controller.open_session(config_path, progress=sync_cmd.progress_printer())
     writer = sync_cmd.lock_state(session)
     try:
-        _check_usage(session, app=args.app, to=args.to, config_path=args.config)
+        _check_usage(session, app=args.app, to=args.to, config_path=config_path)
         hold_cmd.check_target(
-            session.config, app=args.app, stage=args.stage, config_path=args.config
+            session.config, app=args.app, stage=args.stage, config_path=config_path
         )
         outcome = session.controller.reconciler.rollback(
-            args.app, to=args.to, by=f"{user()} (cli)", stage=args.stage
+            args.app, to=args.to, by=backend.cli_user(), stage=args.stage
         )
     finally:
+        sync_cmd.flush_notifications(session)
         session.close()
         writer.release()
     output.emit(outcome.to_dict(), fmt=args.output, text=_text)
@@ -89,13 +98,6 @@ def _check_usage(
             [f"--to {to}: app {app!r} has no release starting with {to!r} "
              f"(ids: `syncer history -c {config_path} {app}`)"]
         )  # fmt: skip
-
-
-def user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _text(data: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Registered by ``syncer.cli``. Starts ``syncer.controller.Controller`` (poll jobs, app
 queue, resuming any rollout a previous process left open) and the HTTP server
-(``syncer.server.http``: webhooks, API, probes, metrics) on ``server.listen``. On
+(``syncer.server.http``: API, probes, metrics on ``server.listen``; webhooks on
+``server.webhookListen``). On
 SIGTERM or SIGINT it stops accepting requests and polls, lets the reconciles in flight
 finish (up to ``--grace`` seconds), closes the state file and exits 0.
 
@@ -14,13 +15,13 @@ rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed dow
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
-import sys
 import threading
 from typing import Any
 
-from syncer import controller, errors, state
+from syncer import controller, errors, logs, state
 from syncer.commands import sync as sync_cmd
 from syncer.server import http, leader
 
@@ -38,7 +39,13 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLES,
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
-    parser.add_argument("--listen", help="HOST:PORT of the HTTP server (overrides server.listen)")
+    parser.add_argument(
+        "--listen", help="HOST:PORT of the API, metrics and probes (overrides server.listen)"
+    )
+    parser.add_argument(
+        "--webhook-listen",
+        help="HOST:PORT of the webhook receivers (overrides server.webhookListen)",
+    )
     parser.add_argument(
         "--grace", type=float, default=600.0,
         help="seconds to let in-flight reconciles finish on SIGTERM (default 600)",
@@ -91,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
             raise
     settings = session.config.server
     if args.listen:
-        import dataclasses
-
         settings = dataclasses.replace(settings, listen=args.listen)
+    if args.webhook_listen:
+        settings = dataclasses.replace(settings, webhook_listen=args.webhook_listen)
     # With --leader-elect the controller starts only once this replica holds the Lease;
     # losing it ends the process (Kubernetes restarts it as a standby).
     lost = threading.Event()
@@ -133,13 +140,13 @@ def run(args: argparse.Namespace) -> int:
             elector.start()
         else:
             session.controller.start()
-        print(f"syncer: controller running, HTTP on {server.url}", file=sys.stderr, flush=True)
-        if settings.api_token is None:
-            print(
-                "syncer: server.apiToken is not set: the API's POSTs (sync, rollback, "
-                "approve) are refused",
-                file=sys.stderr, flush=True,
-            )  # fmt: skip
+        logs.say(f"controller running, HTTP on {server.url}, webhooks on {server.webhook_url}")
+        if not server.users.configured:
+            logs.say(
+                "no API users (server.users, server.tokenFile): the API, and the CLI's "
+                "--server, refuse every request",
+                level=logging.WARNING,
+            )
         while not stop.wait(1.0):
             pass
     finally:
@@ -150,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
             elector.stop()  # after in-flight work: releases the Lease for the standby
         session.store.close()
     if locked_out.is_set():
-        print("syncer: another syncer holds the state file; exiting", file=sys.stderr, flush=True)
+        logs.say("another syncer holds the state file; exiting", level=logging.ERROR)
         return 1
     if lost.is_set():
-        print("syncer: lost leadership; exiting", file=sys.stderr, flush=True)
+        logs.say("lost leadership; exiting", level=logging.ERROR)
         return 1
-    print("syncer: stopped", file=sys.stderr, flush=True)
+    logs.say("stopped")
     return 0

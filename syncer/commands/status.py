@@ -1,25 +1,22 @@
-"""``syncer status -c FILE [APP ...] [-o wide|json|yaml] [--watch]``: every app, the
-release on each cluster, health.
+"""``syncer status [-c FILE | --server URL] [APP ...] [-o wide|json|yaml] [--watch]``:
+every app, the release on each cluster, health.
 
-Registered by ``syncer.cli``; reads the state file (what ``syncer run``/``sync``
-recorded) through the same ``Controller.apps_status`` the HTTP API serves. Touches no
-cluster, Git server or registry. Prints a table (one row per app and cluster) and, under
-it, what holds or troubles each app; ``--watch`` reads and prints again through
-``syncer.output.watch`` until interrupted.
+Registered by ``syncer.cli``; asks ``GET /api/v1/apps`` of a running syncer, or answers
+it from the state file (what ``syncer run``/``sync`` recorded) through the same API
+function (``syncer.commands.backend``). Touches no cluster, Git server or registry.
+Prints a table (one row per app and cluster) and, under it, what holds or troubles each
+app; ``--watch`` asks and prints again through ``syncer.output.watch`` until interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from syncer import controller, output, state
-from syncer.commands import common
-from syncer.config import loader
-from syncer.reconcile import parts as parts_
+from syncer import errors, output
+from syncer.commands import backend, common
 
 EXAMPLES = """examples:
   # every app: release, health and last sync per cluster
@@ -29,6 +26,8 @@ EXAMPLES = """examples:
   # follow it (Ctrl-C stops); as JSON Lines, one document per change
   syncer status -c deploy/syncer.yaml --watch
   syncer status -c deploy/syncer.yaml web --watch -o json | jq -r .[0].status
+  # as a running syncer says
+  syncer status --server https://syncer.example.com web
 """
 
 
@@ -36,10 +35,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show each app's release, clusters and health",
-        description="What runs where, as recorded in the state file.",
+        description="What runs where: as recorded in the state file, or as a running "
+        "syncer (--server) says.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.complete(
         parser.add_argument("app", nargs="*", metavar="APP", help="only these apps"),
         common.app_names,
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--interval", type=_seconds, default=2.0, metavar="SECONDS",
-        help="with --watch: how often to read the state (default 2)",
+        help="with --watch: how often to ask (default 2)",
     )  # fmt: skip
     parser.set_defaults(func=run)
 
@@ -66,105 +66,53 @@ def _seconds(text: str) -> float:
     return value
 
 
-class _NoParts:
-    """Reading state needs no Git, registry or cluster access."""
-
-    def cleanup(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def read_only(config_path: str) -> tuple[controller.Controller, state.Store]:
-    """A controller over the state file only (for status, history).
-
-    With no state file yet it answers from an empty store rather than create the file,
-    and says so on stderr.
-    """
-    config = loader.load(config_path)
-    path = state.state_path(base_dir=config.base_dir, path=config.state.path)
-    if not path.exists():
-        print(
-            f"syncer: no state yet at {path} (run `syncer sync` or `syncer run` first)",
-            file=sys.stderr,
-        )
-    store = state.open_store(path if path.exists() else ":memory:")
-    parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
-    return controller.Controller(config=config, store=store, parts=parts), store
-
-
 def run(args: argparse.Namespace) -> int:
     if args.watch:
+        server = backend.server_of(args)[0]
+        where = f"--server {server}" if server else f"-c {backend.config_path(args)}"
         return output.watch(
-            lambda: for_format(_shown(args, fetch(args)), fmt=args.output),
+            lambda: fetch(args),
             fmt=args.output, text=renderer(text, fmt=args.output),
-            interval=args.interval, title=f"syncer status -c {args.config}",
+            interval=args.interval, title=f"syncer status {where}",
         )  # fmt: skip
-    emit_listing(_shown(args, fetch(args)), fmt=args.output, text=text)
+    emit_listing(fetch(args), fmt=args.output, text=text)
     return 0
 
 
 def fetch(args: argparse.Namespace) -> list[dict[str, Any]]:
-    ctl, store = read_only(args.config)
+    """The apps asked for, as the API answers (asked anew each time: ``--watch``)."""
+    source = backend.open_backend(args)
     try:
-        data = ctl.apps_status()
-        common.check_apps(ctl.config, args.app, config_path=args.config)
+        data: list[dict[str, Any]] = source.get("apps")["apps"]
     finally:
-        store.close()
-    return data
-
-
-def _shown(args: argparse.Namespace, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The apps asked for."""
+        source.close()
+    names = [a["name"] for a in data]
+    unknown = [w for w in args.app or [] if w not in names]
+    if unknown:
+        where = source.path if isinstance(source, backend.Local) else source.where
+        raise errors.ConfigError(
+            [f"APP {u}: no such app in {where} (apps: {', '.join(names) or 'none'})"
+             for u in unknown]
+        )  # fmt: skip
     return [a for a in data if not args.app or a["name"] in args.app]
 
 
 def emit_listing(data: Any, *, fmt: str, text: Callable[..., str]) -> None:
     """Print a listing (status, history, releases): ``text(data, wide=...)`` for people,
-    every field with ISO times for JSON and YAML."""
-    output.emit(for_format(data, fmt=fmt), fmt=fmt, text=renderer(text, fmt=fmt))
-
-
-def for_format(data: Any, *, fmt: str) -> Any:
-    return data if fmt in (output.TEXT, output.WIDE) else iso_times(data)
+    every field as the API gives it for JSON and YAML."""
+    output.emit(data, fmt=fmt, text=renderer(text, fmt=fmt))
 
 
 def renderer(text: Callable[..., str], *, fmt: str) -> Callable[[Any], str]:
     return lambda data: text(data, wide=fmt == output.WIDE)
 
 
-TIME_KEYS = frozenset({"at", "since"})
-
-
-def iso_times(data: Any) -> Any:
-    """``data`` with its timestamps (``*At``, ``at``, ``since``) as ISO-8601 UTC strings."""
-    if isinstance(data, list):
-        return [iso_times(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        timed = key in TIME_KEYS or (key.endswith("At") and key[:1].islower())
-        if timed and isinstance(value, int | float) and not isinstance(value, bool):
-            out[key] = iso(value)
-        else:
-            out[key] = iso_times(value)
-    return out
-
-
-def iso(ts: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def when(ts: float | None) -> str:
-    if not ts:
+def when(ts: float | str | None) -> str:
+    """A time for people; ``ts`` as the API gives it (ISO-8601) or seconds since 1970."""
+    at = output.moment(ts)
+    if at is None:
         return "never"
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 COLUMNS = (
@@ -214,12 +162,28 @@ def _notes(a: dict[str, Any], *, wide: bool) -> list[str]:
             continue  # in the MESSAGE column already
         where = f"{e['cluster']}: " if e["cluster"] else ""
         lines.append(f"{output.state('error')}: {where}{e['stage']}: {e['message']}")
+    lines += _write_back(a.get("writeBack"))
     if a["message"] and a["status"] != "Healthy":
         lines.append(f"last: {a['message']}")
     return lines
 
 
-def _when(ts: float | None) -> str:
+def _write_back(found: dict[str, Any] | None) -> list[str]:
+    """Where Git was last told the app's images, and what it has not been told yet."""
+    if not found:
+        return []
+    lines = []
+    if found["commit"]:
+        lines.append(
+            f"write-back: commit {found['commit'][:7]} on {found['branch']} at {when(found['at'])}"
+        )
+    if found["pending"]:
+        images = " ".join(short_image(ref) for ref in found["pending"])
+        lines.append(f"write-back pending: {images}")
+    return lines
+
+
+def _when(ts: float | str | None) -> str:
     return when(ts) if ts else ""
 
 

@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syncer import controller, output, state
-from syncer.commands import common
+from syncer import controller, errors, output, state
+from syncer.commands import backend, common
+from syncer.notify import worker as notify_worker
 from syncer.reconcile import plan as plan_
 
 EXIT_FAILED = 1
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
         "wait for health (rolling back on failure), then exit; non-zero if any app failed.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
+    backend.add_flags(parser)
     common.add_app_arguments(parser, command="sync", many=True)
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
@@ -106,7 +107,9 @@ class Interrupts:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = controller.open_session(args.config, progress=progress_printer())
+    if backend.is_remote(args):
+        return _run_remote(args)
+    session = controller.open_session(backend.config_path(args), progress=progress_printer())
     writer = lock_state(session)
     interrupts = Interrupts()
     try:
@@ -133,8 +136,52 @@ def run(args: argparse.Namespace) -> int:
         output.emit(results, fmt=args.output, text=_text)
         return 0 if all(entry["ok"] for entry in results) else EXIT_FAILED
     finally:
+        flush_notifications(session)
         session.close()
         writer.release()
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """Ask the running syncer to reconcile the apps now; it answers what it scheduled
+    (``syncer status --server`` shows the outcome)."""
+    target = backend.open_backend(args, write=True)
+    try:
+        names = args.app or [a["name"] for a in target.get("apps")["apps"]]
+        results = [target.post(f"apps/{name}/sync") for name in dict.fromkeys(names)]
+    finally:
+        target.close()
+    output.emit(results, fmt=args.output, text=scheduled_text)
+    return 0
+
+
+def scheduled_text(answers: list[dict[str, Any]] | dict[str, Any]) -> str:
+    """What a running syncer accepted to do (a sync, a rollback), one line per app."""
+    lines = []
+    for a in answers if isinstance(answers, list) else [answers]:
+        what = f"rollback to {a['to'][:12]}" if a.get("to") else "sync"
+        stage = f" (stage {a['stage']})" if a.get("stage") else ""
+        lines.append(f"{a['app']}: {what}{stage} scheduled; `syncer status` shows how it goes")
+    return "\n".join(lines)
+
+
+def flush_notifications(session: controller.Session) -> None:
+    """Send the notifications of what this command did before it exits (a few
+    seconds at most); what a failing receiver did not take waits in the state file for
+    the next `syncer sync` or `syncer run`. Only commands holding the writer lock send:
+    never two processes at once."""
+    if session.controller.notifier is None:
+        return
+    try:
+        left = session.controller.notifier.drain(timeout=notify_worker.FLUSH)
+    except errors.SyncerError as err:
+        print(f"syncer: notifications not sent: {err}", file=sys.stderr)
+        return
+    if left:
+        print(
+            f"syncer: {left} notification(s) not delivered yet (see the log); the next "
+            "`syncer sync` or `syncer run` sends them",
+            file=sys.stderr,
+        )
 
 
 def lock_state(session: controller.Session) -> state.lock.StateLock:
@@ -277,6 +324,7 @@ def plan_text(report: dict[str, Any]) -> list[str]:
         lines.append(f"image {image['ref']}: {image['reason']}")
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
+    lines += write_back_text(report.get("writeBack"))
     for c in report.get("clusters", []):
         if c.get("error"):
             lines.append(f"cluster {c['cluster']}: {c['error']}")
@@ -296,3 +344,16 @@ def plan_text(report: dict[str, Any]) -> list[str]:
         if c.get("diff"):
             lines.extend(output.diff_line(d) for d in c["diff"].rstrip().splitlines())
     return lines
+
+
+def write_back_text(found: dict[str, Any] | None) -> list[str]:
+    """What ``plan`` says a write-back would commit (nothing without ``writeBack``)."""
+    if not found:
+        return []
+    if found.get("error"):
+        return [f"write-back to {found['branch']}: {found['error']}"]
+    if not found["lines"]:
+        return [f"write-back to {found['branch']}: Git names these images already"]
+    return [f"write-back to {found['branch']} would change:"] + [
+        f"  {line}" for line in found["lines"]
+    ]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import string
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from syncer.config import cron, model, names, nodes, policies
+from syncer.notify import catalog
 
 Finding = tuple[str, str] | tuple[str, str, bool]
 """(camelCase field or "" for the object, message[, COMBINED])."""
@@ -53,6 +55,41 @@ def _name(value: str, what: str) -> Iterator[Finding]:
 
 def _source(obj: model.Source) -> Iterator[Finding]:
     yield from _name(obj.name, "source")
+    if (obj.git is None) == (obj.helm is None):
+        said = "both git and helm are set" if obj.git else "neither git nor helm is set"
+        yield "", f"{said}; expected exactly one of: git, helm", COMBINED
+
+
+def _chart_source(obj: model.ChartSource) -> Iterator[Finding]:
+    scheme = obj.url.partition("://")[0] if "://" in obj.url else ""
+    if scheme not in ("https", "http", "oci"):
+        yield (
+            "url",
+            (
+                f"unsupported chart repository URL {obj.url!r}; expected https://host/path"
+                " (an index.yaml repository) or oci://host/path"
+            ),
+        )
+    else:
+        parts = urllib.parse.urlsplit(obj.url)
+        if parts.username is not None or parts.password is not None:
+            yield "url", _CREDENTIALS.replace("sources[].git.auth", "sources[].helm.auth")
+        elif not parts.hostname:
+            yield "url", f"the URL {obj.url!r} has no host"
+    if not names.is_dns_subdomain(obj.chart.lower()) or "/" in obj.chart:
+        yield "chart", f"invalid chart name {obj.chart!r}; expected a name such as nginx"
+    if obj.version:
+        problem = policies.semver_range_problem(obj.version)
+        if problem:
+            yield "version", problem
+    if scheme == "oci" and obj.auth is not None:
+        yield (
+            "auth",
+            "oci:// charts use the credentials of the registry's registries[] entry;"
+            " expected no auth here",
+        )
+    if obj.auth is not None and bool(obj.auth.username_from) != bool(obj.auth.password_from):
+        yield "auth", "expected both usernameFrom and passwordFrom", COMBINED
 
 
 def _is_ssh(url: str) -> bool:
@@ -302,6 +339,57 @@ def _app(obj: model.App) -> Iterator[Finding]:
         )
 
 
+_DOTTED_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_BRANCH_TEMPLATE_KEYS = frozenset({"app"})
+
+
+def _helm_values_target(obj: model.HelmValuesTarget) -> Iterator[Finding]:
+    problem = _relative_path_problem(obj.file)
+    if problem:
+        yield "file", problem
+    for key in ("tag", "repository", "digest"):
+        value = getattr(obj, key)
+        if value and not _DOTTED_KEY.fullmatch(value):
+            yield key, f"invalid key {value!r}; expected a dotted key such as image.tag"
+
+
+def _write_back(obj: model.WriteBack) -> Iterator[Finding]:
+    if not (obj.kustomization or obj.helm_values or obj.manifests):
+        yield (
+            "",
+            "nothing to write; expected at least one of kustomization, helmValues, manifests",
+            COMBINED,
+        )
+    if obj.kustomization:
+        problem = _relative_path_problem(obj.kustomization)
+        if problem:
+            yield "kustomization", problem
+    unknown = set(_PLACEHOLDER.findall(obj.branch)) - _BRANCH_TEMPLATE_KEYS
+    if unknown:
+        yield "branch", f"unknown placeholder {{{sorted(unknown)[0]}}}; expected {{app}}"
+    elif obj.branch:
+        branch = obj.branch.replace("{app}", "app")
+        if not _REF.fullmatch(branch) or ".." in branch or branch.startswith("-"):
+            yield (
+                "branch",
+                f"invalid branch name {obj.branch!r}; expected a name like syncer/{{app}}",
+            )
+    try:
+        obj.commit.message.format(app="", branch="", changes="", images="")
+    except KeyError as err:
+        yield (
+            "commit.message",
+            f"unknown placeholder {{{err.args[0]}}}; expected {{app}}, {{branch}}, {{changes}}"
+            " or {images} (double {{ }} for literal braces)",
+        )
+    except (IndexError, ValueError) as err:
+        yield (
+            "commit.message",
+            f"invalid template ({err}); expected text with {{app}}, {{branch}}, {{changes}},"
+            " {images} (double {{ }} for literal braces)",
+        )
+
+
 def _window(obj: model.TimeWindow) -> Iterator[Finding]:
     problem = cron.problem(obj.cron)
     if problem:
@@ -326,14 +414,117 @@ def _state(obj: model.StateSettings) -> Iterator[Finding]:
 
 
 def _server(obj: model.Server) -> Iterator[Finding]:
-    match = _LISTEN.fullmatch(obj.listen)
-    if not match or int(match.group(2)) > 65535:
-        yield "listen", f"invalid address {obj.listen!r}; expected HOST:PORT, e.g. 0.0.0.0:8080"
+    for key, value, example in (
+        ("listen", obj.listen, "0.0.0.0:8080"),
+        ("webhookListen", obj.webhook_listen, "0.0.0.0:8081"),
+    ):
+        match = _LISTEN.fullmatch(value)
+        if not match or int(match.group(2)) > 65535:
+            yield key, f"invalid address {value!r}; expected HOST:PORT, e.g. {example}"
+    if obj.listen == obj.webhook_listen and not obj.listen.endswith(":0"):
+        yield (
+            "webhookListen",
+            f"{obj.webhook_listen!r} is also server.listen; give webhooks their own port,"
+            " e.g. 0.0.0.0:8081",
+        )
+
+
+def _api_user(obj: model.ApiUser) -> Iterator[Finding]:
+    if obj.role not in model.ROLES:
+        yield "role", f"unknown role {obj.role!r}; expected one of: {', '.join(model.ROLES)}"
+    elif obj.stages and obj.role != "approver":
+        yield (
+            "stages",
+            f"only approvers are limited to stages; remove it or make {obj.name!r} an approver",
+        )
+    if not obj.name.strip() or any(c.isspace() or c == "," for c in obj.name):
+        yield "name", f"invalid user name {obj.name!r}; expected a word without spaces or commas"
+
+
+_PROVIDER_FIELDS = {
+    "urlFrom": ("slack", "teams", "webhook"),
+    "secretFrom": ("webhook",),
+    "tokenFrom": catalog.COMMIT_STATUS,
+    "address": catalog.COMMIT_STATUS,
+    "repository": catalog.COMMIT_STATUS,
+}
+"""Provider fields and the types that use them."""
+_PROVIDER_NEEDS = {
+    "slack": ("urlFrom",),
+    "teams": ("urlFrom",),
+    "webhook": ("urlFrom", "secretFrom"),
+    "github": ("tokenFrom",),
+    "gitlab": ("tokenFrom",),
+    "gitea": ("tokenFrom", "address"),
+    "kubernetes": (),
+}
+
+
+def _provider(obj: model.NotificationProvider) -> Iterator[Finding]:
+    yield from _name(obj.name, "provider")
+    if obj.type not in catalog.PROVIDER_TYPES:
+        yield (
+            "type",
+            (
+                f"unknown provider type {obj.type!r}; expected one of: "
+                f"{', '.join(catalog.PROVIDER_TYPES)}"
+            ),
+        )
+        return
+    values = {
+        "urlFrom": obj.url_from, "secretFrom": obj.secret_from, "tokenFrom": obj.token_from,
+        "address": obj.address, "repository": obj.repository,
+    }  # fmt: skip
+    for key in _PROVIDER_NEEDS[obj.type]:
+        if not values[key]:
+            yield key, f"required for a {obj.type} provider"
+    for key, types in _PROVIDER_FIELDS.items():
+        if values[key] and obj.type not in types:
+            yield key, f"not used by a {obj.type} provider (only by {', '.join(types)})"
+    if obj.address:
+        problem = _url_problem(obj.address)
+        if obj.address.split("://", 1)[0] not in ("http", "https"):
+            problem = f"invalid API address {obj.address!r}; expected an http(s):// URL"
+        if problem:
+            yield "address", problem
+    if obj.repository and not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", obj.repository):
+        yield "repository", f"invalid repository {obj.repository!r}; expected OWNER/REPO"
+
+
+def _notification_rule(obj: model.NotificationRule) -> Iterator[Finding]:
+    if not obj.providers:
+        yield "providers", "is empty; expected the names of one or more providers"
+    for event in obj.events:
+        if event not in catalog.EVENTS:
+            yield (
+                "events",
+                (f"unknown event {event!r}; expected one of: {', '.join(catalog.EVENTS)}"),
+            )
+    if obj.severity not in catalog.SEVERITIES:
+        allowed = ", ".join(catalog.SEVERITIES)
+        yield "severity", f"unknown severity {obj.severity!r}; expected one of: {allowed}"
+    if obj.template:
+        template = string.Template(obj.template)
+        unknown = sorted(set(template.get_identifiers()) - set(catalog.TEMPLATE_FIELDS))
+        if not template.is_valid():
+            yield (
+                "template",
+                ("invalid placeholder: write $name or ${name}, and $$ for a dollar sign"),
+            )
+        elif unknown:
+            yield (
+                "template",
+                (
+                    f"unknown placeholder ${unknown[0]}; expected some of: "
+                    f"{', '.join('$' + f for f in catalog.TEMPLATE_FIELDS)}"
+                ),
+            )
 
 
 RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.Source: _source,
     model.GitSource: _git,
+    model.ChartSource: _chart_source,
     model.GitAuth: _git_auth,
     model.RegistryAuth: _registry_auth,
     model.Registry: _registry,
@@ -345,9 +536,14 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.HelmOptions: _helm,
     model.ImageFieldPath: _image_field,
     model.App: _app,
+    model.HelmValuesTarget: _helm_values_target,
+    model.WriteBack: _write_back,
     model.TimeWindow: _window,
     model.Stage: _stage,
     model.Pipeline: _pipeline,
     model.Server: _server,
+    model.ApiUser: _api_user,
     model.StateSettings: _state,
+    model.NotificationProvider: _provider,
+    model.NotificationRule: _notification_rule,
 }

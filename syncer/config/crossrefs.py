@@ -25,12 +25,15 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
         config.registries, key=lambda r: r.host.lower(), what="registry host", field="host", ctx=ctx
     )
     _unique(config.pipelines, key=lambda p: p.app, what="pipeline for app", field="app", ctx=ctx)
+    _unique(config.server.users, key=lambda u: u.name, what="user name", field="name", ctx=ctx)
     clusters = {cluster.name: cluster for cluster in config.clusters}
     sources = list(dict.fromkeys(source.name for source in config.sources))
     apps = {app.name: app for app in config.apps}
     for app in config.apps:
         path = ctx.path_of(app)
         _exists(app.source, sources, "source", "sources", path=f"{path}.source", ctx=ctx)
+        if app.write_back is not None:
+            _write_back(app, sources={s.name: s for s in config.sources}, ctx=ctx)
         selected = select(app.clusters, clusters=clusters, path=f"{path}.clusters", ctx=ctx)
         if selected is not None:
             _placeholders(app, selected, clusters=clusters, ctx=ctx)
@@ -39,6 +42,7 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
             config.settings.secrets_cluster, list(clusters), "cluster", "clusters",
             path="settings.secretsCluster", ctx=ctx,
         )  # fmt: skip
+    _notifications(config, ctx=ctx)
     for pipeline in config.pipelines:
         app_path = f"{ctx.path_of(pipeline)}.app"
         if _exists(pipeline.app, list(apps), "app", "apps", path=app_path, ctx=ctx):
@@ -50,6 +54,29 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
             ):
                 allowed = select(app.clusters, clusters=clusters, path="", ctx=None)
             _stages(pipeline, app=app, allowed=allowed, clusters=clusters, ctx=ctx)
+
+
+def _notifications(config: model.Config, *, ctx: nodes.Context) -> None:
+    """Rules name providers, apps, stages and clusters that exist."""
+    notes = config.notifications
+    _unique(notes.providers, key=lambda p: p.name, what="provider name", field="name", ctx=ctx)
+    known = {
+        "providers": [p.name for p in notes.providers],
+        "apps": [a.name for a in config.apps],
+        "stages": list(dict.fromkeys(s.name for p in config.pipelines for s in p.stages)),
+        "clusters": [c.name for c in config.clusters],
+    }
+    for rule in notes.rules:
+        path = ctx.path_of(rule)
+        for field, names in (
+            ("providers", rule.providers), ("apps", rule.apps), ("stages", rule.stages),
+            ("clusters", rule.clusters),
+        ):  # fmt: skip
+            for i, name in enumerate(names):
+                _exists(
+                    name, known[field], field.rstrip("s"), field, path=f"{path}.{field}[{i}]",
+                    ctx=ctx,
+                )  # fmt: skip
 
 
 def select(
@@ -111,6 +138,10 @@ def _stages(
         if stage.after and complete:
             _after(stage, earlier=earlier, path=f"{path}.after", ctx=ctx)
         earlier.append(stage.name)
+        if not stage.clusters.names and not stage.clusters.selector:
+            where = f"{path}.clusters"
+            ctx.problem(where, where, "selects no cluster; give names or a selector")
+            continue
         chosen = select(stage.clusters, clusters=clusters, path=f"{path}.clusters", ctx=ctx)
         if chosen is None:
             continue
@@ -164,6 +195,50 @@ def _placeholders(
                 f"{{{placeholder}}} is not a label of cluster {missing[0]!r};"
                 " expected {cluster} or a label every selected cluster has",
             )
+
+
+def _write_back(app: model.App, *, sources: dict[str, model.Source], ctx: nodes.Context) -> None:
+    """Write-back needs a branch to write to, one app path, and images it can name."""
+    assert app.write_back is not None
+    path = f"{ctx.path_of(app)}.writeBack"
+    source = sources.get(app.source)
+    if source is not None and source.git is None:
+        ctx.problem(
+            path,
+            path,
+            f"source {source.name!r} is a chart, not a Git repository; expected a git:"
+            " source, since write-back commits to a branch",
+        )
+    elif source is not None and source.git is not None and not source.git.branch:
+        ctx.problem(
+            path,
+            path,
+            f"source {source.name!r} follows no branch; expected sources[].git.branch set,"
+            " since write-back commits to a branch",
+        )
+    if "{" in app.path:
+        ctx.problem(
+            path,
+            path,
+            "the app path has placeholders; expected a path without {...}, since write-back"
+            " edits one directory",
+        )
+    if not app.images:
+        ctx.problem(path, path, "the app has no images; expected apps[].images to write back")
+    repositories = [i.repository for i in app.images]
+    for index, target in enumerate(app.write_back.helm_values):
+        where = f"{path}.helmValues[{index}].image"
+        if target.image and target.image not in repositories:
+            ctx.problem(
+                where, where,
+                f"unknown image {target.image!r}; expected one of: {', '.join(repositories)}",
+            )  # fmt: skip
+        elif not target.image and len(repositories) > 1:
+            ctx.problem(
+                where, where,
+                f"the app has {len(repositories)} images; expected image: one of"
+                f" {', '.join(repositories)}",
+            )  # fmt: skip
 
 
 def _exists(

@@ -96,11 +96,113 @@ class GitSource:
 
 
 @dataclass(frozen=True)
+class ChartAuth:
+    """Credentials of a Helm chart repository (HTTP Basic auth); secret references."""
+
+    username_from: SecretRef | None = field(default=None, metadata=doc("User name."))
+    password_from: SecretRef | None = field(default=None, metadata=doc("Password or token."))
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """A Helm chart from a chart repository or an OCI registry, at the newest version of
+    a range (as Flux's HelmRepository + HelmChart, or Argo CD's repoURL + chart)."""
+
+    url: str = field(
+        metadata=doc(
+            "Repository URL: https://charts.example.com/stable (a repository with an"
+            " index.yaml) or oci://registry.example.com/charts (the chart is"
+            " <url>/<chart>, credentials from registries[])."
+        )
+    )
+    chart: str = field(metadata=doc("Chart name in the repository, e.g. nginx."))
+    version: str = field(
+        default="",
+        metadata=doc(
+            "A version or semver range (1.2.3, ^1.2, ~1.2.3, >=1.0 <2, 1.x); empty = the"
+            " newest release that is not a pre-release."
+        ),
+    )
+    interval: float = field(
+        default=300.0,
+        metadata=doc(
+            "Poll interval (default 5m: one index.yaml or tag-list request).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    timeout: float = field(
+        default=60.0,
+        metadata=doc(
+            "Timeout of each request (default 60s).", unit="s", positive=True, maximum=3600.0
+        ),
+    )
+    auth: ChartAuth | None = field(
+        default=None,
+        metadata=doc("Credentials of an https:// repository (oci://: the registry's)."),
+    )
+    pass_credentials: bool = field(
+        default=False,
+        metadata=doc(
+            "Also send the credentials to chart archives on another host than the"
+            " repository's (Helm's --pass-credentials)."
+        ),
+    )
+    ca_file: str = field(
+        default="",
+        metadata=doc("PEM file of the CA of an https:// repository.", local_path="file"),
+    )
+    max_index_size: int = field(
+        default=64 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of index.yaml (default 67108864, 64 MiB).",
+            positive=True,
+            maximum=1024 * 1024 * 1024,
+        ),
+    )
+    max_chart_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=doc(
+            "Most bytes of a chart archive (default 16777216, 16 MiB); unpacked, at most"
+            " 8 times that.",
+            positive=True,
+            maximum=1024 * 1024 * 1024,
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Source:
-    """A named Git repository that apps read manifests from."""
+    """A named Git repository, or Helm chart, that apps read manifests from."""
 
     name: str = field(metadata=doc("Unique name that apps refer to."))
-    git: GitSource = field(metadata=doc("The Git repository."))
+    git: GitSource | None = field(
+        default=None, metadata=doc("A Git repository. Exactly one of git / helm.")
+    )
+    helm: ChartSource | None = field(
+        default=None, metadata=doc("A Helm chart from a chart repository or OCI registry.")
+    )
+
+    @property
+    def url(self) -> str:
+        """What is polled: the Git URL, or the chart's repository URL."""
+        if self.helm is not None:
+            return self.helm.url
+        return self.git.url if self.git is not None else ""
+
+    @property
+    def interval(self) -> float:
+        if self.helm is not None:
+            return self.helm.interval
+        return self.git.interval if self.git is not None else 60.0
+
+    @property
+    def ref(self) -> str:
+        """What the source follows: a branch, tag, range or commit; ``chart@version``."""
+        if self.helm is not None:
+            return f"{self.helm.chart}@{self.helm.version or '*'}"
+        git = self.git
+        return (git.branch or git.tag or git.semver or git.commit) if git is not None else ""
 
 
 # --- registries ----------------------------------------------------------------------
@@ -225,8 +327,13 @@ class Cluster:
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
     qps: float = field(
-        default=20.0,
-        metadata=doc("Requests per second to its API (default 20).", positive=True, maximum=10000),
+        default=50.0,
+        metadata=doc(
+            "Requests per second to its API (default 50, as Argo CD and Flux; bursts of"
+            " as many at once).",
+            positive=True,
+            maximum=10000,
+        ),
     )
     timeout: float = field(
         default=30.0,
@@ -370,6 +477,91 @@ class ImageFieldPath:
     path: str = field(metadata=doc("Dotted path to an image string, e.g. spec.image."))
 
 
+DEFAULT_WRITE_BACK_MESSAGE = """syncer: update images of {app}
+
+{changes}
+Syncer-Write-Back: {app}
+"""
+"""The default commit message of a write-back; ``{changes}`` is one line per change."""
+
+
+@dataclass(frozen=True)
+class HelmValuesTarget:
+    """A Helm values file whose keys hold an image's tag (and repository, digest)."""
+
+    file: str = field(
+        metadata=doc("Values file, relative to the app path, e.g. values.yaml.", nonempty=True)
+    )
+    tag: str = field(metadata=doc("Dotted key of the tag, e.g. image.tag.", nonempty=True))
+    image: str = field(
+        default="",
+        metadata=doc("The app image (repository) it is for; default the app's only image."),
+    )
+    repository: str = field(
+        default="", metadata=doc("Dotted key of the repository, if the file has one.")
+    )
+    digest: str = field(default="", metadata=doc("Dotted key of the digest, if the file has one."))
+
+
+@dataclass(frozen=True)
+class WriteBackCommit:
+    """Who commits a write-back, how it is signed, and what its message says."""
+
+    author_name: str = field(default="syncer", metadata=doc("Author and committer name."))
+    author_email: str = field(
+        default="syncer@localhost", metadata=doc("Author and committer e-mail.")
+    )
+    message: str = field(
+        default=DEFAULT_WRITE_BACK_MESSAGE,
+        metadata=doc(
+            "Message template: {app}, {branch}, {changes} (one line per change: file, object,"
+            " old -> new, policy), {images} (the new references)."
+        ),
+    )
+    signing_key_from: SecretRef | None = field(
+        default=None,
+        metadata=doc("Private key that signs the commits: an SSH key, or an armored OpenPGP key."),
+    )
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """Write chosen images to Git: one or more of kustomization, helmValues, manifests."""
+
+    kustomization: str = field(
+        default="",
+        metadata=doc("A kustomization file (relative to the app path) whose images: to set."),
+    )
+    helm_values: tuple[HelmValuesTarget, ...] = field(
+        default=(), metadata=doc("Helm values files and the keys that hold images.")
+    )
+    manifests: bool = field(
+        default=False,
+        metadata=doc(
+            "Rewrite the YAML files under the app path: lines marked"
+            ' # {"$imagepolicy": "APP:IMAGE"} (or :tag, :name, :digest), and the image of'
+            " every container whose repository is an app image."
+        ),
+    )
+    branch: str = field(
+        default="",
+        metadata=doc(
+            "Branch to push to; default the source's branch. A template: {app}, e.g."
+            " syncer/{app} for pull requests."
+        ),
+    )
+    digest: bool = field(
+        default=False,
+        metadata=doc(
+            "Write digests too (repo:tag@sha256:...); always for digest policies, whose tag"
+            " never changes."
+        ),
+    )
+    commit: WriteBackCommit = field(
+        default_factory=WriteBackCommit, metadata=doc("Author, signing and message.")
+    )
+
+
 @dataclass(frozen=True)
 class App:
     """What to deploy (a path in a source), where (clusters) and which images to update."""
@@ -394,6 +586,9 @@ class App:
         default_factory=GatewayPolicy, metadata=doc("Checks before applying.")
     )
     helm: HelmOptions = field(default_factory=HelmOptions, metadata=doc("For Helm charts."))
+    write_back: WriteBack | None = field(
+        default=None, metadata=doc("Write the chosen images back to Git.")
+    )
 
 
 # --- pipelines -----------------------------------------------------------------------
@@ -452,13 +647,66 @@ class WebhookSecrets:
     )
 
 
+ROLES = ("viewer", "deployer", "approver", "admin")
+"""What an API user may do: viewer reads; deployer also syncs, rolls back, suspends and
+resumes; approver also approves and rejects promotions; admin does everything."""
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A user of the JSON API: a name recorded in history, a role, and their token."""
+
+    name: str = field(metadata=doc('User name, recorded in history ("approved by alice").'))
+    role: str = field(
+        metadata=doc(
+            "viewer (reads), deployer (+ sync, rollback, suspend, resume), approver (+ approve,"
+            " reject), or admin (everything)."
+        )
+    )
+    token: SecretRef = field(
+        metadata=doc("Their bearer token; a changed Secret or file is read again within 10s.")
+    )
+    stages: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Approvers: the only pipeline stages they may approve or reject (default all)."
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Server:
-    """The HTTP server: API, webhooks, /metrics, health probes."""
+    """The HTTP server: API, /metrics and health probes on one listener, webhooks on another."""
 
-    listen: str = field(default="127.0.0.1:8080", metadata=doc("HOST:PORT of the HTTP server."))
+    listen: str = field(
+        default="127.0.0.1:8080",
+        metadata=doc("HOST:PORT of the API, /metrics and the health probes."),
+    )
+    webhook_listen: str = field(
+        default="127.0.0.1:8081",
+        metadata=doc(
+            "HOST:PORT of the webhook receivers (/webhooks/...); a separate port, so only"
+            " it need be exposed to Git hosts and registries."
+        ),
+    )
+    users: tuple[ApiUser, ...] = field(
+        default=(), metadata=doc("API users: name, role and token of each.")
+    )
+    token_file: str = field(
+        default="",
+        metadata=doc(
+            "A file of API users, one `TOKEN,USER,ROLE[,STAGE...]` per line; read again when it"
+            " changes, so tokens rotate without a restart.",
+            local_path="file",
+        ),
+    )
+    anonymous_reads: bool = field(
+        default=False,
+        metadata=doc("Let requests without a token read the API (GET); off by default."),
+    )
     api_token: SecretRef | None = field(
-        default=None, metadata=doc("Bearer token for the API's POST endpoints.")
+        default=None,
+        metadata=doc("Deprecated (use users): one bearer token, acting as admin user 'api'."),
     )
     webhooks: WebhookSecrets = field(
         default_factory=WebhookSecrets, metadata=doc("Webhook secrets.")
@@ -499,11 +747,129 @@ class Settings:
     )
 
 
+# --- notifications -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationProvider:
+    """Where notifications go: a chat webhook, a signed JSON webhook, commit statuses or
+    Kubernetes Events."""
+
+    name: str = field(metadata=doc("Unique name that rules refer to."))
+    type: str = field(
+        metadata=doc("slack, teams, webhook, github, gitlab, gitea or kubernetes.", nonempty=True)
+    )
+    url_from: SecretRef | None = field(
+        default=None,
+        metadata=doc(
+            "slack, teams, webhook: the URL to POST to, as a secret reference (a chat webhook"
+            " URL is a credential)."
+        ),
+    )
+    secret_from: SecretRef | None = field(
+        default=None,
+        metadata=doc("webhook: HMAC-SHA256 key; requests carry X-Syncer-Signature-256."),
+    )
+    token_from: SecretRef | None = field(
+        default=None, metadata=doc("github, gitlab, gitea: API token allowed to set statuses.")
+    )
+    address: str = field(
+        default="",
+        metadata=doc(
+            "github, gitlab, gitea: API base URL (default https://api.github.com,"
+            " https://gitlab.com; required for gitea).",
+            nonempty=True,
+        ),
+    )
+    repository: str = field(
+        default="",
+        metadata=doc(
+            "github, gitlab, gitea: OWNER/REPO whose commits get statuses; default: the"
+            " path of the app's source URL.",
+            nonempty=True,
+        ),
+    )
+    timeout: float = field(
+        default=10.0,
+        metadata=doc(
+            "Time for one delivery attempt (default 10s).", unit="s", positive=True, maximum=300.0
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class NotificationRule:
+    """Which events go to which providers; an empty filter matches everything."""
+
+    providers: tuple[str, ...] = field(metadata=doc("Names of providers to notify."))
+    events: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Event types: release-created, rollout-started, rollout-healthy, rollout-failed,"
+            " rolled-back, awaiting-approval, approved, rejected, drift-healed,"
+            " image-held-back, unreachable; empty = all."
+        ),
+    )
+    apps: tuple[str, ...] = field(default=(), metadata=doc("App names; empty = all."))
+    stages: tuple[str, ...] = field(
+        default=(), metadata=doc("Pipeline stages (of the event's cluster); empty = all.")
+    )
+    clusters: tuple[str, ...] = field(default=(), metadata=doc("Cluster names; empty = all."))
+    severity: str = field(
+        default="info",
+        metadata=doc("Lowest severity sent: info, warning or error (default info).", nonempty=True),
+    )
+    template: str = field(
+        default="",
+        metadata=doc(
+            "Message text with $app, $event, $severity, $cluster, $stage, $release, $commit,"
+            " $images, $by, $message; default: a sentence per event type.",
+            nonempty=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """Notifications of rollouts, rollbacks, approvals and outages."""
+
+    providers: tuple[NotificationProvider, ...] = field(
+        default=(), metadata=doc("Where notifications go.")
+    )
+    rules: tuple[NotificationRule, ...] = field(default=(), metadata=doc("Which events go where."))
+    unreachable_after: float = field(
+        default=600.0,
+        metadata=doc(
+            "A Git source or registry failing this long sends `unreachable` (default 10m).",
+            unit="s",
+            positive=True,
+        ),
+    )
+    max_queued: int = field(
+        default=10_000,
+        metadata=doc(
+            "Deliveries waiting at most (default 10000); more are dropped and counted.",
+            positive=True,
+            maximum=1_000_000,
+        ),
+    )
+    max_age: float = field(
+        default=86_400.0,
+        metadata=doc(
+            "A delivery still failing after this long is given up (default 1d).",
+            unit="s",
+            positive=True,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
 
-    sources: tuple[Source, ...] = field(default=(), metadata=doc("Git repositories."))
+    sources: tuple[Source, ...] = field(
+        default=(), metadata=doc("Git repositories and Helm charts.")
+    )
     registries: tuple[Registry, ...] = field(default=(), metadata=doc("Registry settings."))
     clusters: tuple[Cluster, ...] = field(default=(), metadata=doc("Target clusters."))
     apps: tuple[App, ...] = field(default=(), metadata=doc("What to deploy where."))
@@ -511,6 +877,9 @@ class Config:
     server: Server = field(default_factory=Server, metadata=doc("HTTP server."))
     state: StateSettings = field(default_factory=StateSettings, metadata=doc("Durable state."))
     settings: Settings = field(default_factory=Settings, metadata=doc("Controller tuning."))
+    notifications: Notifications = field(
+        default_factory=Notifications, metadata=doc("Notifications (Slack, commit statuses, ...).")
+    )
     base_dir: str = field(
         default=".",
         metadata=doc("Directory of the config file (set by the loader).", internal=True),

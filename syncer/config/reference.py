@@ -164,7 +164,8 @@ def _default(f: dataclasses.Field[Any]) -> str:
         return f"`{durations.format(value)}`"
     if isinstance(value, float):
         return f"`{value:g}`"
-    return f"`{value}`"
+    # A multi-line default (a message template) stays on its table row.
+    return f"`{value}`".replace("\n", "\\n")
 
 
 def _description(f: dataclasses.Field[Any]) -> str:

@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from syncer import errors, metrics, release, rollout
+from syncer import errors, logs, metrics, release, rollout
 from syncer.config import model
 from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.reconcile import target as target_
+from syncer.reconcile import writeback as writeback_
 from syncer.render import images as render_images
 from syncer.state import records
 from syncer.state import store as store_
@@ -234,6 +235,11 @@ class Reconciler:
             app=self.app(name), config=self.config, pipeline=self._pipelines.get(name)
         )
 
+    def cluster_stages(self, name: str) -> dict[str, str]:
+        """Cluster -> its pipeline stage ("" without a pipeline), for every cluster of ``name``."""
+        stages = {c: s for s, names in self.stage_clusters(name).items() for c in names}
+        return {c.name: stages.get(c.name, "") for c in self.clusters_of(name)}
+
     def decide(self, app: model.App, *, fresh: bool) -> decide_.Decision:
         """What ``app`` should run now (``syncer.reconcile.decide``, as ``plan`` sees it)."""
         return decide_.decide(
@@ -257,6 +263,12 @@ class Reconciler:
         ``only`` limits the pass to these clusters (``syncer sync`` leaves out the
         ones it cannot reach, and plans them instead).
         """
+        with logs.bound(app=name):
+            return self._reconcile_logged(name, reasons=reasons, fresh=fresh, only=only)
+
+    def _reconcile_logged(
+        self, name: str, *, reasons: frozenset[str], fresh: bool, only: frozenset[str] | None
+    ) -> Outcome:
         app = self.app(name)
         started = time.monotonic()
         try:
@@ -264,6 +276,7 @@ class Reconciler:
         except errors.SyncerError as err:
             outcome = Outcome(app=name, ok=False, message=str(err), stage="config")
         metrics.RECONCILE_DURATION.labels(app=name).observe(time.monotonic() - started)
+        metrics.SYNCS.labels(app=name, result="ok" if outcome.ok else "failed").inc()
         if outcome.ok:
             metrics.LAST_SUCCESS.labels(app=name).set(time.time())
         else:
@@ -307,24 +320,28 @@ class Reconciler:
             return self._resume_after(app, only=only, failed=stuck)
         warnings = decision.warnings()
         if warnings:
-            # Replaces the app's error in place: the same warning is recorded once.
+            # Replaces the app's error in place: the same warning is recorded once; the
+            # images it holds back make it an image-held-back notification.
             stage = "source" if decision.source_failing else "images"
-            self._warn(app, stage=stage, message="; ".join(warnings))
+            held = {"held": decision.held} if decision.held else None
+            self._warn(app, stage=stage, message="; ".join(warnings), data=held)
         else:
             self.store.clear_error(app=app.name)
         rel = decide_.known_release(store=self.store, rel=decision.release)
-        if self.store.put_release(rel):
-            self.store.record(
-                app=app.name,
-                kind="release",
-                release_id=rel.id,
-                message=f"new release {rel.describe()}",
-                data={
-                    "commit": rel.commit,
-                    "images": [i.to_dict() for i in rel.images],
-                    "content": rel.content,
-                },
-            )
+        created = records.NewEvent(
+            app=app.name,
+            kind="release",
+            release_id=rel.id,
+            message=f"new release {rel.describe()}",
+            data={
+                "commit": rel.commit,
+                "images": [i.to_dict() for i in rel.images],
+                "content": rel.content,
+            },
+        )
+        # The release and its history entry in one transaction: a crash between them
+        # would leave a release nobody is ever told about.
+        if self.store.put_release(rel, event=created):
             log.info("app=%s release=%s new release %s", app.name, rel.short_id, rel.describe())
             self._check_images(app, rel=rel, decision=decision)
         holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
@@ -383,6 +400,11 @@ class Reconciler:
             ok = ok and "manual" not in reasons
         if warnings:
             message = f"{message}; warning: {'; '.join(warnings)}"
+        wrote = writeback_.after_reconcile(
+            store=self.store, parts=self.parts, app=app, source=self._sources[app.source], rel=rel
+        )
+        if wrote:
+            message = f"{message}; {wrote}"
         outages = decision.outage_warnings()
         stage = ""
         if failed:
@@ -491,7 +513,15 @@ class Reconciler:
             )
             log.warning("app=%s release=%s %s", app.name, rel.short_id, warning)
 
-    def _warn(self, app: model.App, *, stage: str, message: str, release_id: str = "") -> str:
+    def _warn(
+        self,
+        app: model.App,
+        *,
+        stage: str,
+        message: str,
+        release_id: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> str:
         """Record a problem of ``stage`` (state errors, history once, the log)."""
         known = [e for e in self.store.errors(app.name) if not e.cluster]
         if not known or known[0].message != message:
@@ -502,6 +532,7 @@ class Reconciler:
                 kind="error",
                 message=f"{stage}: {message}",
                 release_id=release_id,
+                data=data,
                 once=True,
             )
         self.store.set_error(app=app.name, stage=stage, message=message)
@@ -571,6 +602,7 @@ class Reconciler:
             progress=self.progress,
         )
         reached: dict[str, str] = {}
+        stage_of = self.cluster_stages(app.name)
         workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"app-{app.name}"
@@ -581,6 +613,10 @@ class Reconciler:
             for future in concurrent.futures.as_completed(futures):
                 t = futures[future]
                 reached[t.cluster] = future.result()
+                metrics.ROLLOUTS.labels(
+                    app=app.name, cluster=t.cluster, stage=stage_of.get(t.cluster, ""),
+                    result=reached[t.cluster],
+                ).inc()  # fmt: skip
         return reached
 
     def _check_drift(

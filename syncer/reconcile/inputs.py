@@ -11,6 +11,7 @@ it and does not mistake old news for a change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -32,8 +33,10 @@ def policy_key(image: model.AppImage) -> str:
     return images.policy_key(image)
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_repository(repository: str) -> str:
-    """``nginx`` -> ``docker.io/library/nginx``, the way docker names repositories."""
+    """``nginx`` -> ``docker.io/library/nginx``, the way docker names repositories.
+    Cached: the same few names are asked for on every poll, webhook and plan."""
     try:
         return reference.parse_repository(repository.strip()).repository
     except registry_errors.RegistryError:
@@ -61,6 +64,13 @@ class Inputs:
         """``store`` records what polls saw; ``releases`` (default: ``store``) is only
         read, for the images apps run (``syncer plan`` reads without writing)."""
         self._config = config
+        self._uses: dict[str, list[tuple[str, model.AppImage]]] = {}
+        """Normalised repository -> (app, image) using it: a poll of one repository
+        looks at the apps on it, not at every app."""
+        for app in config.apps:
+            for image in app.images:
+                repo = normalise_repository(image.repository)
+                self._uses.setdefault(repo, []).append((app.name, image))
         self._releases = releases if releases is not None else store
         self._fresh_window = fresh_window
         self._parts = parts
@@ -88,7 +98,7 @@ class Inputs:
             age = time.monotonic() - self._polled_at.get(("git", source.name), -1e9)
         if known is not None and (not fresh or age < self._fresh_window):
             return known
-        max_age = self._fresh_window if fresh else source.git.interval
+        max_age = self._fresh_window if fresh else source.interval
         return self._poll_source(source, max_age=max_age)[0]
 
     def _poll_source(
@@ -100,7 +110,7 @@ class Inputs:
             with self._lock:
                 self._source_errors[source.name] = str(err)
             raise
-        ref = source.git.branch or source.git.tag or source.git.semver or source.git.commit
+        ref = source.ref
         with self._lock:
             self._source_errors.pop(source.name, None)
             before = self._snapshots.get(source.name)
@@ -120,7 +130,7 @@ class Inputs:
         changed_sources: set[str] = set()
         started = time.monotonic()
         for source in self._config.sources:
-            if source.git.url != url:
+            if source.url != url:
                 continue
             try:
                 _snap, changed = self._poll_source(source, max_age=time.monotonic() - started)
@@ -151,8 +161,7 @@ class Inputs:
         source = next((s for s in self._config.sources if s.name == name), None)
         if source is None or self._store is None:
             return ""
-        git = source.git
-        return self._store.git_head(name, git.branch or git.tag or git.semver or git.commit) or ""
+        return self._store.git_head(name, source.ref) or ""
 
     # --- images -------------------------------------------------------------------------
     def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:
@@ -208,25 +217,21 @@ class Inputs:
             if seen is not None:
                 found.append(release.Image(repository=key[0], tag=seen.tag, digest=seen.digest))
         if self._releases is not None:
-            for app in self._config.apps:
-                for image in app.images:
-                    if (normalise_repository(image.repository), policy_key(image)) != key:
-                        continue
-                    last = last_image(self._releases, app=app.name, image=image)
-                    if last is not None:
-                        found.append(last)
+            for app, image in self._uses.get(key[0], ()):
+                if policy_key(image) != key[1]:
+                    continue
+                last = last_image(self._releases, app=app, image=image)
+                if last is not None:
+                    found.append(last)
         return found
 
     def poll_images(self, repository: str) -> set[str]:
         """Decide every policy on ``repository`` once; the apps whose choice changed."""
         repo = normalise_repository(repository)
         by_key: dict[tuple[str, str], tuple[model.AppImage, list[str]]] = {}
-        for app in self._config.apps:
-            for image in app.images:
-                if normalise_repository(image.repository) != repo:
-                    continue
-                key = (repo, policy_key(image))
-                by_key.setdefault(key, (image, []))[1].append(app.name)
+        for app, image in self._uses.get(repo, ()):
+            key = (repo, policy_key(image))
+            by_key.setdefault(key, (image, []))[1].append(app)
         changed_apps: set[str] = set()
         for key, (image, apps) in by_key.items():
             try:
@@ -259,26 +264,20 @@ class Inputs:
         failing: dict[str, str] = {}
         with self._lock:
             errors_now = dict(self._poll_errors)
-        for app in self._config.apps:
-            for image in app.images:
-                key = (normalise_repository(image.repository), policy_key(image))
-                if key[0] == repo and key in errors_now:
-                    failing.setdefault(app.name, errors_now[key])
+        for app, image in self._uses.get(repo, ()):
+            key = (repo, policy_key(image))
+            if key in errors_now:
+                failing.setdefault(app, errors_now[key])
         return failing
 
     def repositories(self) -> list[str]:
         """Every image repository of every app, normalised and deduplicated."""
-        return sorted(
-            {normalise_repository(i.repository) for a in self._config.apps for i in a.images}
-        )
+        return sorted(self._uses)
 
     def apps_on(self, repository: str) -> list[str]:
-        repo = normalise_repository(repository)
-        return [
-            a.name
-            for a in self._config.apps
-            if any(normalise_repository(i.repository) == repo for i in a.images)
-        ]
+        return list(
+            dict.fromkeys(app for app, _ in self._uses.get(normalise_repository(repository), ()))
+        )
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop cached snapshots of these sources (a webhook said they moved)."""

@@ -25,6 +25,8 @@ from syncer import apply, errors, images, release, render, source, state
 from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.reconcile import parts as parts_
+from syncer.render import generated as render_generated
+from syncer.writeback import run as writeback
 
 log = logging.getLogger("syncer.reconcile")
 
@@ -81,19 +83,47 @@ class LiveParts:
             ),
             read_secret=self.read_secret,
         )
+        self.charts = source.ChartSources(
+            source.ChartSettings(
+                cache_dir=state_file.parent / f"{state_file.stem}-cache",
+                base_dir=Path(config.base_dir),
+            ),
+            sources=config.sources,
+            registry_clients=lambda host: self._resolver().pool.client_for(
+                images.canonical_host(host)
+            ),
+            read_secret=self.read_secret,
+        )
         self._images: Any = None
         self._clients: dict[str, apply.ClusterClient] = {}
         self._capabilities: dict[str, tuple[float, Capabilities | None]] = {}
+        self._generated = render_generated.Keeper()
+        """Values Helm charts generated for objects not in a cluster yet."""
         self._lock = threading.Lock()
 
     # --- Git ----------------------------------------------------------------------------
     def poll_source(self, src: model.Source, *, max_age: float = 0.0) -> parts_.Snapshot:
-        rev = self.sources.poll(src, max_age=max_age)
+        if src.helm is not None:
+            rev = self.charts.poll(src, max_age=max_age)
+        else:
+            rev = self.sources.poll(src, max_age=max_age)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
 
     def checkout(self, src: model.Source, commit: str) -> parts_.Snapshot:
-        rev = self.sources.checkout(src, commit)
+        if src.helm is not None:
+            rev = self.charts.checkout(src, commit)
+        else:
+            rev = self.sources.checkout(src, commit)
         return parts_.Snapshot(source=src.name, commit=rev.commit, path=rev.path, label=rev.label)
+
+    def write_back(
+        self, *, app: model.App, source: model.Source, images: Sequence[release.Image]
+    ) -> parts_.WriteBack:
+        done = writeback.write(pusher=self.sources, source=source, app=app, images=images)
+        return parts_.WriteBack(
+            branch=done.branch, commit=done.commit, attempts=done.attempts,
+            changes=tuple(c.to_dict() for c in done.changes),
+        )  # fmt: skip
 
     # --- images -------------------------------------------------------------------------
     def _resolver(self) -> Any:
@@ -125,8 +155,27 @@ class LiveParts:
         rendered = render.render(
             app=app, snapshot=snapshot.path, commit=snapshot.commit, cluster=cluster,
             choices=list(images), capabilities=lambda: self.capabilities(cluster),
+            live=lambda obj: self.live_object(cluster, obj), keeper=self._generated,
+            fetch=self.charts.fetch,
         )  # fmt: skip
         return list(rendered.objects)
+
+    def live_object(self, cluster: model.Cluster, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The cluster's copy of ``obj`` (for values a chart generates at each render);
+        None when it does not exist or the cluster cannot say (then the render goes on
+        with what the chart generated)."""
+        if kubeconfig_problem(cluster, base_dir=self.config.base_dir):
+            return None
+        meta = obj.get("metadata") or {}
+        ref = apply.ObjectRef(
+            api_version=str(obj.get("apiVersion", "")), kind=str(obj.get("kind", "")),
+            namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
+        )  # fmt: skip
+        try:
+            return self.client(cluster).get(ref)
+        except errors.SyncerError as err:
+            log.info("cluster=%s cannot read %s for generated values: %s", cluster.name, ref, err)
+            return None
 
     def capabilities(self, cluster: model.Cluster) -> Capabilities | None:
         """The cluster's version and served APIs for Helm charts, asked at most every
@@ -324,6 +373,9 @@ class LiveParts:
         removed = self.sources.cleanup()
         if removed:
             log.info("git snapshots removed=%d", len(removed))
+        charts = self.charts.cleanup()
+        if charts:
+            log.info("cached charts removed=%d", len(charts))
 
     def close(self) -> None:
         with self._lock:

@@ -89,6 +89,17 @@ class Drift:
     healed: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class WriteBack:
+    """A write-back done: the branch, the commit pushed ("" when Git already named the
+    images), and each change as data (file, object, field, old, new, image, policy)."""
+
+    branch: str
+    commit: str
+    changes: tuple[dict[str, str], ...] = ()
+    attempts: int = 0
+
+
 class Parts(Protocol):
     """The layers below the reconcile loop. Every method raises ``syncer.errors`` only."""
 
@@ -183,6 +194,13 @@ class Parts(Protocol):
 
     def check_cluster(self, cluster: model.Cluster) -> str:
         """Empty when the cluster can be reached; else a sentence saying what is missing."""
+        ...
+
+    def write_back(
+        self, *, app: model.App, source: model.Source, images: Sequence[release.Image]
+    ) -> WriteBack:
+        """Make the app's write-back targets in Git name ``images`` (one commit pushed to
+        its branch, none when they already do)."""
         ...
 
     def cleanup(self) -> None:

@@ -24,6 +24,7 @@ from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.state import store as store_
+from syncer.writeback import run as writeback
 
 
 @dataclasses.dataclass
@@ -79,6 +80,9 @@ class AppPlan:
     """Plain sentences about inputs that could not be read (registry unreachable ...)."""
     clusters: list[ClusterPlan] = dataclasses.field(default_factory=list)
     error: str = ""
+    write_back: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """With ``writeBack``: the branch, and the changes a write-back of these images
+    would make to the tracked commit (or why it could not be worked out)."""
 
     @property
     def ok(self) -> bool:
@@ -100,6 +104,7 @@ class AppPlan:
             "error": self.error,
             "ok": self.ok,
             "changes": self.changes,
+            **({"writeBack": self.write_back} if self.write_back else {}),
         }
 
 
@@ -194,12 +199,31 @@ def plan_app(
             f"registry for {repository} unreachable ({why}); "
             f"using the image tags written in Git: {used}"
         )
+    if app.write_back is not None:
+        report.write_back = _write_back(app=app, source=source, decision=decision)
     rendered = [obj for c in report.clusters for obj in c.rendered]
     if rendered and rel.images:  # a policy that governs no container of the rendered objects
         report.notes += render.images.unmatched(
             objs=rendered, choices=list(rel.images), image_fields=app.image_fields
         )
     return report
+
+
+def _write_back(
+    *, app: model.App, source: model.Source, decision: decide_.Decision
+) -> dict[str, Any]:
+    """What a write-back of the decided images would change in the planned tree."""
+    found: dict[str, Any] = {"branch": writeback.branch_of(app, source), "changes": []}
+    try:
+        changes = writeback.preview(
+            root=decision.snapshot.path, app=app, images=decision.release.images
+        )
+    except errors.SyncerError as err:
+        found["error"] = str(err)
+    else:
+        found["changes"] = [c.to_dict() for c in changes]
+        found["lines"] = [c.line() for c in changes]
+    return found
 
 
 def _gates(

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from syncer import errors, metrics, release
+from syncer import errors, logs, metrics, release
 from syncer.config import model
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
@@ -80,6 +80,11 @@ class TargetRunner:
     # --- one target ---------------------------------------------------------------------
     def run(self, *, target: records.Target, cluster: model.Cluster) -> str:
         """Take ``target`` as far as it goes now; returns the state it reached."""
+        # On a worker thread of its own: every line logged while it works names where.
+        with logs.bound(app=self.app.name, cluster=cluster.name, release=target.release_id[:12]):
+            return self._run(target=target, cluster=cluster)
+
+    def _run(self, *, target: records.Target, cluster: model.Cluster) -> str:
         rel_id = target.release_id
         where = f"app={self.app.name} cluster={cluster.name} release={rel_id[:12]}"
         if target.state == records.APPLIED:
@@ -273,15 +278,15 @@ class TargetRunner:
                 target.id,
                 state=records.ROLLED_BACK,
                 message=f"{health.message}; rolled back to {previous[:12]}",
-            )
-            self.store.record(
-                app=name,
-                kind="rollback",
-                release_id=previous,
-                cluster=cluster.name,
-                message=f"rolled back {cluster.name} from {rel.short_id} to {previous[:12]}: "
-                f"{health.message}",
-                data={"from": rel.id, "to": previous},
+                event=records.NewEvent(
+                    app=name,
+                    kind="rollback",
+                    release_id=previous,
+                    cluster=cluster.name,
+                    message=f"rolled back {cluster.name} from {rel.short_id} to "
+                    f"{previous[:12]}: {health.message}",
+                    data={"from": rel.id, "to": previous},
+                ),
             )
             metrics.ROLLBACKS.labels(app=name, cluster=cluster.name).inc()
         self.store.set_error(
@@ -302,6 +307,10 @@ class TargetRunner:
         and that became healthy since is marked healthy; one that was healthy and is not
         any more is reported (status, history once). Only a rollout's own wait decides
         a rollback."""
+        with logs.bound(app=self.app.name, cluster=cluster.name, release=release_id[:12]):
+            return self._drift(cluster=cluster, release_id=release_id)
+
+    def _drift(self, *, cluster: model.Cluster, release_id: str) -> Recheck:
         try:
             rel = self._release(release_id)
             objects = self.render(rel=rel, cluster=cluster)
@@ -322,6 +331,13 @@ class TargetRunner:
                 unreachable=isinstance(err, errors.TemporaryError),
             )
         if found.drifted:
+            metrics.DRIFT_DETECTED.labels(app=self.app.name, cluster=cluster.name).inc(
+                len(found.drifted)
+            )
+            if found.healed:
+                metrics.DRIFT_HEALED.labels(app=self.app.name, cluster=cluster.name).inc(
+                    len(found.drifted)
+                )
             self.store.record(
                 app=self.app.name,
                 kind="drift",

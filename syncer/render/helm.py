@@ -6,7 +6,9 @@ inline values from the config go last, so they win. The release name defaults to
 app's name and the namespace is the app's. CRDs in ``crds/`` are included; chart tests
 are not; hooks are placed in sync waves before or after the chart's objects (helmhooks).
 ``.Capabilities`` are the target cluster's (its version and served APIs) when the
-caller can ask the cluster, as Argo CD passes them.
+caller can ask the cluster, as Argo CD passes them. A chart whose templates generate
+values (``randAlphaNum``, ``genCA``...) is rendered twice and the fields that differ are
+marked for ``syncer.render.generated``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,18 @@ from typing import Any
 import yaml
 
 from syncer.config import model
-from syncer.render import errors, files, helmhooks, limits, objects, paths, tools, yamlload
+from syncer.render import (
+    dependencies,
+    errors,
+    files,
+    generated,
+    helmhooks,
+    limits,
+    objects,
+    paths,
+    tools,
+    yamlload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +64,9 @@ def render(
     tool_paths: tools.Tools,
     what: str,
     capabilities: Callable[[], Capabilities | None] | None = None,
+    fetch: dependencies.Fetch | None = None,
 ) -> list[objects.Item]:
+    """``fetch`` gets chart dependencies missing from ``charts/`` (``dependencies``)."""
     root = root.resolve()
     bad_links = paths.escaping_links(root=root, start=chart)
     if bad_links:
@@ -91,12 +106,27 @@ def render(
         budget.read(path=target, shown=paths.relative(root=root, path=target))
         args += ["--values", str(target)]
     with tempfile.TemporaryDirectory(prefix="syncer-values-") as tmp:
+        if dependencies.missing(chart):
+            copy = dependencies.resolve(
+                root=root, chart=chart, into=Path(tmp), fetch=fetch, what=what
+            )
+            args[args.index(str(chart))] = str(copy)
+            chart = copy
         if values:
             inline = Path(tmp) / "inline-values.yaml"
             inline.write_text(yaml.safe_dump(values, sort_keys=True))
             args += ["--values", str(inline)]
         out = tools.run(args, cwd=chart, timeout=limits.tool_timeout, budget=budget, what=what)
+        again = None
+        if generated.may_generate(chart):
+            # The same inputs once more: what differs is made anew at each render.
+            # Its output is not charged to the app's budget a second time.
+            spare = files.Budget(limits=limits, app=app.name)
+            again = tools.run(args, cwd=chart, timeout=limits.tool_timeout, budget=spare, what=what)
     items, notes = helmhooks.order(parse_output(out, what=what, max_nodes=limits.max_yaml_nodes))
+    if again is not None and again != out:
+        second = parse_output(again, what=what, max_nodes=limits.max_yaml_nodes)
+        notes += generated.differing(items, helmhooks.order(second)[0])
     for note in notes:
         log.warning("%s: %s", what, note)
     return items

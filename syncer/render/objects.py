@@ -10,7 +10,7 @@ object's namespace does not count) are refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.render import errors, labels
@@ -47,6 +47,9 @@ class Item:
     obj: dict[str, Any]
     origin: str
     """``apps/web/deploy.yaml#1`` (file and document index), or ``helm``/``kustomize``."""
+    generated: list[tuple[str | int, ...]] = field(default_factory=list)
+    """Fields whose value differs between two renders of the same inputs (Helm's
+    ``randAlphaNum`` and the like; see ``syncer.render.generated``)."""
 
 
 def collect(*, data: Any, origin: str) -> list[Item]:
@@ -85,7 +88,7 @@ def check_object(data: Any, *, origin: str) -> None:
 
 def finish(*, items: list[Item], app: str, namespace: str) -> list[dict[str, Any]]:
     """Namespace, label and de-duplicate; return the objects in the given order."""
-    cluster_scoped = _custom_cluster_scoped(items)
+    cluster_scoped = custom_cluster_scoped(items)
     seen: dict[tuple[str, str, str, str], str] = {}
     objects = []
     for item in items:
@@ -121,7 +124,7 @@ def describe(obj: dict[str, Any]) -> str:
     return f"{meta['namespace']}/{name}" if meta.get("namespace") else str(name)
 
 
-def _custom_cluster_scoped(items: list[Item]) -> set[tuple[str, str]]:
+def custom_cluster_scoped(items: list[Item]) -> set[tuple[str, str]]:
     """(group, kind) of custom resources whose CRD, in this same set, says Cluster scope."""
     found = set()
     for item in items:

@@ -10,6 +10,7 @@ are then namespaced and labelled (``objects``) and governed images pinned (``ima
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 
 from syncer.config import model
 from syncer.render import (
+    dependencies,
     errors,
     files,
+    generated,
     helm,
     images,
     kustomize,
@@ -29,6 +32,8 @@ from syncer.render import (
     templating,
     tools,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class Rendered:
     """One sentence per image policy that matched no container image in ``objects``
     (e.g. a registry host:port that differs from the manifests'): its images stay as
     written in Git."""
+    generated: list[str] = field(default_factory=list)
+    """One sentence per field a Helm chart generates anew at each render, saying which
+    value was kept (``syncer.render.generated``)."""
 
 
 def render(
@@ -62,10 +70,16 @@ def render(
     limits: limits.Limits | None = None,
     tool_paths: tools.Tools | None = None,
     capabilities: Callable[[], helm.Capabilities | None] | None = None,
+    live: generated.LiveReader | None = None,
+    keeper: generated.Keeper | None = None,
+    fetch: dependencies.Fetch | None = None,
 ) -> Rendered:
     """Render ``app`` from ``snapshot`` for ``cluster``; raise ``RenderError`` on bad input.
 
-    ``capabilities`` is asked (only for a Helm chart) for the cluster's version and APIs.
+    ``capabilities`` is asked (only for a Helm chart) for the cluster's version and APIs;
+    ``live`` for the cluster's copy of an object with generated fields, whose values are
+    kept (else those ``keeper`` holds from an earlier render); ``fetch`` for a chart's
+    dependencies that ``charts/`` lacks.
 
     ``choices`` are the image decisions of the app's policies (``registry.Decision`` or
     ``syncer.release.Image``); images whose repository has one are pinned to it.
@@ -84,12 +98,17 @@ def render(
     kind, items = _render_dir(
         app=app, root=snapshot, directory=directory, variables=variables, budget=budget,
         limits=limits, tool_paths=tool_paths, what=what, capabilities=capabilities,
+        fetch=fetch,
     )  # fmt: skip
     if len(items) > limits.max_objects:
         raise errors.LimitError(
             f"{what}: {len(items)} objects, over the limit of {limits.max_objects} per app"
         )
     objs = objects.finish(items=items, app=app.name, namespace=app.namespace)
+    scope = f"{app.name}/{cluster.name if cluster else ''}"
+    kept = generated.stabilize(items=items, scope=scope, live=live, keeper=keeper)
+    for note in kept:
+        log.info("%s: %s", what, note)
     try:
         changes = images.rewrite(items=items, choices=choices, image_fields=app.image_fields)
     except ValueError as exc:
@@ -98,6 +117,7 @@ def render(
     return Rendered(
         app=app.name, cluster=cluster.name if cluster else "", commit=commit, path=rel,
         kind=kind, objects=objs, image_changes=changes, unmatched_images=unmatched,
+        generated=[str(k) for k in kept],
     )  # fmt: skip
 
 
@@ -112,6 +132,7 @@ def _render_dir(
     tool_paths: tools.Tools,
     what: str,
     capabilities: Callable[[], helm.Capabilities | None] | None,
+    fetch: dependencies.Fetch | None,
 ) -> tuple[str, list[objects.Item]]:
     if directory.is_dir() and (directory / "Chart.yaml").is_file():
         values_files = [
@@ -124,7 +145,7 @@ def _render_dir(
         return "helm", helm.render(
             root=root, chart=directory, app=app, values_files=values_files, values=values,
             budget=budget, limits=limits, tool_paths=tool_paths, what=what,
-            capabilities=capabilities,
+            capabilities=capabilities, fetch=fetch,
         )  # fmt: skip
     if directory.is_dir() and kustomize.kustomization_file(directory):
         return "kustomize", kustomize.render(

@@ -1,15 +1,23 @@
-"""The controller's one HTTP port: webhooks, JSON API, probes and metrics.
+"""The controller's HTTP face: webhooks, JSON API, probes and metrics, on two listeners.
 
 ``syncer run`` builds an ``HttpServer`` with the ``server`` settings and the controller
 (a ``port.ControllerPort``), calls ``start()`` (it serves from a background thread) and
-``stop()`` on SIGTERM. Requests go to:
+``stop()`` on SIGTERM. ``syncer.server.transport`` (uvicorn's h11 protocol) carries the
+bytes; every request comes here on a handler thread, on one of two listeners:
 
-- ``POST /webhooks/<kind>`` → ``webhooks`` checks the signature against the kind's
-  secret and parses the payload → ``trigger_git``/``trigger_image``;
-- ``/api/v1/...`` → ``api`` (POSTs need ``Authorization: Bearer <server.apiToken>``);
-- ``GET /healthz`` (the process answers), ``GET /readyz`` (``port.ready()``; a standby
-  of leader election is ready when it can forward to the leader),
-  ``GET /metrics`` (``metrics.REGISTRY`` in the Prometheus text format).
+- ``server.webhookListen``: ``POST /webhooks/<kind>`` → ``webhooks`` checks the
+  signature against the kind's secret and parses the payload → ``trigger_git``/
+  ``trigger_image``. Nothing else is served there (404).
+- ``server.listen``: ``/api/v1/...`` → ``api`` (``Authorization: Bearer <token>`` of a
+  user whose role allows the route, ``syncer.server.users``); ``GET /healthz`` (the
+  process answers), ``GET /readyz`` (``port.ready()``; a standby of leader election is
+  ready when it can forward to the leader), ``GET /metrics`` (``metrics.exposition``:
+  Prometheus text or OpenMetrics, by ``Accept``). Webhooks there answer 404, except
+  those a standby replica relays to the leader (marked ``forward.FORWARDED_HEADER``,
+  and authenticated again here like any other).
+
+Every path answers ``OPTIONS`` (204 with ``Allow``), GET paths answer ``HEAD``, other
+methods 405 with ``Allow``; every error is a JSON object ``{"error": "..."}``.
 
 Secrets are ``SecretRef``s resolved when a request needs them (cached for
 ``SECRET_TTL`` seconds), so a rotated Secret or file is picked up without a restart.
@@ -19,49 +27,51 @@ Memory under a flood is bounded before anything is authenticated: headers are ca
 checked (a token, the API's bearer token, or at least a well-formed signature header
 for HMAC-signed webhooks), and only within one budget shared by all connections
 (``MAX_BUFFERED``): a body that would exceed it is answered 503 with ``Retry-After``
-unread. An unread body is skipped in small chunks when it is short, else the
-connection is closed.
+unread. Chunked bodies are read under the same cap and budget as they arrive.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import http.server
 import json
 import logging
-import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl
 
 from syncer import errors, metrics
 from syncer.config import model, secrets
-from syncer.server import api, forward, signatures, webhooks
+from syncer.server import api, forward, transport, users, webhooks
 from syncer.server import port as port_
 
 log = logging.getLogger("syncer.server")
 
 MAX_BODY = 4 * 1024 * 1024
 """Bytes a request body may have (default 4 MiB: a push of many commits stays well
-under it; anything larger is refused with 413 before it is read)."""
+under it; anything larger is refused with 413, unread when its length is declared)."""
 REQUEST_TIMEOUT = 15.0
-"""Seconds a connection may stay silent before it is closed (slow clients hold a
-thread, so they must not hold it for long)."""
-MAX_CONNECTIONS = 128
-"""Connections served at once (one thread each); more are answered 503 at once, so a
-flood of slow clients cannot exhaust threads and memory."""
+"""Seconds a client has to send a whole request head (from connecting, or from the
+previous answer on a kept-alive connection), and the longest silence while its body is
+read: slow clients are cut off (a byte every few seconds does not keep one alive)."""
+KEEP_ALIVE = 5.0
+"""Seconds an idle kept-alive connection stays open waiting for the next request."""
+MAX_CONNECTIONS = 512
+"""Connections open at once on each listener; more are answered 503 at once. A
+connection costs the event loop a few KiB, plus what it sent before it was read (at
+most one 256 KiB socket read and 64 KiB of body per connection)."""
+API_THREADS = 16
+"""Threads answering the API listener (API, probes, metrics): requests beyond wait."""
+WEBHOOK_THREADS = 32
+"""Threads answering webhooks; a flood of them never takes the probes' threads."""
 MAX_BUFFERED = 64 * 1024 * 1024
 """Bytes of request bodies held in memory at once, across all connections (64 MiB, well
 under the chart's 512 MiB limit): a request whose body would exceed it is answered 503
 with ``Retry-After`` before its body is read."""
 SMALL_BODY = 64 * 1024
 """Bodies up to this size (ordinary webhooks and API calls) may use the whole budget;
-larger ones leave ``max_connections`` small ones room, so they cannot crowd those out.
-It is also the most an unread body is skipped by reading (more: the connection closes)."""
+larger ones leave ``max_connections`` small ones room, so they cannot crowd those out."""
 MAX_HEADER_BYTES = 64 * 1024
 """Bytes of headers a request may send (more: 431). Senders use a few KiB."""
 SECRET_TTL = 10.0
@@ -69,12 +79,12 @@ SECRET_TTL = 10.0
 SecretResolver = Callable[[model.SecretRef], str]
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, *, setting: str = "server.listen") -> tuple[str, int]:
     """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (all interfaces) → (host, port)."""
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise errors.ConfigError(
-            [f"server.listen: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080)"]
+            [f"{setting}: {listen!r} is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080)"]
         )
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     return host or "0.0.0.0", int(port)
@@ -110,9 +120,10 @@ class _BodyBudget:
         self._lock = threading.Lock()
         self.in_use = 0
 
-    def take(self, size: int) -> bool:
-        """Reserve ``size`` bytes; False (nothing reserved) when they do not fit now."""
-        limit = self.total if size <= SMALL_BODY else self.total - self.reserve
+    def take(self, size: int, *, body: int | None = None) -> bool:
+        """Reserve ``size`` more bytes for a body that will then hold ``body`` bytes
+        (default ``size``); False (nothing reserved) when they do not fit now."""
+        limit = self.total if (body or size) <= SMALL_BODY else self.total - self.reserve
         with self._lock:
             if self.in_use + size > limit:
                 return False
@@ -127,11 +138,14 @@ class _BodyBudget:
 class _Answer(Exception):
     """Stops handling a request with this status and JSON body."""
 
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, *, close: bool = False
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.close = close
 
 
 class _Forward(Exception):
@@ -153,11 +167,11 @@ class HttpServer:
         base_dir: str = ".",
         read_secret: secrets.SecretReader | None = None,
         resolve_secret: SecretResolver | None = None,
-        registry: metrics.Registry = metrics.REGISTRY,
         max_body: int = MAX_BODY,
         leader: forward.LeaderView | None = None,
         max_connections: int = MAX_CONNECTIONS,
         max_buffered: int = MAX_BUFFERED,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         """``resolve_secret`` replaces ``secrets.resolve`` (with ``base_dir`` and
         ``read_secret``) for callers that resolve secrets their own way.
@@ -168,65 +182,65 @@ class HttpServer:
         and ``/readyz`` reports the standby's own state."""
         self.settings = settings
         self.port = port
-        self.registry = registry
         self.max_body = max_body
         self.leader = leader
-        self.max_connections = max_connections
+        self.request_timeout = request_timeout
         if max_body > max_buffered:
             raise ValueError(f"max_body ({max_body}) is over max_buffered ({max_buffered})")
         self.budget = _BodyBudget(
             total=max_buffered,
             reserve=min(max_connections * SMALL_BODY, max_buffered - max_body),
         )
-        self._host, self._port = parse_listen(settings.listen)
+        api_host, api_port = parse_listen(settings.listen)
+        hook_host, hook_port = parse_listen(settings.webhook_listen, setting="server.webhookListen")
+        self._transport = transport.Transport(
+            listeners=[
+                transport.Listener(
+                    name="api", setting="server.listen", host=api_host, port=api_port,
+                    max_connections=max_connections, threads=API_THREADS,
+                ),
+                transport.Listener(
+                    name="webhooks", setting="server.webhookListen", host=hook_host,
+                    port=hook_port, max_connections=max_connections, threads=WEBHOOK_THREADS,
+                ),
+            ],
+            handler=self._serve,
+            head_timeout=request_timeout,
+            keep_alive=KEEP_ALIVE,
+            max_header_bytes=MAX_HEADER_BYTES,
+        )  # fmt: skip
+        self._bound: list[tuple[str, int]] = []
 
         def default_resolve(ref: model.SecretRef) -> str:
             return secrets.resolve(ref, base_dir=base_dir, read_secret=read_secret)
 
         self._secrets = _Secrets(resolve_secret or default_resolve)
-        self._httpd: _ThreadingServer | None = None
-        self._thread: threading.Thread | None = None
+        self.users = users.Directory(settings=settings, resolve=self._secrets.get)
 
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self) -> HttpServer:
-        """Bind the listen address and serve from a background thread."""
-        if self._httpd is not None:
+        """Bind both listen addresses and serve from a background thread."""
+        if self._bound:
             return self
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         try:
-            httpd = _ThreadingServer(
-                (self._host, self._port),
-                _Handler,
-                family=family,
-                max_connections=self.max_connections,
-            )
-        except OSError as err:
+            self._bound = self._transport.bind()
+        except transport.BindError as err:
             raise errors.PermanentError(
-                f"server.listen {self.settings.listen}: cannot listen ({err.strerror or err}); "
-                "choose a free port or stop what uses it"
+                f"{err}: cannot listen; choose a free port or stop what uses it"
             ) from err
-        httpd.app = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="syncer-http"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        log.info("msg=listening address=%s", self.url)
+        self._transport.start()
+        log.info("msg=listening address=%s webhooks=%s", self.url, self.webhook_url)
         return self
 
     def stop(self) -> None:
-        """Stop accepting requests and close the socket (idempotent)."""
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is None:
+        """Stop accepting requests, finish answers in flight, close the sockets
+        (idempotent)."""
+        if not self._bound:
             return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        log.info("msg=stopped address=%s:%s", self._host, self._port)
+        self._transport.stop()
+        log.info("msg=stopped address=%s webhooks=%s", self.url, self.webhook_url)
+        self._bound = []
 
     def __enter__(self) -> HttpServer:
         return self.start()
@@ -236,16 +250,31 @@ class HttpServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The bound (host, port); the port is the real one when ``listen`` said 0."""
-        if self._httpd is None:
-            return self._host, self._port
-        host, port = self._httpd.server_address[:2]
-        return str(host), int(port)
+        """The API listener's bound (host, port) (the real port when ``listen`` said 0)."""
+        return self._address(0)
+
+    @property
+    def webhook_address(self) -> tuple[str, int]:
+        """The webhook listener's bound (host, port)."""
+        return self._address(1)
+
+    def _address(self, index: int) -> tuple[str, int]:
+        if self._bound:
+            return self._bound[index]
+        listener = self._transport.listeners[index]
+        return listener.host, listener.port
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return _url(*self.address)
+
+    @property
+    def webhook_url(self) -> str:
+        return _url(*self.webhook_address)
+
+    def _serve(self, request: transport.Request) -> transport.Response:
+        """The transport's handler: one request, on a handler thread."""
+        return _Exchange(self, request).answer()
 
     # --- secrets -------------------------------------------------------------------
 
@@ -368,25 +397,23 @@ class HttpServer:
             return self.port.ready()
         return bool(self.leader.leader_url()), self.leader.describe()
 
+    def metrics_exposition(self, accept: str | None) -> tuple[str, bytes]:
+        """(content type, body) of ``/metrics``: Prometheus text or OpenMetrics, by
+        ``Accept``."""
+        return metrics.exposition(accept)
+
     # --- API -----------------------------------------------------------------------
 
-    def authorize_post(self, authorization: str | None) -> None:
-        ref = self.settings.api_token
-        if ref is None:
-            raise _Answer(
-                403,
-                {
-                    "error": "the API's POST endpoints are disabled: set server.apiToken "
-                    "to a SecretRef (env:, file: or secret:) to enable them"
-                },
-            )
-        token = self.secret(ref=ref, what="server.apiToken")
-        if not signatures.check_token(given=signatures.bearer(authorization), secret=token):
-            raise _Answer(
-                401,
-                {"error": "send Authorization: Bearer <server.apiToken>"},
-                {"WWW-Authenticate": 'Bearer realm="syncer"'},
-            )
+    def authorize_api(
+        self, *, method: str, parts: list[str], authorization: str | None
+    ) -> users.User:
+        """The caller, allowed to call this route (``api.authorize``); else the refusal."""
+        found = api.authorize(
+            directory=self.users, method=method, parts=parts, authorization=authorization
+        )
+        if isinstance(found, api.Refusal):
+            raise _Answer(found.status, found.body, found.headers)
+        return found
 
 
 def _unauthorized(*, kind_name: str, kind: webhooks.Kind) -> tuple[int, Any, str]:
@@ -394,224 +421,155 @@ def _unauthorized(*, kind_name: str, kind: webhooks.Kind) -> tuple[int, Any, str
     return 401, {"error": f"bad or missing {kind.credential}"}, "unauthorized"
 
 
-class _ThreadingServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    app: HttpServer
-
-    def __init__(
-        self, address: tuple[str, int], handler: type, *, family: int, max_connections: int
-    ) -> None:
-        self.address_family = family
-        self._slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            log.warning("msg=too many connections; refusing client=%s", client_address[0])
-            with contextlib.suppress(OSError):
-                request.sendall(_BUSY)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up mid-answer is routine; anything else is logged once,
-        # in our format, instead of a bare traceback on stderr.
-        log.debug("msg=connection error client=%s\n%s", client_address[0], traceback.format_exc())
-
-
-_BUSY_BODY = b'{"error": "too many connections; retry"}\n'
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    b"Retry-After: 1\r\nConnection: close\r\n"
-    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
-    + _BUSY_BODY
-)
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _json_bytes(body: Any) -> bytes:
     return (json.dumps(body, default=str) + "\n").encode()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _ThreadingServer
-    protocol_version = "HTTP/1.1"
-    server_version = "syncer"
-    sys_version = ""
-    timeout = REQUEST_TIMEOUT
-    # Headers and body go out in two writes; with Nagle's algorithm the second waits
-    # for the client's delayed ACK (~40 ms per request).
-    disable_nagle_algorithm = True
-    _raw_body = b""
-    _unread = 0
-    """Body bytes the client declared and nobody read (-1: unknown, e.g. chunked)."""
-    _reserved = 0
-    """Bytes of the server's body budget this request holds."""
+_TEXT = "text/plain; charset=utf-8"
 
-    def parse_request(self) -> bool:
-        # The stdlib reads up to 100 header lines of 64 KiB each: cap the whole.
-        rfile = self.rfile
-        self.rfile = _HeaderLimit(rfile, limit=MAX_HEADER_BYTES)  # type: ignore[assignment]
+
+class _Exchange:
+    """One request and its answer: routing, the body within the budget, relaying."""
+
+    def __init__(self, app: HttpServer, request: transport.Request) -> None:
+        self.app = app
+        self.request = request
+        self.headers = request.headers
+        self._raw_body = b""
+        self._reserved = 0
+        """Bytes of the server's body budget this request holds."""
+
+    def answer(self) -> transport.Response:
         try:
-            return super().parse_request()
+            return self._answer()
         finally:
-            self.rfile = rfile
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("msg=request client=%s %s", self.client_address[0], format % args)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def _handle(self, method: str) -> None:
-        try:
-            self._handle_request(method)
-        finally:
-            self._raw_body = b""  # a kept-alive connection must not resend an earlier body
             if self._reserved:
-                self.server.app.budget.give(self._reserved)
+                self.app.budget.give(self._reserved)
                 self._reserved = 0
-        if 0 < self._unread <= SMALL_BODY:
-            self._skip_unread()
 
-    def _handle_request(self, method: str) -> None:
-        app = self.server.app
-        self._unread = _declared_length(self.headers)
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/") or "/"
-        query = dict(parse_qsl(url.query))
+    def _answer(self) -> transport.Response:
+        method, path = self.request.method, self.request.path.rstrip("/") or "/"
+        query = dict(parse_qsl(self.request.query_string))
         try:
-            status, body, content_type = self._route(app, method, path, query)
+            status, body, content_type = self._route(method, path, query)
         except _Answer as answer:
-            self._send(answer.status, _json_bytes(answer.body), "application/json", answer.headers)
-        except _Forward as forward:
-            self._proxy(method=method, leader=forward.url)
+            return _error(answer.status, answer.body, answer.headers, close=answer.close)
+        except _Forward as leader:
+            return self._proxy(leader=leader.url)
         except errors.PermanentError as err:
-            self._send(409, _json_bytes({"error": str(err)}), "application/json")
+            return _error(409, {"error": str(err)})
         except errors.TemporaryError as err:
-            headers = {"Retry-After": str(max(1, round(err.retry_after)))}
-            self._send(503, _json_bytes({"error": str(err)}), "application/json", headers)
+            retry = {"Retry-After": str(max(1, round(err.retry_after)))}
+            return _error(503, {"error": str(err)}, retry)
         except errors.SyncerError as err:
-            self._send(500, _json_bytes({"error": str(err)}), "application/json")
+            return _error(500, {"error": str(err)})
         except Exception:
             log.error(
                 "msg=request failed method=%s path=%s\n%s", method, path, traceback.format_exc()
             )
-            self._send(
-                500,
-                _json_bytes({"error": "internal error; see the controller log"}),
-                "application/json",
-            )
-        else:
-            self._send(status, body, content_type)
+            return _error(500, {"error": "internal error; see the controller log"})
+        return transport.Response(status, body, content_type)
 
-    def _route(
-        self, app: HttpServer, method: str, path: str, query: dict[str, str]
-    ) -> tuple[int, bytes, str]:
-        if path in ("/healthz", "/readyz", "/metrics"):
-            self._only(method, "GET")
-            if path == "/healthz":
-                return 200, b"ok\n", "text/plain; charset=utf-8"
-            if path == "/metrics":
-                return 200, app.registry.expose().encode(), metrics.CONTENT_TYPE
-            ready, reason = app.ready()
-            return (200 if ready else 503), f"{reason}\n".encode(), "text/plain; charset=utf-8"
-        if path.startswith("/webhooks/"):
+    def _route(self, method: str, path: str, query: dict[str, str]) -> tuple[int, bytes, str]:
+        app, listener = self.app, self.request.listener
+        # Webhooks have their own listener; a standby relays them to the leader's
+        # advertised (API) address, marked, and they are authenticated here again.
+        relayed = bool(self.headers.get(forward.FORWARDED_HEADER))
+        if path.startswith("/webhooks/") and (listener == "webhooks" or relayed):
             self._only(method, "POST")
-            kind = unquote(path[len("/webhooks/") :])
             status, body = app.webhook(
-                kind_name=kind, headers=self.headers, query=query, read_body=self._body
-            )
+                kind_name=path[len("/webhooks/") :], headers=self.headers, query=query,
+                read_body=self._body,
+            )  # fmt: skip
             return status, _json_bytes(body), "application/json"
+        if listener == "webhooks":
+            raise _Answer(404, {"error": f"no such path {path}; this port serves /webhooks/<kind>"})
+        if path in ("/healthz", "/readyz", "/metrics"):
+            self._only(method, "GET", "HEAD")
+            if path == "/healthz":
+                return 200, b"ok\n", _TEXT
+            if path == "/metrics":
+                content_type, exposition = app.metrics_exposition(self.headers.get("Accept"))
+                return 200, exposition, content_type
+            ready, reason = app.ready()
+            return (200 if ready else 503), f"{reason}\n".encode(), _TEXT
         if path.startswith("/api/v1/"):
-            parts = [unquote(p) for p in path[len("/api/v1/") :].split("/")]
-            self._only(method, "GET", "POST")
-            if method == "GET":
+            parts = path[len("/api/v1/") :].split("/")  # the transport decoded the path
+            self._only(method, "GET", "HEAD", "POST")
+            user = app.authorize_api(
+                method="GET" if method == "HEAD" else method,
+                parts=parts,
+                authorization=self.headers.get("Authorization"),
+            )
+            if method in ("GET", "HEAD"):
                 status, body = api.get(port=app.port, parts=parts, query=query)
             else:
-                app.authorize_post(self.headers.get("Authorization"))
                 data = self._json_body()
                 app.forward_if_standby(self.headers)
-                status, body = api.post(port=app.port, parts=parts, body=data)
+                status, body = api.post(port=app.port, parts=parts, body=data, user=user)
             return status, _json_bytes(body), "application/json"
         raise _Answer(404, {"error": f"no such path {path}"})
 
-    def _proxy(self, *, method: str, leader: str) -> None:
+    def _only(self, method: str, *allowed: str) -> None:
+        allow = ", ".join((*allowed, "OPTIONS"))
+        if method == "OPTIONS":
+            raise _Answer(204, None, {"Allow": allow})
+        if method not in allowed:
+            raise _Answer(405, {"error": f"use {' or '.join(allowed)}"}, {"Allow": allow})
+
+    def _proxy(self, *, leader: str) -> transport.Response:
         """Relay this request (already read and authenticated) to the leader; 503 with
         ``Retry-After`` when the leader does not answer."""
         try:
             status, body, content_type = forward.relay(
                 leader=leader,
-                method=method,
-                path=self.path,
+                method=self.request.method,
+                path=self.request.target,
                 headers=self.headers.items(),
                 body=self._raw_body,
             )
         except forward.LeaderUnreachable:
             message = f"this replica stands by and the leader ({leader}) did not answer; retry"
-            self._send(503, _json_bytes({"error": message}), "application/json",
-                       {"Retry-After": "2"})  # fmt: skip
-            return
-        self._send(status, body, content_type)
-
-    def _only(self, method: str, *allowed: str) -> None:
-        if method not in allowed:
-            raise _Answer(
-                405, {"error": f"use {' or '.join(allowed)}"}, {"Allow": ", ".join(allowed)}
-            )
+            return _error(503, {"error": message}, {"Retry-After": "2"})
+        return transport.Response(status, body, content_type)
 
     def _body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            raise _Answer(411, {"error": "send the body with a Content-Length"})
-        raw = self.headers.get("Content-Length") or "0"
-        if not raw.isdigit():
-            self.close_connection = True
-            raise _Answer(400, {"error": "bad Content-Length"})
-        length = int(raw)
-        app = self.server.app
-        if length > app.max_body:
-            # Unread bytes would be taken for the next request: drop the connection.
-            self.close_connection = True
-            raise _Answer(413, {"error": f"body over {app.max_body} bytes"})
-        if not app.budget.take(length):
+        """The whole body, read within ``max_body`` and the shared budget."""
+        body, app = self.request.body, self.app
+        if body.length is not None:
+            if body.length > app.max_body:
+                raise _Answer(413, {"error": f"body over {app.max_body} bytes"})
+            self._take(body.length, body=body.length)
+        data = bytearray()
+        try:
+            for chunk in body.chunks(timeout=app.request_timeout):
+                if len(data) + len(chunk) > app.max_body:
+                    raise _Answer(413, {"error": f"body over {app.max_body} bytes"}, close=True)
+                if body.length is None:  # chunked: the budget grows with what arrives
+                    self._take(len(chunk), body=len(data) + len(chunk))
+                data += chunk
+        except transport.BodyTimeout as err:
+            raise _Answer(408, {"error": f"the body stopped coming: {err}"}, close=True) from err
+        except transport.ClientGone as err:
+            raise _Answer(400, {"error": str(err)}, close=True) from err
+        self._raw_body = bytes(data)
+        return self._raw_body
+
+    def _take(self, size: int, *, body: int) -> None:
+        if not self.app.budget.take(size, body=body):
             log.warning(
                 "msg=request bodies in memory at their limit; refusing client=%s bytes=%d",
-                self.client_address[0], length,
+                self.request.client, body,
             )  # fmt: skip
             raise _Answer(
                 503, {"error": "too many request bodies in memory at once; retry"},
                 {"Retry-After": "1"},
             )  # fmt: skip
-        self._reserved = length
-        self._raw_body = self.rfile.read(length)
-        self._unread = 0
-        if len(self._raw_body) < length:
-            self.close_connection = True
-            raise _Answer(400, {"error": "the body is shorter than its Content-Length"})
-        return self._raw_body
+        self._reserved += size
 
     def _json_body(self) -> dict[str, Any]:
         body = self._body()
@@ -625,59 +583,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _Answer(400, {"error": "the body must be a JSON object"})
         return data
 
-    def _skip_unread(self) -> None:
-        """Read and drop a short body nobody wanted (refused before reading it), so the
-        answer reaches the client and the connection can serve its next request."""
-        try:
-            while self._unread > 0:
-                chunk = self.rfile.read(min(self._unread, 16 * 1024))
-                if not chunk:
-                    break
-                self._unread -= len(chunk)
-        except OSError:
-            self._unread = -1
-        if self._unread:
-            self.close_connection = True
 
-    def _send(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        if self._unread < 0 or self._unread > SMALL_BODY:
-            # A body left unread (refused first) that is too long to skip: unread bytes
-            # would be taken for the next request, so this connection ends here.
-            self.close_connection = True
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _declared_length(headers: Any) -> int:
-    """The body length a request declares: 0 without one, -1 when it cannot be known
-    (chunked, or a Content-Length that is not a number)."""
-    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
-        return -1
-    raw = headers.get("Content-Length") or "0"
-    return int(raw) if raw.isdigit() else -1
-
-
-class _HeaderLimit:
-    """``rfile`` for header parsing: refuses (431) once the headers exceed ``limit``."""
-
-    def __init__(self, raw: Any, *, limit: int) -> None:
-        self._raw = raw
-        self._left = limit
-
-    def readline(self, size: int = -1) -> bytes:
-        cap = self._left + 1 if size < 0 else min(size, self._left + 1)
-        line: bytes = self._raw.readline(cap)
-        self._left -= len(line)
-        if self._left < 0:
-            raise http.client.LineTooLong(f"headers over {MAX_HEADER_BYTES} bytes")
-        return line
+def _error(
+    status: int, body: Any, headers: dict[str, str] | None = None, *, close: bool = False
+) -> transport.Response:
+    payload = b"" if status == 204 else _json_bytes(body)
+    return transport.Response(status, payload, "application/json", headers or {}, close=close)

@@ -63,27 +63,40 @@ class ControllerPort(Protocol):
         """The app's releases, newest first, with per-cluster outcome."""
         ...
 
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def plan(self, app: str) -> dict[str, Any]:
+        """What a sync of ``app`` now would change (``syncer.reconcile.plan``): fresh
+        polls and a server-side dry run per cluster; writes nothing."""
+        ...
+
+    # The actions: ``by`` is who asked (a user name), recorded in history.
+    def sync_now(self, app: str, *, by: str) -> dict[str, Any]:
         """Schedule a full reconcile of ``app`` now; returns what was scheduled."""
         ...
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str
+    ) -> dict[str, Any]:
         """Roll ``app`` (or only its pipeline ``stage``) back to release ``to`` (an id or
         unique prefix), or to the last healthy release before the current one when None,
         and pin it there until ``resume``."""
         ...
 
-    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+    def suspend(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
         """Apply nothing more to ``app`` (or its pipeline ``stage``) until ``resume``; it
         is still polled. Recorded in history."""
         ...
 
-    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+    def resume(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
         """Lift the pins and suspensions of ``stage`` (None: all of the app's)."""
         ...
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def approve(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
         """Record a manual approval of the pending promotion of ``app`` into ``stage``."""
+        ...
+
+    def reject(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
+        """Refuse the pending promotion of ``app`` into ``stage``: its release is rolled
+        out nowhere more (what runs stays) until a newer release comes."""
         ...
 
     def ready(self) -> tuple[bool, str]:

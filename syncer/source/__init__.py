@@ -1,4 +1,4 @@
-"""Git sources: turn a repository into an immutable snapshot at a known commit.
+"""Sources: turn a Git repository or a Helm chart into an immutable snapshot directory.
 
 The first step of the data flow (see DESIGN.md): the scheduler and ``syncer render`` poll
 sources here; ``syncer.render`` reads the snapshot directories. GitPython is used only
@@ -13,11 +13,18 @@ Public API::
     sources.checkout(config_source, sha)            # a snapshot of one commit
     sources.counts()                                # {"ls-remote": n, "fetch": n}
     sources.cleanup()                               # drop old snapshots (also automatic)
+    charts = source.ChartSources(source.ChartSettings(cache_dir=...), sources=...)
+    revision = charts.poll(chart_source)            # commit is VERSION@sha256:DIGEST
 """
 
 from __future__ import annotations
 
+from syncer.source.charts import ChartSources
+from syncer.source.charts import Settings as ChartSettings
 from syncer.source.errors import (
+    ChartAuthError,
+    ChartInvalidError,
+    ChartUnavailableError,
     GitAuthError,
     GitBinaryMissingError,
     GitUnavailableError,
@@ -27,6 +34,11 @@ from syncer.source.errors import (
 from syncer.source.sources import GitSources, Result, Revision, Settings
 
 __all__ = [
+    "ChartAuthError",
+    "ChartInvalidError",
+    "ChartSettings",
+    "ChartSources",
+    "ChartUnavailableError",
     "GitAuthError",
     "GitBinaryMissingError",
     "GitSources",

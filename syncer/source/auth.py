@@ -13,11 +13,14 @@ import base64
 import hashlib
 import os
 import shlex
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from syncer.config import model
+from syncer.source import errors
 
 
 class Resolver(Protocol):
@@ -69,11 +72,77 @@ def git_env(
         )
         secrets.append(key.strip())
     if config:
-        env["GIT_CONFIG_COUNT"] = str(len(config))
-        for index, (name, value) in enumerate(config):
-            env[f"GIT_CONFIG_KEY_{index}"] = name
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        env.update(config_env(config))
     return GitEnv(env=env, secrets=tuple(s for s in secrets if s))
+
+
+def config_env(config: list[tuple[str, str]]) -> dict[str, str]:
+    """Git config entries as git's config environment (nothing on the command line)."""
+    env = {"GIT_CONFIG_COUNT": str(len(config))}
+    for index, (name, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = name
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+GNUPG_HOME_MAX = 80
+"""Longest GNUPGHOME used in the cache directory (room for gpg-agent's socket names)."""
+
+
+def signing_env(*, key: str, key_dir: Path, what: str) -> dict[str, str]:
+    """Git config (as environment) that makes ``commit-tree -S`` sign with ``key``: an
+    OpenSSH private key (``gpg.format=ssh``, signed by ``ssh-keygen``) or an armored
+    OpenPGP secret key (imported into a private GNUPGHOME under ``key_dir``)."""
+    if not key.endswith("\n"):
+        key += "\n"
+    if "BEGIN PGP PRIVATE KEY BLOCK" in key:
+        home, fingerprint = _gpg_home(key=key, key_dir=key_dir, what=what)
+        config = [("gpg.format", "openpgp"), ("user.signingKey", fingerprint)]
+        env = {"GNUPGHOME": str(home)}
+    elif "PRIVATE KEY" in key:
+        path = _private_file(key_dir=key_dir, kind="signing-key", content=key)
+        config = [("gpg.format", "ssh"), ("user.signingKey", str(path))]
+        env = {}
+    else:
+        raise errors.GitAuthError(
+            f"{what}: the signing key is neither an OpenSSH nor an armored OpenPGP private key"
+        )
+    return {**env, **config_env(config)}
+
+
+def _gpg_home(*, key: str, key_dir: Path, what: str) -> tuple[Path, str]:
+    """A private GNUPGHOME holding ``key`` (imported once), and its fingerprint."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    home = key_dir / f"gnupg-{digest}"
+    if len(str(home)) > GNUPG_HOME_MAX:
+        # gpg-agent's socket lives in the home, and a socket path has at most 107 bytes.
+        home = Path(tempfile.gettempdir()) / f"syncer-gnupg-{os.getuid()}-{digest}"
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    try:
+        subprocess.run(
+            ["gpg", "--batch", "--quiet", "--import"], input=key.encode(), env=env,
+            capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+        listing = subprocess.run(
+            ["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env,
+            capture_output=True, timeout=30, check=True, text=True,
+        ).stdout  # fmt: skip
+    except FileNotFoundError as exc:
+        raise errors.GitAuthError(
+            f"{what}: gpg is not installed; it signs with OpenPGP keys"
+        ) from exc
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise errors.GitAuthError(
+            f"{what}: gpg could not import the signing key: {said[-1] if said else exc}"
+        ) from exc
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise errors.GitAuthError(f"{what}: gpg could not import the signing key: {exc}") from exc
+    fingerprints = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
+    if not fingerprints:
+        raise errors.GitAuthError(f"{what}: the OpenPGP key holds no secret key")
+    return home, fingerprints[0]
 
 
 def ssh_command(*, key: Path | None, known_hosts: Path, connect_timeout: float) -> str:

@@ -1,4 +1,4 @@
-"""Errors of the Git source layer, classified by what the caller should do next.
+"""Errors of the source layer (Git repositories, Helm charts), classified by what comes next.
 
 Raised by ``syncer.source.gitcli`` (one git call failed) and ``syncer.source.sources``
 (a ref is gone, credentials are refused); the reconcile loop marks the app stalled on a
@@ -29,3 +29,21 @@ class RefNotFoundError(errors.PermanentError):
 
 class GitBinaryMissingError(errors.PermanentError):
     """The ``git`` binary is not installed."""
+
+
+class ChartUnavailableError(errors.TemporaryError):
+    """A chart repository or registry could not be reached, or ran past its timeout."""
+
+
+class ChartAuthError(errors.PermanentError):
+    """A chart repository refused the credentials (or asked for some)."""
+
+
+class ChartInvalidError(errors.PermanentError):
+    """A chart repository sent something unusable: a malformed or oversized index or
+    archive, an archive that escapes its directory, a digest that does not match."""
+
+
+class PushRejectedError(SourceError):
+    """The server refused a push because the branch moved meanwhile (someone else pushed):
+    fetch, apply the change again on the new head, and push again."""

@@ -34,6 +34,11 @@ _AUTH_FAILED = re.compile(
     r"Host key verification failed|No RSA host key is known|Invalid username or password",
     re.IGNORECASE,
 )
+_PUSH_RACE = re.compile(
+    r"\[rejected\]|\(fetch first\)|non-fast-forward|\(stale info\)|"
+    r"failed to update ref|cannot lock ref|incorrect old value",
+    re.IGNORECASE,
+)
 _UNREACHABLE = re.compile(
     r"Could not resolve host|Connection refused|Failed to connect|Connection timed out|"
     r"Connection reset|unable to connect|Could not read from remote repository|"
@@ -89,7 +94,9 @@ def run(
         raise errors.GitAuthError(
             f"{label}: authentication failed ({detail}); check the source's auth credentials"
         )
-    if args and args[0] in ("ls-remote", "fetch") and _UNREACHABLE.search(str(err)):
+    if args and args[0] == "push" and _PUSH_RACE.search(f"{out}\n{err}"):
+        raise errors.PushRejectedError(f"{label}: push rejected: {detail}")
+    if args and args[0] in ("ls-remote", "fetch", "push") and _UNREACHABLE.search(str(err)):
         raise errors.GitUnavailableError(f"{label}: repository unreachable: {detail}")
     raise errors.SourceError(f"{label}: git {args[0]} failed: {detail}")
 

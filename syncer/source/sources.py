@@ -27,7 +27,7 @@ from pathlib import Path
 from syncer import errors as syncer_errors
 from syncer import metrics
 from syncer.config import model, secrets
-from syncer.source import auth, cache, errors, refs, urls
+from syncer.source import auth, cache, errors, push, refs, urls
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class GitSources:
 
     def checkout(self, source: model.Source, commit: str) -> Revision:
         """A snapshot of a specific ``commit`` of ``source`` (fetching it if needed)."""
-        fixed = model.Source(name=source.name, git=_with_commit(source.git, commit))
+        fixed = model.Source(name=source.name, git=_with_commit(git_of(source), commit))
         repo = self._cache(fixed)
         where = f"source {source.name!r} ({repo.display_url})"
         for attempt in (1, 2):
@@ -150,6 +150,29 @@ class GitSources:
             source=source.name, url=repo.display_url, ref=sha, commit=sha, path=path,
             label=f"commit {sha[:12]}",
         )  # fmt: skip
+
+    def push(self, source: model.Source, *, branch: str, edit: push.Edit) -> push.Pushed | None:
+        """Commit what ``edit`` says onto ``branch`` of ``source`` (made from the source's
+        branch when missing) and push it with the source's credentials; None when
+        nothing had to change (``syncer.source.push``)."""
+        assert source.git is not None  # the config refuses write-back from chart sources
+        repo = self._cache(source)
+        where = f"source {source.name!r} ({repo.display_url})"
+        env = self._env(repo=repo, source=source)
+        return push.commit_and_push(
+            repo=repo, env=env.env, secrets=env.secrets, branch=branch,
+            base_branch=source.git.branch, edit=edit, what=where,
+        )  # fmt: skip
+
+    def signing_env(self, ref: model.SecretRef, *, what: str) -> dict[str, str]:
+        """Environment with which ``git commit-tree -S`` signs with the key ``ref`` holds."""
+        try:
+            key = self._resolve(ref)
+        except syncer_errors.SyncerError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise errors.GitAuthError(f"{what}: cannot read the signing key: {exc}") from exc
+        return auth.signing_env(key=key, key_dir=self.settings.cache_dir / "keys", what=what)
 
     def counts(self, url: str | None = None) -> dict[str, int]:
         """Remote git operations so far (``ls-remote``, ``fetch``), for one URL or all."""
@@ -201,7 +224,7 @@ class GitSources:
         results: dict[str, Result] = {}
         with repo.lock:
             targets: dict[str, refs.Target] = {}
-            remote_sources = [s for s in group if refs.needs_remote(s.git)]
+            remote_sources = [s for s in group if refs.needs_remote(git_of(s))]
             if remote_sources:
                 try:
                     remote = self._ls_remote(
@@ -212,7 +235,7 @@ class GitSources:
                 for source in remote_sources:
                     try:
                         targets[source.name] = refs.select(
-                            git=source.git, remote=remote, where=self._where(repo, source)
+                            git=git_of(source), remote=remote, where=self._where(repo, source)
                         )
                     except syncer_errors.SyncerError as exc:
                         results[source.name] = exc
@@ -323,7 +346,7 @@ class GitSources:
         self, *, repo: cache.RepoCache, source: model.Source, where: str
     ) -> tuple[str, bool]:
         """The full SHA of the source's fixed commit, and whether it had to be fetched."""
-        wanted = source.git.commit
+        wanted = git_of(source).commit
         if repo.has_commit(wanted):
             return repo.resolve(wanted), False
         env = self._env(repo=repo, source=source)
@@ -364,7 +387,7 @@ class GitSources:
         return cls._where(repo, group[0]) if len(group) == 1 else repo.display_url
 
     def _url(self, source: model.Source) -> str:
-        return urls.normalize(source.git.url, base_dir=self.settings.base_dir)
+        return urls.normalize(git_of(source).url, base_dir=self.settings.base_dir)
 
     def _cache(self, source: model.Source) -> cache.RepoCache:
         url = self._url(source)
@@ -373,7 +396,7 @@ class GitSources:
             if repo is None:
                 repo = cache.RepoCache(
                     root=self.settings.cache_dir, url=url,
-                    display_url=urls.display(source.git.url), timeout=source.git.timeout,
+                    display_url=urls.display(git_of(source).url), timeout=git_of(source).timeout,
                 )  # fmt: skip
                 self._caches[url] = repo
             return repo
@@ -381,8 +404,8 @@ class GitSources:
     def _env(self, *, repo: cache.RepoCache, source: model.Source) -> auth.GitEnv:
         try:
             return auth.git_env(
-                auth=source.git.auth, resolve=self._resolve,
-                key_dir=self.settings.cache_dir / "keys", connect_timeout=source.git.timeout,
+                auth=git_of(source).auth, resolve=self._resolve,
+                key_dir=self.settings.cache_dir / "keys", connect_timeout=git_of(source).timeout,
             )  # fmt: skip
         except syncer_errors.SyncerError:
             raise
@@ -401,6 +424,13 @@ def error_reason(exc: Exception) -> str:
     if isinstance(exc, errors.RefNotFoundError):
         return "ref-not-found"
     return "other"
+
+
+def git_of(source: model.Source) -> model.GitSource:
+    """The Git settings of a source that has them (chart sources never come here)."""
+    if source.git is None:
+        raise errors.SourceError(f"source {source.name!r} is not a Git repository")
+    return source.git
 
 
 def _named(group: Sequence[model.Source], name: str) -> model.Source:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from syncer.rollout import model as rollout_model
@@ -212,6 +213,19 @@ class SeenImage:
 
 
 @dataclasses.dataclass(frozen=True)
+class WriteBack:
+    """An app's last Git write-back: the images it made Git name, and where."""
+
+    app: str
+    images: tuple[str, ...]
+    """The image references written (sorted), as the release had them."""
+    branch: str
+    commit: str
+    """The commit pushed; empty when Git already named these images."""
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
 class AppRun:
     """The outcome of an app's last reconcile."""
 
@@ -272,3 +286,68 @@ class Hold:
             "reason": self.reason,
             "message": self.describe(),
         }
+
+
+PENDING_DELIVERY = "pending"
+"""A notification waiting to be sent (again)."""
+DELIVERED = "delivered"
+GAVE_UP = "failed"
+"""Refused for good by its receiver, or still failing after the retry limit."""
+DELIVERY_STATES = (PENDING_DELIVERY, DELIVERED, GAVE_UP)
+
+
+@dataclasses.dataclass(frozen=True)
+class NewDelivery:
+    """A notification of one history event to one provider (and, for providers that
+    speak per cluster, one cluster), made when the event is routed (``Route``)."""
+
+    id: str
+    """Stable across retries and restarts: receivers deduplicate on it."""
+    provider: str
+    cluster: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """A queued notification and how sending it went so far."""
+
+    id: str
+    provider: str
+    cluster: str
+    event: Event
+    state: str
+    attempts: int
+    last_error: str
+    created_at: float
+    next_at: float
+    done_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "cluster": self.cluster,
+            "event": self.event.to_dict(),
+            "state": self.state,
+            "attempts": self.attempts,
+            "lastError": self.last_error,
+            "createdAt": self.created_at,
+            "nextAt": self.next_at,
+            "doneAt": self.done_at,
+        }
+
+
+Route = Callable[[Event], Sequence[NewDelivery]]
+"""What ``Store.route_events`` asks of each event in the outbox: its deliveries
+(``syncer.notify.router.Router.route``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Routed:
+    """What one ``Store.route_events`` did."""
+
+    events: int
+    """Events taken out of the outbox."""
+    queued: list[NewDelivery]
+    dropped: list[NewDelivery]
+    """Deliveries that did not fit in the queue (``max_pending``)."""

@@ -147,6 +147,43 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deployments ADD COLUMN applied_at REAL;
     UPDATE deployments SET applied_at = updated_at;
     """,
+    # 4: notifications: every history entry also goes into the outbox in its own
+    #    transaction; the notification worker routes it into deliveries (one per
+    #    provider, retried until sent). Keys of events recorded at most once.
+    """
+    CREATE TABLE outbox (
+        history_id INTEGER PRIMARY KEY,
+        event TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        cluster TEXT NOT NULL DEFAULT '',
+        event TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        done_at REAL
+    );
+    CREATE INDEX deliveries_due ON deliveries (state, next_at);
+    CREATE TABLE event_keys (
+        key TEXT PRIMARY KEY,
+        at REAL NOT NULL
+    );
+    """,
+    # 5: the last Git write-back of each app (the images it wrote, where, which commit),
+    #    so a reconcile writes each choice of images once, also across restarts.
+    """
+    CREATE TABLE write_backs (
+        app TEXT PRIMARY KEY,
+        images TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        git_commit TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 VERSION = len(MIGRATIONS)

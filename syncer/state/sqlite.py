@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -23,12 +24,19 @@ from syncer import errors
 from syncer import release as release_mod
 from syncer.state import records, schema
 
+log = logging.getLogger("syncer.state")
+
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another process's transaction (10s: far above any of ours)."""
 _OPEN = tuple(sorted(records.OPEN_STATES))
 """The open target states as SQL arguments, always in the same order."""
 _OPEN_MARKS = ",".join("?" * len(_OPEN))
 """Their placeholders, for ``state IN (...)``."""
+OUTBOX_MAX = 100_000
+"""Events waiting to be routed at most: a state file nobody routes (no notification
+worker ever runs on it) stops growing there; the rest is dropped and logged."""
+FINISHED_DELIVERIES_KEPT = 5000
+"""Delivered or abandoned notifications kept for ``deliveries()`` (the newest)."""
 
 
 class SqliteStore:
@@ -126,7 +134,9 @@ class SqliteStore:
             content=row["content"],
         )
 
-    def put_release(self, release: release_mod.Release) -> bool:
+    def put_release(
+        self, release: release_mod.Release, *, event: records.NewEvent | None = None
+    ) -> bool:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO releases (id, app, source, git_commit, images, "
@@ -142,6 +152,8 @@ class SqliteStore:
                     release.content,
                 ),
             )
+            if cur.rowcount == 1 and event is not None:
+                self._insert_new(db, event)
             return cur.rowcount == 1
 
     def release_by_content(self, app: str, content: str) -> release_mod.Release | None:
@@ -408,15 +420,7 @@ class SqliteStore:
                     "UPDATE rollouts SET finished_at = ? WHERE id = ?", (now, target.rollout_id)
                 )
             if event is not None:
-                self._insert_event(
-                    db,
-                    app=event.app,
-                    kind=event.kind,
-                    message=event.message,
-                    release_id=event.release_id,
-                    cluster=event.cluster,
-                    data=event.data,
-                )
+                self._insert_new(db, event)
         return target
 
     @staticmethod
@@ -528,8 +532,8 @@ class SqliteStore:
         return {r["release_id"]: r["reason"] for r in rows}
 
     # --- history ----------------------------------------------------------------------
-    @staticmethod
     def _insert_event(
+        self,
         db: sqlite3.Connection,
         *,
         app: str,
@@ -539,19 +543,37 @@ class SqliteStore:
         cluster: str = "",
         data: dict[str, Any] | None = None,
     ) -> None:
-        db.execute(
+        now = time.time()
+        text = json.dumps(data or {}, default=str)
+        cur = db.execute(
             "INSERT INTO history (app, at, kind, release_id, cluster, message, data) "
             "VALUES (?,?,?,?,?,?,?)",
-            (
-                app,
-                time.time(),
-                kind,
-                release_id,
-                cluster,
-                message,
-                json.dumps(data or {}, default=str),
-            ),
+            (app, now, kind, release_id, cluster, message, text),
         )
+        history_id = int(cur.lastrowid or 0)
+        # The event enters the outbox with the change that caused it: a crash keeps
+        # both or neither, and notifications are routed from here (``route_events``).
+        waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        if waiting >= OUTBOX_MAX:
+            log.error(
+                "app=%s event=%s not queued for notifications: %d events wait already",
+                app, kind, waiting,
+            )  # fmt: skip
+            return
+        event = records.Event(
+            id=history_id, app=app, at=now, kind=kind, release_id=release_id, cluster=cluster,
+            message=message, data=json.loads(text),
+        )  # fmt: skip
+        db.execute(
+            "INSERT INTO outbox (history_id, event) VALUES (?,?)",
+            (history_id, json.dumps(event.to_dict(), default=str)),
+        )
+
+    def _insert_new(self, db: sqlite3.Connection, event: records.NewEvent) -> None:
+        self._insert_event(
+            db, app=event.app, kind=event.kind, message=event.message,
+            release_id=event.release_id, cluster=event.cluster, data=event.data,
+        )  # fmt: skip
 
     def record(
         self,
@@ -563,8 +585,15 @@ class SqliteStore:
         cluster: str = "",
         data: dict[str, Any] | None = None,
         once: bool = False,
+        key: str = "",
     ) -> bool:
         with self._tx() as db:
+            if key:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO event_keys (key, at) VALUES (?,?)", (key, time.time())
+                )
+                if cur.rowcount == 0:
+                    return False
             if once:
                 last = db.execute(
                     "SELECT kind, message FROM history WHERE app = ? AND cluster = ? "
@@ -584,23 +613,24 @@ class SqliteStore:
             )
         return True
 
+    @staticmethod
+    def _event(r: sqlite3.Row) -> records.Event:
+        return records.Event(
+            id=r["id"],
+            app=r["app"],
+            at=r["at"],
+            kind=r["kind"],
+            release_id=r["release_id"],
+            cluster=r["cluster"],
+            message=r["message"],
+            data=json.loads(r["data"]),
+        )
+
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
         rows = self._query(
             "SELECT * FROM history WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
         )
-        return [
-            records.Event(
-                id=r["id"],
-                app=r["app"],
-                at=r["at"],
-                kind=r["kind"],
-                release_id=r["release_id"],
-                cluster=r["cluster"],
-                message=r["message"],
-                data=json.loads(r["data"]),
-            )
-            for r in rows
-        ]
+        return [self._event(r) for r in rows]
 
     def trim_history(self, app: str, *, keep: int) -> int:
         with self._tx() as db:
@@ -671,6 +701,25 @@ class SqliteStore:
             "SELECT git_commit FROM git_heads WHERE source = ? AND ref = ?", (source, ref)
         )
         return str(rows[0][0]) if rows else None
+
+    def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO write_backs VALUES (?,?,?,?,?) ON CONFLICT (app) DO UPDATE SET "
+                "images = excluded.images, branch = excluded.branch, "
+                "git_commit = excluded.git_commit, at = excluded.at",
+                (app, json.dumps(sorted(images)), branch, commit, time.time()),
+            )
+
+    def write_back(self, app: str) -> records.WriteBack | None:
+        rows = self._query("SELECT * FROM write_backs WHERE app = ?", (app,))
+        if not rows:
+            return None
+        r = rows[0]
+        return records.WriteBack(
+            app=r["app"], images=tuple(json.loads(r["images"])), branch=r["branch"],
+            commit=r["git_commit"], at=r["at"],
+        )  # fmt: skip
 
     # --- errors and runs --------------------------------------------------------------
     def set_error(self, *, app: str, cluster: str = "", stage: str, message: str) -> None:
@@ -751,11 +800,18 @@ class SqliteStore:
 
     def request_approval(self, *, app: str, stage: str, release_id: str) -> records.Approval:
         with self._tx() as db:
-            db.execute(
+            cur = db.execute(
                 "INSERT OR IGNORE INTO approvals (app, stage, release_id, requested_at) "
                 "VALUES (?,?,?,?)",
                 (app, stage, release_id, time.time()),
             )
+            if cur.rowcount:
+                # Once per release and stage: a request asked again is the same request.
+                self._insert_event(
+                    db, app=app, kind="approval", release_id=release_id,
+                    message=f"promotion of {release_id[:12]} into {stage} waits for approval",
+                    data={"stage": stage},
+                )  # fmt: skip
             return self._approval_of(db, app=app, stage=stage, release_id=release_id)
 
     def approve(self, *, app: str, stage: str, by: str) -> records.Approval:
@@ -780,8 +836,34 @@ class SqliteStore:
                 kind="approved",
                 release_id=row["release_id"],
                 message=f"promotion into {stage} approved by {by}",
+                data={"stage": stage, "by": by},
             )
             return self._approval_of(db, app=app, stage=stage, release_id=row["release_id"])
+
+    def reject_promotion(
+        self, *, app: str, stage: str, release_id: str, by: str
+    ) -> records.Approval:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM approvals WHERE app = ? AND stage = ? AND release_id = ? "
+                "AND approved_at IS NULL",
+                (app, stage, release_id),
+            ).fetchone()
+            if row is None:
+                raise errors.PermanentError(
+                    f"app {app!r} has no promotion of release {release_id[:12]} waiting for "
+                    f"approval into stage {stage!r}"
+                )
+            reason = f"promotion into {stage} rejected by {by}"
+            self._reject(db, app=app, release_id=release_id, reason=reason, now=time.time())
+            self._insert_event(
+                db,
+                app=app,
+                kind="rejected",
+                release_id=release_id,
+                message=f"release {release_id[:12]}: {reason}",
+            )
+            return self._approval(row)
 
     def approvals(self, app: str) -> list[records.Approval]:
         rows = self._query(
@@ -841,6 +923,98 @@ class SqliteStore:
             )
         return held
 
+    # --- notification deliveries --------------------------------------------------------
+    def route_events(self, *, route: records.Route, limit: int, max_pending: int) -> records.Routed:
+        queued: list[records.NewDelivery] = []
+        dropped: list[records.NewDelivery] = []
+        if not self._query("SELECT 1 FROM outbox LIMIT 1"):
+            # Nothing waits (the usual case, asked every second): no write transaction.
+            return records.Routed(events=0, queued=queued, dropped=dropped)
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT history_id, event FROM outbox ORDER BY history_id LIMIT ?", (limit,)
+            ).fetchall()
+            pending = int(
+                db.execute(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = ?", (records.PENDING_DELIVERY,)
+                ).fetchone()[0]
+            )
+            for row in rows:
+                event = _event_of(json.loads(row["event"]))
+                for delivery in route(event):
+                    if pending >= max_pending:
+                        dropped.append(delivery)
+                        continue
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO deliveries (id, provider, cluster, event, state, "
+                        "created_at, next_at) VALUES (?,?,?,?,?,?,?)",
+                        (delivery.id, delivery.provider, delivery.cluster, row["event"],
+                         records.PENDING_DELIVERY, event.at, event.at),
+                    )  # fmt: skip
+                    if cur.rowcount:
+                        pending += 1
+                        queued.append(delivery)
+                db.execute("DELETE FROM outbox WHERE history_id = ?", (row["history_id"],))
+        return records.Routed(events=len(rows), queued=queued, dropped=dropped)
+
+    @staticmethod
+    def _delivery(r: sqlite3.Row) -> records.Delivery:
+        return records.Delivery(
+            id=r["id"],
+            provider=r["provider"],
+            cluster=r["cluster"],
+            event=_event_of(json.loads(r["event"])),
+            state=r["state"],
+            attempts=r["attempts"],
+            last_error=r["last_error"],
+            created_at=r["created_at"],
+            next_at=r["next_at"],
+            done_at=r["done_at"],
+        )
+
+    def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
+        rows = self._query(
+            "SELECT * FROM deliveries WHERE state = ? AND next_at <= ? "
+            "ORDER BY next_at, created_at LIMIT ?",
+            (records.PENDING_DELIVERY, now, limit),
+        )
+        return [self._delivery(r) for r in rows]
+
+    def next_delivery_at(self) -> float | None:
+        rows = self._query(
+            "SELECT MIN(next_at) FROM deliveries WHERE state = ?", (records.PENDING_DELIVERY,)
+        )
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def finish_delivery(
+        self, delivery_id: str, *, state: str, error: str = "", next_at: float | None = None
+    ) -> None:
+        if state not in records.DELIVERY_STATES:
+            raise ValueError(f"unknown delivery state {state!r}: one of {records.DELIVERY_STATES}")
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "next_at = ?, done_at = ? WHERE id = ?",
+                (
+                    state, error, next_at if next_at is not None else now,
+                    None if state == records.PENDING_DELIVERY else now, delivery_id,
+                ),
+            )  # fmt: skip
+            if state != records.PENDING_DELIVERY:
+                db.execute(
+                    "DELETE FROM deliveries WHERE state != ? AND done_at < (SELECT "
+                    "COALESCE(MIN(done_at), 0) FROM (SELECT done_at FROM deliveries "
+                    "WHERE state != ? ORDER BY done_at DESC LIMIT ?))",
+                    (records.PENDING_DELIVERY, records.PENDING_DELIVERY, FINISHED_DELIVERIES_KEPT),
+                )
+
+    def deliveries(self, *, limit: int = 100) -> list[records.Delivery]:
+        rows = self._query(
+            "SELECT * FROM deliveries ORDER BY created_at DESC, id LIMIT ?", (limit,)
+        )
+        return [self._delivery(r) for r in rows]
+
     def holds(self, app: str) -> list[records.Hold]:
         rows = self._query("SELECT * FROM holds WHERE app = ? ORDER BY stage, kind", (app,))
         return [
@@ -872,3 +1046,12 @@ class SqliteStore:
                     data={"stage": h.stage, "by": by, "was": h.kind},
                 )  # fmt: skip
         return found
+
+
+def _event_of(data: dict[str, Any]) -> records.Event:
+    """An event back from its ``to_dict()`` (as the outbox and deliveries keep it)."""
+    return records.Event(
+        id=data["id"], app=data["app"], at=data["at"], kind=data["kind"],
+        release_id=data["release"], cluster=data["cluster"], message=data["message"],
+        data=data["data"],
+    )  # fmt: skip

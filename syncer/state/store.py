@@ -23,8 +23,11 @@ class Store(Protocol):
     """Durable state of the controller. Every method is thread-safe."""
 
     # --- releases -------------------------------------------------------------------
-    def put_release(self, release: release_mod.Release) -> bool:
-        """Store a release; False when it was already there (releases never change)."""
+    def put_release(
+        self, release: release_mod.Release, *, event: records.NewEvent | None = None
+    ) -> bool:
+        """Store a release; False when it was already there (releases never change).
+        ``event`` is recorded in history in the same transaction when it is new."""
         ...
 
     def get_release(self, app: str, ref: str) -> release_mod.Release | None:
@@ -149,10 +152,12 @@ class Store(Protocol):
         cluster: str = "",
         data: dict[str, Any] | None = None,
         once: bool = False,
+        key: str = "",
     ) -> bool:
         """Append a history entry; False when ``once`` and the newest entry of the app and
         cluster is already this one (same kind and message): a problem found again, by
-        a retry or a restarted process, is in history once."""
+        a retry or a restarted process, is in history once. A ``key`` records the entry
+        at most once ever (False when an entry with that key was recorded before)."""
         ...
 
     def history(self, app: str, *, limit: int = 50) -> list[records.Event]:
@@ -186,6 +191,12 @@ class Store(Protocol):
 
     def git_head(self, source: str, ref: str) -> str | None: ...
 
+    def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
+        """Record that Git names ``images`` for the app on ``branch`` (``commit`` pushed)."""
+        ...
+
+    def write_back(self, app: str) -> records.WriteBack | None: ...
+
     # --- errors and runs --------------------------------------------------------------
     def set_error(self, *, app: str, cluster: str = "", stage: str, message: str) -> None: ...
 
@@ -206,6 +217,14 @@ class Store(Protocol):
         """Approve the pending request; PermanentError when there is none."""
         ...
 
+    def reject_promotion(
+        self, *, app: str, stage: str, release_id: str, by: str
+    ) -> records.Approval:
+        """Refuse the promotion of ``release_id`` into ``stage`` that waits for approval:
+        the release is rejected (rolled out nowhere more; what runs stays) and the
+        refusal is recorded in history. PermanentError when it does not wait there."""
+        ...
+
     def approvals(self, app: str) -> list[records.Approval]: ...
 
     # --- holds (pins and suspensions) -------------------------------------------------
@@ -224,6 +243,34 @@ class Store(Protocol):
     def release_holds(self, *, app: str, stage: str | None, by: str) -> list[records.Hold]:
         """Lift the holds of one stage (``""``: the app's own), or all of the app's
         (None); returns what was lifted. Recorded in history."""
+        ...
+
+    # --- notification deliveries ----------------------------------------------------
+    # Every history entry also enters an outbox in its own transaction (whoever writes
+    # it: the controller, a CLI command); the notification worker routes it.
+    def route_events(self, *, route: records.Route, limit: int, max_pending: int) -> records.Routed:
+        """Take up to ``limit`` events out of the outbox, oldest first, and queue the
+        deliveries ``route`` makes of each, in one transaction; deliveries beyond
+        ``max_pending`` waiting are dropped (and returned as such)."""
+        ...
+
+    def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
+        """Pending deliveries due at ``now``, oldest first."""
+        ...
+
+    def next_delivery_at(self) -> float | None:
+        """When the earliest pending delivery is due; None when none waits."""
+        ...
+
+    def finish_delivery(
+        self, delivery_id: str, *, state: str, error: str = "", next_at: float | None = None
+    ) -> None:
+        """Record one attempt: ``delivered``, ``failed`` for good, or ``pending`` again
+        at ``next_at``. Finished deliveries beyond the newest few thousand are trimmed."""
+        ...
+
+    def deliveries(self, *, limit: int = 100) -> list[records.Delivery]:
+        """Deliveries, newest first."""
         ...
 
     def close(self) -> None: ...

@@ -6,13 +6,16 @@ Run: ``python -m tests.bench.bench_apply [--apps 200]``. It boots two real clust
 one for kubectl, so neither sees the other's objects, talks to each apiserver directly
 (not through the tests' fault proxy), and prints wall time, requests and writes per
 phase. syncer's requests are counted by its client; kubectl's from its ``-v=6`` log.
-syncer runs with its client rate limit off (``qps=0``) and, on a second cluster pass,
-at the shipped default, printed beside the figure.
+syncer runs as ``syncer run`` does at its shipped defaults (``settings.workers`` apps at
+once, one read round, the default client rate limit, printed beside the figure), and,
+on a third cluster, one app at a time with the rate limit off.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import copy
 import os
 import re
@@ -131,22 +134,34 @@ def run_syncer(
     client: apply.ClusterClient,
     apps: list[list[dict[str, Any]]],
     inventories: dict[int, list[apply.ObjectRef]],
+    *,
+    workers: int = 1,
+    round_: bool = False,
 ) -> tuple[float, int, int]:
+    """Sync every app; ``workers`` apps at once as the controller's queue does, and with
+    ``round_`` the ownership reads served by one read round as in a controller pass."""
     options = model.SyncOptions(create_namespace=False)
     gate = model.GatewayPolicy(allowed_namespaces=tuple(f"bench-{i}" for i in range(NAMESPACES)))
-    requests0, writes0 = client.stats.snapshot()
-    start = time.perf_counter()
-    for index, objects in enumerate(apps):
+
+    def one(index: int) -> None:
         result = apply.sync(
             client,
             app_name=f"app-{index:03d}",
-            objects=copy.deepcopy(objects),
+            objects=copy.deepcopy(apps[index]),
             options=options,
             gateway_policy=gate,
             namespace=f"bench-{index % NAMESPACES}",
             previous_inventory=inventories.get(index, []),
         )
         inventories[index] = result.inventory
+
+    requests0, writes0 = client.stats.snapshot()
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if round_:
+            stack.enter_context(apply.read_round(client))
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(len(apps))))
     elapsed = time.perf_counter() - start
     requests1, writes1 = client.stats.snapshot()
     return elapsed, requests1 - requests0, writes1 - writes0
@@ -162,35 +177,48 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         servers = [
-            start_cluster(workdir, name) for name in ("syncer", "kubectl", "syncer-defaults")
+            start_cluster(workdir, name) for name in ("syncer", "kubectl", "syncer-one-by-one")
         ]
         try:
-            ours, theirs, defaults = (path for _, path in servers)
+            ours, theirs, one_by_one = (path for _, path in servers)
             cache = workdir / "kube-cache"
-            for path in (ours, theirs, defaults):
+            for path in (ours, theirs, one_by_one):
                 for ns in range(NAMESPACES):
                     kubectl(path, cache, "create", "namespace", f"bench-{ns}")
-            cluster = model.Cluster(name="bench", kubeconfig=str(ours), qps=0)
-            client = apply.connect(cluster)
+            # What `syncer run` does at its defaults: settings.workers apps at once, one
+            # read round per pass, the shipped client rate limit.
+            workers = model.Settings().workers
+            shipped = model.Cluster(name="bench", kubeconfig=str(ours))
+            client = apply.connect(shipped)
             inventories: dict[int, list[apply.ObjectRef]] = {}
-            rows.append(("syncer: first apply", *run_syncer(client, apps, inventories)))
-            rows.append(("syncer: re-apply, no change", *run_syncer(client, apps, inventories)))
-            with apply.read_round(client):
-                rows.append(
-                    (
-                        "syncer: re-apply, no change, one round",
-                        *run_syncer(client, apps, inventories),
-                    )
-                )
-            fresh = apply.connect(cluster)  # a restarted controller: cold caches
-            rows.append(
-                ("syncer: re-apply, no change, restarted", *run_syncer(fresh, apps, inventories))
-            )
-            shipped = model.Cluster(name="bench", kubeconfig=str(defaults))
+            defaults = f"{workers} workers, qps {shipped.qps:g}"
             rows.append(
                 (
-                    f"syncer: first apply, default qps {shipped.qps:g}",
-                    *run_syncer(apply.connect(shipped), apps, {}),
+                    f"syncer: first apply ({defaults})",
+                    *run_syncer(client, apps, inventories, workers=workers, round_=True),
+                )
+            )
+            rows.append(
+                (
+                    "syncer: re-apply, no change, one round",
+                    *run_syncer(client, apps, inventories, workers=workers, round_=True),
+                )
+            )
+            rows.append(
+                ("syncer: re-apply, no change, app by app", *run_syncer(client, apps, inventories))
+            )
+            fresh = apply.connect(shipped)  # a restarted controller: cold caches
+            rows.append(
+                (
+                    "syncer: re-apply, no change, restarted",
+                    *run_syncer(fresh, apps, inventories, workers=workers, round_=True),
+                )
+            )
+            unlimited = model.Cluster(name="bench", kubeconfig=str(one_by_one), qps=0)
+            rows.append(
+                (
+                    "syncer: first apply, app by app, no rate limit",
+                    *run_syncer(apply.connect(unlimited), apps, {}),
                 )
             )
 

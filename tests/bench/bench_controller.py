@@ -147,7 +147,8 @@ class Lab:
             ],
             "apps": apps,
             "server": {
-                "listen": f"127.0.0.1:{port}",
+                "listen": "127.0.0.1:0",
+                "webhookListen": f"127.0.0.1:{port}",
                 "webhooks": {"registry": "env:REGISTRY_WEBHOOK_TOKEN"},
             },
             "state": {"path": str(self.base / f"state-{len(apps)}.db")},

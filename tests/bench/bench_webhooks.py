@@ -2,7 +2,7 @@
 
 Run on demand: ``python -m tests.bench.bench_webhooks``. Prints latency percentiles of
 signed GitHub and distribution webhooks against a controller stub that returns at once
-(so the figures are the server's own: parsing, HMAC, JSON, one thread per request), the
+(so the figures are the server's own: parsing, HMAC, JSON, handing over to a thread), the
 throughput with 8 concurrent senders, and the time and size of a /metrics scrape with
 the series of 200 apps x 20 clusters.
 """
@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import prometheus_client
 import requests
 
 from syncer import metrics
@@ -49,19 +50,27 @@ class Port:
     def releases(self, app: str) -> list[dict[str, Any]]:
         return []
 
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def plan(self, app: str) -> dict[str, Any]:
         return {}
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def sync_now(self, app: str, *, by: str) -> dict[str, Any]:
         return {}
 
-    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str
+    ) -> dict[str, Any]:
         return {}
 
-    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+    def suspend(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
         return {}
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def resume(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
+        return {}
+
+    def approve(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
+        return {}
+
+    def reject(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
         return {}
 
     def ready(self) -> tuple[bool, str]:
@@ -78,6 +87,7 @@ def main() -> None:
     os.environ["BENCH_REGISTRY"] = "tok"
     settings = model.Server(
         listen="127.0.0.1:0",
+        webhook_listen="127.0.0.1:0",
         webhooks=model.WebhookSecrets(
             github=model.SecretRef(kind="env", name="BENCH_GITHUB"),
             registry=model.SecretRef(kind="env", name="BENCH_REGISTRY"),
@@ -122,7 +132,7 @@ def main() -> None:
                 latencies = []
                 for _ in range(500):
                     start = time.perf_counter()
-                    response = session.post(server.url + path, data=body, headers=headers)
+                    response = session.post(server.webhook_url + path, data=body, headers=headers)
                     latencies.append(time.perf_counter() - start)
                     assert response.status_code == 202, response.text
                 print(
@@ -135,7 +145,9 @@ def main() -> None:
                 s.trust_env = False
                 for _ in range(250):
                     r = s.post(
-                        server.url + "/webhooks/github", data=github_body, headers=github_headers
+                        server.webhook_url + "/webhooks/github",
+                        data=github_body,
+                        headers=github_headers,
                     )
                     assert r.status_code == 202
 
@@ -148,23 +160,30 @@ def main() -> None:
             f"(server and clients share this machine's cores)"
         )
 
-        registry = metrics.Registry()
-        applies = registry.counter("x_applies_total", "x", ["app", "cluster", "result"])
-        duration = registry.histogram("x_reconcile_duration_seconds", "x", ["app"])
+        registry = prometheus_client.CollectorRegistry()
+        applies = prometheus_client.Counter(
+            "x_applies_total", "x", ["app", "cluster", "result"], registry=registry
+        )
+        duration = prometheus_client.Histogram(
+            "x_reconcile_duration_seconds", "x", ["app"], registry=registry,
+            buckets=metrics.DURATION_BUCKETS,
+        )  # fmt: skip
         for app in range(200):
             duration.labels(app=f"app-{app}").observe(0.3)
             for cluster in range(20):
                 applies.labels(app=f"app-{app}", cluster=f"c{cluster}", result="ok").inc()
-        scrape = []
-        for _ in range(20):
-            start = time.perf_counter()
-            text = registry.expose()
-            scrape.append(time.perf_counter() - start)
-        series = text.count("\n") - 4
-        print(
-            f"/metrics with {series} series (200 apps x 20 clusters): "
-            f"{statistics.median(scrape) * 1000:.1f} ms to render, {len(text) / 1024:.0f} KiB"
-        )
+        for accept in (None, "application/openmetrics-text;version=1.0.0"):
+            scrape = []
+            for _ in range(20):
+                start = time.perf_counter()
+                _, body = metrics.exposition(accept, source=registry)
+                scrape.append(time.perf_counter() - start)
+            series = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
+            print(
+                f"/metrics ({'OpenMetrics' if accept else 'text 0.0.4'}) with {series} series "
+                f"(200 apps x 20 clusters): {statistics.median(scrape) * 1000:.1f} ms to "
+                f"render, {len(body) / 1024:.0f} KiB"
+            )
         print(f"controller trigger calls: {port.triggers}")
     finally:
         server.stop()

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from syncer import cli
+from syncer import logs
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 def test_formatter_escapes_newlines_in_messages_and_tracebacks() -> None:
-    formatter = cli.OneLineFormatter(cli.LOG_FORMAT)
+    formatter = logs.TextFormatter()
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:
@@ -37,7 +37,8 @@ def _run_briefly(tmp_path: Path, level: str) -> str:
     """Run until a few polls of the (unreachable) source were logged, then stop it."""
     config = tmp_path / f"{level}.yaml"
     config.write_text(
-        f"state: {{path: {level}.db}}\nserver: {{listen: 127.0.0.1:0}}\n"
+        f"state: {{path: {level}.db}}\n"
+        "server: {listen: 127.0.0.1:0, webhookListen: 127.0.0.1:0}\n"
         "sources:\n  - {name: s, git: {url: 'http://127.0.0.1:9/none.git', interval: 1s}}\n"
     )
     log = tmp_path / f"{level}.log"

@@ -20,7 +20,10 @@ def syncer(*args: str) -> list[str]:
 
 def test_second_run_and_sync_refuse_while_run_holds_the_state_file(tmp_path: Path) -> None:
     config = tmp_path / "syncer.yaml"
-    config.write_text("state: {path: state/syncer.db}\nserver: {listen: 127.0.0.1:0}\n")
+    config.write_text(
+        "state: {path: state/syncer.db}\n"
+        "server: {listen: 127.0.0.1:0, webhookListen: 127.0.0.1:0}\n"
+    )
     first = subprocess.Popen(
         syncer("run", "-c", str(config), "--grace=2"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
@@ -51,7 +54,7 @@ def test_second_run_and_sync_refuse_while_run_holds_the_state_file(tmp_path: Pat
         first.send_signal(signal.SIGTERM)
         assert first.wait(30) == 0
     started = first.stderr.read() if first.stderr else ""
-    assert "server.apiToken is not set: the API's POSTs" in started
+    assert "no API users (server.users, server.tokenFile): the API, and the CLI's" in started
     # Once the first one stopped, the state file is free again.
     done = subprocess.run(
         syncer("sync", "-c", str(config)), capture_output=True, text=True, check=False

@@ -114,6 +114,7 @@ FIELD_KINDS = [
         (True, True),
     ),
     ("server", lambda c: c.server.listen, "0.0.0.0:8080"),
+    ("webhook listener", lambda c: c.server.webhook_listen, "0.0.0.0:8081"),
     (
         "webhook Secret reference",
         lambda c: c.server.webhooks.registry,

@@ -54,7 +54,7 @@ def test_the_quickstart_follows_this_repository_and_the_current_context():
 def test_summary_counts_every_section(capsys):
     assert cli.main(["validate", "-c", str(TESTDATA / "valid" / "everything.yaml")]) == 0
     out = capsys.readouterr().out
-    assert out.endswith(": valid: 3 sources, 3 registries, 3 clusters, 2 apps, 1 pipeline\n")
+    assert out.endswith(": valid: 5 sources, 3 registries, 3 clusters, 2 apps, 1 pipeline\n")
 
 
 def test_json_output_of_a_valid_file(capsys):

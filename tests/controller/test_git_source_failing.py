@@ -4,7 +4,6 @@ metric counts the failures per source, and all of it clears when the source is b
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def git_errors(source: str, reason: str) -> float:
-    pattern = rf'^syncer_git_errors_total\{{source="{source}",reason="{reason}"\}} (\S+)$'
-    found = re.search(pattern, metrics.REGISTRY.expose(), re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return metrics.value("syncer_git_errors_total", source=source, reason=reason)
 
 
 def status(ctl: controller.Controller) -> dict[str, Any]:

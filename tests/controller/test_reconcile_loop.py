@@ -383,3 +383,38 @@ def test_an_error_found_again_after_a_restart_is_in_history_once(store: state.St
         assert not out.ok and out.stage == "pipeline", out.message
     errors = [e.message for e in store.history("web", limit=100) if e.kind == "error"]
     assert len(errors) == 1, errors
+
+
+def test_a_restart_polls_each_repository_once_however_long_the_first_pass_takes(
+    store: state.Store,
+) -> None:
+    import dataclasses
+    import time
+
+    from syncer import controller
+
+    class SlowApplies(fakes.FakeParts):
+        def apply(self, **kw: Any) -> Any:
+            time.sleep(0.05)  # a real apply takes time: the start-up pass outlasts 2 s
+            return super().apply(**kw)
+
+    base = fakes.config()
+    apps = tuple(
+        dataclasses.replace(base.apps[0], name=f"web{n}", namespace=f"web{n}") for n in range(160)
+    )
+    cfg = dataclasses.replace(base, apps=apps)
+    parts = SlowApplies()
+    for restart, tag in enumerate(("1.0.0", "1.1.0")):  # pushed while syncer was down
+        parts.tag = tag
+        ctl = controller.Controller(config=cfg, store=store, parts=parts)
+        started = time.monotonic()
+        ctl.start()
+        try:
+            assert ctl.wait_idle(60)
+            took = time.monotonic() - started
+        finally:
+            ctl.stop(timeout=5)
+        assert took > inputs_.FRESH_WINDOW  # the case that used to re-poll
+        # One registry decision and one Git poll for the 160 apps, first start or restart.
+        assert parts.calls == {"poll_source": restart + 1, "decide": restart + 1}
+        assert sum(f":{tag}@" in image for _, image in parts.applies) == 2 * len(apps)

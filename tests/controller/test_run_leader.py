@@ -50,6 +50,7 @@ def replica(config: Path, *, name: str, kubeconfig: str) -> subprocess.Popen[str
             str(config),
             "--listen",
             f"127.0.0.1:{free_port()}",
+            "--webhook-listen=127.0.0.1:0",
             "--leader-elect",
             "--leader-elect-kubeconfig",
             kubeconfig,

@@ -30,7 +30,18 @@ def test_sigterm_finishes_the_rollout_in_flight(
     config.write_text(config.read_text().replace("wait: 3s", "wait: 30s"))
     db = tmp_path / "state" / "syncer.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncer", "run", "-c", str(config), "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "syncer",
+            "run",
+            "-c",
+            str(config),
+            "--listen",
+            "127.0.0.1:0",
+            "--webhook-listen",
+            "127.0.0.1:0",
+        ],
         env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -137,3 +137,43 @@ def test_trigger_moves_a_job_to_now_and_reruns_when_busy() -> None:
         assert len(calls) == 2
     finally:
         jobs.stop()
+
+
+def test_requested_work_goes_ahead_of_background_checks() -> None:
+    # One worker, busy; 30 drift checks queue up, then a webhook's image change and an
+    # API sync arrive: they run next, not after the drift checks.
+    gate = threading.Event()
+    order: list[str] = []
+
+    def run(app: str, reasons: frozenset[str]) -> bool:
+        if app == "busy":
+            gate.wait(5)
+        order.append(app)
+        return True
+
+    queue = scheduling.AppQueue(workers=1, run=run)
+    try:
+        queue.request("busy", "startup")
+        time.sleep(0.05)
+        for n in range(30):
+            queue.request(f"drift{n}", "drift")
+        queue.request("pushed", "image:registry.example/web")
+        queue.request("drift7", "api")  # a queued background run that a person asks for
+        gate.set()
+        assert queue.wait_idle(5)
+        assert order[:3] == ["busy", "pushed", "drift7"]
+        assert sorted(order[3:]) == sorted(f"drift{n}" for n in range(30) if n != 7)
+        assert order.count("drift7") == 1  # moved up, not run twice
+    finally:
+        queue.stop()
+
+
+def test_spread_jobs_first_run_anywhere_in_their_interval() -> None:
+    jobs = scheduling.Jobs(threads=1)
+    start = time.time()
+    for n in range(100):
+        jobs.add(f"drift:{n}", every=1000, spread=True, func=lambda: None)
+    firsts = sorted(job.next_run_time.timestamp() - start for job in jobs._scheduler.get_jobs())
+    # Without spreading, every first run falls in the last tenth (interval + jitter).
+    assert firsts[0] < 500 < firsts[-1]
+    assert firsts[-1] <= 1001

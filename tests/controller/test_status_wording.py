@@ -11,7 +11,7 @@ import pytest
 from syncer import controller, state
 from syncer.commands import status as status_cmd
 from syncer.config import model
-from syncer.server import api
+from syncer.server import api, users
 from tests.controller import fakes
 
 
@@ -74,11 +74,16 @@ def test_refusal_upstream_reads_failed_with_its_reason(store: state.Store) -> No
 def test_approve_of_an_unknown_stage_is_a_400_listing_the_stages(store: state.Store) -> None:
     ctl = pipeline_controller(store, fakes.FakeParts())
     ctl.reconciler.reconcile("web", fresh=True)
-    code, body = api.post(port=ctl, parts=["apps", "web", "approve"], body={"stage": "prd"})
+    admin = users.User(name="alice", role=users.ADMIN)
+    code, body = api.post(
+        port=ctl, parts=["apps", "web", "approve"], body={"stage": "prd"}, user=admin
+    )
     assert code == 400
     assert body == {"error": "no stage 'prd' in the pipeline of 'web' (stages: dev, prod)"}
-    code, body = api.post(port=ctl, parts=["apps", "web", "approve"], body={"stage": "prod"})
-    assert code == 200 and body["stage"] == "prod"
+    code, body = api.post(
+        port=ctl, parts=["apps", "web", "approve"], body={"stage": "prod"}, user=admin
+    )
+    assert code == 200 and body["stage"] == "prod" and body["approvedBy"] == "alice"
 
 
 def test_a_cluster_that_never_got_a_release_reads_not_deployed(store: state.Store) -> None:

@@ -76,6 +76,7 @@ class PushEnv:
         self.staging, self.prod = clusters
         self.clusters = clusters
         self.port = 0
+        self.webhook_port = 0
         self.repo: Any = None
         self.env = {
             "GIT_USER": git.auth[0],
@@ -120,6 +121,7 @@ class PushEnv:
             app["sync"]["driftInterval"] = "1h"
             app["gateway"]["allowedRegistries"] = [self.registry.host]
         data["server"]["listen"] = f"127.0.0.1:{self.port}"
+        data["server"]["webhookListen"] = f"127.0.0.1:{self.webhook_port}"
         data["state"]["path"] = str(self.tmp / "state" / "syncer-state.db")
         path = self.tmp / "syncer.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -180,12 +182,13 @@ def push_env(
     kube_clusters: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> PushEnv:
-    port = free_port()
-    registry = notifying_registry(registry_server, port=port)
+    webhook_port = free_port()
+    registry = notifying_registry(registry_server, port=webhook_port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
     clusters = kube_clusters(2, names=["staging", "prod"], workload_delay=0.05)
     env = PushEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
-    env.port = port
+    env.port = free_port()
+    env.webhook_port = webhook_port
     env.repo = git.create_repo("team/deploy", env.example_files())
     for name, value in env.env.items():
         monkeypatch.setenv(name, value)

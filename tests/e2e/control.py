@@ -105,7 +105,11 @@ def write_config(
     if stages:
         data["pipelines"] = [{"app": app, "stages": stages} for app in apps]
     if port:
-        data["server"] = {"listen": f"127.0.0.1:{port}", "apiToken": "env:SYNCER_API_TOKEN"}
+        data["server"] = {
+            "listen": f"127.0.0.1:{port}",
+            "webhookListen": "127.0.0.1:0",
+            "apiToken": "env:SYNCER_API_TOKEN",
+        }
     path = tmp / "syncer.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -140,7 +144,8 @@ class Api:
         self.base = f"http://127.0.0.1:{port}/api/v1"
 
     def get(self, path: str) -> Any:
-        answer = requests.get(f"{self.base}/{path}", timeout=10)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}  # reads need a token too
+        answer = requests.get(f"{self.base}/{path}", headers=headers, timeout=10)
         assert answer.status_code == 200, answer.text
         return answer.json()
 

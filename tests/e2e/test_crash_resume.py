@@ -173,7 +173,8 @@ def test_an_acknowledged_rollback_survives_kill_9(push_env: PushEnv) -> None:
         wait_until(lambda: env.runs("web", good), timeout=60, what="web 1.0.0 on both clusters")
         wait_until(lambda: not open_rollouts(env), timeout=30, what="first rollouts closed")
         api = f"http://127.0.0.1:{env.port}/api/v1/apps/web"
-        first_release = requests.get(api, timeout=30).json()["release"]
+        auth = {"Authorization": f"Bearer {API_TOKEN}"}
+        first_release = requests.get(api, headers=auth, timeout=30).json()["release"]
         for cluster in env.clusters:
             cluster.workload_delay = 30.0  # 1.1.0's pods take long: its worker stays busy
         env.push("team/web", "1.1.0")

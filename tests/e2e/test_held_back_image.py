@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from syncer.notify import catalog
 from tests.e2e.conftest import PushEnv, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -64,6 +65,9 @@ def test_bad_image_is_held_back_and_commits_still_land(push_env: PushEnv) -> Non
         ctl.sync_now("web")
         assert ctl.wait_idle(20)
         assert sum("held back image" in e["message"] for e in ctl.history("web", 500)) == 1
+        # That entry is the image-held-back notification event.
+        (entry,) = [e for e in ctl.history("web", 500) if "held back image" in e["message"]]
+        assert catalog.classify(entry["kind"], entry["data"]) == catalog.IMAGE_HELD_BACK
 
         # The policy picks another image: it goes out, and the warning clears.
         newer = env.push("team/web", "1.2.0")

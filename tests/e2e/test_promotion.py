@@ -94,6 +94,7 @@ class PromotionEnv:
         self.registry = registry
         self.clusters = {c.name: c for c in clusters}
         self.port = 0
+        self.webhook_port = 0
         self.repo: Any = None
         self.config_path = tmp / "syncer.yaml"
         self.env = {
@@ -138,6 +139,7 @@ class PromotionEnv:
         else:
             stages["prod"]["window"] = window
         data["server"]["listen"] = f"127.0.0.1:{self.port}"
+        data["server"]["webhookListen"] = f"127.0.0.1:{self.webhook_port}"
         data["state"]["path"] = str(self.tmp / "state" / "syncer-state.db")
         self.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
         return self.config_path
@@ -155,7 +157,7 @@ class PromotionEnv:
         return requests.request(method, url, json=body, headers=headers, timeout=10)
 
     def app(self) -> dict[str, Any]:
-        answer = self.api("GET", "apps/web", token="")
+        answer = self.api("GET", "apps/web")
         assert answer.status_code == 200, answer.text
         data: dict[str, Any] = answer.json()
         return data
@@ -230,12 +232,13 @@ def promo_env(
     kube_clusters: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> PromotionEnv:
-    port = free_port()
-    registry = notifying_registry(registry_server, port=port)
+    webhook_port = free_port()
+    registry = notifying_registry(registry_server, port=webhook_port)
     git = git_http_factory(auth=("deployer", "git-s3cret"))
     clusters = kube_clusters(names=NAMES, workload_delay=0.05)
     env = PromotionEnv(tmp=tmp_path, git=git, registry=registry, clusters=clusters)
-    env.port = port
+    env.port = free_port()
+    env.webhook_port = webhook_port
     env.repo = git.create_repo("team/deploy", env.example_files())
     for name, value in env.env.items():
         monkeypatch.setenv(name, value)

@@ -54,7 +54,7 @@ def test_an_api_rollback_stays_through_polls_until_resumed(
         status = api.get("apps/site")
         (pin,) = status["holds"]
         assert pin["kind"] == "pin" and pin["release"] == first and pin["by"] == "api"
-        assert pin["at"] > 0 and "pinned to" in pin["message"]
+        assert pin["at"].endswith("Z") and "pinned to" in pin["message"]  # ISO-8601
         assert status["release"] == first
         _code, out, _ = control.cli_run(capsys, "status", "-c", str(config))
         assert f"pinned to {first[:12]} by api at " in out and "`syncer resume site`" in out
@@ -106,7 +106,8 @@ def test_suspend_and_resume_a_stage_then_the_app_from_the_cli(
     code, out, _ = control.cli_run(capsys, "suspend", "-c", config, "site", "--stage", "prod")
     assert code == 0 and "stage prod suspended by " in out
     code, _, err = control.cli_run(capsys, "suspend", "-c", config, "site", "--stage", "qa")
-    assert code == 2 and "--stage qa: no such stage of site (dev, prod)" in err
+    # The API's own words, the same locally and from a server.
+    assert code == 2 and "no stage 'qa' in the pipeline of 'site' (stages: dev, prod)" in err
 
     repo.commit(control.app_files("site", greeting="two"))
     sync()

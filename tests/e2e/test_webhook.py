@@ -55,7 +55,7 @@ def test_signed_webhook_rolls_out_now_and_bad_signature_does_nothing(push_env: P
             lambda: env.runs("web", f"{host}/team/web:1.0.0@{first.digest}"),
             what="web 1.0.0 on both clusters",
         )
-        url = f"http://127.0.0.1:{env.port}/webhooks/distribution"
+        url = f"http://127.0.0.1:{env.webhook_port}/webhooks/distribution"
         headers = {"Content-Type": "application/vnd.docker.distribution.events.v1+json"}
 
         # Let notifications of the pushes made before syncer listened (the registry

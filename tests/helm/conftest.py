@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +66,13 @@ class Rendered:
 def render(
     helm: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> Callable[..., Rendered]:
-    """``render(values_dict)`` → the rendered objects (release "t" in namespace syncer)."""
+    """``render(values_dict)`` → the rendered objects (release "t" in namespace syncer);
+    ``api_versions`` are kinds the cluster is said to serve (CRDs)."""
 
-    def run(values: dict[str, Any] | None = None) -> Rendered:
+    def run(values: dict[str, Any] | None = None, *, api_versions: Sequence[str] = ()) -> Rendered:
         args = ["template", "t", str(CHART), "--namespace", NAMESPACE]
+        for kind in api_versions:
+            args += ["--api-versions", kind]
         if values:
             path = tmp_path / f"values-{len(list(tmp_path.glob('values-*')))}.yaml"
             path.write_text(json.dumps(values))

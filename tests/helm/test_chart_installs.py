@@ -214,7 +214,11 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
         {"name": "in-cluster", "kubeconfig": str(sa_kubeconfig), "context": cluster.context}
     ]
     installed_config["state"] = {"path": str(tmp_path / "state.db")}
-    installed_config["server"] = {**installed_config.get("server", {}), "listen": "127.0.0.1:0"}
+    installed_config["server"] = {
+        **installed_config.get("server", {}),
+        "listen": "127.0.0.1:0",
+        "webhookListen": "127.0.0.1:0",
+    }
     config_path = tmp_path / "syncer.yaml"
     config_path.write_text(yaml.safe_dump(installed_config))
     deployment = render(values).one("Deployment")

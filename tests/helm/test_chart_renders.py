@@ -195,7 +195,10 @@ def test_pod_is_hardened_and_probed(render: Callable[..., Rendered]) -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "webhooks", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert container["resources"]["requests"] and container["resources"]["limits"]
     # A read-only root needs writable scratch space: /tmp and the cache are emptyDirs.
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -227,6 +230,7 @@ def test_config_is_mounted_and_is_a_valid_syncer_config(
     path.write_text(config_map["data"]["config.yaml"])
     loaded = loader.load(path)
     assert loaded.server.listen == "0.0.0.0:8080"
+    assert loaded.server.webhook_listen == "0.0.0.0:8081"
     assert str(loaded.server.api_token) == "file:/etc/syncer/secrets/api-token"
     assert str(loaded.server.webhooks.github) == "file:/etc/syncer/secrets/github-webhook"
     assert [a.name for a in loaded.apps] == ["web"]
@@ -262,7 +266,10 @@ def test_service_and_optional_service_monitor(render: Callable[..., Rendered]) -
         service["spec"]["selector"] == rendered.one("Deployment")["spec"]["selector"]["matchLabels"]
     )
     assert rendered.of_kind("ServiceMonitor") == []
-    monitor = render({"serviceMonitor": {"enabled": True}}).one("ServiceMonitor")
+    monitor = render(
+        {"serviceMonitor": {"enabled": True}},
+        api_versions=["monitoring.coreos.com/v1/ServiceMonitor"],
+    ).one("ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
 
@@ -315,7 +322,9 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     # helm template leaves NOTES.txt out; an install dry run renders it.
     proc = helm("install", "t", str(CHART), "--namespace", NAMESPACE, "--dry-run=client")
     assert "every webhook is refused" in proc.stdout
-    assert "POST endpoints" in proc.stdout
+    assert (
+        "config.server.users is not set: the API (and `syncer --server`) is disabled" in proc.stdout
+    )
     assert "port-forward svc/t-syncer 8080" in proc.stdout
     assert "syncer may deploy nowhere" in proc.stdout
 
@@ -325,7 +334,7 @@ def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
 ) -> None:
     policy = render().one("NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    [rule] = policy["spec"]["ingress"]
+    rule = policy["spec"]["ingress"][0]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert rule["from"] == [{"podSelector": {}}]  # the release namespace only
     assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "t"
@@ -333,3 +342,33 @@ def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
     widened = render({"networkPolicy": {"from": [{"podSelector": {}}, ingress]}})
     assert widened.one("NetworkPolicy")["spec"]["ingress"][0]["from"][1] == ingress
     assert render({"networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy") == []
+
+
+def _grants_events(rendered: Rendered) -> list[str]:
+    return [
+        where
+        for where, rule in all_rules(rendered)
+        if "events" in rule["resources"] and rule["apiGroups"] == ["events.k8s.io"]
+    ]
+
+
+def test_events_are_granted_only_with_a_kubernetes_notification_provider(
+    render: Callable[..., Rendered],
+) -> None:
+    assert _grants_events(render({})) == []
+    config = {
+        "clusters": [{"name": "in-cluster", "inCluster": True}],
+        "notifications": {
+            "providers": [{"name": "events", "type": "kubernetes"}],
+            "rules": [{"providers": ["events"]}],
+        },
+    }
+    rendered = render({"config": config, "rbac": {"namespaces": ["web"]}})
+    granted = _grants_events(rendered)
+    assert granted == ["Role/web/t-syncer"], granted
+    rule = next(r for w, r in all_rules(rendered) if w in granted and "events" in r["resources"])
+    assert rule["verbs"] == ["create"]  # never read, update or delete
+    forced = render({"existingConfigMap": "mine", "rbac": {"events": True, "namespaces": ["web"]}})
+    assert _grants_events(forced) == ["Role/web/t-syncer"]
+    refused = render({"config": config, "rbac": {"events": False, "namespaces": ["web"]}})
+    assert _grants_events(refused) == []

@@ -558,12 +558,18 @@ class RealCluster:
                 break
         _raise_for(answer, obj)
         result: dict[str, Any] = answer.json()
-        if obj.get("status") and result.get("status") != obj["status"]:
+        for _ in range(10):  # the status too may be updated by a controller meanwhile
+            if not obj.get("status") or result.get("status") == obj["status"]:
+                break
             body = {**result, "status": obj["status"]}
             status = self._session.put(f"{url}/status", params=params, json=body, timeout=30)
-            if status.status_code != 404:  # kinds without a status subresource keep it inline
-                _raise_for(status, obj)
-                result = status.json()
+            if status.status_code == 404:  # kinds without a status subresource keep it inline
+                break
+            if status.status_code == 409:
+                result = self._session.get(url, timeout=30).json()
+                continue
+            _raise_for(status, obj)
+            result = status.json()
         return result
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:

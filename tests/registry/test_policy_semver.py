@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 import registry
 from registry.policies import semver_range
@@ -219,3 +221,25 @@ PRE_TAGS = ["1.0.0", "1.0.1-rc.1", "1.1.0-beta.2", "2.0.0-alpha", "0.9.0"]
 )
 def test_minus_zero_lower_bound_includes_prereleases_in_every_form(range_, winner) -> None:
     assert registry.build_policy("semver", range_).select(PRE_TAGS).tag == winner
+
+
+TAG_TEXT = st.text(alphabet="0123456789vV.-+_abrcRC\n", max_size=16)
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(st.lists(st.one_of(TAG_TEXT, st.sampled_from(TAGS)), max_size=12))
+def test_batch_scan_reads_tags_exactly_as_one_by_one(values: list[str]) -> None:
+    # The policy reads a whole listing in one pass; it must agree with parse_version,
+    # which Git sources and validation use, on what is a version and its precedence.
+    one_by_one = [
+        (value, version.key)
+        for value in values
+        if "\n" not in value and (version := semver_range.parse_version(value)) is not None
+    ]
+    assert list(semver_range.scan(values)) == one_by_one
+
+
+def test_numbers_beyond_npms_largest_are_not_versions_in_a_batch() -> None:
+    huge = str(semver_range.MAX_NUMBER + 1)
+    assert list(semver_range.scan([f"1.{huge}.0", "1.2.3"])) == [("1.2.3", (1, 2, 3, 1, ()))]
+    assert registry.build_policy("semver", "*").select([f"{huge}.0.0", "1.0.0"]).tag == "1.0.0"

@@ -78,8 +78,10 @@ def test_decides_with_env_and_file_credentials(shared_registry, tmp_path, monkey
     after = sum(sum(kinds.values()) for kinds in resolver.counts().values())
     assert after - before == 2
     # The same counts feed the Prometheus metric.
-    metric = metrics.REGISTRY_REQUESTS.labels(registry=basic.host, kind="manifest-head")
-    assert metric.get() >= counts[basic.host]["manifest-head"] + 1
+    sent = metrics.value(
+        "syncer_registry_requests_total", registry=basic.host, kind="manifest-head"
+    )
+    assert sent >= counts[basic.host]["manifest-head"] + 1
     resolver.close()
 
 
@@ -101,6 +103,16 @@ def test_errors_become_syncer_errors(shared_registry, tmp_path, monkeypatch):
     )
     resolver = images.Images(config)
     denied, none, absent = config.apps[0].images
+
+    def failed(host: str) -> dict[str, float]:
+        """syncer_registry_errors_total of ``host`` by reason."""
+        reasons = ("auth", "not-found", "unreachable", "rate-limited", "response")
+        return {
+            r: metrics.value("syncer_registry_errors_total", registry=host, reason=r)
+            for r in reasons
+        }
+
+    before = {basic.host: failed(basic.host), anonymous.host: failed(anonymous.host)}
     with pytest.raises(images.RegistryError, match=f"image {basic.host}/glue/x: .*syncer") as e:
         resolver.decide(denied)
     assert "not-the-password" not in str(e.value)
@@ -109,6 +121,10 @@ def test_errors_become_syncer_errors(shared_registry, tmp_path, monkeypatch):
     assert isinstance(e.value, errors.PermanentError)
     with pytest.raises(images.RegistryError, match="not found"):
         resolver.decide(absent)
+    # Counted by registry and reason; no tag in range is the policy's doing, not counted.
+    assert failed(basic.host) == {**before[basic.host], "auth": before[basic.host]["auth"] + 1}
+    anon = before[anonymous.host]
+    assert failed(anonymous.host) == {**anon, "not-found": anon["not-found"] + 1}
     # A missing env var is the secrets module's permanent error, naming the reference.
     monkeypatch.delenv("REG_PASS")
     fresh = images.Images(config)

@@ -33,6 +33,7 @@ def env(name: str) -> model.SecretRef:
 
 ALL_SECRETS = model.Server(
     listen="127.0.0.1:0",
+    webhook_listen="127.0.0.1:0",
     api_token=env("SYNCER_TEST_API"),
     webhooks=model.WebhookSecrets(
         github=env("SYNCER_TEST_GITHUB"),
@@ -52,6 +53,8 @@ class FakePort:
         self.is_ready = (True, "leading; state open")
         self.apps = {"web": {"name": "web", "release": "r1", "health": "Healthy"}}
         self.fail_with: Exception | None = None
+        self.actors: list[str] = []
+        """Who asked for each action (``by``), in order."""
 
     def _call(self, *call: Any) -> None:
         self.calls.append(call)
@@ -80,27 +83,44 @@ class FakePort:
     def releases(self, app: str) -> list[dict[str, Any]]:
         return [{"id": "r1", "clusters": {"dev": "Healthy"}}]
 
-    def sync_now(self, app: str) -> dict[str, Any]:
+    def plan(self, app: str) -> dict[str, Any]:
+        return {"app": app, "commit": "c1", "release": "r1", "images": [], "clusters": [],
+                "error": "", "ok": True, "changes": False}  # fmt: skip
+
+    def sync_now(self, app: str, *, by: str) -> dict[str, Any]:
+        self.actors.append(by)
         self._call("sync_now", app)
         return {"app": app, "scheduled": True}
 
-    def rollback(self, app: str, to: str | None, stage: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, app: str, to: str | None, stage: str | None = None, *, by: str
+    ) -> dict[str, Any]:
+        self.actors.append(by)
         self._call("rollback", app, to) if stage is None else self._call("rollback", app, to, stage)
         return {"app": app, "to": to or "r0"}
 
-    def suspend(self, app: str, stage: str | None) -> dict[str, Any]:
+    def suspend(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
+        self.actors.append(by)
         self._call("suspend", app, stage)
         return {"app": app, "stage": stage or "", "suspended": True}
 
-    def resume(self, app: str, stage: str | None) -> dict[str, Any]:
+    def resume(self, app: str, stage: str | None, *, by: str) -> dict[str, Any]:
+        self.actors.append(by)
         self._call("resume", app, stage)
         return {"app": app, "stage": stage or "", "resumed": []}
 
-    def approve(self, app: str, stage: str) -> dict[str, Any]:
+    def approve(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
+        self.actors.append(by)
         self._call("approve", app, stage)
         if stage == "nope":
             raise errors.PermanentError(f"app {app} has no promotion waiting for stage {stage}")
-        return {"app": app, "stage": stage, "approved": True}
+        return {"app": app, "stage": stage, "release": "r1", "requestedAt": 1.0e9,
+                "approvedAt": 1.5e9, "approvedBy": by}  # fmt: skip
+
+    def reject(self, app: str, stage: str, *, by: str) -> dict[str, Any]:
+        self.actors.append(by)
+        self._call("reject", app, stage)
+        return {"app": app, "stage": stage, "release": "r1", "rejectedBy": by}
 
     def ready(self) -> tuple[bool, str]:
         return self.is_ready
@@ -129,7 +149,7 @@ def start_server(
     started: list[http.HttpServer] = []
 
     def start(settings: model.Server = ALL_SECRETS, **kwargs: Any) -> http.HttpServer:
-        settings = dataclasses.replace(settings, listen="127.0.0.1:0")
+        settings = dataclasses.replace(settings, listen="127.0.0.1:0", webhook_listen="127.0.0.1:0")
         server = http.HttpServer(
             settings=settings, port=fake_port, base_dir=str(tmp_path), **kwargs
         )

@@ -29,12 +29,15 @@ class Replica:
         self.proc = proc
         self.log = log
         self.url = ""
+        self.webhook_url = ""
 
     def wait_url(self) -> str:
         def found() -> bool:
-            match = re.search(r"HTTP on (http://[^\s,]+)", self.log.read_text())
+            match = re.search(
+                r"HTTP on (http://[^\s,]+), webhooks on (http://[^\s,]+)", self.log.read_text()
+            )
             if match:
-                self.url = match.group(1)
+                self.url, self.webhook_url = match.groups()
             assert self.proc.poll() is None, self.log.read_text()
             return bool(match)
 
@@ -67,6 +70,7 @@ class Replicas:
             f"  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: {cluster.context}}}\n"
             "server:\n"
             f"  listen: 127.0.0.1:{port}\n"
+            "  webhookListen: 127.0.0.1:0\n"
             "  apiToken: env:SYNCER_TEST_API\n"
             "  webhooks: {generic: env:SYNCER_TEST_HOOK}\n"
             "state: {path: state.db}\n" + extra

@@ -1,4 +1,5 @@
-"""The JSON API (reads open, POSTs behind the API token), probes, /metrics, lifecycle."""
+"""The JSON API (behind the legacy API token here; roles in test_api_users), probes,
+/metrics, lifecycle."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from syncer import errors, metrics
 from syncer.config import model
 from syncer.server import http
 from tests.server.conftest import FakePort
-from tests.server.test_metrics_exposition import parse
+from tests.server.test_metrics_exposition import OPENMETRICS, parse
 
 AUTH = {"Authorization": "Bearer api-token"}
 
@@ -22,6 +23,7 @@ AUTH = {"Authorization": "Bearer api-token"}
 def test_get_apps_status_history_and_releases(
     server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
+    session.headers.update(AUTH)
     apps = session.get(f"{server.url}/api/v1/apps").json()
     assert apps == {"apps": [{"name": "web", "release": "r1", "health": "Healthy"}]}
     assert session.get(f"{server.url}/api/v1/apps/web").json()["health"] == "Healthy"
@@ -48,7 +50,7 @@ def test_get_apps_status_history_and_releases(
 def test_bad_reads_answer_a_json_error(
     path: str, status: int, message: str, server: http.HttpServer, session: requests.Session
 ) -> None:
-    response = session.get(server.url + path)
+    response = session.get(server.url + path, headers=AUTH)
     assert response.status_code == status
     assert message in response.json()["error"]
 
@@ -71,17 +73,19 @@ def test_posts_need_the_api_token(
     assert fake_port.calls == [("sync_now", "web")]
 
 
-def test_posts_are_disabled_without_a_configured_token(
+def test_the_api_is_disabled_without_users(
     start_server: Callable[..., http.HttpServer],
     fake_port: FakePort,
     session: requests.Session,
 ) -> None:
     server = start_server(model.Server())
-    response = session.post(f"{server.url}/api/v1/apps/web/sync", headers=AUTH)
+    response = session.post(f"{server.url}/api/v1/apps/web/sync")
     assert response.status_code == 403
-    assert "server.apiToken" in response.json()["error"]
+    assert "server.users" in response.json()["error"]
     assert fake_port.calls == []
-    assert session.get(f"{server.url}/api/v1/apps").status_code == 200
+    assert session.get(f"{server.url}/api/v1/apps").status_code == 403
+    # A token nobody has is refused as such.
+    assert session.post(f"{server.url}/api/v1/apps/web/sync", headers=AUTH).status_code == 401
 
 
 def test_rollback_and_approve(
@@ -96,7 +100,8 @@ def test_rollback_and_approve(
     assert bad_to.status_code == 400
     approve = session.post(f"{base}/approve", headers=AUTH, json={"stage": "prod"})
     assert approve.status_code == 200
-    assert approve.json()["approved"] is True
+    assert approve.json()["approvedBy"] == "api"
+    assert approve.json()["approvedAt"] == "2017-07-14T02:40:00Z"  # ISO-8601 in answers
     no_stage = session.post(f"{base}/approve", headers=AUTH, json={})
     assert no_stage.status_code == 400
     assert "'stage' is required" in no_stage.json()["error"]
@@ -161,8 +166,26 @@ def test_metrics_endpoint_serves_the_registry(
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     families = parse(response.text)
-    samples = families["syncer_applies_total"]["samples"]
+    samples = families["syncer_applies"]["samples"]
     assert any(s[1] == {"app": "web", "cluster": "dev", "result": "ok"} for s in samples)
+    # Prometheus asks for OpenMetrics first, and gets it.
+    om = session.get(f"{server.url}/metrics", headers={"Accept": OPENMETRICS})
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert om.text.endswith("# EOF\n")
+
+
+def test_counters_outlive_a_server_restart_in_the_same_process(
+    start_server: Callable[..., http.HttpServer], session: requests.Session
+) -> None:
+    first = start_server()
+    metrics.WEBHOOKS.labels(kind="github", result="ignored").inc()
+    before = parse(session.get(f"{first.url}/metrics").text)["syncer_webhooks"]["samples"]
+    first.stop()
+    second = start_server()
+    after = parse(session.get(f"{second.url}/metrics").text)["syncer_webhooks"]["samples"]
+    ignored = ("syncer_webhooks_total", {"kind": "github", "result": "ignored"})
+    assert [s for s in after if s[:2] == ignored] == [s for s in before if s[:2] == ignored]
+    assert next(s[2] for s in after if s[:2] == ignored) >= 1
 
 
 def test_stop_closes_the_port_and_start_is_idempotent(
@@ -183,8 +206,20 @@ def test_listen_address_in_use_is_a_clear_error(fake_port: FakePort) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = http.HttpServer(settings=model.Server(listen=f"127.0.0.1:{port}"), port=fake_port)
+        server = http.HttpServer(
+            settings=model.Server(listen=f"127.0.0.1:{port}", webhook_listen="127.0.0.1:0"),
+            port=fake_port,
+        )
         with pytest.raises(errors.PermanentError, match=rf"server.listen 127.0.0.1:{port}"):
+            server.start()
+        # The webhook listener's address is named the same way.
+        server = http.HttpServer(
+            settings=model.Server(listen="127.0.0.1:0", webhook_listen=f"127.0.0.1:{port}"),
+            port=fake_port,
+        )
+        with pytest.raises(
+            errors.PermanentError, match=rf"server.webhookListen 127.0.0.1:{port}: .*in use"
+        ):
             server.start()
 
 
@@ -211,7 +246,8 @@ def test_ipv6_listen(fake_port: FakePort, session: requests.Session) -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        server = http.HttpServer(settings=model.Server(listen="[::1]:0"), port=fake_port).start()
+        settings = model.Server(listen="[::1]:0", webhook_listen="[::1]:0")
+        server = http.HttpServer(settings=settings, port=fake_port).start()
     except errors.PermanentError as err:
         pytest.skip(f"::1 not usable here: {err}")
     try:
@@ -240,7 +276,13 @@ def test_connections_over_the_limit_are_answered_503(
     host, port = server.address
     idle = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
     try:
-        time.sleep(0.2)  # both are being served (waiting for their request line)
+        # Both are busy: their requests are being read (the bodies have not come).
+        for sock in idle:
+            sock.sendall(
+                b"POST /api/v1/apps/web/sync HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer api-token\r\nContent-Length: 10\r\n\r\n{"
+            )
+        time.sleep(0.2)
         response = session.get(f"{server.url}/healthz")
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "1"

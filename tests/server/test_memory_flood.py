@@ -1,7 +1,7 @@
 """A flood of unauthenticated requests does not take a real ``syncer run`` anywhere
 near the chart's 512 MiB memory limit, and signed webhooks still get through.
 
-160 connections at once (the server serves 128) each send a 4 MiB body but its last
+160 connections at once (on the webhook listener) each send a 4 MiB body but its last
 byte, wait 2 s, send the last byte, twice over: most with no signature or token at
 all, some with a well-formed but wrong signature (their bodies must be read to be
 checked: the shared body budget bounds them), some with 5 MiB of headers. The
@@ -132,6 +132,7 @@ def syncer_run(
         f"  - {{name: deploy, git: {{url: {repo.url}, branch: main, interval: 1h}}}}\n"
         "server:\n"
         "  listen: 127.0.0.1:0\n"
+        "  webhookListen: 127.0.0.1:0\n"
         "  webhooks: {generic: env:SYNCER_TEST_HOOK, github: env:SYNCER_TEST_HOOK,\n"
         "             gitlab: env:SYNCER_TEST_HOOK}\n"
         "state: {path: state.db}\n"
@@ -148,7 +149,7 @@ def syncer_run(
 
         def listening() -> bool:
             assert proc.poll() is None, log.read_text()
-            found[:] = re.findall(r"HTTP on (http://[^\s,]+)", log.read_text())
+            found[:] = re.findall(r"webhooks on (http://[^\s,]+)", log.read_text())
             return bool(found)
 
         wait_for(listening)

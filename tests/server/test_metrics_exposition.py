@@ -1,136 +1,194 @@
-"""syncer.metrics: the text exposition a Prometheus server scrapes parses strictly."""
+"""syncer.metrics: what a Prometheus server scrapes, in both formats it asks for.
+
+The text format is parsed with the client library's parser, OpenMetrics with its strict
+OpenMetrics parser (which refuses what Prometheus would refuse); ``promtool check
+metrics`` runs on a live scrape in tests/run/test_metrics_promtool.py.
+"""
 
 from __future__ import annotations
 
-import re
-import threading
+import platform
+from collections.abc import Iterator
 
 import pytest
+from prometheus_client import parser
+from prometheus_client.openmetrics import parser as om_parser
 
+import syncer
 from syncer import metrics
 
-_SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"
-    r"(?:\{(?P<labels>[^}]*)\})?"
-    r" (?P<value>[+-]?(?:\d+(?:\.\d*)?(?:e[+-]?\d+)?|Inf|NaN))$"
-)
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+"""What Prometheus 2.x/3.x sends by default."""
 
 
 def parse(text: str) -> dict[str, dict]:
-    """A strict parser of the text format 0.0.4: families with HELP, TYPE and samples."""
-    assert text.endswith("\n"), "the exposition must end with a newline"
-    families: dict[str, dict] = {}
-    current = ""
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            name, _, help_text = line[7:].partition(" ")
-            assert name not in families, f"family {name} declared twice"
-            families[name] = {"help": _unescape(help_text), "type": None, "samples": []}
-            current = name
-        elif line.startswith("# TYPE "):
-            name, _, kind = line[7:].partition(" ")
-            assert name == current, f"TYPE {name} does not follow its HELP"
-            assert kind in ("counter", "gauge", "histogram", "summary", "untyped")
-            families[name]["type"] = kind
-        else:
-            match = _SAMPLE.match(line)
-            assert match, f"not a sample line: {line!r}"
-            name = match["name"]
-            base = re.sub(r"_(bucket|sum|count)$", "", name)
-            family = families.get(name) or families.get(base)
-            assert family is not None and (current in (name, base)), f"{name} outside family"
-            labels: dict[str, str] = {}
-            raw = match["labels"] or ""
-            pos = 0
-            while pos < len(raw):
-                label = _LABEL.match(raw, pos)
-                assert label, f"bad labels in {line!r}"
-                labels[label[1]] = _unescape(label[2])
-                pos = label.end()
-            family["samples"].append((name, labels, float(match["value"].replace("Inf", "inf"))))
-    return families
+    """Families of a text-format scrape: ``{name: {"type", "help", "samples"}}`` with
+    samples as ``(name, labels, value)``."""
+    return {
+        f.name: {
+            "type": f.type,
+            "help": f.documentation,
+            "samples": [(s.name, s.labels, s.value) for s in f.samples],
+        }
+        for f in parser.text_string_to_metric_families(text)
+    }
 
 
 @pytest.fixture
-def registry() -> metrics.Registry:
-    return metrics.Registry()
+def apps_reported() -> Iterator[list[metrics.AppFacts]]:
+    """Facts the scrape reports while the test runs (as a running controller would)."""
+    facts: list[metrics.AppFacts] = []
+
+    def read() -> list[metrics.AppFacts]:
+        return facts
+
+    metrics.APPS.watch(read)
+    yield facts
+    metrics.APPS.unwatch(read)
 
 
-def test_default_registry_has_the_metrics_the_controller_reports() -> None:
-    families = parse(metrics.REGISTRY.expose())
-    expected = {
-        "syncer_reconcile_duration_seconds": "histogram",
-        "syncer_applies_total": "counter",
-        "syncer_reconcile_failures_total": "counter",
-        "syncer_rollbacks_total": "counter",
-        "syncer_registry_requests_total": "counter",
-        "syncer_git_requests_total": "counter",
-        "syncer_last_success_timestamp_seconds": "gauge",
-        "syncer_webhooks_total": "counter",
-    }
-    assert {name: families[name]["type"] for name in expected} == expected
-    assert metrics.APPLIES.labelnames == ("app", "cluster", "result")
-    assert metrics.RECONCILE_DURATION.labelnames == ("app",)
+FAMILIES = {
+    # Families the README's metrics reference documents; users alert on these.
+    "syncer_build_info": "gauge",
+    "syncer_reconcile_duration_seconds": "histogram",
+    "syncer_syncs": "counter",
+    "syncer_reconcile_failures": "counter",
+    "syncer_last_success_timestamp_seconds": "gauge",
+    "syncer_applies": "counter",
+    "syncer_rollouts": "counter",
+    "syncer_rollbacks": "counter",
+    "syncer_drift_detected": "counter",
+    "syncer_drift_healed": "counter",
+    "syncer_registry_requests": "counter",
+    "syncer_registry_errors": "counter",
+    "syncer_git_requests": "counter",
+    "syncer_git_errors": "counter",
+    "syncer_webhooks": "counter",
+    "syncer_leader": "gauge",
+    "syncer_app_info": "gauge",
+    "syncer_pending_approvals": "gauge",
+    "syncer_approval_requested_timestamp_seconds": "gauge",
+}
 
 
-def test_counter_and_gauge_samples_with_escaped_labels(registry: metrics.Registry) -> None:
-    applies = registry.counter("x_applies_total", "Applies.\nSecond line \\ here", ["app"])
-    applies.labels(app='we"b\\1\nx').inc()
-    applies.labels(app='we"b\\1\nx').inc(2)
-    applies.labels(app="api").inc()
-    last = registry.gauge("x_last_seconds", "Last.", ["app"])
-    last.labels(app="api").set(1700000000.5)
-    families = parse(registry.expose())
-    assert families["x_applies_total"]["help"] == "Applies.\nSecond line \\ here"
-    assert families["x_applies_total"]["samples"] == [
-        ("x_applies_total", {"app": "api"}, 1.0),
-        ("x_applies_total", {"app": 'we"b\\1\nx'}, 3.0),
-    ]
-    assert families["x_last_seconds"]["samples"] == [
-        ("x_last_seconds", {"app": "api"}, 1700000000.5)
-    ]
+def test_the_registry_has_every_documented_family_with_its_type() -> None:
+    _, body = metrics.exposition(OPENMETRICS)
+    families = {f.name: f.type for f in om_parser.text_string_to_metric_families(body.decode())}
+    assert {name: families.get(name) for name in FAMILIES} == FAMILIES
+    # Process and Python runtime metrics come with it.
+    assert {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"} <= set(families)
+    assert "python_gc_collections" in families
+    python = platform.python_version()
+    assert metrics.value("syncer_build_info", version=syncer.__version__, python=python) == 1
+    # No *_created series beside every counter.
+    assert not [name for name in families if name.endswith("_created")]
 
 
-def test_histogram_buckets_are_cumulative_and_end_in_inf(registry: metrics.Registry) -> None:
-    duration = registry.histogram("x_seconds", "Duration.", ["app"], buckets=[0.1, 1, 10])
-    for value in (0.05, 0.5, 0.5, 5, 50):
-        duration.labels(app="web").observe(value)
-    samples = parse(registry.expose())["x_seconds"]["samples"]
-    buckets = [(s[1]["le"], s[2]) for s in samples if s[0] == "x_seconds_bucket"]
-    assert buckets == [("0.1", 1), ("1", 3), ("10", 4), ("+Inf", 5)]
-    assert ("x_seconds_count", {"app": "web"}, 5.0) in samples
-    assert ("x_seconds_sum", {"app": "web"}, 56.05) in samples
-
-
-def test_wrong_label_names_and_negative_increments_are_refused(
-    registry: metrics.Registry,
+@pytest.mark.parametrize(
+    ("accept", "content_type", "ends"),
+    [
+        (OPENMETRICS, "application/openmetrics-text; version=1.0.0; charset=utf-8", "# EOF\n"),
+        ("application/openmetrics-text", "application/openmetrics-text; version=1.0.0", "# EOF\n"),
+        (None, "text/plain; version=0.0.4; charset=utf-8", "\n"),
+        ("text/plain", "text/plain; version=0.0.4; charset=utf-8", "\n"),
+        ("*/*", "text/plain; version=0.0.4; charset=utf-8", "\n"),
+    ],
+)
+def test_the_format_follows_the_accept_header(
+    accept: str | None, content_type: str, ends: str
 ) -> None:
-    applies = registry.counter("x_total", "X.", ["app", "cluster"])
-    with pytest.raises(ValueError, match=r"takes labels \['app', 'cluster'\]"):
-        applies.labels(app="web")
-    with pytest.raises(ValueError, match="only goes up"):
-        applies.labels(app="web", cluster="dev").inc(-1)
-    with pytest.raises(ValueError, match="already registered"):
-        registry.counter("x_total", "again")
-    with pytest.raises(ValueError, match="invalid"):
-        registry.counter("x-total", "bad name")
+    got_type, body = metrics.exposition(accept)
+    assert got_type.startswith(content_type)
+    text = body.decode()
+    assert text.endswith(ends)
+    if ends == "# EOF\n":
+        families = {f.name: f.type for f in om_parser.text_string_to_metric_families(text)}
+    else:
+        assert "# EOF" not in text
+        families = {name: f["type"] for name, f in parse(text).items()}
+    assert families["syncer_applies"] == "counter"
 
 
-def test_concurrent_increments_are_not_lost(registry: metrics.Registry) -> None:
-    counter = registry.counter("x_total", "X.", ["app"])
+def test_app_info_and_pending_approvals_come_from_the_watched_controller(
+    apps_reported: list[metrics.AppFacts],
+) -> None:
+    apps_reported.append(
+        metrics.AppFacts(
+            app="web",
+            health_status="Progressing",
+            sync_status="OutOfSync",
+            pending_approvals={"prod": 1700000000.0},
+        )
+    )
+    apps_reported.append(
+        metrics.AppFacts(app='we"ird\\app', health_status="Healthy", sync_status="Synced")
+    )
+    families = parse(metrics.exposition(None)[1].decode())
+    assert families["syncer_app_info"]["samples"] == [
+        (
+            "syncer_app_info",
+            {"app": "web", "health_status": "Progressing", "sync_status": "OutOfSync"},
+            1.0,
+        ),
+        (
+            "syncer_app_info",
+            {"app": 'we"ird\\app', "health_status": "Healthy", "sync_status": "Synced"},
+            1.0,
+        ),
+    ]
+    assert families["syncer_pending_approvals"]["samples"] == [
+        ("syncer_pending_approvals", {"app": "web", "stage": "prod"}, 1.0)
+    ]
+    assert families["syncer_approval_requested_timestamp_seconds"]["samples"] == [
+        ("syncer_approval_requested_timestamp_seconds", {"app": "web", "stage": "prod"}, 1.7e9)
+    ]
 
-    def work() -> None:
-        for _ in range(2000):
-            counter.labels(app="web").inc()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert counter.labels(app="web").get() == 8000
+def test_without_a_controller_no_app_series_are_reported() -> None:
+    families = parse(metrics.exposition(None)[1].decode())
+    assert families["syncer_app_info"]["samples"] == []
+    assert families["syncer_pending_approvals"]["samples"] == []
+
+
+def test_a_failing_status_read_still_answers_the_scrape(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> list[metrics.AppFacts]:
+        raise RuntimeError("state database is locked")
+
+    metrics.APPS.watch(broken)
+    try:
+        families = parse(metrics.exposition(None)[1].decode())
+    finally:
+        metrics.APPS.unwatch(broken)
+    assert families["syncer_app_info"]["samples"] == []
+    assert families["syncer_leader"]["samples"]  # the rest is there
+    assert "reading app status for metrics failed" in caplog.text
+
+
+def test_unwatch_leaves_a_newer_controller_in_place(
+    apps_reported: list[metrics.AppFacts],
+) -> None:
+    apps_reported.append(metrics.AppFacts(app="web", health_status="Healthy", sync_status="Synced"))
+
+    def older() -> list[metrics.AppFacts]:
+        return []
+
+    metrics.APPS.unwatch(older)  # an older controller stopping after the new one started
+    samples = parse(metrics.exposition(None)[1].decode())["syncer_app_info"]["samples"]
+    assert [s[1]["app"] for s in samples] == ["web"]
+
+
+def test_counters_are_read_back_by_value() -> None:
+    before = metrics.value(
+        "syncer_rollouts_total", app="web", cluster="dev", stage="", result="healthy"
+    )
+    metrics.ROLLOUTS.labels(app="web", cluster="dev", stage="", result="healthy").inc()
+    after = metrics.value(
+        "syncer_rollouts_total", app="web", cluster="dev", stage="", result="healthy"
+    )
+    assert after == before + 1
+    assert (
+        metrics.value(
+            "syncer_rollouts_total", app="never-seen", cluster="x", stage="", result="healthy"
+        )
+        == 0
+    )

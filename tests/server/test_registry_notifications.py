@@ -31,7 +31,7 @@ def test_signed_push_notification_triggers_the_pushed_repository(
     registry = registry_server.start(
         notifications=[
             {
-                "url": f"{server.url}/webhooks/distribution",
+                "url": f"{server.webhook_url}/webhooks/distribution",
                 "headers": {"Authorization": ["Bearer registry-token"]},
             }
         ]
@@ -47,16 +47,18 @@ def test_signed_push_notification_triggers_the_pushed_repository(
 def test_wrongly_signed_notifications_trigger_nothing(
     server: http.HttpServer, fake_port: FakePort, registry_server: Any
 ) -> None:
-    refused = metrics.WEBHOOKS.labels(kind="distribution", result="unauthorized")
-    before = refused.get()
+    def refused() -> float:
+        return metrics.value("syncer_webhooks_total", kind="distribution", result="unauthorized")
+
+    before = refused()
     registry = registry_server.start(
         notifications=[
             {
-                "url": f"{server.url}/webhooks/distribution",
+                "url": f"{server.webhook_url}/webhooks/distribution",
                 "headers": {"Authorization": ["Bearer not-the-token"]},
             }
         ]
     )
     images.push_image(registry, "team/web", tags=["1.4.3"])
-    wait_for(lambda: refused.get() > before)
+    wait_for(lambda: refused() > before)
     assert fake_port.triggers() == []

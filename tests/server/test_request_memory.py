@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from syncer import metrics
 from syncer.server import http
@@ -21,14 +22,17 @@ PUSH = json.dumps({"url": "https://git.example.com/team/deploy.git"}).encode()
 
 
 @contextmanager
-def raw(server: http.HttpServer) -> Iterator[socket.socket]:
-    host, port = server.address
+def raw(address: tuple[str, int]) -> Iterator[socket.socket]:
+    host, port = address
     with socket.create_connection((host, port), timeout=10) as sock:
         yield sock
 
 
-def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of one answer read from ``sock``."""
+def answer(
+    sock: socket.socket, *, head_only: bool = False
+) -> tuple[int, CaseInsensitiveDict[str], bytes]:
+    """Status, headers and body of one answer read from ``sock`` (``head_only``: the
+    answer to a HEAD, whose Content-Length is not followed by a body)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -36,8 +40,8 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    while len(body) < int(headers.get("Content-Length", "0")):
+    headers = CaseInsensitiveDict(dict(line.split(": ", 1) for line in lines[1:]))
+    while not head_only and len(body) < int(headers.get("Content-Length", "0")):
         body += sock.recv(65536)
     return int(lines[0].split(" ")[1]), headers, body
 
@@ -59,13 +63,13 @@ def test_unsigned_webhooks_are_refused_before_their_body_is_sent(
         ("/webhooks/gitlab", {"X_Gitlab_Token": "wrong"}),  # a token kind: checked whole
         ("/webhooks/registry", {"Authorization": "Bearer wrong"}),
     ]:
-        with raw(server) as sock:
+        with raw(server.webhook_address) as sock:
             sock.sendall(head(path, 4 * 1024 * 1024, **headers))
             status, answer_headers, body = answer(sock)
         assert status == 401, (path, body)
         assert answer_headers["Connection"] == "close"
     # The API's bearer token is checked before its body is read, too.
-    with raw(server) as sock:
+    with raw(server.address) as sock:
         sock.sendall(head("/api/v1/apps/web/sync", 4 * 1024 * 1024, Authorization="Bearer no"))
         assert answer(sock)[0] == 401
     assert fake_port.calls == []
@@ -76,7 +80,7 @@ def test_a_signed_webhook_is_read_and_checked_as_before(
 ) -> None:
     wrong = "sha256=" + sign("not-the-secret", PUSH)
     right = "sha256=" + sign("generic-secret", PUSH)
-    with raw(server) as sock:
+    with raw(server.webhook_address) as sock:
         # Well-formed but wrong: the body is read, checked, refused; the connection
         # stays usable because the body was consumed.
         sock.sendall(head("/webhooks/generic", len(PUSH), X_Signature_256=wrong) + PUSH)
@@ -96,9 +100,8 @@ def test_bodies_beyond_the_shared_budget_get_503_with_retry_after_unread(
     big = json.dumps({"url": "https://git.example.com/team/deploy.git", "pad": "x" * 5800})
     body = big.encode()
     signature = "sha256=" + sign("generic-secret", body)
-    busy = metrics.WEBHOOKS.labels(kind="generic", result="busy")
-    before = busy.get()
-    with raw(server) as slow, raw(server) as second:
+    before = metrics.value("syncer_webhooks_total", kind="generic", result="busy")
+    with raw(server.webhook_address) as slow, raw(server.webhook_address) as second:
         # The first sender's body is being read (all but its last byte has come): it
         # holds 5.9 KB of the 8 KB budget.
         slow.sendall(head("/webhooks/generic", len(body), X_Signature_256=signature) + body[:-1])
@@ -111,7 +114,7 @@ def test_bodies_beyond_the_shared_budget_get_503_with_retry_after_unread(
         assert "too many request bodies" in json.loads(text)["error"]
         # A small request still fits beside it.
         small = requests.post(
-            f"{server.url}/webhooks/generic",
+            f"{server.webhook_url}/webhooks/generic",
             data=PUSH,
             headers={"X-Signature-256": "sha256=" + sign("generic-secret", PUSH)},
             timeout=10,
@@ -119,10 +122,10 @@ def test_bodies_beyond_the_shared_budget_get_503_with_retry_after_unread(
         assert small.status_code == 202
         slow.sendall(body[-1:])
         assert answer(slow)[0] == 202
-    assert busy.get() == before + 1
+    assert metrics.value("syncer_webhooks_total", kind="generic", result="busy") == before + 1
     # The budget was given back: the same large body is accepted now.
     again = requests.post(
-        f"{server.url}/webhooks/generic",
+        f"{server.webhook_url}/webhooks/generic",
         data=body,
         headers={"X-Signature-256": signature},
         timeout=10,
@@ -134,7 +137,7 @@ def test_bodies_beyond_the_shared_budget_get_503_with_retry_after_unread(
 
 def test_headers_over_64_kib_are_refused(server: http.HttpServer) -> None:
     padding = {f"X_Pad_{n}": "p" * 8000 for n in range(10)}
-    with raw(server) as sock:
+    with raw(server.webhook_address) as sock:
         sock.sendall(head("/webhooks/generic", 0, **padding))
         status, _, _ = answer(sock)
     assert status == 431
@@ -143,7 +146,7 @@ def test_headers_over_64_kib_are_refused(server: http.HttpServer) -> None:
 def test_a_short_body_nobody_read_is_skipped_and_the_connection_goes_on(
     server: http.HttpServer,
 ) -> None:
-    with raw(server) as sock:
+    with raw(server.address) as sock:
         # Refused before its body was read (405): the body must not be taken for the
         # next request on this kept-alive connection.
         smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"

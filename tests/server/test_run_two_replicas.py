@@ -32,7 +32,7 @@ def test_one_replica_leads_and_sigterm_hands_over(start_replica: Replicas) -> No
     body = json.dumps({"url": "https://git.example.com/team/deploy.git"}).encode()
     signature = "sha256=" + hmac.new(b"h00k", body, hashlib.sha256).hexdigest()
     response = requests.post(
-        f"{b.url}/webhooks/generic", data=body, headers={"X-Signature-256": signature},
+        f"{b.webhook_url}/webhooks/generic", data=body, headers={"X-Signature-256": signature},
         timeout=10,
     )  # fmt: skip
     # The leader answers: no source of its config follows that repository.

@@ -48,7 +48,7 @@ def test_standby_forwards_webhooks_and_posts_to_the_leader(
     leader = http.HttpServer(settings=ALL_SECRETS, port=leader_port).start()
     try:
         standby = start_server(leader=Standby(leader.url))
-        response = github(session, standby.url)
+        response = github(session, standby.webhook_url)
         assert response.status_code == 202
         assert response.json() == {"triggered": ["deploy"]}
         assert fake_port.triggers() == []  # the standby acted on nothing
@@ -63,7 +63,11 @@ def test_standby_forwards_webhooks_and_posts_to_the_leader(
         assert sync.json() == {"app": "web", "to": "r3"}
         assert ("rollback", "web", "r3") in leader_port.calls
         assert fake_port.calls == []
-        session.get(f"{standby.url}/api/v1/apps/web/history", params={"limit": "2"})
+        session.get(
+            f"{standby.url}/api/v1/apps/web/history",
+            params={"limit": "2"},
+            headers={"Authorization": "Bearer api-token"},
+        )
         assert ("history", "web", 2) in fake_port.calls
     finally:
         leader.stop()
@@ -77,7 +81,7 @@ def test_standby_authenticates_before_forwarding(
     leader = http.HttpServer(settings=ALL_SECRETS, port=leader_port).start()
     try:
         standby = start_server(leader=Standby(leader.url))
-        assert github(session, standby.url, secret="wrong").status_code == 401
+        assert github(session, standby.webhook_url, secret="wrong").status_code == 401
         unauthorized = session.post(f"{standby.url}/api/v1/apps/web/sync")
         assert unauthorized.status_code == 401
         assert leader_port.calls == []
@@ -94,7 +98,7 @@ def test_unreachable_leader_answers_503_with_retry_after(
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed once the block ends
     standby = start_server(leader=Standby(dead))
-    response = github(session, standby.url)
+    response = github(session, standby.webhook_url)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     assert "stands by" in response.json()["error"]
@@ -110,7 +114,7 @@ def test_forwarded_requests_are_never_forwarded_again(
     standby = Standby(None)
     server = start_server(leader=standby)
     standby.url = server.url
-    response = github(session, server.url)
+    response = github(session, server.webhook_url)
     assert response.status_code == 202
     assert len(fake_port.triggers()) == 3
 
@@ -122,11 +126,11 @@ def test_leader_or_no_known_leader_handles_requests_itself(
 ) -> None:
     standby = Standby(None)
     server = start_server(ALL_SECRETS, leader=standby)
-    assert github(session, server.url).status_code == 202
+    assert github(session, server.webhook_url).status_code == 202
     assert len(fake_port.triggers()) == 3
     standby.url = "http://127.0.0.1:9"
     standby.is_leader = True
-    assert github(session, server.url).status_code == 202
+    assert github(session, server.webhook_url).status_code == 202
     assert len(fake_port.triggers()) == 6
 
 

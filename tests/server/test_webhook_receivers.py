@@ -217,7 +217,7 @@ def post(
 ) -> requests.Response:
     body = json.dumps(case.payload).encode()
     return session.post(
-        f"{server.url}/webhooks/{case.kind}",
+        f"{server.webhook_url}/webhooks/{case.kind}",
         data=body,
         headers={"Content-Type": case.content_type, **headers},
         params=query if query is not None else case.query,
@@ -229,14 +229,16 @@ def post(
 def test_good_signature_triggers_what_the_payload_names(
     case: Case, server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
-    counter = metrics.WEBHOOKS.labels(kind=case.kind, result="triggered")
-    before = counter.get()
+    def counter() -> float:
+        return metrics.value("syncer_webhooks_total", kind=case.kind, result="triggered")
+
+    before = counter()
     body = json.dumps(case.payload).encode()
     response = post(session, server, case, case.headers(body))
     assert response.status_code == 202, response.text
     assert fake_port.triggers() == case.expected
     assert response.json()["triggered"] in (["deploy"], ["web"])
-    assert counter.get() == before + 1
+    assert counter() == before + 1
 
 
 TOKEN_KINDS = frozenset({"gitlab", "distribution", "dockerhub", "harbor", "registry"})
@@ -246,8 +248,10 @@ TOKEN_KINDS = frozenset({"gitlab", "distribution", "dockerhub", "harbor", "regis
 def test_bad_signature_is_refused_and_triggers_nothing(
     case: Case, server: http.HttpServer, fake_port: FakePort, session: requests.Session
 ) -> None:
-    counter = metrics.WEBHOOKS.labels(kind=case.kind, result="unauthorized")
-    before = counter.get()
+    def counter() -> float:
+        return metrics.value("syncer_webhooks_total", kind=case.kind, result="unauthorized")
+
+    before = counter()
     body = json.dumps(case.payload).encode()
     bad_query = {"token": "wrong"} if case.query else {}
     response = post(session, server, case, case.bad_headers(body), query=bad_query)
@@ -258,7 +262,7 @@ def test_bad_signature_is_refused_and_triggers_nothing(
     missing = post(session, server, case, {}, query={})
     assert missing.status_code == 401
     assert fake_port.triggers() == []
-    assert counter.get() == before + 2
+    assert counter() == before + 2
 
 
 def test_signature_of_another_body_is_refused(
@@ -267,7 +271,7 @@ def test_signature_of_another_body_is_refused(
     signed = json.dumps(GITHUB_PUSH).encode()
     tampered = signed.replace(b"team/deploy", b"team/other")
     response = session.post(
-        f"{server.url}/webhooks/github",
+        f"{server.webhook_url}/webhooks/github",
         data=tampered,
         headers={
             "X-GitHub-Event": "push",
@@ -340,7 +344,7 @@ def test_signed_events_that_are_not_pushes_answer_200_and_trigger_nothing(
         headers = {**headers, "X-Hub-Signature-256": "sha256=" + sign("gh-secret", body)}
     else:
         headers = {**headers, "X-Gitea-Signature": sign("gitea-secret", body)}
-    response = session.post(f"{server.url}/webhooks/{kind}", data=body, headers=headers)
+    response = session.post(f"{server.webhook_url}/webhooks/{kind}", data=body, headers=headers)
     assert response.status_code == 200
     assert reason in response.json()["ignored"]
     assert fake_port.triggers() == []
@@ -351,7 +355,7 @@ def test_harbor_events_other_than_push_are_ignored(
 ) -> None:
     payload = {**HARBOR_PUSH, "type": "PULL_ARTIFACT"}
     response = session.post(
-        f"{server.url}/webhooks/harbor",
+        f"{server.webhook_url}/webhooks/harbor",
         json=payload,
         headers={"Authorization": "Bearer registry-token"},
     )
@@ -385,7 +389,7 @@ def test_signed_but_malformed_payload_is_400_naming_the_problem(
         },
         "gitlab": {"X-Gitlab-Token": "gl-token"},
     }[kind]
-    response = session.post(f"{server.url}/webhooks/{kind}", data=body, headers=headers)
+    response = session.post(f"{server.webhook_url}/webhooks/{kind}", data=body, headers=headers)
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert fake_port.triggers() == []
@@ -399,7 +403,7 @@ def test_body_over_the_limit_is_refused_unread(
     server = start_server(max_body=1024)
     body = json.dumps({"url": "https://git.example.com/team/deploy.git", "pad": "x" * 2000})
     response = session.post(
-        f"{server.url}/webhooks/generic",
+        f"{server.webhook_url}/webhooks/generic",
         data=body,
         headers={"X-Signature-256": "sha256=" + sign("generic-secret", body.encode())},
     )
@@ -410,12 +414,12 @@ def test_body_over_the_limit_is_refused_unread(
 def test_unknown_kind_is_404_and_get_is_405(
     server: http.HttpServer, session: requests.Session
 ) -> None:
-    response = session.post(f"{server.url}/webhooks/bitbucket", data=b"{}")
+    response = session.post(f"{server.webhook_url}/webhooks/bitbucket", data=b"{}")
     assert response.status_code == 404
     assert "github" in response.json()["error"]
-    response = session.get(f"{server.url}/webhooks/github")
+    response = session.get(f"{server.webhook_url}/webhooks/github")
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST, OPTIONS"
 
 
 def test_repository_nothing_watches_is_ignored_with_the_reason(
@@ -423,7 +427,7 @@ def test_repository_nothing_watches_is_ignored_with_the_reason(
 ) -> None:
     body = json.dumps({"repository": "registry.example.com/other/app", "tag": "1"})
     response = session.post(
-        f"{server.url}/webhooks/registry",
+        f"{server.webhook_url}/webhooks/registry",
         data=body,
         headers={"Authorization": "Bearer registry-token"},
     )
@@ -439,7 +443,7 @@ def test_github_form_encoded_payload_is_accepted(
 ) -> None:
     body = urlencode({"payload": json.dumps(GITHUB_PUSH)}).encode()
     response = session.post(
-        f"{server.url}/webhooks/github",
+        f"{server.webhook_url}/webhooks/github",
         data=body,
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
@@ -460,7 +464,7 @@ def test_github_push_of_a_repository_nothing_follows_is_ignored_with_the_reason(
 ) -> None:
     body = json.dumps(GITHUB_PUSH).replace("team/deploy", "team/other").encode()
     response = session.post(
-        f"{server.url}/webhooks/github",
+        f"{server.webhook_url}/webhooks/github",
         data=body,
         headers={
             "X-GitHub-Event": "push",

@@ -16,6 +16,7 @@ import hmac
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class GitHTTPServer:
         self.counts: collections.Counter[str] = collections.Counter()
         self.repo_counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.log_lines: list[str] = []
+        self.before_push: list[Callable[[], None]] = []
+        """Run one each at the next push's ref advertisement (a push racing another)."""
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = lifecycle.serve_http(_handler_for(self))
         self.port = self._httpd.server_address[1]
@@ -134,6 +137,9 @@ def _handler_for(server: GitHTTPServer) -> type[BaseHTTPRequestHandler]:
                 server._record(kind="denied", repo=repo, line=f"401 {self.command} {self.path}")
                 self._reply(401, {"WWW-Authenticate": 'Basic realm="git"'}, b"unauthorized\n")
                 return
+            if kind == "push-refs" and server.before_push:
+                # Someone else pushes between this client's fetch and its push.
+                server.before_push.pop(0)()
             status, headers, out, err = self._backend(path=path, query=query, body=body, user=user)
             server._record(
                 kind=kind, repo=repo, line=f"{status} {self.command} {self.path} kind={kind} {err}"

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_api_is_pinned():
     assert sorted(source.__all__) == [
-        "GitAuthError", "GitBinaryMissingError", "GitSources", "GitUnavailableError",
+        "ChartAuthError", "ChartInvalidError", "ChartSettings", "ChartSources",
+        "ChartUnavailableError", "GitAuthError", "GitBinaryMissingError", "GitSources",
+        "GitUnavailableError",
         "RefNotFoundError", "Result", "Revision", "Settings", "SourceError",
     ]  # fmt: skip
     assert sorted(render.__all__) == [

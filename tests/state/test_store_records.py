@@ -62,6 +62,25 @@ def test_approval_requested_then_given_once(store: state.Store) -> None:
         store.approve(app="web", stage="prod", by="bob")
 
 
+def test_a_rejected_promotion_rejects_its_release_once_and_says_who(
+    store: state.Store,
+) -> None:
+    store.request_approval(app="web", stage="prod", release_id="r1" * 6)
+    refused = store.reject_promotion(app="web", stage="prod", release_id="r1" * 6, by="alice")
+    assert refused.release_id == "r1" * 6 and refused.approved_at is None
+    assert store.rejected("web") == {"r1" * 6: "promotion into prod rejected by alice"}
+    (event,) = [e for e in store.history("web") if e.kind == "rejected"]
+    assert event.message == "release r1r1r1r1r1r1: promotion into prod rejected by alice"
+    # Only a waiting promotion can be refused: not another stage, not an approved one.
+    with pytest.raises(errors.PermanentError, match="waiting for approval into stage 'dev'"):
+        store.reject_promotion(app="web", stage="dev", release_id="r1" * 6, by="alice")
+    store.request_approval(app="web", stage="prod", release_id="r2")
+    store.approve(app="web", stage="prod", by="bob")
+    with pytest.raises(errors.PermanentError):
+        store.reject_promotion(app="web", stage="prod", release_id="r2", by="alice")
+    assert "r2" not in store.rejected("web")
+
+
 def test_history_is_trimmed_to_the_newest(store: state.Store) -> None:
     for n in range(30):
         store.record(app="web", kind="test", message=str(n))

@@ -49,6 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $config := deepCopy .Values.config -}}
 {{- $server := default (dict) $config.server -}}
 {{- $_ := set $server "listen" (printf "0.0.0.0:%d" (int .Values.server.port)) -}}
+{{- $_ := set $server "webhookListen" (printf "0.0.0.0:%d" (int .Values.server.webhookPort)) -}}
 {{- $_ := set $config "server" $server -}}
 {{- $state := default (dict) $config.state -}}
 {{- $_ := set $state "path" "/var/lib/syncer/state.db" -}}
@@ -58,6 +59,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Checks on combinations the schema cannot express. */}}
 {{- define "syncer.validate" -}}
+{{- if eq (int .Values.server.port) (int .Values.server.webhookPort) -}}
+{{- fail "server.port and server.webhookPort must differ: the API and the webhook receivers listen apart" -}}
+{{- end -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas without a leader would both deploy" -}}
 {{- end -}}
@@ -81,4 +85,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 {{- toJson (uniq $found | sortAlpha) -}}
+{{- end -}}
+
+
+{{/* Fails unless the cluster serves a Prometheus Operator kind (its CRD is installed). */}}
+{{- define "syncer.requireMonitoringKind" -}}
+{{- $kind := index . 0 -}}
+{{- $values := index . 1 -}}
+{{- $ctx := index . 2 -}}
+{{- if not ($ctx.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" $kind)) -}}
+{{- fail (printf "%s.enabled=true needs the Prometheus Operator CRD monitoring.coreos.com/v1 %s in the cluster: install the operator (or kube-prometheus-stack) first, or set %s.enabled=false (helm template: add --api-versions monitoring.coreos.com/v1/%s)" $values $kind $values $kind) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The label matchers of this release's series, as the ServiceMonitor scrapes them
+(job = the Service's name); prometheusRule.selector overrides them. */}}
+{{- define "syncer.metricsSelector" -}}
+{{- default (printf "job=%q, namespace=%q" (include "syncer.fullname" .) .Release.Namespace) .Values.prometheusRule.selector -}}
 {{- end -}}

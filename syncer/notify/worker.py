@@ -1,0 +1,299 @@
+"""The delivery worker: sends queued notifications, retries, gives up, spots outages.
+
+``syncer.controller.Controller`` starts one ``Worker`` thread with the controller and
+stops it with it; ``syncer sync`` calls ``drain`` before exiting instead. The queue is
+``syncer.state``'s ``deliveries`` (filled by ``router.Router`` in the transactions
+that record events), so what is not sent yet survives a restart. Each attempt is one
+request bounded by the provider's ``timeout``; a failure worth retrying (no answer,
+429, 5xx) goes back into the queue after an exponential backoff, or after the
+receiver's ``Retry-After`` when it asks for longer; a refusal (other 4xx) or a delivery
+older than ``notifications.maxAge`` is given up, logged and counted. Rollouts never wait
+for any of it: they only write the queue.
+
+The worker also turns a Git source or registry failing for ``unreachableAfter`` into
+one ``unreachable`` history entry per outage (keyed by when it began), which the
+router then delivers like any other event.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from syncer import errors, metrics
+from syncer.config import durations, model, secrets
+from syncer.notify import message, providers, router, transport
+from syncer.reconcile import decide
+from syncer.state import records
+from syncer.state import store as store_
+
+if TYPE_CHECKING:
+    # Only the kubernetes provider needs cluster clients; importing them costs every
+    # command a second (see ``service.worker_for``).
+    from syncer.notify import kube as kube_
+
+log = logging.getLogger("syncer.notify")
+
+BACKOFF_BASE = 1.0
+"""Seconds before the first retry; doubled for each further one."""
+BACKOFF_MAX = 600.0
+"""Longest wait between attempts (10m), whatever the attempt count."""
+RETRY_AFTER_MAX = 3600.0
+"""Longest ``Retry-After`` honoured (1h): a receiver cannot park a delivery for days."""
+BATCH = 50
+"""Deliveries read from state at once."""
+ROUTE_BATCH = 500
+"""Events routed in one transaction."""
+IDLE = 1.0
+"""Seconds between looks at the outbox when nothing is due (an event waits at most this
+long to be sent; the look is one indexed query)."""
+FLUSH = 5.0
+"""Seconds a stopping worker (and ``syncer sync`` at its end) keeps sending what is due,
+including quick retries; what is left is sent by the next run."""
+OUTAGE_CHECK = 15.0
+"""Seconds between looks for inputs failing longer than ``unreachableAfter``."""
+OUTAGE_STAGES = {"source": "Git source", "images": "registry"}
+"""App error stages that mean an input cannot be read, and what to call them."""
+
+
+def backoff(attempts: int, *, retry_after: float | None = None) -> float:
+    """Seconds to wait after ``attempts`` failed attempts: 1s, 2s, 4s ... up to 10m,
+    with up to 10% jitter, or longer when the receiver asked (``Retry-After``)."""
+    wait = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    wait *= 1 + random.random() * 0.1
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, RETRY_AFTER_MAX))
+    return wait
+
+
+class Worker:
+    """Sends the queued deliveries of one store under one config."""
+
+    def __init__(
+        self,
+        *,
+        config: model.Config,
+        store: store_.Store,
+        routes: router.Router,
+        read_secret: secrets.SecretReader | None = None,
+        kube: kube_.KubeEvents | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.router = routes
+        self.kube = kube
+        self._read_secret = read_secret
+        # Commit statuses need a Git repository; chart sources (Helm, OCI) have none.
+        self._sources = {s.name: s.git.url for s in config.sources if s.git is not None}
+        self._apps = {a.name: a for a in config.apps}
+        self._sender = transport.Sender()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the queue now (an event was just queued)."""
+        self._wake.set()
+
+    def stop(self, *, timeout: float = 15.0, flush: float = FLUSH) -> None:
+        """Stop after the attempt in flight (bounded by its provider's timeout), then
+        send for up to ``flush`` seconds what is due; the rest waits in state."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is None:
+            # Never started (a standby replica, a read-only command): it sends nothing.
+            self._sender.close()
+            return
+        self._thread.join(timeout)
+        self._stop.clear()
+        try:
+            if flush > 0:
+                self.drain(timeout=flush)
+        except errors.SyncerError as err:
+            log.warning("notifications not flushed: %s", err)
+        finally:
+            self._stop.set()
+            self._sender.close()
+
+    def _loop(self) -> None:
+        checked = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - checked >= OUTAGE_CHECK:
+                    checked = time.monotonic()
+                    self.check_outages()
+                self.route()
+                self.send_due()
+                due = self.store.next_delivery_at()
+            except errors.SyncerError as err:
+                log.warning("notifications: %s", err)
+                due = None
+            except Exception:
+                log.exception("notifications: unexpected error; going on")
+                due = None
+            wait = IDLE if due is None else min(IDLE, max(0.0, due - time.time()))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def drain(self, *, timeout: float) -> int:
+        """Send until nothing is due within ``timeout`` seconds (``syncer sync``, which
+        exits after); returns how many deliveries still wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.route()
+            self.send_due()
+            due = self.store.next_delivery_at()
+            if due is None:
+                return 0
+            left = deadline - time.monotonic()
+            if due - time.time() > left:
+                return len(self.store.due_deliveries(now=float("inf"), limit=1_000_000))
+            time.sleep(max(0.0, min(left, due - time.time())))
+
+    # --- routing and sending ------------------------------------------------------------
+    def route(self) -> int:
+        """Turn the events waiting in the outbox into deliveries; returns how many."""
+        queued = 0
+        while True:
+            routed = self.store.route_events(
+                route=self.router.route, limit=ROUTE_BATCH,
+                max_pending=self.config.notifications.max_queued,
+            )  # fmt: skip
+            for delivery in routed.queued:
+                metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="queued").inc()
+            for delivery in routed.dropped:
+                metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="dropped").inc()
+                log.error(
+                    "notification queue full (notifications.maxQueued=%d): dropped delivery %s "
+                    "to provider %s",
+                    self.config.notifications.max_queued, delivery.id, delivery.provider,
+                )  # fmt: skip
+            queued += len(routed.queued)
+            if routed.events < ROUTE_BATCH:
+                return queued
+
+    def send_due(self) -> int:
+        """One pass over what is due now; returns how many were sent."""
+        sent = 0
+        failing: set[str] = set()
+        with self._lock:
+            while not self._stop.is_set():
+                due = self.store.due_deliveries(now=time.time(), limit=BATCH)
+                tried = 0
+                for delivery in due:
+                    if self._stop.is_set():
+                        break
+                    if delivery.provider in failing:
+                        # One receiver down costs one timeout per pass, not one per
+                        # delivery: the others are not held up behind it.
+                        continue
+                    tried += 1
+                    done = self._attempt(delivery)
+                    sent += done
+                    if not done:
+                        failing.add(delivery.provider)
+                if len(due) < BATCH or not tried:
+                    break
+        return sent
+
+    def _attempt(self, delivery: records.Delivery) -> int:
+        try:
+            result = self._send(delivery)
+        except secrets.SecretError as err:
+            # The Secret or file may appear; the config cannot change under us.
+            result = transport.Result(ok=False, error=str(err), retry=True)
+        except errors.PermanentError as err:
+            result = transport.Result(ok=False, error=str(err))
+        except errors.SyncerError as err:
+            result = transport.Result(ok=False, error=str(err), retry=True)
+        where = f"delivery={delivery.id} provider={delivery.provider} event={delivery.event.kind}"
+        if result.ok:
+            self.store.finish_delivery(delivery.id, state=records.DELIVERED)
+            metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="delivered").inc()
+            log.info("app=%s %s delivered", delivery.event.app, where)
+            return 1
+        age = time.time() - delivery.created_at
+        if result.retry and age < self.config.notifications.max_age:
+            wait = backoff(delivery.attempts + 1, retry_after=result.retry_after)
+            self.store.finish_delivery(
+                delivery.id, state=records.PENDING_DELIVERY, error=result.error,
+                next_at=time.time() + wait,
+            )  # fmt: skip
+            metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="retried").inc()
+            log.warning(
+                "app=%s %s failed (attempt %d), retrying in %.1fs: %s",
+                delivery.event.app, where, delivery.attempts + 1, wait, result.error,
+            )  # fmt: skip
+            return 0
+        self.store.finish_delivery(delivery.id, state=records.GAVE_UP, error=result.error)
+        metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="failed").inc()
+        log.error(
+            "app=%s %s given up after %d attempt(s): %s",
+            delivery.event.app, where, delivery.attempts + 1, result.error,
+        )  # fmt: skip
+        return 0
+
+    def _send(self, delivery: records.Delivery) -> transport.Result:
+        provider = self.router.providers.get(delivery.provider)
+        if provider is None:
+            raise errors.PermanentError(
+                f"provider {delivery.provider!r} is no longer in notifications.providers"
+            )
+        event = delivery.event
+        rule = self.router.rule_for(event, provider=provider.name, cluster=delivery.cluster)
+        release = self.store.get_release(event.app, event.release_id) if event.release_id else None
+        clusters = [delivery.cluster] if delivery.cluster else router.event_clusters(event)
+        note = message.note(
+            delivery=delivery, release=release, clusters=clusters,
+            stages=self.router.stages(event, clusters=clusters),
+            template=rule.template if rule is not None else "",
+        )  # fmt: skip
+        if provider.type == "kubernetes":
+            if self.kube is None:
+                raise errors.PermanentError(
+                    f"kubernetes provider {provider.name}: no cluster access here"
+                )
+            self.kube.post(note)
+            return transport.Result(ok=True)
+        app = self._apps.get(event.app)
+        request = providers.request(
+            provider, note=note, resolve=self._resolve,
+            source_url=self._sources.get(app.source, "") if app is not None else "",
+        )  # fmt: skip
+        return self._sender.send(request, timeout=provider.timeout)
+
+    def _resolve(self, ref: model.SecretRef) -> str:
+        return secrets.resolve(ref, base_dir=self.config.base_dir, read_secret=self._read_secret)
+
+    # --- outages --------------------------------------------------------------------------
+    def check_outages(self, *, now: float | None = None) -> int:
+        """Record ``unreachable`` once per outage older than ``unreachableAfter``;
+        returns how many were recorded now."""
+        now = time.time() if now is None else now
+        limit = self.config.notifications.unreachable_after
+        recorded = 0
+        for app in self.config.apps:
+            for err in self.store.errors(app.name):
+                what = OUTAGE_STAGES.get(err.stage)
+                if err.cluster or what is None or err.message.startswith(decide.HELD_BACK):
+                    continue
+                if now - err.since < limit:
+                    continue
+                recorded += self.store.record(
+                    app=app.name,
+                    kind="unreachable",
+                    message=f"{what} failing for {durations.format(round(now - err.since))}: "
+                    f"{err.message}",
+                    data={"input": err.stage, "since": err.since},
+                    key=f"unreachable\0{app.name}\0{err.stage}\0{err.since!r}",
+                )
+        return recorded
