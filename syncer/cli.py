@@ -2,6 +2,9 @@
 
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
 subcommand and sets ``func`` (taking the parsed namespace, returning an exit code).
+Every subcommand also takes the colour flags (``--color``, ``--no-color``) and keeps the
+line breaks of its examples (``epilog``); shell completion (``syncer completion``) is
+answered here, before any command runs, by ``argcomplete``.
 Errors reach the user as one line on stderr and a non-zero exit, never a traceback:
 exit 2 for usage and configuration errors (an unknown app or stage, also as a server
 says it), 3 for errors of remote systems (a server that does not answer), 4 when a
@@ -14,10 +17,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from syncer import __version__, errors, logs, redact, remote
+import argcomplete
+
+from syncer import __version__, errors, logs, output, redact, remote
+from syncer.commands import common
 
 COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.validate",
@@ -26,13 +33,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.plan",
     "syncer.commands.status",
     "syncer.commands.history",
+    "syncer.commands.releases",
     "syncer.commands.rollback",
     "syncer.commands.hold",
     "syncer.commands.approve",
-    "syncer.commands.releases",
     "syncer.commands.login",
     "syncer.commands.render",
     "syncer.commands.image",
+    "syncer.commands.completion",
 )
 
 EXIT_USAGE = 2
@@ -47,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
     _log_flags(parser, default_level="warning", default_format="text")
+    add_colour_flags(parser, default="auto")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -54,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     # they win over the ones before it.
     for command in subparsers.choices.values():
         _log_flags(command, default_level=argparse.SUPPRESS, default_format=argparse.SUPPRESS)
+    for sub in _subcommands(parser):
+        sub.formatter_class = HelpFormatter
+        if sub.get_default("func") is not None:
+            # Also after the command (`syncer status --no-color`); SUPPRESS keeps a
+            # value given before the command.
+            add_colour_flags(sub, default=argparse.SUPPRESS)
     return parser
 
 
@@ -68,12 +83,51 @@ def _log_flags(parser: argparse.ArgumentParser, *, default_level: str, default_f
     )  # fmt: skip
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions are wrapped to the terminal as usual; a text of several lines (the
+    examples in an epilog) is printed as written, so commands stay one per line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def add_colour_flags(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument(
+        "--color",
+        choices=output.COLOUR_MODES,
+        default=default,
+        help="colour state words: auto (on a terminal, unless NO_COLOR is set; "
+        "FORCE_COLOR forces it), always, never (default: auto)",
+    )
+    parser.add_argument(
+        "--no-color", dest="color", action="store_const", const="never", default=default,
+        help="same as --color=never",
+    )  # fmt: skip
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser under ``parser`` (``image tags`` included), depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield sub
+                yield from _subcommands(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    # Under a shell's completion (_ARGCOMPLETE set) this prints the candidates and exits.
+    argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    common.finish(args)
+    output.configure(
+        colour=output.colour_wanted(mode=args.color, env=os.environ, stream=sys.stdout)
+    )
     logs.setup(level=args.log_level, fmt=args.log_format)
     # Mask credentials in every log line from the start, not only once a secret is read.
     redact.install()

@@ -17,10 +17,17 @@ import sys
 from typing import Any
 
 from syncer import errors, output
-from syncer.commands import backend
+from syncer.commands import backend, common
 from syncer.commands import status as status_cmd
 
 EXIT_NOTHING_WAITS = 1
+
+EXAMPLES = """examples:
+  # the release waiting to enter prod (see `syncer status web`)
+  syncer {0} -c deploy/syncer.yaml web prod
+  # on a running syncer, as the user of the token
+  syncer {0} --server https://syncer.example.com web prod
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -28,10 +35,19 @@ def register(subparsers: Any) -> None:
         ("approve", "let the release waiting for approval into a pipeline stage"),
         ("reject", "refuse the release waiting for approval into a stage: it goes no further"),
     ):
-        parser = subparsers.add_parser(name, help=helptext, description=helptext + ".")
+        parser = subparsers.add_parser(
+            name, help=helptext, description=helptext + ".", epilog=EXAMPLES.format(name)
+        )
         backend.add_flags(parser)
-        parser.add_argument("app", help="app name")
-        parser.add_argument("stage", help="the pipeline stage the release waits to enter")
+        common.complete(
+            parser.add_argument("app", metavar="APP", help="app name"), common.app_names
+        )
+        common.complete(
+            parser.add_argument(
+                "stage", metavar="STAGE", help="the pipeline stage the release waits to enter"
+            ),
+            common.stage_names,
+        )
         output.add_output_flag(parser)
         parser.set_defaults(func=run, action=name)
 

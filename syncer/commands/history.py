@@ -1,5 +1,5 @@
-"""``syncer history [-c FILE | --server URL] APP [-o json]``: what happened to an app,
-newest first.
+"""``syncer history [-c FILE | --server URL] APP [-o wide|json|yaml]``: what happened to
+an app, newest first.
 
 Registered by ``syncer.cli``; ``GET /api/v1/apps/APP/history`` of a running syncer, or
 the same answer from the state file (``syncer.commands.backend``): new releases,
@@ -13,9 +13,19 @@ import argparse
 from typing import Any
 
 from syncer import errors, output
-from syncer.commands import backend
+from syncer.commands import backend, common
 from syncer.commands import status as status_cmd
 from syncer.server import api
+
+EXAMPLES = """examples:
+  # the last 50 events of web: releases, rollouts, health, rollbacks, drift, errors
+  syncer history -c deploy/syncer.yaml web
+  # with the release each event is about, 200 events
+  syncer history -c deploy/syncer.yaml web -n 200 -o wide
+  # as a running syncer recorded it
+  syncer history --server https://syncer.example.com web
+  syncer history -c deploy/syncer.yaml web -o json | jq '.[] | select(.kind == "rollback")'
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -23,11 +33,12 @@ def register(subparsers: Any) -> None:
         "history",
         help="show an app's history (releases, rollouts, rollbacks, errors)",
         description="An app's recorded history, newest first.",
+        epilog=EXAMPLES,
     )
     backend.add_flags(parser)
-    parser.add_argument("app", help="app name")
+    common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     parser.add_argument("-n", "--limit", type=int, default=50, help="entries (default 50)")
-    output.add_output_flag(parser)
+    output.add_output_flag(parser, wide=True)
     parser.set_defaults(func=run)
 
 
@@ -42,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             data = _removed_app(source, app=args.app, limit=args.limit, err=err)
     finally:
         source.close()
-    output.emit(data, fmt=args.output, text=_text)
+    status_cmd.emit_listing(data, fmt=args.output, text=text)
     return 0
 
 
@@ -61,11 +72,17 @@ def _removed_app(
     raise errors.ConfigError([f"no app named {app!r} in {source.path} (apps: {names})"])
 
 
-def _text(events: list[dict[str, Any]]) -> str:
+COLUMNS = (
+    output.Column("TIME", lambda e: status_cmd.when(e["at"])),
+    output.Column("KIND", lambda e: e["kind"], coloured=True),
+    output.Column("CLUSTER", lambda e: e["cluster"] or ""),
+    output.Column("RELEASE", lambda e: (e.get("release") or "")[:12], wide=True),
+    output.Column("MESSAGE", lambda e: e["message"]),
+)
+"""Newest first; ``-o wide`` adds the release each event is about."""
+
+
+def text(events: list[dict[str, Any]], *, wide: bool = False) -> str:
     if not events:
         return "no history yet"
-    lines = []
-    for e in events:
-        where = f" [{e['cluster']}]" if e["cluster"] else ""
-        lines.append(f"{status_cmd.when(e['at'])}  {e['kind']:<10}{where} {e['message']}")
-    return "\n".join(lines)
+    return output.table(events, COLUMNS, wide=wide)

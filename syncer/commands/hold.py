@@ -17,7 +17,7 @@ import argparse
 from typing import Any
 
 from syncer import errors, output
-from syncer.commands import backend
+from syncer.commands import backend, common
 from syncer.reconcile import app as app_
 
 
@@ -26,12 +26,27 @@ def register(subparsers: Any) -> None:
         ("suspend", "apply nothing more to an app or a pipeline stage (still polled)"),
         ("resume", "lift a suspension or a rollback's pin: follow new releases again"),
     ):
-        parser = subparsers.add_parser(name, help=helptext, description=helptext + ".")
+        parser = subparsers.add_parser(
+            name, help=helptext, description=helptext + ".", epilog=EXAMPLES.format(name)
+        )
         backend.add_flags(parser)
-        parser.add_argument("app", help="app name")
-        parser.add_argument("--stage", help="only this stage of the app's pipeline")
+        common.complete(
+            parser.add_argument("app", metavar="APP", help="app name"), common.app_names
+        )
+        common.complete(
+            parser.add_argument("--stage", help="only this stage of the app's pipeline"),
+            common.stage_names,
+        )
         output.add_output_flag(parser)
         parser.set_defaults(func=run, action=name)
+
+
+EXAMPLES = """examples:
+  # the whole app
+  syncer {0} -c deploy/syncer.yaml web
+  # one stage of its pipeline
+  syncer {0} -c deploy/syncer.yaml web --stage prod
+"""
 
 
 def run(args: argparse.Namespace) -> int:

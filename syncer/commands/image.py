@@ -32,17 +32,25 @@ def register(subparsers: Any) -> None:
         "image",
         help="list tags or find the image a policy picks",
         description="Query a container registry the way the controller does.",
+        epilog=TAGS_EXAMPLES + LATEST_EXAMPLES.removeprefix("examples:\n"),
     )
     commands = parser.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
-    tags = commands.add_parser("tags", help="list a repository's tags")
+    tags = commands.add_parser(
+        "tags",
+        help="list a repository's tags",
+        description="List a repository's tags, sorted; -o wide adds each tag's digest "
+        "(one request per tag).",
+        epilog=TAGS_EXAMPLES,
+    )
     tags.add_argument("repo", metavar="REPO", help="e.g. registry.example.com/team/web")
     _connection_flags(tags)
-    output.add_output_flag(tags)
+    output.add_output_flag(tags, wide=True)
     tags.set_defaults(func=run_tags)
     latest = commands.add_parser(
         "latest",
         help="the tag and digest a policy picks, and why",
         description="Print REPO:TAG@DIGEST chosen by POLICY, and the reason.",
+        epilog=LATEST_EXAMPLES,
     )
     latest.add_argument("repo", metavar="REPO", help="e.g. registry.example.com/team/web")
     latest.add_argument(
@@ -66,6 +74,24 @@ def register(subparsers: Any) -> None:
     _connection_flags(latest)
     output.add_output_flag(latest)
     latest.set_defaults(func=run_latest)
+
+
+TAGS_EXAMPLES = """examples:
+  # one tag per line, sorted
+  syncer image tags registry.example.com/team/web
+  # with the digest each tag points at, using the registry settings of a config
+  syncer image tags registry.example.com/team/web -c deploy/syncer.yaml -o wide
+"""
+
+LATEST_EXAMPLES = """examples:
+  # what the controller would deploy for a semver range, and why
+  syncer image latest registry.example.com/team/web --policy 'semver:^1.2'
+  # newest build of a regex-filtered tag, ordered by the number it carries
+  syncer image latest registry.example.com/team/web --policy numerical:asc \\
+      --filter '^main-(?P<n>[0-9]+)$' --extract '$n' --ignore '*-debug'
+  # the digest :latest points at now
+  syncer image latest registry.example.com/team/web --policy digest:latest -o json
+"""
 
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -174,18 +200,35 @@ def run_tags(args: argparse.Namespace) -> int:
         client = _client(args, ref)
         try:
             listing = client.list_tags(ref)
+            tags = sorted(listing.tags)
+            # -o wide: the digest of each tag, one HEAD each, through the rate limit.
+            digests = [client.head_digest(ref, t) for t in tags] if args.output == "wide" else []
         finally:
             client.close()
         data = {
             "repository": ref.repository,
             "count": len(listing.tags),
             "truncated": listing.truncated,
-            "tags": sorted(listing.tags),
+            "tags": tags,
         }
-        output.emit(data, fmt=args.output, text=lambda d: "\n".join(d["tags"]))
+        if args.output == "wide":
+            rows = [{"tag": t, "digest": d} for t, d in zip(tags, digests, strict=True)]
+            output.emit(rows, fmt=args.output, text=_tags_table)
+        else:
+            output.emit(data, fmt=args.output, text=lambda d: "\n".join(d["tags"]))
         return 0
 
     return _guarded(args, work)
+
+
+TAG_COLUMNS = (
+    output.Column("TAG", lambda r: r["tag"]),
+    output.Column("DIGEST", lambda r: r["digest"]),
+)
+
+
+def _tags_table(rows: list[dict[str, str]]) -> str:
+    return output.table(rows, TAG_COLUMNS, wide=True) if rows else "no tags"
 
 
 def run_latest(args: argparse.Namespace) -> int:

@@ -20,6 +20,13 @@ from urllib.parse import urlsplit
 from syncer import errors, output, remote
 from syncer.commands import backend
 
+EXAMPLES = """examples:
+  # the token from a file (or SYNCER_TOKEN, or typed at the prompt)
+  syncer login https://syncer.example.com --token-file ~/.syncer-token
+  # a second server under a name of its own; then: syncer status --context staging
+  syncer login https://syncer.staging.example.com --name staging
+"""
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -27,6 +34,7 @@ def register(subparsers: Any) -> None:
         help="save a running syncer's URL and your token as the current context",
         description="Check a token against a running syncer and save both as a context "
         "(the token from --token-file, SYNCER_TOKEN or stdin; never an argument).",
+        epilog=EXAMPLES,
     )
     parser.add_argument(
         "server", metavar="URL", help="the syncer's URL, e.g. https://syncer.example.com"

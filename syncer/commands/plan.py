@@ -1,4 +1,5 @@
-"""``syncer plan -c FILE [--app APP]``: what a sync would change, with nothing written.
+"""``syncer plan [-c FILE | --server URL] [APP ...]``: what a sync would change, with
+nothing written.
 
 Registered by ``syncer.cli``; runs ``syncer.reconcile.plan`` for each app: fresh Git
 and registry polls, rendering per cluster, and a server-side dry run against each
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from syncer import errors, output, state
-from syncer.commands import backend
+from syncer.commands import backend, common
+from syncer.commands import status as status_cmd
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
 from syncer.reconcile import plan as plan_
@@ -33,9 +35,10 @@ def register(subparsers: Any) -> None:
         help="show what a sync would change (nothing is written)",
         description="Render every app for its clusters with the images its policies pick "
         "now, and diff against the live clusters (server-side dry run).",
+        epilog=EXAMPLES,
     )
     backend.add_flags(parser)
-    parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    common.add_app_arguments(parser, command="plan", many=True)
     parser.add_argument(
         "--exit-code",
         action="store_true",
@@ -47,8 +50,21 @@ def register(subparsers: Any) -> None:
         help="render this working tree of the app's repository instead of the fetched "
         "commit (e.g. a pull request's checkout)",
     )
-    output.add_output_flag(parser)
+    output.add_output_flag(parser, wide=True)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # what a sync now would change, per app and cluster, with a diff per object
+  syncer plan -c deploy/syncer.yaml
+  # a pull request's check: 0 nothing changes, 2 something does, 1 refused
+  syncer plan -c deploy/syncer.yaml web --local "$GITHUB_WORKSPACE" --exit-code
+  # the summary table with commits, images and gates; or everything as JSON
+  syncer plan -c deploy/syncer.yaml -o wide
+  # as a running syncer would do it, with its own credentials
+  syncer plan --server https://syncer.example.com web
+  syncer plan -c deploy/syncer.yaml web -o json | jq '.[].clusters[].summary'
+"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
     names = sync_cmd.select_apps(config, args.app)
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
-        raise errors.ConfigError(
-            ["--local: the apps planned read different sources; choose them with --app"]
-        )
+        raise errors.ConfigError(["--local: the apps planned read different sources; name one APP"])
     path = state.state_path(base_dir=config.base_dir, path=config.state.path)
     store = state.open_store(path) if path.exists() else None
     parts = live.LiveParts(config)
@@ -97,7 +111,7 @@ def _remote_reports(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _finish(args: argparse.Namespace, reports: list[dict[str, Any]]) -> int:
-    output.emit(reports, fmt=args.output, text=_text)
+    output.emit(reports, fmt=args.output, text=status_cmd.renderer(text, fmt=args.output))
     if not all(r["ok"] for r in reports):
         return sync_cmd.EXIT_FAILED
     return EXIT_CHANGES if args.exit_code and any(r["changes"] for r in reports) else 0
@@ -107,9 +121,32 @@ EXIT_CHANGES = 2
 """``plan --exit-code``: a sync now would change something (a CI gate)."""
 
 
-def _text(reports: list[dict[str, Any]]) -> str:
-    lines: list[str] = []
+COLUMNS = (
+    output.Column("APP", lambda r: r["app"]["app"]),
+    output.Column("CLUSTER", lambda r: r["cluster"].get("cluster", "")),
+    output.Column("RESULT", lambda r: _result(r["app"], r["cluster"]), coloured=True),
+    output.Column("CHANGES", lambda r: _changes(r["cluster"])),
+    output.Column("RELEASE", lambda r: r["app"]["release"][:12]),
+    output.Column("COMMIT", lambda r: r["app"]["commit"][:7] or r["app"]["tree"], wide=True),
+    output.Column(
+        "IMAGES", lambda r: ",".join(status_cmd.short_image(i["ref"]) for i in r["app"]["images"]),
+        wide=True,
+    ),
+    output.Column("GATE", lambda r: r["cluster"].get("gate", ""), wide=True),
+    output.Column(
+        "MESSAGE", lambda r: r["cluster"].get("error") or r["app"]["error"], wide=True
+    ),
+)  # fmt: skip
+"""One row per app and cluster, above the diffs; ``-o wide`` adds what the release is
+made of and why a sync would not roll it out now."""
+
+
+def text(reports: list[dict[str, Any]], *, wide: bool = False) -> str:
+    """The summary table, then per app its release, images and a diff per object."""
+    rows = [{"app": r, "cluster": c} for r in reports for c in (r["clusters"] or [{}])]
+    lines: list[str] = [output.table(rows, COLUMNS, wide=wide)] if rows else []
     for report in reports:
+        lines.append("")
         lines.append(f"{report['app']}:")
         for line in sync_cmd.plan_text(report):
             # A multi-line message (gateway violations, conflicts) stays under its line.
@@ -117,3 +154,18 @@ def _text(reports: list[dict[str, Any]]) -> str:
             lines.append("  " + first)
             lines.extend("      " + more for more in rest)
     return "\n".join(lines)
+
+
+def _result(report: dict[str, Any], cluster: dict[str, Any]) -> str:
+    if cluster.get("error") or report["error"]:
+        return "error"
+    if not cluster:
+        return "no clusters"
+    if not cluster["reachable"]:
+        return "unreachable"
+    return "changes" if cluster["changes"] else "in sync"
+
+
+def _changes(cluster: dict[str, Any]) -> str:
+    summary = cluster.get("summary") or {}
+    return ", ".join(f"{n} {k}" for k, n in summary.items() if n)

@@ -1,4 +1,4 @@
-"""``syncer render -c FILE --app APP``: print exactly the objects that would be applied.
+"""``syncer render -c FILE APP``: print exactly the objects that would be applied.
 
 Registered by ``syncer.cli``. Polls the app's Git source (``syncer.source``; or checks
 out ``--revision``), asks the registries which image each of the app's policies picks
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from syncer import errors, images, redact, render, source, state
+from syncer.commands import common
 from syncer.config import loader, model
 from syncer.rollout import selection
 
@@ -30,11 +31,15 @@ def register(subparsers: Any) -> None:
         help="print the objects an app would apply on a cluster",
         description="Render one app for one cluster from its Git source, with the images "
         "its policies pick now, and print the objects exactly as they would be applied.",
+        epilog=EXAMPLES,
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
-    parser.add_argument("--app", required=True, help="the app to render")
-    parser.add_argument(
-        "--cluster", help="render for this cluster (needed when the app targets several)"
+    common.add_app_arguments(parser, command="render", many=False)
+    common.complete(
+        parser.add_argument(
+            "--cluster", help="render for this cluster (needed when the app targets several)"
+        ),
+        common.cluster_names,
     )
     parser.add_argument("--revision", help="render this commit instead of the source's ref")
     parser.add_argument(
@@ -47,6 +52,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--cache-dir", help="Git cache directory (default: next to the state file)")
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # the objects web would apply (YAML stream); image changes are listed on stderr
+  syncer render -c deploy/syncer.yaml web
+  # for one of its clusters, at an older commit, with the images written in Git
+  syncer render -c deploy/syncer.yaml web --cluster prod --revision 1a2b3c4 --no-images
+  syncer render -c deploy/syncer.yaml web | kubectl apply --dry-run=server -f -
+"""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import argparse
 from typing import Any
 
 from syncer import controller, errors, output
-from syncer.commands import backend
+from syncer.commands import backend, common
 from syncer.commands import hold as hold_cmd
 from syncer.commands import sync as sync_cmd
 
@@ -27,15 +27,30 @@ def register(subparsers: Any) -> None:
         "rollback",
         help="roll an app back to an earlier release",
         description="Re-apply an earlier release of an app to all its clusters.",
+        epilog=EXAMPLES,
     )
     backend.add_flags(parser)
-    parser.add_argument("app", help="app name")
+    common.complete(parser.add_argument("app", metavar="APP", help="app name"), common.app_names)
     parser.add_argument("--to", help="release id or unique prefix (default: last healthy)")
-    parser.add_argument(
-        "--stage", help="only the clusters of this pipeline stage (pins the stage, not the app)"
+    common.complete(
+        parser.add_argument(
+            "--stage",
+            help="only the clusters of this pipeline stage (pins the stage, not the app)",
+        ),
+        common.stage_names,
     )
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # back to the last release that was healthy before the current one, pinned there
+  syncer rollback -c deploy/syncer.yaml web
+  # to a chosen release (ids: `syncer releases web`), in the prod stage only
+  syncer rollback -c deploy/syncer.yaml web --to 3f2a9c1b --stage prod
+  # follow new releases again
+  syncer resume -c deploy/syncer.yaml web
+"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,5 +102,5 @@ def _check_usage(
 
 def _text(data: dict[str, Any]) -> str:
     lines = [f"{data['app']}: {data['message']}"]
-    lines += [f"  cluster {c}: {s}" for c, s in sorted(data["clusters"].items())]
+    lines += [f"  cluster {c}: {output.state(s)}" for c, s in sorted(data["clusters"].items())]
     return "\n".join(lines)

@@ -36,6 +36,7 @@ def register(subparsers: Any) -> None:
         "run",
         help="run the controller (poll, webhooks, roll out) until stopped",
         description="Run the controller and its HTTP server until SIGTERM/SIGINT.",
+        epilog=EXAMPLES,
     )
     parser.add_argument("-c", "--config", default="syncer.yaml", help="config file")
     parser.add_argument(
@@ -51,6 +52,16 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     leader.add_flags(parser)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # poll, serve webhooks and the API on server.listen, roll out; Ctrl-C stops
+  syncer run -c deploy/syncer.yaml
+  # on another address, with info logs
+  syncer --log-level info run -c deploy/syncer.yaml --listen 127.0.0.1:8080
+  # two replicas: one leads (a Lease), the other waits
+  syncer run -c /etc/syncer/syncer.yaml --leader-elect
+"""
 
 
 def run(args: argparse.Namespace) -> int:

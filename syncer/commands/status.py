@@ -1,19 +1,34 @@
-"""``syncer status [-c FILE | --server URL] [-o json]``: every app, the release on each
-cluster, health.
+"""``syncer status [-c FILE | --server URL] [APP ...] [-o wide|json|yaml] [--watch]``:
+every app, the release on each cluster, health.
 
 Registered by ``syncer.cli``; asks ``GET /api/v1/apps`` of a running syncer, or answers
 it from the state file (what ``syncer run``/``sync`` recorded) through the same API
 function (``syncer.commands.backend``). Touches no cluster, Git server or registry.
+Prints a table (one row per app and cluster) and, under it, what holds or troubles each
+app; ``--watch`` asks and prints again through ``syncer.output.watch`` until interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from syncer import output
-from syncer.commands import backend
+from syncer import errors, output
+from syncer.commands import backend, common
+
+EXAMPLES = """examples:
+  # every app: release, health and last sync per cluster
+  syncer status -c deploy/syncer.yaml
+  # one app, with commit, images, apply time and error columns
+  syncer status -c deploy/syncer.yaml web -o wide
+  # follow it (Ctrl-C stops); as JSON Lines, one document per change
+  syncer status -c deploy/syncer.yaml --watch
+  syncer status -c deploy/syncer.yaml web --watch -o json | jq -r .[0].status
+  # as a running syncer says
+  syncer status --server https://syncer.example.com web
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -22,65 +37,135 @@ def register(subparsers: Any) -> None:
         help="show each app's release, clusters and health",
         description="What runs where: as recorded in the state file, or as a running "
         "syncer (--server) says.",
+        epilog=EXAMPLES,
     )
     backend.add_flags(parser)
-    output.add_output_flag(parser)
+    common.complete(
+        parser.add_argument("app", nargs="*", metavar="APP", help="only these apps"),
+        common.app_names,
+    )
+    output.add_output_flag(parser, wide=True)
+    parser.add_argument(
+        "-w", "--watch", action="store_true",
+        help="print again whenever the status changes, until Ctrl-C (exit 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--interval", type=_seconds, default=2.0, metavar="SECONDS",
+        help="with --watch: how often to ask (default 2)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0.1 and 3600")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.watch:
+        server = backend.server_of(args)[0]
+        where = f"--server {server}" if server else f"-c {backend.config_path(args)}"
+        return output.watch(
+            lambda: fetch(args),
+            fmt=args.output, text=renderer(text, fmt=args.output),
+            interval=args.interval, title=f"syncer status {where}",
+        )  # fmt: skip
+    emit_listing(fetch(args), fmt=args.output, text=text)
+    return 0
+
+
+def fetch(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The apps asked for, as the API answers (asked anew each time: ``--watch``)."""
     source = backend.open_backend(args)
     try:
-        data = source.get("apps")["apps"]
+        data: list[dict[str, Any]] = source.get("apps")["apps"]
     finally:
         source.close()
-    output.emit(data, fmt=args.output, text=_text)
-    return 0
+    names = [a["name"] for a in data]
+    unknown = [w for w in args.app or [] if w not in names]
+    if unknown:
+        where = source.path if isinstance(source, backend.Local) else source.where
+        raise errors.ConfigError(
+            [f"APP {u}: no such app in {where} (apps: {', '.join(names) or 'none'})"
+             for u in unknown]
+        )  # fmt: skip
+    return [a for a in data if not args.app or a["name"] in args.app]
+
+
+def emit_listing(data: Any, *, fmt: str, text: Callable[..., str]) -> None:
+    """Print a listing (status, history, releases): ``text(data, wide=...)`` for people,
+    every field as the API gives it for JSON and YAML."""
+    output.emit(data, fmt=fmt, text=renderer(text, fmt=fmt))
+
+
+def renderer(text: Callable[..., str], *, fmt: str) -> Callable[[Any], str]:
+    return lambda data: text(data, wide=fmt == output.WIDE)
 
 
 def when(ts: float | str | None) -> str:
     """A time for people; ``ts`` as the API gives it (ISO-8601) or seconds since 1970."""
-    if not ts:
+    at = output.moment(ts)
+    if at is None:
         return "never"
-    at = (
-        dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-        if isinstance(ts, str)
-        else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-    )
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _text(apps: list[dict[str, Any]]) -> str:
+COLUMNS = (
+    output.Column("APP", lambda r: r["app"]["name"]),
+    output.Column("STATUS", lambda r: r["app"]["status"], coloured=True),
+    output.Column("CLUSTER", lambda r: r["cluster"].get("cluster", "")),
+    output.Column("HEALTH", lambda r: _health_word(r["cluster"]), coloured=True),
+    output.Column("RELEASE", lambda r: r["cluster"].get("release", "")[:12]),
+    output.Column("SYNCED", lambda r: output.age(r["app"]["lastAttemptAt"])),
+    output.Column("COMMIT", lambda r: r["cluster"].get("commit", "")[:7], wide=True),
+    output.Column(
+        "IMAGES", lambda r: ",".join(short_image(i) for i in r["cluster"].get("images", [])),
+        wide=True,
+    ),
+    output.Column("APPLIED", lambda r: _when(r["cluster"].get("lastAppliedAt")), wide=True),
+    output.Column("MESSAGE", lambda r: r["cluster"].get("error", ""), wide=True),
+)  # fmt: skip
+"""One row per app and cluster (an app with no cluster yet has one row); ``-o wide``
+adds what runs there and its error, like ``kubectl get -o wide``."""
+
+
+def text(apps: list[dict[str, Any]], *, wide: bool = False) -> str:
+    """The table, then, per app, what holds it and what is wrong (one line each)."""
     if not apps:
         return "no apps configured"
+    rows = [{"app": a, "cluster": c} for a in apps for c in (a["clusters"] or [{}])]
+    notes = [f"{a['name']}: {note}" for a in apps for note in _notes(a, wide=wide)]
+    blocks = [output.table(rows, COLUMNS, wide=wide), "\n".join(notes)]
+    return "\n\n".join(b for b in blocks if b)
+
+
+def _notes(a: dict[str, Any], *, wide: bool) -> list[str]:
     lines = []
-    for a in apps:
-        release = a["release"][:12] or ", ".join(r[:12] for r in a["releases"]) or "-"
-        lines.append(
-            f"{a['name']}: {a['status']}  release {release}  last sync {when(a['lastAttemptAt'])}"
-        )
-        for c in a["clusters"]:
-            if not c["release"]:
-                # Never got a release (unreachable, bad kubeconfig context): say why.
-                lines.append(
-                    f"  {c['cluster']}: not deployed: {c.get('error') or 'no release yet'}"
-                )
-                continue
-            lines.append(f"  {c['cluster']}: {c['release'][:12]} {_health(c)}{_runs(c)}")
-        for hold in a.get("holds", []):
-            stage = f" --stage {hold['stage']}" if hold["stage"] else ""
-            lines.append(f"  {hold['message']} (`syncer resume {a['name']}{stage}`)")
-        for wait in a.get("waiting", []):
-            lines.append(f"  {wait}")
-        for warning in a.get("warnings", []):
-            lines.append(f"  warning: {warning}")
-        for e in a["errors"]:
-            where = f"{e['cluster']}: " if e["cluster"] else ""
-            lines.append(f"  error: {where}{e['stage']}: {e['message']}")
-        lines += _write_back(a.get("writeBack"))
-        if a["message"] and a["status"] != "Healthy":
-            lines.append(f"  last: {a['message']}")
-    return "\n".join(lines)
+    for c in a["clusters"]:
+        if not c["release"]:
+            # Never got a release (unreachable, bad kubeconfig context): say why.
+            lines.append(f"{c['cluster']}: not deployed: {c.get('error') or 'no release yet'}")
+        elif c.get("health") == "Unknown":
+            lines.append(f"{c['cluster']}: health unknown (cluster not answering)")
+    for hold in a.get("holds", []):
+        stage = f" --stage {hold['stage']}" if hold["stage"] else ""
+        lines.append(f"{hold['message']} (`syncer resume {a['name']}{stage}`)")
+    lines += a.get("waiting", [])
+    lines += [f"warning: {warning}" for warning in a.get("warnings", [])]
+    for e in a["errors"]:
+        if wide and e["cluster"]:
+            continue  # in the MESSAGE column already
+        where = f"{e['cluster']}: " if e["cluster"] else ""
+        lines.append(f"{output.state('error')}: {where}{e['stage']}: {e['message']}")
+    lines += _write_back(a.get("writeBack"))
+    if a["message"] and a["status"] != "Healthy":
+        lines.append(f"last: {a['message']}")
+    return lines
 
 
 def _write_back(found: dict[str, Any] | None) -> list[str]:
@@ -90,35 +175,23 @@ def _write_back(found: dict[str, Any] | None) -> list[str]:
     lines = []
     if found["commit"]:
         lines.append(
-            f"  write-back: commit {found['commit'][:7]} on {found['branch']}"
-            f" at {when(found['at'])}"
+            f"write-back: commit {found['commit'][:7]} on {found['branch']} at {when(found['at'])}"
         )
     if found["pending"]:
         images = " ".join(short_image(ref) for ref in found["pending"])
-        lines.append(f"  write-back pending: {images}")
+        lines.append(f"write-back pending: {images}")
     return lines
 
 
-def _health(cluster: dict[str, Any]) -> str:
-    health = cluster.get("health", "")
-    if health == "Unknown":
-        return "health unknown (cluster not answering)"
-    if health == "Progressing":
-        return "progressing"
-    return "healthy" if cluster["healthy"] else "not healthy"
+def _when(ts: float | str | None) -> str:
+    return when(ts) if ts else ""
 
 
-def _runs(cluster: dict[str, Any]) -> str:
-    """`` commit 1a2b3c4, images web:1.4.2@sha256:3f2a…, applied 2026-…Z`` for one line."""
-    parts = []
-    if cluster.get("commit"):
-        parts.append(f"commit {cluster['commit'][:7]}")
-    images = [short_image(ref) for ref in cluster.get("images", [])]
-    if images:
-        parts.append(f"images {' '.join(images)}")
-    if cluster.get("lastAppliedAt"):
-        parts.append(f"applied {when(cluster['lastAppliedAt'])}")
-    return f"  ({', '.join(parts)})" if parts else ""
+def _health_word(cluster: dict[str, Any]) -> str:
+    """The cluster's health in a word; ``-`` for an app with no cluster yet."""
+    if not cluster:
+        return ""
+    return cluster.get("health") or ("Healthy" if cluster.get("healthy") else "Unhealthy")
 
 
 def short_image(ref: str) -> str:

@@ -1,4 +1,4 @@
-"""``syncer sync -c FILE [--app APP]``: one full reconcile pass now, then exit.
+"""``syncer sync -c FILE [APP ...]``: one full reconcile pass now, then exit.
 
 Registered by ``syncer.cli``. Polls every source and registry afresh, makes releases
 and rolls them out through ``syncer.controller`` (the same code ``syncer run`` uses),
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer import controller, errors, output, state
-from syncer.commands import backend
+from syncer.commands import backend, common
 from syncer.notify import worker as notify_worker
 from syncer.reconcile import plan as plan_
 
@@ -37,11 +37,22 @@ def register(subparsers: Any) -> None:
         help="reconcile every app once, then exit",
         description="Poll Git and registries, roll out new releases to every cluster, "
         "wait for health (rolling back on failure), then exit; non-zero if any app failed.",
+        epilog=EXAMPLES,
     )
     backend.add_flags(parser)
-    parser.add_argument("--app", action="append", help="only this app (repeatable)")
+    common.add_app_arguments(parser, command="sync", many=True)
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # every app, once: exit 0 when all reached their clusters and are healthy, else 1
+  syncer sync -c deploy/syncer.yaml
+  # two apps only
+  syncer sync -c deploy/syncer.yaml web api
+  # for scripts: the outcome per app and cluster
+  syncer sync -c deploy/syncer.yaml web -o json | jq '.[] | {app, ok, clusters}'
+"""
 
 
 def progress_printer(stream: Any = None) -> Callable[[str], None]:
@@ -256,7 +267,7 @@ def select_apps(config: Any, wanted: list[str] | None) -> list[str]:
     unknown = [w for w in wanted if w not in names]
     if unknown:
         raise errors.ConfigError(
-            [f"--app {u}: no such app in the config (apps: {', '.join(names) or 'none'})"
+            [f"APP {u}: no such app in the config (apps: {', '.join(names) or 'none'})"
              for u in unknown]
         )  # fmt: skip
     return list(dict.fromkeys(wanted))
@@ -275,7 +286,7 @@ def _text(results: list[dict[str, Any]]) -> str:
         else:
             mark = "FAILED"
         release = (entry.get("release") or "")[:12]
-        head = f"{entry['app']}: {mark}"
+        head = f"{entry['app']}: {output.state(mark)}"
         if release:
             head += f" release {release}"
         if entry.get("rejected") is not None and entry.get("ok"):
@@ -291,7 +302,8 @@ def _text(results: list[dict[str, Any]]) -> str:
         reasons = entry.get("errors", {})
         for cluster, reached in sorted(entry.get("clusters", {}).items()):
             reason = reasons.get(cluster)
-            lines.append(f"  cluster {cluster}: {reached}" + (f" ({reason})" if reason else ""))
+            where = f"  cluster {cluster}: {output.state(reached)}"
+            lines.append(where + (f" ({reason})" if reason else ""))
         planned = entry.get("planned")
         if planned:
             lines.extend("  " + line for line in plan_text(planned))
@@ -330,7 +342,7 @@ def plan_text(report: dict[str, Any]) -> list[str]:
         if c.get("gate"):
             lines.append(f"cluster {c['cluster']}: not rolled out by a sync now: {c['gate']}")
         if c.get("diff"):
-            lines.extend(c["diff"].rstrip().splitlines())
+            lines.extend(output.diff_line(d) for d in c["diff"].rstrip().splitlines())
     return lines
 
 

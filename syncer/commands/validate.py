@@ -24,12 +24,20 @@ def register(subparsers: Any) -> None:
         "validate",
         help="check a configuration file",
         description="Check a syncer configuration file: types, allowed values, references.",
+        epilog=EXAMPLES,
     )
     parser.add_argument(
         "-c", "--config", default="syncer.yaml", help="config file (default: syncer.yaml)"
     )
     output.add_output_flag(parser)
     parser.set_defaults(func=run)
+
+
+EXAMPLES = """examples:
+  # exit 0 and a summary when valid; 2 and one line per problem (file:line: field) when not
+  syncer validate -c deploy/syncer.yaml
+  syncer validate -c deploy/syncer.yaml -o json | jq .valid
+"""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -131,7 +131,10 @@ def test_sync_status_history_and_rollback(
 
     code, out, _ = run(capsys, "history", "-c", config, "site")
     assert code == 0
-    assert "rollback" in out and "healthy" in out and "[a]" in out
+    assert out.splitlines()[0].split() == ["TIME", "KIND", "CLUSTER", "MESSAGE"]
+    # TIME is a date and a time: KIND and CLUSTER are the third and fourth words.
+    rows = [line.split()[2:4] for line in out.splitlines()[1:]]
+    assert ["healthy", "a"] in rows and "rollback" in {kind for kind, _ in rows}, out
 
     code, out, err = run(capsys, "history", "-c", config, "nope")
     assert code == 2 and "no app named 'nope'" in err

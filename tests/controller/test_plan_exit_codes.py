@@ -97,7 +97,10 @@ def test_gateway_violation_exits_1_with_indented_reasons(
     assert "cluster a: plan: gateway policy violated:" in out
     violation = next(line for line in out.splitlines() if "not from an allowed registry" in line)
     assert violation.startswith("      Deployment site/site: ")  # indented under its cluster
-    assert not [line for line in out.splitlines() if line and not line.startswith(" ")][1:]
+    table, details = out.split("\n\n", 1)
+    assert table.splitlines()[1].split()[:3] == ["site", "a", "error"]
+    # Under the table, only the app's own line starts at the margin.
+    assert not [line for line in details.splitlines() if line and not line.startswith(" ")][1:]
 
 
 def test_misspelt_field_exits_1(setup: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -47,8 +47,8 @@ def test_waiting_for_approval_is_progressing_not_healthy(store: state.Store) -> 
     assert status is not None
     assert status["status"] == "Progressing", status
     assert status["healthy"] is True  # what runs (dev) is healthy
-    text = status_cmd._text([status])
-    assert text.startswith("web: Progressing  release ")
+    text = status_cmd.text([status])
+    assert text.splitlines()[1].split()[:2] == ["web", "Progressing"]
     assert "stage prod: waiting for approval of release" in text
     ctl.approve("web", "prod")
     ctl.reconciler.reconcile("web", fresh=True)
@@ -91,9 +91,11 @@ def test_a_cluster_that_never_got_a_release_reads_not_deployed(store: state.Stor
     parts.down = {"b"}
     ctl = controller.Controller(config=fakes.config(), store=store, parts=parts)
     ctl.reconciler.reconcile("web", fresh=True)
-    text = status_cmd._text(ctl.apps_status())
-    assert "  a: " in text and " healthy" in text
-    line = next(x for x in text.splitlines() if x.startswith("  b: "))
-    assert line.startswith("  b: not deployed: "), text
+    text = status_cmd.text(ctl.apps_status())
+    table = text.split("\n\n")[0].splitlines()
+    rows = {row.split()[2]: row.split() for row in table[1:]}
+    assert rows["a"][3] == "Healthy" and rows["b"][4] == "-", text  # b: no release
+    line = next(x for x in text.splitlines() if x.startswith("web: b: "))
+    assert line.startswith("web: b: not deployed: "), text
     assert "connection refused" in line
     assert "not healthy" not in line

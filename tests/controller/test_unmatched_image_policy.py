@@ -70,7 +70,7 @@ def test_history_and_status_say_it_once_per_release(store: state.Store) -> None:
     status = ctl.app_status("web")
     assert status is not None
     assert status["warnings"] == [f"images: {EXPECTED}"]
-    assert f"  warning: images: {EXPECTED}" in status_cmd._text([status])
+    assert f"web: warning: images: {EXPECTED}" in status_cmd.text([status])
 
 
 def test_a_new_release_is_checked_again(store: state.Store) -> None:

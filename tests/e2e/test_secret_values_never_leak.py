@@ -80,7 +80,7 @@ def test_secret_values_appear_nowhere(
     assert "# Secret sec/s: data.password: (masked, sha256 " in out, out
     assert "-> (masked, sha256 " in out
     cli("plan", "-c", config, "-o", "json")
-    cli("render", "-c", config, "--app", "sec")
+    cli("render", "-c", config, "sec")
     cli("sync", "-c", config, "-o", "json")
     live = a.get("v1", "Secret", "s", namespace="sec")
     assert base64.b64decode(live["data"]["password"]).decode() == VALUES[1]

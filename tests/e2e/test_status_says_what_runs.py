@@ -53,10 +53,11 @@ def test_status_per_cluster_and_a_stopped_cluster_reads_unknown(
         for entry in clusters().values():
             assert entry["commit"] == commit and entry["images"] == [ref]
             assert entry["lastAppliedAt"] and entry["error"] == ""
-        _code, out, _ = control.cli_run(capsys, "status", "-c", str(path))
-        line = next(x for x in out.splitlines() if x.startswith("  b: "))
-        assert "healthy" in line and f"commit {commit[:7]}" in line and "applied " in line
-        assert f"web:1.2.0@{pushed.digest[:19]}" in line
+        _code, out, _ = control.cli_run(capsys, "status", "-c", str(path), "-o", "wide")
+        # APP STATUS CLUSTER HEALTH RELEASE SYNCED COMMIT IMAGES APPLIED (date time)
+        row = next(x.split() for x in out.splitlines() if x.split()[2:3] == ["b"])
+        assert row[3] == "Healthy" and row[6] == commit[:7], out
+        assert row[7] == f"web:1.2.0@{pushed.digest[:19]}" and row[8].startswith("20"), out
 
         b.stop()
         wait_until(lambda: clusters()["b"]["health"] == "Unknown", timeout=30, what="Unknown")

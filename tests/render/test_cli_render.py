@@ -62,9 +62,7 @@ def setup(git_http, tmp_path):
 
 def test_render_prints_a_yaml_stream(setup, capsys):
     _repo, config = setup
-    code = cli.main(
-        ["render", "-c", str(config), "--app", "web", "--cluster", "dev", "--no-images"]
-    )
+    code = cli.main(["render", "-c", str(config), "web", "--cluster", "dev", "--no-images"])
     out = capsys.readouterr().out
     assert code == 0
     docs = list(yaml.safe_load_all(out))
@@ -75,7 +73,7 @@ def test_render_prints_a_yaml_stream(setup, capsys):
 
 def test_render_json_for_another_cluster(setup, capsys):
     _repo, config = setup
-    code = cli.main(["render", "-c", str(config), "--app", "web", "--cluster", "prod",
+    code = cli.main(["render", "-c", str(config), "web", "--cluster", "prod",
                      "--no-images", "-o", "json"])  # fmt: skip
     objs = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -87,9 +85,9 @@ def test_render_an_older_revision(setup, capsys):
     repo, config = setup
     first = repo.head()
     repo.commit({"envs/dev/cm.yaml": None})
-    cli.main(["render", "-c", str(config), "--app", "web", "--cluster", "dev", "--no-images"])
+    cli.main(["render", "-c", str(config), "web", "--cluster", "dev", "--no-images"])
     assert [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)] == ["Deployment"]
-    code = cli.main(["render", "-c", str(config), "--app", "web", "--cluster", "dev",
+    code = cli.main(["render", "-c", str(config), "web", "--cluster", "dev",
                      "--revision", first, "--no-images"])  # fmt: skip
     assert code == 0
     assert len(list(yaml.safe_load_all(capsys.readouterr().out))) == 2
@@ -97,21 +95,21 @@ def test_render_an_older_revision(setup, capsys):
 
 def test_cluster_must_be_chosen_when_paths_differ(setup, capsys):
     _repo, config = setup
-    code = cli.main(["render", "-c", str(config), "--app", "web", "--no-images"])
+    code = cli.main(["render", "-c", str(config), "web", "--no-images"])
     err = capsys.readouterr().err
     assert code == 2
     assert "pick one with --cluster (dev, prod)" in err
-    code = cli.main(["render", "-c", str(config), "--app", "web", "--cluster", "qa"])
+    code = cli.main(["render", "-c", str(config), "web", "--cluster", "qa"])
     assert code == 2 and "does not deploy to cluster 'qa'" in capsys.readouterr().err
 
 
 def test_errors_are_one_line_without_traceback(setup, capsys):
     _repo, config = setup
-    assert cli.main(["render", "-c", str(config), "--app", "nope"]) == 2
+    assert cli.main(["render", "-c", str(config), "nope"]) == 2
     assert "no app named 'nope'; apps: web, broken" in capsys.readouterr().err.replace(
         " in the config", ""
     )
-    assert cli.main(["render", "-c", str(config), "--app", "broken", "--no-images"]) != 0
+    assert cli.main(["render", "-c", str(config), "broken", "--no-images"]) != 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
@@ -133,7 +131,7 @@ def test_render_pins_images_from_a_real_registry(git_http, shared_registry, tmp_
     config = image_app_config(
         tmp_path, repo_url=repo.url, host=server.host, image=image, semver="^1.4"
     )
-    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    code = cli.main(["render", "-c", str(config), "web"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     (deploy,) = yaml.safe_load_all(captured.out)
@@ -166,7 +164,7 @@ def test_unreachable_registry_suggests_no_images(setup, tmp_path, capsys):
             """
         )
     )
-    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    code = cli.main(["render", "-c", str(config), "web"])
     err = capsys.readouterr().err
     assert code == 3
     assert f"cannot reach registry 127.0.0.1:{port}" in err
@@ -189,7 +187,7 @@ def test_a_policy_matching_no_container_is_warned_about(
     config = image_app_config(
         tmp_path, repo_url=repo.url, host=server.host, image=image, semver="^1"
     )
-    code = cli.main(["render", "-c", str(config), "--app", "web"])
+    code = cli.main(["render", "-c", str(config), "web"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     (deploy,) = yaml.safe_load_all(captured.out)
