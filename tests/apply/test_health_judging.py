@@ -71,7 +71,7 @@ def deploy(
                 conditions=[
                     {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
                 ],
-            ),  # fmt: skip
+            ),
             "Degraded",
             "ProgressDeadlineExceeded: 3 of 3 replicas available (3 updated, 1 unavailable)",
         ),
