@@ -368,10 +368,11 @@ class Controller:
             sync = "OutOfSync"
         else:
             sync = "Synced"
+        rejected = self.store.rejected(name)
         pending = {
             a.stage: a.requested_at
             for a in self.store.approvals(name)
-            if a.approved_at is None and a.release_id == desired
+            if a.approved_at is None and a.release_id == desired and desired not in rejected
         }
         return metrics.AppFacts(
             app=name,
@@ -539,8 +540,11 @@ class Controller:
         run = self.store.run(name)
         status["desiredRelease"] = run.desired_release if run else ""
         status["rollouts"] = [r.to_dict() for r in self.store.rollouts(name, limit=5)]
-        status["approvals"] = [a.to_dict() for a in self.store.approvals(name)]
-        status["rejected"] = self.store.rejected(name)
+        rejected = self.store.rejected(name)
+        status["approvals"] = [
+            a.to_dict(rejected=a.release_id in rejected) for a in self.store.approvals(name)
+        ]
+        status["rejected"] = rejected
         pipeline = next((p for p in self.config.pipelines if p.app == name), None)
         status["pipelineStages"] = [s.name for s in pipeline.stages] if pipeline else []
         status["queue"] = {"failures": self._queue.failures(name) if self._queue else 0}

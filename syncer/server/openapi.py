@@ -119,6 +119,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "stage": STR,
             "release": STR,
+            "state": {"type": "string", "enum": ["pending", "approved", "rejected"]},
             "requestedAt": TIME,
             "approvedAt": TIME_OR_NULL,
             "approvedBy": {"type": ["string", "null"]},

@@ -191,10 +191,13 @@ class Approval:
     approved_at: float | None
     approved_by: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, rejected: bool = False) -> dict[str, Any]:
+        """``rejected``: the release was rejected (the row itself is never approved then)."""
+        state = "approved" if self.approved_at is not None else "pending"
         return {
             "stage": self.stage,
             "release": self.release_id,
+            "state": "rejected" if rejected and state == "pending" else state,
             "requestedAt": self.requested_at,
             "approvedAt": self.approved_at,
             "approvedBy": self.approved_by,

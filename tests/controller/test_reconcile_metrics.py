@@ -131,6 +131,20 @@ def test_app_facts_say_status_sync_and_pending_approvals(store: state.Store) -> 
     assert metrics.value("syncer_rollouts_total", **rollout) == 1
 
 
+def test_a_rejected_promotion_is_no_longer_pending(store: state.Store) -> None:
+    ctl = _pipeline(store)
+    ctl.reconciler.reconcile("promoted", fresh=True)
+    ctl.reject("promoted", "prod", by="alice")
+    ctl.reconciler.reconcile("promoted", fresh=True)
+    (facts,) = ctl.app_facts()
+    assert facts.pending_approvals == {}
+    status = ctl.app_status("promoted")
+    assert status is not None
+    (approval,) = status["approvals"]
+    assert (approval["stage"], approval["state"]) == ("prod", "rejected")
+    assert "rejected by alice" in status["rejected"][approval["release"]]
+
+
 def test_a_running_controller_is_what_the_scrape_reports(store: state.Store) -> None:
     ctl = _pipeline(store)
     ctl.start()
