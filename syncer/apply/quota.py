@@ -62,9 +62,9 @@ def check(
     found: list[str] = []
     for namespace in namespaces:
         quotas = _list(client, "ResourceQuota", namespace)
-        ranges = _list(client, "LimitRange", namespace) if quotas else []
+        ranges = _list(client, "LimitRange", namespace)
         if not quotas:
-            continue  # LimitRange limits are left to admission; only quotas are summed
+            continue
         found += violations(
             [c for c in changes if _namespace(c[0]) == namespace],
             namespace=namespace,
@@ -82,7 +82,7 @@ def _list(client: client_mod.ClusterClient, kind: str, namespace: str) -> list[d
     except errors.Unauthorized as err:
         raise errors.Unauthorized(
             f"cluster {client.name}: the quota check (gateway rule checkQuota) may not list "
-            f"{kind}s in namespace {namespace}: grant get/list on resourcequotas and "
+            f"{kind}s in namespace {namespace}: grant list on resourcequotas and "
             "limitranges, or set gateway.checkQuota: false"
         ) from err
 

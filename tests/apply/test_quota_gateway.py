@@ -44,7 +44,13 @@ def quota(cluster: Any, hard: dict[str, str], *, name: str = "compute", fresh: b
             "spec": {"hard": hard},
         }
     )
-    assert eventually(lambda: used(cluster, name) is not None), "quota status never computed"
+    assert eventually(
+        lambda: (
+            (status := used(cluster, name)) is not None
+            and (not fresh or all(value == "0" for value in status.values()))
+            and (not fresh or not cluster.list_objects("v1", "Pod", namespace=NS))
+        )
+    ), f"quota status never computed, or pods of an earlier test still count: {used(cluster)}"
 
 
 def used(cluster: Any, name: str = "compute") -> dict[str, str] | None:
@@ -56,6 +62,14 @@ def other_team_uses(cluster: Any, *, cpu: str, replicas: int, expect: str) -> No
     """Another app's pods already hold part of the quota (created directly, not by syncer)."""
     cluster.put(sized("other", cpu=cpu, replicas=replicas))
     assert eventually(lambda: (used(cluster) or {}).get("requests.cpu") == expect), used(cluster)
+
+
+def crowded(kube_clusters: Any, connect: Any) -> tuple[Any, apply.ClusterClient]:
+    """A cluster whose namespace has 2 CPUs of requests, 1500m of them used by another app."""
+    [cluster] = kube_clusters(1)
+    quota(cluster, {"requests.cpu": "2"})
+    other_team_uses(cluster, cpu="500m", replicas=3, expect="1500m")
+    return cluster, connect(cluster)
 
 
 def test_a_rollout_that_would_exceed_the_quota_is_refused_before_any_write(
@@ -104,10 +118,7 @@ def test_without_the_rule_the_same_rollout_starts_and_its_pods_are_never_created
     kube_clusters: Any, connect: Any, options: model.SyncOptions
 ) -> None:
     """What the rule prevents: the API server takes the Deployment, then refuses its pods."""
-    [cluster] = kube_clusters(1)
-    quota(cluster, {"requests.cpu": "2"})
-    other_team_uses(cluster, cpu="500m", replicas=3, expect="1500m")
-    client = connect(cluster)
+    cluster, client = crowded(kube_clusters, connect)
     gate = model.GatewayPolicy(check_quota=False)
     quick = model.SyncOptions(wait=0)
     result = run_sync(client, [sized("api", cpu="500m", replicas=2)], options=quick, gate=gate)
@@ -127,10 +138,7 @@ def test_without_the_rule_the_same_rollout_starts_and_its_pods_are_never_created
 def test_the_rolling_update_surge_counts_and_max_surge_0_fits(
     kube_clusters: Any, connect: Any, options: model.SyncOptions
 ) -> None:
-    [cluster] = kube_clusters(1)
-    quota(cluster, {"requests.cpu": "2"})
-    other_team_uses(cluster, cpu="500m", replicas=3, expect="1500m")
-    client = connect(cluster)
+    cluster, client = crowded(kube_clusters, connect)
     first = run_sync(client, [sized("api", cpu="250m", replicas=2)], options=options)
     assert eventually(lambda: (used(cluster) or {}).get("requests.cpu") == "2")
 
@@ -238,3 +246,24 @@ def test_object_count_quotas_and_a_rollout_that_frees_room_in_an_overfull_namesp
         apply.errors.QuotaExceeded, match="pods would be 3 of 1 \\(used 2, this rollout \\+1\\)"
     ):
         run_sync(client, fits, options=options, previous=result.inventory)
+
+
+def test_a_token_that_may_not_read_quotas_is_told_which_grant_is_missing(
+    kube_clusters: Any, options: model.SyncOptions, tmp_path: Any
+) -> None:
+    [cluster] = kube_clusters(1)
+    token = cluster.make_token(resources=["deployments", "configmaps", "namespaces"])
+    path = tmp_path / "no-quotas.kubeconfig"
+    cluster.kubeconfig_for(token, path)
+    client = apply.connect(model.Cluster(name="narrow", kubeconfig=str(path), qps=0))
+    try:
+        with pytest.raises(apply.errors.Unauthorized) as refused:
+            run_sync(client, [sized("api", cpu="100m", replicas=1)], options=options)
+    finally:
+        client.close()
+    assert str(refused.value) == (
+        "cluster narrow: the quota check (gateway rule checkQuota) may not list "
+        "ResourceQuotas in namespace web: grant list on resourcequotas and limitranges, "
+        "or set gateway.checkQuota: false"
+    )
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
