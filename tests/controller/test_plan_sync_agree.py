@@ -145,15 +145,7 @@ def test_a_rollout_over_the_namespace_quota_is_refused_by_plan_and_sync_with_the
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
-    a.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "site"}})
-    a.put(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "small", "namespace": "site"},
-            "spec": {"hard": {"pods": "2"}},
-        }
-    )
+    small_quota(a, pods=2)
     assert eventually(lambda: quota_status(a, "used"))
     repo = git_http.create_repo(
         "deploy", {"site/deploy.yaml": DEPLOYMENT.replace("replicas: 1", "replicas: 3")}
@@ -171,14 +163,7 @@ def test_a_rollout_over_the_namespace_quota_is_refused_by_plan_and_sync_with_the
     assert "rule checkQuota" in out, out
 
     # The platform raises the quota: a person's sync tries the same release again.
-    a.put(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "small", "namespace": "site"},
-            "spec": {"hard": {"pods": "3"}},
-        }
-    )
+    small_quota(a, pods=3)
     assert eventually(lambda: quota_status(a, "hard").get("pods") == "3")
     code, out = run(capsys, "sync", "-c", config)
     assert code == 0, out
@@ -188,3 +173,16 @@ def test_a_rollout_over_the_namespace_quota_is_refused_by_plan_and_sync_with_the
 def quota_status(cluster: Any, field: str) -> dict[str, str]:
     found = cluster.get("v1", "ResourceQuota", "small", namespace="site") or {}
     return dict((found.get("status") or {}).get(field) or {})
+
+
+def small_quota(cluster: Any, *, pods: int) -> None:
+    """Namespace site (made when missing) may run this many pods."""
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "site"}})
+    cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "small", "namespace": "site"},
+            "spec": {"hard": {"pods": str(pods)}},
+        }
+    )
