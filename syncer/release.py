@@ -169,6 +169,10 @@ def release_id(*, app: str, content: str) -> str:
     return _sha256({"app": app, "content": content})
 
 
+_LATER_GATEWAY_DEFAULTS = {"check_quota": True}
+"""Gateway rules added later, left out at their default so existing releases keep their ids."""
+
+
 def config_digest(app: Any) -> str:
     """Digest of the app settings that decide what is applied: rendering (path,
     namespace, Helm, image fields) and the gateway policy, so that relaxing a policy
@@ -179,7 +183,11 @@ def config_digest(app: Any) -> str:
         "namespace": app.namespace,
         "helm": dataclasses.asdict(app.helm),
         "imageFields": [dataclasses.asdict(f) for f in app.image_fields],
-        "gateway": dataclasses.asdict(app.gateway),
+        "gateway": {
+            key: value
+            for key, value in dataclasses.asdict(app.gateway).items()
+            if key not in _LATER_GATEWAY_DEFAULTS or _LATER_GATEWAY_DEFAULTS[key] != value
+        },
     }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -81,6 +81,18 @@ class GatewayViolation(errors.PermanentError, ApplyError):
         self.violations = violations
 
 
+class QuotaExceeded(GatewayViolation):
+    """The rollout would not fit a namespace's ResourceQuota (gateway rule ``checkQuota``);
+    nothing was written."""
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__(violations)
+        self.args = (
+            "gateway policy violated (rule checkQuota: the rollout would not fit):\n"
+            + "\n".join(violations),
+        )
+
+
 class EmptyRender(errors.PermanentError, ApplyError):
     """The app has no objects although it owns some on the cluster: pruning all of them
     is refused (an empty render is almost always a wrong path, branch or overlay)."""

@@ -53,6 +53,7 @@ def plan(
         previous=previous_inventory,
     )
     adopting = dict(prepared_mod.check_ownership(prepared, app_name=app_name, options=options))
+    sync_mod.check_quota(client, prepared, policy=gateway_policy)
     outcome = results.PlanResult(cluster=client.name, app=app_name)
     for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
         item = _plan_one(

@@ -27,6 +27,10 @@ _SUFFIXES = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
+BINARY_UNITS = tuple((suffix, _SUFFIXES[suffix]) for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"))
+"""Binary size suffixes, largest first, for writing a quantity back."""
+DECIMAL_UNITS = tuple((suffix, _SUFFIXES[suffix]) for suffix in ("E", "P", "T", "G", "M", "k"))
+"""Decimal size suffixes, largest first."""
 _PATTERN = re.compile(
     r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
 )
@@ -60,3 +64,9 @@ def same(left: object, right: object) -> bool:
         return parse(left) == parse(right)
     except ValueError:
         return False
+
+
+def normalize(value: Decimal) -> str:
+    """A Decimal written plainly, without exponent or trailing zeros (``2``, ``1.5``)."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

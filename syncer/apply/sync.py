@@ -26,6 +26,7 @@ from syncer.apply import (
     order,
     ownership,
     parallel,
+    quota,
     refs,
     results,
     wait,
@@ -68,6 +69,7 @@ def sync(
             previous=previous_inventory,
         )
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
+        check_quota(client, prepared, policy=gateway_policy)
         new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]
         client.claims.claim(app_name=app_name, objects=new)
         if validate_changes(client, prepared, options=options, namespace=namespace):
@@ -109,6 +111,31 @@ def sync(
     return result
 
 
+def changes(
+    client: client_mod.ClusterClient, prepared: prepared_mod.Prepared
+) -> list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]]:
+    """The objects an apply would write, each with its ref and live object (None: new)."""
+    return [
+        (obj, ref, current)
+        for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
+        if (current := prepared.live.get(ref)) is None
+        or not unchanged(client, live=current, desired=obj)
+    ]
+
+
+def check_quota(
+    client: client_mod.ClusterClient,
+    prepared: prepared_mod.Prepared,
+    *,
+    policy: model.GatewayPolicy,
+) -> None:
+    """The gateway's quota rule (``quota``), on what this sync would write."""
+    if policy.check_quota:
+        quota.check(
+            client, changes=[(obj, current) for obj, _, current in changes(client, prepared)]
+        )
+
+
 def validate_changes(
     client: client_mod.ClusterClient,
     prepared: prepared_mod.Prepared,
@@ -123,12 +150,7 @@ def validate_changes(
     The dry runs go side by side (``parallel``). When the app's namespace is missing and
     the sync may create it, it is created and the objects in it are dry-run again (a dry
     run in a missing namespace cannot be judged); True when it was."""
-    changed = [
-        (obj, ref, current)
-        for obj, ref in zip(prepared.ordered, prepared.refs, strict=True)
-        if (current := prepared.live.get(ref)) is None
-        or not unchanged(client, live=current, desired=obj)
-    ]
+    changed = changes(client, prepared)
     if len(changed) < 2:
         return False  # nothing can be half applied
     # Kinds whose CRD comes with the set are left to the real apply to judge.

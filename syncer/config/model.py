@@ -454,6 +454,13 @@ class GatewayPolicy:
     allow_cluster_scoped: bool = field(
         default=False, metadata=doc("Allow cluster-scoped kinds (Namespaces, CRDs, RBAC roles).")
     )
+    check_quota: bool = field(
+        default=True,
+        metadata=doc(
+            "Before any write, refuse a rollout that would not fit the target namespaces'"
+            " ResourceQuotas (replicas, rolling-update surge and LimitRange defaults counted)."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from syncer import cli
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +139,50 @@ def test_a_hand_made_object_is_refused_by_plan_and_sync_until_adopted(
     assert a.get("v1", "ConfigMap", "adoptme", namespace="site")["data"] == {"k": "from-git"}
     code, out = run(capsys, "history", "-c", config, "site")
     assert code == 0 and "adopted ConfigMap site/adoptme" in out, out
+
+
+def test_a_rollout_over_the_namespace_quota_is_refused_by_plan_and_sync_with_the_numbers(
+    tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    small_quota(a, pods=2)
+    assert eventually(lambda: quota_status(a, "used"))
+    repo = git_http.create_repo(
+        "deploy", {"site/deploy.yaml": DEPLOYMENT.replace("replicas: 1", "replicas: 3")}
+    )
+    config = write_config(tmp_path, url=repo.url, kubeconfig=a.kubeconfig)
+    refusal = "namespace site quota small: pods would be 3 of 2 (used 0, this rollout +3)"
+    for command in ("plan", "sync"):
+        code, out = run(capsys, command, "-c", config)
+        assert code == 1, out
+        assert "rule checkQuota" in out and refusal in out, (command, out)
+    assert a.get("apps/v1", "Deployment", "site", namespace="site") is None
+    code, out = run(capsys, "history", "-c", config, "site")
+    assert code == 0 and refusal in out, out
+    code, out = run(capsys, "status", "-c", config, "site")
+    assert "rule checkQuota" in out, out
+
+    # The platform raises the quota: a person's sync tries the same release again.
+    small_quota(a, pods=3)
+    assert eventually(lambda: quota_status(a, "hard").get("pods") == "3")
+    code, out = run(capsys, "sync", "-c", config)
+    assert code == 0, out
+    assert a.get("apps/v1", "Deployment", "site", namespace="site")["spec"]["replicas"] == 3
+
+
+def quota_status(cluster: Any, field: str) -> dict[str, str]:
+    found = cluster.get("v1", "ResourceQuota", "small", namespace="site") or {}
+    return dict((found.get("status") or {}).get(field) or {})
+
+
+def small_quota(cluster: Any, *, pods: int) -> None:
+    """Namespace site (made when missing) may run this many pods."""
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "site"}})
+    cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "small", "namespace": "site"},
+            "spec": {"hard": {"pods": str(pods)}},
+        }
+    )

@@ -74,6 +74,8 @@ def test_cluster_rbac_grants_what_syncer_deploys_and_leases_by_name(
     assert {"get", "list", "create", "patch", "delete"} <= granted[("", "configmaps")]
     assert ("", "secrets") not in granted
     assert granted[("", "namespaces")] == {"create"}
+    # The gateway's quota check reads quotas and ranges, nothing more.
+    assert granted[("", "resourcequotas")] == granted[("", "limitranges")] == {"list"}
     binding = rendered.one("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "t-syncer", "namespace": NAMESPACE}

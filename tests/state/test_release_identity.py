@@ -73,3 +73,13 @@ def test_describe_names_commit_and_tags() -> None:
     text = make().describe()
     assert text.startswith(make().short_id)
     assert "commit ccccccc" in text and "web:1.4.2" in text
+
+
+def test_a_gateway_rule_added_later_keeps_existing_releases_ids_at_its_default() -> None:
+    app = model.App(name="web", source="deploy", path="apps/web")
+    # The digest of this app before checkQuota existed (a release recorded by then).
+    assert release.config_digest(app) == (
+        "sha256:be3d90a1878c885a6335a17fdab49f9ce0375a13c5355799d43ca8453d4e60aa"
+    )
+    off = dataclasses.replace(app, gateway=model.GatewayPolicy(check_quota=False))
+    assert release.config_digest(off) != release.config_digest(app)
