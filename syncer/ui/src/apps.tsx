@@ -38,7 +38,16 @@ export function AppsView(props: { session: Session }) {
 
   const apps = data?.apps ?? [];
   const clusters = useMemo(
-    () => [...new Set(apps.flatMap((a) => a.clusters.map((c) => c.cluster)))].sort(),
+    // Clusters that run something, and those a pipeline stage will take the app to.
+    () =>
+      [
+        ...new Set(
+          apps.flatMap((a) => [
+            ...a.clusters.map((c) => c.cluster),
+            ...a.stages.flatMap((s) => s.clusters.map((c) => c.name)),
+          ]),
+        ),
+      ].sort(),
     [data],
   );
   const shown = useMemo(

@@ -107,7 +107,9 @@ function StageCard(props: {
           ))}
         </ul>
       )}
-      {s.message && <p class="detail">{s.message}</p>}
+      {s.message && !s.gates.some((g) => g.message === s.message) && (
+        <p class="detail">{s.message}</p>
+      )}
       {approval && (
         <div class="decide" role="group" aria-label={`Approval for ${s.name}`}>
           {(["approve", "reject"] as const).map((action) => {

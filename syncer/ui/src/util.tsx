@@ -54,8 +54,11 @@ export function whyNot(session: Session, action: string, stage = ""): string | u
 
 export const short = (id: string) => (id ? id.slice(0, 12) : "—");
 
-/** ``host/path/name:tag`` → ``name:tag`` (the full reference is the title). */
-export const shortImage = (image: string) => image.slice(image.lastIndexOf("/") + 1);
+/** ``host/path/name:tag@digest`` → ``name:tag`` (the full reference is the title). */
+export function shortImage(image: string): string {
+  const ref = image.split("@")[0];
+  return ref.slice(ref.lastIndexOf("/") + 1);
+}
 
 const TONES: Record<string, string> = {
   Healthy: "good",
