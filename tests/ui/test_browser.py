@@ -130,7 +130,7 @@ def test_the_web_ui_in_chromium(
         browser.login(f"{ui}#/pipelines", TOKENS["ALICE_TOKEN"])
         assert browser.enabled(approve)
         browser.click(approve)
-        browser.wait_text('[role=status]', "Promotion into prod approved")
+        browser.wait_text("[role=status]", "Promotion into prod approved")
         browser.wait_text(f"{prod_stage} h3", "done")
         wait_until(
             lambda: deployed_image(prod).startswith(f"{repository}:1.0.0"), what="prod on 1.0.0"
@@ -139,7 +139,7 @@ def test_the_web_ui_in_chromium(
         # The deployer watches a new image roll out in dev, without reloading the page.
         browser.click('button:has-text("Sign out")')
         browser.login(f"{ui}#/apps/site", TOKENS["BOB_TOKEN"])
-        browser.wait_text('[data-testid=history]', "promotion into prod approved by alice")
+        browser.wait_text("[data-testid=history]", "promotion into prod approved by alice")
         images.push_image(registry, "team/site", tags=["1.1.0"])
         dev_row = '[data-testid=clusters] tr[data-cluster="dev"]'
         browser.do("wait", selector=f'{dev_row}:has-text("site:1.1.0"):has-text("Healthy")')
@@ -153,13 +153,13 @@ def test_the_web_ui_in_chromium(
         browser.do("select", selector='.actions label:has-text("Roll back to") select',
                    label="site:1.0.0")  # fmt: skip
         browser.click('button:has-text("Roll back")')
-        browser.wait_text('[role=status]', "Rollback to")
+        browser.wait_text("[role=status]", "Rollback to")
         wait_until(
             lambda: deployed_image(dev).startswith(f"{repository}:1.0.0"),
             timeout=WAIT, what="dev rolled back to 1.0.0",
         )  # fmt: skip
         browser.wait_text(dev_row, "site:1.0.0")
         browser.wait_text(".summary", "pinned (dev)")
-        browser.wait_text('[data-testid=history]', "requested by bob")
+        browser.wait_text("[data-testid=history]", "requested by bob")
 
         assert browser.page_problems() == []

@@ -10,6 +10,8 @@ const ROW = 44;
 /** Pixels per row (CSS .apps tbody tr keeps it). */
 const SPARE = 8;
 /** Rows rendered above and below the visible ones, so a fast scroll shows no gap. */
+const LIST_POLL_MS = 3000;
+/** Every app's summary is ~2 KiB: with many apps, the list asks less often than a detail. */
 const HEALTHS = ["Healthy", "Progressing", "Degraded", "Failing", "Unhealthy", "Pending"];
 const SYNCS = ["Synced", "OutOfSync", "Unknown"];
 
@@ -28,7 +30,7 @@ function matches(a: AppSummary, text: string): boolean {
 }
 
 export function AppsView(props: { session: Session }) {
-  const { data, error } = usePoll<{ apps: AppSummary[] }>(props.session, "apps");
+  const { data, error } = usePoll<{ apps: AppSummary[] }>(props.session, "apps", LIST_POLL_MS);
   const [text, setText] = useState("");
   const [health, setHealth] = useState("");
   const [sync, setSync] = useState("");
