@@ -86,9 +86,12 @@ class Browser:
         return bool(self.do("enabled", selector=selector))
 
     def login(self, url: str, token: str) -> None:
-        """Sign in through the form, by keyboard: the token typed, Enter to submit."""
+        """Sign in through the form, by keyboard only: Tab reaches the token field first,
+        the token is typed, Enter submits."""
         self.goto(url)
-        self.click("#token")
+        self.do("wait", selector="#token")
+        self.do("press", key="Tab")
+        assert self.do("focused") == "input:token", "Tab does not reach the token field"
         self.do("type", text=token)
         self.do("press", key="Enter")
         self.do("wait", selector="header .who")

@@ -100,6 +100,11 @@ def test_the_web_ui_in_chromium(
         accessible(browser, "login")
         browser.login(ui, TOKENS["VERA_TOKEN"])
         assert browser.text("[data-testid=who]") == "vera (viewer)"
+        # Keyboard: the first Tab reaches "Skip to content", which moves focus to the view.
+        browser.do("press", key="Tab")
+        assert browser.do("focused") == "a:Skip to content"
+        browser.do("press", key="Enter")
+        assert browser.do("focused").startswith("main:")
         dev_cell = 'tr[data-app="site"] td[data-cluster="dev"]'
         browser.wait_text(dev_cell, "site:1.0.0")
         wait_until(lambda: deployed_image(dev).startswith(f"{repository}:1.0.0"), what="dev")
