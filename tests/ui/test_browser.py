@@ -149,7 +149,12 @@ def test_the_web_ui_in_chromium(
         dev_row = '[data-testid=clusters] tr[data-cluster="dev"]'
         browser.do("wait", selector=f'{dev_row}:has-text("site:1.1.0"):has-text("Healthy")')
         assert deployed_image(dev).startswith(f"{repository}:1.1.0")
-        browser.wait_text('[data-plan="dev"]', "Deployment")
+        # Objects per cluster: kind, name, health and drift, compared again on demand.
+        browser.click('button:has-text("Compare again")')
+        browser.do(
+            "wait", selector='[data-plan="dev"] tr:has-text("Deployment"):has-text("Healthy")'
+        )
+        assert "in sync" in browser.text('[data-plan="dev"] tr:has-text("ConfigMap")')
         accessible(browser, "app detail")
         keep(browser, tmp_path, "app-detail")
 

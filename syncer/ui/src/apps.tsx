@@ -1,7 +1,7 @@
 // The apps list: every app's health, sync state, holds, and per cluster the image tags
 // and commit running there; search and filters. Only the rows in view are in the DOM
 // (a fixed row height and two spacer rows), so 1,000 apps scroll as fast as ten.
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { app as appPath, type AppSummary } from "./api";
 import type { Session } from "./main";
 import { Badge, Failure, holdFlags, short, shortImage, usePoll } from "./util";
@@ -63,8 +63,16 @@ export function AppsView(props: { session: Session }) {
       ),
     [data, text, health, sync, held],
   );
-  const first = Math.max(0, Math.floor(top / ROW) - SPARE);
-  const last = Math.min(shown.length, Math.ceil((top + height) / ROW) + SPARE);
+  const scroller = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    // A new search or filter starts at the top of its list.
+    if (scroller.current) scroller.current.scrollTop = 0;
+    setTop(0);
+  }, [text, health, sync, held]);
+  // Until the browser reports the scroll, a list that shrank is not scrolled past its end.
+  const seen = Math.min(top, Math.max(0, shown.length * ROW - height));
+  const first = Math.max(0, Math.floor(seen / ROW) - SPARE);
+  const last = Math.min(shown.length, Math.ceil((seen + height) / ROW) + SPARE);
 
   return (
     <section aria-labelledby="apps-title">
@@ -115,6 +123,7 @@ export function AppsView(props: { session: Session }) {
         tabIndex={0}
         aria-label="Apps table, scrollable"
         ref={(el) => {
+          scroller.current = el;
           if (el && el.clientHeight && el.clientHeight !== height) setHeight(el.clientHeight);
         }}
         onScroll={(e) => setTop((e.target as HTMLElement).scrollTop)}
