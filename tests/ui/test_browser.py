@@ -36,6 +36,12 @@ STAGES = [
 ]
 TOKENS = {"VERA_TOKEN": "vera-viewer-token", "ALICE_TOKEN": "alice-approver-token",
           "BOB_TOKEN": "bob-deployer-token"}  # fmt: skip
+SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: site}
+stringData: {password: git-secret-value}
+"""
 SCREENSHOTS = UI / "screenshots"
 WAIT = 90.0
 
@@ -70,9 +76,9 @@ def test_the_web_ui_in_chromium(
     registry = control.web_registry(registry_server, monkeypatch)
     repository = f"{registry.host}/team/site"
     images.push_image(registry, "team/site", tags=["1.0.0"])
-    repo = git_http.create_repo(
-        "mono", control.app_files("site", greeting="one", image=f"{repository}:1.0.0")
-    )
+    files = control.app_files("site", greeting="one", image=f"{repository}:1.0.0")
+    files["apps/site/secret.yaml"] = SECRET
+    repo = git_http.create_repo("mono", files)
     port = control.free_port()
     config = control.write_config(
         tmp_path, url=repo.url, clusters=[dev, prod], apps=["site"], stages=STAGES,
@@ -155,6 +161,19 @@ def test_the_web_ui_in_chromium(
             "wait", selector='[data-plan="dev"] tr:has-text("Deployment"):has-text("Healthy")'
         )
         assert "in sync" in browser.text('[data-plan="dev"] tr:has-text("ConfigMap")')
+        # Someone changes the Secret in dev: the drift shows, its values masked.
+        patch = '{"stringData": {"password": "live-secret-value"}}'
+        dev.kubectl(
+            "-n", "site", "patch", "secret", "site", "--type=merge", "-p", patch, check=True
+        )
+        browser.click('button:has-text("Compare again")')
+        secret_row = '[data-plan="dev"] tr:has-text("Secret")'
+        browser.do("wait", selector=f"{secret_row}:has-text('update')")
+        browser.click(f"{secret_row} summary")
+        shown = browser.text(f"{secret_row} pre.diff")
+        assert "password" in shown
+        page = browser.text("body")
+        assert "git-secret-value" not in page and "live-secret-value" not in page
         accessible(browser, "app detail")
         keep(browser, tmp_path, "app-detail")
 
