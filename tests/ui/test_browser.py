@@ -85,17 +85,14 @@ def test_the_web_ui_in_chromium(
         images={"site": repository}, registry=registry, git_interval="1s", port=port,
     )  # fmt: skip
     data = yaml.safe_load(config.read_text())
-    data["apps"][0]["images"][0]["interval"] = "1s"
-    data["server"] = {
-        "listen": f"127.0.0.1:{port}",
-        "webhookListen": "127.0.0.1:0",
-        "users": [
-            {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
-            {"name": "alice", "role": "approver", "token": "env:ALICE_TOKEN", "stages": ["prod"]},
-            {"name": "bob", "role": "deployer", "token": "env:BOB_TOKEN"},
-        ],
-    }
+    data["apps"][0]["images"][0]["interval"] = "1s"  # a pushed tag is seen at once
     config.write_text(yaml.safe_dump(data))
+    users = [
+        {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
+        {"name": "alice", "role": "approver", "token": "env:ALICE_TOKEN", "stages": ["prod"]},
+        {"name": "bob", "role": "deployer", "token": "env:BOB_TOKEN"},
+    ]
+    control.set_users(config, port=port, users=users)
     for name, value in TOKENS.items():
         monkeypatch.setenv(name, value)
     ui = f"http://127.0.0.1:{port}/"

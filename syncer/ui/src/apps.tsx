@@ -87,24 +87,8 @@ export function AppsView(props: { session: Session }) {
             onInput={(e) => setText((e.target as HTMLInputElement).value)}
           />
         </label>
-        <label>
-          Health
-          <select value={health} onChange={(e) => setHealth((e.target as HTMLSelectElement).value)}>
-            <option value="">any</option>
-            {HEALTHS.map((h) => (
-              <option key={h}>{h}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Sync
-          <select value={sync} onChange={(e) => setSync((e.target as HTMLSelectElement).value)}>
-            <option value="">any</option>
-            {SYNCS.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Health" value={health} set={setHealth} options={HEALTHS} />
+        <Choice label="Sync" value={sync} set={setSync} options={SYNCS} />
         <label class="check">
           <input
             type="checkbox"
@@ -199,5 +183,27 @@ function AppRow(props: { app: AppSummary; clusters: string[]; index: number }) {
         );
       })}
     </tr>
+  );
+}
+
+function Choice(props: {
+  label: string;
+  value: string;
+  set: (value: string) => void;
+  options: string[];
+}) {
+  return (
+    <label>
+      {props.label}
+      <select
+        value={props.value}
+        onChange={(e) => props.set((e.target as HTMLSelectElement).value)}
+      >
+        <option value="">any</option>
+        {props.options.map((o) => (
+          <option key={o}>{o}</option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -14,6 +14,7 @@ import type { Session } from "./main";
 import {
   Badge,
   Failure,
+  Head,
   holdFlags,
   short,
   shortImage,
@@ -68,16 +69,7 @@ export function AppDetail(props: { session: Session; name: string }) {
           />
           <h2>Clusters</h2>
           <table class="grid" data-testid="clusters">
-            <thead>
-              <tr>
-                <th scope="col">Cluster</th>
-                <th scope="col">Health</th>
-                <th scope="col">Release</th>
-                <th scope="col">Images</th>
-                <th scope="col">Commit</th>
-                <th scope="col">Applied</th>
-              </tr>
-            </thead>
+            <Head cols={["Cluster", "Health", "Release", "Images", "Commit", "Applied"]} />
             <tbody>
               {s.clusters.map((c) => (
                 <tr key={c.cluster} data-cluster={c.cluster}>
@@ -106,15 +98,7 @@ export function AppDetail(props: { session: Session; name: string }) {
       <h2>History</h2>
       <Failure error={history.error} />
       <table class="grid" data-testid="history">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">What</th>
-            <th scope="col">Cluster</th>
-            <th scope="col">Release</th>
-            <th scope="col">Who and why</th>
-          </tr>
-        </thead>
+        <Head cols={["When", "What", "Cluster", "Release", "Who and why"]} />
         <tbody>
           {(history.data?.history ?? []).map((e) => (
             <tr key={e.id}>
@@ -231,20 +215,13 @@ function Objects(props: { session: Session; name: string }) {
             <p class="detail">{c.missing || c.error || c.gate}</p>
           )}
           <table class="grid">
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">Name</th>
-                <th scope="col">Health</th>
-                <th scope="col">Drift</th>
-                <th scope="col">Git vs live</th>
-              </tr>
-            </thead>
+            <Head cols={["Kind", "Name", "Health", "Drift", "Git vs live"]} />
             <tbody>
               {c.objects.map((o) => {
-                const ref = o.object ?? (o as unknown as { kind: string; metadata?: { name: string } });
-                const kind = ref.kind;
-                const name = "name" in ref ? ref.name : "";
+                // A cluster that cannot be reached lists the objects it would get, as rendered.
+                const raw = o as unknown as { kind?: string; metadata?: { name?: string } };
+                const kind = o.object?.kind ?? raw.kind ?? "";
+                const name = o.object?.name ?? raw.metadata?.name ?? "";
                 return (
                   <tr key={`${kind}/${name}`}>
                     <td>{kind}</td>

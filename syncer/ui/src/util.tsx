@@ -144,3 +144,18 @@ export function useAction(session: Session, after: () => void) {
     ) : null;
   return { run, busy, Said };
 }
+
+/** A table's head row: one column header per name. */
+export function Head(props: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.cols.map((c) => (
+          <th scope="col" key={c}>
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
