@@ -58,6 +58,7 @@ def accessible(browser: Browser, view: str) -> None:
 
 def keep(browser: Browser, tmp: Path, name: str) -> None:
     shot = tmp / f"{name}.png"
+    browser.do("evaluate", script="document.activeElement && document.activeElement.blur()")
     browser.do("screenshot", file=str(shot))
     if os.environ.get("SYNCER_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(exist_ok=True)

@@ -52,10 +52,10 @@ export function AppDetail(props: { session: Session; name: string }) {
                 {f}
               </span>
             ))}{" "}
-            <span data-testid="message">{s.message}</span>
+            {!s.waiting.includes(s.message) && <span data-testid="message">{s.message}</span>}
           </p>
           {s.waiting.length > 0 && (
-            <ul class="waiting" aria-label="Waiting for">
+            <ul class="waits" aria-label="Waiting for">
               {s.waiting.map((w) => (
                 <li key={w}>{w}</li>
               ))}
