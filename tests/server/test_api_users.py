@@ -14,6 +14,7 @@ import requests
 from syncer.config import model
 from syncer.server import http
 from tests.server.conftest import FakePort, env
+from tests.server.openapi_check import validate
 
 USERS = (
     model.ApiUser(name="vera", role="viewer", token=env("T_VERA")),
@@ -174,6 +175,8 @@ def test_me_says_who_the_token_is_and_what_they_may_do(
     answer = session.get(f"{users_server.url}/api/v1/me", headers=bearer(f"{user}-token"))
     assert answer.status_code == 200, answer.text
     me = answer.json()
+    document = session.get(f"{users_server.url}/api/v1/openapi.json").json()
+    validate(document, method="GET", path="/me", status=200, body=me)
     assert me["name"] == user and me["role"] == USERS_BY[user].role
     assert set(me["may"]) == ALLOWED[user]
     assert me["stages"] == (["prod"] if user == "alice" else [])
