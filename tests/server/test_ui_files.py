@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 import requests
 
 from syncer.server import http, ui
@@ -75,3 +77,8 @@ def test_no_ui_when_switched_off_or_on_the_webhook_port(
     answer = session.get(f"{off.url}/")
     assert answer.status_code == 404
     assert answer.json() == {"error": "no such path /"}
+
+
+def test_a_checkout_without_the_bundle_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(ui.Missing, match="the web UI is not built"):
+        ui.files(tmp_path)
