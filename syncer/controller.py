@@ -360,14 +360,7 @@ class Controller:
         summary = self._summary(name)
         run = self.store.run(name)
         desired = run.desired_release if run else ""
-        if not desired:
-            sync = "Unknown"
-        elif summary["status"] == "Progressing" or summary["releases"] != [desired]:
-            # Somewhere it does not run the release it should (yet), or a rollout or a
-            # gate still has it on its way.
-            sync = "OutOfSync"
-        else:
-            sync = "Synced"
+        sync = summary["sync"]
         rejected = self.store.rejected(name)
         pending = {
             a.stage: a.requested_at
@@ -416,14 +409,24 @@ class Controller:
             status = "Progressing"
         else:
             status = "Healthy" if healthy else "Unhealthy"
-        stages, waits = self._stages(name, run.desired_release if run else "")
+        desired = run.desired_release if run else ""
+        stages, waits = self._stages(name, desired)
         if status == "Healthy" and any(s["phase"] in _UNDER_WAY for s in stages):
             # What runs is healthy, but the desired release is still on its way through
             # the pipeline (a gate: approval, soak, window): not done yet.
             status = "Progressing"
+        if not desired:
+            sync = "Unknown"
+        elif status == "Progressing" or sorted(current) != [desired]:
+            # Somewhere it does not run the release it should (yet), or a rollout or a
+            # gate still has it on its way.
+            sync = "OutOfSync"
+        else:
+            sync = "Synced"
         return {
             "name": name,
             "status": status,
+            "sync": sync,
             "release": sorted(current)[0] if len(current) == 1 else "",
             "releases": sorted(current),
             "healthy": healthy,
@@ -434,9 +437,9 @@ class Controller:
             "errors": [e.to_dict() for e in errs],
             "waiting": waits,
             "stages": stages,
-            "warnings": self._warnings(name, run.desired_release if run else ""),
+            "warnings": self._warnings(name, desired),
             "holds": [h.to_dict() for h in self.store.holds(name)],
-            **self._write_back(name, run.desired_release if run else ""),
+            **self._write_back(name, desired),
         }
 
     def _write_back(self, name: str, desired: str) -> dict[str, Any]:

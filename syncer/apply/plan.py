@@ -16,7 +16,7 @@ import yaml
 
 from syncer import redact
 from syncer.apply import client as client_mod
-from syncer.apply import compare, errors, ownership, refs, results
+from syncer.apply import compare, errors, health, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
 from syncer.apply import sync as sync_mod
 from syncer.config import model
@@ -64,6 +64,8 @@ def plan(
             options=options,
             app_name=app_name,
         )
+        current = prepared.live.get(ref)
+        item.health = health.assess(current).status if current is not None else health.MISSING
         managers = adopting.get(ref)
         if managers is not None and item.action != "unchanged":
             item.action = "adopt"
@@ -77,7 +79,11 @@ def plan(
             continue
         action = "delete" if options.prune else "orphan"
         text = unified(ref, before=current, after=None) if options.prune else ""
-        outcome.objects.append(results.ObjectPlan(ref=ref, action=action, diff=text))
+        outcome.objects.append(
+            results.ObjectPlan(
+                ref=ref, action=action, diff=text, health=health.assess(current).status
+            )
+        )
     return outcome
 
 

@@ -106,6 +106,8 @@ class ObjectPlan:
     """Changed fields, live -> desired (``spec.replicas: 5 -> 2 (set by kubectl-scale)``)."""
     note: str = ""
     """Why the action is what it is (adoption, replacement)."""
+    health: str = ""
+    """The live object's health now (``health.assess``; Missing when it is not there)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class ObjectPlan:
             "diff": self.diff,
             "fields": list(self.fields),
             "note": self.note,
+            "health": self.health,
         }
 
 

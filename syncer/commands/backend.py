@@ -160,7 +160,10 @@ class Local:
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         parts = path.split("/")
         status, body = api.get(
-            port=self.controller, parts=parts, query={k: str(v) for k, v in (query or {}).items()}
+            port=self.controller,
+            parts=parts,
+            query={k: str(v) for k, v in (query or {}).items()},
+            user=self.user,
         )
         return _answer(status, body, where=self.where)
 

@@ -711,6 +711,12 @@ class Server:
         default=False,
         metadata=doc("Let requests without a token read the API (GET); off by default."),
     )
+    ui: bool = field(
+        default=True,
+        metadata=doc(
+            "Serve the web UI at / on the API listener (it logs in with an API user's token)."
+        ),
+    )
     api_token: SecretRef | None = field(
         default=None,
         metadata=doc("Deprecated (use users): one bearer token, acting as admin user 'api'."),

@@ -12,6 +12,7 @@ its JSON is the API's. Times are ISO-8601 UTC strings (``iso_times``).
 Every route is in ``ROUTES``; ``GET /api/v1/openapi.json`` serves the OpenAPI document
 built from it (``syncer.server.openapi``), needing no token.
 
+    GET  /api/v1/me                          the caller: name, role, stages, what they may do
     GET  /api/v1/apps                        {"apps": [...]}                 viewer
     GET  /api/v1/apps/{app}                  the app's status                viewer
     GET  /api/v1/apps/{app}/history?limit=N  {"app": name, "history": [...]} viewer
@@ -73,6 +74,7 @@ class Route:
 PUBLIC = "public"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", PUBLIC, "This OpenAPI document", "OpenApi"),
+    Route("GET", "/me", users.READ, "Who the token belongs to and what they may do", "Me"),
     Route("GET", "/apps", users.READ, "Every app's status in short", "AppList"),
     Route("GET", "/apps/{app}", users.READ, "One app's status in full", "AppStatus"),
     Route("GET", "/apps/{app}/history", users.READ, "The app's history, newest first", "History"),
@@ -188,10 +190,30 @@ def error(status: int, message: str) -> Answer:
     return status, {"error": message}
 
 
-def get(*, port: port_.ControllerPort, parts: list[str], query: Mapping[str, str]) -> Answer:
-    """``parts``: the path after ``/api/v1/``, split on ``/``; the caller may read."""
+def get(
+    *,
+    port: port_.ControllerPort,
+    parts: list[str],
+    query: Mapping[str, str],
+    user: users.User = users.ANONYMOUS,
+) -> Answer:
+    """``parts``: the path after ``/api/v1/``, split on ``/``; ``user`` may read."""
+    if parts == ["me"]:
+        return 200, me(user)
     status, body = _get(port=port, parts=parts, query=query)
     return status, iso_times(body)
+
+
+def me(user: users.User) -> dict[str, Any]:
+    """Who the caller is and the actions their role allows (what the web UI enables);
+    ``stages``: where an approver may approve or reject (empty: everywhere)."""
+    actions = sorted({r.action for r in ROUTES} - {PUBLIC, users.READ})
+    return {
+        "name": user.name,
+        "role": user.role,
+        "stages": sorted(user.stages),
+        "may": [a for a in actions if user.may(a)],
+    }
 
 
 def _get(*, port: port_.ControllerPort, parts: list[str], query: Mapping[str, str]) -> Answer:

@@ -12,7 +12,8 @@ bytes; every request comes here on a handler thread, on one of two listeners:
   user whose role allows the route, ``syncer.server.users``); ``GET /healthz`` (the
   process answers), ``GET /readyz`` (``port.ready()``; a standby of leader election is
   ready when it can forward to the leader), ``GET /metrics`` (``metrics.exposition``:
-  Prometheus text or OpenMetrics, by ``Accept``). Webhooks there answer 404, except
+  Prometheus text or OpenMetrics, by ``Accept``); the web UI at ``/`` (``server.ui``,
+  ``syncer.server.ui``). Webhooks there answer 404, except
   those a standby replica relays to the leader (marked ``forward.FORWARDED_HEADER``,
   and authenticated again here like any other).
 
@@ -43,7 +44,7 @@ from urllib.parse import parse_qsl
 
 from syncer import errors, metrics
 from syncer.config import model, secrets
-from syncer.server import api, forward, transport, users, webhooks
+from syncer.server import api, forward, transport, ui, users, webhooks
 from syncer.server import port as port_
 
 log = logging.getLogger("syncer.server")
@@ -455,6 +456,9 @@ class _Exchange:
         method, path = self.request.method, self.request.path.rstrip("/") or "/"
         query = dict(parse_qsl(self.request.query_string))
         try:
+            page = self._ui(method, path)
+            if page is not None:
+                return page
             status, body, content_type = self._route(method, path, query)
         except _Answer as answer:
             return _error(answer.status, answer.body, answer.headers, close=answer.close)
@@ -506,13 +510,35 @@ class _Exchange:
                 authorization=self.headers.get("Authorization"),
             )
             if method in ("GET", "HEAD"):
-                status, body = api.get(port=app.port, parts=parts, query=query)
+                status, body = api.get(port=app.port, parts=parts, query=query, user=user)
             else:
                 data = self._json_body()
                 app.forward_if_standby(self.headers)
                 status, body = api.post(port=app.port, parts=parts, body=data, user=user)
             return status, _json_bytes(body), "application/json"
         raise _Answer(404, {"error": f"no such path {path}"})
+
+    def _ui(self, method: str, path: str) -> transport.Response | None:
+        """The web UI's file at ``path`` (``server.ui``, API listener, GET/HEAD); None
+        for every other request."""
+        if (
+            self.request.listener != "api"
+            or not self.app.settings.ui
+            or path.startswith(("/api/", "/webhooks/"))
+            or path in ("/healthz", "/readyz", "/metrics")
+        ):
+            return None
+        try:
+            found = ui.answer(path, if_none_match=self.headers.get("If-None-Match"))
+        except ui.Missing as err:
+            log.error("msg=web UI unavailable error=%s", err)
+            raise _Answer(404, {"error": f"{err}; build it with syncer/ui/build.mjs"}) from err
+        if found is None:
+            return None
+        self._only(method, "GET", "HEAD")
+        status, file = found
+        body = b"" if status == 304 else file.body
+        return transport.Response(status, body, file.content_type, dict(file.headers))
 
     def _only(self, method: str, *allowed: str) -> None:
         allow = ", ".join((*allowed, "OPTIONS"))

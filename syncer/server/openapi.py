@@ -100,6 +100,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "name": STR,
             "status": STR,
+            "sync": {"enum": ["Synced", "OutOfSync", "Unknown"]},
             "release": STR,
             "releases": STRS,
             "healthy": BOOL,
@@ -113,6 +114,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "warnings": STRS,
             "holds": _list(_ref("Hold")),
         },
+    ),
+    "Me": _obj(
+        {
+            "name": STR,
+            "role": {"enum": list(users.GRANTS)},
+            "stages": STRS,
+            "may": STRS,
+        }
     ),
     "AppList": _obj({"apps": _list(_ref("AppSummary"))}),
     "Approval": _obj(

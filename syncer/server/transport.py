@@ -423,8 +423,10 @@ class Transport:
                 _prefetch(request, receive=receive)
                 response = await loop.run_in_executor(pool, handler, request)
             unread = request.body.left_unread()
-            headers = [(b"cache-control", b"no-store")]
-            if response.status != 204:
+            given = {name.lower() for name in response.headers}
+            # API answers are never cached; a response may say otherwise (the UI's files).
+            headers = [] if "cache-control" in given else [(b"cache-control", b"no-store")]
+            if response.status not in (204, 304):
                 headers += [
                     (b"content-type", response.content_type.encode("latin-1")),
                     (b"content-length", str(len(response.body)).encode()),

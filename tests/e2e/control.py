@@ -115,6 +115,19 @@ def write_config(
     return path
 
 
+def set_users(config: Path, *, port: int, users: list[dict[str, Any]], **server: Any) -> None:
+    """Serve the API of ``config`` on ``port`` to ``users`` (``server.users`` entries; more
+    ``server`` settings in ``server``, e.g. ``tokenFile``)."""
+    data = yaml.safe_load(config.read_text())
+    data["server"] = {
+        "listen": f"127.0.0.1:{port}",
+        "webhookListen": "127.0.0.1:0",
+        "users": users,
+        **server,
+    }
+    config.write_text(yaml.safe_dump(data))
+
+
 def cli_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = cli.main(list(args))
     out, err = capsys.readouterr()

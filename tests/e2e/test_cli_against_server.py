@@ -83,17 +83,11 @@ def test_cli_against_a_running_syncer_with_users_and_roles(
     )  # fmt: skip
     tokens = tmp_path / "api-tokens.csv"
     tokens.write_text("bob-token-1,bob,deployer\n")
-    data = yaml.safe_load(config.read_text())
-    data["server"] = {
-        "listen": f"127.0.0.1:{port}",
-        "webhookListen": "127.0.0.1:0",
-        "users": [
-            {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
-            {"name": "alice", "role": "approver", "token": "env:ALICE_TOKEN", "stages": ["prod"]},
-        ],
-        "tokenFile": str(tokens),
-    }
-    config.write_text(yaml.safe_dump(data))
+    users = [
+        {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
+        {"name": "alice", "role": "approver", "token": "env:ALICE_TOKEN", "stages": ["prod"]},
+    ]
+    control.set_users(config, port=port, users=users, tokenFile=str(tokens))
     for name, value in TOKENS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SYNCER_CONTEXTS", str(tmp_path / "contexts.yaml"))

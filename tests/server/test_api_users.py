@@ -14,6 +14,7 @@ import requests
 from syncer.config import model
 from syncer.server import http
 from tests.server.conftest import FakePort, env
+from tests.server.openapi_check import validate
 
 USERS = (
     model.ApiUser(name="vera", role="viewer", token=env("T_VERA")),
@@ -165,3 +166,18 @@ def test_a_user_whose_token_cannot_be_read_is_locked_out_alone(
     answer = session.post(f"{server.url}/api/v1/apps/web/sync", headers=bearer("ada-token"))
     assert answer.status_code == 202
     assert "msg=API token unavailable user=gone ref=env:T_GONE" in caplog.text
+
+
+@pytest.mark.parametrize("user", ["vera", "bob", "alice", "ada"])
+def test_me_says_who_the_token_is_and_what_they_may_do(
+    user: str, users_server: http.HttpServer, session: requests.Session
+) -> None:
+    answer = session.get(f"{users_server.url}/api/v1/me", headers=bearer(f"{user}-token"))
+    assert answer.status_code == 200, answer.text
+    me = answer.json()
+    document = session.get(f"{users_server.url}/api/v1/openapi.json").json()
+    validate(document, method="GET", path="/me", status=200, body=me)
+    assert me["name"] == user and me["role"] == USERS_BY[user].role
+    assert set(me["may"]) == ALLOWED[user]
+    assert me["stages"] == (["prod"] if user == "alice" else [])
+    assert session.get(f"{users_server.url}/api/v1/me").status_code == 401
