@@ -15,6 +15,7 @@ is sent, retries included; a replica that no longer holds a valid lease gets
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -70,6 +71,8 @@ class ClusterClient:
         """identity -> (digest of what we applied, resourceVersion it produced)."""
         self.round_cache: Any = None
         """A ``cache.RoundCache`` while ``apply.read_round`` is active, else None."""
+        self.watches: Any = None
+        """An ``informer.Watches`` when this cluster's drift is read from watches."""
         self._api = api
         self._reload = reload
         """Builds a new ApiClient from the kubeconfig (or service account) as it is now."""
@@ -101,10 +104,19 @@ class ClusterClient:
         self, *, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every object of a kind (in a namespace) matching the selector, all pages."""
+        return self.list_versioned(
+            api_version=api_version, kind=kind, namespace=namespace, label_selector=label_selector
+        )[0]
+
+    def list_versioned(
+        self, *, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """``list_objects`` and the list's resourceVersion (where a watch starts from)."""
         resource = self.resource(api_version, kind)
         path = resource.path(namespace=namespace)
         items: list[dict[str, Any]] = []
         token = ""
+        version = ""
         while True:
             query = [("limit", "500")]
             if label_selector:
@@ -123,9 +135,11 @@ class ClusterClient:
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = str((page.get("metadata") or {}).get("continue") or "")
+            meta = page.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
             if not token:
-                return items
+                return items, version
 
     def apply(self, obj: dict[str, Any], *, force: bool, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply with field manager ``syncer``; the resulting object."""
@@ -183,6 +197,70 @@ class ClusterClient:
         except errors.NotFound:
             return False
         return True
+
+    def watch(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        resource_version: str,
+        label_selector: str = "",
+        timeout_seconds: int = 300,
+    ) -> WatchStream:
+        """Open a WATCH of a kind in every namespace from ``resource_version`` (bookmarks
+        asked for); iterate the answer for its events. The server ends it after
+        ``timeout_seconds``. A refused or expired start raises like ``request`` does
+        (``Gone`` for an expired resourceVersion); one attempt, no retries: the caller
+        (``informer``) owns the backoff."""
+        resource = self.resource(api_version, kind)
+        query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        path = resource.path()
+        full_path = path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
+        subject = f"WATCH {kind}"
+        self._bucket.take()
+        self.stats.count(verb="WATCH", write=False)
+        try:
+            method, url, headers, _, _ = self._api.param_serialize(
+                method="GET",
+                resource_path=full_path,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            # No total deadline: a watch is read for minutes. A read that waits past the
+            # server's own end of the watch (plus a margin) means a dead connection.
+            answer = self._api.call_api(
+                method, url, header_params=headers,
+                _request_timeout=(self.timeout, timeout_seconds + WATCH_READ_MARGIN),
+            )  # fmt: skip
+        except k8s_client.ApiException as err:
+            raw = err.body if isinstance(err.body, bytes) else str(err.body or "").encode()
+            raise self._watch_error(subject, err.status or 0, dict(err.headers or {}), raw) from err
+        except (urllib3.exceptions.HTTPError, OSError, k8s_config.ConfigException) as err:
+            raise errors.ClusterUnreachable(
+                f"cluster {self.name}: API unreachable ({_short(err)}) on {subject}",
+                retry_after=10.0,
+            ) from err
+        response = answer.response
+        if answer.status != 200:
+            data = self._read_body(response, started=time.monotonic(), what=subject)
+            raise self._watch_error(subject, answer.status, dict(answer.headers or {}), data)
+        return WatchStream(response, cluster=self.name, what=subject)
+
+    def _watch_error(
+        self, subject: str, status: int, headers: dict[str, str], data: bytes
+    ) -> syncer_errors.SyncerError:
+        if status == 410:
+            return errors.Gone(f"cluster {self.name}: {subject}: resourceVersion expired")
+        if status == 0:
+            return errors.ClusterUnreachable(f"cluster {self.name}: {subject}: no answer")
+        return self._error(method="GET", subject=subject, status=status, headers=headers, data=data)
 
     def served_apis(self) -> tuple[str, list[str]]:
         """(server version, every ``group/version`` and ``group/version/Kind`` served),
@@ -409,6 +487,54 @@ class ClusterClient:
             return self.request("GET", path)
         except errors.NotFound:
             return None
+
+
+WATCH_READ_MARGIN = 30
+"""Seconds a watch read may wait beyond the server's ``timeoutSeconds`` before the
+connection is taken for dead (bookmarks and the server's own end come well before)."""
+
+
+class WatchStream:
+    """An open watch: iterating it yields its events (``{"type": ..., "object": ...}``)
+    until the server ends it; ``close`` (from any thread) ends it at once. A connection
+    that breaks mid-stream raises ``errors.ClusterUnreachable``."""
+
+    def __init__(self, response: Any, *, cluster: str, what: str) -> None:
+        self._response = response
+        self._cluster = cluster
+        self._what = what
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        pending = b""
+        try:
+            while chunk := self._response.read1(1 << 16):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    event = _json_or_none(line)
+                    if event is not None:
+                        yield event
+        except Exception as err:
+            if self.closed:
+                return  # closed from another thread: whatever the read tripped on
+            if not isinstance(err, urllib3.exceptions.HTTPError | OSError | ValueError):
+                raise
+            raise errors.ClusterUnreachable(
+                f"cluster {self._cluster}: {self._what} broken ({_short(err)})", retry_after=1.0
+            ) from err
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the watch; a read blocked in another thread returns."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):  # already broken: nothing left to end
+            self._response.shutdown()
+        with contextlib.suppress(Exception):
+            self._response.close()
 
 
 # A real apiserver answers 500 for an apply it cannot turn into a typed object (an
