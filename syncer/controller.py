@@ -655,7 +655,8 @@ class Controller:
             return False, f"state unavailable: {err}"
         reason = f"running: {len(self.config.apps)} apps"
         polled = sorted(
-            f"{w['cluster']}/{w['kind']} ({w['state']})"
+            f"{w['cluster']}/{w['kind']}{' in ' + w['namespace'] if w['namespace'] else ''}"
+            f" ({w['state']})"
             for w in self.watch_status()
             if w["state"] in ("reconnecting", "unavailable")
         )

@@ -267,7 +267,8 @@ class WatchesCollector(registry.Collector):
     """Drift watches (``syncer.apply.informer``), per cluster and kind, from a function
     asked at each scrape (``watch``): whether each is synced (drift read from its cache)
     or not (drift checks list that kind), the objects cached, events received, LISTs and
-    restarts. Kinds are those syncer's apps deploy: a bounded set."""
+    restarts. Kinds are those syncer's apps deploy, namespace "" for a watch of all
+    namespaces (else the namespaces apps deploy to): bounded sets."""
 
     def __init__(self) -> None:
         self._read: Callable[[], Iterable[Mapping[str, object]]] | None = None
@@ -294,7 +295,7 @@ class WatchesCollector(registry.Collector):
         for entry in entries:
             if not entry.get("kind"):
                 continue  # a cluster polled by config: nothing is watched there
-            labels = [str(entry["cluster"]), str(entry["kind"])]
+            labels = [str(entry["cluster"]), str(entry["kind"]), str(entry.get("namespace", ""))]
             synced.add_metric(labels, 1 if entry.get("state") == "synced" else 0)
             objects.add_metric(labels, _number(entry.get("objects")))
             events.add_metric(labels, _number(entry.get("events")))
@@ -310,7 +311,7 @@ class WatchesCollector(registry.Collector):
         core.CounterMetricFamily,
         core.CounterMetricFamily,
     ]:
-        labels = ["cluster", "kind"]
+        labels = ["cluster", "kind", "namespace"]
         return (
             core.GaugeMetricFamily(
                 "syncer_watch_synced",

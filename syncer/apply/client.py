@@ -23,7 +23,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -198,16 +198,45 @@ class ClusterClient:
             return False
         return True
 
+    def allowed(
+        self, *, verbs: Sequence[str], resource: discovery.Resource, namespace: str
+    ) -> bool:
+        """Whether this client's credentials may do every one of ``verbs`` on ``resource``
+        in ``namespace`` ("": in all namespaces), by SelfSubjectAccessReview (which every
+        authenticated user may ask): nothing is tried and refused to find out."""
+        group = resource.api_version.rpartition("/")[0]
+        for verb in verbs:
+            attributes = {
+                "verb": verb, "group": group, "resource": resource.plural, "namespace": namespace,
+            }  # fmt: skip
+            review = self.request(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body={
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes},
+                },
+                content_type="application/json",
+                what=f"access review {verb} {resource.plural}",
+                read_only=True,
+            )
+            if not (review.get("status") or {}).get("allowed"):
+                return False
+        return True
+
     def watch(
         self,
         *,
         api_version: str,
         kind: str,
         resource_version: str,
+        namespace: str = "",
         label_selector: str = "",
         timeout_seconds: int = 300,
     ) -> WatchStream:
-        """Open a WATCH of a kind in every namespace from ``resource_version`` (bookmarks
+        """Open a WATCH of a kind (in every namespace, or in ``namespace``) from
+        ``resource_version`` (bookmarks
         asked for); iterate the answer for its events. The server ends it after
         ``timeout_seconds``. A refused or expired start raises like ``request`` does
         (``Gone`` for an expired resourceVersion); one attempt, no retries: the caller
@@ -221,7 +250,7 @@ class ClusterClient:
         ]
         if label_selector:
             query.append(("labelSelector", label_selector))
-        path = resource.path()
+        path = resource.path(namespace=namespace)
         full_path = path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
         subject = f"WATCH {kind}"
         self._bucket.take()
@@ -293,11 +322,13 @@ class ClusterClient:
         content_type: str = "",
         what: str = "",
         accept: str = "application/json",
+        read_only: bool = False,
     ) -> dict[str, Any]:
-        """One API call with rate limiting and retries; the parsed JSON answer."""
+        """One API call with rate limiting and retries; the parsed JSON answer.
+        ``read_only``: a POST that changes nothing (an access review): not a write."""
         url_query = "&".join(f"{key}={quote(value, safe='')}" for key, value in query or [])
         full_path = f"{path}?{url_query}" if url_query else path
-        write = method != "GET" and ("dryRun", "All") not in (query or [])
+        write = method != "GET" and ("dryRun", "All") not in (query or []) and not read_only
         subject = what or path
         attempt = 0
         reloaded = False

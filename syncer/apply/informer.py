@@ -29,7 +29,7 @@ from typing import Any
 
 from syncer import errors as syncer_errors
 from syncer.apply import client as client_mod
-from syncer.apply import errors, ownership, refs
+from syncer.apply import discovery, errors, ownership, refs
 from syncer.apply.sync import unchanged
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ WATCH_SECONDS = (300, 600)
 so that watches of many kinds are not re-opened together."""
 BACKOFF = (1.0, 30.0)
 """Seconds before re-opening a broken watch: first, doubling up to the second."""
+MAX_NAMESPACE_WATCHES = 100
+"""Watches per cluster where kinds may only be watched namespace by namespace: each is a
+connection and a thread; beyond it, kinds in further namespaces are listed."""
 FORBIDDEN_RETRY = 300.0
 """Seconds before asking again after RBAC refused a LIST or WATCH (roles change)."""
 
@@ -64,11 +67,14 @@ class Informer:
         api_version: str,
         kind: str,
         changed: Callable[[dict[str, Any] | None, dict[str, Any] | None], None],
+        namespace: str = "",
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.client = client
         self.api_version = api_version
         self.kind = kind
+        self.namespace = namespace
+        """"" for every namespace (one watch), else the one namespace watched."""
         self._changed = changed
         self._lock = threading.Condition()
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -112,7 +118,9 @@ class Informer:
     # --- running ------------------------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.run, name=f"watch-{self.client.name}-{self.kind}", daemon=True
+            target=self.run,
+            name=f"watch-{self.client.name}-{self.kind}-{self.namespace}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -174,8 +182,9 @@ class Informer:
 
     def _list(self) -> None:
         items, version = self.client.list_versioned(
-            api_version=self.api_version, kind=self.kind, label_selector=SELECTOR
-        )
+            api_version=self.api_version, kind=self.kind, namespace=self.namespace,
+            label_selector=SELECTOR,
+        )  # fmt: skip
         self.lists += 1
         fresh = {_key(obj): obj for obj in items}
         with self._lock:
@@ -196,6 +205,7 @@ class Informer:
         stream = self.client.watch(
             api_version=self.api_version,
             kind=self.kind,
+            namespace=self.namespace,
             resource_version=self.version,
             label_selector=SELECTOR,
             timeout_seconds=random.randint(*WATCH_SECONDS),
@@ -264,7 +274,13 @@ class Informer:
 
 
 class Watches:
-    """Every informer of one cluster, started on first use; the client's ``watches``."""
+    """Every informer of one cluster, started on first use; the client's ``watches``.
+
+    A kind is watched in all namespaces at once when the credentials may list and watch
+    it cluster-wide (asked once per kind by access review, ``client.allowed``), else
+    per namespace the apps deploy it to (a chart installed with namespaced Roles), up to
+    ``max_namespaces`` watches in all; beyond that, and where even that is not allowed,
+    the kind is listed by each check as before."""
 
     def __init__(
         self,
@@ -272,12 +288,15 @@ class Watches:
         *,
         notify: Notify | None = None,
         sync_wait: float = SYNC_WAIT,
+        max_namespaces: int = MAX_NAMESPACE_WATCHES,
     ) -> None:
         self.client = client
         self.notify = notify
         self.sync_wait = sync_wait
-        self._informers: dict[tuple[str, str], Informer] = {}
-        self._unwatchable: dict[tuple[str, str], str] = {}
+        self.max_namespaces = max_namespaces
+        self._informers: dict[tuple[str, str, str], Informer] = {}
+        self._cluster_wide: dict[tuple[str, str], bool] = {}
+        self._unwatchable: dict[tuple[str, str, str], str] = {}
         self._expected: dict[Identity, dict[str, Any]] = {}
         self._by_app: dict[str, set[Identity]] = {}
         self._lock = threading.Lock()
@@ -293,7 +312,7 @@ class Watches:
     ) -> list[dict[str, Any]] | None:
         """The app's objects of a kind in a namespace from the cache; None when the kind's
         watch is not synced (the caller reads the server, as without watches)."""
-        informer = self.informer(api_version, kind)
+        informer = self.informer(api_version, kind, namespace)
         if informer is None or not informer.synced:
             with self._lock:
                 self.misses += 1
@@ -302,39 +321,76 @@ class Watches:
             self.hits += 1
         return informer.owned(namespace=namespace, app_name=app_name)
 
-    def informer(self, api_version: str, kind: str, *, wait: bool = True) -> Informer | None:
-        """The kind's informer, started now when it is the first use of the kind (and
-        waited for up to ``sync_wait`` unless not ``wait``); None when the kind cannot be
-        watched."""
-        key = (api_version, kind)
+    def informer(
+        self, api_version: str, kind: str, namespace: str = "", *, wait: bool = True
+    ) -> Informer | None:
+        """The informer that holds a kind's objects in ``namespace``, started now when it
+        is the first use (and waited for up to ``sync_wait`` unless not ``wait``); None
+        when they cannot be watched (``status`` says why)."""
         with self._lock:
-            if self._stopped or key in self._unwatchable:
+            if self._stopped:
                 return None
-            found = self._informers.get(key)
-        if found is not None:
-            return found
+            for key in ((api_version, kind, ""), (api_version, kind, namespace)):
+                if key in self._informers:
+                    return self._ready(self._informers[key], wait=wait)
+                if key in self._unwatchable:
+                    return None
         try:
             resource = self.client.resource(api_version, kind)
+            scope = self._scope(resource, namespace)
         except syncer_errors.SyncerError:
-            return None  # not served (yet): the caller's own read says so
-        if not resource.watchable:
-            with self._lock:
-                self._unwatchable[key] = "the API does not serve watch for this kind"
-            log.warning(
-                "cluster=%s kind=%s cannot be watched: drift checks list it",
-                self.client.name, kind,
-            )  # fmt: skip
-            return None
+            return None  # not served (yet), or the cluster does not answer: list this time
+        key = (api_version, kind, scope if scope is not None else namespace)
         with self._lock:
             found = self._informers.get(key)
-            if found is None:
+            if found is None and key not in self._unwatchable:
+                why = self._refusal(resource, scope)
+                if why:
+                    self._unwatchable[key] = why
+                    log.warning(
+                        "cluster=%s kind=%s%s not watched: %s; drift checks list it",
+                        self.client.name, kind, f" namespace={namespace}" if namespace else "",
+                        why,
+                    )  # fmt: skip
+                    return None
                 found = Informer(self.client, api_version=api_version, kind=kind,
-                                 changed=self._changed)  # fmt: skip
+                                 namespace=key[2], changed=self._changed)  # fmt: skip
                 self._informers[key] = found
                 found.start()
+        return self._ready(found, wait=wait) if found is not None else None
+
+    def _scope(self, resource: discovery.Resource, namespace: str) -> str | None:
+        """ "" when the kind is watched in every namespace at once, ``namespace`` when per
+        namespace; None when it may not be watched (asked once per kind and namespace)."""
+        key = (resource.api_version, resource.kind)
+        with self._lock:
+            wide = self._cluster_wide.get(key)
+        if wide is None:
+            wide = resource.watchable and self.client.allowed(
+                verbs=("list", "watch"), resource=resource, namespace=""
+            )
+            with self._lock:
+                self._cluster_wide[key] = wide
+        if wide or not resource.namespaced:
+            return "" if wide else None
+        if self.client.allowed(verbs=("list", "watch"), resource=resource, namespace=namespace):
+            return namespace
+        return None
+
+    def _refusal(self, resource: discovery.Resource, scope: str | None) -> str:
+        """Why a kind (in a namespace) is not watched, "" when it is (caller holds the lock)."""
+        if not resource.watchable:
+            return "the API does not serve watch for this kind"
+        if scope is None:
+            return "RBAC forbids list and watch of it (cluster-wide and in this namespace)"
+        if scope and sum(1 for k in self._informers if k[2]) >= self.max_namespaces:
+            return f"already {self.max_namespaces} namespace watches on this cluster"
+        return ""
+
+    def _ready(self, informer: Informer, *, wait: bool) -> Informer:
         if wait:
-            found.wait_synced(self.sync_wait)
-        return found
+            informer.wait_synced(self.sync_wait)
+        return informer
 
     # --- what apps want, and telling them --------------------------------------------------
     def expect(self, app_name: str, objects: Iterable[dict[str, Any]]) -> None:
@@ -348,8 +404,10 @@ class Watches:
             self._expected.update(wanted)
             self._by_app[app_name] = set(wanted)
         # The kinds apps deploy are the kinds watched: from an app's first sync on.
-        for api_version, kind in sorted({(str(o["apiVersion"]), str(o["kind"])) for o in objects}):
-            self.informer(api_version, kind, wait=False)
+        for api_version, kind, namespace in sorted(
+            {(str(o["apiVersion"]), str(o["kind"]), _key(o)[0]) for o in objects}
+        ):
+            self.informer(api_version, kind, namespace, wait=False)
 
     def _changed(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         app_name = self.drifted(old, new)
@@ -397,20 +455,20 @@ class Watches:
         found = [
             {
                 "cluster": self.client.name, "apiVersion": i.api_version, "kind": i.kind,
-                "state": i.state, "reason": i.reason, "objects": len(i), "events": i.events,
-                "lists": i.lists, "restarts": i.restarts,
+                "namespace": i.namespace, "state": i.state, "reason": i.reason,
+                "objects": len(i), "events": i.events, "lists": i.lists, "restarts": i.restarts,
             }
             for i in informers
         ]  # fmt: skip
         found += [
             {
                 "cluster": self.client.name, "apiVersion": api_version, "kind": kind,
-                "state": UNAVAILABLE, "reason": why, "objects": 0, "events": 0, "lists": 0,
-                "restarts": 0,
+                "namespace": namespace, "state": UNAVAILABLE, "reason": why, "objects": 0,
+                "events": 0, "lists": 0, "restarts": 0,
             }
-            for (api_version, kind), why in unwatchable.items()
+            for (api_version, kind, namespace), why in unwatchable.items()
         ]  # fmt: skip
-        return sorted(found, key=lambda e: (e["kind"], e["apiVersion"]))
+        return sorted(found, key=lambda e: (e["kind"], e["apiVersion"], e["namespace"]))
 
 
 IGNORED_METADATA = ("resourceVersion", "managedFields", "generation")

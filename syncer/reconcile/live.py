@@ -246,7 +246,8 @@ class LiveParts:
                 found += client.watches.status()
             elif watching and cluster.drift_source != "watch":
                 found.append({
-                    "cluster": cluster.name, "apiVersion": "", "kind": "", "state": "poll",
+                    "cluster": cluster.name, "apiVersion": "", "kind": "", "namespace": "",
+                    "state": "poll",
                     "reason": "driftSource: poll", "objects": 0, "events": 0, "lists": 0,
                     "restarts": 0,
                 })  # fmt: skip
