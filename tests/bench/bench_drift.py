@@ -10,8 +10,9 @@ at its default (``sync.driftInterval`` 5m, ``selfHeal`` off) but for the drift s
    rollout, the clusters' front doors count every request for WINDOW seconds.
 2. ``driftSource: watch`` (the default): the controller is restarted on the same state
    (its start-up pass checks every app once, which starts the watches), and once it is
-   idle the requests are counted the same way. Then one Deployment is scaled with
-   kubectl and the time until its drift is recorded in history is printed.
+   idle the requests are counted the same way. Then one Deployment is scaled by hand
+   (an Update, as ``kubectl scale`` makes) and the time until its drift is recorded in
+   history is printed.
 
 Both print cluster requests per minute (all verbs, WATCH requests included), CPU seconds
 of this process over the window, and the watch state. Nothing else changes meanwhile,
@@ -121,8 +122,9 @@ def main() -> None:
                                 for w in ctl.watch_status()})  # fmt: skip
                 victim = names[len(names) // 2]
                 before = len([e for e in ctl.store.history(victim, limit=50) if e.kind == "drift"])
-                lab.clusters[0].kubectl("-n", victim, "scale", "deploy", victim, "--replicas=3",
-                                        check=True)  # fmt: skip
+                edit = lab.clusters[0].get("apps/v1", "Deployment", victim, namespace=victim)
+                edit["spec"]["replicas"] = 3
+                lab.clusters[0].put(edit, manager="kubectl-scale")  # as kubectl scale would
                 edited = time.monotonic()
                 lab_mod.wait_until(
                     lambda: len([e for e in ctl.store.history(victim, limit=50)
