@@ -111,7 +111,8 @@ class Informer:
                 self._lock.wait(left)
             return self.state == SYNCED
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """Objects in the cache."""
         with self._lock:
             return len(self._objects)
 
@@ -328,13 +329,13 @@ class Watches:
         is the first use (and waited for up to ``sync_wait`` unless not ``wait``); None
         when they cannot be watched (``status`` says why)."""
         with self._lock:
-            if self._stopped:
+            if self._stopped or (api_version, kind, namespace) in self._unwatchable:
                 return None
-            for key in ((api_version, kind, ""), (api_version, kind, namespace)):
-                if key in self._informers:
-                    return self._ready(self._informers[key], wait=wait)
-                if key in self._unwatchable:
-                    return None
+            known = self._informers.get((api_version, kind, ""))
+            if known is None:
+                known = self._informers.get((api_version, kind, namespace))
+        if known is not None:
+            return self._ready(known, wait=wait)
         try:
             resource = self.client.resource(api_version, kind)
             scope = self._scope(resource, namespace)
@@ -357,7 +358,7 @@ class Watches:
                                  namespace=key[2], changed=self._changed)  # fmt: skip
                 self._informers[key] = found
                 found.start()
-        return self._ready(found, wait=wait) if found is not None else None
+        return self._ready(found, wait=wait) if found is not None else None  # lock released
 
     def _scope(self, resource: discovery.Resource, namespace: str) -> str | None:
         """ "" when the kind is watched in every namespace at once, ``namespace`` when per
@@ -456,7 +457,7 @@ class Watches:
             {
                 "cluster": self.client.name, "apiVersion": i.api_version, "kind": i.kind,
                 "namespace": i.namespace, "state": i.state, "reason": i.reason,
-                "objects": len(i), "events": i.events, "lists": i.lists, "restarts": i.restarts,
+                "objects": i.count(), "events": i.events, "lists": i.lists, "restarts": i.restarts,
             }
             for i in informers
         ]  # fmt: skip

@@ -68,15 +68,21 @@ class FakeClient:
         self.applied: dict[Any, Any] = {}
         self.done = threading.Event()
         self.release = threading.Event()
+        self.may_watch = {""}
+        """Namespaces ("" = all at once) the credentials may list and watch in."""
+        self.reviews: list[str] = []
+        self.list_namespaces: list[str] = []
 
     def resource(self, api_version: str, kind: str) -> discovery.Resource:
         return discovery.Resource(api_version, kind, "configmaps", True)
 
-    def allowed(self, **_: Any) -> bool:
-        return True
+    def allowed(self, *, namespace: str, **_: Any) -> bool:
+        self.reviews.append(namespace)
+        return namespace in self.may_watch
 
-    def list_versioned(self, **_: Any) -> tuple[list[dict[str, Any]], str]:
+    def list_versioned(self, *, namespace: str = "", **_: Any) -> tuple[list[dict[str, Any]], str]:
         self.listed += 1
+        self.list_namespaces.append(namespace)
         items, version = self.lists.pop(0) if self.lists else ([], "1")
         return copy.deepcopy(items), version
 
@@ -161,4 +167,18 @@ def test_refused_watch_falls_back_to_listing_and_says_why() -> None:
     (entry,) = watches.status()
     assert entry["state"] == "unavailable" and "RBAC forbids" in entry["reason"], entry
     assert watches.misses == 1 and watches.hits == 0
+    stop(watches, client)
+
+
+def test_namespaced_roles_get_a_watch_per_namespace_up_to_the_limit() -> None:
+    client = FakeClient()
+    client.may_watch = {"web", "api", "db"}  # Roles in three namespaces, nothing cluster-wide
+    watches = informer.Watches(client, notify=None, sync_wait=5, max_namespaces=2)  # type: ignore[arg-type]
+    for namespace in ("web", "api", "db", "web"):
+        watches.owned(api_version="v1", kind="ConfigMap", namespace=namespace, app_name="x")
+    states = {s["namespace"]: (s["state"], s["reason"]) for s in watches.status()}
+    assert states["web"][0] == states["api"][0] == "synced", states
+    assert states["db"] == ("unavailable", "already 2 namespace watches on this cluster")
+    assert sorted(client.list_namespaces) == ["api", "web"]  # never a refused cluster-wide LIST
+    assert watches.hits == 3 and watches.misses == 1
     stop(watches, client)
