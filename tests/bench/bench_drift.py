@@ -31,29 +31,16 @@ from typing import Any
 import yaml
 
 from tests.bench import bench_controller as lab_mod
-from tests.servers import images, registry_process
+from tests.servers import registry_process
 
 
-def entries(lab: lab_mod.Lab, *, apps: int, repos: int) -> tuple[list[dict[str, Any]], list[Any]]:
-    per_repo = max(1, apps // repos)
-    found, git_repos = [], []
-    for r in range(repos):
-        image_repo = f"team{r}/svc"
-        images.push_image(lab.registry, image_repo, tags=["1.0.0"])
-        files = {}
-        for a in range(per_repo):
-            name = f"app-{r}-{a}"
-            files[f"apps/{name}/all.yaml"] = lab_mod.DEPLOYMENT % {
-                "app": name, "image": f"{lab.registry.host}/{image_repo}",
-            }  # fmt: skip
-            found.append({
-                "name": name, "source": f"repo{r}", "path": f"apps/{name}",
-                "namespace": name, "clusters": ["staging", "prod"],
-                "images": [{"repository": f"{lab.registry.host}/{image_repo}",
-                            "policy": {"semver": "^1.0"}}],
-            })  # fmt: skip
-        git_repos.append(lab.git.create_repo(f"repo{r}", files))
-    return found, git_repos
+def entry(*, name: str, source: str, repository: str) -> dict[str, Any]:
+    """An app with every setting at its default."""
+    return {
+        "name": name, "source": source, "path": f"apps/{name}", "namespace": name,
+        "clusters": ["staging", "prod"],
+        "images": [{"repository": repository, "policy": {"semver": "^1.0"}}],
+    }  # fmt: skip
 
 
 def with_source(path: Path, source: str) -> Path:
@@ -108,7 +95,7 @@ def main() -> None:
         port = lab_mod.free_port()
         lab = lab_mod.Lab(Path(tmp), port=port)
         try:
-            apps, repos = entries(lab, apps=args.apps, repos=args.repos)
+            apps, repos = lab_mod.app_repos(lab, apps=args.apps, repos=args.repos, entry=entry)
             names = [a["name"] for a in apps]
             path = lab.config(apps=apps, repos=repos, port=port)
             results = {}

@@ -6,7 +6,9 @@ of the API test server, kubectl."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,18 @@ def settled(ctl: controller.Controller) -> None:
     )
 
 
+@contextlib.contextmanager
+def running(
+    tmp: Path, git_http: Any, kube_clusters: Any, **sync: Any
+) -> Iterator[tuple[Any, controller.Controller]]:
+    """One cluster ``a`` and ``syncer run`` on it, the app deployed and its kinds watched."""
+    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    with syncer_run.serve(config(tmp, git_http, a, **sync)) as ctl:
+        settled(ctl)
+        a.request_log.clear()
+        yield a, ctl
+
+
 def lists_of_app(cluster: Any) -> list[Any]:
     """Label-filtered LISTs a drift or health check makes when it reads the server."""
     return [
@@ -74,11 +88,7 @@ def lists_of_app(cluster: Any) -> list[Any]:
 def test_kubectl_edit_is_healed_within_seconds_from_the_watch(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
-    path = config(tmp_path, git_http, a, selfHeal=True)
-    with syncer_run.serve(path) as ctl:
-        settled(ctl)
-        a.request_log.clear()
+    with running(tmp_path, git_http, kube_clusters, selfHeal=True) as (a, ctl):
         a.kubectl("-n", "site", "scale", "deploy", "site", "--replicas=5", check=True)
         until(lambda: replicas(a) == 1 and drift_entries(ctl), timeout=20,
                    what="the scaled Deployment put back")  # fmt: skip
@@ -97,11 +107,7 @@ def test_kubectl_edit_is_healed_within_seconds_from_the_watch(
 def test_deleted_object_is_reported_from_the_watch(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
-    path = config(tmp_path, git_http, a, selfHeal=False)
-    with syncer_run.serve(path) as ctl:
-        settled(ctl)
-        a.request_log.clear()
+    with running(tmp_path, git_http, kube_clusters, selfHeal=False) as (a, ctl):
         a.kubectl("-n", "site", "delete", "configmap", "site", check=True)
         until(lambda: drift_entries(ctl), timeout=20, what="the deletion reported")
         ctl.wait_idle(10)
@@ -115,10 +121,7 @@ def test_deleted_object_is_reported_from_the_watch(
 def test_broken_watch_and_expired_version_list_again_and_stay_correct(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
-    (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
-    path = config(tmp_path, git_http, a, selfHeal=True)
-    with syncer_run.serve(path) as ctl:
-        settled(ctl)
+    with running(tmp_path, git_http, kube_clusters, selfHeal=True) as (a, ctl):
         a.stop()  # every connection cut, the watches included
         until(
             lambda: any(w["state"] == "reconnecting" for w in ctl.watch_status()),
