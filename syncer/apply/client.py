@@ -25,16 +25,21 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from syncer import errors as syncer_errors
 from syncer.apply import claims, discovery, errors, ownership, refs, throttle
 from syncer.config import model
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s_client
+
+# ``kubernetes`` itself is imported where a client is built or a request made: it is
+# the slowest import of all, and commands that touch no cluster (``syncer validate``,
+# ``syncer image tags``, ``--version``) should not pay for it at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +258,9 @@ class ClusterClient:
         path = resource.path(namespace=namespace)
         full_path = path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
         subject = f"WATCH {kind}"
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
         self._bucket.take()
         self.stats.count(verb="WATCH", write=False)
         try:
@@ -408,6 +416,9 @@ class ClusterClient:
         content_type: str,
         accept: str = "application/json",
     ) -> tuple[int, dict[str, str], bytes]:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
         headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
@@ -641,6 +652,8 @@ def connect(
     """
 
     def load() -> k8s_client.ApiClient:
+        from kubernetes import client as k8s_client
+
         return k8s_client.ApiClient(_configuration(cluster, base_dir=base_dir))
 
     return ClusterClient(
@@ -655,6 +668,9 @@ def connect(
 
 def _configuration(cluster: model.Cluster, *, base_dir: str) -> k8s_client.Configuration:
     """The client configuration from the kubeconfig or service account, read now."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
     configuration = k8s_client.Configuration()
     try:
         if cluster.in_cluster:
