@@ -88,6 +88,8 @@ class Informer:
         self._stopping = threading.Event()
         self._sleep = sleep or self._stopping.wait
         self._stream: client_mod.WatchStream | None = None
+        self._opened = False
+        """The current WATCH was answered (so a break after it is a first failure)."""
         self._thread: threading.Thread | None = None
 
     # --- reading ------------------------------------------------------------------------
@@ -140,6 +142,7 @@ class Informer:
         relist = True
         failures = 0
         while not self._stopping.is_set():
+            self._opened = False
             try:
                 if relist:
                     self._list()
@@ -153,22 +156,25 @@ class Informer:
                 self.restarts += 1
                 relist = True
             except (errors.Unauthorized, errors.UnknownKind, errors.NotFound) as err:
+                again = self.state == UNAVAILABLE and self.reason == _why(err)
                 self._set(UNAVAILABLE, _why(err))
                 self.restarts += 1
                 relist = True
-                log.warning(
+                # Said once as a warning; the same answer every few minutes is not news.
+                (log.info if again else log.warning)(
                     "watch unavailable cluster=%s kind=%s: %s; drift checks list this kind "
                     "instead (asking again in %.0fs)",
                     self.client.name, self.kind, err, FORBIDDEN_RETRY,
                 )  # fmt: skip
                 self._sleep(FORBIDDEN_RETRY)
             except syncer_errors.SyncerError as err:
-                failures += 1
+                # A watch that ran and then broke starts its backoff afresh.
+                failures = 1 if self._opened else failures + 1
                 self.restarts += 1
                 delay = min(BACKOFF[1], BACKOFF[0] * 2 ** (failures - 1))
                 if not self._stopping.is_set():
                     self._set(BROKEN, f"watch broken: {err}")
-                    log.warning(
+                    (log.warning if failures == 1 else log.info)(
                         "watch broken cluster=%s kind=%s: %s; drift checks list this kind "
                         "until it is back (retry in %.1fs)",
                         self.client.name, self.kind, err, delay,
@@ -216,6 +222,7 @@ class Informer:
             stream.close()
             return
         self._set(SYNCED, "synced")
+        self._opened = True
         for event in stream:
             self._event(event)
             if self._stopping.is_set():
