@@ -129,12 +129,16 @@ class Controller:
         self._jobs.add(
             "removed-apps", every=REMOVED_INTERVAL, first_in=0.5, func=self._collect_removed_job
         )
+        # Drift from watches (clusters with driftSource: watch): a changed object queues
+        # its app's drift check at once; the drift jobs above stay as a safety net.
+        self.parts.watch(self._watched_change)
         self._jobs.start()
         if self.notifier is not None:
             self.notifier.start()
         self._started = True
         # Only the controller that acts reports its apps (a standby does not start one).
         metrics.APPS.watch(self.app_facts)
+        metrics.WATCHES.watch(self.watch_status)
         for app in self.config.apps:
             try:
                 stages = self.reconciler.cluster_stages(app.name)
@@ -153,6 +157,7 @@ class Controller:
         """Stop polling, let in-flight reconciles finish, close clients and state."""
         self._stopping = True
         metrics.APPS.unwatch(self.app_facts)
+        metrics.WATCHES.unwatch(self.watch_status)
         if self._jobs is not None:
             self._jobs.stop()
         if self._queue is not None:
@@ -201,6 +206,15 @@ class Controller:
                 func=lambda: self._queue.request(name, "gate"),
             )  # fmt: skip
         return outcome.ok
+
+    def _watched_change(self, app: str, cluster: str) -> None:
+        """A watch saw an object of ``app`` on ``cluster`` stop matching its release."""
+        if app in self._apps and self._queue is not None and not self._stopping:
+            self._queue.request(app, "drift")
+
+    def watch_status(self) -> list[dict[str, Any]]:
+        """Per cluster and kind, whether drift is read from a synced watch and why not."""
+        return self.parts.watch_status()
 
     def _poll_git(self, url: str) -> None:
         changed = sorted(self.inputs.poll_repository(url))
@@ -647,6 +661,15 @@ class Controller:
         except errors.SyncerError as err:
             return False, f"state unavailable: {err}"
         reason = f"running: {len(self.config.apps)} apps"
+        polled = sorted(
+            f"{w['cluster']}/{w['kind']}{' in ' + w['namespace'] if w['namespace'] else ''}"
+            f" ({w['state']})"
+            for w in self.watch_status()
+            if w["state"] in ("reconnecting", "unavailable")
+        )
+        if polled:
+            # Not a reason to be unready: drift is still checked, by listing.
+            reason += f"; drift listed, not watched: {', '.join(polled)}"
         # Still ready: a failing source is the apps' problem (status says Degraded), and
         # the replica must keep receiving webhooks, which is how a fixed source is seen.
         for name, error in sorted(self.inputs.failing_sources().items()):

@@ -261,3 +261,87 @@ class AppsCollector(registry.Collector):
 APPS = AppsCollector()
 """Where ``syncer run`` plugs in its controller's view of the apps."""
 REGISTRY.register(APPS)
+
+
+class WatchesCollector(registry.Collector):
+    """Drift watches (``syncer.apply.informer``), per cluster and kind, from a function
+    asked at each scrape (``watch``): whether each is synced (drift read from its cache)
+    or not (drift checks list that kind), the objects cached, events received, LISTs and
+    restarts. Kinds are those syncer's apps deploy, namespace "" for a watch of all
+    namespaces (else the namespaces apps deploy to): bounded sets."""
+
+    def __init__(self) -> None:
+        self._read: Callable[[], Iterable[Mapping[str, object]]] | None = None
+
+    def watch(self, read: Callable[[], Iterable[Mapping[str, object]]]) -> None:
+        self._read = read
+
+    def unwatch(self, read: Callable[[], Iterable[Mapping[str, object]]]) -> None:
+        if self._read == read:
+            self._read = None
+
+    def describe(self) -> Iterator[core.Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[core.Metric]:
+        synced, objects, events, lists, restarts = families = self._families()
+        read = self._read
+        entries: list[Mapping[str, object]] = []
+        if read is not None:
+            try:
+                entries = list(read())
+            except Exception:
+                log.exception("msg=reading watch status for metrics failed")
+        for entry in entries:
+            if not entry.get("kind"):
+                continue  # a cluster polled by config: nothing is watched there
+            labels = [str(entry["cluster"]), str(entry["kind"]), str(entry.get("namespace", ""))]
+            synced.add_metric(labels, 1 if entry.get("state") == "synced" else 0)
+            objects.add_metric(labels, _number(entry.get("objects")))
+            events.add_metric(labels, _number(entry.get("events")))
+            lists.add_metric(labels, _number(entry.get("lists")))
+            restarts.add_metric(labels, _number(entry.get("restarts")))
+        yield from families
+
+    @staticmethod
+    def _families() -> tuple[
+        core.GaugeMetricFamily,
+        core.GaugeMetricFamily,
+        core.CounterMetricFamily,
+        core.CounterMetricFamily,
+        core.CounterMetricFamily,
+    ]:
+        labels = ["cluster", "kind", "namespace"]
+        return (
+            core.GaugeMetricFamily(
+                "syncer_watch_synced",
+                "1 when drift of this kind is read from its watch; 0 when drift checks list "
+                "it (watch starting, reconnecting, or unavailable: see the log and /readyz).",
+                labels=labels,
+            ),
+            core.GaugeMetricFamily(
+                "syncer_watch_objects", "Objects of syncer's in the watch cache.", labels=labels
+            ),
+            core.CounterMetricFamily(
+                "syncer_watch_events", "Watch events received.", labels=labels
+            ),
+            core.CounterMetricFamily(
+                "syncer_watch_lists",
+                "Full LISTs by the watch (the first, and after an expired resourceVersion).",
+                labels=labels,
+            ),
+            core.CounterMetricFamily(
+                "syncer_watch_restarts",
+                "Watches re-opened after an error, an expired resourceVersion or a refusal.",
+                labels=labels,
+            ),
+        )
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+WATCHES = WatchesCollector()
+"""Where ``syncer run`` plugs in its controller's watch status."""
+REGISTRY.register(WATCHES)

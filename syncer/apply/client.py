@@ -15,6 +15,7 @@ is sent, retries included; a replica that no longer holds a valid lease gets
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,18 +23,23 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from syncer import errors as syncer_errors
 from syncer.apply import claims, discovery, errors, ownership, refs, throttle
 from syncer.config import model
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s_client
+
+# ``kubernetes`` itself is imported where a client is built or a request made: it is
+# the slowest import of all, and commands that touch no cluster (``syncer validate``,
+# ``syncer image tags``, ``--version``) should not pay for it at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,8 @@ class ClusterClient:
         """identity -> (digest of what we applied, resourceVersion it produced)."""
         self.round_cache: Any = None
         """A ``cache.RoundCache`` while ``apply.read_round`` is active, else None."""
+        self.watches: Any = None
+        """An ``informer.Watches`` when this cluster's drift is read from watches."""
         self._api = api
         self._reload = reload
         """Builds a new ApiClient from the kubeconfig (or service account) as it is now."""
@@ -101,10 +109,19 @@ class ClusterClient:
         self, *, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
     ) -> list[dict[str, Any]]:
         """Every object of a kind (in a namespace) matching the selector, all pages."""
+        return self.list_versioned(
+            api_version=api_version, kind=kind, namespace=namespace, label_selector=label_selector
+        )[0]
+
+    def list_versioned(
+        self, *, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """``list_objects`` and the list's resourceVersion (where a watch starts from)."""
         resource = self.resource(api_version, kind)
         path = resource.path(namespace=namespace)
         items: list[dict[str, Any]] = []
         token = ""
+        version = ""
         while True:
             query = [("limit", "500")]
             if label_selector:
@@ -123,9 +140,11 @@ class ClusterClient:
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = str((page.get("metadata") or {}).get("continue") or "")
+            meta = page.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
             if not token:
-                return items
+                return items, version
 
     def apply(self, obj: dict[str, Any], *, force: bool, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply with field manager ``syncer``; the resulting object."""
@@ -184,6 +203,102 @@ class ClusterClient:
             return False
         return True
 
+    def allowed(
+        self, *, verbs: Sequence[str], resource: discovery.Resource, namespace: str
+    ) -> bool:
+        """Whether this client's credentials may do every one of ``verbs`` on ``resource``
+        in ``namespace`` ("": in all namespaces), by SelfSubjectAccessReview (which every
+        authenticated user may ask): nothing is tried and refused to find out."""
+        group = resource.api_version.rpartition("/")[0]
+        for verb in verbs:
+            attributes = {
+                "verb": verb, "group": group, "resource": resource.plural, "namespace": namespace,
+            }  # fmt: skip
+            review = self.request(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body={
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes},
+                },
+                content_type="application/json",
+                what=f"access review {verb} {resource.plural}",
+                read_only=True,
+            )
+            if not (review.get("status") or {}).get("allowed"):
+                return False
+        return True
+
+    def watch(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        resource_version: str,
+        namespace: str = "",
+        label_selector: str = "",
+        timeout_seconds: int = 300,
+    ) -> WatchStream:
+        """Open a WATCH of a kind (in every namespace, or in ``namespace``) from
+        ``resource_version`` (bookmarks
+        asked for); iterate the answer for its events. The server ends it after
+        ``timeout_seconds``. A refused or expired start raises like ``request`` does
+        (``Gone`` for an expired resourceVersion); one attempt, no retries: the caller
+        (``informer``) owns the backoff."""
+        resource = self.resource(api_version, kind)
+        query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        path = resource.path(namespace=namespace)
+        full_path = path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
+        subject = f"WATCH {kind}"
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        self._bucket.take()
+        self.stats.count(verb="WATCH", write=False)
+        try:
+            method, url, headers, _, _ = self._api.param_serialize(
+                method="GET",
+                resource_path=full_path,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            # No total deadline: a watch is read for minutes. A read that waits past the
+            # server's own end of the watch (plus a margin) means a dead connection.
+            answer = self._api.call_api(
+                method, url, header_params=headers,
+                _request_timeout=(self.timeout, timeout_seconds + WATCH_READ_MARGIN),
+            )  # fmt: skip
+        except k8s_client.ApiException as err:
+            raw = err.body if isinstance(err.body, bytes) else str(err.body or "").encode()
+            raise self._watch_error(subject, err.status or 0, dict(err.headers or {}), raw) from err
+        except (urllib3.exceptions.HTTPError, OSError, k8s_config.ConfigException) as err:
+            raise errors.ClusterUnreachable(
+                f"cluster {self.name}: API unreachable ({_short(err)}) on {subject}",
+                retry_after=10.0,
+            ) from err
+        response = answer.response
+        if answer.status != 200:
+            data = self._read_body(response, started=time.monotonic(), what=subject)
+            raise self._watch_error(subject, answer.status, dict(answer.headers or {}), data)
+        return WatchStream(response, cluster=self.name, what=subject)
+
+    def _watch_error(
+        self, subject: str, status: int, headers: dict[str, str], data: bytes
+    ) -> syncer_errors.SyncerError:
+        if status == 410:
+            return errors.Gone(f"cluster {self.name}: {subject}: resourceVersion expired")
+        if status == 0:
+            return errors.ClusterUnreachable(f"cluster {self.name}: {subject}: no answer")
+        return self._error(method="GET", subject=subject, status=status, headers=headers, data=data)
+
     def served_apis(self) -> tuple[str, list[str]]:
         """(server version, every ``group/version`` and ``group/version/Kind`` served),
         from two aggregated discovery requests and ``/version``."""
@@ -215,11 +330,13 @@ class ClusterClient:
         content_type: str = "",
         what: str = "",
         accept: str = "application/json",
+        read_only: bool = False,
     ) -> dict[str, Any]:
-        """One API call with rate limiting and retries; the parsed JSON answer."""
+        """One API call with rate limiting and retries; the parsed JSON answer.
+        ``read_only``: a POST that changes nothing (an access review): not a write."""
         url_query = "&".join(f"{key}={quote(value, safe='')}" for key, value in query or [])
         full_path = f"{path}?{url_query}" if url_query else path
-        write = method != "GET" and ("dryRun", "All") not in (query or [])
+        write = method != "GET" and ("dryRun", "All") not in (query or []) and not read_only
         subject = what or path
         attempt = 0
         reloaded = False
@@ -299,6 +416,9 @@ class ClusterClient:
         content_type: str,
         accept: str = "application/json",
     ) -> tuple[int, dict[str, str], bytes]:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
         headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
@@ -411,6 +531,54 @@ class ClusterClient:
             return None
 
 
+WATCH_READ_MARGIN = 30
+"""Seconds a watch read may wait beyond the server's ``timeoutSeconds`` before the
+connection is taken for dead (bookmarks and the server's own end come well before)."""
+
+
+class WatchStream:
+    """An open watch: iterating it yields its events (``{"type": ..., "object": ...}``)
+    until the server ends it; ``close`` (from any thread) ends it at once. A connection
+    that breaks mid-stream raises ``errors.ClusterUnreachable``."""
+
+    def __init__(self, response: Any, *, cluster: str, what: str) -> None:
+        self._response = response
+        self._cluster = cluster
+        self._what = what
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        pending = b""
+        try:
+            while chunk := self._response.read1(1 << 16):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    event = _json_or_none(line)
+                    if event is not None:
+                        yield event
+        except Exception as err:
+            if self.closed:
+                return  # closed from another thread: whatever the read tripped on
+            if not isinstance(err, urllib3.exceptions.HTTPError | OSError | ValueError):
+                raise
+            raise errors.ClusterUnreachable(
+                f"cluster {self._cluster}: {self._what} broken ({_short(err)})", retry_after=1.0
+            ) from err
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the watch; a read blocked in another thread returns."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):  # already broken: nothing left to end
+            self._response.shutdown()
+        with contextlib.suppress(Exception):
+            self._response.close()
+
+
 # A real apiserver answers 500 for an apply it cannot turn into a typed object (an
 # undeclared field, a wrong type): a permanent error of the manifest, not of the server.
 UNTYPABLE_MARKERS = ("failed to create typed patch object", "failed to create typed live object")
@@ -484,6 +652,8 @@ def connect(
     """
 
     def load() -> k8s_client.ApiClient:
+        from kubernetes import client as k8s_client
+
         return k8s_client.ApiClient(_configuration(cluster, base_dir=base_dir))
 
     return ClusterClient(
@@ -498,6 +668,9 @@ def connect(
 
 def _configuration(cluster: model.Cluster, *, base_dir: str) -> k8s_client.Configuration:
     """The client configuration from the kubeconfig or service account, read now."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
     configuration = k8s_client.Configuration()
     try:
         if cluster.in_cluster:

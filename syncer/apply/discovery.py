@@ -24,6 +24,8 @@ class Resource:
     kind: str
     plural: str
     namespaced: bool
+    watchable: bool = True
+    """The API serves ``watch`` on it (aggregated APIs and some others may not)."""
 
     def path(self, *, namespace: str = "", name: str = "") -> str:
         """The collection URL, or the object URL when ``name`` is given."""
@@ -89,6 +91,7 @@ class Discovery:
                 kind=str(item.get("kind")),
                 plural=name,
                 namespaced=bool(item.get("namespaced")),
+                watchable="watch" in (item.get("verbs") or ["watch"]),
             )
         with self._lock:
             self._kinds[api_version] = kinds

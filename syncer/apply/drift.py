@@ -1,7 +1,8 @@
 """``drift``: has anyone changed, on the cluster, the fields syncer applied?
 
-Called by the scheduler every ``sync.driftInterval``. It reads the live objects (one
-LIST per kind and namespace) and compares them with the desired set; for each change
+Called by the scheduler every ``sync.driftInterval``, and at once when a watched object
+of the app changed (``informer``). It reads the live objects (from the watch cache, or
+one LIST per kind and namespace) and compares them with the desired set; for each change
 it names the fields and the field managers that now own them. With ``selfHeal`` it
 re-applies (a normal ``sync``, which writes only the drifted objects).
 """
@@ -38,6 +39,8 @@ def drift(
         policy=gateway_policy,
         previous=previous_inventory,
     )
+    if client.watches is not None:
+        client.watches.expect(app_name, prepared.ordered)
     report = results.DriftReport(cluster=client.name, app=app_name)
     for obj, ref in zip(prepared.ordered, prepared.refs, strict=True):
         item = _drift_of(client, obj, ref=ref, current=prepared.live.get(ref))

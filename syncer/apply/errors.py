@@ -36,6 +36,10 @@ class ApiUnavailable(errors.TemporaryError, ApplyError):
     """The API answered 429 or 5xx more times than the retry budget allows."""
 
 
+class Gone(errors.TemporaryError, ApplyError):
+    """410: a watch's resourceVersion is too old (compacted); list again."""
+
+
 class ApiError(errors.SyncerError, ApplyError):
     """An API error with no better class (retried with backoff by the reconciler)."""
 

@@ -13,14 +13,18 @@ import datetime as dt
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from syncer import errors
 from syncer.config import model
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s_client
+
+# ``kubernetes`` is imported where it is used: it is the slowest import of all, and
+# commands that never elect a leader should not pay for it at start-up.
 
 
 class LeaseConflict(errors.TemporaryError):
@@ -86,6 +90,8 @@ class LeaseClient:
     ) -> None:
         self.namespace = namespace
         self.name = name
+        from kubernetes import client as k8s_client
+
         self._api_client = api_client
         # Typed as Any: responses are read raw (``_preload_content=False``) and bodies
         # sent as dicts, so that MicroTime values keep their exact wire form.
@@ -101,6 +107,8 @@ class LeaseClient:
 
     def get(self) -> LeaseRecord | None:
         """The Lease, or None when it does not exist yet."""
+        from kubernetes import client as k8s_client
+
         try:
             response = self._api.read_namespaced_lease(
                 self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout
@@ -115,6 +123,8 @@ class LeaseClient:
 
     def create(self, record: LeaseRecord) -> LeaseRecord:
         """Create the Lease; ``LeaseConflict`` when it exists already."""
+        from kubernetes import client as k8s_client
+
         body = self._body(record, resource_version="")
         try:
             response = self._api.create_namespaced_lease(
@@ -128,6 +138,8 @@ class LeaseClient:
 
     def replace(self, record: LeaseRecord) -> LeaseRecord:
         """Replace the Lease if it is still at ``record.resource_version``."""
+        from kubernetes import client as k8s_client
+
         body = self._body(record, resource_version=record.resource_version)
         try:
             response = self._api.replace_namespaced_lease(
@@ -204,6 +216,9 @@ def connect(
     ``timeout`` bounds each request (default 10s: under a typical renew deadline, so a
     hung request cannot outlive the leadership it is renewing).
     """
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
     configuration = k8s_client.Configuration()
     try:
         if cluster.in_cluster:

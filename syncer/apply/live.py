@@ -7,7 +7,9 @@ unfiltered instead, because a new object may already exist unlabelled or labelle
 another app, and must be checked before it is touched. Inventory objects that did not
 show up are looked for with a GET. A no-change sync is one LIST per group and nothing
 else; a first sync one LIST per group plus the applies. The groups are read side by
-side (``parallel``), so reading costs one round trip, not one per group.
+side (``parallel``), so reading costs one round trip, not one per group. Where the
+cluster is watched (``informer``), the label-filtered LISTs are answered from the
+watch cache and a no-change read costs no request at all.
 """
 
 from __future__ import annotations
@@ -61,10 +63,9 @@ def read(
             continue
         new = any(ref.identity not in known for ref in members)
         listed = None
-        if not new and client.round_cache is not None:
-            listed = client.round_cache.owned(
-                api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
-            )
+        if not new:
+            listed = cached(client, api_version=api_version, kind=kind, namespace=namespace,
+                            app_name=app_name)  # fmt: skip
         if listed is not None:
             reads.append((members, new, functools.partial(list, listed)))
             continue
@@ -97,6 +98,22 @@ def read(
         if got.value is not None:
             _remember(state, got.value, app_name=app_name)
     return state
+
+
+def cached(
+    client: client_mod.ClusterClient, *, api_version: str, kind: str, namespace: str, app_name: str
+) -> list[dict[str, Any]] | None:
+    """The app's objects of a kind in a namespace without a request: from the cluster's
+    watches when synced (``informer``), else from the read round's snapshot (``cache``);
+    None when neither has them."""
+    for source in (client.watches, client.round_cache):
+        if source is not None:
+            found = source.owned(
+                api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
+            )
+            if found is not None:
+                return list(found)
+    return None
 
 
 def _remember(state: LiveState, obj: dict[str, Any], *, app_name: str) -> None:

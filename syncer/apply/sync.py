@@ -68,6 +68,9 @@ def sync(
             policy=gateway_policy,
             previous=previous_inventory,
         )
+        if client.watches is not None:
+            # What the app wants from now on: a watched change is judged against it.
+            client.watches.expect(app_name, prepared.ordered)
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
         check_quota(client, prepared, policy=gateway_policy)
         new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]

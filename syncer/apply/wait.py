@@ -22,15 +22,17 @@ def wait_healthy(
     inventory: Sequence[refs.ObjectRef],
     timeout: float,
     interval: float = 1.0,
+    cached: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> results.HealthReport:
     """The health of every inventory object once all are healthy, one is Degraded, or
-    ``timeout`` seconds passed (then ``timed_out`` is set)."""
+    ``timeout`` seconds passed (then ``timed_out`` is set). ``cached``: judged from the
+    watch cache (``assess_all``); only for a look that follows no write of ours."""
     start = clock()
     delay = min(0.1, interval)
     while True:
-        verdicts = assess_all(client, app_name=app_name, inventory=inventory)
+        verdicts = assess_all(client, app_name=app_name, inventory=inventory, cached=cached)
         waited = clock() - start
         statuses = {item.status for item in verdicts}
         done = statuses <= {health.HEALTHY} or health.DEGRADED in statuses
@@ -48,20 +50,31 @@ def wait_healthy(
 
 
 def assess_all(
-    client: client_mod.ClusterClient, *, app_name: str, inventory: Sequence[refs.ObjectRef]
+    client: client_mod.ClusterClient,
+    *,
+    app_name: str,
+    inventory: Sequence[refs.ObjectRef],
+    cached: bool = False,
 ) -> list[health.Health]:
-    """One health verdict per inventory object, from one LIST per kind and namespace."""
+    """One health verdict per inventory object, from one LIST per kind and namespace;
+    ``cached``: from the cluster's watch cache where it is synced (a look, not a wait
+    after a write: the cache may trail our own write by a moment)."""
     groups: dict[tuple[str, str, str], dict[str, refs.ObjectRef]] = {}
     for ref in inventory:
         groups.setdefault((ref.api_version, ref.kind, ref.namespace), {})[ref.name] = ref
     verdicts: dict[tuple[str, str, str, str], health.Health] = {}
     for (api_version, kind, namespace), members in groups.items():
-        listed = client.list_objects(
+        found = None
+        if cached and client.watches is not None:
+            found = client.watches.owned(
+                api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
+            )
+        listed = found if found is not None else client.list_objects(
             api_version=api_version,
             kind=kind,
             namespace=namespace,
             label_selector=ownership.selector(app_name),
-        )
+        )  # fmt: skip
         by_name = {str((obj.get("metadata") or {}).get("name")): obj for obj in listed}
         for name, ref in members.items():
             obj = by_name.get(name)

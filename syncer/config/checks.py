@@ -218,6 +218,12 @@ def _cluster(obj: model.Cluster) -> Iterator[Finding]:
             "inCluster: true uses the pod's service account; expected no kubeconfig or context",
             COMBINED,
         )
+    if obj.drift_source not in model.DRIFT_SOURCES:
+        yield (
+            "driftSource",
+            f"unknown drift source {obj.drift_source!r}; expected one of: "
+            f"{', '.join(model.DRIFT_SOURCES)}",
+        )
 
 
 def _tag_filter(obj: model.TagFilter) -> Iterator[Finding]:

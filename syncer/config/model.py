@@ -339,6 +339,19 @@ class Cluster:
         default=30.0,
         metadata=doc("Per-request timeout (default 30s).", unit="s", positive=True, maximum=3600.0),
     )
+    drift_source: str = field(
+        default="watch",
+        metadata=doc(
+            "How `syncer run` sees drift here: watch (default: one LIST+WATCH per kind of"
+            " syncer's objects, shared by all apps; changes checked within seconds, no reads"
+            " when nothing changes; a kind that cannot be watched is listed) or poll (each"
+            " drift check lists the app's objects)."
+        ),
+    )
+
+
+DRIFT_SOURCES = ("watch", "poll")
+"""``clusters[].driftSource`` values: watches feeding a cache, or a LIST per drift check."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import apply, errors, images, release, render, source, state
+from syncer.apply import informer
 from syncer.apply import secrets as apply_secrets
 from syncer.config import model
 from syncer.reconcile import parts as parts_
@@ -99,6 +100,8 @@ class LiveParts:
         self._capabilities: dict[str, tuple[float, Capabilities | None]] = {}
         self._generated = render_generated.Keeper()
         """Values Helm charts generated for objects not in a cluster yet."""
+        self._notify: Callable[[str, str], None] | None = None
+        """Set by ``watch``: clusters with ``driftSource: watch`` get watches."""
         self._lock = threading.Lock()
 
     # --- Git ----------------------------------------------------------------------------
@@ -203,7 +206,52 @@ class LiveParts:
             if found is None:
                 found = apply.connect(cluster, base_dir=self.config.base_dir, guard=self._fence)
                 self._clients[cluster.name] = found
+                self._install_watches(cluster, found)
             return found
+
+    def watch(self, notify: Callable[[str, str], None]) -> None:
+        """From now on, read drift from watches on every cluster whose ``driftSource``
+        is ``watch`` (``apply.informer``), and call ``notify(app, cluster)`` when a
+        watched object of an app changed away from what the app wants there."""
+        with self._lock:
+            self._notify = notify
+            for cluster in self.config.clusters:
+                found = self._clients.get(cluster.name)
+                if found is not None:
+                    self._install_watches(cluster, found)
+
+    def _install_watches(self, cluster: model.Cluster, client: apply.ClusterClient) -> None:
+        """Give ``client`` its watches (caller holds the lock); informers start per kind
+        on the first read of that kind."""
+        notify = self._notify
+        if notify is None or cluster.drift_source != "watch" or client.watches is not None:
+            return
+        name = cluster.name
+
+        def changed(app: str) -> None:
+            notify(app, name)
+
+        client.watches = informer.Watches(client, notify=changed)
+
+    def watch_status(self) -> list[dict[str, Any]]:
+        """Per cluster and kind: whether drift is read from a synced watch, and if not why
+        (see ``informer.Watches.status``); a cluster polled by config says so."""
+        with self._lock:
+            watching = self._notify is not None
+            clients = dict(self._clients)
+        found: list[dict[str, Any]] = []
+        for cluster in self.config.clusters:
+            client = clients.get(cluster.name)
+            if client is not None and client.watches is not None:
+                found += client.watches.status()
+            elif watching and cluster.drift_source != "watch":
+                found.append({
+                    "cluster": cluster.name, "apiVersion": "", "kind": "", "namespace": "",
+                    "state": "poll",
+                    "reason": "driftSource: poll", "objects": 0, "events": 0, "lists": 0,
+                    "restarts": 0,
+                })  # fmt: skip
+        return found
 
     def check_cluster(self, cluster: model.Cluster) -> str:
         problem = kubeconfig_problem(cluster, base_dir=self.config.base_dir)
@@ -274,12 +322,14 @@ class LiveParts:
         objects: Sequence[dict[str, Any]],
         inventory: Sequence[str],
         timeout: float,
+        cached: bool = False,
     ) -> parts_.Health:
         report = apply.wait_healthy(
             self.client(cluster),
             app_name=app.name,
             inventory=[ref_of(k) for k in inventory],
             timeout=timeout,
+            cached=cached,
         )
         return parts_.Health(
             healthy=report.healthy, message=report.summary, details=report.to_json()
@@ -381,6 +431,8 @@ class LiveParts:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
+            if client.watches is not None:
+                client.watches.stop()
             client.close()
         if self._images is not None:
             self._images.close()

@@ -153,9 +153,11 @@ class Parts(Protocol):
         objects: Sequence[dict[str, Any]],
         inventory: Sequence[str],
         timeout: float,
+        cached: bool = False,
     ) -> Health:
         """Wait until the applied objects (``inventory``, from ``apply``) are healthy, one
-        failed for good, or ``timeout`` seconds passed."""
+        failed for good, or ``timeout`` seconds passed. ``cached``: judge from the watch
+        cache where there is one (a look that follows no write of ours)."""
         ...
 
     def plan(
@@ -180,6 +182,16 @@ class Parts(Protocol):
     ) -> Drift:
         """Compare live objects with ``objects`` (``inventory``: what the app owns there,
         from the last apply); re-apply the drifted ones when ``heal``."""
+        ...
+
+    def watch(self, notify: Callable[[str, str], None]) -> None:
+        """Read drift from watches from now on (clusters with ``driftSource: watch``);
+        ``notify(app, cluster)`` when a watched object of an app no longer matches it."""
+        ...
+
+    def watch_status(self) -> list[dict[str, Any]]:
+        """Per cluster and kind: the watch's state (synced, reconnecting, unavailable,
+        poll) and why; empty before ``watch``."""
         ...
 
     def read_round(self) -> contextlib.AbstractContextManager[None]:

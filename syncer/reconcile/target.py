@@ -371,6 +371,8 @@ class TargetRunner:
                 objects=objects,
                 inventory=inventory,
                 timeout=self.app.sync.wait if result.healed else 0.0,
+                # A look only (nothing written): the watch cache answers it for free.
+                cached=not result.healed,
             )
         except errors.SyncerError as err:
             log.warning("app=%s cluster=%s health check failed: %s", name, cluster.name, err)

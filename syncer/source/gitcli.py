@@ -12,8 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import git
-
 from syncer import redact
 from syncer.source import errors
 
@@ -62,6 +60,8 @@ def run(
 
     ``secrets`` are masked out of any message; ``what`` names the repository for errors.
     """
+    import git  # here, not at the top: commands that run no git do not load GitPython
+
     runner = git.Git(str(cwd) if cwd else None)
     full_env = {**BASE_ENV, **(env or {})}
     label = what or "git"
@@ -105,6 +105,8 @@ def init_bare(path: Path) -> None:
     """Create the bare repository that caches one remote, if it does not exist yet."""
     if (path / "HEAD").exists():
         return
+    import git
+
     try:
         git.Repo.init(str(path), bare=True, mkdir=True)
     except (git.exc.GitError, OSError) as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import resource
@@ -222,8 +223,13 @@ def bench_latency(lab: Lab, *, pushes: int, port: int) -> None:
     print(f"  max {max(latencies) * 1000:7.0f} ms")
 
 
-def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
-    per_repo = apps // repos
+def app_repos(
+    lab: Lab, *, apps: int, repos: int, entry: Callable[..., dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """APPS apps (a Deployment and a ConfigMap each) spread over REPOS Git repositories
+    and as many image repositories: the config entries (``entry(name=, source=,
+    repository=)``) and the repositories."""
+    per_repo = max(1, apps // repos)
     git_repos = []
     entries = []
     for r in range(repos):
@@ -237,10 +243,16 @@ def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
                 "image": f"{lab.registry.host}/{image_repo}",
             }
             entries.append(
-                app_entry(name=name, source=f"repo{r}",
-                          repository=f"{lab.registry.host}/{image_repo}", interval="1h")
-            )  # fmt: skip
+                entry(name=name, source=f"repo{r}", repository=f"{lab.registry.host}/{image_repo}")
+            )
         git_repos.append(lab.git.create_repo(f"repo{r}", files))
+    return entries, git_repos
+
+
+def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
+    entries, git_repos = app_repos(
+        lab, apps=apps, repos=repos, entry=functools.partial(app_entry, interval="1h")
+    )
     path = lab.config(apps=entries, repos=git_repos, port=port)
     started = time.monotonic()
     with running(path) as ctl:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ class FakeParts:
         self.applies: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.rounds = 0
+        self.notify: Callable[[str, str], None] | None = None
         self.removed: list[tuple[str, str]] = []
 
     def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> parts.Snapshot:
@@ -122,6 +123,7 @@ class FakeParts:
         objects: Sequence[dict[str, Any]],
         inventory: Sequence[str],
         timeout: float,
+        cached: bool = False,
     ) -> parts.Health:
         image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
         if any(f":{t}@" in image for t in self.bad_tags):
@@ -163,6 +165,12 @@ class FakeParts:
 
     def cleanup(self) -> None:
         pass
+
+    def watch(self, notify: Callable[[str, str], None]) -> None:
+        self.notify = notify
+
+    def watch_status(self) -> list[dict[str, Any]]:
+        return []
 
     @contextlib.contextmanager
     def read_round(self) -> Iterator[None]:

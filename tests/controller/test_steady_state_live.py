@@ -67,8 +67,10 @@ def test_poll_cycle_drift_and_sync_cost(
             {"name": "r1-again", "git": {"url": repo1.url, "branch": "main", "interval": "1h"}},
             {"name": "r2", "git": {"url": repo2.url, "branch": "main", "interval": "1h"}},
         ],
+        # Drift by listing, whose cost this counts (test_drift_watch: from watches).
         "clusters": [
-            {"name": c.name, "kubeconfig": c.kubeconfig, "context": c.name} for c in clusters
+            {"name": c.name, "kubeconfig": c.kubeconfig, "context": c.name, "driftSource": "poll"}
+            for c in clusters
         ],
         "apps": [
             {
