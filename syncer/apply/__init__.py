@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from syncer.apply import errors
 from syncer.apply.cache import read_round
-from syncer.apply.client import ClusterClient, connect
+from syncer.apply.client import ClusterClient, Identity, connect
 from syncer.apply.deploy import deploy, rollback
 from syncer.apply.drift import drift
 from syncer.apply.gateway import check as check_gateway
@@ -68,6 +68,7 @@ from syncer.apply.wait import wait_healthy
 
 __all__ = [
     "ClusterClient",
+    "Identity",
     "DeployResult",
     "DriftItem",
     "DriftReport",

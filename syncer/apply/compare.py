@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer import redact
-from syncer.apply import ownership, quantity
+from syncer import quantity
+from syncer.apply import ownership
 
 _SKIP_TOP = frozenset({"apiVersion", "kind", "status"})
 # Maps whose values are resource quantities (containers' resources, quotas, PVCs).

@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from syncer.apply import client as client_mod
-from syncer.apply import compare, errors, quantity, refs
+from syncer import quantity
+from syncer.apply import compare, errors, refs
 from syncer.render import images
 
 Resources = dict[str, Decimal]

@@ -339,6 +339,48 @@ def _app(obj: model.App) -> Iterator[Finding]:
         )
 
 
+def _tenant(obj: model.Tenant) -> Iterator[Finding]:
+    yield from _name(obj.name, "tenant")
+    if obj.gateway.allow_cluster_scoped:
+        yield (
+            "gateway.allowClusterScoped",
+            "a tenant allows cluster-scoped kinds with kinds.clusterScoped; expected it there",
+        )
+    if obj.defaults.namespace and not names.is_dns_label(obj.defaults.namespace):
+        yield (
+            "defaults.namespace",
+            f"invalid namespace {obj.defaults.namespace!r}; {names.DNS_EXPECTED}",
+        )
+
+
+def _tenant_kinds(obj: model.TenantKinds) -> Iterator[Finding]:
+    for key, kinds in (("allow", obj.allow), ("deny", obj.deny)):
+        for i, kind in enumerate(kinds):
+            if not re.fullmatch(r"([A-Za-z0-9.*?-]*/)?[A-Za-z0-9*?]+", kind):
+                yield (
+                    f"{key}[{i}]",
+                    f"invalid kind {kind!r}; expected Kind or group/Kind, e.g. Deployment,"
+                    " apps/Deployment, rbac.authorization.k8s.io/*",
+                )
+
+
+def _impersonation(obj: model.Impersonation) -> Iterator[Finding]:
+    if bool(obj.service_account) == bool(obj.user):
+        yield "", "expected exactly one of: serviceAccount, user", COMBINED
+    if obj.service_account:
+        namespace, _, name = obj.service_account.partition("/")
+        if not (names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
+            yield (
+                "serviceAccount",
+                f"invalid service account {obj.service_account!r}; expected NAMESPACE/NAME",
+            )
+        if obj.groups:
+            yield (
+                "groups",
+                "a service account has its own groups; expected groups only with user",
+            )
+
+
 _DOTTED_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _BRANCH_TEMPLATE_KEYS = frozenset({"app"})
 
@@ -536,6 +578,9 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.HelmOptions: _helm,
     model.ImageFieldPath: _image_field,
     model.App: _app,
+    model.Tenant: _tenant,
+    model.TenantKinds: _tenant_kinds,
+    model.Impersonation: _impersonation,
     model.HelmValuesTarget: _helm_values_target,
     model.WriteBack: _write_back,
     model.TimeWindow: _window,
