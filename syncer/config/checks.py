@@ -366,7 +366,8 @@ def _tenant_kinds(obj: model.TenantKinds) -> Iterator[Finding]:
 
 def _impersonation(obj: model.Impersonation) -> Iterator[Finding]:
     if bool(obj.service_account) == bool(obj.user):
-        yield "", "expected exactly one of: serviceAccount, user", COMBINED
+        said = "both given" if obj.service_account else "neither given"
+        yield "", f"{said}; expected exactly one of: serviceAccount, user", COMBINED
     if obj.service_account:
         namespace, _, name = obj.service_account.partition("/")
         if not (names.is_dns_label(namespace) and names.is_dns_subdomain(name)):

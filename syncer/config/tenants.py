@@ -147,7 +147,8 @@ def tighten(
             (
                 key,
                 f"{app_value} is looser than tenant {tenant.name}'s {tenant_value}"
-                f" ({tenant_path}.{where})",
+                f" ({tenant_path}.{where}); expected a value at least as strict, or none to"
+                " inherit it",
             )
         )
 

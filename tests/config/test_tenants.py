@@ -1,0 +1,110 @@
+"""Tenants at load time: the effective gateway is the tenant's tightened by the app's."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncer import release
+from tests.config.conftest import load_text, problems_of
+
+PLATFORM = """\
+sources:
+  - name: deploy
+    git: {url: https://git.example.com/team-a/deploy.git}
+clusters:
+  - {name: dev}
+tenants:
+  - name: team-a
+    sources: [{repo: "https://git.example.com/team-a/*"}]
+    clusters: ["*"]
+    namespaces: [team-a, team-a-*]
+    gateway:
+      maxReplicas: 10
+      requireResources: true
+      maxCpu: "2"
+      checkQuota: false
+      allowedRegistries: [registry.example.com]
+    defaults: {namespace: team-a}
+apps:
+  - name: web
+    source: deploy
+    tenant: team-a
+    clusters: [dev]
+"""
+
+
+def app_with(gateway: str = "", extra: str = ""):
+    text = PLATFORM + (f"    gateway: {gateway}\n" if gateway else "") + extra
+    return load_text(text).apps[0]
+
+
+def test_an_app_that_writes_no_gateway_gets_its_tenants() -> None:
+    app = app_with()
+    assert app.namespace == "team-a"
+    assert app.gateway.max_replicas == 10
+    assert app.gateway.require_resources is True
+    assert app.gateway.max_cpu == "2"
+    assert app.gateway.check_quota is False
+    assert app.gateway.allowed_registries == ("registry.example.com",)
+    assert app.gateway.allow_cluster_scoped is False
+    assert app.gateway.tenant is not None and app.gateway.tenant.name == "team-a"
+
+
+@pytest.mark.parametrize(
+    ("gateway", "field", "value"),
+    [
+        ("{maxReplicas: 3}", "max_replicas", 3),
+        ("{maxReplicas: 10}", "max_replicas", 10),
+        ("{maxCpu: 500m}", "max_cpu", "500m"),
+        ("{maxMemory: 1Gi}", "max_memory", "1Gi"),
+        ("{requireDigest: true}", "require_digest", True),
+        ("{checkQuota: true}", "check_quota", True),
+        (
+            "{allowedRegistries: [registry.example.com]}",
+            "allowed_registries",
+            ("registry.example.com",),
+        ),
+    ],
+)
+def test_an_app_may_tighten_its_tenants_gateway(gateway, field, value) -> None:
+    app = app_with(gateway)
+    assert getattr(app.gateway, field) == value
+    # What the app did not write stays the tenant's.
+    assert app.gateway.require_resources is True
+
+
+@pytest.mark.parametrize(
+    ("gateway", "problem"),
+    [
+        ("{maxReplicas: 11}", "apps[0].gateway.maxReplicas: 11 is looser than tenant team-a's 10 (tenants[0].gateway.maxReplicas)"),
+        ("{maxReplicas: 0}", "apps[0].gateway.maxReplicas: no limit is looser than tenant team-a's 10 (tenants[0].gateway.maxReplicas)"),
+        ("{maxCpu: 2500m}", "apps[0].gateway.maxCpu: 2500m is looser than tenant team-a's 2 (tenants[0].gateway.maxCpu)"),
+        ("{requireResources: false}", "apps[0].gateway.requireResources: false is looser than tenant team-a's true (tenants[0].gateway.requireResources)"),
+        ("{allowedRegistries: []}", "apps[0].gateway.allowedRegistries: any is looser than tenant team-a's registry.example.com (tenants[0].gateway.allowedRegistries)"),
+        ("{allowClusterScoped: true}", "apps[0].gateway.allowClusterScoped: true is looser than tenant team-a's false (tenants[0].kinds.clusterScoped)"),
+    ],
+)  # fmt: skip
+def test_a_looser_app_gateway_is_a_config_error_naming_both_fields(gateway, problem) -> None:
+    [found] = problems_of(PLATFORM + f"    gateway: {gateway}\n")
+    assert problem in found
+    assert found.startswith("syncer.yaml:")
+
+
+def test_an_app_namespace_outside_its_tenant_is_refused() -> None:
+    [found] = problems_of(PLATFORM + "    namespace: kube-system\n")
+    assert found.endswith(
+        "apps[0].namespace: tenant team-a allows namespaces team-a, team-a-*; the app deploys"
+        " to kube-system (tenants[0].namespaces)"
+    )
+
+
+def test_apps_without_a_tenant_are_the_platforms_own_and_keep_their_release_ids() -> None:
+    text = PLATFORM.replace("    tenant: team-a\n", "")
+    app = load_text(text).apps[0]
+    assert app.gateway.tenant is None
+    assert app.namespace == "default"
+    assert app.gateway.max_replicas == 0
+    # The digest an app had before tenants existed (gateway fields at their defaults).
+    assert release.config_digest(app) == (
+        "sha256:7fa7e6c8358c1f37440431cf4f83a3b49eee948ba6152978adfd84a97f52a075"
+    )
