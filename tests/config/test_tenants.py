@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from syncer import release
+from syncer import apply, release
+from syncer.config import model
+from syncer.reconcile import live
 from tests.config.conftest import load_text, problems_of
 
 PLATFORM = """\
@@ -108,3 +110,29 @@ def test_apps_without_a_tenant_are_the_platforms_own_and_keep_their_release_ids(
     assert release.config_digest(app) == (
         "sha256:7fa7e6c8358c1f37440431cf4f83a3b49eee948ba6152978adfd84a97f52a075"
     )
+
+
+def test_impersonation_applies_to_the_tenants_apps_in_the_clusters_it_names() -> None:
+    text = PLATFORM.replace("  - {name: dev}\n", "  - {name: dev}\n  - {name: prod}\n").replace(
+        "    defaults: {namespace: team-a}\n",
+        "    defaults: {namespace: team-a}\n"
+        "    impersonate: {user: alice, groups: [devs, ops], clusters: [prod]}\n",
+    )
+    config = load_text(text + "  - {name: own, source: deploy, clusters: [dev, prod]}\n")
+    tenant_app, own_app = config.apps
+    dev, prod = config.clusters
+    assert live.impersonation(tenant_app, dev) is None
+    assert live.impersonation(tenant_app, prod) == apply.Identity(
+        user="alice", groups=("devs", "ops")
+    )
+    assert live.impersonation(own_app, prod) is None
+    assert live.impersonation(None, prod) is None
+
+
+def test_a_service_account_is_impersonated_as_its_user_name() -> None:
+    account = model.Impersonation(service_account="team-a/deployer")
+    identity = apply.Identity.of(account)
+    assert identity.user == "system:serviceaccount:team-a:deployer"
+    headers = identity.headers({"Accept": "application/json"})
+    assert headers["Impersonate-User"] == "system:serviceaccount:team-a:deployer"
+    assert "Impersonate-Group" not in headers
