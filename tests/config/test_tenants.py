@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from syncer import apply, release
@@ -136,3 +138,19 @@ def test_a_service_account_is_impersonated_as_its_user_name() -> None:
     headers = identity.headers({"Accept": "application/json"})
     assert headers["Impersonate-User"] == "system:serviceaccount:team-a:deployer"
     assert "Impersonate-Group" not in headers
+
+
+def test_the_readme_example_is_a_valid_config_with_the_effective_gateways_it_promises() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Tenants") :]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    web, shop = load_text(example).apps
+    assert (web.gateway.max_replicas, web.gateway.max_cpu, web.gateway.require_digest) == (
+        6,
+        "2",
+        True,
+    )
+    assert web.namespace == "team-a"  # the tenant's default
+    assert shop.gateway.max_replicas == 4
+    assert shop.gateway.tenant is not None
+    assert shop.gateway.tenant.kinds.allow[0] == "apps/*"

@@ -70,7 +70,7 @@ def write_config(tmp: Path, *, url: str, kubeconfig: str, apps: list[dict[str, A
             {
                 "source": "deploy",
                 "clusters": ["a"],
-                "sync": {"wait": "10s", "rollbackOnFailure": False, "createNamespace": False},
+                "sync": {"wait": "10s", "rollbackOnFailure": False},
                 **app,
             }
             for app in apps
