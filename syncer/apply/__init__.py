@@ -68,11 +68,11 @@ from syncer.apply.wait import wait_healthy
 
 __all__ = [
     "ClusterClient",
-    "Identity",
     "DeployResult",
     "DriftItem",
     "DriftReport",
     "HealthReport",
+    "Identity",
     "ObjectPlan",
     "ObjectRef",
     "PlanResult",

@@ -303,24 +303,25 @@ class ClusterClient:
         content_type: str,
         accept: str = "application/json",
     ) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Accept": accept}
+        headers: dict[str, str] = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         try:
-            method, url, headers, body_out, _ = self._api.param_serialize(
+            method, url, serialized, body_out, _ = self._api.param_serialize(
                 method=method,
                 resource_path=path,
                 header_params=headers,
                 body=body,
                 auth_settings=["BearerToken"],
             )
+            sent: Any = serialized
             if self.impersonate is not None:
-                headers = self.impersonate.headers(headers)
+                sent = self.impersonate.headers(serialized)
             started = time.monotonic()
             response = self._api.call_api(
                 method,
                 url,
-                header_params=headers,
+                header_params=sent,
                 body=body_out,
                 _request_timeout=self.timeout,
             )

@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from syncer import redact
-from syncer import quantity
+from syncer import quantity, redact
 from syncer.apply import ownership
 
 _SKIP_TOP = frozenset({"apiVersion", "kind", "status"})

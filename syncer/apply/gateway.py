@@ -75,7 +75,8 @@ def _tenant(obj: dict[str, Any], tenant: model.Tenant, *, namespaced: bool) -> I
                 f" {name} is in {namespace}"
             )
     if tenant.kinds.allow and not _kind_in(group, kind, tenant.kinds.allow):
-        yield f"tenant {tenant.name} allows kinds {', '.join(tenant.kinds.allow)}; {name} is not one"
+        allowed = ", ".join(tenant.kinds.allow)
+        yield f"tenant {tenant.name} allows kinds {allowed}; {name} is not one"
     if _kind_in(group, kind, tenant.kinds.deny):
         yield f"tenant {tenant.name} denies kinds {', '.join(tenant.kinds.deny)}; {name} is one"
     if tenant.registries:

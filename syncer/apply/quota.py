@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from syncer.apply import client as client_mod
 from syncer import quantity
+from syncer.apply import client as client_mod
 from syncer.apply import compare, errors, refs
 from syncer.render import images
 

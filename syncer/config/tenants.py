@@ -44,8 +44,8 @@ def resolve(config: model.Config, *, ctx: nodes.Context) -> model.Config:
             apps.append(app)
             continue
         path = ctx.path_of(app)
-        tenant = tenants.get(app.tenant)
-        if tenant is None:
+        found = tenants.get(app.tenant)
+        if found is None:
             known = ", ".join(tenants) or "no tenants are defined"
             ctx.problem(
                 f"{path}.tenant",
@@ -55,7 +55,7 @@ def resolve(config: model.Config, *, ctx: nodes.Context) -> model.Config:
             apps.append(app)
             continue
         apps.append(
-            _bind(app, tenant=tenant, path=path, sources=sources, clusters=clusters, ctx=ctx)
+            _bind(app, tenant=found, path=path, sources=sources, clusters=clusters, ctx=ctx)
         )
     return dataclasses.replace(config, apps=tuple(apps))
 
@@ -73,9 +73,7 @@ def _bind(
     if f"{path}.namespace" not in ctx.marks and tenant.defaults.namespace:
         app = dataclasses.replace(app, namespace=tenant.defaults.namespace)
     problems = list(_static(app, tenant=tenant, tpath=tpath, sources=sources, clusters=clusters))
-    written = {
-        key.rpartition(".")[2] for key in ctx.marks if key.startswith(f"{path}.gateway.")
-    }
+    written = {key.rpartition(".")[2] for key in ctx.marks if key.startswith(f"{path}.gateway.")}
     effective, looser = tighten(
         tenant=tenant, tenant_path=tpath, app_policy=app.gateway, written=written
     )
@@ -102,10 +100,11 @@ def _static(
         and fnmatch.fnmatchcase(app.path, allowed.path)
         for allowed in tenant.sources
     ):
+        allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
         yield (
             "source",
-            f"tenant {tenant.name} allows sources {_list(f'{s.repo} (path {s.path})' for s in tenant.sources)}"
-            f"; source {source.name} is {source.url}, path {app.path} ({tpath}.sources)",
+            f"tenant {tenant.name} allows sources {allowed}; source {source.name} is"
+            f" {source.url}, path {app.path} ({tpath}.sources)",
         )
     selected = crossrefs.select(app.clusters, clusters=clusters, path="", ctx=None) or []
     for name in selected:
@@ -172,12 +171,13 @@ def tighten(
             mine, theirs = str(getattr(app_policy, attr)), str(getattr(base, attr))
             if theirs and (not mine or _quantity(mine) > _quantity(theirs)):
                 too_loose(key, mine or "no limit", theirs)
-            values[attr] = mine if mine and (not theirs or _quantity(mine) <= _quantity(theirs)) else theirs
+            tighter = mine and (not theirs or _quantity(mine) <= _quantity(theirs))
+            values[attr] = mine if tighter else theirs
     if "maxReplicas" in written:
         mine_n, theirs_n = app_policy.max_replicas, base.max_replicas
         if theirs_n and (not mine_n or mine_n > theirs_n):
             too_loose("maxReplicas", str(mine_n or "no limit"), str(theirs_n))
-        values["max_replicas"] = min(n for n in (mine_n, theirs_n) if n) if mine_n or theirs_n else 0
+        values["max_replicas"] = min((n for n in (mine_n, theirs_n) if n), default=0)
     if "allowedRegistries" in written:
         mine_r, theirs_r = app_policy.allowed_registries, base.allowed_registries
         if theirs_r:

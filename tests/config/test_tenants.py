@@ -78,19 +78,36 @@ def test_an_app_may_tighten_its_tenants_gateway(gateway, field, value) -> None:
 
 
 @pytest.mark.parametrize(
-    ("gateway", "problem"),
+    ("gateway", "key", "looser", "tenants"),
     [
-        ("{maxReplicas: 11}", "apps[0].gateway.maxReplicas: 11 is looser than tenant team-a's 10 (tenants[0].gateway.maxReplicas)"),
-        ("{maxReplicas: 0}", "apps[0].gateway.maxReplicas: no limit is looser than tenant team-a's 10 (tenants[0].gateway.maxReplicas)"),
-        ("{maxCpu: 2500m}", "apps[0].gateway.maxCpu: 2500m is looser than tenant team-a's 2 (tenants[0].gateway.maxCpu)"),
-        ("{requireResources: false}", "apps[0].gateway.requireResources: false is looser than tenant team-a's true (tenants[0].gateway.requireResources)"),
-        ("{allowedRegistries: []}", "apps[0].gateway.allowedRegistries: any is looser than tenant team-a's registry.example.com (tenants[0].gateway.allowedRegistries)"),
-        ("{allowClusterScoped: true}", "apps[0].gateway.allowClusterScoped: true is looser than tenant team-a's false (tenants[0].kinds.clusterScoped)"),
+        ("{maxReplicas: 11}", "maxReplicas", "11", "10 (tenants[0].gateway.maxReplicas)"),
+        ("{maxReplicas: 0}", "maxReplicas", "no limit", "10 (tenants[0].gateway.maxReplicas)"),
+        ("{maxCpu: 2500m}", "maxCpu", "2500m", "2 (tenants[0].gateway.maxCpu)"),
+        (
+            "{requireResources: false}",
+            "requireResources",
+            "false",
+            "true (tenants[0].gateway.requireResources)",
+        ),
+        (
+            "{allowedRegistries: []}",
+            "allowedRegistries",
+            "any",
+            "registry.example.com (tenants[0].gateway.allowedRegistries)",
+        ),
+        (
+            "{allowClusterScoped: true}",
+            "allowClusterScoped",
+            "true",
+            "false (tenants[0].kinds.clusterScoped)",
+        ),
     ],
-)  # fmt: skip
-def test_a_looser_app_gateway_is_a_config_error_naming_both_fields(gateway, problem) -> None:
+)
+def test_a_looser_app_gateway_is_a_config_error_naming_both_fields(
+    gateway, key, looser, tenants
+) -> None:
     [found] = problems_of(PLATFORM + f"    gateway: {gateway}\n")
-    assert problem in found
+    assert f"apps[0].gateway.{key}: {looser} is looser than tenant team-a's {tenants};" in found
     assert found.startswith("syncer.yaml:")
 
 
