@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from syncer import cli
+from tests.controller.test_plan_sync_agree import run
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -80,12 +80,6 @@ def write_config(tmp: Path, *, url: str, kubeconfig: str, apps: list[dict[str, A
     path = tmp / "syncer.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out + err
 
 
 def test_objects_outside_the_tenant_are_refused_by_plan_and_sync_before_any_write(
