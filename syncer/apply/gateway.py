@@ -67,6 +67,16 @@ def _tenant(obj: dict[str, Any], tenant: model.Tenant, *, namespaced: bool) -> I
             f"tenant {tenant.name} allows no cluster-scoped kinds (kinds.clusterScoped);"
             f" {name} is cluster-scoped"
         )
+    elif (
+        not namespaced
+        and tenant.kinds.cluster_allow
+        and not _kind_in(group, kind, tenant.kinds.cluster_allow)
+    ):
+        allowed = ", ".join(tenant.kinds.cluster_allow)
+        yield (
+            f"tenant {tenant.name} allows cluster-scoped kinds {allowed}"
+            f" (kinds.clusterAllow); {name} is not one"
+        )
     if namespaced:
         namespace = (obj.get("metadata") or {}).get("namespace", "")
         if not tenants.matches(namespace, tenant.namespaces):

@@ -354,7 +354,17 @@ def _tenant(obj: model.Tenant) -> Iterator[Finding]:
 
 
 def _tenant_kinds(obj: model.TenantKinds) -> Iterator[Finding]:
-    for key, kinds in (("allow", obj.allow), ("deny", obj.deny)):
+    if obj.cluster_allow and not obj.cluster_scoped:
+        yield (
+            "clusterAllow",
+            "lists cluster-scoped kinds while clusterScoped is false; expected clusterScoped:"
+            " true with it",
+        )
+    for key, kinds in (
+        ("allow", obj.allow),
+        ("deny", obj.deny),
+        ("clusterAllow", obj.cluster_allow),
+    ):
         for i, kind in enumerate(kinds):
             if not re.fullmatch(r"([A-Za-z0-9.*?-]*/)?[A-Za-z0-9*?]+", kind):
                 yield (

@@ -624,7 +624,7 @@ class TenantSource:
     repo: str = field(
         metadata=doc(
             "Glob over the source's URL (Git URL or chart repository URL), e.g."
-            " https://git.example.com/team-a/*.",
+            " https://git.example.com/team-a/*; !glob refuses what it matches.",
             nonempty=True,
         )
     )
@@ -646,6 +646,13 @@ class TenantKinds:
         default=False,
         metadata=doc(
             "Allow cluster-scoped kinds (Namespaces, CRDs, ClusterRoles) at all; default not."
+        ),
+    )
+    cluster_allow: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "With clusterScoped: the only cluster-scoped kinds allowed (as Argo CD's"
+            " clusterResourceWhitelist); empty = any that allow and deny let through."
         ),
     )
 
@@ -695,10 +702,17 @@ class Tenant:
         default=(), metadata=doc("Repositories and paths its apps may use; empty = none.")
     )
     clusters: tuple[str, ...] = field(
-        default=(), metadata=doc("Globs over cluster names its apps may deploy to; empty = none.")
+        default=(),
+        metadata=doc(
+            "Globs over cluster names its apps may deploy to, !glob to exclude; empty = none."
+        ),
     )
     namespaces: tuple[str, ...] = field(
-        default=(), metadata=doc("Globs over namespaces its objects may be in; empty = none.")
+        default=(),
+        metadata=doc(
+            "Globs over namespaces its objects may be in, !glob to exclude (['*',"
+            " '!kube-*']); empty = none."
+        ),
     )
     registries: tuple[str, ...] = field(
         default=(),

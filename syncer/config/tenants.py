@@ -96,8 +96,7 @@ def _static(
     """(field of the app, message) for everything known before rendering."""
     source = sources.get(app.source)
     if source is not None and not any(
-        fnmatch.fnmatchcase(source.url, allowed.repo)
-        and fnmatch.fnmatchcase(app.path, allowed.path)
+        matches(source.url, (allowed.repo,)) and matches(app.path, (allowed.path,))
         for allowed in tenant.sources
     ):
         allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
@@ -201,8 +200,10 @@ def tighten(
 
 
 def matches(value: str, globs: tuple[str, ...]) -> bool:
-    """Whether ``value`` matches one of ``globs`` (an empty list allows nothing)."""
-    return any(fnmatch.fnmatchcase(value, glob) for glob in globs)
+    """Whether ``value`` matches one of ``globs`` and none of the ``!glob`` among them
+    (as Argo CD's destinations: ``["*", "!kube-*"]``); an empty list allows nothing."""
+    denied = any(fnmatch.fnmatchcase(value, g[1:]) for g in globs if g.startswith("!"))
+    return not denied and any(fnmatch.fnmatchcase(value, g) for g in globs if not g.startswith("!"))
 
 
 def in_registries(repository: str, prefixes: tuple[str, ...]) -> bool:

@@ -231,7 +231,9 @@ TEAM_A = model.Tenant(
 
 
 def tenant_violations(objects: list[dict[str, Any]], tenant: model.Tenant = TEAM_A) -> list[str]:
-    policy = model.GatewayPolicy(allowed_namespaces=("web", "web-2", "other"), tenant=tenant)
+    policy = model.GatewayPolicy(
+        allowed_namespaces=("web", "web-2", "other", "kube-system"), tenant=tenant
+    )
     return [
         line
         for line in gateway.violations(
@@ -299,4 +301,27 @@ def test_a_tenant_that_allows_cluster_scoped_kinds_still_bounds_them_by_kind() -
     assert tenant_violations([namespace], tenant) == []
     assert tenant_violations([role], tenant) == [
         "tenant platform-ish denies kinds rbac.authorization.k8s.io/*; ClusterRole r is one"
+    ]
+    only_namespaces = model.Tenant(
+        name="ns-maker",
+        namespaces=("web",),
+        kinds=model.TenantKinds(cluster_scoped=True, cluster_allow=("Namespace",)),
+    )
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+    }
+    assert tenant_violations([namespace], only_namespaces) == []
+    assert tenant_violations([crd], only_namespaces) == [
+        "tenant ns-maker allows cluster-scoped kinds Namespace (kinds.clusterAllow);"
+        " CustomResourceDefinition widgets.example.com is not one"
+    ]
+
+
+def test_a_namespace_glob_with_a_negation_excludes_what_it_matches() -> None:
+    tenant = model.Tenant(name="most", namespaces=("*", "!kube-*"))
+    assert tenant_violations([deployment(namespace="other")], tenant) == []
+    assert tenant_violations([deployment(namespace="kube-system")], tenant) == [
+        "tenant most allows namespaces *, !kube-*; Deployment kube-system/api is in kube-system"
     ]
