@@ -59,7 +59,6 @@ def write_config(tmp: Path, *, url: str, kubeconfig: str, apps: list[dict[str, A
         "clusters": ["a"],
         # Its gateway lets it write to team-a too: the cluster's RBAC is what stops it.
         "namespaces": ["team-b", "team-a"],
-        "gateway": {"checkQuota": False},
         "impersonate": {"serviceAccount": "team-b/deployer"},
     }
     data = {
@@ -179,6 +178,8 @@ def test_a_tenant_applies_as_its_service_account_and_the_clusters_rbac_bounds_it
 
     code, out = run(capsys, "sync", "-c", config, "reach")
     assert code == 1, out
+    # Its reads are the tenant's too: listing what it owns there is already refused.
+    assert 'cannot list resource "configmaps"' in out, out
     assert 'User "system:serviceaccount:team-b:deployer" cannot' in out, out
     assert "syncer acts as system:serviceaccount:team-b:deployer here" in out, out
     assert a.get("v1", "ConfigMap", "settings", namespace="team-a") is None
