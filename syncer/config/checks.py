@@ -346,6 +346,12 @@ def _tenant(obj: model.Tenant) -> Iterator[Finding]:
             "gateway.allowClusterScoped",
             "a tenant allows cluster-scoped kinds with kinds.clusterScoped; expected it there",
         )
+    for i, entry in enumerate(obj.cluster_impersonate):
+        if not entry.clusters:
+            yield (
+                f"clusterImpersonate[{i}].clusters",
+                "missing; expected the clusters this account is for",
+            )
     if obj.defaults.namespace and not names.is_dns_label(obj.defaults.namespace):
         yield (
             "defaults.namespace",

@@ -738,6 +738,14 @@ class Tenant:
             " apps carries Impersonate-User/-Group, so the cluster's RBAC bounds them."
         ),
     )
+    cluster_impersonate: tuple[Impersonation, ...] = field(
+        default=(),
+        metadata=doc(
+            "A different account in some clusters (each entry names its clusters, as Argo"
+            " CD's destinationServiceAccounts); the first entry naming a cluster wins over"
+            " impersonate there."
+        ),
+    )
 
 
 # --- pipelines -----------------------------------------------------------------------

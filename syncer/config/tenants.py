@@ -32,12 +32,17 @@ def resolve(config: model.Config, *, ctx: nodes.Context) -> model.Config:
         if tenant.name in first:
             ctx.problem(path, path, f"duplicate tenant name {tenant.name!r}; expected it once")
         first.setdefault(tenant.name, path)
-        chosen = tenant.impersonate
-        for i, name in enumerate(chosen.clusters if chosen is not None else ()):
-            where = f"{ctx.path_of(tenant)}.impersonate.clusters[{i}]"
-            if name not in clusters:
-                known = ", ".join(clusters) or "no clusters are defined"
-                ctx.problem(where, where, f"unknown cluster {name!r}; expected one of: {known}")
+        accounts = [("impersonate", tenant.impersonate)] + [
+            (f"clusterImpersonate[{i}]", entry)
+            for i, entry in enumerate(tenant.cluster_impersonate)
+        ]
+        for field, account in accounts:
+            for i, name in enumerate(account.clusters if account is not None else ()):
+                where = f"{ctx.path_of(tenant)}.{field}.clusters[{i}]"
+                if name not in clusters:
+                    known = ", ".join(clusters) or "no clusters are defined"
+                    message = f"unknown cluster {name!r}; expected one of: {known}"
+                    ctx.problem(where, where, message)
     apps: list[model.App] = []
     for app in config.apps:
         if not app.tenant:

@@ -404,10 +404,16 @@ class LiveParts:
 
 
 def impersonation(app: model.App | None, cluster: model.Cluster) -> apply.Identity | None:
-    """Whom requests for ``app`` in ``cluster`` act as: its tenant's ``impersonate``
-    where it applies to the cluster, else None (syncer's own credentials)."""
+    """Whom requests for ``app`` in ``cluster`` act as: the first of its tenant's
+    ``clusterImpersonate`` naming the cluster, else its ``impersonate`` where that applies
+    to the cluster, else None (syncer's own credentials)."""
     tenant = app.gateway.tenant if app is not None else None
-    chosen = tenant.impersonate if tenant is not None else None
+    if tenant is None:
+        return None
+    for entry in tenant.cluster_impersonate:
+        if cluster.name in entry.clusters:
+            return apply.Identity.of(entry)
+    chosen = tenant.impersonate
     if chosen is None or (chosen.clusters and cluster.name not in chosen.clusters):
         return None
     return apply.Identity.of(chosen)

@@ -132,15 +132,20 @@ def test_apps_without_a_tenant_are_the_platforms_own_and_keep_their_release_ids(
 
 
 def test_impersonation_applies_to_the_tenants_apps_in_the_clusters_it_names() -> None:
-    text = PLATFORM.replace("  - {name: dev}\n", "  - {name: dev}\n  - {name: prod}\n").replace(
+    clusters = "  - {name: dev}\n  - {name: prod}\n  - {name: stage}\n"
+    text = PLATFORM.replace("  - {name: dev}\n", clusters).replace(
         "    defaults: {namespace: team-a}\n",
         "    defaults: {namespace: team-a}\n"
-        "    impersonate: {user: alice, groups: [devs, ops], clusters: [prod]}\n",
+        "    impersonate: {user: alice, groups: [devs, ops], clusters: [prod]}\n"
+        "    clusterImpersonate: [{serviceAccount: team-a/dev-deployer, clusters: [dev]}]\n",
     )
     config = load_text(text + "  - {name: own, source: deploy, clusters: [dev, prod]}\n")
     tenant_app, own_app = config.apps
-    dev, prod = config.clusters
-    assert live.impersonation(tenant_app, dev) is None
+    dev, prod, stage = config.clusters
+    assert live.impersonation(tenant_app, stage) is None  # syncer's own account there
+    assert live.impersonation(tenant_app, dev) == apply.Identity(
+        user="system:serviceaccount:team-a:dev-deployer"
+    )
     assert live.impersonation(tenant_app, prod) == apply.Identity(
         user="alice", groups=("devs", "ops")
     )

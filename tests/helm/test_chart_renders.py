@@ -393,14 +393,20 @@ def test_impersonation_is_granted_only_for_the_accounts_tenants_name(
         "tenants": [
             {"name": "a", "impersonate": {"serviceAccount": "team-a/deployer"}},
             {"name": "b", "impersonate": {"user": "bob", "groups": ["team-b"]}},
-            {"name": "c"},
+            {
+                "name": "c",
+                "clusterImpersonate": [
+                    {"serviceAccount": "team-a/prod-deployer", "clusters": ["in-cluster"]}
+                ],
+            },
+            {"name": "d"},
         ],
     }
     rendered = render({"config": config, "rbac": {"namespaces": ["web"]}})
     assert _grants_impersonation(rendered) == {
         "ClusterRole//t-syncer-impersonate users": ["bob"],
         "ClusterRole//t-syncer-impersonate groups": ["team-b"],
-        "Role/team-a/t-syncer-impersonate serviceaccounts": ["deployer"],
+        "Role/team-a/t-syncer-impersonate serviceaccounts": ["deployer", "prod-deployer"],
     }
     bindings = {
         f"{o['kind']}/{o['metadata'].get('namespace', '')}": o["subjects"][0]["name"]
