@@ -65,3 +65,45 @@ def test_a_user_and_each_of_its_groups_are_impersonated(
     ]
     assert event["impersonatedUser"]["username"] == "alice"
     assert {"devs", "ops"} <= set(event["impersonatedUser"]["groups"])
+
+
+def test_a_quota_check_the_tenants_account_may_not_make_names_the_account(
+    kube_clusters: Any, options: model.SyncOptions
+) -> None:
+    [cluster] = kube_clusters(1)
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    rbac = "rbac.authorization.k8s.io"
+    cluster.put(
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "Role",
+            "metadata": {"name": "configmaps-only", "namespace": NS},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
+        }
+    )
+    cluster.put(
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "carol", "namespace": NS},
+            "subjects": [{"kind": "User", "name": "carol", "apiGroup": rbac}],
+            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "configmaps-only"},
+        }
+    )
+    as_carol = apply.connect(
+        model.Cluster(
+            name=cluster.name, kubeconfig=str(cluster.kubeconfig), context=cluster.context
+        ),
+        impersonate=apply.Identity(user="carol"),
+    )
+    try:
+        with pytest.raises(apply.errors.Unauthorized) as refused:
+            run_sync(
+                as_carol, [config_map("settings")], options=options, gate=model.GatewayPolicy()
+            )
+    finally:
+        as_carol.close()
+    assert f"may not list ResourceQuotas in namespace {NS} (acting as carol): grant list on" in str(
+        refused.value
+    )
+    assert cluster.get("v1", "ConfigMap", "settings", namespace=NS) is None
