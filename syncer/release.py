@@ -169,7 +169,7 @@ def release_id(*, app: str, content: str) -> str:
     return _sha256({"app": app, "content": content})
 
 
-_LATER_GATEWAY_DEFAULTS = {"check_quota": True}
+_LATER_GATEWAY_DEFAULTS = {"check_quota": True, "tenant": None}
 """Gateway rules added later, left out at their default so existing releases keep their ids."""
 
 

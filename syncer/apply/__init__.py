@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from syncer.apply import errors
 from syncer.apply.cache import read_round
-from syncer.apply.client import ClusterClient, connect
+from syncer.apply.client import ClusterClient, Identity, connect
 from syncer.apply.deploy import deploy, rollback
 from syncer.apply.drift import drift
 from syncer.apply.gateway import check as check_gateway
@@ -72,6 +72,7 @@ __all__ = [
     "DriftItem",
     "DriftReport",
     "HealthReport",
+    "Identity",
     "ObjectPlan",
     "ObjectRef",
     "PlanResult",

@@ -16,6 +16,7 @@ is sent, retries included; a replica that no longer holds a valid lease gets
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -65,8 +66,11 @@ class ClusterClient:
         clock: Callable[[], float] = time.monotonic,
         reload: Callable[[], k8s_client.ApiClient] | None = None,
         guard: Callable[[], None] | None = None,
+        impersonate: Identity | None = None,
     ) -> None:
         self.name = name
+        self.impersonate = impersonate
+        """Whom every request acts as (a tenant's account), or None for our own."""
         self.guard = guard
         """Called right before every write is sent; raises ``errors.Fenced`` to stop it."""
         self.timeout = timeout
@@ -419,22 +423,25 @@ class ClusterClient:
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
 
-        headers = {"Accept": accept}
+        headers: dict[str, str] = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         try:
-            method, url, headers, body_out, _ = self._api.param_serialize(
+            method, url, serialized, body_out, _ = self._api.param_serialize(
                 method=method,
                 resource_path=path,
                 header_params=headers,
                 body=body,
                 auth_settings=["BearerToken"],
             )
+            sent: Any = serialized
+            if self.impersonate is not None:
+                sent = self.impersonate.headers(serialized)
             started = time.monotonic()
             response = self._api.call_api(
                 method,
                 url,
-                header_params=headers,
+                header_params=sent,
                 body=body_out,
                 _request_timeout=self.timeout,
             )
@@ -510,6 +517,11 @@ class ClusterClient:
                 retry_after=max(retry_after, 1.0),
             )
         if status in (401, 403):
+            if self.impersonate is not None:
+                return errors.Unauthorized(
+                    f"{text} (HTTP {status}: syncer acts as {self.impersonate} here; grant"
+                    f" that account the permission in the cluster's RBAC)"
+                )
             return errors.Unauthorized(
                 f"{text} (HTTP {status}: check the kubeconfig credentials and RBAC)"
             )
@@ -637,12 +649,41 @@ def _short(err: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Whom requests act as (Kubernetes user impersonation): a user and its groups."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, impersonation: model.Impersonation) -> Identity:
+        if impersonation.service_account:
+            namespace, _, name = impersonation.service_account.partition("/")
+            return cls(user=f"system:serviceaccount:{namespace}:{name}")
+        return cls(user=impersonation.user, groups=impersonation.groups)
+
+    def headers(self, headers: dict[str, str]) -> urllib3.HTTPHeaderDict:
+        """``headers`` plus Impersonate-User and one Impersonate-Group line per group
+        (the API server reads each line as one group, so they are not comma-joined)."""
+        out = urllib3.HTTPHeaderDict(headers)
+        out["Impersonate-User"] = self.user
+        for group in self.groups:
+            out.add("Impersonate-Group", group)
+        return out
+
+    def __str__(self) -> str:
+        groups = f" (groups {', '.join(self.groups)})" if self.groups else ""
+        return f"{self.user}{groups}"
+
+
 def connect(
     cluster: model.Cluster,
     *,
     base_dir: str = ".",
     qps: float | None = None,
     guard: Callable[[], None] | None = None,
+    impersonate: Identity | None = None,
 ) -> ClusterClient:
     """A client for ``cluster``; nothing is sent yet, so a down cluster does not fail here.
 
@@ -663,6 +704,7 @@ def connect(
         qps=cluster.qps if qps is None else qps,
         reload=load,
         guard=guard,
+        impersonate=impersonate,
     )
 
 

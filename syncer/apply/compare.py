@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from syncer import redact
-from syncer.apply import ownership, quantity
+from syncer import quantity, redact
+from syncer.apply import ownership
 
 _SKIP_TOP = frozenset({"apiVersion", "kind", "status"})
 # Maps whose values are resource quantities (containers' resources, quotas, PVCs).

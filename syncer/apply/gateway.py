@@ -8,11 +8,13 @@ violation names the object, the field and the rule (the config key of
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from syncer.apply import errors, quantity, refs
-from syncer.config import model
+from syncer import quantity
+from syncer.apply import errors, refs
+from syncer.config import model, tenants
 from syncer.render import images
 
 REPLICA_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
@@ -50,14 +52,70 @@ def violations(
         found += [f"{name}: {line}" for line in _replicas(obj, policy)]
         for path, container in _containers(obj):
             found += [f"{name}: {path}.{line}" for line in _container(container, policy)]
+        if policy.tenant is not None:
+            found += list(_tenant(obj, policy.tenant, namespaced=is_namespaced(obj)))
     return found
+
+
+def _tenant(obj: dict[str, Any], tenant: model.Tenant, *, namespaced: bool) -> Iterator[str]:
+    """What renders, against the tenant's bounds: each line names the tenant's rule."""
+    name = refs.describe(obj)
+    kind = str(obj.get("kind", ""))
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    if not namespaced and not tenant.kinds.cluster_scoped:
+        yield (
+            f"tenant {tenant.name} allows no cluster-scoped kinds (kinds.clusterScoped);"
+            f" {name} is cluster-scoped"
+        )
+    elif (
+        not namespaced
+        and tenant.kinds.cluster_allow
+        and not _kind_in(group, kind, tenant.kinds.cluster_allow)
+    ):
+        allowed = ", ".join(tenant.kinds.cluster_allow)
+        yield (
+            f"tenant {tenant.name} allows cluster-scoped kinds {allowed}"
+            f" (kinds.clusterAllow); {name} is not one"
+        )
+    if namespaced:
+        namespace = (obj.get("metadata") or {}).get("namespace", "")
+        if not tenants.matches(namespace, tenant.namespaces):
+            yield (
+                f"tenant {tenant.name} allows namespaces {', '.join(tenant.namespaces) or 'none'};"
+                f" {name} is in {namespace}"
+            )
+    if tenant.kinds.allow and not _kind_in(group, kind, tenant.kinds.allow):
+        allowed = ", ".join(tenant.kinds.allow)
+        yield f"tenant {tenant.name} allows kinds {allowed}; {name} is not one"
+    if _kind_in(group, kind, tenant.kinds.deny):
+        yield f"tenant {tenant.name} denies kinds {', '.join(tenant.kinds.deny)}; {name} is one"
+    if tenant.registries:
+        for path, container in _containers(obj):
+            image = str(container.get("image", ""))
+            if not tenants.in_registries(_full_repository(image), tenant.registries):
+                yield (
+                    f"tenant {tenant.name} allows images from {', '.join(tenant.registries)};"
+                    f" {name} {path} uses {image}"
+                )
+
+
+def _kind_in(group: str, kind: str, patterns: tuple[str, ...]) -> bool:
+    """``Kind`` matches in any group; ``group/Kind`` (globs) in that group only."""
+    for pattern in patterns:
+        want_group, slash, want_kind = pattern.rpartition("/")
+        if slash and not fnmatch.fnmatchcase(group, want_group):
+            continue
+        if fnmatch.fnmatchcase(kind, want_kind):
+            return True
+    return False
 
 
 def _placement(
     obj: dict[str, Any], policy: model.GatewayPolicy, allowed: set[str], namespaced: bool
 ) -> Iterator[str]:
     if not namespaced:
-        if not policy.allow_cluster_scoped:
+        # A tenant's own rule (kinds.clusterScoped) says it, naming the tenant.
+        if not policy.allow_cluster_scoped and policy.tenant is None:
             yield (
                 f"kind: {obj.get('kind')} is cluster-scoped, which this app may not create "
                 "(rule allowClusterScoped: set it to true or remove the object)"
@@ -154,9 +212,17 @@ def _from_registry(image: str, allowed: str) -> bool:
     allowed = allowed.rstrip("/")
     if "/" not in allowed:
         return registry_of(image) == allowed
+    return tenants.in_registries(_full_repository(image), (allowed,))
+
+
+def _full_repository(image: str) -> str:
+    """The repository of an image with its registry written out, without tag or digest
+    (Docker Hub short names: nginx is docker.io/library/nginx)."""
     repository = image.split("@", 1)[0]
+    last = repository.rsplit("/", 1)
+    if ":" in last[-1]:
+        repository = repository.rsplit(":", 1)[0]
     if registry_of(image) == "docker.io" and not repository.startswith("docker.io/"):
-        # Docker Hub short names: nginx is docker.io/library/nginx.
         short = "/" not in repository
         repository = ("docker.io/library/" if short else "docker.io/") + repository
-    return repository == allowed or repository.startswith(allowed + "/")
+    return repository

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from syncer import quantity
 from syncer.apply import client as client_mod
-from syncer.apply import compare, errors, quantity, refs
+from syncer.apply import compare, errors, refs
 from syncer.render import images
 
 Resources = dict[str, Decimal]
@@ -80,9 +81,11 @@ def _list(client: client_mod.ClusterClient, kind: str, namespace: str) -> list[d
     try:
         return client.list_objects(api_version="v1", kind=kind, namespace=namespace)
     except errors.Unauthorized as err:
+        # Under impersonation it is the tenant's account that lacks the grant: name it.
+        who = f" (acting as {client.impersonate})" if client.impersonate is not None else ""
         raise errors.Unauthorized(
             f"cluster {client.name}: the quota check (gateway rule checkQuota) may not list "
-            f"{kind}s in namespace {namespace}: grant list on resourcequotas and "
+            f"{kind}s in namespace {namespace}{who}: grant list on resourcequotas and "
             "limitranges, or set gateway.checkQuota: false"
         ) from err
 

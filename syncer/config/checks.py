@@ -345,6 +345,65 @@ def _app(obj: model.App) -> Iterator[Finding]:
         )
 
 
+def _tenant(obj: model.Tenant) -> Iterator[Finding]:
+    yield from _name(obj.name, "tenant")
+    if obj.gateway.allow_cluster_scoped:
+        yield (
+            "gateway.allowClusterScoped",
+            "a tenant allows cluster-scoped kinds with kinds.clusterScoped; expected it there",
+        )
+    for i, entry in enumerate(obj.cluster_impersonate):
+        if not entry.clusters:
+            yield (
+                f"clusterImpersonate[{i}].clusters",
+                "missing; expected the clusters this account is for",
+            )
+    if obj.defaults.namespace and not names.is_dns_label(obj.defaults.namespace):
+        yield (
+            "defaults.namespace",
+            f"invalid namespace {obj.defaults.namespace!r}; {names.DNS_EXPECTED}",
+        )
+
+
+def _tenant_kinds(obj: model.TenantKinds) -> Iterator[Finding]:
+    if obj.cluster_allow and not obj.cluster_scoped:
+        yield (
+            "clusterAllow",
+            "lists cluster-scoped kinds while clusterScoped is false; expected clusterScoped:"
+            " true with it",
+        )
+    for key, kinds in (
+        ("allow", obj.allow),
+        ("deny", obj.deny),
+        ("clusterAllow", obj.cluster_allow),
+    ):
+        for i, kind in enumerate(kinds):
+            if not re.fullmatch(r"([A-Za-z0-9.*?-]*/)?[A-Za-z0-9*?]+", kind):
+                yield (
+                    f"{key}[{i}]",
+                    f"invalid kind {kind!r}; expected Kind or group/Kind, e.g. Deployment,"
+                    " apps/Deployment, rbac.authorization.k8s.io/*",
+                )
+
+
+def _impersonation(obj: model.Impersonation) -> Iterator[Finding]:
+    if bool(obj.service_account) == bool(obj.user):
+        said = "both given" if obj.service_account else "neither given"
+        yield "", f"{said}; expected exactly one of: serviceAccount, user", COMBINED
+    if obj.service_account:
+        namespace, _, name = obj.service_account.partition("/")
+        if not (names.is_dns_label(namespace) and names.is_dns_subdomain(name)):
+            yield (
+                "serviceAccount",
+                f"invalid service account {obj.service_account!r}; expected NAMESPACE/NAME",
+            )
+        if obj.groups:
+            yield (
+                "groups",
+                "a service account has its own groups; expected groups only with user",
+            )
+
+
 _DOTTED_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _BRANCH_TEMPLATE_KEYS = frozenset({"app"})
 
@@ -542,6 +601,9 @@ RULES: dict[type, Callable[[Any], Iterator[Finding]]] = {
     model.HelmOptions: _helm,
     model.ImageFieldPath: _image_field,
     model.App: _app,
+    model.Tenant: _tenant,
+    model.TenantKinds: _tenant_kinds,
+    model.Impersonation: _impersonation,
     model.HelmValuesTarget: _helm_values_target,
     model.WriteBack: _write_back,
     model.TimeWindow: _window,

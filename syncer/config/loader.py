@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from syncer import errors, yamlsize
-from syncer.config import crossrefs, model, nodes, walker
+from syncer.config import crossrefs, model, nodes, tenants, walker
 
 # libyaml's parser when PyYAML has it (about 10x faster); nodes and marks are the same.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -74,6 +74,7 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
         crossrefs.check(config, ctx=ctx)
+        config = tenants.resolve(config, ctx=ctx)
     if ctx.problems or config is nodes.INVALID:
         raise errors.ConfigError(_sorted(ctx.problems))
     # The default state file, like any path written in the file, sits next to it.

@@ -474,6 +474,13 @@ class GatewayPolicy:
             " ResourceQuotas (replicas, rolling-update surge and LimitRange defaults counted)."
         ),
     )
+    tenant: Tenant | None = field(
+        default=None,
+        metadata=doc(
+            "The tenant whose rules the objects must also keep (set by the loader).",
+            internal=True,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -603,11 +610,154 @@ class App:
     )
     sync: SyncOptions = field(default_factory=SyncOptions, metadata=doc("Sync behaviour."))
     gateway: GatewayPolicy = field(
-        default_factory=GatewayPolicy, metadata=doc("Checks before applying.")
+        default_factory=GatewayPolicy,
+        metadata=doc("Checks before applying; in a tenant, they may only tighten the tenant's."),
+    )
+    tenant: str = field(
+        default="",
+        metadata=doc(
+            "Name of the tenant the app belongs to; empty = the platform's own app, bound by"
+            " no tenant.",
+            nonempty=True,
+        ),
     )
     helm: HelmOptions = field(default_factory=HelmOptions, metadata=doc("For Helm charts."))
     write_back: WriteBack | None = field(
         default=None, metadata=doc("Write the chosen images back to Git.")
+    )
+
+
+# --- tenants -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantSource:
+    """Where a tenant's apps may read manifests from."""
+
+    repo: str = field(
+        metadata=doc(
+            "Glob over the source's URL (Git URL or chart repository URL), e.g."
+            " https://git.example.com/team-a/*; !glob refuses what it matches.",
+            nonempty=True,
+        )
+    )
+    path: str = field(
+        default="*", metadata=doc("Glob over the app's path in it (default any).", nonempty=True)
+    )
+
+
+@dataclass(frozen=True)
+class TenantKinds:
+    """Which kinds a tenant's apps may create; a kind is written Kind or group/Kind
+    (globs allowed: *.example.com/*); the core group is empty (/Secret or Secret)."""
+
+    allow: tuple[str, ...] = field(default=(), metadata=doc("Kinds allowed; empty = any."))
+    deny: tuple[str, ...] = field(
+        default=(), metadata=doc("Kinds refused, even when allow matches.")
+    )
+    cluster_scoped: bool = field(
+        default=False,
+        metadata=doc(
+            "Allow cluster-scoped kinds (Namespaces, CRDs, ClusterRoles) at all; default not."
+        ),
+    )
+    cluster_allow: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "With clusterScoped: the only cluster-scoped kinds allowed (as Argo CD's"
+            " clusterResourceWhitelist); empty = any that allow and deny let through."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Whom requests for a tenant's apps act as, so the cluster's RBAC bounds them."""
+
+    service_account: str = field(
+        default="",
+        metadata=doc(
+            "NAMESPACE/NAME of a ServiceAccount (Impersonate-User"
+            " system:serviceaccount:NAMESPACE:NAME). Exactly one of serviceAccount / user.",
+            nonempty=True,
+        ),
+    )
+    user: str = field(default="", metadata=doc("A user name (Impersonate-User).", nonempty=True))
+    groups: tuple[str, ...] = field(
+        default=(), metadata=doc("Groups (Impersonate-Group), with user.")
+    )
+    clusters: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Clusters (by name) where it applies; empty = all. A cluster named by no entry"
+            " is reached with syncer's own credentials."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class TenantDefaults:
+    """Settings a tenant's apps get when they write none."""
+
+    namespace: str = field(
+        default="",
+        metadata=doc("Namespace of apps that set none (instead of default).", nonempty=True),
+    )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A team's bounds, set by the platform: where its apps come from, where they go,
+    what they may create, and the gateway rules they can only tighten."""
+
+    name: str = field(metadata=doc("Unique tenant name that apps refer to."))
+    sources: tuple[TenantSource, ...] = field(
+        default=(), metadata=doc("Repositories and paths its apps may use; empty = none.")
+    )
+    clusters: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Globs over cluster names its apps may deploy to, !glob to exclude; empty = none."
+        ),
+    )
+    namespaces: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Globs over namespaces its objects may be in, !glob to exclude (['*',"
+            " '!kube-*']); empty = none."
+        ),
+    )
+    registries: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Image repository prefixes its images must start with (registry.example.com/team-a);"
+            " empty = any."
+        ),
+    )
+    kinds: TenantKinds = field(
+        default_factory=TenantKinds, metadata=doc("Kinds allowed and refused.")
+    )
+    gateway: GatewayPolicy = field(
+        default_factory=GatewayPolicy,
+        metadata=doc("Gateway rules of all its apps; an app may only tighten them."),
+    )
+    defaults: TenantDefaults = field(
+        default_factory=TenantDefaults, metadata=doc("Defaults of its apps.")
+    )
+    impersonate: Impersonation | None = field(
+        default=None,
+        metadata=doc(
+            "Act as this ServiceAccount or user in its clusters: every read and apply for its"
+            " apps carries Impersonate-User/-Group, so the cluster's RBAC bounds them."
+        ),
+    )
+    cluster_impersonate: tuple[Impersonation, ...] = field(
+        default=(),
+        metadata=doc(
+            "A different account in some clusters (each entry names its clusters, as Argo"
+            " CD's destinationServiceAccounts); the first entry naming a cluster wins over"
+            " impersonate there."
+        ),
     )
 
 
@@ -899,6 +1049,9 @@ class Config:
     registries: tuple[Registry, ...] = field(default=(), metadata=doc("Registry settings."))
     clusters: tuple[Cluster, ...] = field(default=(), metadata=doc("Target clusters."))
     apps: tuple[App, ...] = field(default=(), metadata=doc("What to deploy where."))
+    tenants: tuple[Tenant, ...] = field(
+        default=(), metadata=doc("Teams' bounds: what their apps (apps[].tenant) may do.")
+    )
     pipelines: tuple[Pipeline, ...] = field(default=(), metadata=doc("Promotion pipelines."))
     server: Server = field(default_factory=Server, metadata=doc("HTTP server."))
     state: StateSettings = field(default_factory=StateSettings, metadata=doc("Durable state."))

@@ -96,7 +96,8 @@ class LiveParts:
             read_secret=self.read_secret,
         )
         self._images: Any = None
-        self._clients: dict[str, apply.ClusterClient] = {}
+        self._clients: dict[tuple[str, apply.Identity | None], apply.ClusterClient] = {}
+        """(cluster name, whom it acts as: a tenant's account or None) -> its client."""
         self._capabilities: dict[str, tuple[float, Capabilities | None]] = {}
         self._generated = render_generated.Keeper()
         """Values Helm charts generated for objects not in a cluster yet."""
@@ -158,15 +159,18 @@ class LiveParts:
         rendered = render.render(
             app=app, snapshot=snapshot.path, commit=snapshot.commit, cluster=cluster,
             choices=list(images), capabilities=lambda: self.capabilities(cluster),
-            live=lambda obj: self.live_object(cluster, obj), keeper=self._generated,
+            live=lambda obj: self.live_object(cluster, obj, app=app), keeper=self._generated,
             fetch=self.charts.fetch,
         )  # fmt: skip
         return list(rendered.objects)
 
-    def live_object(self, cluster: model.Cluster, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def live_object(
+        self, cluster: model.Cluster, obj: dict[str, Any], *, app: model.App | None = None
+    ) -> dict[str, Any] | None:
         """The cluster's copy of ``obj`` (for values a chart generates at each render);
         None when it does not exist or the cluster cannot say (then the render goes on
-        with what the chart generated)."""
+        with what the chart generated). Read as ``app``'s tenant, so a tenant's chart
+        sees only what its account may read."""
         if kubeconfig_problem(cluster, base_dir=self.config.base_dir):
             return None
         meta = obj.get("metadata") or {}
@@ -175,7 +179,7 @@ class LiveParts:
             namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
         )  # fmt: skip
         try:
-            return self.client(cluster).get(ref)
+            return self.client(cluster, app=app).get(ref)
         except errors.SyncerError as err:
             log.info("cluster=%s cannot read %s for generated values: %s", cluster.name, ref, err)
             return None
@@ -200,13 +204,23 @@ class LiveParts:
         return found
 
     # --- clusters -----------------------------------------------------------------------
-    def client(self, cluster: model.Cluster) -> apply.ClusterClient:
+    def client(
+        self, cluster: model.Cluster, *, app: model.App | None = None
+    ) -> apply.ClusterClient:
+        """The client of ``cluster``; for an app of a tenant that impersonates, one that
+        acts as the tenant's account in every request (reads and writes)."""
+        identity = impersonation(app, cluster)
         with self._lock:
-            found = self._clients.get(cluster.name)
+            found = self._clients.get((cluster.name, identity))
             if found is None:
-                found = apply.connect(cluster, base_dir=self.config.base_dir, guard=self._fence)
-                self._clients[cluster.name] = found
-                self._install_watches(cluster, found)
+                found = apply.connect(
+                    cluster, base_dir=self.config.base_dir, guard=self._fence, impersonate=identity
+                )
+                self._clients[(cluster.name, identity)] = found
+                if identity is None:
+                    # Watches feed syncer's own view only: a tenant's reads stay its own
+                    # (listed with its account), never answered from the wider cache.
+                    self._install_watches(cluster, found)
             return found
 
     def watch(self, notify: Callable[[str, str], None]) -> None:
@@ -216,7 +230,7 @@ class LiveParts:
         with self._lock:
             self._notify = notify
             for cluster in self.config.clusters:
-                found = self._clients.get(cluster.name)
+                found = self._clients.get((cluster.name, None))
                 if found is not None:
                     self._install_watches(cluster, found)
 
@@ -241,7 +255,7 @@ class LiveParts:
             clients = dict(self._clients)
         found: list[dict[str, Any]] = []
         for cluster in self.config.clusters:
-            client = clients.get(cluster.name)
+            client = clients.get((cluster.name, None))
             if client is not None and client.watches is not None:
                 found += client.watches.status()
             elif watching and cluster.drift_source != "watch":
@@ -279,7 +293,7 @@ class LiveParts:
         objects: Sequence[dict[str, Any]],
         inventory: Sequence[str] | None,
     ) -> parts_.Applied:
-        client = self.client(cluster)
+        client = self.client(cluster, app=app)
         try:
             result = apply.sync(
                 client,
@@ -325,7 +339,7 @@ class LiveParts:
         cached: bool = False,
     ) -> parts_.Health:
         report = apply.wait_healthy(
-            self.client(cluster),
+            self.client(cluster, app=app),
             app_name=app.name,
             inventory=[ref_of(k) for k in inventory],
             timeout=timeout,
@@ -344,7 +358,7 @@ class LiveParts:
         inventory: Sequence[str] | None,
     ) -> parts_.Planned:
         result = apply.plan(
-            self.client(cluster),
+            self.client(cluster, app=app),
             app_name=app.name,
             objects=objects,
             options=app.sync,
@@ -369,7 +383,7 @@ class LiveParts:
     ) -> parts_.Drift:
         options = dataclasses.replace(app.sync, self_heal=heal)
         report = apply.drift(
-            self.client(cluster),
+            self.client(cluster, app=app),
             app_name=app.name,
             objects=objects,
             options=options,
@@ -385,8 +399,13 @@ class LiveParts:
     def remove(
         self, *, app_name: str, cluster: model.Cluster, inventory: Sequence[str]
     ) -> parts_.Removed:
+        # An app still configured is removed as its tenant's account; one that left
+        # the config has no tenant any more, and is removed with syncer's own.
+        app = next((a for a in self.config.apps if a.name == app_name), None)
         result = apply.remove(
-            self.client(cluster), app_name=app_name, inventory=[ref_of(k) for k in inventory]
+            self.client(cluster, app=app),
+            app_name=app_name,
+            inventory=[ref_of(k) for k in inventory],
         )
         return parts_.Removed(deleted=[str(r) for r in result.pruned], skipped=list(result.skipped))
 
@@ -437,3 +456,19 @@ class LiveParts:
         if self._images is not None:
             self._images.close()
         self.read_secret.close()
+
+
+def impersonation(app: model.App | None, cluster: model.Cluster) -> apply.Identity | None:
+    """Whom requests for ``app`` in ``cluster`` act as: the first of its tenant's
+    ``clusterImpersonate`` naming the cluster, else its ``impersonate`` where that applies
+    to the cluster, else None (syncer's own credentials)."""
+    tenant = app.gateway.tenant if app is not None else None
+    if tenant is None:
+        return None
+    for entry in tenant.cluster_impersonate:
+        if cluster.name in entry.clusters:
+            return apply.Identity.of(entry)
+    chosen = tenant.impersonate
+    if chosen is None or (chosen.clusters and cluster.name not in chosen.clusters):
+        return None
+    return apply.Identity.of(chosen)

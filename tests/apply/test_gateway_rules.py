@@ -220,3 +220,108 @@ def test_an_unparseable_quantity_is_a_violation_not_a_crash() -> None:
         "is not a quantity: write a number with an optional suffix (m, k, M, G, Ki, Mi, Gi, "
         "...), e.g. 500m or 2Gi (rule maxCpu)"
     ]
+
+
+TEAM_A = model.Tenant(
+    name="team-a",
+    namespaces=("web", "web-*"),
+    registries=("registry.example.com/team",),
+    kinds=model.TenantKinds(allow=("apps/*", "ConfigMap"), deny=("apps/DaemonSet",)),
+)
+
+
+def tenant_violations(objects: list[dict[str, Any]], tenant: model.Tenant = TEAM_A) -> list[str]:
+    policy = model.GatewayPolicy(
+        allowed_namespaces=("web", "web-2", "other", "kube-system"), tenant=tenant
+    )
+    return [
+        line
+        for line in gateway.violations(
+            objects, policy=policy, namespace=NS, is_namespaced=namespaced
+        )
+        if line.startswith("tenant ")
+    ]
+
+
+def test_what_renders_inside_the_tenant_passes() -> None:
+    assert tenant_violations([deployment(), deployment(namespace="web-2")]) == []
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (
+            deployment(namespace="other"),
+            "tenant team-a allows namespaces web, web-*; Deployment other/api is in other",
+        ),
+        (
+            deployment(image="registry.example.com/teams/web:1"),
+            "tenant team-a allows images from registry.example.com/team; Deployment web/api"
+            " spec.template.spec.containers[app] uses registry.example.com/teams/web:1",
+        ),
+        (
+            deployment(image="nginx:1"),
+            "tenant team-a allows images from registry.example.com/team; Deployment web/api"
+            " spec.template.spec.containers[app] uses nginx:1",
+        ),
+        (
+            {**deployment(), "kind": "DaemonSet"},
+            "tenant team-a denies kinds apps/DaemonSet; DaemonSet web/api is one",
+        ),
+        (
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": NS}},
+            "tenant team-a allows kinds apps/*, ConfigMap; Service web/s is not one",
+        ),
+        (
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web-3"}},
+            "tenant team-a allows no cluster-scoped kinds (kinds.clusterScoped);"
+            " Namespace web-3 is cluster-scoped",
+        ),
+    ],
+)
+def test_what_renders_outside_the_tenant_names_the_tenants_rule(
+    obj: dict[str, Any], expected: str
+) -> None:
+    found = tenant_violations([obj])
+    assert expected in found, found
+
+
+def test_a_tenant_that_allows_cluster_scoped_kinds_still_bounds_them_by_kind() -> None:
+    tenant = model.Tenant(
+        name="platform-ish",
+        namespaces=("web",),
+        kinds=model.TenantKinds(cluster_scoped=True, deny=("rbac.authorization.k8s.io/*",)),
+    )
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web-3"}}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "r"},
+    }
+    assert tenant_violations([namespace], tenant) == []
+    assert tenant_violations([role], tenant) == [
+        "tenant platform-ish denies kinds rbac.authorization.k8s.io/*; ClusterRole r is one"
+    ]
+    only_namespaces = model.Tenant(
+        name="ns-maker",
+        namespaces=("web",),
+        kinds=model.TenantKinds(cluster_scoped=True, cluster_allow=("Namespace",)),
+    )
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+    }
+    assert tenant_violations([namespace], only_namespaces) == []
+    assert tenant_violations([crd], only_namespaces) == [
+        "tenant ns-maker allows cluster-scoped kinds Namespace (kinds.clusterAllow);"
+        " CustomResourceDefinition widgets.example.com is not one"
+    ]
+
+
+def test_a_namespace_glob_with_a_negation_excludes_what_it_matches() -> None:
+    tenant = model.Tenant(name="most", namespaces=("*", "!kube-*"))
+    assert tenant_violations([deployment(namespace="other")], tenant) == []
+    assert tenant_violations([deployment(namespace="kube-system")], tenant) == [
+        "tenant most allows namespaces *, !kube-*; Deployment kube-system/api is in kube-system"
+    ]

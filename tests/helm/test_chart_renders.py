@@ -374,3 +374,51 @@ def test_events_are_granted_only_with_a_kubernetes_notification_provider(
     assert _grants_events(forced) == ["Role/web/t-syncer"]
     refused = render({"config": config, "rbac": {"events": False, "namespaces": ["web"]}})
     assert _grants_events(refused) == []
+
+
+def _grants_impersonation(rendered: Rendered) -> dict[str, Any]:
+    return {
+        f"{where} {','.join(rule['resources'])}": rule.get("resourceNames", "any")
+        for where, rule in all_rules(rendered)
+        if "impersonate" in rule["verbs"]
+    }
+
+
+def test_impersonation_is_granted_only_for_the_accounts_tenants_name(
+    render: Callable[..., Rendered],
+) -> None:
+    assert _grants_impersonation(render({})) == {}
+    config = {
+        "clusters": [{"name": "in-cluster", "inCluster": True}],
+        "tenants": [
+            {"name": "a", "impersonate": {"serviceAccount": "team-a/deployer"}},
+            {"name": "b", "impersonate": {"user": "bob", "groups": ["team-b"]}},
+            {
+                "name": "c",
+                "clusterImpersonate": [
+                    {"serviceAccount": "team-a/prod-deployer", "clusters": ["in-cluster"]}
+                ],
+            },
+            {"name": "d"},
+        ],
+    }
+    rendered = render({"config": config, "rbac": {"namespaces": ["web"]}})
+    assert _grants_impersonation(rendered) == {
+        "ClusterRole//t-syncer-impersonate users": ["bob"],
+        "ClusterRole//t-syncer-impersonate groups": ["team-b"],
+        "Role/team-a/t-syncer-impersonate serviceaccounts": ["deployer", "prod-deployer"],
+    }
+    bindings = {
+        f"{o['kind']}/{o['metadata'].get('namespace', '')}": o["subjects"][0]["name"]
+        for o in rendered.of_kind("ClusterRoleBinding") + rendered.of_kind("RoleBinding")
+        if o["metadata"]["name"] == "t-syncer-impersonate"
+    }
+    assert bindings == {"ClusterRoleBinding/": "t-syncer", "RoleBinding/team-a": "t-syncer"}
+    forced = render(
+        {"existingConfigMap": "mine", "rbac": {"impersonate": True, "namespaces": ["web"]}}
+    )
+    assert _grants_impersonation(forced) == {
+        "ClusterRole//t-syncer-impersonate users,groups,serviceaccounts": "any"
+    }
+    refused = render({"config": config, "rbac": {"impersonate": False, "namespaces": ["web"]}})
+    assert _grants_impersonation(refused) == {}

@@ -1,7 +1,8 @@
 """Kubernetes resource quantities (``500m``, ``1.5``, ``2Gi``, ``1e3``) as exact Decimals.
 
-Gateway policies compare limits with maxima; the change detector treats ``0.5`` and
-``500m`` as the same value, since the API server stores the canonical form.
+Gateway policies (and tenants, at load time) compare limits with maxima; the change
+detector treats ``0.5`` and ``500m`` as the same value, since the API server stores the
+canonical form.
 """
 
 from __future__ import annotations
