@@ -4,6 +4,7 @@ that user and those groups is what bounds it."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ def test_a_user_and_each_of_its_groups_are_impersonated(
     kube_clusters: Any, options: model.SyncOptions
 ) -> None:
     [cluster] = kube_clusters(1)
+    started = time.time()
     # Only the second group may write in NS: were the groups sent as one comma-joined
     # line, the API server would see a single group "devs,ops" and refuse.
     bind_group(cluster, group="ops", namespace=NS)
@@ -59,7 +61,7 @@ def test_a_user_and_each_of_its_groups_are_impersonated(
     assert cluster.get("v1", "ConfigMap", "other", namespace="elsewhere") is None
     [event] = [
         e
-        for e in cluster.audit_events()
+        for e in cluster.audit_events(since=started)
         if (e.get("objectRef") or {}).get("name") == "settings"
         and e.get("stage") == "ResponseComplete"
     ]

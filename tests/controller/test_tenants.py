@@ -5,6 +5,7 @@ the API server's audit log records."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ def test_a_tenant_applies_as_its_service_account_and_the_clusters_rbac_bounds_it
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (a,) = kube_clusters(1, names=["a"], workload_delay=0.02)
+    started = time.time()
     for namespace in ("team-a", "team-b"):
         a.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     # The tenant's account may do anything in its own namespace, nothing elsewhere.
@@ -187,7 +189,7 @@ def test_a_tenant_applies_as_its_service_account_and_the_clusters_rbac_bounds_it
     def applied_as_tenant() -> list[dict[str, Any]]:
         return [
             event
-            for event in a.audit_events()
+            for event in a.audit_events(since=started)
             if (event.get("objectRef") or {}).get("resource") == "deployments"
             and (event.get("objectRef") or {}).get("name") == "web"
             and event.get("verb") == "patch"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import datetime as dt
 import functools
 import json
 import os
@@ -365,13 +366,19 @@ class RealCluster:
             time.sleep(0.05)
         raise TimeoutError(f"cluster {self.name}: {what} not ready after {START_TIMEOUT:.0f}s")
 
-    def audit_events(self) -> list[dict[str, Any]]:
-        """The API server's audit events so far (writes of users other than the control
-        plane, at Metadata level: who, as whom, what), oldest first."""
+    def audit_events(self, *, since: float = 0.0) -> list[dict[str, Any]]:
+        """The API server's audit events (writes of users other than the control plane,
+        at Metadata level: who, as whom, what) received at or after ``since`` (a
+        ``time.time()``; the log spans every test that used this cluster), oldest first."""
         path = self._dir / "audit.log"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [
+            e
+            for e in events
+            if dt.datetime.fromisoformat(e["requestReceivedTimestamp"]).timestamp() >= since
+        ]
 
     def log_tail(self, binary: str, lines: int = 30) -> str:
         path = self._dir / f"{binary}.log"
