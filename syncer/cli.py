@@ -19,36 +19,42 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import argcomplete
 
-from syncer import __version__, errors, logs, output, redact, remote
+from syncer import __version__, errors, logs, output, redact
 from syncer.commands import common
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "syncer.commands.validate",
-    "syncer.commands.run",
-    "syncer.commands.sync",
-    "syncer.commands.plan",
-    "syncer.commands.status",
-    "syncer.commands.history",
-    "syncer.commands.releases",
-    "syncer.commands.rollback",
-    "syncer.commands.hold",
-    "syncer.commands.approve",
-    "syncer.commands.login",
-    "syncer.commands.render",
-    "syncer.commands.image",
-    "syncer.commands.completion",
-)
+COMMANDS: dict[str, str] = {
+    # command -> the module that registers it (a module may register several)
+    "validate": "syncer.commands.validate",
+    "run": "syncer.commands.run",
+    "sync": "syncer.commands.sync",
+    "plan": "syncer.commands.plan",
+    "status": "syncer.commands.status",
+    "history": "syncer.commands.history",
+    "releases": "syncer.commands.releases",
+    "rollback": "syncer.commands.rollback",
+    "suspend": "syncer.commands.hold",
+    "resume": "syncer.commands.hold",
+    "approve": "syncer.commands.approve",
+    "reject": "syncer.commands.approve",
+    "login": "syncer.commands.login",
+    "render": "syncer.commands.render",
+    "image": "syncer.commands.image",
+    "completion": "syncer.commands.completion",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 EXIT_USAGE = 2
 EXIT_REMOTE = 3
 EXIT_DENIED = 4
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command), only that command's module is
+    imported and registered, none for ``""`` (start-up pays for what runs)."""
     parser = argparse.ArgumentParser(
         prog="syncer",
         description="GitOps continuous deployment: Git + registries -> releases -> clusters.",
@@ -57,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     _log_flags(parser, default_level="warning", default_format="text")
     add_colour_flags(parser, default="auto")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    modules = COMMAND_MODULES if only is None else (COMMANDS[only],) if only else ()
+    for module_name in modules:
         importlib.import_module(module_name).register(subparsers)
     # The same flags after the command (`syncer run --log-format json`); given there,
     # they win over the ones before it.
@@ -116,11 +123,33 @@ def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                 yield from _subcommands(sub)
 
 
+# Options before the command that take a value as the next word.
+_VALUED_OPTIONS = frozenset({"--log-level", "--log-format", "--color"})
+
+
+def invoked_command(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
+    """The command ``argv`` runs, so that only its module is imported: ``""`` for a bare
+    ``--version``, None when every command is needed (help, completion, a typo for
+    argparse to name)."""
+    if "_ARGCOMPLETE" in env:
+        return None
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return "" if "--version" in argv else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(invoked_command(words, os.environ))
     # Under a shell's completion (_ARGCOMPLETE set) this prints the candidates and exits.
     argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -137,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in err.problems:
             logs.say(problem, prefix="error: ", level=logging.ERROR)
         return EXIT_USAGE
-    except remote.Denied as err:
+    except errors.Denied as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_DENIED
     except errors.SyncerError as err:

@@ -50,3 +50,7 @@ class Fenced(Exception):
     Raised before the write is sent. Deliberately not a ``SyncerError``: nothing that
     handles an app's failures may catch it (a target marked failed, a rollback started,
     an error recorded would all be acts of a replica that no longer leads)."""
+
+
+class Denied(SyncerError):
+    """A server does not know the token, or the user's role does not allow it."""

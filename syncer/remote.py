@@ -31,8 +31,7 @@ TIMEOUT = 30.0
 API = "/api/v1"
 
 
-class Denied(errors.SyncerError):
-    """The server does not know the token, or the user's role does not allow it."""
+Denied = errors.Denied
 
 
 def check_url(url: str, *, what: str) -> str:

@@ -1,0 +1,84 @@
+"""A command imports what it runs: ``--version``, ``validate`` and ``image`` start
+without the Kubernetes client, the HTTP server, the registry's HTTP stack or the other
+commands (start-up is most of a one-shot command's time; see tests/bench/bench_startup)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from syncer import cli
+
+HEAVY = ("kubernetes", "uvicorn", "requests", "git", "syncer.controller", "syncer.commands.run")
+
+
+def modules_after(*argv: str) -> set[str]:
+    """The modules loaded once ``syncer ARGV``'s parser is built for what it runs."""
+    code = (
+        "import json, os, sys\n"
+        "from syncer import cli\n"
+        f"cli.build_parser(cli.invoked_command({list(argv)!r}, os.environ))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["validate", "-c", "x.yaml"], ["--log-level", "info", "image", "tags"]]
+)
+def test_a_command_loads_neither_clusters_nor_servers(argv: list[str]) -> None:
+    loaded = modules_after(*argv)
+    assert not [m for m in HEAVY if m in loaded]
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["status", "web"], "status"),
+        (["--color", "never", "suspend", "web"], "suspend"),
+        (["--log-format=json", "reject", "web", "prod"], "reject"),
+        (["--version"], ""),
+        # Every command's parser: help lists them, a typo is named among them, and
+        # completion offers them.
+        (["status", "--help"], "status"),
+        (["--help"], None),
+        (["stauts"], None),
+        ([], None),
+    ],
+)
+def test_the_command_is_found_before_any_is_imported(argv: list[str], command: str | None) -> None:
+    assert cli.invoked_command(argv, {}) == command
+    assert cli.invoked_command(argv, {"_ARGCOMPLETE": "1"}) is None
+
+
+def test_the_table_names_every_command_its_module_registers() -> None:
+    full = cli.build_parser()
+    (commands,) = [a for a in full._actions if isinstance(a, cli.argparse._SubParsersAction)]
+    assert set(commands.choices) == set(cli.COMMANDS)
+    for name in cli.COMMANDS:
+        (alone,) = [
+            a for a in cli.build_parser(name)._actions
+            if isinstance(a, cli.argparse._SubParsersAction)
+        ]  # fmt: skip
+        assert name in alone.choices
+
+
+def test_registry_names_stay_what_they_name_once_every_module_is_loaded() -> None:
+    # A submodule named like an exported function would replace it on the package
+    # when first imported (``registry.resolve`` was both).
+    code = (
+        "import importlib, inspect, pkgutil, registry\n"
+        "for m in pkgutil.walk_packages(registry.__path__, 'registry.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print([n for n in registry.__all__ if inspect.ismodule(getattr(registry, n))])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
