@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncer.commands.login",
     "syncer.commands.render",
     "syncer.commands.image",
+    "syncer.commands.state",
     "syncer.commands.completion",
 )
 
