@@ -73,13 +73,13 @@ def kubernetes_location(config: model.Config) -> tuple[model.Cluster, str]:
     settings = config.state.kubernetes
     if settings is None:
         raise errors.ConfigError(["state.kubernetes: not set"])
-    if settings.cluster == model.IN_CLUSTER:
+    found = [c for c in config.clusters if c.name == settings.cluster]
+    if found:
+        cluster = found[0]
+    elif settings.cluster == model.IN_CLUSTER:
         cluster = model.Cluster(name=model.IN_CLUSTER, in_cluster=True)
     else:
-        found = [c for c in config.clusters if c.name == settings.cluster]
-        if not found:
-            raise errors.ConfigError([f"state.kubernetes.cluster: no cluster {settings.cluster!r}"])
-        cluster = found[0]
+        raise errors.ConfigError([f"state.kubernetes.cluster: no cluster {settings.cluster!r}"])
     namespace = settings.namespace or _pod_namespace()
     return cluster, namespace
 

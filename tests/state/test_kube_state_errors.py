@@ -79,9 +79,7 @@ def test_a_document_without_a_schema_is_refused(state_cluster: Any) -> None:
     store = kube_store(state_cluster)
     store.record(app="web", kind="note", message="kept")
     secret = state_cluster.get("v1", "Secret", "syncer-app-web", NAMESPACE)
-    secret["data"] = {
-        kubeobjects.DATA_KEY: base64.b64encode(gzip.compress(b'["a list"]')).decode()
-    }
+    secret["data"] = {kubeobjects.DATA_KEY: base64.b64encode(gzip.compress(b'["a list"]')).decode()}
     state_cluster.put(secret)
     with pytest.raises(kubeobjects.StateObjectError, match="holds no syncer state document"):
         store.errors("web")

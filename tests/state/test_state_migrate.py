@@ -54,9 +54,7 @@ def _fill(s: sqlite.SqliteStore) -> None:
     s.finish_delivery(first.id, state=records.DELIVERED)
 
 
-def test_round_trip_through_kubernetes_loses_nothing(
-    state_cluster: Any, tmp_path: Path
-) -> None:
+def test_round_trip_through_kubernetes_loses_nothing(state_cluster: Any, tmp_path: Path) -> None:
     config = _config(tmp_path, state_cluster)
     source, back = tmp_path / "before.db", tmp_path / "after.db"
     s = sqlite.SqliteStore(source)

@@ -68,9 +68,7 @@ def test_retry_reopens_failed_targets_in_their_own_rollout_once(store: state.Sto
     store.set_target(ro.targets[0].id, state=records.FAILED, message="gave up")
     store.set_target(ro.targets[1].id, state=records.HEALTHY)
     assert store.open_rollouts("web") == []
-    assert store.retry_targets(app="web", release_id="r1", clusters=["a", "b"], reason="x") == [
-        "a"
-    ]
+    assert store.retry_targets(app="web", release_id="r1", clusters=["a", "b"], reason="x") == ["a"]
     (again,) = store.open_rollouts("web")
     assert again.id == ro.id and again.finished_at is None
     assert [e.kind for e in store.history("web")].count("retry") == 1
