@@ -60,12 +60,17 @@ def open_kubernetes(
     config: model.Config, *, guard: Callable[[], None] | None = None
 ) -> kube.KubeStore:
     cluster, namespace = kubernetes_location(config)
-    client = kube_client.connect(cluster, base_dir=config.base_dir, guard=guard)
+    client = kube_client.connect(cluster, base_dir=config.base_dir)
     try:
-        return kube.KubeStore(client=client, namespace=namespace)
+        opened = kube.KubeStore(client=client, namespace=namespace)
     except BaseException:
         client.close()
         raise
+    if guard is not None:
+        # After opening: making the (empty) index Secret the first time is harmless from
+        # a standby too; from here on only the leader writes.
+        opened.add_guard(guard)
+    return opened
 
 
 def kubernetes_location(config: model.Config) -> tuple[model.Cluster, str]:
