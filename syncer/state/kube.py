@@ -671,7 +671,7 @@ class KubeStore:
         taken = 0
         # One LIST of the apps whose outbox is not empty (none, usually: one small answer).
         for d in sorted(self._apps(f"{OUTBOX_LABEL}=waiting"), key=lambda d: d["app"]):
-            events = [event_from_dict(e) for e in d["outbox"][: max(0, limit - taken)]]
+            events = [records.Event.from_dict(e) for e in d["outbox"][: max(0, limit - taken)]]
             if not events:
                 break
             # Deliveries first, then the outbox entries go: a crash between the two routes
@@ -1039,11 +1039,6 @@ def event_of(app: str, e: dict[str, Any]) -> records.Event:
     )  # fmt: skip
 
 
-def event_from_dict(e: dict[str, Any]) -> records.Event:
-    """An event from its ``to_dict()`` (as the outbox and deliveries keep it)."""
-    return event_of(e["app"], e)
-
-
 def approval_of(app: str, a: dict[str, Any]) -> records.Approval:
     return records.Approval(
         app=app, stage=a["stage"], release_id=a["release"], requested_at=a["requestedAt"],
@@ -1061,7 +1056,7 @@ def hold_of(app: str, h: dict[str, Any]) -> records.Hold:
 def delivery_of(delivery_id: str, x: dict[str, Any]) -> records.Delivery:
     return records.Delivery(
         id=delivery_id, provider=x["provider"], cluster=x["cluster"],
-        event=event_from_dict(x["event"]), state=x["state"], attempts=x["attempts"],
+        event=records.Event.from_dict(x["event"]), state=x["state"], attempts=x["attempts"],
         last_error=x["lastError"], created_at=x["createdAt"], next_at=x["nextAt"],
         done_at=x["doneAt"],
     )  # fmt: skip

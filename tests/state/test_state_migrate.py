@@ -80,7 +80,7 @@ def test_round_trip_through_kubernetes_loses_nothing(state_cluster: Any, tmp_pat
     # ids, new ids come after them, history keeps its order.
     (ro,) = k.open_rollouts("web")
     assert ro.id == before["apps"]["web"]["rollouts"][0]["id"]
-    pending = [t for t in ro.targets if t.open][0]
+    pending = next(t for t in ro.targets if t.open)
     assert k.set_target(pending.id, state=records.HEALTHY).state == records.HEALTHY
     k.record(app="web", kind="note", message="after the move")
     newest, *older = k.history("web", limit=100)
