@@ -335,6 +335,8 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     )
     assert "port-forward svc/t-syncer 8080" in proc.stdout
     assert "syncer may deploy nowhere" in proc.stdout
+    assert f"State: Secrets in namespace {NAMESPACE}" in proc.stdout
+    assert "state (releases, history) is lost" not in proc.stdout
 
 
 def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
