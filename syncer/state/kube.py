@@ -74,7 +74,8 @@ class KubeStore:
         max_bytes: int = kubeobjects.MAX_BYTES,
     ) -> None:
         self.objects = kubeobjects.Objects(client=client, namespace=namespace, max_bytes=max_bytes)
-        self._lock = threading.RLock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
         self._closed = False
         self._apps_by_number: dict[int, str] = {}
         self._apps_by_id: dict[int, str] = {}
@@ -116,12 +117,18 @@ class KubeStore:
             self._apps_by_number[int(data["number"])] = app
             return change(_retain(data))
 
-        with self._lock:
+        with self._lock_of(app_secret(app)):
             return self.objects.update(
                 app_secret(app), kind="app",
                 new=lambda: new_app(app, number=self._new_number()), change=apply,
                 labels=_app_labels, annotations={APP_ANNOTATION: app[:250]}, shrink=_shrink,
             )  # fmt: skip
+
+    def _lock_of(self, name: str) -> threading.RLock:
+        """One writer at a time per Secret in this process (others would only conflict);
+        writes to different apps go on in parallel."""
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.RLock())
 
     def _new_number(self) -> int:
         def take(data: dict[str, Any]) -> int:
@@ -129,7 +136,8 @@ class KubeStore:
             data["nextApp"] = number + 1
             return number
 
-        return self.objects.update(INDEX, kind="index", new=lambda: {"nextApp": 1}, change=take)
+        with self._lock_of(INDEX):
+            return self.objects.update(INDEX, kind="index", new=lambda: {"nextApp": 1}, change=take)
 
     def _apps(self, selector: str = "") -> list[dict[str, Any]]:
         docs = [d.data for d in self.objects.list(kind="app", selector=selector)]
@@ -457,7 +465,7 @@ class KubeStore:
 
     # --- polls --------------------------------------------------------------------------
     def _polls(self, change: Callable[[dict[str, Any]], None]) -> None:
-        with self._lock:
+        with self._lock_of(POLLS):
             self.objects.update(POLLS, kind="polls", new=new_polls, change=change)
 
     def _read_polls(self) -> dict[str, Any]:
@@ -719,7 +727,7 @@ class KubeStore:
                 ok.append(delivery)
             return ok, no
 
-        with self._lock:
+        with self._lock_of(DELIVERIES):
             ok, no = self.objects.update(
                 DELIVERIES, kind="deliveries", new=new_deliveries, change=change,
                 shrink=_shrink_deliveries,
@@ -766,7 +774,7 @@ class KubeStore:
             if state != records.PENDING_DELIVERY:
                 trim_deliveries(data, keep=FINISHED_DELIVERIES_KEPT)
 
-        with self._lock:
+        with self._lock_of(DELIVERIES):
             self.objects.update(
                 DELIVERIES, kind="deliveries", new=new_deliveries, change=change,
                 shrink=_shrink_deliveries,
