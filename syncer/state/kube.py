@@ -22,19 +22,21 @@ increasing within an app. Ids below ``1 << 32`` came from a SQLite state
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from syncer import errors
 from syncer import release as release_mod
 from syncer.apply import client as kube_client
 from syncer.state import kubeobjects, records
+from syncer.state import store as store_
 
 log = logging.getLogger("syncer.state")
 
@@ -76,6 +78,8 @@ class KubeStore:
         self.objects = kubeobjects.Objects(client=client, namespace=namespace, max_bytes=max_bytes)
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        self._round = threading.local()
+        """This thread's read round (``reading``): app, document, when it was read."""
         self._closed = False
         self._apps_by_number: dict[int, str] = {}
         self._apps_by_id: dict[int, str] = {}
@@ -105,9 +109,30 @@ class KubeStore:
         client.guard = both
 
     # --- documents ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self, app: str) -> Iterator[None]:
+        """Inside, this thread's reads of ``app`` reuse the document it read less than
+        ``READ_ROUND_SECONDS`` ago: a reconcile asks a few dozen questions of one app
+        (errors, holds, targets, deployments …), one GET answers them. A write by this
+        store drops what was read, so the next read sees it."""
+        previous = getattr(self._round, "app", None)
+        self._round.app, self._round.doc, self._round.at = app, None, 0.0
+        try:
+            yield
+        finally:
+            self._round.app, self._round.doc = previous, None
+
     def _read(self, app: str) -> dict[str, Any]:
+        in_round = getattr(self._round, "app", None) == app
+        fresh = time.monotonic() - getattr(self._round, "at", 0.0) < store_.READ_ROUND_SECONDS
+        if in_round and self._round.doc is not None and fresh:
+            return dict(self._round.doc)
+        started = time.monotonic()
         doc = self.objects.get(app_secret(app))
-        return doc.data if doc is not None else new_app(app, number=0)
+        data = doc.data if doc is not None else new_app(app, number=0)
+        if in_round:
+            self._round.doc, self._round.at = data, started
+        return data
 
     def _change(self, app: str, change: Callable[[dict[str, Any]], T]) -> T:
         """Apply ``change`` to the app's document in one conditional write (the app's
@@ -117,12 +142,19 @@ class KubeStore:
             self._apps_by_number[int(data["number"])] = app
             return change(_retain(data))
 
+        self._forget(app)
+
         with self._lock_of(app_secret(app)):
             return self.objects.update(
                 app_secret(app), kind="app",
                 new=lambda: new_app(app, number=self._new_number()), change=apply,
                 labels=_app_labels, annotations={APP_ANNOTATION: app[:250]}, shrink=_shrink,
             )  # fmt: skip
+
+    def _forget(self, app: str) -> None:
+        """Drop what this thread's read round holds of ``app`` (it is being written)."""
+        if getattr(self._round, "app", None) == app:
+            self._round.doc = None
 
     def _lock_of(self, name: str) -> threading.RLock:
         """One writer at a time per Secret in this process (others would only conflict);

@@ -120,6 +120,12 @@ class SqliteStore:
         with self._lock:
             self._db.close()
 
+    @contextlib.contextmanager
+    def reading(self, app: str) -> Iterator[None]:
+        """Reads of a local file are cheap: always fresh."""
+        del app
+        yield
+
     # --- releases ---------------------------------------------------------------------
     @staticmethod
     def _release(row: sqlite3.Row) -> release_mod.Release:

@@ -155,3 +155,20 @@ def test_the_writer_lock_admits_one_process_and_fences_writes(state_cluster: Any
     second.release()
     assert [e.message for e in store.history("web")] == ["under the lock"]
     store.close()
+
+
+def test_a_read_round_answers_many_questions_with_one_request(state_cluster: Any) -> None:
+    store = kube_store(state_cluster)
+    ro = store.begin_rollout(app="web", release_id="r1", clusters=["a"], cause="new")
+    store.set_target(ro.targets[0].id, state="healthy")
+    state_cluster.request_log.clear()
+    with store.reading("web"):
+        for _ in range(3):
+            store.errors("web"), store.holds("web"), store.deployments("web")
+            store.latest_targets("web"), store.rejected("web"), store.run("web")
+    gets = [r for r in state_cluster.request_log if r.method == "GET"]
+    assert len(gets) == 1 and gets[0].path.endswith("/secrets/syncer-app-web")
+    state_cluster.request_log.clear()
+    store.errors("web"), store.holds("web")  # outside a round: each reads afresh
+    assert len([r for r in state_cluster.request_log if r.method == "GET"]) == 2
+    store.close()

@@ -170,3 +170,19 @@ def test_two_writers_counting_lose_no_update(open_store: Callable[[], state.Stor
         t.join()
     (err,) = writers[0].errors("web")
     assert err.count == 30
+
+
+def test_a_read_round_sees_its_own_writes_and_then_others(
+    open_store: Callable[[], state.Store],
+) -> None:
+    mine, other = open_store(), open_store()
+    mine.record(app="web", kind="note", message="one")
+    with mine.reading("web"):
+        assert [e.message for e in mine.history("web")] == ["one"]
+        mine.record(app="web", kind="note", message="two")  # its own write: seen at once
+        assert [e.message for e in mine.history("web")] == ["two", "one"]
+        mine.set_error(app="web", stage="apply", message="down")
+        assert [e.message for e in mine.errors("web")] == ["down"]
+    other.record(app="web", kind="note", message="three")
+    with mine.reading("web"):  # a new round reads afresh
+        assert [e.message for e in mine.history("web")] == ["three", "two", "one"]
