@@ -22,7 +22,9 @@ import dataclasses
 import gzip
 import json
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,8 +45,11 @@ MANAGED = {"app.kubernetes.io/managed-by": "syncer"}
 MAX_BYTES = 512 * 1024
 """The largest Secret written (512 KiB encoded: a third of etcd's 1.5 MiB request limit,
 so an object never nears it, and a LIST page of them stays small)."""
-CONFLICT_RETRIES = 10
+CONFLICT_RETRIES = 20
 """Re-reads after a 409 before a write gives up (each one re-applies the change)."""
+CONFLICT_BACKOFF = 0.02
+"""Seconds times the attempt number, at most, waited (at random) before re-reading after
+a conflict, so that writers racing on one object take turns instead of starving one."""
 
 T = TypeVar("T")
 
@@ -158,7 +163,9 @@ class Objects:
         back under the ``resourceVersion`` read; on a conflict read it again and re-apply.
         ``change`` returns the result and must only touch the document it is given;
         when it leaves the document as it was, nothing is written."""
-        for _attempt in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
             doc = self.get(name)
             data = doc.data if doc is not None else new()
             before = _canonical(data)

@@ -151,23 +151,28 @@ def test_two_writers_starting_the_same_rollout_make_one(
         t.start()
     for t in threads:
         t.join()
-    assert len(set(got)) == 1
+    assert len(got) == len(writers) and len(set(got)) == 1
     assert len(writers[0].rollouts("web")) == 1
     assert [e.kind for e in writers[0].history("web")] == ["rollout"]
 
 
 def test_two_writers_counting_lose_no_update(open_store: Callable[[], state.Store]) -> None:
     writers = [open_store() for _ in range(3)]
+    failed: list[BaseException] = []
 
     def work(s: state.Store) -> None:
-        for _ in range(10):
-            s.set_error(app="web", stage="apply", message="down")
+        try:
+            for _ in range(10):
+                s.set_error(app="web", stage="apply", message="down")
+        except BaseException as err:  # a thread's exception would otherwise go unseen
+            failed.append(err)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in writers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failed == []
     (err,) = writers[0].errors("web")
     assert err.count == 30
 
