@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "login": "syncer.commands.login",
     "render": "syncer.commands.render",
     "image": "syncer.commands.image",
+    "state": "syncer.commands.state",
     "completion": "syncer.commands.completion",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))

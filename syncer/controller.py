@@ -733,7 +733,8 @@ def open_session(
     from syncer.reconcile import live
 
     config = loader.load(config_path)
-    store = state.open_store(state.state_path(base_dir=config.base_dir, path=config.state.path))
+    store = state.open_for(config, guard=fence)
+    assert store is not None  # created when missing
     try:
         parts = live.LiveParts(config, fence=fence)
     except BaseException:

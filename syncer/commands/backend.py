@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from syncer import controller, errors, remote, state
-from syncer.config import loader
+from syncer.config import loader, model
 from syncer.reconcile import parts as parts_
 from syncer.server import api, users
 
@@ -196,6 +196,16 @@ def read_only(
     file, and says so on stderr; a writer (``write``: suspend, approve, ...) creates it.
     """
     config = loader.load(config_path)
+    store = _state_store(config, write=write)
+    parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
+    return controller.Controller(config=config, store=store, parts=parts), store
+
+
+def _state_store(config: model.Config, *, write: bool) -> state.Store:
+    if state.in_kubernetes(config):
+        found = state.open_for(config)
+        assert found is not None  # a Kubernetes store always opens (or raises)
+        return found
     path = state.state_path(base_dir=config.base_dir, path=config.state.path)
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,9 +214,7 @@ def read_only(
             f"syncer: no state yet at {path} (run `syncer sync` or `syncer run` first)",
             file=sys.stderr,
         )
-    store = state.open_store(path if write or path.exists() else ":memory:")
-    parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
-    return controller.Controller(config=config, store=store, parts=parts), store
+    return state.open_store(path if write or path.exists() else ":memory:")
 
 
 def _answer(status: int, body: Any, *, where: str) -> Any:

@@ -77,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
         raise errors.ConfigError(["--local: the apps planned read different sources; name one APP"])
-    path = state.state_path(base_dir=config.base_dir, path=config.state.path)
-    store = state.open_store(path) if path.exists() else None
+    store = state.open_for(config, create=False)
     parts = live.LiveParts(config)
     try:
         with parts.read_round():  # every app's reads share one LIST per kind and cluster

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     # One controller per state file: a second `syncer run` (or a `sync`) refuses to
     # start. A --leader-elect standby takes the lock only once it leads (see below).
-    writer = state.lock_for(base_dir=session.config.base_dir, path=session.config.state.path)
+    writer = state.writer_lock(session.config, session.store)
     if election is None:
         try:
             writer.acquire()

@@ -184,9 +184,10 @@ def flush_notifications(session: controller.Session) -> None:
         )
 
 
-def lock_state(session: controller.Session) -> state.lock.StateLock:
-    """Take the state file's writer lock (see ``syncer.state.lock``), or close and raise."""
-    writer = state.lock_for(base_dir=session.config.base_dir, path=session.config.state.path)
+def lock_state(session: controller.Session) -> state.lock.StateLock | state.kubelock.KubeStateLock:
+    """Take the state's writer lock (see ``syncer.state.lock``, ``syncer.state.kubelock``),
+    or close and raise."""
+    writer = state.writer_lock(session.config, session.store)
     try:
         writer.acquire()
     except BaseException:

@@ -42,6 +42,11 @@ def check(config: model.Config, *, ctx: nodes.Context) -> None:
             config.settings.secrets_cluster, list(clusters), "cluster", "clusters",
             path="settings.secretsCluster", ctx=ctx,
         )  # fmt: skip
+    if config.state.kubernetes is not None:
+        _exists(
+            config.state.kubernetes.cluster, [model.IN_CLUSTER, *clusters], "cluster",
+            "clusters", path="state.kubernetes.cluster", ctx=ctx,
+        )  # fmt: skip
     _notifications(config, ctx=ctx)
     for pipeline in config.pipelines:
         app_path = f"{ctx.path_of(pipeline)}.app"

@@ -889,13 +889,49 @@ class Server:
     )
 
 
+IN_CLUSTER = "in-cluster"
+"""``state.kubernetes.cluster`` naming the cluster syncer runs in (its service account)."""
+
+
+@dataclass(frozen=True)
+class StateKubernetes:
+    """State kept as Secrets in one namespace of a cluster (see "State in Kubernetes")."""
+
+    cluster: str = field(
+        default=IN_CLUSTER,
+        metadata=doc(
+            "A cluster of clusters: by name, or in-cluster (default): the cluster syncer"
+            " runs in, through its pod's service account.",
+            nonempty=True,
+        ),
+    )
+    namespace: str = field(
+        default="",
+        metadata=doc(
+            "Namespace of the state Secrets; empty = the pod's own namespace (in a pod).",
+            nonempty=True,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class StateSettings:
     """Where durable state (releases, history, inventories) is kept."""
 
     path: str = field(
         default="syncer-state.db",
-        metadata=doc("SQLite file, relative to the config file.", local_path="file", nonempty=True),
+        metadata=doc(
+            "SQLite file, relative to the config file (also where Git caches go, beside it).",
+            local_path="file",
+            nonempty=True,
+        ),
+    )
+    kubernetes: StateKubernetes | None = field(
+        default=None,
+        metadata=doc(
+            "Keep state in the Kubernetes API instead of the SQLite file: survives a lost"
+            " node, shared by replicas."
+        ),
     )
 
 

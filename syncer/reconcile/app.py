@@ -272,7 +272,10 @@ class Reconciler:
         app = self.app(name)
         started = time.monotonic()
         try:
-            outcome = self._reconcile(app, reasons=reasons, fresh=fresh, only=only)
+            # One read round: the many questions a pass asks of the app's state are
+            # answered from one read (a Kubernetes state: one GET, not one per question).
+            with self.store.reading(name):
+                outcome = self._reconcile(app, reasons=reasons, fresh=fresh, only=only)
         except errors.SyncerError as err:
             outcome = Outcome(app=name, ok=False, message=str(err), stage="config")
         metrics.RECONCILE_DURATION.labels(app=name).observe(time.monotonic() - started)

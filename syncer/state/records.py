@@ -145,6 +145,15 @@ class Event:
     message: str
     data: dict[str, Any]
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """An event back from its ``to_dict()`` (as outboxes and deliveries keep it)."""
+        return cls(
+            id=data["id"], app=data["app"], at=data["at"], kind=data["kind"],
+            release_id=data["release"], cluster=data["cluster"], message=data["message"],
+            data=data["data"],
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -120,6 +120,12 @@ class SqliteStore:
         with self._lock:
             self._db.close()
 
+    @contextlib.contextmanager
+    def reading(self, app: str) -> Iterator[None]:
+        """Reads of a local file are cheap: always fresh."""
+        del app
+        yield
+
     # --- releases ---------------------------------------------------------------------
     @staticmethod
     def _release(row: sqlite3.Row) -> release_mod.Release:
@@ -940,7 +946,7 @@ class SqliteStore:
                 ).fetchone()[0]
             )
             for row in rows:
-                event = _event_of(json.loads(row["event"]))
+                event = records.Event.from_dict(json.loads(row["event"]))
                 for delivery in route(event):
                     if pending >= max_pending:
                         dropped.append(delivery)
@@ -963,7 +969,7 @@ class SqliteStore:
             id=r["id"],
             provider=r["provider"],
             cluster=r["cluster"],
-            event=_event_of(json.loads(r["event"])),
+            event=records.Event.from_dict(json.loads(r["event"])),
             state=r["state"],
             attempts=r["attempts"],
             last_error=r["last_error"],
@@ -1046,12 +1052,3 @@ class SqliteStore:
                     data={"stage": h.stage, "by": by, "was": h.kind},
                 )  # fmt: skip
         return found
-
-
-def _event_of(data: dict[str, Any]) -> records.Event:
-    """An event back from its ``to_dict()`` (as the outbox and deliveries keep it)."""
-    return records.Event(
-        id=data["id"], app=data["app"], at=data["at"], kind=data["kind"],
-        release_id=data["release"], cluster=data["cluster"], message=data["message"],
-        data=data["data"],
-    )  # fmt: skip

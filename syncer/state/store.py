@@ -12,11 +12,15 @@ returns the open rollout of that release when there already is one, so a restart
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from syncer import release as release_mod
 from syncer.state import records
+
+READ_ROUND_SECONDS = 2.0
+"""How old an app's state read inside ``Store.reading`` may be when read again there."""
 
 
 class Store(Protocol):
@@ -271,6 +275,12 @@ class Store(Protocol):
 
     def deliveries(self, *, limit: int = 100) -> list[records.Delivery]:
         """Deliveries, newest first."""
+        ...
+
+    def reading(self, app: str) -> contextlib.AbstractContextManager[None]:
+        """A block of this thread's work on ``app`` (one reconcile): a store may serve
+        its reads of the app from what it read there moments ago (at most
+        ``READ_ROUND_SECONDS``), its own writes always seen at once. Writes are as ever."""
         ...
 
     def close(self) -> None: ...

@@ -12,6 +12,11 @@ Run: ``python -m tests.bench.bench_controller [--pushes 20] [--apps 200] [--repo
    changed; the Git server, the registry and the clusters count the requests they
    serve. Prints Git ls-remote/fetch, registry requests, cluster requests and writes,
    CPU seconds and peak RSS of the controller process.
+3. State store (``--state sqlite|kubernetes``): the same poll cycle, then one drift
+   check of every app (each app reconciled once, nothing to change), with the state in
+   the SQLite file or in Secrets of the "staging" cluster (``state.kubernetes``).
+   Prints the state store's Kubernetes API requests (by verb) and bytes sent and
+   received, per app per cycle, counted by its client in this process.
 
 Everything runs on 127.0.0.1: real Git (smart HTTP), real registry, two
 real test clusters (``tests/kubecluster``), the controller in this process.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import logging
 import os
 import resource
@@ -119,7 +125,9 @@ class Lab:
         self.git.stop()
         self.registries.stop_all()
 
-    def config(self, *, apps: list[dict[str, Any]], repos: list[Any], port: int) -> Path:
+    def config(
+        self, *, apps: list[dict[str, Any]], repos: list[Any], port: int, state: str = "sqlite"
+    ) -> Path:
         data = {
             "sources": [
                 {
@@ -152,10 +160,16 @@ class Lab:
                 "webhookListen": f"127.0.0.1:{port}",
                 "webhooks": {"registry": "env:REGISTRY_WEBHOOK_TOKEN"},
             },
-            "state": {"path": str(self.base / f"state-{len(apps)}.db")},
+            "state": {"path": str(self.base / f"state-{len(apps)}-{state}.db")},
             "settings": {"workers": 8},
         }
-        path = self.base / f"syncer-{len(apps)}.yaml"
+        if state == "kubernetes":
+            namespace = f"syncer-state-{len(apps)}"
+            self.clusters[0].put(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            )
+            data["state"]["kubernetes"] = {"cluster": "staging", "namespace": namespace}
+        path = self.base / f"syncer-{len(apps)}-{state}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
@@ -223,6 +237,41 @@ def bench_latency(lab: Lab, *, pushes: int, port: int) -> None:
     print(f"  max {max(latencies) * 1000:7.0f} ms")
 
 
+class StateMeter:
+    """Counts the Kubernetes API requests and bytes of a ``KubeStore``'s client."""
+
+    def __init__(self, store: Any) -> None:
+        self.requests: dict[str, int] = {}
+        self.sent = self.received = 0
+        self.client = getattr(getattr(store, "objects", None), "client", None)
+        if self.client is None:
+            return  # SQLite: no API requests at all
+        send = self.client._send
+
+        def counting(method: str, path: str, body: Any, *args: Any) -> Any:
+            status, headers, data = send(method, path, body, *args)
+            self.requests[method] = self.requests.get(method, 0) + 1
+            self.sent += len(json.dumps(body)) if body is not None else 0
+            self.received += len(data)
+            return status, headers, data
+
+        self.client._send = counting
+
+    def reset(self) -> None:
+        self.requests, self.sent, self.received = {}, 0, 0
+
+    def report(self, *, what: str, apps: int) -> None:
+        total = sum(self.requests.values())
+        verbs = ", ".join(f"{v} {n}" for v, n in sorted(self.requests.items())) or "none"
+        print(f"  {what}:")
+        print(f"    state API requests         {total:8d}  ({verbs})")
+        print(f"    per app                    {total / apps:8.2f}")
+        print(f"    bytes sent / received      {self.sent:8d} / {self.received}")
+        print(
+            f"    per app                    {self.sent / apps:8.0f} / {self.received / apps:.0f}"
+        )
+
+
 def app_repos(
     lab: Lab, *, apps: int, repos: int, entry: Callable[..., dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -249,13 +298,14 @@ def app_repos(
     return entries, git_repos
 
 
-def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
+def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int, state: str = "sqlite") -> None:
     entries, git_repos = app_repos(
         lab, apps=apps, repos=repos, entry=functools.partial(app_entry, interval="1h")
     )
-    path = lab.config(apps=entries, repos=git_repos, port=port)
+    path = lab.config(apps=entries, repos=git_repos, port=port, state=state)
     started = time.monotonic()
     with running(path) as ctl:
+        meter = StateMeter(ctl.store)
         names = [e["name"] for e in entries]
 
         def all_healthy() -> bool:
@@ -282,6 +332,7 @@ def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
             c.request_log.clear()
         cpu0 = time.process_time()
         wall0 = time.monotonic()
+        meter.reset()
         jobs = ctl._jobs  # the controller's poll jobs: run each exactly once, now
         ids = [j for j in jobs.ids() if j.startswith(("git:", "image:"))]
         jobs.trigger(ids)
@@ -293,6 +344,22 @@ def bench_poll_cycle(lab: Lab, *, apps: int, repos: int, port: int) -> None:
         registry_requests = len(lab.registry.served()) - registry_before
         cluster_requests = sum(len(c.request_log) for c in lab.clusters)
         cluster_writes = sum(c.request_log.writes() for c in lab.clusters)
+        poll_meter = (dict(meter.requests), meter.sent, meter.received)
+        # One drift check of every app: each reconciled once, with nothing to change.
+        meter.reset()
+        drift = [j for j in jobs.ids() if j.startswith("drift:")]
+        drift0 = time.monotonic()
+        jobs.trigger(drift)
+        time.sleep(0.3)
+        wait_until(lambda: ctl.wait_idle(0.1) and not jobs._running, timeout=600,
+                   what="the drift checks")  # fmt: skip
+        drift_wall = time.monotonic() - drift0
+        drift_meter = (dict(meter.requests), meter.sent, meter.received)
+        print(f"\nstate store ({state}), {apps} apps:")
+        meter.requests, meter.sent, meter.received = poll_meter
+        meter.report(what="poll cycle, nothing changed", apps=apps)
+        meter.requests, meter.sent, meter.received = drift_meter
+        meter.report(what=f"drift check of every app ({drift_wall:.1f} s)", apps=apps)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npoll cycle, nothing changed: {apps} apps, {repos} Git repositories, "
           f"{repos} image repositories, 2 clusters:")  # fmt: skip
@@ -317,6 +384,12 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-poll", action="store_true")
+    parser.add_argument(
+        "--state",
+        choices=("sqlite", "kubernetes", "both"),
+        default="sqlite",
+        help="where the poll cycle keeps its state (both: one run each)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     registry_process.free_port()  # fail early when the registry binary is missing
@@ -327,7 +400,8 @@ def main() -> None:
             if not args.skip_latency:
                 bench_latency(lab, pushes=args.pushes, port=port)
             if not args.skip_poll:
-                bench_poll_cycle(lab, apps=args.apps, repos=args.repos, port=port)
+                for state in ("sqlite", "kubernetes") if args.state == "both" else (args.state,):
+                    bench_poll_cycle(lab, apps=args.apps, repos=args.repos, port=port, state=state)
         finally:
             lab.close()
 

@@ -215,7 +215,12 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
     installed_config["clusters"] = [
         {"name": "in-cluster", "kubeconfig": str(sa_kubeconfig), "context": cluster.context}
     ]
-    installed_config["state"] = {"path": str(tmp_path / "state.db")}
+    # State as installed: Secrets in the release namespace, through the chart's Role.
+    assert installed_config["state"]["kubernetes"] == {
+        "cluster": "in-cluster",
+        "namespace": NAMESPACE,
+    }
+    installed_config["state"]["path"] = str(tmp_path / "state.db")
     installed_config["server"] = {
         **installed_config.get("server", {}),
         "listen": "127.0.0.1:0",
@@ -270,6 +275,10 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
     gets = {(group, resource, "get") for group, resource, verb in used if verb == "patch"}
     unused = granted - used - gets
     assert unused == set(), f"granted but never used: {sorted(unused)}\n{log}"
+    # What it recorded is in the state Secrets, none of it on a volume.
+    assert not (tmp_path / "state.db").exists()
+    app_state = cluster.get("v1", "Secret", "syncer-app-demo", NAMESPACE)
+    assert app_state["type"] == "syncer.dev/state"
 
 
 def test_toggling_persistence_upgrades_in_place(
@@ -290,6 +299,8 @@ def test_toggling_persistence_upgrades_in_place(
         "--create-namespace",
         "--set",
         "persistence.enabled=false",
+        "--set",
+        "state.backend=sqlite",
         *where,
     )
     for enabled, strategy in (
@@ -303,6 +314,8 @@ def test_toggling_persistence_upgrades_in_place(
             str(CHART),
             "--set",
             f"persistence.enabled={enabled}",
+            "--set",
+            "state.backend=sqlite",
             *where,
             check=False,
         )

@@ -48,8 +48,12 @@ def test_rbac_is_least_privilege(render: Callable[..., Rendered], values: dict) 
             assert "*" not in rule.get(field, []), f"{where}: wildcard in {field}"
         assert not DANGEROUS_VERBS & set(rule["verbs"]), f"{where}: {rule['verbs']}"
         resources = set(rule["resources"])
-        if "secrets" in resources:
-            # Secrets only by name, only get: never list (which would read them all).
+        if "secrets" in resources and where == f"Role/{NAMESPACE}/t-syncer-state":
+            # The state Secrets: in the state namespace only (a Role), never deleted,
+            # patched or watched.
+            assert rule["verbs"] == ["get", "list", "create", "update"], where
+        elif "secrets" in resources:
+            # Other Secrets only by name, only get: never list (which would read them all).
             assert rule.get("resourceNames"), f"{where}: secrets without resourceNames"
             assert rule["verbs"] == ["get"], where
         if "namespaces" in resources:
@@ -133,7 +137,9 @@ def test_default_rbac_is_namespaced_to_the_configs_namespaces(
     )
     # Nothing at all without a namespace to deploy to (and NOTES say so).
     assert render().of_kind("Role") == [
-        r for r in render().of_kind("Role") if "leader" in r["metadata"]["name"]
+        r
+        for r in render().of_kind("Role")
+        if r["metadata"]["name"].endswith(("leader-election", "-state"))
     ]
 
 
@@ -226,7 +232,9 @@ def test_config_is_mounted_and_is_a_valid_syncer_config(
         ],
         "server": {"apiToken": "file:/etc/syncer/secrets/api-token", "webhooks": webhooks},
     }
-    rendered = render({"config": config, "existingSecret": "syncer-credentials"})
+    rendered = render(
+        {"config": config, "existingSecret": "syncer-credentials", "state": {"backend": "sqlite"}}
+    )
     config_map = rendered.one("ConfigMap")
     path = tmp_path / "config.yaml"
     path.write_text(config_map["data"]["config.yaml"])
@@ -329,6 +337,8 @@ def test_notes_tell_what_is_disabled(helm: Callable[..., subprocess.CompletedPro
     )
     assert "port-forward svc/t-syncer 8080" in proc.stdout
     assert "syncer may deploy nowhere" in proc.stdout
+    assert f"State: Secrets in namespace {NAMESPACE}" in proc.stdout
+    assert "state (releases, history) is lost" not in proc.stdout
 
 
 def test_network_policy_opens_the_http_port_to_the_listed_peers_only(
@@ -422,3 +432,50 @@ def test_impersonation_is_granted_only_for_the_accounts_tenants_name(
     }
     refused = render({"config": config, "rbac": {"impersonate": False, "namespaces": ["web"]}})
     assert _grants_impersonation(refused) == {}
+
+
+def test_state_in_kubernetes_by_default_no_volume_and_a_role_for_it_alone(
+    render: Callable[..., Rendered], tmp_path: Path
+) -> None:
+    rendered = render({"replicaCount": 2})
+    assert rendered.of_kind("PersistentVolumeClaim") == []
+    deployment = rendered.one("Deployment")
+    # No volume to hand over: pods roll like any Deployment, on any node.
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "state", "emptyDir": {}} in pod["volumes"]
+    path = tmp_path / "config.yaml"
+    path.write_text(rendered.one("ConfigMap")["data"]["config.yaml"])
+    loaded = loader.load(path)
+    assert loaded.state.kubernetes is not None
+    assert (loaded.state.kubernetes.cluster, loaded.state.kubernetes.namespace) == (
+        "in-cluster", NAMESPACE,
+    )  # fmt: skip
+    (role,) = [r for r in rendered.of_kind("Role") if r["metadata"]["name"] == "t-syncer-state"]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+            "resourceNames": ["syncer-state-writer"], "verbs": ["get", "update"],
+        },
+    ]  # fmt: skip
+    (binding,) = [
+        b for b in rendered.of_kind("RoleBinding") if b["metadata"]["name"] == "t-syncer-state"
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "t-syncer-state",
+    }  # fmt: skip
+    elsewhere = render({"state": {"namespace": "syncer-state"}})
+    (moved,) = [r for r in elsewhere.of_kind("Role") if r["metadata"]["name"] == "t-syncer-state"]
+    assert moved["metadata"]["namespace"] == "syncer-state"
+    assert "namespace: syncer-state" in elsewhere.one("ConfigMap")["data"]["config.yaml"]
+
+
+def test_sqlite_state_brings_back_the_volume(render: Callable[..., Rendered]) -> None:
+    rendered = render({"state": {"backend": "sqlite"}})
+    assert len(rendered.of_kind("PersistentVolumeClaim")) == 1
+    assert rendered.one("Deployment")["spec"]["strategy"]["type"] == "Recreate"
+    assert not [r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("-state")]
+    assert "kubernetes" not in rendered.one("ConfigMap")["data"]["config.yaml"]

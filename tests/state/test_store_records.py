@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from syncer import errors, state
 
 
-def test_everything_survives_reopening(store_path: Path) -> None:
-    s = state.open_store(store_path)
+def test_everything_survives_reopening(open_store: Callable[[], state.Store]) -> None:
+    s = open_store()
     s.record(app="web", kind="error", message="boom", cluster="a", data={"x": 1})
     s.set_inventory(app="web", cluster="a", objects=["apps/v1/Deployment/web/web", "v1/Service"])
     s.set_seen_image(repository="reg/web", policy="semver:^1", tag="1.2.0", digest="sha256:1")
@@ -19,7 +19,7 @@ def test_everything_survives_reopening(store_path: Path) -> None:
     s.set_run(app="web", result="failed", message="1 cluster failed", desired_release="r1")
     s.close()
 
-    s = state.open_store(store_path)
+    s = open_store()
     try:
         (event,) = s.history("web")
         assert (event.kind, event.cluster, event.data) == ("error", "a", {"x": 1})

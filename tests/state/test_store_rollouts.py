@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -98,13 +98,13 @@ def test_last_healthy_skips_unhealthy_and_rejected(store: state.Store) -> None:
     assert store.rejected("web") == {later.id: "rolled back by alice"}
 
 
-def test_kill_9_mid_rollout_leaves_the_intent_to_resume(store_path: Path) -> None:
+def test_kill_9_mid_rollout_leaves_the_intent_to_resume(
+    store_code: str, open_store: Callable[[], state.Store]
+) -> None:
     """A process records a rollout, starts applying, and is killed: nothing is lost."""
-    script = textwrap.dedent(
-        f"""
+    script = store_code + textwrap.dedent(
+        """
         import os, signal
-        from syncer import state
-        s = state.open_store({str(store_path)!r})
         ro = s.begin_rollout(app="web", release_id="r1", clusters=["a", "b"], cause="new")
         s.set_target(ro.targets[0].id, state="applying", attempt=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -112,18 +112,12 @@ def test_kill_9_mid_rollout_leaves_the_intent_to_resume(store_path: Path) -> Non
     )
     proc = subprocess.run([sys.executable, "-c", script], check=False)
     assert proc.returncode == -9
-    s = state.open_store(store_path)
-    try:
-        (ro,) = s.open_rollouts()
-        assert {t.cluster: t.state for t in ro.targets} == {"a": "applying", "b": "pending"}
-        # Resuming asks for the same rollout again: no second one appears.
-        assert (
-            s.begin_rollout(app="web", release_id="r1", clusters=["a", "b"], cause="new").id
-            == ro.id
-        )
-        assert len(s.rollouts("web")) == 1
-    finally:
-        s.close()
+    s = open_store()
+    (ro,) = s.open_rollouts()
+    assert {t.cluster: t.state for t in ro.targets} == {"a": "applying", "b": "pending"}
+    # Resuming asks for the same rollout again: no second one appears.
+    assert s.begin_rollout(app="web", release_id="r1", clusters=["a", "b"], cause="new").id == ro.id
+    assert len(s.rollouts("web")) == 1
 
 
 def test_concurrent_writers_lose_nothing(store: state.Store) -> None:

@@ -44,6 +44,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The namespace of the state Secrets (state.backend kubernetes). */}}
+{{- define "syncer.stateNamespace" -}}
+{{- default .Release.Namespace .Values.state.namespace -}}
+{{- end -}}
+
+{{/* A state volume (SQLite file on a PVC) is in use. */}}
+{{- define "syncer.statePVC" -}}
+{{- if and (eq .Values.state.backend "sqlite") .Values.persistence.enabled }}true{{ end -}}
+{{- end -}}
+
 {{/* The syncer config: the user's `config` with the chart's listen address and state path. */}}
 {{- define "syncer.config" -}}
 {{- $config := deepCopy .Values.config -}}
@@ -53,6 +63,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $config "server" $server -}}
 {{- $state := default (dict) $config.state -}}
 {{- $_ := set $state "path" "/var/lib/syncer/state.db" -}}
+{{- if eq .Values.state.backend "kubernetes" -}}
+{{- $_ := set $state "kubernetes" (dict "cluster" "in-cluster" "namespace" (include "syncer.stateNamespace" .)) -}}
+{{- end -}}
 {{- $_ := set $config "state" $state -}}
 {{- toYaml $config -}}
 {{- end -}}
