@@ -49,4 +49,6 @@ def test_image_repositories_normalised_like_docker(written: str, normal: str) ->
 def test_state_public_api_is_pinned() -> None:
     from syncer import state
 
-    assert sorted(state.__all__) == ["Store", "open_store", "records", "state_path", "store"]
+    assert sorted(state.__all__) == [
+        "Store", "open_for", "open_store", "records", "state_path", "store", "writer_lock",
+    ]  # fmt: skip
