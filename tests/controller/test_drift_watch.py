@@ -33,7 +33,7 @@ def config(tmp: Path, git_http: Any, cluster: Any, *, kubeconfig: str = "", **sy
     data = yaml.safe_load(path.read_text())
     # An hour: only a watch can make a drift check happen within these tests.
     data["apps"][0]["sync"].update({"driftInterval": "1h", **sync})
-    data["server"] = {"listen": "127.0.0.1:0"}
+    data["server"] = {"listen": "127.0.0.1:0", "webhookListen": "127.0.0.1:0"}
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -142,7 +142,11 @@ def test_broken_watch_and_expired_version_list_again_and_stay_correct(
             if r.path == "/api/v1/configmaps" and "watch=" not in r.query and r.status == 200
         ]  # fmt: skip
         assert relists, list(a.request_log)
-        assert any("ConfigMap site/site" in e for e in drift_entries(ctl)), drift_entries(ctl)
+        # The heal is recorded in history right after its write.
+        until(
+            lambda: any("ConfigMap site/site" in e for e in drift_entries(ctl)),
+            timeout=20, what="the heal recorded",
+        )  # fmt: skip
         until(
             lambda: {w["kind"]: w["state"] for w in ctl.watch_status()}
             == {"ConfigMap": "synced", "Deployment": "synced"},
