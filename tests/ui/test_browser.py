@@ -87,6 +87,8 @@ def test_the_web_ui_in_chromium(
     )  # fmt: skip
     data = yaml.safe_load(config.read_text())
     data["apps"][0]["images"][0]["interval"] = "1s"  # a pushed tag is seen at once
+    # Drift stays for the page to show: a watched change would be healed within a second.
+    data["apps"][0]["sync"]["selfHeal"] = False
     config.write_text(yaml.safe_dump(data))
     users = [
         {"name": "vera", "role": "viewer", "token": "env:VERA_TOKEN"},
