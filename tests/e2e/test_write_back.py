@@ -312,7 +312,13 @@ def test_push_race_is_fetched_reapplied_and_keeps_both_changes(env: Env) -> None
         assert env.show(commit, "apps/web/deployment.yaml") == DEPLOYMENT.replace(
             "REGISTRY", host
         ).replace("web:1.0.0", "web:1.1.0")
-        done = next(e for e in ctl.history("web", 200) if e["kind"] == "write-back")
+
+        def write_backs() -> list[dict[str, Any]]:
+            return [e for e in ctl.history("web", 200) if e["kind"] == "write-back"]
+
+        # Recorded once the push returned: the Git server may show the commit first.
+        wait_until(write_backs, what="the write-back in history")
+        (done,) = write_backs()
         assert done["data"]["commit"] == commit and done["data"]["attempts"] == 2
 
         # Their change is deployed, from the commit that carries it.
