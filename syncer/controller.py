@@ -18,6 +18,9 @@ On start every app is queued once, which resumes rollouts a previous process lef
 With leader election, ``fence`` (``LeaderElector.fence``) is asked before each queued
 reconcile starts, before a rollout is begun and (through the cluster clients) before
 every cluster write; ``errors.Fenced`` drops the work unrecorded.
+
+``reload`` (called by ``syncer.reload.Watcher`` in ``syncer run``) swaps in a new config:
+new parts, inputs and reconciler built on it, jobs rebuilt, added and changed apps queued.
 """
 
 from __future__ import annotations

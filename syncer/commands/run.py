@@ -10,6 +10,9 @@ finish (up to ``--grace`` seconds), closes the state file and exits 0.
 With ``--leader-elect`` the controller starts once this replica holds the Lease, every
 rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed down through
 ``open_session``), and losing the Lease ends the process (exit 1).
+
+A ``syncer.reload.Watcher`` looks at the config file every ``--reload-interval`` seconds
+(and at once on SIGHUP) and hands a changed, valid config to ``Controller.reload``.
 """
 
 from __future__ import annotations
