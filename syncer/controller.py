@@ -217,7 +217,11 @@ class Controller:
             self.notifier.start()
         added = [a for a in config.apps if a.name in decision.added]
         self._declare(tuple(added))
-        for name in (*decision.added, *decision.changed):
+        for name, why in [
+            *((n, "app added") for n in decision.added),
+            *((n, "app changed") for n in decision.changed),
+        ]:
+            self.store.record(app=name, kind="config", message=f"config reloaded: {why}")
             self._queue.request(name, "config")
         if decision.removed:
             self._jobs.trigger(["removed-apps"])
@@ -265,6 +269,10 @@ class Controller:
 
     # --- work ---------------------------------------------------------------------------
     def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
+        if name not in self._apps:
+            # It left the config by a reload after this was queued: nothing to do (its
+            # objects are the removed-apps job's).
+            return True
         try:
             self.fence()  # no work starts without a valid lease
             return self._run_app_fenced(name, reasons)

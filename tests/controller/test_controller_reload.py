@@ -59,6 +59,11 @@ def test_a_reload_rebuilds_jobs_deploys_added_apps_and_closes_old_parts(
         assert eventually(lambda: first.closed)
         assert not second.closed
         assert ctl.app_status("web") is None  # left the config
+        # Work queued for it before (a drift check, a retry) is dropped, not retried.
+        ctl._queue.request("web", "drift", now=True)
+        assert ctl.wait_idle(10)
+        assert ctl._queue.failures("web") == 0
+        assert "config reloaded: app added" in [e.message for e in store.history("api", limit=50)]
         assert ctl.app_status("api") is not None
     finally:
         ctl.stop(timeout=10)
