@@ -130,10 +130,16 @@ def test_an_edited_config_applies_and_a_broken_one_keeps_the_running_one(
 
         # A listener change needs a restart: said, and the running listener stays.
         data["server"]["listen"] = "127.0.0.1:1"
-        (folder / "..data" / "syncer.yaml").write_text(yaml.safe_dump(data))
-        proc.send_signal(signal.SIGHUP)
+        _swap(folder, data)
         assert eventually(
             lambda: "need a restart: server" in requests.get(f"{url}/readyz", timeout=10).text
+        ), log.read_text()
+        assert _metric(url, "syncer_config_reloads_total", result="applied") == 3
+
+        # SIGHUP reloads the file as it is, unchanged.
+        proc.send_signal(signal.SIGHUP)
+        assert eventually(
+            lambda: _metric(url, "syncer_config_reloads_total", result="applied") == 4
         ), log.read_text()
     finally:
         proc.terminate()
