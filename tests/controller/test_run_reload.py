@@ -18,6 +18,7 @@ import pytest
 import requests
 import yaml
 
+from tests.controller import test_run_metrics
 from tests.controller.test_cli_live import CONFIGMAP, DEPLOYMENT, write_config
 from tests.server.test_metrics_exposition import parse
 from tests.waiting import eventually
@@ -45,11 +46,9 @@ def _swap(folder: Path, data: dict[str, Any], *, text: str | None = None) -> Non
 
 
 def _metric(url: str, sample: str, **labels: str) -> float | None:
-    families = parse(requests.get(f"{url}/metrics", timeout=10).text)
-    found = [
-        s[2] for f in families.values() for s in f["samples"] if s[0] == sample and s[1] == labels
-    ]
-    return found[0] if found else None
+    return test_run_metrics._value(
+        parse(requests.get(f"{url}/metrics", timeout=10).text), sample, **labels
+    )
 
 
 def test_an_edited_config_applies_and_a_broken_one_keeps_the_running_one(
