@@ -18,6 +18,9 @@ On start every app is queued once, which resumes rollouts a previous process lef
 With leader election, ``fence`` (``LeaderElector.fence``) is asked before each queued
 reconcile starts, before a rollout is begun and (through the cluster clients) before
 every cluster write; ``errors.Fenced`` drops the work unrecorded.
+
+``reload`` (called by ``syncer.reload.Watcher`` in ``syncer run``) swaps in a new config:
+new parts, inputs and reconciler built on it, jobs rebuilt, added and changed apps queued.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer import errors, metrics, repos, rollout
+from syncer import reload as reload_
 from syncer.config import model, secrets
 from syncer.notify import service as notify_service
 from syncer.notify import worker as notify_worker
@@ -45,6 +49,10 @@ from syncer.state import records
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
+
+RETIRE_WAIT = 600.0
+"""Seconds a reload waits for reconciles begun on the previous config before closing
+its clients anyway."""
 
 REMOVED_INTERVAL = 300.0
 """Seconds between looks for apps that left the config but still own objects."""
@@ -79,8 +87,13 @@ class Controller:
         backoff_base: float | None = None,
         fence: Callable[[], None] | None = None,
         notifier: notify_worker.Worker | None = None,
+        rebuild: Callable[[model.Config], Rebuilt] | None = None,
     ) -> None:
+        """``rebuild``: the parts and notifier for a reloaded config (``reload``); without
+        it, a reload is refused."""
         self.config = config
+        self._rebuild = rebuild
+        self.reload_status: Callable[[], str] = lambda: ""
         self.notifier = notifier
         self.store = store
         self.parts = parts
@@ -109,21 +122,7 @@ class Controller:
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
         self._jobs = scheduling.Jobs(threads=max(2, settings.workers))
-        for url, every in self._git_jobs().items():
-            self._jobs.add(
-                f"git:{url}", every=every, jitter=settings.jitter,
-                func=lambda url=url: self._poll_git(url),
-            )  # fmt: skip
-        for repo, every in self._image_jobs().items():
-            self._jobs.add(
-                f"image:{repo}", every=every, jitter=settings.jitter,
-                func=lambda repo=repo: self._poll_image(repo),
-            )  # fmt: skip
-        for app in self.config.apps:
-            self._jobs.add(
-                f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
-                spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
-            )  # fmt: skip
+        self._add_config_jobs()
         # Apps that left the config: their objects are collected soon after start, and
         # again later for clusters that were down (a cheap query when there are none).
         self._jobs.add(
@@ -139,12 +138,7 @@ class Controller:
         # Only the controller that acts reports its apps (a standby does not start one).
         metrics.APPS.watch(self.app_facts)
         metrics.WATCHES.watch(self.watch_status)
-        for app in self.config.apps:
-            try:
-                stages = self.reconciler.cluster_stages(app.name)
-            except errors.SyncerError:
-                continue  # its reconcile reports the problem
-            metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
+        self._declare(self.config.apps)
         for app in self.config.apps:
             self._queue.request(app.name, "startup")
         log.info(
@@ -152,6 +146,94 @@ class Controller:
             len(self.config.apps), len(self._git_jobs()), len(self._image_jobs()),
             settings.workers,
         )  # fmt: skip
+
+    def _add_config_jobs(self) -> list[str]:
+        """Poll and drift jobs of the config (``start``, and again on ``reload``)."""
+        settings = self.config.settings
+        added = []
+        for url, every in self._git_jobs().items():
+            self._jobs.add(
+                f"git:{url}", every=every, jitter=settings.jitter,
+                func=lambda url=url: self._poll_git(url),
+            )  # fmt: skip
+            added.append(f"git:{url}")
+        for repo, every in self._image_jobs().items():
+            self._jobs.add(
+                f"image:{repo}", every=every, jitter=settings.jitter,
+                func=lambda repo=repo: self._poll_image(repo),
+            )  # fmt: skip
+            added.append(f"image:{repo}")
+        for app in self.config.apps:
+            self._jobs.add(
+                f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
+                spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
+            )  # fmt: skip
+            added.append(f"drift:{app.name}")
+        return added
+
+    def _declare(self, apps: tuple[model.App, ...]) -> None:
+        for app in apps:
+            try:
+                stages = self.reconciler.cluster_stages(app.name)
+            except errors.SyncerError:
+                continue  # its reconcile reports the problem
+            metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
+
+    def reload(self, decision: reload_.Decision) -> None:
+        """Run ``decision.config`` from now on (``syncer.reload``): new parts, inputs and
+        reconciler on it; poll and drift jobs rebuilt to match; added and changed apps
+        queued; apps that left collected as ``collect_removed`` does. A reconcile under
+        way finishes on the parts it started with, which are closed once the queue is
+        idle. Before ``start`` (a standby), only the config is replaced."""
+        if self._rebuild is None:
+            raise errors.PermanentError("this controller cannot reload its config")
+        config = decision.config
+        rebuilt = self._rebuild(config)
+        inputs = inputs_.Inputs(config=config, parts=rebuilt.parts, store=self.store)
+        reconciler = app_.Reconciler(
+            config=config, store=self.store, parts=rebuilt.parts, inputs=inputs,
+            progress=self.reconciler.progress, fence=self.fence,
+        )  # fmt: skip
+        with self._lock:
+            old_parts, old_notifier = self.parts, self.notifier
+            self.config, self.parts, self.inputs = config, rebuilt.parts, inputs
+            self.reconciler, self.notifier = reconciler, rebuilt.notifier
+            self._apps = {a.name: a for a in config.apps}
+            self._probes.clear()
+            self._noted.clear()
+        if not self._started or self._stopping:
+            old_parts.close()
+            return
+        old_jobs = set(self._jobs.ids())
+        kept = set(self._add_config_jobs()) | {"removed-apps"}
+        for job_id in sorted(old_jobs - kept):
+            self._jobs.remove(job_id)
+        self.parts.watch(self._watched_change)
+        # One worker sends at a time; what the old one had not sent yet is in state,
+        # and the new one sends it.
+        if old_notifier is not None:
+            old_notifier.stop()
+        if self.notifier is not None:
+            self.notifier.start()
+        added = [a for a in config.apps if a.name in decision.added]
+        self._declare(tuple(added))
+        for name, why in [
+            *((n, "app added") for n in decision.added),
+            *((n, "app changed") for n in decision.changed),
+        ]:
+            self.store.record(app=name, kind="config", message=f"config reloaded: {why}")
+            self._queue.request(name, "config")
+        if decision.removed:
+            self._jobs.trigger(["removed-apps"])
+        threading.Thread(
+            target=self._retire, args=(old_parts,), name="config-retire", daemon=True
+        ).start()
+
+    def _retire(self, parts: parts_.Parts) -> None:
+        """Close what the previous config ran on, once reconciles that began on it end."""
+        if self._queue is not None:
+            self._queue.wait_idle(RETIRE_WAIT)
+        parts.close()
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop polling, let in-flight reconciles finish, close clients and state."""
@@ -187,6 +269,10 @@ class Controller:
 
     # --- work ---------------------------------------------------------------------------
     def _run_app(self, name: str, reasons: frozenset[str]) -> bool:
+        if name not in self._apps:
+            # It left the config by a reload after this was queued: nothing to do (its
+            # objects are the removed-apps job's).
+            return True
         try:
             self.fence()  # no work starts without a valid lease
             return self._run_app_fenced(name, reasons)
@@ -674,7 +760,18 @@ class Controller:
         # the replica must keep receiving webhooks, which is how a fixed source is seen.
         for name, error in sorted(self.inputs.failing_sources().items()):
             reason += f"; git source {name} failing: {error}"
+        # Still ready: the previous config runs; the reason says why the file does not.
+        if said := self.reload_status():
+            reason += f"; {said}"
         return True, reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Rebuilt:
+    """What a config runs on, built afresh for a reloaded one."""
+
+    parts: parts_.Parts
+    notifier: notify_worker.Worker | None
 
 
 @dataclasses.dataclass
@@ -740,12 +837,21 @@ def open_session(
     except BaseException:
         store.close()
         raise
+
+    def rebuild(new: model.Config) -> Rebuilt:
+        parts = live.LiveParts(new, fence=fence)
+        notifier = notify_service.worker_for(
+            config=new, store=store, read_secret=parts.read_secret, client=parts.client
+        )
+        return Rebuilt(parts=parts, notifier=notifier)
+
     notifier = notify_service.worker_for(
         config=config, store=store, read_secret=parts.read_secret, client=parts.client
     )
     controller = Controller(
-        config=config, store=store, parts=parts, progress=progress, fence=fence, notifier=notifier
-    )
+        config=config, store=store, parts=parts, progress=progress, fence=fence,
+        notifier=notifier, rebuild=rebuild,
+    )  # fmt: skip
     return Session(
         config=config, store=store, parts=parts, controller=controller,
         read_secret=parts.read_secret,

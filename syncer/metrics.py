@@ -97,6 +97,20 @@ RECONCILE_FAILURES = _counter(
     "Reconciles that failed, by reason (source, images, config, pipeline, apply, health).",
     ["app", "reason"],
 )
+CONFIG_RELOADS = _counter(
+    "syncer_config_reloads_total",
+    "Reloads of the config file by syncer run, by result (applied; invalid: refused, the "
+    "previous config runs; failed: valid but not applied).",
+    ["result"],
+)
+CONFIG_LAST_RELOAD_OK = _gauge(
+    "syncer_config_last_reload_successful",
+    "1 when the config file as it is now runs; 0 when its last reload was refused.",
+)
+CONFIG_LAST_RELOAD_SUCCESS = _gauge(
+    "syncer_config_last_reload_success_timestamp_seconds",
+    "Unix time the running config was loaded (at start or by a reload).",
+)
 LAST_SUCCESS = _gauge(
     "syncer_last_success_timestamp_seconds",
     "Unix time of the app's last successful reconcile.",

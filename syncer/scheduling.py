@@ -285,7 +285,8 @@ class Jobs:
             next_run_time=datetime.datetime.fromtimestamp(first, tz=datetime.UTC),
             replace_existing=True,
         )
-        self._ids.append(job_id)
+        if job_id not in self._ids:
+            self._ids.append(job_id)
 
     def _wrap(self, job_id: str, func: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -340,6 +341,12 @@ class Jobs:
         if found and self._scheduler.running:
             self._scheduler.wakeup()
         return found
+
+    def remove(self, job_id: str) -> None:
+        """Stop running this job (a run under way finishes)."""
+        if self._scheduler.get_job(job_id) is not None:
+            self._scheduler.remove_job(job_id)
+        self._ids = [i for i in self._ids if i != job_id]
 
     def ids(self) -> list[str]:
         return list(self._ids)

@@ -10,6 +10,9 @@ finish (up to ``--grace`` seconds), closes the state file and exits 0.
 With ``--leader-elect`` the controller starts once this replica holds the Lease, every
 rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed down through
 ``open_session``), and losing the Lease ends the process (exit 1).
+
+A ``syncer.reload.Watcher`` looks at the config file every ``--reload-interval`` seconds
+(and at once on SIGHUP) and hands a changed, valid config to ``Controller.reload``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import threading
 from typing import Any
 
 from syncer import controller, errors, logs, state
+from syncer import reload as reload_
 from syncer.commands import sync as sync_cmd
+from syncer.commands import validate as validate_cmd
+from syncer.config import loader, model
 from syncer.server import http, leader
 
 log = logging.getLogger("syncer.run")
@@ -50,6 +56,11 @@ def register(subparsers: Any) -> None:
         "--grace", type=float, default=600.0,
         help="seconds to let in-flight reconciles finish on SIGTERM (default 600)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reload-interval", type=float, default=reload_.INTERVAL,
+        help="seconds between looks at the config file for changes "
+        f"(default {reload_.INTERVAL:g}; SIGHUP reloads at once)",
+    )  # fmt: skip
     leader.add_flags(parser)
     parser.set_defaults(func=run)
 
@@ -73,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    watcher: reload_.Watcher | None = None
+
+    def on_hangup(_signum: int, _frame: object) -> None:
+        if watcher is not None:
+            watcher.request()
+
+    signal.signal(signal.SIGHUP, on_hangup)
     election = leader.settings_from_flags(args)
     elector: leader.LeaderElector | None = None
 
@@ -130,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
             on_started_leading=start_leading,
             on_stopped_leading=on_lost,
         )  # fmt: skip
+    watcher = reload_.Watcher(
+        args.config, running=session.config, load=load_checked,
+        apply=session.controller.reload, interval=args.reload_interval,
+    )  # fmt: skip
+    session.controller.reload_status = lambda: watcher.status.describe() if watcher else ""
     server = http.HttpServer(
         settings=settings, port=session.controller, base_dir=session.config.base_dir,
         read_secret=session.read_secret, leader=elector,
@@ -147,9 +170,11 @@ def run(args: argparse.Namespace) -> int:
                 "--server, refuse every request",
                 level=logging.WARNING,
             )
+        watcher.start()
         while not stop.wait(1.0):
             pass
     finally:
+        watcher.stop()
         server.stop()
         session.controller.stop(timeout=args.grace)
         writer.release()
@@ -164,3 +189,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     logs.say("stopped")
     return 0
+
+
+def load_checked(path: str) -> model.Config:
+    """The config at ``path`` as ``syncer validate`` checks it; ConfigError when invalid."""
+    config = loader.load(path)
+    validate_cmd.pipeline_problems(config, file=path)
+    return config
