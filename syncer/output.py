@@ -231,7 +231,7 @@ def watch(
     out = stream or sys.stdout
     redraw = fmt in (TEXT, WIDE) and bool(getattr(out, "isatty", lambda: False)())
     stop = threading.Event()
-    previous_handler = _on_sigterm(stop)
+    previous_handlers = _on_stop_signals(stop)
     said: set[str] = set()
     last: str | None = None
     try:
@@ -252,8 +252,8 @@ def watch(
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     return 0
 
 
@@ -282,8 +282,19 @@ def _frame(
     return body if first else "\n" + body
 
 
-def _on_sigterm(stop: threading.Event) -> Any:
-    """SIGTERM ends a watch like Ctrl-C (exit 0), from the main thread only."""
+def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
+    """SIGTERM and Ctrl-C end a watch (exit 0) between two refreshes, so that none cuts
+    a fetch half-way (a state file being opened, a request in flight); a second Ctrl-C
+    interrupts at once. Main thread only; returns the handlers to put back."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+        return {}
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    return {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set()),
+        signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt),
+    }
