@@ -450,23 +450,30 @@ class Controller:
 
     # --- ControllerPort: reading --------------------------------------------------------
     def apps_status(self) -> list[dict[str, Any]]:
-        return [self._summary(app.name) for app in self.config.apps]
+        found = []
+        for app in self.config.apps:
+            with self.store.reading(app.name):
+                found.append(self._summary(app.name))
+        return found
 
     def app_facts(self) -> list[metrics.AppFacts]:
         """Each app's status, sync status and pending approvals, for a metrics scrape."""
         return [self._facts(app.name) for app in self.config.apps]
 
     def _facts(self, name: str) -> metrics.AppFacts:
-        summary = self._summary(name)
-        run = self.store.run(name)
-        desired = run.desired_release if run else ""
+        # One read round: a store kept in a cluster answers the app's questions with one
+        # request instead of one each (a scrape asks them of every app).
+        with self.store.reading(name):
+            summary = self._summary(name)
+            run = self.store.run(name)
+            desired = run.desired_release if run else ""
+            rejected = self.store.rejected(name)
+            pending = {
+                a.stage: a.requested_at
+                for a in self.store.approvals(name)
+                if a.approved_at is None and a.release_id == desired and desired not in rejected
+            }
         sync = summary["sync"]
-        rejected = self.store.rejected(name)
-        pending = {
-            a.stage: a.requested_at
-            for a in self.store.approvals(name)
-            if a.approved_at is None and a.release_id == desired and desired not in rejected
-        }
         return metrics.AppFacts(
             app=name,
             health_status=summary["status"],
@@ -639,14 +646,15 @@ class Controller:
     def app_status(self, name: str) -> dict[str, Any] | None:
         if name not in self._apps:
             return None
-        status = self._summary(name)
-        run = self.store.run(name)
+        with self.store.reading(name):
+            status = self._summary(name)
+            run = self.store.run(name)
+            rollouts = self.store.rollouts(name, limit=5)
+            rejected = self.store.rejected(name)
+            approvals = self.store.approvals(name)
         status["desiredRelease"] = run.desired_release if run else ""
-        status["rollouts"] = [r.to_dict() for r in self.store.rollouts(name, limit=5)]
-        rejected = self.store.rejected(name)
-        status["approvals"] = [
-            a.to_dict(rejected=a.release_id in rejected) for a in self.store.approvals(name)
-        ]
+        status["rollouts"] = [r.to_dict() for r in rollouts]
+        status["approvals"] = [a.to_dict(rejected=a.release_id in rejected) for a in approvals]
         status["rejected"] = rejected
         pipeline = next((p for p in self.config.pipelines if p.app == name), None)
         status["pipelineStages"] = [s.name for s in pipeline.stages] if pipeline else []

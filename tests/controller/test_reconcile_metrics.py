@@ -4,8 +4,10 @@ pending approvals at scrape time."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -154,3 +156,45 @@ def test_a_running_controller_is_what_the_scrape_reports(store: state.Store) -> 
     finally:
         ctl.stop(timeout=10)
     assert "syncer_app_info{" not in metrics.exposition(None)[1].decode()
+
+
+class RoundWatchingStore:
+    """A store that notes each read of an app's state made outside ``reading(app)``."""
+
+    def __init__(self, inner: state.Store) -> None:
+        self.inner = inner
+        self.app: str | None = None
+        self.outside: list[str] = []
+
+    @contextlib.contextmanager
+    def reading(self, app: str) -> Iterator[None]:
+        previous, self.app = self.app, app
+        try:
+            yield
+        finally:
+            self.app = previous
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            app = args[0] if args and isinstance(args[0], str) else kwargs.get("app")
+            if app == "promoted" and self.app != app:
+                self.outside.append(name)
+            return found(*args, **kwargs)
+
+        return call
+
+
+def test_status_and_scrape_read_each_app_in_one_round(store: state.Store) -> None:
+    # A store in a cluster answers a round's reads with one request instead of one each.
+    watched = RoundWatchingStore(store)
+    ctl = _pipeline(watched)  # type: ignore[arg-type]
+    ctl.reconciler.reconcile("promoted", fresh=True)
+    watched.outside.clear()
+    assert ctl.app_status("promoted") is not None
+    ctl.apps_status()
+    ctl.app_facts()
+    assert watched.outside == []
