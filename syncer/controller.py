@@ -603,8 +603,9 @@ class Controller:
 
     def _stages(self, name: str, release_id: str) -> tuple[list[dict[str, Any]], list[str]]:
         """Where the desired release stands per stage, and why it waits (pipelines)."""
-        if not release_id or release_id in self.store.rejected(name):
+        if not release_id:
             return [], []
+        rejected = self.store.rejected(name)
         app = self._apps[name]
         pipeline = next((p for p in self.config.pipelines if p.app == name), None)
         try:
@@ -620,6 +621,12 @@ class Controller:
             )
         except errors.SyncerError as err:
             return [], [str(err)]
+        if release_id in rejected:
+            # Still shown (the pipelines view keeps the app), but it waits for nothing.
+            stages = [
+                _rejected(s, release=release_id, reason=rejected[release_id]) for s in plan.stages
+            ]
+            return [s.to_dict() for s in stages], []
         found = self._refusals(name, release_id)
         after = {s.name: s.after for s in pipeline.stages} if pipeline else {}
         by_stage = {
@@ -735,11 +742,10 @@ class Controller:
             g["gate"] == "approval" and g["state"] == "waiting" for g in found["gates"]
         ):
             rejected = self.store.rejected(app)
-            why = (found or {}).get("message") or (
-                f"release {release[:12]} was rejected: {rejected[release]}"
-                if release in rejected
-                else "its newest release does not wait for one"
-            )
+            if release in rejected:
+                why = f"release {release[:12]} was rejected: {rejected[release]}"
+            else:
+                why = (found or {}).get("message") or "its newest release does not wait for one"
             raise errors.PermanentError(
                 f"app {app!r} has no promotion waiting for approval into stage {stage!r}: {why}"
             )
@@ -796,6 +802,22 @@ class Session:
     def close(self) -> None:
         self.parts.close()
         self.store.close()
+
+
+def _rejected(stage: rollout.StageStatus, *, release: str, reason: str) -> rollout.StageStatus:
+    """``stage`` for a rejected release: where done, as it is; otherwise blocked by the
+    rejection, which only a newer release gets past."""
+    if stage.phase == rollout.DONE:
+        return stage
+    gate = rollout.GateResult(
+        gate=rollout.APPROVAL,
+        state=rollout.BLOCKED,
+        message=(
+            f"stage {stage.name}: release {release[:12]} was rejected ({reason}); "
+            "only a newer release moves on"
+        ),
+    )
+    return dataclasses.replace(stage, phase=rollout.BLOCKED_PHASE, gates=(gate,))
 
 
 def _with_reasons(

@@ -20,6 +20,10 @@ from __future__ import annotations
 from syncer.rollout.model import (
     APPLIED,
     APPLYING,
+    APPROVAL,
+    BLOCKED,
+    BLOCKED_PHASE,
+    DONE,
     ERROR,
     FAILED,
     FAILURES,
@@ -46,6 +50,10 @@ from syncer.rollout.windows import evaluate as window_state
 __all__ = [
     "APPLIED",
     "APPLYING",
+    "APPROVAL",
+    "BLOCKED",
+    "BLOCKED_PHASE",
+    "DONE",
     "ERROR",
     "FAILED",
     "FAILURES",

@@ -145,6 +145,15 @@ def test_a_rejected_promotion_is_no_longer_pending(store: state.Store) -> None:
     (approval,) = status["approvals"]
     assert (approval["stage"], approval["state"]) == ("prod", "rejected")
     assert "rejected by alice" in status["rejected"][approval["release"]]
+    # The pipeline still shows where the rejected release got to, and why it stops.
+    dev, prod = status["stages"]
+    assert (dev["name"], dev["phase"], prod["name"], prod["phase"]) == (
+        "dev", "done", "prod", "blocked",
+    )  # fmt: skip
+    (gate,) = prod["gates"]
+    assert (gate["gate"], gate["state"]) == ("approval", "blocked")
+    assert "rejected by alice" in gate["message"] and "newer release" in gate["message"]
+    assert status["waiting"] == [] and facts.health_status == "Healthy"
 
 
 def test_a_running_controller_is_what_the_scrape_reports(store: state.Store) -> None:

@@ -16,7 +16,8 @@ from tests.rollout.builders import NOW, R2
 def test_public_names_are_pinned() -> None:
     assert sorted(rollout.__all__) == sorted(
         [
-            "APPLIED", "APPLYING", "ERROR", "FAILED", "FAILURES", "HEALTHY", "IN_FLIGHT",
+            "APPLIED", "APPLYING", "APPROVAL", "BLOCKED", "BLOCKED_PHASE", "DONE", "ERROR",
+            "FAILED", "FAILURES", "HEALTHY", "IN_FLIGHT",
             "PENDING", "ROLLED_BACK", "STATES", "SUPERSEDED", "UNHEALTHY", "ClusterRecord",
             "ClusterStatus", "GateResult", "RolloutPlan", "StageStatus", "Step", "WindowState",
             "plan", "problems", "resolve", "window_state",
