@@ -19,8 +19,11 @@ With leader election, ``fence`` (``LeaderElector.fence``) is asked before each q
 reconcile starts, before a rollout is begun and (through the cluster clients) before
 every cluster write; ``errors.Fenced`` drops the work unrecorded.
 
-``reload`` (called by ``syncer.reload.Watcher`` in ``syncer run``) swaps in a new config:
-new parts, inputs and reconciler built on it, jobs rebuilt, added and changed apps queued.
+``reload`` swaps in a new config: new parts, inputs and reconciler built on it, jobs
+rebuilt, added and changed apps queued. It is reached from ``reload_config`` (called by
+``syncer.reload.Watcher`` in ``syncer run``) and from ``load_tenant_apps`` (a poll of a
+repository holding a tenant's ``appsFrom`` saw a new commit): both compose the config
+file's apps with each tenant's last good set (``syncer.reconcile.tenantapps``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from syncer.reconcile import parts as parts_
 from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
+from syncer.reconcile import tenantapps as tenantapps_
 from syncer.reconcile import writeback as reconcile_writeback
 from syncer.state import records
 from syncer.state import store as store_
@@ -92,6 +96,12 @@ class Controller:
         """``rebuild``: the parts and notifier for a reloaded config (``reload``); without
         it, a reload is refused."""
         self.config = config
+        self.platform = config
+        """The config file's own config: ``config`` without the tenants' apps."""
+        self.tenant_apps = tenantapps_.Book()
+        self._config_lock = threading.RLock()
+        """Held while the running config is recomposed (a config file reload, a tenant's
+        new commit): one replaces it at a time."""
         self._rebuild = rebuild
         self.reload_status: Callable[[], str] = lambda: ""
         self.notifier = notifier
@@ -118,6 +128,9 @@ class Controller:
         """Register poll and drift jobs, queue every app once, start everything."""
         from syncer import scheduling
 
+        # Tenants' own apps are read before anything is queued, so they start like the
+        # platform's (a tenant whose repository cannot be read starts with none).
+        self.load_tenant_apps(force=True)
         settings = self.config.settings
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
@@ -179,7 +192,59 @@ class Controller:
                 continue  # its reconcile reports the problem
             metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
 
-    def reload(self, decision: reload_.Decision) -> None:
+    def reload_config(self, decision: reload_.Decision) -> None:
+        """Run a reloaded config file (``syncer.reload.Watcher``): every tenant's apps
+        are read again against its rules (a set they no longer pass keeps running as it
+        was, and says why), composed with the file's apps, and ``reload`` carries out
+        what differs from the running config."""
+        with self._config_lock:
+            self.platform = decision.config
+            self._read_tenants(url=None, force=True)
+            config = self.tenant_apps.compose(self.platform)
+            composed = reload_.decide(running=self.config, new=config)
+            self.reload(dataclasses.replace(composed, needs_restart=decision.needs_restart))
+
+    def load_tenant_apps(self, *, url: str | None = None, force: bool = False) -> None:
+        """Read the appsFrom of tenants on repository ``url`` (all when None) at their
+        source's current snapshot; when a tenant's set of apps changed, the running
+        config is recomposed and reloaded (added apps deploy, removed ones are
+        collected, changed ones are queued). ``force`` reads commits read before."""
+        if not any(t.apps_from is not None for t in self.platform.tenants):
+            return
+        with self._config_lock:
+            if not self._read_tenants(url=url, force=force):
+                return
+            config = self.tenant_apps.compose(self.platform)
+            decision = reload_.decide(running=self.config, new=config)
+            if decision.added or decision.removed or decision.changed:
+                log.info("tenant apps reloaded: %s", decision.summary())
+                self.reload(decision, cause="tenant apps reloaded")
+
+    def _read_tenants(self, *, url: str | None, force: bool) -> bool:
+        """Read the tenants' directories; whether any set of apps was replaced."""
+        sources = {s.name: s for s in self.platform.sources}
+        replaced = False
+        for tenant in self.platform.tenants:
+            place = tenant.apps_from
+            if place is None or (url is not None and sources[place.source].url != url):
+                continue
+            result = self.tenant_apps.read(
+                platform=self.platform, tenant=tenant, snapshot=self.inputs.snapshot,
+                force=force,
+            )  # fmt: skip
+            replaced = replaced or result == tenantapps_.APPLIED
+        return replaced or force
+
+    def tenants(self) -> list[dict[str, Any]]:
+        """Each tenant with an appsFrom: where, the commit read, its apps, why not."""
+        with self._config_lock:
+            return [
+                self.tenant_apps.status[t.name].to_dict()
+                for t in self.platform.tenants
+                if t.name in self.tenant_apps.status
+            ]
+
+    def reload(self, decision: reload_.Decision, *, cause: str = "config reloaded") -> None:
         """Run ``decision.config`` from now on (``syncer.reload``): new parts, inputs and
         reconciler on it; poll and drift jobs rebuilt to match; added and changed apps
         queued; apps that left collected as ``collect_removed`` does. A reconcile under
@@ -221,7 +286,9 @@ class Controller:
             *((n, "app added") for n in decision.added),
             *((n, "app changed") for n in decision.changed),
         ]:
-            self.store.record(app=name, kind="config", message=f"config reloaded: {why}")
+            origin = self._apps[name].origin
+            where = f" (tenant {self._apps[name].tenant}: {origin})" if origin else ""
+            self.store.record(app=name, kind="config", message=f"{cause}: {why}{where}")
             self._queue.request(name, "config")
         if decision.removed:
             self._jobs.trigger(["removed-apps"])
@@ -306,6 +373,11 @@ class Controller:
         changed = sorted(self.inputs.poll_repository(url))
         for name in changed:
             self._queue.request(name, f"git:{url}")
+        # The same poll (one ls-remote per repository) tells whether a tenant's app
+        # files moved: a new commit is read, and a valid set of apps replaces the last.
+        read = {s.commit for s in self.tenant_apps.status.values()}
+        self.load_tenant_apps(url=url)
+        moved = bool(changed) or {s.commit for s in self.tenant_apps.status.values()} != read
         # A failing source shows in its apps' status (Degraded) and history, and clears
         # when a poll succeeds again; what the apps run is left as it is.
         for source in self.config.sources:
@@ -315,7 +387,7 @@ class Controller:
             for app in self.config.apps:
                 if app.source == source.name:
                     self.reconciler.note_source_poll(app.name, source=source.name, error=error)
-        if changed:
+        if moved:
             # A source moved: snapshots of commits nothing is at any more can go.
             self.parts.cleanup()
 
@@ -547,7 +619,15 @@ class Controller:
             "warnings": self._warnings(name, desired),
             "holds": [h.to_dict() for h in self.store.holds(name)],
             **self._write_back(name, desired),
+            **self._origin(name),
         }
+
+    def _origin(self, name: str) -> dict[str, str]:
+        """The app's tenant, and the tenant's file that defines it (appsFrom)."""
+        app = self._apps.get(name)
+        if app is None or not app.tenant:
+            return {}
+        return {"tenant": app.tenant, **({"origin": app.origin} if app.origin else {})}
 
     def _write_back(self, name: str, desired: str) -> dict[str, Any]:
         found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)
@@ -771,6 +851,10 @@ class Controller:
         # Still ready: the previous config runs; the reason says why the file does not.
         if said := self.reload_status():
             reason += f"; {said}"
+        # Still ready: a tenant's last good apps run; the reason says why its newest do not.
+        with self._config_lock:
+            if said := self.tenant_apps.describe():
+                reason += f"; {said}"
         return True, reason
 
 

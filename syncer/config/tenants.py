@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import fnmatch
+import posixpath
 from collections.abc import Iterator
 
 from syncer import quantity
@@ -42,6 +43,11 @@ def resolve(config: model.Config, *, ctx: nodes.Context) -> model.Config:
                 if name not in clusters:
                     known = ", ".join(clusters) or "no clusters are defined"
                     message = f"unknown cluster {name!r}; expected one of: {known}"
+                    ctx.problem(where, where, message)
+        if tenant.apps_from is not None:
+            for field, message in _apps_from(tenant, sources=sources, tpath=ctx.path_of(tenant)):
+                where = f"{ctx.path_of(tenant)}.appsFrom.{field}"
+                if not ctx.is_broken(where):
                     ctx.problem(where, where, message)
     apps: list[model.App] = []
     for app in config.apps:
@@ -88,6 +94,38 @@ def _bind(
         if not ctx.is_broken(where):
             ctx.problem(where, where, message)
     return dataclasses.replace(app, gateway=dataclasses.replace(effective, tenant=tenant))
+
+
+def _apps_from(
+    tenant: model.Tenant, *, sources: dict[str, model.Source], tpath: str
+) -> Iterator[tuple[str, str]]:
+    """(field of appsFrom, message) for a place the tenant could not read apps from."""
+    place = tenant.apps_from
+    assert place is not None
+    pure = posixpath.normpath(place.path)
+    if place.path.startswith("/") or pure == ".." or pure.startswith("../"):
+        yield (
+            "path",
+            f"{place.path!r} leaves the repository; expected a directory relative to its root",
+        )
+    source = sources.get(place.source)
+    if source is None:
+        known = ", ".join(sources) or "no sources are defined"
+        yield "source", f"unknown source {place.source!r}; expected one of: {known}"
+        return
+    if source.git is None:
+        yield "source", f"source {place.source} is a Helm chart; expected a Git source"
+        return
+    if not any(
+        matches(source.url, (allowed.repo,)) and matches(pure, (allowed.path,))
+        for allowed in tenant.sources
+    ):
+        allowed_list = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
+        yield (
+            "source",
+            f"tenant {tenant.name} allows sources {allowed_list}; source {source.name} is"
+            f" {source.url}, path {pure} ({tpath}.sources)",
+        )
 
 
 def _static(
