@@ -54,6 +54,10 @@ from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
 
+LAST_GOOD = "appsFrom:"
+"""Prefix of the state's Git head that remembers a tenant's last good appsFrom commit
+(``appsFrom:TENANT``, ref: its path)."""
+
 RETIRE_WAIT = 600.0
 """Seconds a reload waits for reconciles begun on the previous config before closing
 its clients anyway."""
@@ -130,7 +134,8 @@ class Controller:
 
         # Tenants' own apps are read before anything is queued, so they start like the
         # platform's (a tenant whose repository cannot be read starts with none).
-        self.load_tenant_apps(force=True)
+        if not self.tenant_apps.status:
+            self.load_tenant_apps(force=True)
         settings = self.config.settings
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
@@ -232,8 +237,28 @@ class Controller:
                 platform=self.platform, tenant=tenant, snapshot=self.inputs.snapshot,
                 force=force,
             )  # fmt: skip
-            replaced = replaced or result == tenantapps_.APPLIED
+            status = self.tenant_apps.status[tenant.name]
+            # The last good commit is kept in state (as a Git head of its own), so that
+            # after a restart a broken newest commit still runs the apps that ran.
+            key = f"{LAST_GOOD}{tenant.name}"
+            if result == tenantapps_.APPLIED:
+                self.store.set_git_head(source=key, ref=place.path, commit=status.loaded_commit)
+                replaced = True
+            elif result != "unchanged" and not status.loaded_commit:
+                last = self.store.git_head(key, place.path)
+                if last:
+                    replaced = self._restore(tenant, sources[place.source], last) or replaced
         return replaced or force
+
+    def _restore(self, tenant: model.Tenant, source: model.Source, commit: str) -> bool:
+        try:
+            snap = self.parts.checkout(source, commit)
+        except errors.SyncerError as err:
+            log.warning("tenant=%s last good commit %s unavailable: %s", tenant.name, commit, err)
+            return False
+        return self.tenant_apps.restore(
+            platform=self.platform, tenant=tenant, root=snap.path, commit=commit
+        )
 
     def tenants(self) -> list[dict[str, Any]]:
         """Each tenant with an appsFrom: where, the commit read, its apps, why not."""
@@ -463,7 +488,13 @@ class Controller:
     def collect_removed(self) -> list[removed_.Removal]:
         """Delete (prune was on) or report (off) the objects of apps no longer in the
         config; recorded in their history (``syncer.reconcile.removed``)."""
-        outcomes = removed_.collect(config=self.config, store=self.store, parts=self.parts)
+        with self._config_lock:
+            unknown = frozenset(
+                name for name, s in self.tenant_apps.status.items() if not s.loaded_commit
+            )
+        outcomes = removed_.collect(
+            config=self.config, store=self.store, parts=self.parts, unknown_tenants=unknown
+        )
         for r in outcomes:
             self.reconciler.progress(f"{r.app} (removed) -> {r.cluster}: {r.message}")
         return outcomes
@@ -944,7 +975,15 @@ def open_session(
         config=config, store=store, parts=parts, progress=progress, fence=fence,
         notifier=notifier, rebuild=rebuild,
     )  # fmt: skip
+    try:
+        # The tenants' own apps (appsFrom) are part of the config every command acts on;
+        # reading them may rebuild the parts, so the session takes the controller's.
+        controller.load_tenant_apps(force=True)
+    except BaseException:
+        controller.parts.close()
+        store.close()
+        raise
     return Session(
-        config=config, store=store, parts=parts, controller=controller,
+        config=controller.config, store=store, parts=controller.parts, controller=controller,
         read_secret=parts.read_secret,
     )  # fmt: skip

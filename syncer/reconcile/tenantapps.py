@@ -242,6 +242,25 @@ class Book:
         status.errors, status.loaded_commit, status.loaded_at = (), snap.commit, time.time()
         return self._count(tenant.name, APPLIED, status)
 
+    def restore(
+        self, *, platform: model.Config, tenant: model.Tenant, root: Path, commit: str
+    ) -> bool:
+        """Run the apps of ``commit`` (checked out at ``root``), the last good one of a
+        previous process, while the newest does not run and none was read here: what
+        ran before a restart keeps running. Whether they passed the rules (of now)."""
+        try:
+            apps = read(platform=platform, tenant=tenant, root=root)
+        except errors.ConfigError:
+            return False
+        status = self.status[tenant.name]
+        self.sets[tenant.name] = apps
+        status.loaded_commit, status.loaded_at = commit, time.time()
+        log.warning(
+            "tenant=%s commit=%s its last good apps run until a newer commit is valid",
+            tenant.name, commit[:12],
+        )  # fmt: skip
+        return True
+
     @staticmethod
     def _count(tenant: str, result: str, status: Status) -> str:
         metrics.TENANT_APPS_LOADS.labels(tenant=tenant, result=result).inc()
