@@ -908,6 +908,13 @@ class Session:
     read_secret: secrets.SecretReader | None = None
     """Reads ``secret:`` references (give it to the HTTP server for webhook tokens)."""
 
+    def include_tenant_apps(self) -> None:
+        """Add the apps the tenants keep in their own repositories (``appsFrom``), read
+        now. Call it holding the state's writer lock (reading records Git heads); the
+        parts may be rebuilt, so ``config`` and ``parts`` are the controller's after."""
+        self.controller.load_tenant_apps(force=True)
+        self.config, self.parts = self.controller.config, self.controller.parts
+
     def close(self) -> None:
         self.parts.close()
         self.store.close()
@@ -975,15 +982,7 @@ def open_session(
         config=config, store=store, parts=parts, progress=progress, fence=fence,
         notifier=notifier, rebuild=rebuild,
     )  # fmt: skip
-    try:
-        # The tenants' own apps (appsFrom) are part of the config every command acts on;
-        # reading them may rebuild the parts, so the session takes the controller's.
-        controller.load_tenant_apps(force=True)
-    except BaseException:
-        controller.parts.close()
-        store.close()
-        raise
     return Session(
-        config=controller.config, store=store, parts=controller.parts, controller=controller,
+        config=config, store=store, parts=parts, controller=controller,
         read_secret=parts.read_secret,
     )  # fmt: skip
