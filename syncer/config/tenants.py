@@ -116,16 +116,22 @@ def _apps_from(
     if source.git is None:
         yield "source", f"source {place.source} is a Helm chart; expected a Git source"
         return
-    if not any(
-        matches(source.url, (allowed.repo,)) and matches(pure, (allowed.path,))
+    if refused := _outside_sources(tenant, source=source, path=pure, tpath=tpath):
+        yield "source", refused
+
+
+def _outside_sources(tenant: model.Tenant, *, source: model.Source, path: str, tpath: str) -> str:
+    """Why the tenant's ``sources`` do not allow ``path`` of ``source``; empty if they do."""
+    if any(
+        matches(source.url, (allowed.repo,)) and matches(path, (allowed.path,))
         for allowed in tenant.sources
     ):
-        allowed_list = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
-        yield (
-            "source",
-            f"tenant {tenant.name} allows sources {allowed_list}; source {source.name} is"
-            f" {source.url}, path {pure} ({tpath}.sources)",
-        )
+        return ""
+    allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
+    return (
+        f"tenant {tenant.name} allows sources {allowed}; source {source.name} is"
+        f" {source.url}, path {path} ({tpath}.sources)"
+    )
 
 
 def _static(
@@ -138,16 +144,10 @@ def _static(
 ) -> Iterator[tuple[str, str]]:
     """(field of the app, message) for everything known before rendering."""
     source = sources.get(app.source)
-    if source is not None and not any(
-        matches(source.url, (allowed.repo,)) and matches(app.path, (allowed.path,))
-        for allowed in tenant.sources
+    if source is not None and (
+        refused := _outside_sources(tenant, source=source, path=app.path, tpath=tpath)
     ):
-        allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
-        yield (
-            "source",
-            f"tenant {tenant.name} allows sources {allowed}; source {source.name} is"
-            f" {source.url}, path {app.path} ({tpath}.sources)",
-        )
+        yield "source", refused
     selected = crossrefs.select(app.clusters, clusters=clusters, path="", ctx=None) or []
     for name in selected:
         if not matches(name, tenant.clusters):

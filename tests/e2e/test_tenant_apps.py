@@ -12,6 +12,8 @@ shows the teams' apps, and status and history say where each came from.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
 import re
 import subprocess
@@ -30,6 +32,7 @@ from tests.waiting import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 TOKEN = "tenant-apps-api-token"
+WEBHOOK_SECRET = "tenant-apps-webhook-secret"
 
 CONFIGMAP = """\
 apiVersion: v1
@@ -67,11 +70,12 @@ def write_platform(tmp: Path, *, urls: dict[str, str], kubeconfig: str) -> Path:
 
     data = {
         "sources": [
-            {"name": name, "git": {"url": url, "branch": "main", "interval": "1s"}}
-            for name, url in (
-                ("platform", urls["platform"]),
-                ("team-a-deploy", urls["team-a"]),
-                ("team-b-deploy", urls["team-b"]),
+            {"name": name, "git": {"url": url, "branch": "main", "interval": every}}
+            for name, url, every in (
+                ("platform", urls["platform"], "1s"),
+                ("team-a-deploy", urls["team-a"], "1s"),
+                # Team B's repository is polled rarely: its webhook says when it moved.
+                ("team-b-deploy", urls["team-b"], "1h"),
             )
         ],
         "clusters": [{"name": "a", "kubeconfig": kubeconfig, "context": "a"}],
@@ -90,6 +94,7 @@ def write_platform(tmp: Path, *, urls: dict[str, str], kubeconfig: str) -> Path:
             "listen": "127.0.0.1:0",
             "webhookListen": "127.0.0.1:0",
             "users": [{"name": "ops", "role": "viewer", "token": "env:SYNCER_TEST_TOKEN"}],
+            "webhooks": {"generic": "env:SYNCER_TEST_WEBHOOK"},
         },
         "state": {"path": "state/syncer.db"},
     }
@@ -99,8 +104,19 @@ def write_platform(tmp: Path, *, urls: dict[str, str], kubeconfig: str) -> Path:
 
 
 class Api:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, webhooks: str) -> None:
         self.url = url
+        self.webhooks = webhooks
+
+    def pushed(self, repo_url: str) -> None:
+        """A Git server's signed push webhook for ``repo_url`` (the generic receiver)."""
+        body = json.dumps({"url": repo_url, "ref": "refs/heads/main"}).encode()
+        signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        answer = requests.post(
+            f"{self.webhooks}/webhooks/generic", data=body, timeout=10,
+            headers={"X-Signature-256": f"sha256={signature}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code < 300, answer.text
 
     def get(self, path: str) -> Any:
         answer = requests.get(
@@ -127,12 +143,12 @@ def start(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], Api]:
         [sys.executable, "-m", "syncer", "--log-level", "info", "run", "-c", str(config),
          "--grace=5"],
         stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        env={**os.environ, "SYNCER_TEST_TOKEN": TOKEN},
+        env={**os.environ, "SYNCER_TEST_TOKEN": TOKEN, "SYNCER_TEST_WEBHOOK": WEBHOOK_SECRET},
     )  # fmt: skip
     assert eventually(lambda: "HTTP on http://" in log.read_text()), log.read_text()
-    found = re.search(r"HTTP on (http://[^\s,]+)", log.read_text())
+    found = re.search(r"HTTP on (http://[^\s,]+), webhooks on (http://[^\s,]+)", log.read_text())
     assert found is not None
-    return proc, Api(found.group(1))
+    return proc, Api(found.group(1), webhooks=found.group(2))
 
 
 def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -197,34 +213,41 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
             for e in history
         ), history
 
+        def refused(extra: str) -> str:
+            """Team A's worker file with ``extra`` pushed: the one problem syncer reports."""
+            text = app_file("a-worker", path="worker", extra=extra)
+            pushed = team_a.commit(
+                {"syncer-apps/worker.yaml": text.replace("SOURCE", "team-a-deploy")}
+            )
+            assert eventually(lambda: api.tenant("team-a")["commit"] == pushed, timeout=60)
+            (problem,) = api.tenant("team-a")["errors"]
+            return str(problem)
+
+        # Team B adds an app and its Git server's webhook says so: read at once, though
+        # its repository is polled only hourly; team A's apps are not touched.
+        jobs = app_file("b-jobs", path="jobs").replace("SOURCE", "team-b-deploy")
+        team_b.commit(
+            {"syncer-apps/jobs.yaml": jobs, "jobs/cm.yaml": CONFIGMAP % ("jobs", "team-b")}
+        )
+        api.pushed(team_b.url)
+        assert eventually(lambda: cm("jobs", "team-b"), timeout=120), log.read_text()
+        assert api.tenant("team-b")["ok"]
+        assert api.tenant("team-a")["loadedCommit"] == added
+
         # Widening its gateway, in its own file: refused with the tenant's rule.
-        widen = team_a.commit(
-            {"syncer-apps/worker.yaml": app_file(
-                "a-worker", path="worker", extra="    gateway: {maxReplicas: 50}\n"
-            ).replace("SOURCE", "team-a-deploy")},
-            message="more replicas",
-        )  # fmt: skip
-        assert eventually(lambda: api.tenant("team-a")["commit"] == widen, timeout=60)
-        (problem,) = api.tenant("team-a")["errors"]
+        problem = refused("    gateway: {maxReplicas: 50}\n")
         assert problem.startswith("syncer-apps/worker.yaml:7: apps[0].gateway.maxReplicas: ")
         assert "looser than tenant team-a's 2 (tenants[0].gateway.maxReplicas)" in problem
         assert api.tenant("team-a")["loadedCommit"] == added
 
         # Deploying into team B's namespace: refused, with the rule named.
-        intrude = team_a.commit(
-            {"syncer-apps/worker.yaml": app_file(
-                "a-worker", path="worker", extra="    namespace: team-b\n"
-            ).replace("SOURCE", "team-a-deploy")},
-            message="into team-b",
-        )  # fmt: skip
-        assert eventually(lambda: api.tenant("team-a")["commit"] == intrude, timeout=60)
-        (problem,) = api.tenant("team-a")["errors"]
+        problem = refused("    namespace: team-b\n")
         assert problem.startswith("syncer-apps/worker.yaml:7: apps[0].namespace: ")
         assert "tenant team-a allows namespaces team-a" in problem
         assert "(tenants[0].namespaces)" in problem
         assert not cm("worker", "team-b")
         # Its apps keep running as they were, and team B's are untouched.
-        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api"}
+        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api", "b-jobs"}
         assert cm("worker", "team-a") and cm("web", "team-a")
         assert api.tenant("team-b")["ok"]
 
@@ -242,7 +265,7 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
         )  # fmt: skip
         assert "syncer-apps/worker.yaml:2: invalid YAML" in log.read_text()
         assert "its last good apps keep running" in log.read_text()
-        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api"}
+        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api", "b-jobs"}
 
         # Restarted while the newest commit is broken: the last good apps still run.
         stop(proc, log)
@@ -250,12 +273,12 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
         assert eventually(lambda: api.tenant("team-a")["commit"] == broken, timeout=60)
         assert api.tenant("team-a")["loadedCommit"] == added
         assert api.tenant("team-a")["errors"][0].startswith("syncer-apps/worker.yaml:2:")
-        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api"}
+        assert set(api.apps()) == {"base", "a-web", "a-worker", "b-api", "b-jobs"}
 
         # The file removed: the app leaves, and its objects are pruned.
         team_a.commit({"syncer-apps/worker.yaml": None}, message="no more worker")
         assert eventually(lambda: not cm("worker", "team-a"), timeout=120), log.read_text()
-        assert set(api.apps()) == {"base", "a-web", "b-api"}
+        assert set(api.apps()) == {"base", "a-web", "b-api", "b-jobs"}
         assert api.tenant("team-a")["ok"]
         assert cm("web", "team-a") and cm("api", "team-b") and cm("base", "platform")
     finally:
@@ -267,4 +290,4 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr
-    assert {r["app"] for r in yaml.safe_load(plan.stdout)} == {"base", "a-web", "b-api"}
+    assert {r["app"] for r in yaml.safe_load(plan.stdout)} == {"base", "a-web", "b-api", "b-jobs"}
