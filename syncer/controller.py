@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -887,6 +888,36 @@ class Controller:
             if said := self.tenant_apps.describe():
                 reason += f"; {said}"
         return True, reason
+
+
+def with_recorded_tenant_apps(
+    config: model.Config,
+    *,
+    store: store_.Store,
+    checkout: Callable[[model.Source, str], parts_.Snapshot],
+) -> model.Config:
+    """``config`` with each tenant's apps as a running syncer last ran them: read at the
+    last good appsFrom commit the state records (``LAST_GOOD``), with no poll (commands
+    that read the state, like ``syncer status``)."""
+    book = tenantapps_.Book()
+    for tenant in config.tenants:
+        place = tenant.apps_from
+        commit = store.git_head(f"{LAST_GOOD}{tenant.name}", place.path) if place else None
+        if place is not None and commit:
+            book.read(
+                platform=config, tenant=tenant, force=True,
+                snapshot=functools.partial(_at, checkout=checkout, commit=commit),
+            )  # fmt: skip
+    return book.compose(config)
+
+
+def _at(
+    source: model.Source,
+    *,
+    checkout: Callable[[model.Source, str], parts_.Snapshot],
+    commit: str,
+) -> parts_.Snapshot:
+    return checkout(source, commit)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Apps from the teams: a tenant's ``appsFrom`` directory read into apps, and the config
 that runs, composed of the platform's apps and each tenant's last good set.
 
-``syncer.controller.Controller`` calls ``read`` with the snapshot of the source the
-directory is in, when a poll of that repository saw a new commit (and for every tenant
-at start and when the config file is reloaded); ``syncer plan`` calls ``include`` once.
+``syncer.controller.Controller`` keeps a ``Book`` and calls ``Book.read`` with the
+snapshot of the source the directory is in when a poll of that repository saw a new
+commit (and for every tenant at start and when the config file is reloaded); the
+``Book`` keeps each tenant's last good set and its ``Status``. ``syncer plan`` calls
+``include`` once.
 ``read`` confines the directory and every file to the snapshot (``syncer.render.paths``,
 as manifests are), bounds the number and size of the files, and loads each one with
 ``syncer.config.loader.loads_apps``: the same walker, cross-checks and tenant rules as
@@ -240,7 +242,7 @@ class Book:
             return self._count(tenant.name, INVALID, status)
         self.sets[tenant.name] = apps
         status.errors, status.loaded_commit, status.loaded_at = (), snap.commit, time.time()
-        return self._count(tenant.name, APPLIED, status)
+        return self._count(tenant.name, APPLIED, status, read=len(apps))
 
     def restore(
         self, *, platform: model.Config, tenant: model.Tenant, root: Path, commit: str
@@ -262,13 +264,12 @@ class Book:
         return True
 
     @staticmethod
-    def _count(tenant: str, result: str, status: Status) -> str:
+    def _count(tenant: str, result: str, status: Status, *, read: int = 0) -> str:
         metrics.TENANT_APPS_LOADS.labels(tenant=tenant, result=result).inc()
         if result == APPLIED:
             log.info(
                 "tenant=%s source=%s path=%s commit=%s apps read: %d",
-                tenant, status.source, status.path, status.commit[:12],
-                len([n for n, _ in status.apps]),
+                tenant, status.source, status.path, status.commit[:12], read,
             )  # fmt: skip
         else:
             log.error(

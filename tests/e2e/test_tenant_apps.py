@@ -291,3 +291,19 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr
     assert {r["app"] for r in yaml.safe_load(plan.stdout)} == {"base", "a-web", "b-api", "b-jobs"}
+
+    # `syncer status` and `syncer history` on the state alone: the teams' apps as they ran.
+    status = subprocess.run(
+        [sys.executable, "-m", "syncer", "status", "-c", str(config), "-o", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    apps = {a["name"]: a for a in yaml.safe_load(status.stdout)}
+    assert set(apps) == {"base", "a-web", "b-api", "b-jobs"}
+    assert apps["b-jobs"]["origin"] == "team-b-deploy:syncer-apps/jobs.yaml"
+    assert apps["a-web"]["healthy"]
+    history = subprocess.run(
+        [sys.executable, "-m", "syncer", "history", "-c", str(config), "a-worker"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "app a-worker left the config; deleted 1 object(s)" in history.stdout, history.stdout
