@@ -205,7 +205,9 @@ class Controller:
         what differs from the running config."""
         with self._config_lock:
             self.platform = decision.config
-            self._read_tenants(url=None, force=True)
+            if self._started:
+                # A standby writes nothing: it reads the tenants' files once it starts.
+                self._read_tenants(url=None, force=True)
             config = self.tenant_apps.compose(self.platform)
             composed = reload_.decide(running=self.config, new=config)
             self.reload(dataclasses.replace(composed, needs_restart=decision.needs_restart))
