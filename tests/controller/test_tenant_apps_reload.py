@@ -6,10 +6,7 @@ failure leaves the other's apps alone."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from syncer import controller, state
 from syncer import reload as reload_
@@ -73,16 +70,10 @@ def platform(tmp: Path, namespaces: str = "team-a") -> model.Config:
     return loader.loads(text, filename="syncer.yaml", base_dir=str(tmp))
 
 
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
-
-
 def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
-    tmp_path: Path, store: state.Store
+    tmp_path: Path,
 ) -> None:
+    store = state.open_store(":memory:")
     repo = RepoParts(tmp_path / "git")
     repo.push("a-deploy", "a1", {"apps/web.yaml": app("a-web", "team-a", "a-deploy")})
     repo.push("b-deploy", "b1", {"apps/api.yaml": app("b-api", "team-b", "b-deploy")})
@@ -122,3 +113,4 @@ def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
         assert ctl.platform is narrowed
     finally:
         ctl.stop(timeout=10)
+        store.close()
