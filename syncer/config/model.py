@@ -716,7 +716,7 @@ class TenantDefaults:
 @dataclass(frozen=True)
 class TenantAppsFrom:
     """A directory of one of the platform's Git sources where the tenant keeps its own
-    app definitions (files with a top-level ``apps:`` list, entries as in ``apps[]``)."""
+    app definitions (files with a top-level apps: list, each entry as in apps[])."""
 
     source: str = field(
         metadata=doc(
