@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncer import errors
+from syncer import cli, errors
 from syncer.config import loader
 from syncer.reconcile import tenantapps
 from tests.config.conftest import load_text, problems_of
@@ -270,3 +270,44 @@ def test_the_platform_wins_a_name_then_tenants_in_their_order(tmp_path: Path) ->
     assert "taken by the platform's config" in platform_clash
     (tenant_clash,) = refused["team-b"]
     assert "taken by tenant team-a (team-a-deploy:syncer-apps/web.yaml)" in tenant_clash
+
+
+# --- a team's pull request: syncer validate --tenant --local -------------------------
+
+
+def validate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str
+) -> tuple[int, str, str]:
+    config = tmp_path / "syncer.yaml"
+    config.write_text(PLATFORM)
+    code = cli.main(["validate", "-c", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_team_checks_its_working_tree_against_its_tenants_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = write(tmp_path / "tree", {"syncer-apps/web.yaml": WEB})
+    code, out, err = validate(capsys, tmp_path, "--tenant", "team-a", "--local", str(tree))
+    assert (code, err) == (0, "")
+    assert "2 apps" in out
+
+    write(tree, {"syncer-apps/web.yaml": WEB + "    namespace: team-b\n"})
+    write(tree, {"syncer-apps/clash.yaml": WEB.replace("name: web", "name: platform-web")})
+    code, out, err = validate(capsys, tmp_path, "--tenant", "team-a", "--local", str(tree))
+    assert code == 2
+    assert err.startswith("error: syncer-apps/web.yaml:6: apps[0].namespace: tenant team-a")
+
+    write(tree, {"syncer-apps/web.yaml": WEB})
+    code, out, err = validate(capsys, tmp_path, "--tenant", "team-a", "--local", str(tree))
+    assert code == 2
+    assert "app platform-web is refused: the name is taken by the platform's config" in err
+
+
+def test_validate_names_the_tenants_that_have_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = validate(capsys, tmp_path, "--tenant", "team-c", "--local", str(tmp_path))
+    assert code == 2
+    assert "expected a tenant with appsFrom (team-a, team-b)" in err
