@@ -281,7 +281,14 @@ class Controller:
         if self._rebuild is None:
             raise errors.PermanentError("this controller cannot reload its config")
         config = decision.config
-        rebuilt = self._rebuild(config)
+        # A tenant's new set of apps changes nothing the parts are built on: they run on,
+        # keeping cluster clients, watches and the last ls-remote of each repository.
+        same = self._started and _apart_from_apps(self.config) == _apart_from_apps(config)
+        if same:
+            self.parts.follow(config)
+            rebuilt = Rebuilt(parts=self.parts, notifier=self.notifier)
+        else:
+            rebuilt = self._rebuild(config)
         inputs = inputs_.Inputs(config=config, parts=rebuilt.parts, store=self.store)
         reconciler = app_.Reconciler(
             config=config, store=self.store, parts=rebuilt.parts, inputs=inputs,
@@ -301,13 +308,14 @@ class Controller:
         kept = set(self._add_config_jobs()) | {"removed-apps"}
         for job_id in sorted(old_jobs - kept):
             self._jobs.remove(job_id)
-        self.parts.watch(self._watched_change)
-        # One worker sends at a time; what the old one had not sent yet is in state,
-        # and the new one sends it.
-        if old_notifier is not None:
-            old_notifier.stop()
-        if self.notifier is not None:
-            self.notifier.start()
+        if not same:
+            self.parts.watch(self._watched_change)
+            # One worker sends at a time; what the old one had not sent yet is in state,
+            # and the new one sends it.
+            if old_notifier is not None:
+                old_notifier.stop()
+            if self.notifier is not None:
+                self.notifier.start()
         added = [a for a in config.apps if a.name in decision.added]
         self._declare(tuple(added))
         for name, why in [
@@ -320,9 +328,10 @@ class Controller:
             self._queue.request(name, "config")
         if decision.removed:
             self._jobs.trigger(["removed-apps"])
-        threading.Thread(
-            target=self._retire, args=(old_parts,), name="config-retire", daemon=True
-        ).start()
+        if not same:
+            threading.Thread(
+                target=self._retire, args=(old_parts,), name="config-retire", daemon=True
+            ).start()
 
     def _retire(self, parts: parts_.Parts) -> None:
         """Close what the previous config ran on, once reconciles that began on it end."""
@@ -890,6 +899,11 @@ class Controller:
             if said := self.tenant_apps.describe():
                 reason += f"; {said}"
         return True, reason
+
+
+def _apart_from_apps(config: model.Config) -> model.Config:
+    """``config`` without its apps: what the parts and the notifier are built on."""
+    return dataclasses.replace(config, apps=())
 
 
 def with_recorded_tenant_apps(

@@ -78,10 +78,13 @@ def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
     repo.push("a-deploy", "a1", {"apps/web.yaml": app("a-web", "team-a", "a-deploy")})
     repo.push("b-deploy", "b1", {"apps/api.yaml": app("b-api", "team-b", "b-deploy")})
     running = platform(tmp_path)
-    ctl = controller.Controller(
-        config=running, store=store, parts=repo,
-        rebuild=lambda config: controller.Rebuilt(parts=repo, notifier=None),
-    )  # fmt: skip
+    rebuilt: list[model.Config] = []
+
+    def rebuild(config: model.Config) -> controller.Rebuilt:
+        rebuilt.append(config)
+        return controller.Rebuilt(parts=repo, notifier=None)
+
+    ctl = controller.Controller(config=running, store=store, parts=repo, rebuild=rebuild)
     ctl.start()
     try:
         assert {a.name for a in ctl.config.apps} == {"a-web", "b-api"}
@@ -92,6 +95,8 @@ def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
         ctl._poll_git("http://git/a.git")
         assert {a.name for a in ctl.config.apps} == {"a-web", "a-worker", "b-api"}
         assert eventually(lambda: store.deployments("a-worker"))
+        # Only apps changed: the parts run on (clients, watches, Git memory kept).
+        assert len(rebuilt) == 1 and repo.followed is ctl.config
 
         # Team B breaks its file: its last good app stays, team A is untouched.
         repo.push("b-deploy", "b2", {"apps/api.yaml": "apps: [\n"})
@@ -111,6 +116,7 @@ def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
         assert any("tenant team-a allows namespaces team-a-only" in e for e in tenant_a["errors"])
         assert {a.name for a in ctl.config.apps} == {"a-web", "a-worker", "b-api"}
         assert ctl.platform is narrowed
+        assert len(rebuilt) == 2  # the platform's file changed: built afresh
     finally:
         ctl.stop(timeout=10)
         store.close()
