@@ -19,14 +19,18 @@ With leader election, ``fence`` (``LeaderElector.fence``) is asked before each q
 reconcile starts, before a rollout is begun and (through the cluster clients) before
 every cluster write; ``errors.Fenced`` drops the work unrecorded.
 
-``reload`` (called by ``syncer.reload.Watcher`` in ``syncer run``) swaps in a new config:
-new parts, inputs and reconciler built on it, jobs rebuilt, added and changed apps queued.
+``reload`` swaps in a new config: new parts, inputs and reconciler built on it, jobs
+rebuilt, added and changed apps queued. It is reached from ``reload_config`` (called by
+``syncer.reload.Watcher`` in ``syncer run``) and from ``load_tenant_apps`` (a poll of a
+repository holding a tenant's ``appsFrom`` saw a new commit): both compose the config
+file's apps with each tenant's last good set (``syncer.reconcile.tenantapps``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -44,11 +48,16 @@ from syncer.reconcile import parts as parts_
 from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
+from syncer.reconcile import tenantapps as tenantapps_
 from syncer.reconcile import writeback as reconcile_writeback
 from syncer.state import records
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.controller")
+
+LAST_GOOD = "appsFrom:"
+"""Prefix of the state's Git head that remembers a tenant's last good appsFrom commit
+(``appsFrom:TENANT``, ref: its path)."""
 
 RETIRE_WAIT = 600.0
 """Seconds a reload waits for reconciles begun on the previous config before closing
@@ -92,6 +101,12 @@ class Controller:
         """``rebuild``: the parts and notifier for a reloaded config (``reload``); without
         it, a reload is refused."""
         self.config = config
+        self.platform = config
+        """The config file's own config: ``config`` without the tenants' apps."""
+        self.tenant_apps = tenantapps_.Book()
+        self._config_lock = threading.RLock()
+        """Held while the running config is recomposed (a config file reload, a tenant's
+        new commit): one replaces it at a time."""
         self._rebuild = rebuild
         self.reload_status: Callable[[], str] = lambda: ""
         self.notifier = notifier
@@ -118,6 +133,10 @@ class Controller:
         """Register poll and drift jobs, queue every app once, start everything."""
         from syncer import scheduling
 
+        # Tenants' own apps are read before anything is queued, so they start like the
+        # platform's (a tenant whose repository cannot be read starts with none).
+        if not self.tenant_apps.status:
+            self.load_tenant_apps(force=True)
         settings = self.config.settings
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
@@ -179,7 +198,81 @@ class Controller:
                 continue  # its reconcile reports the problem
             metrics.declare_app(app=app.name, stages=stages, results=ROLLOUT_RESULTS)
 
-    def reload(self, decision: reload_.Decision) -> None:
+    def reload_config(self, decision: reload_.Decision) -> None:
+        """Run a reloaded config file (``syncer.reload.Watcher``): every tenant's apps
+        are read again against its rules (a set they no longer pass keeps running as it
+        was, and says why), composed with the file's apps, and ``reload`` carries out
+        what differs from the running config."""
+        with self._config_lock:
+            self.platform = decision.config
+            if self._started:
+                # A standby writes nothing: it reads the tenants' files once it starts.
+                self._read_tenants(url=None, force=True)
+            config = self.tenant_apps.compose(self.platform)
+            composed = reload_.decide(running=self.config, new=config)
+            self.reload(dataclasses.replace(composed, needs_restart=decision.needs_restart))
+
+    def load_tenant_apps(self, *, url: str | None = None, force: bool = False) -> None:
+        """Read the appsFrom of tenants on repository ``url`` (all when None) at their
+        source's current snapshot; when a tenant's set of apps changed, the running
+        config is recomposed and reloaded (added apps deploy, removed ones are
+        collected, changed ones are queued). ``force`` reads commits read before."""
+        if not any(t.apps_from is not None for t in self.platform.tenants):
+            return
+        with self._config_lock:
+            if not self._read_tenants(url=url, force=force):
+                return
+            config = self.tenant_apps.compose(self.platform)
+            decision = reload_.decide(running=self.config, new=config)
+            if decision.added or decision.removed or decision.changed:
+                log.info("tenant apps reloaded: %s", decision.summary())
+                self.reload(decision, cause="tenant apps reloaded")
+
+    def _read_tenants(self, *, url: str | None, force: bool) -> bool:
+        """Read the tenants' directories; whether any set of apps was replaced."""
+        sources = {s.name: s for s in self.platform.sources}
+        replaced = False
+        for tenant in self.platform.tenants:
+            place = tenant.apps_from
+            if place is None or (url is not None and sources[place.source].url != url):
+                continue
+            result = self.tenant_apps.read(
+                platform=self.platform, tenant=tenant, snapshot=self.inputs.snapshot,
+                force=force,
+            )  # fmt: skip
+            status = self.tenant_apps.status[tenant.name]
+            # The last good commit is kept in state (as a Git head of its own), so that
+            # after a restart a broken newest commit still runs the apps that ran.
+            key = f"{LAST_GOOD}{tenant.name}"
+            if result == tenantapps_.APPLIED:
+                self.store.set_git_head(source=key, ref=place.path, commit=status.loaded_commit)
+                replaced = True
+            elif result != "unchanged" and not status.loaded_commit:
+                last = self.store.git_head(key, place.path)
+                if last:
+                    replaced = self._restore(tenant, sources[place.source], last) or replaced
+        return replaced or force
+
+    def _restore(self, tenant: model.Tenant, source: model.Source, commit: str) -> bool:
+        try:
+            snap = self.parts.checkout(source, commit)
+        except errors.SyncerError as err:
+            log.warning("tenant=%s last good commit %s unavailable: %s", tenant.name, commit, err)
+            return False
+        return self.tenant_apps.restore(
+            platform=self.platform, tenant=tenant, root=snap.path, commit=commit
+        )
+
+    def tenants(self) -> list[dict[str, Any]]:
+        """Each tenant with an appsFrom: where, the commit read, its apps, why not."""
+        with self._config_lock:
+            return [
+                self.tenant_apps.status[t.name].to_dict()
+                for t in self.platform.tenants
+                if t.name in self.tenant_apps.status
+            ]
+
+    def reload(self, decision: reload_.Decision, *, cause: str = "config reloaded") -> None:
         """Run ``decision.config`` from now on (``syncer.reload``): new parts, inputs and
         reconciler on it; poll and drift jobs rebuilt to match; added and changed apps
         queued; apps that left collected as ``collect_removed`` does. A reconcile under
@@ -188,7 +281,14 @@ class Controller:
         if self._rebuild is None:
             raise errors.PermanentError("this controller cannot reload its config")
         config = decision.config
-        rebuilt = self._rebuild(config)
+        # A tenant's new set of apps changes nothing the parts are built on: they run on,
+        # keeping cluster clients, watches and the last ls-remote of each repository.
+        same = self._started and _apart_from_apps(self.config) == _apart_from_apps(config)
+        if same:
+            self.parts.follow(config)
+            rebuilt = Rebuilt(parts=self.parts, notifier=self.notifier)
+        else:
+            rebuilt = self._rebuild(config)
         inputs = inputs_.Inputs(config=config, parts=rebuilt.parts, store=self.store)
         reconciler = app_.Reconciler(
             config=config, store=self.store, parts=rebuilt.parts, inputs=inputs,
@@ -208,26 +308,30 @@ class Controller:
         kept = set(self._add_config_jobs()) | {"removed-apps"}
         for job_id in sorted(old_jobs - kept):
             self._jobs.remove(job_id)
-        self.parts.watch(self._watched_change)
-        # One worker sends at a time; what the old one had not sent yet is in state,
-        # and the new one sends it.
-        if old_notifier is not None:
-            old_notifier.stop()
-        if self.notifier is not None:
-            self.notifier.start()
+        if not same:
+            self.parts.watch(self._watched_change)
+            # One worker sends at a time; what the old one had not sent yet is in state,
+            # and the new one sends it.
+            if old_notifier is not None:
+                old_notifier.stop()
+            if self.notifier is not None:
+                self.notifier.start()
         added = [a for a in config.apps if a.name in decision.added]
         self._declare(tuple(added))
         for name, why in [
             *((n, "app added") for n in decision.added),
             *((n, "app changed") for n in decision.changed),
         ]:
-            self.store.record(app=name, kind="config", message=f"config reloaded: {why}")
+            origin = self._apps[name].origin
+            where = f" (tenant {self._apps[name].tenant}: {origin})" if origin else ""
+            self.store.record(app=name, kind="config", message=f"{cause}: {why}{where}")
             self._queue.request(name, "config")
         if decision.removed:
             self._jobs.trigger(["removed-apps"])
-        threading.Thread(
-            target=self._retire, args=(old_parts,), name="config-retire", daemon=True
-        ).start()
+        if not same:
+            threading.Thread(
+                target=self._retire, args=(old_parts,), name="config-retire", daemon=True
+            ).start()
 
     def _retire(self, parts: parts_.Parts) -> None:
         """Close what the previous config ran on, once reconciles that began on it end."""
@@ -306,6 +410,11 @@ class Controller:
         changed = sorted(self.inputs.poll_repository(url))
         for name in changed:
             self._queue.request(name, f"git:{url}")
+        # The same poll (one ls-remote per repository) tells whether a tenant's app
+        # files moved: a new commit is read, and a valid set of apps replaces the last.
+        read = {s.commit for s in self.tenant_apps.status.values()}
+        self.load_tenant_apps(url=url)
+        moved = bool(changed) or {s.commit for s in self.tenant_apps.status.values()} != read
         # A failing source shows in its apps' status (Degraded) and history, and clears
         # when a poll succeeds again; what the apps run is left as it is.
         for source in self.config.sources:
@@ -315,7 +424,7 @@ class Controller:
             for app in self.config.apps:
                 if app.source == source.name:
                     self.reconciler.note_source_poll(app.name, source=source.name, error=error)
-        if changed:
+        if moved:
             # A source moved: snapshots of commits nothing is at any more can go.
             self.parts.cleanup()
 
@@ -391,7 +500,13 @@ class Controller:
     def collect_removed(self) -> list[removed_.Removal]:
         """Delete (prune was on) or report (off) the objects of apps no longer in the
         config; recorded in their history (``syncer.reconcile.removed``)."""
-        outcomes = removed_.collect(config=self.config, store=self.store, parts=self.parts)
+        with self._config_lock:
+            unknown = frozenset(
+                name for name, s in self.tenant_apps.status.items() if not s.loaded_commit
+            )
+        outcomes = removed_.collect(
+            config=self.config, store=self.store, parts=self.parts, unknown_tenants=unknown
+        )
         for r in outcomes:
             self.reconciler.progress(f"{r.app} (removed) -> {r.cluster}: {r.message}")
         return outcomes
@@ -547,7 +662,15 @@ class Controller:
             "warnings": self._warnings(name, desired),
             "holds": [h.to_dict() for h in self.store.holds(name)],
             **self._write_back(name, desired),
+            **self._origin(name),
         }
+
+    def _origin(self, name: str) -> dict[str, str]:
+        """The app's tenant, and the tenant's file that defines it (appsFrom)."""
+        app = self._apps.get(name)
+        if app is None or not app.tenant:
+            return {}
+        return {"tenant": app.tenant, **({"origin": app.origin} if app.origin else {})}
 
     def _write_back(self, name: str, desired: str) -> dict[str, Any]:
         found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)
@@ -777,7 +900,46 @@ class Controller:
         # Still ready: the previous config runs; the reason says why the file does not.
         if said := self.reload_status():
             reason += f"; {said}"
+        # Still ready: a tenant's last good apps run; the reason says why its newest do not.
+        with self._config_lock:
+            if said := self.tenant_apps.describe():
+                reason += f"; {said}"
         return True, reason
+
+
+def _apart_from_apps(config: model.Config) -> model.Config:
+    """``config`` without its apps: what the parts and the notifier are built on."""
+    return dataclasses.replace(config, apps=())
+
+
+def with_recorded_tenant_apps(
+    config: model.Config,
+    *,
+    store: store_.Store,
+    checkout: Callable[[model.Source, str], parts_.Snapshot],
+) -> model.Config:
+    """``config`` with each tenant's apps as a running syncer last ran them: read at the
+    last good appsFrom commit the state records (``LAST_GOOD``), with no poll (commands
+    that read the state, like ``syncer status``)."""
+    book = tenantapps_.Book()
+    for tenant in config.tenants:
+        place = tenant.apps_from
+        commit = store.git_head(f"{LAST_GOOD}{tenant.name}", place.path) if place else None
+        if place is not None and commit:
+            book.read(
+                platform=config, tenant=tenant, force=True,
+                snapshot=functools.partial(_at, checkout=checkout, commit=commit),
+            )  # fmt: skip
+    return book.compose(config)
+
+
+def _at(
+    source: model.Source,
+    *,
+    checkout: Callable[[model.Source, str], parts_.Snapshot],
+    commit: str,
+) -> parts_.Snapshot:
+    return checkout(source, commit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -798,6 +960,13 @@ class Session:
     controller: Controller
     read_secret: secrets.SecretReader | None = None
     """Reads ``secret:`` references (give it to the HTTP server for webhook tokens)."""
+
+    def include_tenant_apps(self) -> None:
+        """Add the apps the tenants keep in their own repositories (``appsFrom``), read
+        now. Call it holding the state's writer lock (reading records Git heads); the
+        parts may be rebuilt, so ``config`` and ``parts`` are the controller's after."""
+        self.controller.load_tenant_apps(force=True)
+        self.config, self.parts = self.controller.config, self.controller.parts
 
     def close(self) -> None:
         self.parts.close()

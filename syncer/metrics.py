@@ -111,6 +111,18 @@ CONFIG_LAST_RELOAD_SUCCESS = _gauge(
     "syncer_config_last_reload_success_timestamp_seconds",
     "Unix time the running config was loaded (at start or by a reload).",
 )
+TENANT_APPS_LOADS = _counter(
+    "syncer_tenant_apps_loads_total",
+    "Reads of a tenant's appsFrom after a new commit or a config reload, by result"
+    " (applied; invalid: refused, its last good apps run; failed: its source could not be"
+    " read).",
+    ["tenant", "result"],
+)
+TENANT_APPS = _gauge(
+    "syncer_tenant_apps",
+    "Apps a tenant's appsFrom defines in the running config.",
+    ["tenant"],
+)
 LAST_SUCCESS = _gauge(
     "syncer_last_success_timestamp_seconds",
     "Unix time of the app's last successful reconcile.",

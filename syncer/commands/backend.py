@@ -190,13 +190,26 @@ class _NoParts:
 def read_only(
     config_path: str, *, write: bool = False
 ) -> tuple[controller.Controller, state.Store]:
-    """A controller over the state file only: no Git, registry or cluster.
+    """A controller over the state file only: no registry or cluster, and Git only for
+    the teams' app files (``tenants[].appsFrom``) at the commit the state records.
 
     With no state file yet, a reader answers from an empty store rather than create the
     file, and says so on stderr; a writer (``write``: suspend, approve, ...) creates it.
     """
     config = loader.load(config_path)
     store = _state_store(config, write=write)
+    if any(t.apps_from is not None for t in config.tenants):
+        from syncer.reconcile import live  # Git, only to read the teams' app files
+
+        # The teams' own apps, as the running syncer last ran them: their files at the
+        # last good commit in the state, from the local Git cache (fetched if missing).
+        git = live.LiveParts(config)
+        try:
+            config = controller.with_recorded_tenant_apps(
+                config, store=store, checkout=git.checkout
+            )
+        finally:
+            git.close()
     parts: parts_.Parts = _NoParts()  # type: ignore[assignment]
     return controller.Controller(config=config, store=store, parts=parts), store
 

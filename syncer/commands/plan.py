@@ -11,13 +11,17 @@ values as hashes). Exit 0 when the sync would succeed everywhere; 1 when it woul
 refused or fail anywhere (gateway violation, invalid object, conflict, immutable field,
 registry policy or credential error, unknown context or unreachable cluster), with the
 reason per cluster; with ``--exit-code``, 2 when it would change something. ``--local
-PATH`` renders a working tree instead of the fetched commit. The state file is only
-read (inventories, so pruning shows up; cluster states, approvals and holds, for gates).
+PATH`` renders a working tree instead of the fetched commit. Apps the tenants keep in
+their own repositories (``tenants[].appsFrom``) are read at their newest commit and
+planned with the file's; a tenant whose files are refused is named on stderr (exit 1).
+The state file is only read (inventories, so pruning shows up; cluster states,
+approvals and holds, for gates).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from syncer.commands import status as status_cmd
 from syncer.commands import sync as sync_cmd
 from syncer.config import loader
 from syncer.reconcile import plan as plan_
+from syncer.reconcile import tenantapps
 
 
 def register(subparsers: Any) -> None:
@@ -73,12 +78,20 @@ def run(args: argparse.Namespace) -> int:
     if backend.is_remote(args):
         return _finish(args, _remote_reports(args))
     config = loader.load(backend.config_path(args))
-    names = sync_cmd.select_apps(config, args.app)
+    parts = live.LiveParts(config)
+    try:
+        # The tenants' own apps (appsFrom) are planned like the file's.
+        config, book = tenantapps.include(config, snapshot=parts.poll_source)
+        unread = book.describe()
+        names = sync_cmd.select_apps(config, args.app)
+    except BaseException:
+        parts.close()
+        raise
     local = Path(args.local) if args.local else None
     if local is not None and len({a.source for a in config.apps if a.name in names}) > 1:
+        parts.close()
         raise errors.ConfigError(["--local: the apps planned read different sources; name one APP"])
     store = state.open_for(config, create=False)
-    parts = live.LiveParts(config)
     try:
         with parts.read_round():  # every app's reads share one LIST per kind and cluster
             reports = [
@@ -91,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         parts.close()
         if store is not None:
             store.close()
+    if unread:
+        # What a running syncer would keep refusing: said, and the plan is not clean.
+        print(f"syncer: {unread}", file=sys.stderr)
+        code = _finish(args, reports)
+        return code if code == sync_cmd.EXIT_FAILED else sync_cmd.EXIT_FAILED
     return _finish(args, reports)
 
 

@@ -12,7 +12,8 @@ rollout start and cluster write is fenced by ``LeaderElector.fence`` (passed dow
 ``open_session``), and losing the Lease ends the process (exit 1).
 
 A ``syncer.reload.Watcher`` looks at the config file every ``--reload-interval`` seconds
-(and at once on SIGHUP) and hands a changed, valid config to ``Controller.reload``.
+(and at once on SIGHUP) and hands a changed, valid config to ``Controller.reload_config``,
+which composes it with the apps the tenants keep in their own repositories (``appsFrom``).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     watcher = reload_.Watcher(
         args.config, running=session.config, load=load_checked,
-        apply=session.controller.reload, interval=args.reload_interval,
+        apply=session.controller.reload_config, interval=args.reload_interval,
     )  # fmt: skip
     session.controller.reload_status = lambda: watcher.status.describe() if watcher else ""
     server = http.HttpServer(

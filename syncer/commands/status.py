@@ -146,6 +146,8 @@ def text(apps: list[dict[str, Any]], *, wide: bool = False) -> str:
 
 def _notes(a: dict[str, Any], *, wide: bool) -> list[str]:
     lines = []
+    if wide and a.get("origin"):
+        lines.append(f"defined by tenant {a['tenant']} in {a['origin']}")
     for c in a["clusters"]:
         if not c["release"]:
             # Never got a release (unreachable, bad kubeconfig context): say why.

@@ -186,12 +186,19 @@ def flush_notifications(session: controller.Session) -> None:
 
 def lock_state(session: controller.Session) -> state.lock.StateLock | state.kubelock.KubeStateLock:
     """Take the state's writer lock (see ``syncer.state.lock``, ``syncer.state.kubelock``),
-    or close and raise."""
+    then add the tenants' own apps to the session (``Session.include_tenant_apps``), or
+    close and raise."""
     writer = state.writer_lock(session.config, session.store)
     try:
         writer.acquire()
     except BaseException:
         session.close()
+        raise
+    try:
+        session.include_tenant_apps()
+    except BaseException:
+        session.close()
+        writer.release()
         raise
     return writer
 

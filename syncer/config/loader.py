@@ -59,18 +59,11 @@ def load(path: str | os.PathLike[str]) -> model.Config:
 def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     """Validate config ``text``; messages name ``filename``, paths resolve under ``base_dir``."""
     ctx = nodes.Context(file=filename, base_dir=base_dir)
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        # libyaml gives up at 1,000 levels with a scanner error, and PyYAML's composer
-        # would recurse past Python's limit on such a file: its depth is read first.
-        _check_depth(text, filename=filename)
-        root = _compose_for_errors(text, filename=filename)
+    root = _compose(text, filename=filename)
     if root is None or nodes.is_null(root):
         raise errors.ConfigError(
             [f"{filename}:1: the file is empty; expected a mapping with sources, clusters, apps"]
         )
-    _check_size(root, filename=filename)
     config = walker.build(model.Config, root, path="", ctx=ctx)
     if config is not nodes.INVALID:
         crossrefs.check(config, ctx=ctx)
@@ -82,6 +75,75 @@ def loads(text: str, *, filename: str, base_dir: str) -> model.Config:
     return dataclasses.replace(
         config, base_dir=base_dir, state=dataclasses.replace(config.state, path=state_path)
     )
+
+
+def loads_apps(
+    text: str, *, filename: str, origin: str, platform: model.Config, tenant: model.Tenant
+) -> tuple[tuple[model.App, int], ...]:
+    """The apps of one file of ``tenant``'s ``appsFrom`` (``model.AppsFile``), checked as
+    the platform's own apps naming the tenant are: the same walker, cross-checks and
+    ``tenants.resolve`` against ``platform`` (a valid config). Each app belongs to
+    ``tenant`` (naming another is refused) and carries ``origin``; ``errors.ConfigError``
+    listing every problem as ``FILENAME:LINE: field: ...`` when the file is invalid.
+    Each app comes with the line of its entry."""
+    ctx = nodes.Context(file=filename, base_dir=platform.base_dir)
+    root = _compose(text, filename=filename)
+    if root is None or nodes.is_null(root):
+        return ()  # an empty file defines no app (a team may keep a placeholder)
+    built = walker.build(model.AppsFile, root, path="", ctx=ctx)
+    if built is nodes.INVALID:
+        raise errors.ConfigError(_sorted(ctx.problems))
+    # The platform's objects by their place in its file, so that messages name the
+    # tenant's rule as they do for the platform's own apps (tenants[0].namespaces).
+    for field in ("sources", "clusters", "tenants"):
+        for i, item in enumerate(getattr(platform, field)):
+            ctx.paths[id(item)] = f"{field}[{i}]"
+    apps = []
+    for app in built.apps:
+        path = ctx.path_of(app)
+        if app.tenant and app.tenant != tenant.name:
+            ctx.problem(
+                f"{path}.tenant",
+                f"{path}.tenant",
+                f"this file belongs to tenant {tenant.name} (its appsFrom); an app of tenant"
+                f" {app.tenant!r} is defined by that tenant or the platform; expected"
+                f" {tenant.name!r} or no tenant",
+            )
+        if app.write_back is not None and app.write_back.commit.signing_key_from is not None:
+            where = f"{path}.writeBack.commit.signingKeyFrom"
+            ctx.problem(
+                where,
+                where,
+                "secret references are the platform's; a tenant's file cannot name one;"
+                " expected no signingKeyFrom (ask the platform to sign in its config)",
+            )
+        owned = dataclasses.replace(app, tenant=tenant.name, origin=origin)
+        ctx.paths[id(owned)] = path
+        apps.append(owned)
+    # Checked with the platform's sources, clusters and tenants, and only these apps:
+    # the platform's pipelines and notification rules name its own apps.
+    scope = dataclasses.replace(
+        platform, apps=tuple(apps), pipelines=(), notifications=model.Notifications()
+    )
+    crossrefs.check(scope, ctx=ctx)
+    resolved = tenants.resolve(scope, ctx=ctx)
+    if ctx.problems:
+        raise errors.ConfigError(_sorted(ctx.problems))
+    return tuple((app, ctx.line(f"apps[{i}]")) for i, app in enumerate(resolved.apps))
+
+
+def _compose(text: str, *, filename: str) -> yaml.Node | None:
+    """``text`` composed into nodes (line numbers kept), within the size limits."""
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        # libyaml gives up at 1,000 levels with a scanner error, and PyYAML's composer
+        # would recurse past Python's limit on such a file: its depth is read first.
+        _check_depth(text, filename=filename)
+        root = _compose_for_errors(text, filename=filename)
+    if root is not None and not nodes.is_null(root):
+        _check_size(root, filename=filename)
+    return root
 
 
 def _check_depth(text: str, *, filename: str) -> None:

@@ -625,6 +625,14 @@ class App:
     write_back: WriteBack | None = field(
         default=None, metadata=doc("Write the chosen images back to Git.")
     )
+    origin: str = field(
+        default="",
+        metadata=doc(
+            "Where the app is defined: empty for this file, else the tenant's file"
+            " (SOURCE:PATH, set when a tenant's appsFrom is read).",
+            internal=True,
+        ),
+    )
 
 
 # --- tenants -------------------------------------------------------------------------
@@ -706,6 +714,28 @@ class TenantDefaults:
 
 
 @dataclass(frozen=True)
+class TenantAppsFrom:
+    """A directory of one of the platform's Git sources where the tenant keeps its own
+    app definitions (files with a top-level apps: list, each entry as in apps[])."""
+
+    source: str = field(
+        metadata=doc(
+            "Name of a Git source in sources[]; the tenant's sources bounds must allow it"
+            " and the path.",
+            nonempty=True,
+        )
+    )
+    path: str = field(
+        default=".",
+        metadata=doc("Directory in the repository, relative to its root; searched recursively."),
+    )
+    files: tuple[str, ...] = field(
+        default=("*.yaml", "*.yml"),
+        metadata=doc("Globs over file names read there (others are ignored)."),
+    )
+
+
+@dataclass(frozen=True)
 class Tenant:
     """A team's bounds, set by the platform: where its apps come from, where they go,
     what they may create, and the gateway rules they can only tighten."""
@@ -757,6 +787,13 @@ class Tenant:
             "A different account in some clusters (each entry names its clusters, as Argo"
             " CD's destinationServiceAccounts); the first entry naming a cluster wins over"
             " impersonate there."
+        ),
+    )
+    apps_from: TenantAppsFrom | None = field(
+        default=None,
+        metadata=doc(
+            "Where the team adds its own apps without editing this file: re-read on every"
+            " new commit of that source; an invalid set keeps its last good apps running."
         ),
     )
 
@@ -1072,6 +1109,15 @@ class Notifications:
             unit="s",
             positive=True,
         ),
+    )
+
+
+@dataclass(frozen=True)
+class AppsFile:
+    """A file of a tenant's ``appsFrom`` directory."""
+
+    apps: tuple[App, ...] = field(
+        default=(), metadata=doc("The team's apps, each as an apps[] entry of the config.")
     )
 
 

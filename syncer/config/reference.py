@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import types
 import typing
@@ -159,7 +160,7 @@ def _default(f: dataclasses.Field[Any]) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, tuple):
-        return "`[]`"
+        return f"`{json.dumps(list(value))}`"
     if isinstance(value, float) and f.metadata.get("unit") == "s":
         return f"`{durations.format(value)}`"
     if isinstance(value, float):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import fnmatch
+import posixpath
 from collections.abc import Iterator
 
 from syncer import quantity
@@ -42,6 +43,11 @@ def resolve(config: model.Config, *, ctx: nodes.Context) -> model.Config:
                 if name not in clusters:
                     known = ", ".join(clusters) or "no clusters are defined"
                     message = f"unknown cluster {name!r}; expected one of: {known}"
+                    ctx.problem(where, where, message)
+        if tenant.apps_from is not None:
+            for field, message in _apps_from(tenant, sources=sources, tpath=ctx.path_of(tenant)):
+                where = f"{ctx.path_of(tenant)}.appsFrom.{field}"
+                if not ctx.is_broken(where):
                     ctx.problem(where, where, message)
     apps: list[model.App] = []
     for app in config.apps:
@@ -90,6 +96,44 @@ def _bind(
     return dataclasses.replace(app, gateway=dataclasses.replace(effective, tenant=tenant))
 
 
+def _apps_from(
+    tenant: model.Tenant, *, sources: dict[str, model.Source], tpath: str
+) -> Iterator[tuple[str, str]]:
+    """(field of appsFrom, message) for a place the tenant could not read apps from."""
+    place = tenant.apps_from
+    assert place is not None
+    pure = posixpath.normpath(place.path)
+    if place.path.startswith("/") or pure == ".." or pure.startswith("../"):
+        yield (
+            "path",
+            f"{place.path!r} leaves the repository; expected a directory relative to its root",
+        )
+    source = sources.get(place.source)
+    if source is None:
+        known = ", ".join(sources) or "no sources are defined"
+        yield "source", f"unknown source {place.source!r}; expected one of: {known}"
+        return
+    if source.git is None:
+        yield "source", f"source {place.source} is a Helm chart; expected a Git source"
+        return
+    if refused := _outside_sources(tenant, source=source, path=pure, tpath=tpath):
+        yield "source", refused
+
+
+def _outside_sources(tenant: model.Tenant, *, source: model.Source, path: str, tpath: str) -> str:
+    """Why the tenant's ``sources`` do not allow ``path`` of ``source``; empty if they do."""
+    if any(
+        matches(source.url, (allowed.repo,)) and matches(path, (allowed.path,))
+        for allowed in tenant.sources
+    ):
+        return ""
+    allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
+    return (
+        f"tenant {tenant.name} allows sources {allowed}; source {source.name} is"
+        f" {source.url}, path {path} ({tpath}.sources)"
+    )
+
+
 def _static(
     app: model.App,
     *,
@@ -100,16 +144,10 @@ def _static(
 ) -> Iterator[tuple[str, str]]:
     """(field of the app, message) for everything known before rendering."""
     source = sources.get(app.source)
-    if source is not None and not any(
-        matches(source.url, (allowed.repo,)) and matches(app.path, (allowed.path,))
-        for allowed in tenant.sources
+    if source is not None and (
+        refused := _outside_sources(tenant, source=source, path=app.path, tpath=tpath)
     ):
-        allowed = _list(f"{s.repo} (path {s.path})" for s in tenant.sources)
-        yield (
-            "source",
-            f"tenant {tenant.name} allows sources {allowed}; source {source.name} is"
-            f" {source.url}, path {app.path} ({tpath}.sources)",
-        )
+        yield "source", refused
     selected = crossrefs.select(app.clusters, clusters=clusters, path="", ctx=None) or []
     for name in selected:
         if not matches(name, tenant.clusters):

@@ -438,6 +438,11 @@ class LiveParts:
             "cluster": {"requests": requests, "writes": writes},
         }
 
+    def follow(self, config: model.Config) -> None:
+        # Only ``remove`` reads the apps (whom a configured app acts as); clients,
+        # registries and sources depend on the rest, which did not change.
+        self.config = config
+
     def cleanup(self) -> None:
         removed = self.sources.cleanup()
         if removed:

@@ -219,4 +219,9 @@ class Parts(Protocol):
         """Drop old Git snapshots (the ones sources are at, and a few recent, stay)."""
         ...
 
+    def follow(self, config: model.Config) -> None:
+        """Run on for ``config``, which differs from the one these parts were built on
+        only in its apps (a tenant's new set): clients, caches and watches are kept."""
+        ...
+
     def close(self) -> None: ...

@@ -85,20 +85,36 @@ def removed_apps(*, config: model.Config, store: store_.Store) -> dict[str, dict
     return {app: inv for app, inv in store.inventories().items() if app not in configured}
 
 
-def last_prune(*, store: store_.Store, app: str) -> bool | None:
-    """``sync.prune`` of the app's last recorded apply; None when none was recorded."""
+def last_applied(*, store: store_.Store, app: str) -> dict[str, Any]:
+    """What the app's last recorded apply says of its options (``prune``, and for a
+    tenant's own app ``tenant`` and ``origin``); empty when none was recorded."""
     for event in store.history(app, limit=HISTORY_SCAN):
         if event.kind == "applied" and "prune" in event.data:
-            return bool(event.data["prune"])
-    return None
+            return dict(event.data)
+    return {}
 
 
-def collect(*, config: model.Config, store: store_.Store, parts: parts_.Parts) -> list[Removal]:
-    """Delete (or report) the objects of every removed app, on every cluster."""
+def collect(
+    *,
+    config: model.Config,
+    store: store_.Store,
+    parts: parts_.Parts,
+    unknown_tenants: frozenset[str] = frozenset(),
+) -> list[Removal]:
+    """Delete (or report) the objects of every removed app, on every cluster. Apps last
+    applied from the files of one of ``unknown_tenants`` (whose appsFrom has not been
+    read successfully yet) are left alone: they are not known to be removed."""
     clusters = {c.name: c for c in config.clusters}
     outcomes: list[Removal] = []
     for app, inventories in sorted(removed_apps(config=config, store=store).items()):
-        prune = last_prune(store=store, app=app) is True
+        applied = last_applied(store=store, app=app)
+        if applied.get("origin") and applied.get("tenant") in unknown_tenants:
+            log.info(
+                "app=%s not collected: tenant %s's apps could not be read yet",
+                app, applied["tenant"],
+            )  # fmt: skip
+            continue
+        prune = applied.get("prune") is True
         for cluster_name, keys in sorted(inventories.items()):
             outcome = _one(
                 app=app, cluster=clusters.get(cluster_name), cluster_name=cluster_name,

@@ -130,7 +130,18 @@ class TargetRunner:
                 message=f"applied {rel.describe()}: {applied.summary()}",
                 # The sync options in force: an app later removed from the config is
                 # pruned (or not) as its last sync was (``syncer.reconcile.removed``).
-                data={"writes": applied.writes, "prune": self.app.sync.prune, **applied.details},
+                # A tenant's own app (appsFrom) says so: while its tenant's files cannot
+                # be read, it is not taken for removed.
+                data={
+                    "writes": applied.writes,
+                    "prune": self.app.sync.prune,
+                    **applied.details,
+                    **(
+                        {"tenant": self.app.tenant, "origin": self.app.origin}
+                        if self.app.origin
+                        else {}
+                    ),
+                },
             ),
         )
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result="ok").inc()

@@ -18,6 +18,7 @@ built from it (``syncer.server.openapi``), needing no token.
     GET  /api/v1/apps/{app}/history?limit=N  {"app": name, "history": [...]} viewer
     GET  /api/v1/apps/{app}/releases         {"app": name, "releases": [...]} viewer
     GET  /api/v1/apps/{app}/plan             what a sync would change        viewer
+    GET  /api/v1/tenants                     {"tenants": [...]}: appsFrom    viewer
     POST /api/v1/apps/{app}/sync             what was scheduled              deployer
     POST /api/v1/apps/{app}/rollback         body {"to": RELEASE, "stage": STAGE} (optional)
     POST /api/v1/apps/{app}/suspend          body {"stage": STAGE} (optional) deployer
@@ -87,6 +88,13 @@ ROUTES: tuple[Route, ...] = (
         users.READ,
         "What a sync now would change (fresh polls and a server-side dry run)",
         "Plan",
+    ),
+    Route(
+        "GET",
+        "/tenants",
+        users.READ,
+        "Each tenant's appsFrom: the commit read, the apps it runs, and why a newer set does not",
+        "TenantList",
     ),
     Route("POST", "/apps/{app}/sync", "sync", "Reconcile the app now", "SyncAnswer", 202),
     Route(
@@ -221,6 +229,8 @@ def _get(*, port: port_.ControllerPort, parts: list[str], query: Mapping[str, st
         return 200, openapi.document(ROUTES)
     if parts == ["apps"]:
         return 200, {"apps": port.apps_status()}
+    if parts == ["tenants"]:
+        return 200, {"tenants": port.tenants()}
     if route("GET", parts) is None:
         return error(404, "no such API path")
     name = parts[1]

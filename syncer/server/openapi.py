@@ -114,6 +114,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "warnings": STRS,
             "holds": _list(_ref("Hold")),
         },
+        {
+            "tenant": STR,
+            "origin": {
+                "type": "string",
+                "description": "SOURCE:PATH of the tenant's file defining it (appsFrom);"
+                " absent for the config file's own apps",
+            },
+        },
     ),
     "Me": _obj(
         {
@@ -124,6 +132,32 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AppList": _obj({"apps": _list(_ref("AppSummary"))}),
+    "Tenant": _obj(
+        {
+            "name": STR,
+            "appsFrom": _obj({"source": STR, "path": STR}),
+            "commit": {
+                "type": "string",
+                "description": "The commit last read; empty when the source could not be read",
+            },
+            "loadedCommit": {
+                "type": "string",
+                "description": "The commit the running apps"
+                " come from; empty when none was ever valid",
+            },
+            "apps": _list(_obj({"name": STR, "origin": STR})),
+            "ok": BOOL,
+            "errors": {
+                **STRS,
+                "description": "Why the commit read does not run (FILE:LINE:"
+                " field: ...); its last good apps do",
+            },
+            "refused": {**STRS, "description": "Apps left out: their name is taken"},
+            "checkedAt": TIME_OR_NULL,
+            "loadedAt": TIME_OR_NULL,
+        }
+    ),
+    "TenantList": _obj({"tenants": _list(_ref("Tenant"))}),
     "Approval": _obj(
         {
             "stage": STR,

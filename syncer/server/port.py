@@ -51,6 +51,11 @@ class ControllerPort(Protocol):
         """One summary dict per configured app (name, current release, health, ...)."""
         ...
 
+    def tenants(self) -> list[dict[str, Any]]:
+        """Each tenant with an appsFrom: the commit read, its apps, why a newer set does
+        not run."""
+        ...
+
     def app_status(self, name: str) -> dict[str, Any] | None:
         """The detailed status of one app, or None when no app has that name."""
         ...

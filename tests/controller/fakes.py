@@ -54,6 +54,8 @@ class FakeParts:
         self.rounds = 0
         self.notify: Callable[[str, str], None] | None = None
         self.removed: list[tuple[str, str]] = []
+        self.followed: model.Config | None = None
+        """The config ``follow`` was last given (a reload that changed only apps)."""
 
     def poll_source(self, source: model.Source, *, max_age: float = 0.0) -> parts.Snapshot:
         self.calls["poll_source"] += 1
@@ -165,6 +167,9 @@ class FakeParts:
 
     def cleanup(self) -> None:
         pass
+
+    def follow(self, config: model.Config) -> None:
+        self.followed = config
 
     def watch(self, notify: Callable[[str, str], None]) -> None:
         self.notify = notify

@@ -51,6 +51,25 @@ def test_removed_app_collected_with_fakes(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_tenants_app_is_not_collected_while_its_files_were_not_read(tmp_path: Path) -> None:
+    store = state.open_store(tmp_path / "s.db")
+    parts = fakes.FakeParts()
+    config = fakes.config()
+    try:
+        for app, tenant in (("team-app", "team-a"), ("other-team-app", "team-b")):
+            store.set_inventory(app=app, cluster="a", objects=[KEY])
+            data = {"prune": True, "tenant": tenant, "origin": f"{tenant}:x.yaml"}
+            store.record(app=app, kind="applied", cluster="a", message="applied", data=data)
+        outcomes = removed.collect(
+            config=config, store=store, parts=parts, unknown_tenants=frozenset({"team-a"})
+        )
+        # team-a's repository could not be read: its app is not known to be removed.
+        assert [(r.app, r.pruned) for r in outcomes] == [("other-team-app", True)]
+        assert store.inventory("team-app", "a") == [KEY]
+    finally:
+        store.close()
+
+
 @pytest.mark.integration
 def test_removed_app_pruned_or_orphaned_by_syncer_sync(
     tmp_path: Path, git_http: Any, kube_clusters: Any, capsys: pytest.CaptureFixture[str]

@@ -14,6 +14,7 @@ import requests
 
 from syncer import errors
 from syncer.config import model
+from syncer.reconcile import tenantapps
 from syncer.server import http
 from tests.server import replicas as replicas_
 
@@ -71,6 +72,14 @@ class FakePort:
 
     def apps_status(self) -> list[dict[str, Any]]:
         return list(self.apps.values())
+
+    def tenants(self) -> list[dict[str, Any]]:
+        status = tenantapps.Status(
+            tenant="team-a", source="team-a-deploy", path="syncer-apps", commit="c2",
+            loaded_commit="c1", apps=(("web", "team-a-deploy:syncer-apps/web.yaml"),),
+            errors=("syncer-apps/web.yaml:3: invalid YAML",), checked_at=2.0, loaded_at=1.0,
+        )  # fmt: skip
+        return [status.to_dict()]
 
     def app_status(self, name: str) -> dict[str, Any] | None:
         app = self.apps.get(name)
