@@ -103,7 +103,9 @@ class Controller:
         self.config = config
         self.platform = config
         """The config file's own config: ``config`` without the tenants' apps."""
-        self.tenant_apps = tenantapps_.Book()
+        self.tenant_apps = tenantapps_.Book(
+            owners=tenantapps_.Owners(get=store.git_head, put=self._record_owner)
+        )
         self._config_lock = threading.RLock()
         """Held while the running config is recomposed (a config file reload, a tenant's
         new commit): one replaces it at a time."""
@@ -126,6 +128,8 @@ class Controller:
         self._queue: Any = None
         self._jobs: Any = None
         self._started = False
+        self._acting = False
+        """From ``start`` on: may write to the state (a standby does not)."""
         self._stopping = False
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -135,6 +139,7 @@ class Controller:
 
         # Tenants' own apps are read before anything is queued, so they start like the
         # platform's (a tenant whose repository cannot be read starts with none).
+        self._acting = True
         if not self.tenant_apps.status:
             self.load_tenant_apps(force=True)
         settings = self.config.settings
@@ -227,6 +232,12 @@ class Controller:
             if decision.added or decision.removed or decision.changed:
                 log.info("tenant apps reloaded: %s", decision.summary())
                 self.reload(decision, cause="tenant apps reloaded")
+
+    def _record_owner(self, **head: str) -> bool:
+        if not self._acting:  # a standby writes nothing; it records once it starts
+            return False
+        self.store.set_git_head(**head)
+        return True
 
     def _read_tenants(self, *, url: str | None, force: bool) -> bool:
         """Read the tenants' directories; whether any set of apps was replaced."""
@@ -921,7 +932,7 @@ def with_recorded_tenant_apps(
     """``config`` with each tenant's apps as a running syncer last ran them: read at the
     last good appsFrom commit the state records (``LAST_GOOD``), with no poll (commands
     that read the state, like ``syncer status``)."""
-    book = tenantapps_.Book()
+    book = tenantapps_.Book(owners=tenantapps_.Owners(get=store.git_head, put=lambda **_: False))
     for tenant in config.tenants:
         place = tenant.apps_from
         commit = store.git_head(f"{LAST_GOOD}{tenant.name}", place.path) if place else None

@@ -14,7 +14,7 @@ from typing import Any
 from syncer.apply import client as client_mod
 from syncer.apply import crds, errors, order, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
-from syncer.config import model
+from syncer.config import model, tenants
 
 
 def _stub(ref: refs.ObjectRef) -> dict[str, Any]:
@@ -33,6 +33,7 @@ def prune(
     result: results.SyncResult,
     options: model.SyncOptions,
     app_name: str,
+    policy: model.GatewayPolicy | None = None,
     allow_empty: bool = False,
 ) -> None:
     candidates = prepared.prune_candidates()
@@ -61,6 +62,12 @@ def prune(
             current = client.get(ref)
         if current is None:
             continue
+        beyond = _beyond_tenant(ref, policy.tenant if policy is not None else None)
+        if beyond:
+            # A tenant's app writes only within its bounds; it deletes only there too,
+            # whatever its label says (say, a name another team's app used before).
+            result.skipped.append(f"{ref}: not pruned, {beyond}")
+            continue
         owner = ownership.app_of(current)
         if owner != app_name:
             who = f"app {owner!r}" if owner else "nobody (its ownership label was removed)"
@@ -79,3 +86,18 @@ def prune(
             client.round_cache.forget(ref)
         if ref.kind == order.CRD:
             crds.forget(client, current)
+
+
+def _beyond_tenant(ref: refs.ObjectRef, tenant: model.Tenant | None) -> str:
+    """Why ``ref`` is out of ``tenant``'s bounds, or "" when it is within them."""
+    if tenant is None:
+        return ""
+    if not ref.namespace:
+        return (
+            ""
+            if tenant.kinds.cluster_scoped
+            else f"tenant {tenant.name} allows no cluster-scoped kinds"
+        )
+    if not tenants.matches(ref.namespace, tenant.namespaces):
+        return f"tenant {tenant.name} allows namespaces {', '.join(tenant.namespaces) or 'none'}"
+    return ""

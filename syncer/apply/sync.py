@@ -87,6 +87,7 @@ def sync(
             result=result,
             options=options,
             app_name=app_name,
+            policy=gateway_policy,
             allow_empty=allow_empty,
         )
     except syncer_errors.SyncerError as err:

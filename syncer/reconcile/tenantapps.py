@@ -10,8 +10,9 @@ commit (and for every tenant at start and when the config file is reloaded); the
 as manifests are), bounds the number and size of the files, and loads each one with
 ``syncer.config.loader.loads_apps``: the same walker, cross-checks and tenant rules as
 the platform's own apps naming the tenant. ``compose`` adds each tenant's apps to the
-platform's config and refuses names that are taken (platform first, then tenants in
-the order of ``tenants:``). ``Status`` is what ``GET /api/v1/tenants`` shows of each.
+platform's config and refuses names that are taken (platform first, then the tenant
+that ran the app first, as ``Owners`` records in the state, then the order of
+``tenants:``). ``Status`` is what ``GET /api/v1/tenants`` shows of each.
 """
 
 from __future__ import annotations
@@ -174,38 +175,85 @@ def _files(*, tenant: model.Tenant, place: model.TenantAppsFrom, root: Path) -> 
 
 
 def compose(
-    *, platform: model.Config, sets: Mapping[str, tuple[model.App, ...]]
+    *,
+    platform: model.Config,
+    sets: Mapping[str, tuple[model.App, ...]],
+    owners: Mapping[str, str] | None = None,
 ) -> tuple[model.Config, dict[str, tuple[str, ...]]]:
     """The config that runs: ``platform`` with each tenant's apps added, and per tenant
-    the apps refused because their name is taken. The platform's apps come first, then
-    the tenants in the order of ``tenants:`` (the same answer on every replica and after
-    every restart)."""
+    the apps refused because their name is taken. The platform's apps come first. A
+    name two tenants claim stays with the tenant ``owners`` names (the one that ran it
+    before), so that no team can take over another team's running app, and its objects,
+    by naming an app the same; an unowned name goes to the first tenant in the order of
+    ``tenants:`` (the same answer on every replica and after every restart)."""
+    owners = owners or {}
+    claims: dict[str, list[str]] = {}
+    for tenant in platform.tenants:
+        for app in sets.get(tenant.name, ()):
+            claims.setdefault(app.name, []).append(tenant.name)
+    winners = {
+        name: owners[name] if owners.get(name) in found else found[0]
+        for name, found in claims.items()
+    }
     taken = {app.name: "the platform's config" for app in platform.apps}
+    for tenant in platform.tenants:
+        for app in sets.get(tenant.name, ()):
+            if winners[app.name] == tenant.name:
+                taken.setdefault(app.name, f"tenant {tenant.name} ({app.origin})")
     apps = list(platform.apps)
     refused: dict[str, list[str]] = {}
     for tenant in platform.tenants:
         for app in sets.get(tenant.name, ()):
-            owner = taken.get(app.name)
-            if owner is not None:
+            owner = taken[app.name]
+            if owner != f"tenant {tenant.name} ({app.origin})":
                 refused.setdefault(tenant.name, []).append(
                     f"{app.origin}: app {app.name} is refused: the name is taken by {owner}"
-                    " (the platform's apps come first, then tenants in the order of tenants:);"
-                    " expected another name"
+                    " (the platform's apps come first, then the tenant that ran the app"
+                    " first); expected another name"
                 )
                 continue
-            taken[app.name] = f"tenant {tenant.name} ({app.origin})"
             apps.append(app)
     composed = dataclasses.replace(platform, apps=tuple(apps))
     return composed, {name: tuple(found) for name, found in refused.items()}
+
+
+class Owners:
+    """Which tenant runs each team app name, kept in the state (as a Git head of its
+    own, like the last good commit) so that it holds across restarts and replicas."""
+
+    PREFIX = "appsFrom-owner:"
+
+    def __init__(self, *, get: Callable[[str, str], str | None], put: Callable[..., bool]):
+        """``put(source=, ref=, commit=)`` records an owner; False when it wrote nothing
+        (a standby)."""
+        self._get, self._put = get, put
+        self._known: dict[str, str] = {}
+
+    def of(self, names: set[str]) -> dict[str, str]:
+        """The recorded owner of each of ``names`` that has one."""
+        for name in names - set(self._known):
+            owner = self._get(f"{self.PREFIX}{name}", "")
+            if owner:
+                self._known[name] = owner
+        return {name: self._known[name] for name in names if name in self._known}
+
+    def record(self, running: Mapping[str, str], *, known: Mapping[str, str]) -> None:
+        """Record the owner of each running team app, writing only what changed."""
+        for name, tenant in running.items():
+            if known.get(name) != tenant and self._put(
+                source=f"{self.PREFIX}{name}", ref="", commit=tenant
+            ):
+                self._known[name] = tenant
 
 
 class Book:
     """Each tenant's last good apps and its status, kept across reads (one per
     controller, or one ``syncer plan``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, owners: Owners | None = None) -> None:
         self.sets: dict[str, tuple[model.App, ...]] = {}
         self.status: dict[str, Status] = {}
+        self.owners = owners
 
     def read(
         self,
@@ -288,7 +336,13 @@ class Book:
             self.status.pop(name)
             self.sets.pop(name, None)
             metrics.TENANT_APPS.remove(name)
-        config, refused = compose(platform=platform, sets=self.sets)
+        claimed = {app.name for apps in self.sets.values() for app in apps}
+        owners = self.owners.of(claimed) if self.owners is not None else {}
+        config, refused = compose(platform=platform, sets=self.sets, owners=owners)
+        if self.owners is not None:
+            self.owners.record(
+                {a.name: a.tenant for a in config.apps if a.tenant and a.origin}, known=owners
+            )
         for name, status in self.status.items():
             status.refused = refused.get(name, ())
             status.apps = tuple(

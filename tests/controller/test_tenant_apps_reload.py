@@ -120,3 +120,44 @@ def test_sets_replace_only_when_valid_and_a_platform_reload_checks_them_again(
     finally:
         ctl.stop(timeout=10)
         store.close()
+
+
+def test_a_team_cannot_take_over_another_teams_running_app_by_its_name(
+    tmp_path: Path,
+) -> None:
+    store = state.open_store(str(tmp_path / "state.db"))
+    repo = RepoParts(tmp_path / "git")
+    repo.push("a-deploy", "a1", {"apps/web.yaml": app("a-web", "team-a", "a-deploy")})
+    repo.push("b-deploy", "b1", {"apps/api.yaml": app("api", "team-b", "b-deploy")})
+
+    def rebuild(_config: model.Config) -> controller.Rebuilt:
+        return controller.Rebuilt(parts=repo, notifier=None)
+
+    ctl = controller.Controller(config=platform(tmp_path), store=store, parts=repo, rebuild=rebuild)
+    ctl.start()
+    try:
+        assert eventually(lambda: store.deployments("api"))
+        # Team A is listed first, but team B ran "api" first: team A's claim is refused.
+        repo.push("a-deploy", "a2", {"apps/api.yaml": app("api", "team-a", "a-deploy")})
+        ctl._poll_git("http://git/a.git")
+        (api,) = [a for a in ctl.config.apps if a.name == "api"]
+        assert api.tenant == "team-b"
+        (tenant_a, _b) = ctl.tenants()
+        assert tenant_a["refused"] == [
+            "a-deploy:apps/api.yaml: app api is refused: the name is taken by tenant"
+            " team-b (b-deploy:apps/api.yaml) (the platform's apps come first, then the"
+            " tenant that ran the app first); expected another name"
+        ]
+    finally:
+        ctl.stop(timeout=10)
+    # After a restart the owner is still the team that ran it, whatever the order.
+    again = controller.Controller(
+        config=platform(tmp_path), store=store, parts=repo, rebuild=rebuild
+    )
+    again.start()
+    try:
+        (api,) = [a for a in again.config.apps if a.name == "api"]
+        assert api.tenant == "team-b"
+    finally:
+        again.stop(timeout=10)
+        store.close()
