@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -307,3 +308,121 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert "app a-worker left the config; deleted 1 object(s)" in history.stdout, history.stdout
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: big}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: big}}
+  template:
+    metadata: {labels: {app: big}}
+    spec:
+      containers:
+        - name: big
+          image: registry.example.com/team-a/big:1
+          resources: {requests: {cpu: "2"}, limits: {cpu: "2"}}
+"""
+
+
+def test_a_teams_apps_apply_as_its_account_within_its_quota_and_a_broken_reload_keeps_them(
+    tmp_path: Path, git_http: Any, kube_clusters: Any
+) -> None:
+    """The rest of the tenants' promise, through a team's own repository: its writes
+    are made as its account (the API server's audit log says so), a rollout over its
+    namespace's quota is refused before any write with the numbers, and a broken edit
+    of the platform's file keeps everything running and says why."""
+    (a,) = kube_clusters(1, names=["a"])
+    started = time.time()
+    for team in ("team-a", "team-b"):
+        # Namespaces exist beforehand: creating one takes a grant no tenant should have.
+        a.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
+        a.put(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "deployer-admin", "namespace": team},
+                "subjects": [{"kind": "User", "name": f"{team}-deployer",
+                              "apiGroup": "rbac.authorization.k8s.io"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "admin"},
+            }
+        )  # fmt: skip
+    a.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": "team-a"},
+            "spec": {"hard": {"requests.cpu": "1", "limits.cpu": "1"}},
+        }
+    )
+    assert eventually(
+        lambda: ((a.get("v1", "ResourceQuota", "compute", namespace="team-a") or {}).get("status")
+                 or {}).get("used")
+    )  # fmt: skip
+    platform = git_http.create_repo("platform.git", {"base/cm.yaml": CONFIGMAP % ("base", "ops")})
+    team_a = team_repo(
+        git_http, "team-a",
+        {"syncer-apps/web.yaml": app_file("a-web", path="web"),
+         "web/cm.yaml": CONFIGMAP % ("web", "team-a"),
+         "big/deploy.yaml": DEPLOYMENT},
+    )  # fmt: skip
+    team_b = team_repo(
+        git_http, "team-b",
+        {"syncer-apps/api.yaml": app_file("b-api", path="api"),
+         "api/cm.yaml": CONFIGMAP % ("api", "team-b")},
+    )  # fmt: skip
+    urls = {"platform": platform.url, "team-a": team_a.url, "team-b": team_b.url}
+    config = write_platform(tmp_path, urls=urls, kubeconfig=a.kubeconfig)
+    data = yaml.safe_load(config.read_text())
+    for tenant in data["tenants"]:
+        tenant["impersonate"] = {"user": f"{tenant['name']}-deployer"}
+        tenant["gateway"]["checkQuota"] = True
+    config.write_text(yaml.safe_dump(data))
+    log = tmp_path / "run.log"
+    proc, api = start(config, log)
+
+    def cm(name: str, namespace: str) -> Any:
+        return a.get("v1", "ConfigMap", name, namespace=namespace)
+
+    try:
+        assert eventually(lambda: cm("web", "team-a") and cm("api", "team-b"), timeout=120), (
+            log.read_text()
+        )
+        # Who applied: syncer's own account, acting as each team's.
+        writes = [
+            e for e in a.audit_events(since=started)
+            if (e.get("objectRef") or {}).get("resource") == "configmaps"
+            and (e.get("objectRef") or {}).get("name") in ("web", "api")
+            and e.get("verb") == "patch" and e.get("stage") == "ResponseComplete"
+        ]  # fmt: skip
+        acting = {e["objectRef"]["name"]: e["impersonatedUser"]["username"] for e in writes}
+        assert acting == {"web": "team-a-deployer", "api": "team-b-deployer"}, writes
+
+        # Team A adds an app whose rollout cannot fit its namespace's quota: refused
+        # before any write, with the numbers; its other app and team B's run on.
+        big = app_file("a-big", path="big").replace("SOURCE", "team-a-deploy")
+        team_a.commit({"syncer-apps/big.yaml": big}, message="add big")
+        assert eventually(lambda: "a-big" in api.apps() and api.apps()["a-big"]["errors"],
+                          timeout=120), log.read_text()  # fmt: skip
+        message = " ".join(e["message"] for e in api.apps()["a-big"]["errors"])
+        assert "requests.cpu would be 2 of 1 (used 0, this rollout +2)" in message, message
+        assert a.get("apps/v1", "Deployment", "big", namespace="team-a") is None
+        assert not [
+            e for e in a.audit_events(since=started)
+            if (e.get("objectRef") or {}).get("name") == "big"
+        ]  # fmt: skip
+
+        # The platform's file broken by an edit: the running config stays, and says why.
+        config.write_text(config.read_text() + "tenants: [\n")
+        assert eventually(
+            lambda: "syncer.yaml:" in requests.get(f"{api.url}/readyz", timeout=10).text,
+            timeout=60,
+        ), log.read_text()
+        assert api.metric("syncer_config_reloads_total", result="invalid") == 1
+        assert {"base", "a-web", "a-big", "b-api"} <= set(api.apps())
+        assert cm("web", "team-a") and cm("api", "team-b") and cm("base", "platform")
+    finally:
+        stop(proc, log)
