@@ -21,6 +21,13 @@ every cluster write; ``errors.Fenced`` drops the work unrecorded.
 
 ``reload`` (called by ``syncer.reload.Watcher`` in ``syncer run``) swaps in a new config:
 new parts, inputs and reconciler built on it, jobs rebuilt, added and changed apps queued.
+
+With shards (``syncer run --shards``, ``shard``), the controller works only on the apps
+of the shards its ``syncer.server.shards.ShardSet`` holds: poll jobs only for the Git
+and image repositories those apps use, drift jobs only for them, each reconcile inside
+``ShardSet.working`` (dropped unless the shard is still held; a shard being given back
+waits for it), and ``shards_changed`` rebuilds the jobs and queues the apps of shards
+gained (which resumes the rollouts their previous holder left open).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from syncer.reconcile import plan as plan_
 from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
 from syncer.reconcile import writeback as reconcile_writeback
+from syncer.server import shards as shards_
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -112,6 +120,48 @@ class Controller:
         self._jobs: Any = None
         self._started = False
         self._stopping = False
+        self.shards: shards_.ShardSet | None = None
+
+    # --- shards -------------------------------------------------------------------------
+    def shard(self, shards: shards_.ShardSet) -> None:
+        """Work only on the apps of the shards ``shards`` holds (before ``start``)."""
+        self.shards = shards
+
+    def mine(self, name: str) -> bool:
+        """Whether this replica works on ``name`` (always, without shards)."""
+        return self.shards is None or self.shards.owns(name)
+
+    def _my_apps(self) -> tuple[model.App, ...]:
+        if self.shards is None:
+            return self.config.apps
+        held = set(self.shards.held())
+        return tuple(a for a in self.config.apps if self.shards.shard_of(a.name) in held)
+
+    def shards_changed(self, gained: frozenset[int], lost: frozenset[int]) -> None:
+        """Shards came or went (``ShardSet``'s callback): jobs follow the apps held now,
+        and the apps of gained shards are queued (resuming open rollouts)."""
+        shards = self.shards
+        if shards is None or not self._started or self._stopping:
+            return
+        with self._lock:
+            old_jobs = set(self._jobs.ids())
+            kept = set(self._add_config_jobs()) | {"removed-apps"}
+            for job_id in sorted(old_jobs - kept):
+                self._jobs.remove(job_id)
+            apps = self.config.apps
+        counts = {s: 0 for s in range(shards.settings.shards)}
+        for app in apps:
+            counts[shards.shard_of(app.name)] += 1
+        shards.count_apps(lambda s: counts.get(s, 0))
+        gained_apps = [a for a in apps if shards.shard_of(a.name) in gained]
+        self._declare(tuple(gained_apps))
+        for app in gained_apps:
+            self._queue.request(app.name, "startup")
+        log.info(
+            "shards changed gained=%s lost=%s apps_gained=%d held=%s",
+            ",".join(map(str, sorted(gained))) or "-", ",".join(map(str, sorted(lost))) or "-",
+            len(gained_apps), ",".join(map(str, shards.held())) or "-",
+        )  # fmt: skip
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -138,8 +188,8 @@ class Controller:
         # Only the controller that acts reports its apps (a standby does not start one).
         metrics.APPS.watch(self.app_facts)
         metrics.WATCHES.watch(self.watch_status)
-        self._declare(self.config.apps)
-        for app in self.config.apps:
+        self._declare(self._my_apps())
+        for app in self._my_apps():
             self._queue.request(app.name, "startup")
         log.info(
             "controller started apps=%d git_jobs=%d image_jobs=%d workers=%d",
@@ -163,7 +213,7 @@ class Controller:
                 func=lambda repo=repo: self._poll_image(repo),
             )  # fmt: skip
             added.append(f"image:{repo}")
-        for app in self.config.apps:
+        for app in self._my_apps():
             self._jobs.add(
                 f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
                 spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
@@ -221,6 +271,8 @@ class Controller:
             *((n, "app added") for n in decision.added),
             *((n, "app changed") for n in decision.changed),
         ]:
+            if not self.mine(name):
+                continue  # its shard's holder records and queues it
             self.store.record(app=name, kind="config", message=f"config reloaded: {why}")
             self._queue.request(name, "config")
         if decision.removed:
@@ -254,14 +306,17 @@ class Controller:
 
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
+        used = {a.source for a in self._my_apps()}
         for source in self.config.sources:
+            if self.shards is not None and source.name not in used:
+                continue  # no app of this replica's shards reads it
             url = source.url
             jobs[url] = min(jobs.get(url, source.interval), source.interval)
         return jobs
 
     def _image_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
-        for app in self.config.apps:
+        for app in self._my_apps():
             for image in app.images:
                 repo = inputs_.normalise_repository(image.repository)
                 jobs[repo] = min(jobs.get(repo, image.interval), image.interval)
@@ -274,8 +329,14 @@ class Controller:
             # objects are the removed-apps job's).
             return True
         try:
-            self.fence()  # no work starts without a valid lease
-            return self._run_app_fenced(name, reasons)
+            if self.shards is None:
+                self.fence()  # no work starts without a valid lease
+                return self._run_app_fenced(name, reasons)
+            with self.shards.working(name) as mine:
+                if not mine:
+                    return True  # not (or no longer) this replica's: its holder does it
+                self.fence()
+                return self._run_app_fenced(name, reasons)
         except errors.Fenced as err:
             # Not the app's failure: nothing is recorded. The elector notices too and
             # ends leading; if it renews instead, the queue's retry does the work.
@@ -305,7 +366,8 @@ class Controller:
     def _poll_git(self, url: str) -> None:
         changed = sorted(self.inputs.poll_repository(url))
         for name in changed:
-            self._queue.request(name, f"git:{url}")
+            if self.mine(name):
+                self._queue.request(name, f"git:{url}")
         # A failing source shows in its apps' status (Degraded) and history, and clears
         # when a poll succeeds again; what the apps run is left as it is.
         for source in self.config.sources:
@@ -313,7 +375,7 @@ class Controller:
                 continue
             error = self.inputs.source_error(source.name)
             for app in self.config.apps:
-                if app.source == source.name:
+                if app.source == source.name and self.mine(app.name):
                     self.reconciler.note_source_poll(app.name, source=source.name, error=error)
         if changed:
             # A source moved: snapshots of commits nothing is at any more can go.
@@ -321,11 +383,12 @@ class Controller:
 
     def _poll_image(self, repository: str) -> None:
         for name in sorted(self.inputs.poll_images(repository)):
-            self._queue.request(name, f"image:{repository}")
+            if self.mine(name):
+                self._queue.request(name, f"image:{repository}")
         # A failing poll shows in the apps' status (Degraded) and history, and clears
         # when the registry answers again; what the apps run is left as it is.
         failing = self.inputs.image_poll_errors(repository)
-        for name in self.inputs.apps_on(repository):
+        for name in [n for n in self.inputs.apps_on(repository) if self.mine(n)]:
             self.reconciler.note_image_poll(name, repository=repository, error=failing.get(name))
 
     def sync_all(
@@ -391,7 +454,9 @@ class Controller:
     def collect_removed(self) -> list[removed_.Removal]:
         """Delete (prune was on) or report (off) the objects of apps no longer in the
         config; recorded in their history (``syncer.reconcile.removed``)."""
-        outcomes = removed_.collect(config=self.config, store=self.store, parts=self.parts)
+        outcomes = removed_.collect(
+            config=self.config, store=self.store, parts=self.parts, only=self.mine
+        )
         for r in outcomes:
             self.reconciler.progress(f"{r.app} (removed) -> {r.cluster}: {r.message}")
         return outcomes
@@ -458,7 +523,7 @@ class Controller:
 
     def app_facts(self) -> list[metrics.AppFacts]:
         """Each app's status, sync status and pending approvals, for a metrics scrape."""
-        return [self._facts(app.name) for app in self.config.apps]
+        return [self._facts(app.name) for app in self._my_apps()]
 
     def _facts(self, name: str) -> metrics.AppFacts:
         # One read round: a store kept in a cluster answers the app's questions with one
@@ -546,8 +611,20 @@ class Controller:
             "stages": stages,
             "warnings": self._warnings(name, desired),
             "holds": [h.to_dict() for h in self.store.holds(name)],
+            **self._owner(name),
             **self._write_back(name, desired),
         }
+
+    def _owner(self, name: str) -> dict[str, Any]:
+        """With shards: ``owner``, the replica holding the app's shard now (as this
+        replica last saw the Leases; from the state's last write when not running)."""
+        if self.shards is not None:
+            holder, _url = self.shards.owner(name)
+            return {"owner": holder, "shard": self.shards.shard_of(name)}
+        found = self.store.writer(name)
+        if found is None:
+            return {}
+        return {"owner": str(found["holder"]), "shard": int(found["shard"])}
 
     def _write_back(self, name: str, desired: str) -> dict[str, Any]:
         found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from syncer import errors
@@ -93,11 +94,20 @@ def last_prune(*, store: store_.Store, app: str) -> bool | None:
     return None
 
 
-def collect(*, config: model.Config, store: store_.Store, parts: parts_.Parts) -> list[Removal]:
-    """Delete (or report) the objects of every removed app, on every cluster."""
+def collect(
+    *,
+    config: model.Config,
+    store: store_.Store,
+    parts: parts_.Parts,
+    only: Callable[[str], bool] = lambda _app: True,
+) -> list[Removal]:
+    """Delete (or report) the objects of every removed app (those ``only`` accepts:
+    with shards, the apps of this replica's shards), on every cluster."""
     clusters = {c.name: c for c in config.clusters}
     outcomes: list[Removal] = []
     for app, inventories in sorted(removed_apps(config=config, store=store).items()):
+        if not only(app):
+            continue
         prune = last_prune(store=store, app=app) is True
         for cluster_name, keys in sorted(inventories.items()):
             outcome = _one(
