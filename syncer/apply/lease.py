@@ -57,6 +57,9 @@ class LeaseRecord:
 
 
 LEADER_URL_ANNOTATION = "syncer.dev/leader-url"
+SHARDS_LABEL = "syncer.dev/shards-of"
+"""On every shard and replica-heartbeat Lease of ``syncer run --shards`` (the value: the
+Lease names' prefix), so that one LIST finds them all."""
 
 
 def _micro_time(value: dt.datetime | None) -> str | None:

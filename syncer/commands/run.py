@@ -279,8 +279,15 @@ def _shard_set(args: argparse.Namespace, session: controller.Session) -> shards.
     writer = state.kubelock.KubeStateLock(
         cluster=cluster, namespace=namespace, base_dir=session.config.base_dir
     )
-    writer.acquire()
-    writer.release()
+    try:
+        holder = writer.holder()
+    finally:
+        writer.release()
+    if holder:
+        raise state.lock.StateLockedError(
+            f"another syncer ({holder}) is writing this Kubernetes state alone ({writer.where}); "
+            "stop it before starting replicas with --shards"
+        )
     client = shards.connect(settings=settings, base_dir=session.config.base_dir)
     try:
         # Without Lease RBAC nothing could ever be held: say so now, naming what to grant.

@@ -50,7 +50,7 @@ from syncer.server import leader
 
 log = logging.getLogger("syncer.shards")
 
-GROUP_LABEL = "syncer.dev/shards-of"
+GROUP_LABEL = lease.SHARDS_LABEL
 ROLE_LABEL = "syncer.dev/lease"
 SHARDS_ANNOTATION = "syncer.dev/shards"
 REPLICA_ANNOTATION = "syncer.dev/replica"
