@@ -20,6 +20,8 @@ User-Agent), and ``python -m syncer run`` processes.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
 import signal
 import subprocess
@@ -251,7 +253,7 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
         assert doc["rollouts"][0]["targets"][0]["state"] == "healthy", name
         # Never two writers at once: terms only grow, spans never overlap.
         writers = doc["writers"]
-        for w1, w2 in zip(writers, writers[1:], strict=False):
+        for w1, w2 in itertools.pairwise(writers):
             assert w2["term"] > w1["term"] and w2["first"] >= w1["last"], (name, writers)
         shard = sharding.shard_of(name, SHARDS)
         assert writers[-1]["term"] <= final[shard][1], (name, writers, final[shard])
@@ -296,6 +298,4 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
 
 
 def _time(text: str) -> float:
-    import datetime as dt
-
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
