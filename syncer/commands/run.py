@@ -273,8 +273,35 @@ def _shard_set(args: argparse.Namespace, session: controller.Session) -> shards.
     """The replica's ``ShardSet`` (not started), wired to the controller and the store."""
     settings = shard_settings(args, session.config)
     assert settings is not None
-    # Shard Leases replace the state's single-writer Lease: nobody may hold that one
-    # (a `syncer run` without --shards, a `syncer sync`) while shards are in use.
+    client = shards.connect(settings=settings, base_dir=session.config.base_dir)
+    try:
+        # Without Lease RBAC nothing could ever be held: say so now, naming what to grant.
+        try:
+            client.list(selector=f"{shards.GROUP_LABEL}={settings.prefix}")
+        except errors.PermanentError as err:
+            raise errors.PermanentError(
+                f"shard Leases {settings.namespace}/{settings.shard_lease(0)}…"
+                f"{settings.shard_lease(settings.shards - 1)} and "
+                f"{settings.namespace}/{settings.replica_lease(settings.identity)} on cluster "
+                f"{settings.cluster.name}: {err}"
+            ) from err
+        _refuse_single_writer(session)
+    except BaseException:
+        client.close()
+        raise
+    shard_set = shards.ShardSet(
+        client=client, settings=settings, on_change=session.controller.shards_changed
+    )
+    session.controller.shard(shard_set)
+    store = session.store
+    if isinstance(store, state.kube.KubeStore):
+        store.shard(stamp=shard_set.stamp, owns=shard_set.owns)
+    return shard_set
+
+
+def _refuse_single_writer(session: controller.Session) -> None:
+    """Shard Leases replace the state's single-writer Lease: nobody may hold that one
+    (a `syncer run` without --shards, a `syncer sync`) while shards are in use."""
     cluster, namespace = state.kubernetes_location(session.config)
     writer = state.kubelock.KubeStateLock(
         cluster=cluster, namespace=namespace, base_dir=session.config.base_dir
@@ -288,21 +315,6 @@ def _shard_set(args: argparse.Namespace, session: controller.Session) -> shards.
             f"another syncer ({holder}) is writing this Kubernetes state alone ({writer.where}); "
             "stop it before starting replicas with --shards"
         )
-    client = shards.connect(settings=settings, base_dir=session.config.base_dir)
-    try:
-        # Without Lease RBAC nothing could ever be held: say so now, naming what to grant.
-        client.list(selector=f"{shards.GROUP_LABEL}={settings.prefix}")
-    except errors.SyncerError:
-        client.close()
-        raise
-    shard_set = shards.ShardSet(
-        client=client, settings=settings, on_change=session.controller.shards_changed
-    )
-    session.controller.shard(shard_set)
-    store = session.store
-    if isinstance(store, state.kube.KubeStore):
-        store.shard(stamp=shard_set.stamp, owns=shard_set.owns)
-    return shard_set
 
 
 def load_checked(path: str) -> model.Config:
