@@ -114,6 +114,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "warnings": STRS,
             "holds": _list(_ref("Hold")),
         },
+        # With shards: the replica holding the app's shard, and the shard.
+        {"owner": STR, "shard": {"type": "integer"}},
     ),
     "Me": _obj(
         {
