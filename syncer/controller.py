@@ -832,6 +832,8 @@ class Controller:
         except errors.SyncerError as err:
             return False, f"state unavailable: {err}"
         reason = f"running: {len(self.config.apps)} apps"
+        if self.shards is not None:
+            reason += f"; {self.shards.describe()}"
         polled = sorted(
             f"{w['cluster']}/{w['kind']}{' in ' + w['namespace'] if w['namespace'] else ''}"
             f" ({w['state']})"

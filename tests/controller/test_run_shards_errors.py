@@ -58,11 +58,12 @@ def test_missing_lease_rbac_names_the_leases_and_what_to_grant(
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if "refused" in line]
     assert len(lines) == 1, done.stderr
-    assert "shard Leases syncer/syncer-shard-0…syncer-shard-3 and syncer/syncer-replica-pod-a" in (
-        lines[0]
+    assert (
+        "shard Leases syncer/syncer-shard-0…syncer-shard-3 and syncer/syncer-replica-pod-a"
+        in (lines[0])
     )
-    assert "grant the service account get, list, create, update and delete on leases in " in (
-        lines[0]
+    assert (
+        "grant the service account get, list, create, update and delete on leases in " in (lines[0])
     )
     assert "namespace syncer" in lines[0]
     assert token not in done.stderr
