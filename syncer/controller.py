@@ -335,13 +335,28 @@ class Controller:
             with self.shards.working(name) as mine:
                 if not mine:
                     return True  # not (or no longer) this replica's: its holder does it
-                self.fence()
-                return self._run_app_fenced(name, reasons)
+                try:
+                    self.fence()
+                    return self._run_app_fenced(name, reasons)
+                except errors.Fenced as err:
+                    # The shard's renewal is late (a busy replica) or it was lost: not
+                    # the app's failure, so no backoff; asked again after a lease round,
+                    # it runs if the shard is still held, else its new holder runs it.
+                    log.warning("app=%s work dropped: %s", name, err)
+                    self._again(name, after=self.shards.settings.retry_period)
+                    return True
         except errors.Fenced as err:
             # Not the app's failure: nothing is recorded. The elector notices too and
             # ends leading; if it renews instead, the queue's retry does the work.
             log.warning("app=%s work dropped: %s", name, err)
             return False
+
+    def _again(self, name: str, *, after: float) -> None:
+        if self._jobs is not None and not self._stopping:
+            self._jobs.once(
+                f"fenced:{name}", at=time.time() + after,
+                func=lambda: self._queue.request(name, "retry"),
+            )  # fmt: skip
 
     def _run_app_fenced(self, name: str, reasons: frozenset[str]) -> bool:
         outcome = self.reconciler.reconcile(

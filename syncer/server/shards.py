@@ -333,6 +333,9 @@ class ShardSet:
 
     def cycle(self) -> None:
         """One round: look, renew, give back, take (public for tests)."""
+        # Renewals first: under load a round may take seconds, and what is held must
+        # not lapse while the rest of the round looks around.
+        self._renew_held()
         began = self._clock()
         try:
             records = self._client.list(selector=f"{GROUP_LABEL}={self.settings.prefix}")
@@ -344,7 +347,6 @@ class ShardSet:
         self._heartbeat(began)
         if self._check_counts():
             return
-        self._renew_held()
         gained, lost = self._rebalance()
         self._forget_gone()
         if gained or lost:
