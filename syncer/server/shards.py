@@ -162,14 +162,13 @@ class ShardSet:
             return sorted(self._held)
 
     def owns(self, app: str) -> bool:
-        """Whether new work on ``app`` may start here: its shard is held, not being
-        given back, and renewed within the deadline."""
+        """Whether work on ``app`` is this replica's: its shard is held and not being
+        given back. (Whether the holding is fresh enough to write is ``fence``'s
+        question: a late renewal delays work, it does not hand it to anyone else.)"""
         shard = self.shard_of(app)
         with self._lock:
             held = self._held.get(shard)
-            if held is None or held.draining:
-                return False
-            return self._clock() - held.renewed_at < self.settings.renew_deadline
+            return held is not None and not held.draining
 
     @contextlib.contextmanager
     def working(self, app: str) -> Iterator[bool]:

@@ -33,8 +33,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -48,7 +46,8 @@ import urllib3
 from syncer import sharding
 from tests.kubecluster import cluster as kube_cluster
 from tests.kubecluster import kubeconfig
-from tests.servers import git_http, lifecycle
+from tests.server.replicas import ShardReplica
+from tests.servers import git_http
 
 NAMESPACE = "syncer"
 HOOK = "bench-hook"
@@ -65,40 +64,16 @@ def wait_until(
         time.sleep(every)
 
 
-class Replica:
-    def __init__(self, identity: str, *, config: Path, work: Path, shards: int) -> None:
-        self.identity = identity
-        self.port = lifecycle.free_port()
-        self.log = work / f"{identity}.log"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "syncer", "--log-level=info", "run", "-c", str(config),
-                f"--listen=127.0.0.1:{self.port}", "--webhook-listen=127.0.0.1:0", "--grace=5",
-                f"--shards={shards}", f"--shard-identity={identity}",
-                f"--shard-advertise-url=http://127.0.0.1:{self.port}",
-            ],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), text=True,
-            env={**os.environ, "BENCH_HOOK": HOOK},
-        )  # fmt: skip
+def replica(identity: str, *, config: Path, work: Path, shards: int) -> ShardReplica:
+    return ShardReplica(identity, config=config, work=work, shards=shards, env={"BENCH_HOOK": HOOK})
 
-    def webhook_url(self) -> str:
-        found = re.search(r"webhooks on (http://[^\s,]+)", self.log.read_text())
-        return found.group(1) if found else ""
 
-    def memory_mib(self) -> tuple[float, float]:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-        return rss / 1024, peak / 1024
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(RSS, peak RSS) of a process in MiB, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return rss / 1024, peak / 1024
 
 
 def holders(cluster: Any, shards: int) -> dict[int, str]:
@@ -150,7 +125,7 @@ def main() -> None:
         base = Path(tmp)
         git = git_http.GitHTTPServer(root=base / "git")
         cluster = kube_cluster.RealCluster("bench", workload_delay=0.02).start()
-        started: list[Replica] = []
+        started: list[ShardReplica] = []
         try:
             run(args, base=base, git=git, cluster=cluster, started=started)
         finally:
@@ -160,7 +135,7 @@ def main() -> None:
             git.stop()
 
 
-def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[Replica]) -> None:
+def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardReplica]) -> None:
     config_path = kubeconfig.write(
         base / "kubeconfig", [kubeconfig.Entry(cluster.name, cluster.url, cluster.token)]
     )
@@ -200,7 +175,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[Replica]
 
     began = time.monotonic()
     started += [
-        Replica(f"replica-{n}", config=config, work=base, shards=args.shards)
+        replica(f"replica-{n}", config=config, work=base, shards=args.shards)
         for n in range(args.replicas)
     ]
     wait_until(
@@ -268,9 +243,9 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[Replica]
     )
 
     # 2. Memory.
-    for replica in started:
-        rss, peak = replica.memory_mib()
-        print(f"  {replica.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
+    for running in started:
+        rss, peak = memory_mib(replica.proc.pid)
+        print(f"  {running.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
 
     # 3. Takeover of a dead replica's shards by the others and a new one.
     victim = started[-1]
@@ -278,7 +253,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[Replica]
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     killed = time.monotonic()
-    newcomer = Replica("replica-new", config=config, work=base, shards=args.shards)
+    newcomer = replica("replica-new", config=config, work=base, shards=args.shards)
     started.append(newcomer)
     alive = {r.identity for r in started if r.proc.poll() is None}
     wait_until(

@@ -26,7 +26,6 @@ import hmac
 import itertools
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from syncer.apply import client as kube_client
 from syncer.config import model
 from syncer.state import kube, kubeobjects
 from tests import waiting
-from tests.servers import lifecycle
+from tests.server.replicas import ShardReplica
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -72,45 +71,31 @@ def configmap(i: int) -> str:
     )
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> None:
-    assert waiting.eventually(condition, timeout=timeout, every=0.5), f"not reached: {what}"
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.5
+) -> None:
+    assert waiting.eventually(condition, timeout=timeout, every=every), f"not reached: {what}"
 
 
-class Replica:
-    def __init__(self, identity: str, *, config: Path, work: Path) -> None:
-        self.identity = identity
-        self.port = lifecycle.free_port()
-        self.log = work / f"{identity}.log"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "syncer", "--log-level=info", "run", "-c", str(config),
-                f"--listen=127.0.0.1:{self.port}", "--webhook-listen=127.0.0.1:0", "--grace=5",
-                f"--shards={SHARDS}", f"--shard-identity={identity}",
-                f"--shard-advertise-url=http://127.0.0.1:{self.port}",
-                f"--shard-lease-duration={LEASE:g}", "--shard-renew-deadline=4",
-                "--shard-retry-period=1",
-            ],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), text=True,
-            env={**os.environ, "SYNCER_TEST_API": API_TOKEN, "SYNCER_TEST_HOOK": HOOK_SECRET},
-        )  # fmt: skip
+def all_rolled_out(cluster: Any) -> bool:
+    """Every app has a document, and every document a finished rollout (one LIST)."""
+    docs = app_docs(cluster)
+    return len(docs) == APPS and all(finished(d) for d in docs.values())
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
-    def webhook_url(self) -> str:
-        found = re.search(r"webhooks on (http://[^\s,]+)", self.log.read_text())
-        assert found, self.log.read_text()[-2000:]
-        return found.group(1)
+def replica(identity: str, *, config: Path, work: Path) -> ShardReplica:
+    return ShardReplica(
+        identity, config=config, work=work, shards=SHARDS,
+        env={"SYNCER_TEST_API": API_TOKEN, "SYNCER_TEST_HOOK": HOOK_SECRET},
+        extra=(f"--shard-lease-duration={LEASE:g}", "--shard-renew-deadline=4",
+               "--shard-retry-period=1"),
+    )  # fmt: skip
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+
+def held(cluster: Any, replicas: tuple[ShardReplica, ...]) -> list[int]:
+    """How many shards each of ``replicas`` holds, fewest first."""
+    holders = [h for h, _t in shard_holders(cluster).values()]
+    return sorted(holders.count(r.identity) for r in replicas)
 
 
 @pytest.fixture
@@ -180,17 +165,14 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
     cluster, config, work = setup
     repo_url = yaml.safe_load(config.read_text())["sources"][0]["git"]["url"]
     since = time.time() - 1
-    started: list[Replica] = []
+    started: list[ShardReplica] = []
     try:
-        a, b, c = (Replica(i, config=config, work=work) for i in IDENTITIES[:3])
+        a, b, c = (replica(i, config=config, work=work) for i in IDENTITIES[:3])
         started += [a, b, c]
 
         # The three split the shards 4/4/4 and start rolling out.
         wait_for(
-            lambda: sorted(
-                sum(1 for h, _t in shard_holders(cluster).values() if h == r.identity)
-                for r in (a, b, c)
-            ) == [4, 4, 4],
+            lambda: held(cluster, (a, b, c)) == [4, 4, 4],
             timeout=120, what="3 replicas holding 4 shards each",
         )  # fmt: skip
         c_shards = sorted(s for s, (h, _t) in shard_holders(cluster).items() if h == c.identity)
@@ -232,21 +214,17 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
             assert acquired <= killed_at + LEASE + SLACK, (s, spec, killed_at)
 
         # ... and complete every rollout it left: each app once, everything there.
+        # (Looked at every few seconds: a LIST of every state Secret is not free.)
         wait_for(
-            lambda: all(finished(d) for d in app_docs(cluster).values())
-            and len(app_docs(cluster)) == APPS,
-            timeout=900, what="every app rolled out",
-        )  # fmt: skip
+            lambda: all_rolled_out(cluster), timeout=1200, what="every app rolled out", every=3.0
+        )
 
         # A fourth replica joins and gets a share: 3 shards each.
-        d = Replica(IDENTITIES[3], config=config, work=work)
+        d = replica(IDENTITIES[3], config=config, work=work)
         started.append(d)
         wait_for(
-            lambda: sorted(
-                sum(1 for h, _t in shard_holders(cluster).values() if h == r.identity)
-                for r in (a, b, d)
-            ) == [4, 4, 4],
-            timeout=120, what="D taking over a share",
+            lambda: held(cluster, (a, b, d)) == [4, 4, 4], timeout=120,
+            what="D taking over a share",
         )  # fmt: skip
         d_shards = [s for s, (h, _t) in shard_holders(cluster).items() if h == d.identity]
         assert d_shards
@@ -260,6 +238,15 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
             ),
             timeout=300, what="D reconciling its apps",
         )  # fmt: skip
+
+        # A one-shot `syncer sync` would write beside the replicas: refused, naming them.
+        refused = subprocess.run(
+            [sys.executable, "-m", "syncer", "sync", "-c", str(config), d_apps[0]],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 3, refused.stderr
+        assert "syncer replicas with shards (" in refused.stderr
+        assert "ask them instead (--server), or stop them first" in refused.stderr
 
         # Asked of any replica, an app's status names its owner; an action on it is
         # carried out by the owner (forwarded), a webhook reaches every replica.

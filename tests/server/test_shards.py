@@ -254,3 +254,22 @@ def test_app_state_written_under_an_older_term_is_refused() -> None:
     later_a = {**stamp_b, "holder": "a", "term": 5}
     kube.record_writer(doc, later_a, now=13.0, where="web")
     assert [w["holder"] for w in doc["writers"]] == ["b", "a"]
+
+
+def test_a_late_renewal_delays_work_on_a_shard_it_does_not_drop_it() -> None:
+    leases, clock = Leases(), Clock()
+    a = replica(leases, clock, "a")
+    rounds([a], clock, n=2)
+    app = "app-1"
+    # Renewals late (a busy replica): past the renew deadline, the shard still held.
+    clock.now += 11.0
+    with a.working(app) as mine:
+        # Still this replica's work (nobody else may take the shard yet) ...
+        assert mine is True
+        # ... but nothing is written until a renewal succeeds again.
+        with pytest.raises(errors.Fenced, match="renew deadline"):
+            a.fence()
+    a.cycle()
+    with a.working(app) as mine:
+        assert mine is True
+        a.fence()
