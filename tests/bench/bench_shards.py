@@ -244,7 +244,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
 
     # 2. Memory.
     for running in started:
-        rss, peak = memory_mib(replica.proc.pid)
+        rss, peak = memory_mib(running.proc.pid)
         print(f"  {running.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
 
     # 3. Takeover of a dead replica's shards by the others and a new one.
