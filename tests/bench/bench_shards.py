@@ -27,9 +27,6 @@ comparing runs, and say what was run.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
-import json
 import os
 import re
 import signal
@@ -196,12 +193,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     # Every repository: one webhook per repository (each names one).
     cycle_began = time.monotonic()
     for repo in repos:
-        body = json.dumps({"url": repo.url}).encode()
-        signature = "sha256=" + hmac.new(HOOK.encode(), body, hashlib.sha256).hexdigest()
-        answer = requests.post(
-            f"{started[0].webhook_url()}/webhooks/generic", data=body,
-            headers={"X-Signature-256": signature}, timeout=60,
-        )  # fmt: skip
+        answer = started[0].git_webhook(repo.url, secret=HOOK)
         assert answer.status_code == 202, answer.text
     # Each replica polls every repository one of its apps reads.
     owners: dict[str, set[int]] = {r.identity: set() for r in started}

@@ -21,10 +21,7 @@ User-Agent), and ``python -m syncer run`` processes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -264,12 +261,7 @@ def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) ->
             timeout=60, what="the sync request recorded by the owner",
         )  # fmt: skip
         assert app_docs(cluster)[d_app]["writers"][-1]["holder"] == d.identity
-        body = json.dumps({"url": repo_url}).encode()
-        signature = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        hooked = requests.post(
-            f"{a.webhook_url()}/webhooks/generic", data=body,
-            headers={"X-Signature-256": signature}, timeout=30,
-        )  # fmt: skip
+        hooked = a.git_webhook(repo_url, secret=HOOK_SECRET)
         assert hooked.status_code == 202, hooked.text
         relayed = [
             line for line in a.log.read_text().splitlines()

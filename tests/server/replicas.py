@@ -4,6 +4,9 @@ in its own work directory with its own state file, all on one test cluster (the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import signal
@@ -144,6 +147,15 @@ class ShardReplica:
         found = re.search(r"webhooks on (http://[^\s,]+)", self.log.read_text())
         assert found, self.log.read_text()[-2000:]
         return found.group(1)
+
+    def git_webhook(self, url: str, *, secret: str) -> requests.Response:
+        """A signed generic webhook saying that the Git repository ``url`` moved."""
+        body = json.dumps({"url": url}).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return requests.post(
+            f"{self.webhook_url()}/webhooks/generic", data=body,
+            headers={"X-Signature-256": signature}, timeout=60,
+        )  # fmt: skip
 
     def stop(self, *, timeout: float = 60.0) -> None:
         if self.proc.poll() is None:
