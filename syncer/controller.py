@@ -24,6 +24,13 @@ rebuilt, added and changed apps queued. It is reached from ``reload_config`` (ca
 ``syncer.reload.Watcher`` in ``syncer run``) and from ``load_tenant_apps`` (a poll of a
 repository holding a tenant's ``appsFrom`` saw a new commit): both compose the config
 file's apps with each tenant's last good set (``syncer.reconcile.tenantapps``).
+
+With shards (``syncer run --shards``, ``shard``), the controller works only on the apps
+of the shards its ``syncer.server.shards.ShardSet`` holds: poll jobs only for the Git
+and image repositories those apps use, drift jobs only for them, each reconcile inside
+``ShardSet.working`` (dropped unless the shard is still held; a shard being given back
+waits for it), and ``shards_changed`` rebuilds the jobs and queues the apps of shards
+gained (which resumes the rollouts their previous holder left open).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from syncer.reconcile import removed as removed_
 from syncer.reconcile import target as target_
 from syncer.reconcile import tenantapps as tenantapps_
 from syncer.reconcile import writeback as reconcile_writeback
+from syncer.server import shards as shards_
 from syncer.state import records
 from syncer.state import store as store_
 
@@ -131,6 +139,48 @@ class Controller:
         self._acting = False
         """From ``start`` on: may write to the state (a standby does not)."""
         self._stopping = False
+        self.shards: shards_.ShardSet | None = None
+
+    # --- shards -------------------------------------------------------------------------
+    def shard(self, shards: shards_.ShardSet) -> None:
+        """Work only on the apps of the shards ``shards`` holds (before ``start``)."""
+        self.shards = shards
+
+    def mine(self, name: str) -> bool:
+        """Whether this replica works on ``name`` (always, without shards)."""
+        return self.shards is None or self.shards.owns(name)
+
+    def _my_apps(self) -> tuple[model.App, ...]:
+        if self.shards is None:
+            return self.config.apps
+        held = set(self.shards.held())
+        return tuple(a for a in self.config.apps if self.shards.shard_of(a.name) in held)
+
+    def shards_changed(self, gained: frozenset[int], lost: frozenset[int]) -> None:
+        """Shards came or went (``ShardSet``'s callback): jobs follow the apps held now,
+        and the apps of gained shards are queued (resuming open rollouts)."""
+        shards = self.shards
+        if shards is None or not self._started or self._stopping:
+            return
+        with self._lock:
+            old_jobs = set(self._jobs.ids())
+            kept = set(self._add_config_jobs()) | {"removed-apps"}
+            for job_id in sorted(old_jobs - kept):
+                self._jobs.remove(job_id)
+            apps = self.config.apps
+        counts = {s: 0 for s in range(shards.settings.shards)}
+        for app in apps:
+            counts[shards.shard_of(app.name)] += 1
+        shards.count_apps(lambda s: counts.get(s, 0))
+        gained_apps = [a for a in apps if shards.shard_of(a.name) in gained]
+        self._declare(tuple(gained_apps))
+        for app in gained_apps:
+            self._queue.request(app.name, "startup")
+        log.info(
+            "shards changed gained=%s lost=%s apps_gained=%d held=%s",
+            ",".join(map(str, sorted(gained))) or "-", ",".join(map(str, sorted(lost))) or "-",
+            len(gained_apps), ",".join(map(str, shards.held())) or "-",
+        )  # fmt: skip
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -162,8 +212,8 @@ class Controller:
         # Only the controller that acts reports its apps (a standby does not start one).
         metrics.APPS.watch(self.app_facts)
         metrics.WATCHES.watch(self.watch_status)
-        self._declare(self.config.apps)
-        for app in self.config.apps:
+        self._declare(self._my_apps())
+        for app in self._my_apps():
             self._queue.request(app.name, "startup")
         log.info(
             "controller started apps=%d git_jobs=%d image_jobs=%d workers=%d",
@@ -187,7 +237,7 @@ class Controller:
                 func=lambda repo=repo: self._poll_image(repo),
             )  # fmt: skip
             added.append(f"image:{repo}")
-        for app in self.config.apps:
+        for app in self._my_apps():
             self._jobs.add(
                 f"drift:{app.name}", every=app.sync.drift_interval, jitter=settings.jitter,
                 spread=True, func=lambda name=app.name: self._queue.request(name, "drift"),
@@ -333,6 +383,8 @@ class Controller:
             *((n, "app added") for n in decision.added),
             *((n, "app changed") for n in decision.changed),
         ]:
+            if not self.mine(name):
+                continue  # its shard's holder records and queues it
             origin = self._apps[name].origin
             where = f" (tenant {self._apps[name].tenant}: {origin})" if origin else ""
             self.store.record(app=name, kind="config", message=f"{cause}: {why}{where}")
@@ -369,14 +421,19 @@ class Controller:
 
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
+        used = {a.source for a in self._my_apps()}
+        # Every replica reads the teams' app files, so that all compose the same config.
+        used |= {t.apps_from.source for t in self.config.tenants if t.apps_from is not None}
         for source in self.config.sources:
+            if self.shards is not None and source.name not in used:
+                continue  # no app of this replica's shards reads it
             url = source.url
             jobs[url] = min(jobs.get(url, source.interval), source.interval)
         return jobs
 
     def _image_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
-        for app in self.config.apps:
+        for app in self._my_apps():
             for image in app.images:
                 repo = inputs_.normalise_repository(image.repository)
                 jobs[repo] = min(jobs.get(repo, image.interval), image.interval)
@@ -389,13 +446,34 @@ class Controller:
             # objects are the removed-apps job's).
             return True
         try:
-            self.fence()  # no work starts without a valid lease
-            return self._run_app_fenced(name, reasons)
+            if self.shards is None:
+                self.fence()  # no work starts without a valid lease
+                return self._run_app_fenced(name, reasons)
+            with self.shards.working(name) as mine:
+                if not mine:
+                    return True  # not (or no longer) this replica's: its holder does it
+                try:
+                    self.fence()
+                    return self._run_app_fenced(name, reasons)
+                except errors.Fenced as err:
+                    # The shard's renewal is late (a busy replica) or it was lost: not
+                    # the app's failure, so no backoff; asked again after a lease round,
+                    # it runs if the shard is still held, else its new holder runs it.
+                    log.warning("app=%s work dropped: %s", name, err)
+                    self._again(name, after=self.shards.settings.retry_period)
+                    return True
         except errors.Fenced as err:
             # Not the app's failure: nothing is recorded. The elector notices too and
             # ends leading; if it renews instead, the queue's retry does the work.
             log.warning("app=%s work dropped: %s", name, err)
             return False
+
+    def _again(self, name: str, *, after: float) -> None:
+        if self._jobs is not None and not self._stopping:
+            self._jobs.once(
+                f"fenced:{name}", at=time.time() + after,
+                func=lambda: self._queue.request(name, "retry"),
+            )  # fmt: skip
 
     def _run_app_fenced(self, name: str, reasons: frozenset[str]) -> bool:
         outcome = self.reconciler.reconcile(
@@ -420,7 +498,8 @@ class Controller:
     def _poll_git(self, url: str) -> None:
         changed = sorted(self.inputs.poll_repository(url))
         for name in changed:
-            self._queue.request(name, f"git:{url}")
+            if self.mine(name):
+                self._queue.request(name, f"git:{url}")
         # The same poll (one ls-remote per repository) tells whether a tenant's app
         # files moved: a new commit is read, and a valid set of apps replaces the last.
         read = {s.commit for s in self.tenant_apps.status.values()}
@@ -433,7 +512,7 @@ class Controller:
                 continue
             error = self.inputs.source_error(source.name)
             for app in self.config.apps:
-                if app.source == source.name:
+                if app.source == source.name and self.mine(app.name):
                     self.reconciler.note_source_poll(app.name, source=source.name, error=error)
         if moved:
             # A source moved: snapshots of commits nothing is at any more can go.
@@ -441,11 +520,12 @@ class Controller:
 
     def _poll_image(self, repository: str) -> None:
         for name in sorted(self.inputs.poll_images(repository)):
-            self._queue.request(name, f"image:{repository}")
+            if self.mine(name):
+                self._queue.request(name, f"image:{repository}")
         # A failing poll shows in the apps' status (Degraded) and history, and clears
         # when the registry answers again; what the apps run is left as it is.
         failing = self.inputs.image_poll_errors(repository)
-        for name in self.inputs.apps_on(repository):
+        for name in [n for n in self.inputs.apps_on(repository) if self.mine(n)]:
             self.reconciler.note_image_poll(name, repository=repository, error=failing.get(name))
 
     def sync_all(
@@ -516,7 +596,11 @@ class Controller:
                 name for name, s in self.tenant_apps.status.items() if not s.loaded_commit
             )
         outcomes = removed_.collect(
-            config=self.config, store=self.store, parts=self.parts, unknown_tenants=unknown
+            config=self.config,
+            store=self.store,
+            parts=self.parts,
+            unknown_tenants=unknown,
+            only=self.mine,
         )
         for r in outcomes:
             self.reconciler.progress(f"{r.app} (removed) -> {r.cluster}: {r.message}")
@@ -584,7 +668,7 @@ class Controller:
 
     def app_facts(self) -> list[metrics.AppFacts]:
         """Each app's status, sync status and pending approvals, for a metrics scrape."""
-        return [self._facts(app.name) for app in self.config.apps]
+        return [self._facts(app.name) for app in self._my_apps()]
 
     def _facts(self, name: str) -> metrics.AppFacts:
         # One read round: a store kept in a cluster answers the app's questions with one
@@ -672,6 +756,7 @@ class Controller:
             "stages": stages,
             "warnings": self._warnings(name, desired),
             "holds": [h.to_dict() for h in self.store.holds(name)],
+            **self._owner(name),
             **self._write_back(name, desired),
             **self._origin(name),
         }
@@ -682,6 +767,17 @@ class Controller:
         if app is None or not app.tenant:
             return {}
         return {"tenant": app.tenant, **({"origin": app.origin} if app.origin else {})}
+
+    def _owner(self, name: str) -> dict[str, Any]:
+        """With shards: ``owner``, the replica holding the app's shard now (as this
+        replica last saw the Leases; from the state's last write when not running)."""
+        if self.shards is not None:
+            holder, _url = self.shards.owner(name)
+            return {"owner": holder, "shard": self.shards.shard_of(name)}
+        found = self.store.writer(name)
+        if found is None:
+            return {}
+        return {"owner": str(found["holder"]), "shard": int(found["shard"])}
 
     def _write_back(self, name: str, desired: str) -> dict[str, Any]:
         found = reconcile_writeback.status(store=self.store, app=self._apps[name], desired=desired)
@@ -895,6 +991,8 @@ class Controller:
         except errors.SyncerError as err:
             return False, f"state unavailable: {err}"
         reason = f"running: {len(self.config.apps)} apps"
+        if self.shards is not None:
+            reason += f"; {self.shards.describe()}"
         polled = sorted(
             f"{w['cluster']}/{w['kind']}{' in ' + w['namespace'] if w['namespace'] else ''}"
             f" ({w['state']})"

@@ -184,6 +184,26 @@ WEBHOOKS = _counter(
     "forwarded, busy, error).",
     ["kind", "result"],
 )
+SHARD_HELD = _gauge(
+    "syncer_shard_held",
+    "1 while this replica holds the shard's Lease (syncer run --shards), else 0.",
+    ["shard"],
+)
+SHARD_APPS = _gauge(
+    "syncer_shard_apps",
+    "Apps of the config in the shard, on the replica holding it (0 elsewhere).",
+    ["shard"],
+)
+SHARD_RECONCILES = _counter(
+    "syncer_shard_reconciles_total",
+    "Reconciles this replica ran for apps of the shard.",
+    ["shard"],
+)
+SHARD_TRANSITIONS = _counter(
+    "syncer_shard_lease_transitions_total",
+    "Times this replica took (result=acquired) or gave up (released, lost) a shard Lease.",
+    ["shard", "result"],
+)
 LEADER = _gauge(
     "syncer_leader",
     "1 while this replica holds the leader-election Lease, else 0 (standbys, and every "

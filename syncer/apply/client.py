@@ -677,6 +677,20 @@ class Identity:
         return f"{self.user}{groups}"
 
 
+_IDENTITY: list[str] = []
+
+
+def set_identity(identity: str) -> None:
+    """Name this process in the User-Agent of every cluster request from now on
+    (``syncer/<identity>``): with several replicas, the API server's audit log then says
+    which one wrote what."""
+    _IDENTITY[:] = [identity]
+
+
+def user_agent() -> str:
+    return f"syncer/{_IDENTITY[0]}" if _IDENTITY else "syncer"
+
+
 def connect(
     cluster: model.Cluster,
     *,
@@ -695,7 +709,9 @@ def connect(
     def load() -> k8s_client.ApiClient:
         from kubernetes import client as k8s_client
 
-        return k8s_client.ApiClient(_configuration(cluster, base_dir=base_dir))
+        api = k8s_client.ApiClient(_configuration(cluster, base_dir=base_dir))
+        api.user_agent = user_agent()
+        return api
 
     return ClusterClient(
         name=cluster.name,

@@ -1,7 +1,10 @@
-"""Reading and writing one coordination.k8s.io/v1 Lease, for leader election.
+"""Reading and writing coordination.k8s.io/v1 Leases, for leader election and shards.
 
-``syncer.server.leader`` decides who leads; this module is its only way to the API:
-``LeaseClient.get/create/replace`` with optimistic concurrency (``resourceVersion``).
+``syncer.server.leader`` decides who leads and ``syncer.server.shards`` which replica
+holds which shard; this module is their only way to the API:
+``LeaseClient.get/create/replace`` with optimistic concurrency (``resourceVersion``),
+and for shards ``list`` (by label), ``named`` (a sibling Lease on the same connection)
+and ``delete``.
 It uses the ``kubernetes`` client (which may only be imported under ``syncer/apply/``)
 and turns its exceptions into ``syncer.errors``: a lost race is ``LeaseConflict``,
 missing permissions are ``PermanentError``, an unreachable API is ``TemporaryError``.
@@ -47,9 +50,16 @@ class LeaseRecord:
     holder_url: str = ""
     """Where the holder's HTTP server answers (the ``LEADER_URL_ANNOTATION``), so that
     standbys can forward webhooks and API calls to it; empty when unknown."""
+    name: str = ""
+    """The Lease's name (filled when read; ``LeaseClient`` writes its own name)."""
+    annotations: tuple[tuple[str, str], ...] = ()
+    """Other ``syncer.dev/`` annotations kept with the record (shard count, role)."""
 
 
 LEADER_URL_ANNOTATION = "syncer.dev/leader-url"
+SHARDS_LABEL = "syncer.dev/shards-of"
+"""On every shard and replica-heartbeat Lease of ``syncer run --shards`` (the value: the
+Lease names' prefix), so that one LIST finds them all."""
 
 
 def _micro_time(value: dt.datetime | None) -> str | None:
@@ -79,6 +89,14 @@ def _record(obj: dict[str, Any]) -> LeaseRecord:
         transitions=int(spec.get("leaseTransitions") or 0),
         resource_version=str(metadata.get("resourceVersion") or ""),
         holder_url=str((metadata.get("annotations") or {}).get(LEADER_URL_ANNOTATION) or ""),
+        name=str(metadata.get("name") or ""),
+        annotations=tuple(
+            sorted(
+                (str(k), str(v))
+                for k, v in (metadata.get("annotations") or {}).items()
+                if k != LEADER_URL_ANNOTATION and str(k).startswith("syncer.dev/")
+            )
+        ),
     )
 
 
@@ -86,10 +104,18 @@ class LeaseClient:
     """One Lease ``namespace/name`` in one cluster."""
 
     def __init__(
-        self, *, api_client: k8s_client.ApiClient, namespace: str, name: str, timeout: float
+        self,
+        *,
+        api_client: k8s_client.ApiClient,
+        namespace: str,
+        name: str,
+        timeout: float,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
+        self.labels = dict(labels or {})
+        """Labels written on every create and replace (how ``list`` finds the Lease)."""
         from kubernetes import client as k8s_client
 
         self._api_client = api_client
@@ -104,6 +130,48 @@ class LeaseClient:
 
     def close(self) -> None:
         self._api_client.close()
+
+    def named(self, name: str, *, labels: dict[str, str] | None = None) -> LeaseClient:
+        """Another Lease of the same namespace on this client's connection (closing
+        either closes both)."""
+        return LeaseClient(
+            api_client=self._api_client, namespace=self.namespace, name=name,
+            timeout=self._timeout, labels=self.labels if labels is None else labels,
+        )  # fmt: skip
+
+    def list(self, *, selector: str) -> list[LeaseRecord]:
+        """Every Lease of the namespace with these labels (one request)."""
+        from kubernetes import client as k8s_client
+
+        try:
+            response = self._api.list_namespaced_lease(
+                self.namespace, label_selector=selector, _preload_content=False,
+                _request_timeout=self._timeout,
+            )  # fmt: skip
+        except k8s_client.ApiException as err:
+            raise self._error(err, verb="list", what=f"leases in {self.namespace}") from err
+        except urllib3.exceptions.HTTPError as err:
+            raise self._unreachable(err) from err
+        return [_record(item) for item in json.loads(response.data).get("items") or []]
+
+    def delete(self, record: LeaseRecord) -> bool:
+        """Delete this Lease if it is still at ``record.resource_version``; False when
+        it changed or went meanwhile."""
+        from kubernetes import client as k8s_client
+
+        try:
+            self._api.delete_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self._timeout,
+                body={"preconditions": {"resourceVersion": record.resource_version}},
+                _preload_content=False,
+            )  # fmt: skip
+        except k8s_client.ApiException as err:
+            if err.status in (404, 409):
+                return False
+            raise self._error(err, verb="delete") from err
+        except urllib3.exceptions.HTTPError as err:
+            raise self._unreachable(err) from err
+        return True
 
     def get(self) -> LeaseRecord | None:
         """The Lease, or None when it does not exist yet."""
@@ -159,8 +227,13 @@ class LeaseClient:
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if resource_version:
             metadata["resourceVersion"] = resource_version
+        annotations = dict(record.annotations)
         if record.holder_url:
-            metadata["annotations"] = {LEADER_URL_ANNOTATION: record.holder_url}
+            annotations[LEADER_URL_ANNOTATION] = record.holder_url
+        if annotations:
+            metadata["annotations"] = annotations
+        if self.labels:
+            metadata["labels"] = dict(self.labels)
         spec = {
             "holderIdentity": record.holder,
             "leaseDurationSeconds": record.duration,
@@ -175,20 +248,26 @@ class LeaseClient:
             "spec": {k: v for k, v in spec.items() if v is not None},
         }
 
-    def _error(self, err: k8s_client.ApiException, *, verb: str) -> errors.SyncerError:
+    def _error(
+        self, err: k8s_client.ApiException, *, verb: str, what: str = ""
+    ) -> errors.SyncerError:
         message = _status_message(err)
+        where = what or self.where
         if err.status == 409:
-            return LeaseConflict(f"{self.where}: changed by someone else ({message})")
+            return LeaseConflict(f"{where}: changed by someone else ({message})")
         if err.status in (401, 403):
+            verbs = (
+                "get, list, create, update and delete" if self.labels else "get, create and update"
+            )
             return errors.PermanentError(
-                f"{self.where}: {verb} refused ({err.status} {message}); grant the service "
-                "account get, create and update on leases in that namespace"
+                f"{where}: {verb} refused ({err.status} {message}); grant the service "
+                f"account {verbs} on leases in namespace {self.namespace}"
             )
         if err.status == 404:
-            return errors.PermanentError(f"{self.where}: {message} (does the namespace exist?)")
+            return errors.PermanentError(f"{where}: {message} (does the namespace exist?)")
         if err.status in (429, 500, 502, 503, 504):
-            return errors.TemporaryError(f"{self.where}: {verb} failed ({err.status} {message})")
-        return errors.SyncerError(f"{self.where}: {verb} failed ({err.status} {message})")
+            return errors.TemporaryError(f"{where}: {verb} failed ({err.status} {message})")
+        return errors.SyncerError(f"{where}: {verb} failed ({err.status} {message})")
 
     def _unreachable(self, err: Exception) -> errors.TemporaryError:
         return errors.TemporaryError(
@@ -210,6 +289,7 @@ def connect(
     name: str,
     base_dir: str = ".",
     timeout: float = 10.0,
+    labels: dict[str, str] | None = None,
 ) -> LeaseClient:
     """A ``LeaseClient`` for ``namespace/name`` in ``cluster`` (kubeconfig or in-cluster).
 
@@ -243,4 +323,5 @@ def connect(
         namespace=namespace,
         name=name,
         timeout=timeout,
+        labels=labels,
     )

@@ -10,6 +10,7 @@ the helper threads make are counted as the calling sync's own (``Stats.mine``).
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -41,7 +42,9 @@ def run(stats: throttle.Stats, calls: Sequence[Callable[[], T]]) -> list[Outcome
 
     workers = min(PARALLELISM, len(calls))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="apply") as pool:
-        done = list(pool.map(counted, calls))
+        # Copies of this thread's context: the shard fence knows whose write it is.
+        futures = [pool.submit(contextvars.copy_context().run, counted, c) for c in calls]
+        done = [f.result() for f in futures]
     outcomes = []
     for outcome, requests, writes in done:
         stats.credit(requests, writes)

@@ -133,6 +133,10 @@ COLUMNS = (
 """One row per app and cluster (an app with no cluster yet has one row); ``-o wide``
 adds what runs there and its error, like ``kubectl get -o wide``."""
 
+OWNER = output.Column("OWNER", lambda r: r["app"].get("owner") or "-")
+"""With shards (``syncer run --shards``): the replica working on the app, shown when
+any app has one."""
+
 
 def text(apps: list[dict[str, Any]], *, wide: bool = False) -> str:
     """The table, then, per app, what holds it and what is wrong (one line each)."""
@@ -140,7 +144,8 @@ def text(apps: list[dict[str, Any]], *, wide: bool = False) -> str:
         return "no apps configured"
     rows = [{"app": a, "cluster": c} for a in apps for c in (a["clusters"] or [{}])]
     notes = [f"{a['name']}: {note}" for a in apps for note in _notes(a, wide=wide)]
-    blocks = [output.table(rows, COLUMNS, wide=wide), "\n".join(notes)]
+    columns = (*COLUMNS, OWNER) if any(a.get("owner") for a in apps) else COLUMNS
+    blocks = [output.table(rows, columns, wide=wide), "\n".join(notes)]
     return "\n\n".join(b for b in blocks if b)
 
 

@@ -16,6 +16,7 @@ the reconcile returns; other apps are not affected.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import dataclasses
 import datetime as dt
 import logging
@@ -610,8 +611,13 @@ class Reconciler:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"app-{app.name}"
         ) as pool:
+            # Each worker runs in a copy of this thread's context: the shard fence asked
+            # before its cluster writes knows which app it works for (syncer.sharding).
             futures = {
-                pool.submit(runner.run, target=t, cluster=by_name[t.cluster]): t for t in todo
+                pool.submit(
+                    contextvars.copy_context().run, runner.run, target=t, cluster=by_name[t.cluster]
+                ): t
+                for t in todo
             }
             for future in concurrent.futures.as_completed(futures):
                 t = futures[future]
@@ -657,14 +663,16 @@ class Reconciler:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"drift-{app.name}"
         ) as pool:
-            found = list(
-                pool.map(
-                    lambda item: runners[item[0].name in no_heal].drift(
-                        cluster=item[0], release_id=item[1]
-                    ),
-                    todo,
+            submitted = [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    runners[c.name in no_heal].drift,
+                    cluster=c,
+                    release_id=release_id,
                 )
-            )
+                for c, release_id in todo
+            ]
+            found = [f.result() for f in submitted]
         unreachable = {e.cluster for e in self.store.errors(app.name) if e.stage == "cluster"}
         for r in found:
             if r.cluster in unreachable and not r.error:

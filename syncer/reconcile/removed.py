@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from syncer import errors
@@ -100,13 +101,17 @@ def collect(
     store: store_.Store,
     parts: parts_.Parts,
     unknown_tenants: frozenset[str] = frozenset(),
+    only: Callable[[str], bool] = lambda _app: True,
 ) -> list[Removal]:
     """Delete (or report) the objects of every removed app, on every cluster. Apps last
     applied from the files of one of ``unknown_tenants`` (whose appsFrom has not been
-    read successfully yet) are left alone: they are not known to be removed."""
+    read successfully yet) are left alone: they are not known to be removed. Only
+    the apps ``only`` accepts (with shards, the apps of this replica's shards)."""
     clusters = {c.name: c for c in config.clusters}
     outcomes: list[Removal] = []
     for app, inventories in sorted(removed_apps(config=config, store=store).items()):
+        if not only(app):
+            continue
         applied = last_applied(store=store, app=app)
         if applied.get("origin") and applied.get("tenant") in unknown_tenants:
             log.info(

@@ -1,5 +1,8 @@
 """Standby → leader: handing a request that only the leader can act on to the leader.
 
+With shards, the same hop takes an API action on an app to the replica holding the
+app's shard, and a webhook to every other live replica (each polls for its own apps).
+
 With leader election, every replica serves HTTP but only the leader polls and rolls
 out. ``syncer.server.http`` asks its ``LeaderView`` (the ``LeaderElector``) whether
 another replica leads and where it answers; after a webhook or API POST has been
@@ -31,12 +34,21 @@ _HOP_BY_HOP = frozenset(
 
 
 class LeaderView(Protocol):
-    """What the server needs of ``syncer.server.leader.LeaderElector``."""
+    """What the server needs of ``syncer.server.leader.LeaderElector`` (one replica
+    acts) or ``syncer.server.shards.ShardSet`` (each acts on its shards' apps)."""
 
     @property
     def is_leader(self) -> bool: ...
 
     def leader_url(self) -> str | None: ...
+
+    def owner_url(self, app: str) -> str | None:
+        """Where a request about ``app`` is acted on, when not here."""
+        ...
+
+    def peers(self) -> list[str]:
+        """Other replicas a webhook is relayed to as well (each acts on its own apps)."""
+        ...
 
     def describe(self) -> str: ...
 

@@ -383,13 +383,38 @@ class HttpServer:
             names.update(dict.fromkeys(found))
         return list(names)
 
-    def forward_if_standby(self, headers: webhooks.Headers) -> None:
-        """Raise ``_Forward`` when another replica leads and says where it answers."""
+    def forward_if_standby(self, headers: webhooks.Headers, *, app: str = "") -> None:
+        """Raise ``_Forward`` when another replica leads (or, with shards, holds
+        ``app``'s shard) and says where it answers."""
         if self.leader is None or headers.get(forward.FORWARDED_HEADER):
             return
-        url = self.leader.leader_url()
+        url = self.leader.owner_url(app) if app else self.leader.leader_url()
         if url:
             raise _Forward(url)
+
+    def relay_to_peers(
+        self, *, path: str, headers: Any, body: bytes, answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        """With shards, a webhook is acted on by every replica for its own apps: send it
+        on to the others (marked, so it goes no further) and merge what they triggered."""
+        if self.leader is None or headers.get(forward.FORWARDED_HEADER):
+            return answer
+        triggered = dict.fromkeys(answer.get("triggered") or [])
+        for peer in self.leader.peers():
+            try:
+                status, out, _type = forward.relay(
+                    leader=peer, method="POST", path=path, headers=headers.items(), body=body
+                )
+            except forward.LeaderUnreachable:
+                continue  # it polls on its own schedule; logged by relay
+            if status == 202:
+                try:
+                    triggered.update(dict.fromkeys(json.loads(out).get("triggered") or []))
+                except (ValueError, AttributeError):
+                    continue
+        if not triggered:
+            return answer
+        return {"triggered": list(triggered)}
 
     def ready(self) -> tuple[bool, str]:
         """The controller's readiness while it leads (or without leader election); a
@@ -464,6 +489,9 @@ class _Exchange:
             return _error(answer.status, answer.body, answer.headers, close=answer.close)
         except _Forward as leader:
             return self._proxy(leader=leader.url)
+        except errors.Fenced as err:
+            # With shards: the app's shard is changing hands; its next holder answers.
+            return _error(503, {"error": str(err)}, {"Retry-After": "2"})
         except errors.PermanentError as err:
             return _error(409, {"error": str(err)})
         except errors.TemporaryError as err:
@@ -489,6 +517,13 @@ class _Exchange:
                 kind_name=path[len("/webhooks/") :], headers=self.headers, query=query,
                 read_body=self._body,
             )  # fmt: skip
+            if status == 202 and isinstance(body, dict):
+                # Every replica has the config, so the one that matched here matches
+                # there: with shards each polls for its own apps, so all are told.
+                body = app.relay_to_peers(
+                    path=self.request.target, headers=self.headers, body=self._raw_body,
+                    answer=body,
+                )  # fmt: skip
             return status, _json_bytes(body), "application/json"
         if listener == "webhooks":
             raise _Answer(404, {"error": f"no such path {path}; this port serves /webhooks/<kind>"})
@@ -513,7 +548,8 @@ class _Exchange:
                 status, body = api.get(port=app.port, parts=parts, query=query, user=user)
             else:
                 data = self._json_body()
-                app.forward_if_standby(self.headers)
+                about = parts[1] if len(parts) > 1 and parts[0] == "apps" else ""
+                app.forward_if_standby(self.headers, app=about)
                 status, body = api.post(port=app.port, parts=parts, body=data, user=user)
             return status, _json_bytes(body), "application/json"
         raise _Answer(404, {"error": f"no such path {path}"})

@@ -179,6 +179,14 @@ class LeaderElector:
                 return None
             return observed.holder_url or None
 
+    def owner_url(self, app: str) -> str | None:
+        """The leader acts on every app."""
+        return self.leader_url()
+
+    def peers(self) -> list[str]:
+        """Standbys act on nothing: a webhook goes to the leader only."""
+        return []
+
     def fence(self) -> None:
         """Return only while this replica may write: it leads, and its last successful
         renewal began less than ``renew_deadline`` ago by its own clock; otherwise raise

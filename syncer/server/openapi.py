@@ -121,6 +121,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "SOURCE:PATH of the tenant's file defining it (appsFrom);"
                 " absent for the config file's own apps",
             },
+            # With shards: the replica holding the app's shard, and the shard.
+            "owner": STR,
+            "shard": {"type": "integer"},
         },
     ),
     "Me": _obj(

@@ -83,6 +83,8 @@ class KubeStore:
         self._closed = False
         self._apps_by_number: dict[int, str] = {}
         self._apps_by_id: dict[int, str] = {}
+        self._stamp: Callable[[str], dict[str, Any]] | None = None
+        self._owns: Callable[[str], bool] = lambda _app: True
         # Reading the index first says at once when the namespace, the permissions or
         # the cluster are wrong, naming them, instead of at the first rollout.
         self.objects.update(INDEX, kind="index", new=lambda: {"nextApp": 1}, change=lambda d: None)
@@ -107,6 +109,14 @@ class KubeStore:
             guard()
 
         client.guard = both
+
+    def shard(self, *, stamp: Callable[[str], dict[str, Any]], owns: Callable[[str], bool]) -> None:
+        """Sharded replicas (``syncer run --shards``): every write of an app's document
+        carries ``stamp(app)`` (its shard Lease, holder and term; ``errors.Fenced`` when
+        this replica does not hold it) and is refused when a later term of that shard
+        wrote the app already; the notification queue is worked only for apps ``owns``
+        says are this replica's."""
+        self._stamp, self._owns = stamp, owns
 
     # --- documents ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -144,11 +154,21 @@ class KubeStore:
 
         self._forget(app)
 
+        stamp = None
+        if self._stamp is not None:
+            mine = self._stamp(app)  # before any request: Fenced unless the shard is ours
+
+            def stamp(data: dict[str, Any]) -> None:
+                record_writer(
+                    data, mine, now=time.time(), where=self.objects.describe(app_secret(app))
+                )
+
         with self._lock_of(app_secret(app)):
             return self.objects.update(
                 app_secret(app), kind="app",
                 new=lambda: new_app(app, number=self._new_number()), change=apply,
                 labels=_app_labels, annotations={APP_ANNOTATION: app[:250]}, shrink=_shrink,
+                stamp=stamp,
             )  # fmt: skip
 
     def _forget(self, app: str) -> None:
@@ -597,6 +617,10 @@ class KubeStore:
 
         self._change(app, change)
 
+    def writer(self, app: str) -> dict[str, Any] | None:
+        found = self._read(app).get("writers") or []
+        return dict(found[-1]) if found else None
+
     def run(self, app: str) -> records.AppRun | None:
         found = self._read(app)["run"]
         if found is None:
@@ -711,6 +735,8 @@ class KubeStore:
         taken = 0
         # One LIST of the apps whose outbox is not empty (none, usually: one small answer).
         for d in sorted(self._apps(f"{OUTBOX_LABEL}=waiting"), key=lambda d: d["app"]):
+            if not self._owns(d["app"]):
+                continue  # another replica's app: its own worker routes it
             events = [records.Event.from_dict(e) for e in d["outbox"][: max(0, limit - taken)]]
             if not events:
                 break
@@ -768,8 +794,10 @@ class KubeStore:
         dropped.extend(no)
 
     def _read_deliveries(self) -> dict[str, dict[str, Any]]:
+        """The deliveries of this replica's apps (every one without sharding)."""
         doc = self.objects.get(DELIVERIES)
-        return dict(doc.data["deliveries"]) if doc is not None else {}
+        found = dict(doc.data["deliveries"]) if doc is not None else {}
+        return {i: x for i, x in found.items() if self._owns(str(x["event"].get("app", "")))}
 
     def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
         found = [
@@ -853,6 +881,34 @@ def _app_labels(d: dict[str, Any]) -> dict[str, str]:
     if d["outbox"]:
         labels[OUTBOX_LABEL] = "waiting"
     return labels
+
+
+WRITERS_KEPT = 20
+"""Entries of an app document's ``writers`` log kept (the newest)."""
+
+
+def record_writer(d: dict[str, Any], stamp: dict[str, Any], *, now: float, where: str) -> None:
+    """Note who writes the app's document (``writers``: one entry per holder and term,
+    with the first and last write and a count), refusing with ``errors.Fenced`` a
+    writer whose shard-Lease term is older than the last one that wrote it: a replica
+    that lost the shard never writes over the one that took it over."""
+    log_ = d.setdefault("writers", [])
+    last = log_[-1] if log_ else None
+    same_lease = last is not None and (last["lease"], last["shards"]) == (
+        stamp["lease"], stamp["shards"],
+    )  # fmt: skip
+    if last is not None and same_lease and int(last["term"]) > int(stamp["term"]):
+        raise errors.Fenced(
+            f"{where} was written under term {last['term']} of {stamp['lease']} by "
+            f"{last['holder']}, after this replica's term {stamp['term']}: writing nothing"
+        )
+    if last is not None and same_lease and (last["holder"], last["term"]) == (
+        stamp["holder"], stamp["term"],
+    ):  # fmt: skip
+        last["last"], last["writes"] = now, int(last["writes"]) + 1
+        return
+    log_.append({**stamp, "first": now, "last": now, "writes": 1})
+    del log_[: max(0, len(log_) - WRITERS_KEPT)]
 
 
 def next_id(d: dict[str, Any]) -> int:

@@ -88,6 +88,7 @@ class KubeStateLock:
                 pass  # another process was quicker: look again
             if self._record is not None:
                 self._renewed = started
+                self._refuse_if_sharded(client)
                 break
             if time.monotonic() >= deadline:
                 holder = f" ({current.holder})" if current is not None else ""
@@ -100,6 +101,31 @@ class KubeStateLock:
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name="state-lock", daemon=True)
         self._thread.start()
+
+    def holder(self) -> str:
+        """Who holds the lock now ("" when nobody does, or it lapsed)."""
+        client = self._client = self._client or self._connect()
+        current = client.get()
+        if current is None or not current.holder or _expired(current):
+            return ""
+        return current.holder
+
+    def _refuse_if_sharded(self, client: lease.LeaseClient) -> None:
+        """Replicas running with ``--shards`` write without this Lease (each under its
+        shard Leases): while any of theirs is held, give this one back and refuse."""
+        try:
+            found = client.list(selector=lease.SHARDS_LABEL)
+        except errors.PermanentError as err:
+            log.warning("shard leases not looked at (%s): %s", self.where, err)
+            return
+        live = sorted({r.holder for r in found if r.holder and not _expired(r)})
+        if not live:
+            return
+        self.release()
+        raise lock.StateLockedError(
+            f"syncer replicas with shards ({', '.join(live)}) are writing this Kubernetes "
+            f"state ({self.where}); ask them instead (--server), or stop them first"
+        )
 
     def _mine(
         self,

@@ -158,11 +158,13 @@ class Objects:
         labels: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         annotations: dict[str, str] | None = None,
         shrink: Callable[[dict[str, Any]], bool] | None = None,
+        stamp: Callable[[dict[str, Any]], None] | None = None,
     ) -> T:
         """Apply ``change`` to the document (``new()`` when there is none) and write it
         back under the ``resourceVersion`` read; on a conflict read it again and re-apply.
         ``change`` returns the result and must only touch the document it is given;
-        when it leaves the document as it was, nothing is written."""
+        when it leaves the document as it was, nothing is written. ``stamp`` marks a
+        document that is about to be written (who writes it), or refuses the write."""
         for attempt in range(CONFLICT_RETRIES):
             if attempt:
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
@@ -172,6 +174,8 @@ class Objects:
             result = change(data)
             if doc is not None and _canonical(data) == before:
                 return result
+            if stamp is not None:
+                stamp(data)
             body = self._secret(
                 name, data=data, kind=kind, doc=doc, labels=labels, annotations=annotations,
                 shrink=shrink,

@@ -769,6 +769,9 @@ class SqliteStore:
                 (app, now, success, result, message, desired_release),
             )
 
+    def writer(self, app: str) -> dict[str, Any] | None:
+        return None  # one process writes a state file: no shards
+
     def run(self, app: str) -> records.AppRun | None:
         rows = self._query("SELECT * FROM runs WHERE app = ?", (app,))
         if not rows:

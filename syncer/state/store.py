@@ -214,6 +214,11 @@ class Store(Protocol):
 
     def run(self, app: str) -> records.AppRun | None: ...
 
+    def writer(self, app: str) -> dict[str, Any] | None:
+        """Who last wrote the app's state with sharded replicas (``holder``, ``lease``,
+        ``term``, ``last``: when); None without sharding."""
+        ...
+
     # --- approvals --------------------------------------------------------------------
     def request_approval(self, *, app: str, stage: str, release_id: str) -> records.Approval: ...
 

@@ -29,6 +29,8 @@ MONITORING = [
 
 EVERYTHING: dict[str, Any] = {
     "replicaCount": 2,
+    # One leader and a standby (the alert on the leader is what is tested here).
+    "sharding": {"enabled": False},
     "serviceMonitor": {"enabled": True},
     "prometheusRule": {"enabled": True, "alertLabels": {"team": "platform"}},
     "grafanaDashboard": {"enabled": True},
@@ -199,10 +201,11 @@ def test_dashboard_and_alerts_use_only_series_syncer_exports(
     } <= shown
 
 
-def _rules_file(render: Callable[..., Rendered], tmp_path: Path, **values: Any) -> Path:
-    rule = render({"prometheusRule": {"enabled": True, **values}}, api_versions=MONITORING).one(
-        "PrometheusRule"
-    )
+def _rules_file(
+    render: Callable[..., Rendered], tmp_path: Path, *, sharded: bool = False, **values: Any
+) -> Path:
+    chart = {"prometheusRule": {"enabled": True, **values}, "sharding": {"enabled": sharded}}
+    rule = render(chart, api_versions=MONITORING).one("PrometheusRule")
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     return path
@@ -405,3 +408,59 @@ def test_without_leader_election_there_is_no_leader_alert(
     values = {"prometheusRule": {"enabled": True}, "leaderElection": {"enabled": False}}
     rules = render(values, api_versions=MONITORING).one("PrometheusRule")["spec"]["groups"][0]
     assert "SyncerNoLeader" not in [r["alert"] for r in rules["rules"]]
+    # Sharded replicas (the default) are watched per shard instead.
+    (unheld,) = [r for r in rules["rules"] if r["alert"] == "SyncerShardsUnheld"]
+    assert "syncer_shard_held" in unheld["expr"] and unheld["expr"].endswith("< 16")
+
+
+def test_shard_alert_fires_while_a_shard_has_no_replica(
+    promtool: str, render: Callable[..., Rendered], tmp_path: Path
+) -> None:
+    _rules_file(render, tmp_path, sharded=True, alertLabels={"team": "platform"})
+    # Two replicas hold 8 of the 16 shards each; b dies at minute 10 and a takes its
+    # shards at minute 12 (within noLeaderFor: no alert); at minute 20 a dies too.
+    held_a = {str(s): "1x40" for s in range(8)} | {str(s): "0x11 1x8 0x20" for s in range(8, 16)}
+    held_b = {str(s): "1x9" for s in range(8, 16)}
+    series = [
+        _series("syncer_shard_held", values, pod="a", shard=shard)
+        for shard, values in held_a.items()
+    ]
+    series[:8] = [_series("syncer_shard_held", "1x19", pod="a", shard=str(s)) for s in range(8)]
+    series += [
+        _series("syncer_shard_held", values, pod="b", shard=shard)
+        for shard, values in held_b.items()
+    ]
+    expected = _alert(
+        {"severity": "critical"},
+        "syncer shards without a replica",
+        "Fewer than 16 shards of syncer/t-syncer have been held by a replica for 5m: the "
+        "apps of the others are not reconciled.",
+    )
+    tests = tmp_path / "alerts_test.yaml"
+    tests.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules.yaml"],
+                "evaluation_interval": "1m",
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": series,
+                        "alert_rule_test": [
+                            {"eval_time": "9m", "alertname": "SyncerShardsUnheld",
+                             "exp_alerts": []},
+                            {"eval_time": "15m", "alertname": "SyncerShardsUnheld",
+                             "exp_alerts": []},
+                            {"eval_time": "30m", "alertname": "SyncerShardsUnheld",
+                             "exp_alerts": [expected]},
+                        ],
+                    }
+                ],
+            }
+        )
+    )  # fmt: skip
+    done = subprocess.run(
+        [promtool, "test", "rules", str(tests)], capture_output=True, text=True, check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -66,7 +66,7 @@ def test_rbac_is_least_privilege(render: Callable[..., Rendered], values: dict) 
 def test_cluster_rbac_grants_what_syncer_deploys_and_leases_by_name(
     render: Callable[..., Rendered],
 ) -> None:
-    rendered = render({"rbac": {"scope": "cluster"}})
+    rendered = render({"rbac": {"scope": "cluster"}, "sharding": {"enabled": False}})
     cluster_role = rendered.one("ClusterRole")
     granted = {
         (group, resource): set(rule["verbs"])
@@ -297,8 +297,21 @@ def test_without_persistence_state_is_an_empty_dir(render: Callable[..., Rendere
     ("values", "message"),
     [
         (
-            {"replicaCount": 2, "leaderElection": {"enabled": False}},
-            "replicaCount > 1 needs leaderElection.enabled=true",
+            {
+                "replicaCount": 2,
+                "leaderElection": {"enabled": False},
+                "sharding": {"enabled": False},
+            },
+            "replicaCount > 1 needs sharding.enabled=true (state.backend kubernetes) or "
+            "leaderElection.enabled=true",
+        ),
+        (
+            {
+                "replicaCount": 2,
+                "leaderElection": {"enabled": False},
+                "state": {"backend": "sqlite"},
+            },
+            "replicaCount > 1 needs sharding.enabled=true",
         ),
         (
             {"rbac": {"rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]}},
@@ -453,8 +466,18 @@ def test_state_in_kubernetes_by_default_no_volume_and_a_role_for_it_alone(
     )  # fmt: skip
     (role,) = [r for r in rendered.of_kind("Role") if r["metadata"]["name"] == "t-syncer-state"]
     assert role["metadata"]["namespace"] == NAMESPACE
+    # Sharded replicas (the default): shard and heartbeat Leases, names not known ahead.
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]},
+        {
+            "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+            "verbs": ["get", "list", "create", "update", "delete"],
+        },
+    ]  # fmt: skip
+    # One writer (no sharding): the writer Lease by name only.
+    single = render({"sharding": {"enabled": False}})
+    (role,) = [r for r in single.of_kind("Role") if r["metadata"]["name"] == "t-syncer-state"]
+    assert role["rules"][1:] == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
             "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
@@ -479,3 +502,33 @@ def test_sqlite_state_brings_back_the_volume(render: Callable[..., Rendered]) ->
     assert rendered.one("Deployment")["spec"]["strategy"]["type"] == "Recreate"
     assert not [r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("-state")]
     assert "kubernetes" not in rendered.one("ConfigMap")["data"]["config.yaml"]
+
+
+def test_two_sharded_replicas_by_default_spread_over_nodes(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render()
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    args = rendered.container["args"]
+    assert "--shards=16" in args
+    assert "--shard-advertise-url=http://$(POD_IP):8080" in args
+    assert not [a for a in args if a.startswith("--leader-elect")]
+    assert not [r for r in rendered.of_kind("Role") if "leader" in r["metadata"]["name"]]
+    assert rendered.of_kind("PersistentVolumeClaim") == []
+    assert rendered.one("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    (preferred,) = pod["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    term = preferred["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    hard = render({"podAntiAffinity": "hard"}).one("Deployment")["spec"]["template"]["spec"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in hard["affinity"]["podAntiAffinity"]
+    none = render({"podAntiAffinity": "none"}).one("Deployment")["spec"]["template"]["spec"]
+    assert "affinity" not in none
+    # A SQLite file belongs to one process: one leads, the other stands by.
+    sqlite = render({"state": {"backend": "sqlite"}})
+    assert "--leader-elect" in sqlite.container["args"]
+    assert not [a for a in sqlite.container["args"] if a.startswith("--shard")]

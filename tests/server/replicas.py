@@ -4,8 +4,12 @@ in its own work directory with its own state file, all on one test cluster (the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -105,3 +109,59 @@ class Replicas:
         replica = Replica(proc, log)
         self.started.append(replica)
         return replica
+
+
+class ShardReplica:
+    """A ``python -m syncer run --shards`` process on 127.0.0.1 (its log is
+    ``work/<identity>.log``), for the shard tests and ``tests/bench/bench_shards.py``."""
+
+    def __init__(
+        self,
+        identity: str,
+        *,
+        config: Path,
+        work: Path,
+        shards: int,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.identity = identity
+        self.port = lifecycle.free_port()
+        self.log = work / f"{identity}.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "syncer", "--log-level=info", "run", "-c", str(config),
+                f"--listen=127.0.0.1:{self.port}", "--webhook-listen=127.0.0.1:0", "--grace=5",
+                f"--shards={shards}", f"--shard-identity={identity}",
+                f"--shard-advertise-url=http://127.0.0.1:{self.port}", *extra,
+            ],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), text=True,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def webhook_url(self) -> str:
+        found = re.search(r"webhooks on (http://[^\s,]+)", self.log.read_text())
+        assert found, self.log.read_text()[-2000:]
+        return found.group(1)
+
+    def git_webhook(self, url: str, *, secret: str) -> requests.Response:
+        """A signed generic webhook saying that the Git repository ``url`` moved."""
+        body = json.dumps({"url": url}).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return requests.post(
+            f"{self.webhook_url()}/webhooks/generic", data=body,
+            headers={"X-Signature-256": signature}, timeout=60,
+        )  # fmt: skip
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -24,6 +24,12 @@ class Standby:
     def leader_url(self) -> str | None:
         return None if self.is_leader else self.url
 
+    def owner_url(self, app: str) -> str | None:
+        return self.leader_url()
+
+    def peers(self) -> list[str]:
+        return []
+
     def describe(self) -> str:
         return "leading" if self.is_leader else f"standing by; leader is {self.url}"
 

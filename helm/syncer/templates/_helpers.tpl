@@ -71,12 +71,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/* Checks on combinations the schema cannot express. */}}
+{{/* "true" when the replicas shard the apps: sharding on and the state in Kubernetes
+(a SQLite file belongs to one process); empty otherwise. */}}
+{{- define "syncer.sharded" -}}
+{{- if and .Values.sharding.enabled (eq .Values.state.backend "kubernetes") -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when one replica leads and the others stand by (no sharding). */}}
+{{- define "syncer.leaderElected" -}}
+{{- if and .Values.leaderElection.enabled (not (include "syncer.sharded" .)) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "syncer.validate" -}}
 {{- if eq (int .Values.server.port) (int .Values.server.webhookPort) -}}
 {{- fail "server.port and server.webhookPort must differ: the API and the webhook receivers listen apart" -}}
 {{- end -}}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
-{{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas without a leader would both deploy" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not (or (include "syncer.sharded" .) (include "syncer.leaderElected" .))) -}}
+{{- fail "replicaCount > 1 needs sharding.enabled=true (state.backend kubernetes) or leaderElection.enabled=true: two replicas otherwise would both deploy" -}}
 {{- end -}}
 {{- if not (or .Values.existingConfigMap .Values.config) -}}
 {{- fail "set config (the syncer configuration) or existingConfigMap" -}}
