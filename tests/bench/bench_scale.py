@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,10 +114,11 @@ class Session:
         self.cm.__exit__(None, None, None)
 
 
-def first_rollout(session: Session, names: list[str], *, timeout: float) -> float:
+def first_rollout(session: Session, names: list[str], *, lab: lab_mod.Lab, timeout: float) -> float:
     """Seconds from opening the config until every app is recorded healthy on both
     clusters and the queue is idle. Apps are checked in order, each once it is done, so
-    the waiting reads little of the state store."""
+    the waiting reads little of the state store. The clusters' request logs (kept in
+    this process) are emptied meanwhile, so that they do not count as syncer's memory."""
     store = session.ctl.store
     pending = list(names)
     deadline = time.monotonic() + timeout
@@ -127,6 +129,8 @@ def first_rollout(session: Session, names: list[str], *, timeout: float) -> floa
         if len(deployed) == 2 and all(d.healthy for d in deployed):
             pending.pop(0)
         else:
+            for c in lab.clusters:
+                c.request_log.clear()
             time.sleep(0.5)
     lab_mod.wait_until(lambda: session.ctl.wait_idle(1.0), timeout=timeout, what="the queue idle")
     return time.monotonic() - session.began
@@ -168,6 +172,11 @@ def github_push(*, port: int, url: str) -> None:
         timeout=10,
     )
     answer.raise_for_status()
+
+
+def progress(figures: dict[str, Any]) -> None:
+    """What is measured so far (a long run shows its figures as they come)."""
+    print(f"  ... {figures}", file=sys.stderr, flush=True)
 
 
 def changes(
@@ -241,10 +250,12 @@ def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[st
             session = Session(path)
             try:
                 figures["opened"] = session.opened
-                figures["first"] = first_rollout(session, names, timeout=4 * 3600)
+                figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+                progress(figures)
                 figures["steady"] = steady(lab, window=window)
                 figures["rss"] = status_mib("VmRSS")
                 figures["peak"] = status_mib("VmHWM")
+                progress(figures)
                 figures["jobs"] = len(session.ctl._jobs.ids())
                 figures["changes"] = changes(
                     lab, repos=git_repos, entries=entries, count=changes_count, port=port
