@@ -186,4 +186,3 @@ def test_job_ids_stay_in_the_order_added_once_each() -> None:
     assert jobs.ids() == ["git:a", "drift:web", "drift:api"]
     jobs.remove("drift:web")
     assert jobs.ids() == ["git:a", "drift:api"]
-    assert sorted(job.id for job in jobs._scheduler.get_jobs()) == ["drift:api", "git:a"]
