@@ -120,3 +120,10 @@ def test_registry_names_stay_what_they_name_once_every_module_is_loaded() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_yaml_output_still_renders_when_asked_for() -> None:
+    from syncer import output
+
+    data = {"apps": [{"name": "web", "status": "Healthy"}]}
+    assert output.render(data, fmt="yaml") == "apps:\n- name: web\n  status: Healthy\n"
