@@ -21,8 +21,6 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 
-import argcomplete
-
 from syncer import __version__, errors, logs, output, redact
 from syncer.commands import common
 
@@ -148,8 +146,12 @@ def invoked_command(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(invoked_command(words, os.environ))
-    # Under a shell's completion (_ARGCOMPLETE set) this prints the candidates and exits.
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:
+        # Under a shell's completion this prints the candidates and exits; imported only
+        # then, as every command would otherwise pay for it at start-up.
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

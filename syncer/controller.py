@@ -511,9 +511,9 @@ class Controller:
             if source.url != url:
                 continue
             error = self.inputs.source_error(source.name)
-            for app in self.config.apps:
-                if app.source == source.name and self.mine(app.name):
-                    self.reconciler.note_source_poll(app.name, source=source.name, error=error)
+            for name in self.inputs.apps_of(source.name):
+                if self.mine(name):
+                    self.reconciler.note_source_poll(name, source=source.name, error=error)
         if moved:
             # A source moved: snapshots of commits nothing is at any more can go.
             self.parts.cleanup()

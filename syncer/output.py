@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-import yaml
-
 TEXT = "text"
 WIDE = "wide"
 FORMATS = (TEXT, "json", "yaml")
@@ -63,6 +61,8 @@ def render(data: Any, *, fmt: str, text: Callable[[Any], str] | None = None) -> 
     if fmt == "json":
         return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
     if fmt == "yaml":
+        import yaml  # only -o yaml needs it: commands start faster without it
+
         return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
     rendered = text(data) if text else str(data)
     return rendered if rendered.endswith("\n") else rendered + "\n"

@@ -17,3 +17,15 @@ def is_artifact(tag: str) -> bool:
     if tag.endswith(_SUFFIXES):
         return True
     return tag.startswith("sha256-") and _COSIGN.fullmatch(tag) is not None
+
+
+def split(tags: list[str]) -> tuple[list[str], int]:
+    """``tags`` without the artifact tags, and how many those were: one pass over a whole
+    listing, as ``is_artifact`` would go, without a call per tag."""
+    kept = [
+        tag
+        for tag in tags
+        if not tag.endswith(_SUFFIXES)
+        and not (tag.startswith("sha256-") and _COSIGN.fullmatch(tag) is not None)
+    ]
+    return kept, len(tags) - len(kept)

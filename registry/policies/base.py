@@ -77,19 +77,16 @@ class TagPolicy:
         """The winner among ``tags``. ``truncated_at``: ``limit`` (``the scan budget of 250
         tags``) stopped the listing after that many tags; ``invalid``: tags the listing
         skipped for breaking the OCI grammar."""
-        scanned = 0
+        listed = list(tags)
+        scanned = len(listed)
         skipped_artifacts = ignored = 0
-        kept: list[str] = []
-        for tag in tags:
-            scanned += 1
-            # Signatures and SBOMs are tags too, but never something to run.
-            if not self.include_artifacts and artifacts.is_artifact(tag):
-                skipped_artifacts += 1
-                continue
-            if self.ignore is not None and self.ignore.ignores(tag):
-                ignored += 1
-                continue
-            kept.append(tag)
+        # Signatures and SBOMs are tags too, but never something to run.
+        kept = listed if self.include_artifacts else artifacts.split(listed)[0]
+        skipped_artifacts = scanned - len(kept)
+        if self.ignore is not None:
+            checks = self.ignore.ignores
+            kept = [tag for tag in kept if not checks(tag)]
+            ignored = scanned - skipped_artifacts - len(kept)
         notes: list[str] = []
         if ignored:
             notes.append(f"{plural(ignored, 'tag')} on the ignore list")

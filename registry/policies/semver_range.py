@@ -196,6 +196,40 @@ NONE = Comparator("<", Version(0, 0, 0, ("0",)))
 """npm's null set: no version is below 0.0.0-0."""
 
 
+KeyTest = Callable[[VersionKey], bool]
+
+
+def _bound_test(comparator: Comparator) -> KeyTest:
+    """One comparator as a single call on a precedence key (the policy's hot loop)."""
+    bound = comparator.version
+    if bound is None:
+        return lambda key: True
+    low = bound.key
+    if comparator.upper is not None:
+        high = comparator.upper.key
+        return lambda key: not low <= key < high
+    compare = _COMPARE[comparator.op]
+    return lambda key: compare(key, low)
+
+
+def _all_test(comparators: tuple[Comparator, ...]) -> KeyTest:
+    """All comparators at once: a range is mostly a lower and an upper bound, tested as
+    one chained comparison instead of a call per comparator."""
+    plain = all(c.version is not None and c.upper is None for c in comparators)
+    if plain and len(comparators) == 2:
+        ops = {c.op: c.version.key for c in comparators if c.version is not None}
+        if ops.keys() == {">=", "<"}:
+            low, high = ops[">="], ops["<"]
+            return lambda key: low <= key < high
+        if ops.keys() == {">=", "<="}:
+            low, high = ops[">="], ops["<="]
+            return lambda key: low <= key <= high
+    tests = tuple(_bound_test(c) for c in comparators)
+    if len(tests) == 1:
+        return tests[0]
+    return lambda key: all(test(key) for test in tests)
+
+
 @dataclass(frozen=True)
 class Alternative:
     """Comparators that must all hold (one ``||`` alternative)."""
@@ -203,48 +237,68 @@ class Alternative:
     comparators: tuple[Comparator, ...]
     include_prerelease: bool = False
     """Written with a ``-0`` lower bound: every pre-release within the bounds counts."""
+    within_key: KeyTest = field(init=False, repr=False, compare=False)
+    """Inside the bounds, whatever the pre-release rule says (on a precedence key)."""
+    test_key: KeyTest = field(init=False, repr=False, compare=False)
+    """Whether a version (its precedence key) satisfies this alternative."""
+
+    def __post_init__(self) -> None:
+        within = _all_test(self.comparators)
+        # npm: a pre-release counts only when a comparator names one of its release.
+        named = frozenset(
+            c.version.triple for c in self.comparators if c.version is not None and c.version.pre
+        )
+        test: KeyTest
+        if self.include_prerelease:
+            test = within
+        elif named:
+
+            def test(key: VersionKey) -> bool:
+                return within(key) and (key[3] == 1 or key[:3] in named)
+
+        else:
+
+            def test(key: VersionKey) -> bool:
+                return key[3] == 1 and within(key)
+
+        object.__setattr__(self, "within_key", within)
+        object.__setattr__(self, "test_key", test)
 
     def within(self, version: Version) -> bool:
         """Inside the bounds, whatever the pre-release rule says."""
         return self.within_key(version.key)
 
-    def within_key(self, key: VersionKey) -> bool:
-        return all(comparator.test_key(key) for comparator in self.comparators)
-
     def test(self, version: Version) -> bool:
         return self.test_key(version.key)
 
-    def test_key(self, key: VersionKey) -> bool:
-        if not self.within_key(key):
-            return False
-        if key[3] or self.include_prerelease:
-            return True
-        # npm: a pre-release counts only when a comparator names one of its release.
-        return any(
-            c.version is not None and c.version.pre and c.version.triple == key[:3]
-            for c in self.comparators
-        )
-
     def __str__(self) -> str:
         return " ".join(str(c) for c in self.comparators).strip()
+
+
+def _any_test(tests: list[KeyTest]) -> KeyTest:
+    if len(tests) == 1:
+        return tests[0]
+    return lambda key: any(test(key) for test in tests)
 
 
 @dataclass(frozen=True)
 class Range:
     text: str
     alternatives: tuple[Alternative, ...]
+    test_key: KeyTest = field(init=False, repr=False, compare=False)
+    """Whether a version (its precedence key) is in the range: one call per tag."""
+    within_key: KeyTest = field(init=False, repr=False, compare=False)
+    """Inside an alternative's bounds, whatever the pre-release rule says."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test_key", _any_test([a.test_key for a in self.alternatives]))
+        object.__setattr__(self, "within_key", _any_test([a.within_key for a in self.alternatives]))
 
     def test(self, version: Version) -> bool:
         return self.test_key(version.key)
 
-    def test_key(self, key: VersionKey) -> bool:
-        return any(alternative.test_key(key) for alternative in self.alternatives)
-
     def within(self, version: Version) -> bool:
         return self.within_key(version.key)
-
-    def within_key(self, key: VersionKey) -> bool:
-        return any(alt.within_key(key) for alt in self.alternatives)
 
     @property
     def canonical(self) -> str:

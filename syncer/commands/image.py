@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import registry
-from syncer import errors, images, output
-from syncer.config import loader
+from syncer import errors, output
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -136,6 +135,10 @@ def _docker_config(flag: str) -> str:
 
 def _configured(path: str, host: str) -> tuple[registry.ClientSettings | None, Any]:
     """Settings and credentials of ``host`` from a syncer config (None when not listed)."""
+    # Only with -c: the config model and its glue cost more start-up than the request.
+    from syncer import images
+    from syncer.config import loader
+
     config = loader.load(path)
     for reg in config.registries:
         if images.canonical_host(reg.host) == host:

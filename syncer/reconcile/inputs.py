@@ -67,7 +67,10 @@ class Inputs:
         self._uses: dict[str, list[tuple[str, model.AppImage]]] = {}
         """Normalised repository -> (app, image) using it: a poll of one repository
         looks at the apps on it, not at every app."""
+        self._on_source: dict[str, list[str]] = {}
+        """Source name -> the apps on it: a Git poll looks at those, not at every app."""
         for app in config.apps:
+            self._on_source.setdefault(app.source, []).append(app.name)
             for image in app.images:
                 repo = normalise_repository(image.repository)
                 self._uses.setdefault(repo, []).append((app.name, image))
@@ -139,7 +142,11 @@ class Inputs:
                 continue
             if changed:
                 changed_sources.add(source.name)
-        return {a.name for a in self._config.apps if a.source in changed_sources}
+        return {app for source in changed_sources for app in self.apps_of(source)}
+
+    def apps_of(self, source: str) -> list[str]:
+        """The apps on source ``source``, in config order."""
+        return list(self._on_source.get(source, ()))
 
     def source_error(self, name: str) -> str | None:
         """The error of source ``name``'s latest poll while it fails, else None."""

@@ -182,3 +182,29 @@ def test_namespaced_roles_get_a_watch_per_namespace_up_to_the_limit() -> None:
     assert sorted(client.list_namespaces) == ["api", "web"]  # never a refused cluster-wide LIST
     assert watches.hits == 3 and watches.misses == 1
     stop(watches, client)
+
+
+def test_cached_objects_share_their_keys_and_short_strings() -> None:
+    import json
+
+    # Each watch event is decoded on its own, as the client does: without sharing, every
+    # cached object would hold its own copy of every key and of values like "Apply".
+    made = [config_map(f"cfg-{n}", str(n), {"k": "v"}) for n in range(2, 5)]
+    events = [json.loads(json.dumps({"type": "ADDED", "object": obj})) for obj in made]
+    client = FakeClient()
+    client.lists = [([], "1")]
+    client.watches = [events]
+    watches = watches_of(client, [])
+    watches.informer("v1", "ConfigMap", wait=False)
+    assert client.done.wait(10)
+    cached = watches.owned(api_version="v1", kind="ConfigMap", namespace="web", app_name="web")
+    assert cached is not None and len(cached) == 3
+    first, second = (o["metadata"]["managedFields"][0] for o in cached[:2])
+    assert [a is b for a, b in zip(first, second, strict=True)] == [True] * len(first)
+    assert first["operation"] is second["operation"] == "Apply"
+    # Content is what the server sent.
+    assert sorted(o["metadata"]["name"] for o in cached) == ["cfg-2", "cfg-3", "cfg-4"]
+    assert (
+        cached[0]["metadata"]["managedFields"] == events[0]["object"]["metadata"]["managedFields"]
+    )
+    stop(watches, client)

@@ -273,11 +273,16 @@ class StateMeter:
 
 
 def app_repos(
-    lab: Lab, *, apps: int, repos: int, entry: Callable[..., dict[str, Any]]
+    lab: Lab,
+    *,
+    apps: int,
+    repos: int,
+    entry: Callable[..., dict[str, Any]],
+    manifest: str = DEPLOYMENT,
 ) -> tuple[list[dict[str, Any]], list[Any]]:
-    """APPS apps (a Deployment and a ConfigMap each) spread over REPOS Git repositories
-    and as many image repositories: the config entries (``entry(name=, source=,
-    repository=)``) and the repositories."""
+    """APPS apps (``manifest``: a Deployment and a ConfigMap each by default) spread over
+    REPOS Git repositories and as many image repositories: the config entries
+    (``entry(name=, source=, repository=)``) and the repositories."""
     per_repo = max(1, apps // repos)
     git_repos = []
     entries = []
@@ -287,7 +292,7 @@ def app_repos(
         files = {}
         for a in range(per_repo):
             name = f"app-{r}-{a}"
-            files[f"apps/{name}/all.yaml"] = DEPLOYMENT % {
+            files[f"apps/{name}/all.yaml"] = manifest % {
                 "app": name,
                 "image": f"{lab.registry.host}/{image_repo}",
             }

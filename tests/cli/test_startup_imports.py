@@ -5,12 +5,16 @@ commands (start-up is most of a one-shot command's time; see tests/bench/bench_s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncer import cli
+from tests.servers import images
 
 HEAVY = ("kubernetes", "uvicorn", "requests", "git", "syncer.controller", "syncer.commands.run")
 
@@ -35,6 +39,40 @@ def modules_after(*argv: str) -> set[str]:
 def test_a_command_loads_neither_clusters_nor_servers(argv: list[str]) -> None:
     loaded = modules_after(*argv)
     assert not [m for m in HEAVY if m in loaded]
+
+
+# What only some runs need: -c FILE (the config model and its glue to metrics), -o yaml
+# (PyYAML), a shell's completion (argcomplete); ``syncer image tags REPO`` needs none.
+OPTIONAL = ("syncer.config.model", "syncer.images", "prometheus_client", "yaml", "argcomplete")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["image", "tags"], ["image", "latest"]])
+def test_a_registry_query_loads_no_config_model_metrics_or_yaml(argv: list[str]) -> None:
+    loaded = modules_after(*argv)
+    assert not [m for m in OPTIONAL if m in loaded]
+
+
+@pytest.mark.integration
+def test_image_tags_answers_without_loading_what_it_does_not_use(
+    shared_registry: Any, tmp_path: Path
+) -> None:
+    server = shared_registry.get("anonymous")
+    images.push_image(server, "cli/startup", tags=["1.0.0", "1.1.0"])
+    code = (
+        "import json, sys\n"
+        "from syncer import cli\n"
+        f"status = cli.main(['image', 'tags', '{server.host}/cli/startup'])\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "none")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1.1.0" in done.stdout
+    loaded = set(json.loads(done.stderr.splitlines()[-1]))
+    assert not [m for m in (*OPTIONAL, "kubernetes", "git") if m in loaded]
 
 
 @pytest.mark.parametrize(
@@ -82,3 +120,10 @@ def test_registry_names_stay_what_they_name_once_every_module_is_loaded() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_yaml_output_still_renders_when_asked_for() -> None:
+    from syncer import output
+
+    data = {"apps": [{"name": "web", "status": "Healthy"}]}
+    assert output.render(data, fmt="yaml") == "apps:\n- name: web\n  status: Healthy\n"

@@ -177,3 +177,12 @@ def test_spread_jobs_first_run_anywhere_in_their_interval() -> None:
     # Without spreading, every first run falls in the last tenth (interval + jitter).
     assert firsts[0] < 500 < firsts[-1]
     assert firsts[-1] <= 1001
+
+
+def test_job_ids_stay_in_the_order_added_once_each() -> None:
+    jobs = scheduling.Jobs(threads=1)
+    for name in ("git:a", "drift:web", "drift:api", "git:a"):  # re-added on a reload
+        jobs.add(name, every=60, func=lambda: None)
+    assert jobs.ids() == ["git:a", "drift:web", "drift:api"]
+    jobs.remove("drift:web")
+    assert jobs.ids() == ["git:a", "drift:api"]

@@ -192,3 +192,36 @@ def test_counters_are_read_back_by_value() -> None:
         )
         == 0
     )
+
+
+def test_declared_apps_are_scraped_at_zero_without_a_series_object_each() -> None:
+    import tracemalloc
+
+    stages = {"dev": "", "prod": "live"}
+    results = ("healthy", "failed")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(1000):
+            metrics.declare_app(app=f"declared-{n}", stages=stages, results=results)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 14 series an app, 14,000 here: an object each would be about 10 MB.
+    assert grown < 1_000_000
+    families = parse(metrics.exposition(None)[1].decode())
+    rollouts = {
+        (s[1]["app"], s[1]["cluster"], s[1]["stage"], s[1]["result"]): s[2]
+        for s in families["syncer_rollouts"]["samples"]
+    }
+    assert rollouts[("declared-7", "prod", "live", "failed")] == 0
+    assert rollouts[("declared-7", "dev", "", "healthy")] == 0
+    metrics.ROLLOUTS.labels(app="declared-7", cluster="prod", stage="live", result="failed").inc()
+    families = parse(metrics.exposition(None)[1].decode())
+    found = [
+        s[2] for s in families["syncer_rollouts"]["samples"]
+        if s[1] == {"app": "declared-7", "cluster": "prod", "stage": "live", "result": "failed"}
+    ]  # fmt: skip
+    assert found == [1.0]  # counted once, not beside its zero
+    drift = {(s[1]["app"], s[1]["cluster"]) for s in families["syncer_drift_detected"]["samples"]}
+    assert {("declared-3", "dev"), ("declared-3", "prod")} <= drift

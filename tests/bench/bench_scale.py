@@ -1,0 +1,315 @@
+"""Benchmark: how one ``syncer run`` process grows from 1,000 to 10,000 apps.
+
+Run: ``python -m tests.bench.bench_scale [--apps 1000,2500,5000,10000] [--repos 20]
+[--window 300] [--changes 10]``.
+
+For each APPS, a fresh lab (``bench_controller.Lab``: real Git over smart HTTP, a real
+token-auth ``docker-registry``, two real test clusters) holds APPS apps spread over REPOS
+Git repositories and REPOS image repositories; each app is one tiny object (a suspended
+CronJob whose image a semver policy governs, so no pod ever runs) in its repository's
+namespace, on both clusters. Every setting is at its shipped default (SQLite state,
+``settings.workers`` 4, Git and image polls every 1m, ``driftInterval`` 5m, drift from
+watches, cluster ``qps`` 50), as ``syncer run`` would run with this config. Printed:
+
+1. start-up: the config opened and the controller started; then the first rollout
+   (every app applied and recorded healthy on both clusters, the queue idle);
+2. steady state over WINDOW seconds with nothing changing: Git, registry and cluster
+   requests per minute, CPU of this process (the controller, plus the clusters' front-door
+   proxies and the Git server's handler threads, which live in it too), and its resident
+   memory (VmRSS now and at its peak; the lab alone, before the controller, beside it);
+3. CHANGES commits to one app each, announced by a signed GitHub push webhook while the
+   rest runs (drift checks, polls): the time until both clusters hold the change, p50/p95;
+4. a restart on the existing state: until every app is re-checked (the queue idle), and
+   the Git and registry requests that cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from syncer import controller
+from tests.bench import bench_controller as lab_mod
+from tests.servers import registry_process
+
+GITHUB_SECRET = "bench-github-secret"
+
+CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: %(app)s}
+spec:
+  schedule: "0 3 * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: main
+              image: %(image)s:1.0.0
+"""
+
+
+def entry(*, name: str, source: str, repository: str) -> dict[str, Any]:
+    """An app with every setting at its default, in its Git repository's namespace."""
+    return {
+        "name": name, "source": source, "path": f"apps/{name}", "namespace": f"ns-{source}",
+        "clusters": ["staging", "prod"],
+        "images": [{"repository": repository, "policy": {"semver": "^1.0"}}],
+    }  # fmt: skip
+
+
+def at_defaults(path: Path) -> Path:
+    """The lab's config with every setting at its default (poll intervals, workers)."""
+    data = yaml.safe_load(path.read_text())
+    data.pop("settings", None)
+    for source in data["sources"]:
+        source["git"].pop("interval", None)
+    data["server"]["webhooks"]["github"] = "env:BENCH_GITHUB_SECRET"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak() -> None:
+    """Start VmHWM over from the current RSS (Linux: write 5 to clear_refs)."""
+    # Older kernels refuse: the peak then includes the lab's set-up.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+class Session:
+    """``syncer run`` of one config in this process, timed from opening the config."""
+
+    def __init__(self, path: Path) -> None:
+        began = time.monotonic()
+        self.cm = lab_mod.running(path)
+        self.ctl: controller.Controller = self.cm.__enter__()
+        self.opened = time.monotonic() - began
+        self.began = began
+
+    def close(self) -> None:
+        self.cm.__exit__(None, None, None)
+
+
+def first_rollout(session: Session, names: list[str], *, lab: lab_mod.Lab, timeout: float) -> float:
+    """Seconds from opening the config until every app is recorded healthy on both
+    clusters and the queue is idle. Apps are checked in order, each once it is done, so
+    the waiting reads little of the state store. The clusters' request logs (kept in
+    this process) are emptied meanwhile, so that they do not count as syncer's memory."""
+    store = session.ctl.store
+    pending = list(names)
+    deadline = time.monotonic() + timeout
+    while pending:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {len(pending)} apps not rolled out, e.g. {pending[0]}")
+        deployed = store.deployments(pending[0])
+        if len(deployed) == 2 and all(d.healthy for d in deployed):
+            pending.pop(0)
+        else:
+            for c in lab.clusters:
+                c.request_log.clear()
+            time.sleep(0.5)
+    lab_mod.wait_until(lambda: session.ctl.wait_idle(1.0), timeout=timeout, what="the queue idle")
+    return time.monotonic() - session.began
+
+
+def steady(lab: lab_mod.Lab, *, window: float) -> dict[str, float]:
+    lab.git.reset_counts()
+    registry0 = len(lab.registry.served())
+    for c in lab.clusters:
+        c.request_log.clear()
+    cpu0 = time.process_time()
+    time.sleep(window)
+    cpu = time.process_time() - cpu0
+    minute = 60.0 / window
+    watches = sum(1 for c in lab.clusters for r in list(c.request_log) if "watch=" in r.query)
+    return {
+        "git": sum(lab.git.counts.values()) * minute,
+        "ls_remote": lab.git.count("ls-refs") * minute,
+        "fetch": lab.git.count("fetch") * minute,
+        "registry": (len(lab.registry.served()) - registry0) * minute,
+        "cluster": sum(len(c.request_log) for c in lab.clusters) * minute,
+        "watch": watches * minute,
+        "writes": sum(c.request_log.writes() for c in lab.clusters) * minute,
+        "cpu": cpu / window * 100.0,
+    }
+
+
+def github_push(*, port: int, url: str) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "repository": {"clone_url": url}}).encode()
+    signature = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    answer = requests.post(
+        f"http://127.0.0.1:{port}/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": f"sha256={signature}",
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
+def progress(figures: dict[str, Any]) -> None:
+    """What is measured so far (a long run shows its figures as they come)."""
+    print(f"  ... {figures}", file=sys.stderr, flush=True)
+
+
+def changes(
+    lab: lab_mod.Lab, *, repos: list[Any], entries: list[dict[str, Any]], count: int, port: int
+) -> list[float]:
+    """Seconds from each webhook to both clusters holding the changed object."""
+    seconds = []
+    step = max(1, len(entries) // count)
+    for n in range(count):
+        app = entries[(n * step) % len(entries)]
+        name, index = app["name"], int(app["source"].removeprefix("repo"))
+        image = app["images"][0]["repository"]
+        text = marked(name=name, image=image, mark=f"change-{n}")
+        repos[index].commit({f"apps/{name}/all.yaml": text}, message=f"change {name}")
+        started = time.monotonic()
+        github_push(port=port, url=repos[index].url)
+
+        def applied(name: str = name, namespace: str = app["namespace"], n: int = n) -> bool:
+            for c in lab.clusters:
+                obj = c.get("batch/v1", "CronJob", name, namespace=namespace) or {}
+                marks = obj.get("metadata", {}).get("annotations") or {}
+                if marks.get("bench/mark") != f"change-{n}":
+                    return False
+            return True
+
+        lab_mod.wait_until(applied, timeout=900, what=f"change {n} of {name} applied")
+        seconds.append(time.monotonic() - started)
+        time.sleep(1.0)  # changes a second apart, not one burst
+    return seconds
+
+
+def marked(*, name: str, image: str, mark: str) -> str:
+    """The app's CronJob with an annotation that the bench waits for."""
+    text = CRONJOB % {"app": name, "image": image}
+    annotated = f"metadata: {{name: {name}, annotations: {{bench/mark: {mark}}}}}"
+    return text.replace(f"metadata: {{name: {name}}}", annotated)
+
+
+def restart(lab: lab_mod.Lab, path: Path, *, timeout: float) -> dict[str, float]:
+    lab.git.reset_counts()
+    registry0 = len(lab.registry.served())
+    session = Session(path)
+    try:
+        lab_mod.wait_until(
+            lambda: session.ctl.wait_idle(1.0), timeout=timeout, what="the start-up pass"
+        )
+        return {
+            "opened": session.opened,
+            "pass": time.monotonic() - session.began,
+            "ls_remote": lab.git.count("ls-refs"),
+            "fetch": lab.git.count("fetch"),
+            "registry": len(lab.registry.served()) - registry0,
+        }
+    finally:
+        session.close()
+
+
+def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        port = lab_mod.free_port()
+        lab = lab_mod.Lab(Path(tmp), port=port)
+        try:
+            entries, git_repos = lab_mod.app_repos(
+                lab, apps=count, repos=repos, entry=entry, manifest=CRONJOB
+            )
+            names = [e["name"] for e in entries]
+            path = at_defaults(lab.config(apps=entries, repos=git_repos, port=port))
+            lab_rss = status_mib("VmRSS")
+            reset_peak()
+            figures: dict[str, Any] = {"apps": len(names), "lab_rss": lab_rss}
+            session = Session(path)
+            try:
+                figures["opened"] = session.opened
+                figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+                progress(figures)
+                figures["steady"] = steady(lab, window=window)
+                figures["rss"] = status_mib("VmRSS")
+                figures["peak"] = status_mib("VmHWM")
+                progress(figures)
+                figures["jobs"] = len(session.ctl._jobs.ids())
+                figures["changes"] = changes(
+                    lab, repos=git_repos, entries=entries, count=changes_count, port=port
+                )
+            finally:
+                session.close()
+            figures["restart"] = restart(lab, path, timeout=4 * 3600)
+        finally:
+            lab.close()
+    return figures
+
+
+def report(f: dict[str, Any], *, repos: int, window: float) -> None:
+    s, r, lat = f["steady"], f["restart"], f["changes"]
+    print(f"\n{f['apps']} apps (one CronJob each), {repos} Git repositories, {repos} image "
+          f"repositories, 2 clusters, SQLite state, every setting at its default:")  # fmt: skip
+    print(f"  config opened, controller started  {f['opened']:8.1f} s")
+    print(f"  first rollout (all apps healthy)   {f['first']:8.1f} s  (workers 4, qps 50 "
+          f"per cluster)")  # fmt: skip
+    print(f"  steady state, {window:.0f} s counted (Git/image polls 1m, driftInterval 5m, "
+          f"watches):")  # fmt: skip
+    print(f"    Git requests/min                 {s['git']:8.1f}  (ls-remote {s['ls_remote']:.1f},"
+          f" fetch {s['fetch']:.1f})")  # fmt: skip
+    print(f"    registry requests/min            {s['registry']:8.1f}")
+    print(f"    cluster requests/min             {s['cluster']:8.1f}  (WATCH {s['watch']:.1f}, "
+          f"writes {s['writes']:.1f})")  # fmt: skip
+    print(f"    CPU (this process)               {s['cpu']:8.1f} % of one core")
+    print(f"    scheduled jobs                   {f['jobs']:8d}")
+    print(f"  RSS after steady state             {f['rss']:8.0f} MiB  (peak {f['peak']:.0f}; "
+          f"lab alone {f['lab_rss']:.0f})")  # fmt: skip
+    print(f"  webhook -> applied, {len(lat)} changes     p50 {statistics.median(lat):6.2f} s  "
+          f"p95 {lab_mod.percentile(lat, 0.95):6.2f} s  max {max(lat):.2f} s")  # fmt: skip
+    print(f"  restart on existing state          {r['pass']:8.1f} s until every app re-checked "
+          f"(config opened in {r['opened']:.1f} s); {r['ls_remote']} ls-remote, "
+          f"{r['fetch']} fetch, {r['registry']} registry requests")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", default="1000,2500,5000,10000",
+                        help="comma-separated app counts, one run each")  # fmt: skip
+    parser.add_argument("--repos", type=int, default=20)
+    parser.add_argument("--window", type=float, default=300.0,
+                        help="seconds of steady state counted (default 5m)")  # fmt: skip
+    parser.add_argument("--changes", type=int, default=10)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    registry_process.free_port()  # fail early when the registry binary is missing
+    os.environ["BENCH_GITHUB_SECRET"] = GITHUB_SECRET
+    for count in (int(n) for n in args.apps.split(",")):
+        figures = run(count, repos=args.repos, window=args.window, changes_count=args.changes)
+        report(figures, repos=args.repos, window=args.window)
+    print(f"({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end)")
+
+
+if __name__ == "__main__":
+    main()
