@@ -37,20 +37,27 @@ class RoundCache:
         self._kinds: dict[_Key, dict[_Slot, dict[str, dict[str, Any]]] | None] = {}
         self._namespaces: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, ...], threading.Lock] = {}
+        """One lock per list being made: syncs starting together wait for one LIST."""
+
+    def _loader(self, key: tuple[str, ...]) -> threading.Lock:
+        with self._lock:
+            return self._loading.setdefault(key, threading.Lock())
 
     def listing(self, *, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
         """Every object of a kind in a namespace, labelled or not, as first listed in this
         round (one LIST per namespace and round). For reads whose answer changes rarely
         and only gates a closer look: whether a namespace has any ResourceQuota."""
         key = (api_version, kind, namespace)
-        with self._lock:
-            found = self._namespaces.get(key)
-        if found is None:
-            found = self._client.list_objects(
-                api_version=api_version, kind=kind, namespace=namespace
-            )
+        with self._loader(key):
             with self._lock:
-                found = self._namespaces.setdefault(key, found)
+                found = self._namespaces.get(key)
+            if found is None:
+                found = self._client.list_objects(
+                    api_version=api_version, kind=kind, namespace=namespace
+                )
+                with self._lock:
+                    self._namespaces[key] = found
         return copy.deepcopy(found)
 
     def owned(
@@ -109,6 +116,15 @@ class RoundCache:
         with self._lock:
             if key in self._kinds:
                 return self._kinds[key]
+        with self._loader(key):
+            return self._load(key)
+
+    def _load(self, key: _Key) -> dict[_Slot, dict[str, dict[str, Any]]] | None:
+        """List a kind once (the caller holds its loader lock)."""
+        with self._lock:
+            if key in self._kinds:
+                return self._kinds[key]  # listed by the thread this one waited for
+        api_version, kind = key
         selector = f"{ownership.MANAGED_BY_LABEL}={ownership.MANAGED_BY_VALUE}"
         index: dict[_Slot, dict[str, dict[str, Any]]] | None
         try:

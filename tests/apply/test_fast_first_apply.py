@@ -4,6 +4,7 @@ health waits read the watch cache once it has caught up with our writes."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from typing import Any
 
@@ -50,8 +51,9 @@ def test_a_first_apply_round_lists_each_kind_once_and_sends_one_dry_run_and_one_
     client = connect(cluster)
     sync(client, "setup", app_set(99))  # the namespace exists, the kinds are known
     reset_log(cluster)
-    with apply.read_round(client):
-        results = [sync(client, f"app-{i}", app_set(i)) for i in range(5)]
+    # Side by side, as the controller's workers do: they wait for one LIST per kind.
+    with apply.read_round(client), concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda i: sync(client, f"app-{i}", app_set(i)), range(5)))
     assert all(len(result.created) == 3 for result in results)
     log = list(settled(cluster))
     lists = [r for r in log if r.method == "GET" and not r.path.rstrip("/").endswith(
