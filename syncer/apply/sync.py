@@ -191,7 +191,10 @@ def dry_run_changes(
 def _may_exist(outcome: parallel.Outcome[dict[str, Any]] | None) -> bool:
     """Whether a dry run's answer leaves open that the object exists: it was not sent,
     it was refused (a conflict with someone else's fields, say), or it answered with a
-    resourceVersion (a dry-run create has none)."""
+    resourceVersion (a dry-run create has none). In a namespace that does not exist
+    (yet), nothing exists."""
+    if outcome is not None and isinstance(outcome.error, errors.NotFound):
+        return outcome.error.details.get("kind") != "namespaces"
     if outcome is None or outcome.error is not None:
         return True
     return bool(((outcome.value or {}).get("metadata") or {}).get("resourceVersion"))

@@ -173,3 +173,25 @@ def test_a_health_wait_after_a_write_is_answered_by_the_caught_up_watch_cache(
         assert len(lists) <= 2, [f"{r.path}?{r.query}" for r in lists]
     finally:
         client.watches.stop()
+
+
+def test_objects_in_a_namespace_the_sync_creates_are_not_looked_up(
+    kube_clusters: Any, connect: Any
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    sync(client, "setup", app_set(99))  # the kinds are known
+    reset_log(cluster)
+    with apply.read_round(client):
+        result = apply.sync(
+            client,
+            app_name="fresh",
+            objects=[config_map("a", ns="fresh"), config_map("b", ns="fresh")],
+            options=OPTIONS,
+            gateway_policy=OPEN_GATE,
+            namespace="fresh",
+        )
+    assert result.namespace_created and len(result.created) == 2
+    # The dry runs' 404 for the missing namespace says the objects cannot exist.
+    gets = [r.path for r in settled(cluster) if r.method == "GET" and "/configmaps/" in r.path]
+    assert gets == []
