@@ -174,7 +174,8 @@ class Lab:
             for name in ("one", "two", "three")
         ]
         self.kubeconfig = kubeconfig.write(
-            base / "kubeconfig", [kubeconfig.Entry(c.name, c.api_url, c.token) for c in self.clusters]
+            base / "kubeconfig",
+            [kubeconfig.Entry(c.name, c.api_url, c.token) for c in self.clusters],
         )
 
     def close(self) -> None:
