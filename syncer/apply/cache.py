@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from syncer.apply import client as client_mod
@@ -35,7 +35,30 @@ class RoundCache:
     def __init__(self, client: client_mod.ClusterClient) -> None:
         self._client = client
         self._kinds: dict[_Key, dict[_Slot, dict[str, dict[str, Any]]] | None] = {}
+        self._namespaces: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, ...], threading.Lock] = {}
+        """One lock per list being made: syncs starting together wait for one LIST."""
+
+    def _loader(self, key: tuple[str, ...]) -> threading.Lock:
+        with self._lock:
+            return self._loading.setdefault(key, threading.Lock())
+
+    def listing(self, *, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """Every object of a kind in a namespace, labelled or not, as first listed in this
+        round (one LIST per namespace and round). For reads whose answer changes rarely
+        and only gates a closer look: whether a namespace has any ResourceQuota."""
+        key = (api_version, kind, namespace)
+        with self._loader(key):
+            with self._lock:
+                found = self._namespaces.get(key)
+            if found is None:
+                found = self._client.list_objects(
+                    api_version=api_version, kind=kind, namespace=namespace
+                )
+                with self._lock:
+                    self._namespaces[key] = found
+        return copy.deepcopy(found)
 
     def owned(
         self, *, api_version: str, kind: str, namespace: str, app_name: str
@@ -47,6 +70,23 @@ class RoundCache:
         with self._lock:
             found = index.get((namespace, app_name), {})
             return [copy.deepcopy(obj) for obj in found.values()]
+
+    def labelled(
+        self, *, api_version: str, kind: str, namespace: str, names: Collection[str]
+    ) -> list[dict[str, Any]] | None:
+        """Copies of the syncer-labelled objects of ``names`` (a kind, a namespace),
+        whichever app they belong to; None when not cached."""
+        index = self._index(api_version, kind)
+        if index is None:
+            return None
+        with self._lock:
+            return [
+                copy.deepcopy(obj)
+                for (ns, _app), found in index.items()
+                if ns == namespace
+                for name in names
+                if (obj := found.get(name)) is not None
+            ]
 
     def put(self, obj: dict[str, Any]) -> None:
         """Record what an apply returned (only for kinds already cached)."""
@@ -76,6 +116,15 @@ class RoundCache:
         with self._lock:
             if key in self._kinds:
                 return self._kinds[key]
+        with self._loader(key):
+            return self._load(key)
+
+    def _load(self, key: _Key) -> dict[_Slot, dict[str, dict[str, Any]]] | None:
+        """List a kind once (the caller holds its loader lock)."""
+        with self._lock:
+            if key in self._kinds:
+                return self._kinds[key]  # listed by the thread this one waited for
+        api_version, kind = key
         selector = f"{ownership.MANAGED_BY_LABEL}={ownership.MANAGED_BY_VALUE}"
         index: dict[_Slot, dict[str, dict[str, Any]]] | None
         try:

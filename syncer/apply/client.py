@@ -47,7 +47,13 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 256 << 20
 """The largest answer read: far above a page of 500 objects, far below the memory limit."""
+POOL_CONNECTIONS = 96
+"""Connections kept open to one cluster: at least as many as requests in flight at once
+(``parallel.POOL_THREADS`` helpers, each of ``settings.workers`` syncs' own reads, one per
+watch). urllib3 opens more when needed but closes what does not fit, and a new
+TLS connection per request costs the API server more than the request itself."""
 APPLY_PATCH = "application/apply-patch+yaml"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
@@ -150,8 +156,17 @@ class ClusterClient:
             if not token:
                 return items, version
 
-    def apply(self, obj: dict[str, Any], *, force: bool, dry_run: bool = False) -> dict[str, Any]:
-        """Server-side apply with field manager ``syncer``; the resulting object."""
+    def apply(
+        self,
+        obj: dict[str, Any],
+        *,
+        force: bool,
+        dry_run: bool = False,
+        metadata_only: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply with field manager ``syncer``; the resulting object, or with
+        ``metadata_only`` just its metadata (a ``PartialObjectMetadata``: less for the
+        server to encode and for us to parse, where the answer only tells success)."""
         ref = refs.ObjectRef.of(obj)
         resource = self.resource(ref.api_version, ref.kind)
         # Strict: a misspelt field is an error naming it, not silently dropped (and then
@@ -170,6 +185,7 @@ class ClusterClient:
             body=obj,
             content_type=APPLY_PATCH,
             what=str(ref),
+            accept=METADATA_ONLY if metadata_only else "application/json",
         )
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -753,5 +769,5 @@ def _configuration(cluster: model.Cluster, *, base_dir: str) -> k8s_client.Confi
         ) from err
     # Our own retry loop decides; urllib3 must not retry behind its back.
     configuration.retries = False
-    configuration.connection_pool_maxsize = 8
+    configuration.connection_pool_maxsize = POOL_CONNECTIONS
     return configuration

@@ -25,7 +25,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from syncer import errors as syncer_errors
@@ -103,6 +103,15 @@ class Informer:
         with self._lock:
             found = self._by_app.get((namespace, app_name), {})
             return [copy.deepcopy(obj) for obj in found.values()]
+
+    def labelled(self, *, namespace: str, names: Collection[str]) -> list[dict[str, Any]]:
+        """Copies of the cached objects of ``names`` in ``namespace``, any app's."""
+        with self._lock:
+            return [
+                copy.deepcopy(obj)
+                for name in names
+                if (obj := self._objects.get((namespace, name))) is not None
+            ]
 
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -330,6 +339,16 @@ class Watches:
         with self._lock:
             self.hits += 1
         return informer.owned(namespace=namespace, app_name=app_name)
+
+    def labelled(
+        self, *, api_version: str, kind: str, namespace: str, names: Collection[str]
+    ) -> list[dict[str, Any]] | None:
+        """The syncer-labelled objects of ``names`` (a kind, a namespace), any app's, from
+        the cache; None when the kind's watch is not synced."""
+        informer = self.informer(api_version, kind, namespace)
+        if informer is None or not informer.synced:
+            return None
+        return informer.labelled(namespace=namespace, names=names)
 
     def informer(
         self, api_version: str, kind: str, namespace: str = "", *, wait: bool = True

@@ -6,10 +6,19 @@ A group holding objects new to the app (not in its previous inventory) is listed
 unfiltered instead, because a new object may already exist unlabelled or labelled by
 another app, and must be checked before it is touched. Inventory objects that did not
 show up are looked for with a GET. A no-change sync is one LIST per group and nothing
-else; a first sync one LIST per group plus the applies. The groups are read side by
-side (``parallel``), so reading costs one round trip, not one per group. Where the
-cluster is watched (``informer``), the label-filtered LISTs are answered from the
-watch cache and a no-change read costs no request at all.
+else. The groups are read side by side (``parallel``), so reading costs one round
+trip, not one per group. Where the cluster is watched (``informer``) or a read round is
+open (``cache``), the label-filtered LISTs are answered from that cache, and a
+no-change read costs no request at all.
+
+With ``presume_absent`` (``sync`` asks for it), a group with new objects is answered
+from such a cache too: every syncer-labelled object of the kind in the namespace,
+whichever app's, so a name another app holds is refused as before. An object the cache
+does not show is presumed absent and marked ``unconfirmed``: it may exist unlabelled
+(made by hand, or since the snapshot), so ``sync`` confirms it before writing — the
+server-side dry run it sends anyway answers with a resourceVersion only for an object
+that exists — and reads and checks it like any other when it does. So a first sync of
+many apps costs one LIST per kind in a round, not one per app, kind and namespace.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ class LiveState:
 
     objects: dict[Identity, dict[str, Any]] = field(default_factory=dict)
     owned: dict[Identity, refs.ObjectRef] = field(default_factory=dict)
+    unconfirmed: set[Identity] = field(default_factory=set)
+    """New objects presumed absent from a cache of labelled objects: one not labelled by
+    syncer would not show there, so each must be confirmed absent before a write."""
 
     def get(self, ref: refs.ObjectRef) -> dict[str, Any] | None:
         return self.objects.get(ref.identity)
@@ -43,11 +55,13 @@ def read(
     desired: Iterable[refs.ObjectRef],
     previous: Iterable[refs.ObjectRef],
     served: set[tuple[str, str]] | None = None,
+    presume_absent: bool = False,
 ) -> LiveState:
     """The live state of the desired objects and of everything the app owns in their groups.
 
     ``served`` lists the (apiVersion, kind) the cluster serves; others (custom
     resources whose CRD is not applied yet) cannot exist and are not read.
+    ``presume_absent``: see the module docstring.
     """
     wanted, before = list(desired), list(previous)
     known = {ref.identity for ref in before}
@@ -66,6 +80,8 @@ def read(
         if not new:
             listed = cached(client, api_version=api_version, kind=kind, namespace=namespace,
                             app_name=app_name)  # fmt: skip
+        elif presume_absent:
+            listed = _presumed(client, members, app_name=app_name, known=known, state=state)
         if listed is not None:
             reads.append((members, new, functools.partial(list, listed)))
             continue
@@ -113,6 +129,58 @@ def cached(
             )
             if found is not None:
                 return list(found)
+    return None
+
+
+def confirm(
+    client: client_mod.ClusterClient,
+    state: LiveState,
+    doubtful: Iterable[refs.ObjectRef],
+    *,
+    app_name: str,
+) -> set[Identity]:
+    """Read objects presumed absent that may exist after all (side by side, one GET
+    each) and record those found; returns their identities."""
+    doubtful = list(doubtful)
+    gets = parallel.run(client.stats, [functools.partial(client.get, ref) for ref in doubtful])
+    found: set[Identity] = set()
+    for got in gets:
+        if got.error is not None:
+            raise got.error
+        if got.value is not None:
+            _remember(state, got.value, app_name=app_name)
+            found.add(refs.ObjectRef.of(got.value).identity)
+    return found
+
+
+def _presumed(
+    client: client_mod.ClusterClient,
+    members: list[refs.ObjectRef],
+    *,
+    app_name: str,
+    known: set[Identity],
+    state: LiveState,
+) -> list[dict[str, Any]] | None:
+    """A group with new objects from a cache: the app's own objects of the group and any
+    syncer-labelled object of the members' names; the new members not found there are
+    marked unconfirmed. None when no cache has the kind."""
+    first = members[0]
+    where = {"api_version": first.api_version, "kind": first.kind, "namespace": first.namespace}
+    names = {ref.name for ref in members}
+    for source in (client.watches, client.round_cache):
+        if source is None:
+            continue
+        mine = source.owned(**where, app_name=app_name)
+        if mine is None:
+            continue
+        others = source.labelled(**where, names=names)
+        if others is None:
+            continue
+        listed = {refs.ObjectRef.of(obj).identity: obj for obj in [*mine, *others]}
+        state.unconfirmed.update(
+            ref.identity for ref in members if ref.identity not in known | listed.keys()
+        )
+        return list(listed.values())
     return None
 
 

@@ -5,12 +5,18 @@ wave and phase, after their Namespaces and CRDs exist) to ``run``; it sends up t
 ``PARALLELISM`` at once on the cluster's client, whose connection pool, rate limit and
 retries they share, and returns each call's outcome in the order given. The requests
 the helper threads make are counted as the calling sync's own (``Stats.mine``).
+
+The helper threads are one pool for the whole process (``POOL_THREADS``), kept between
+calls: starting a thread per request cost more than the request's own work in Python.
+A call that runs ``run`` itself from a helper thread runs its calls one by one, so a
+full pool never waits on itself.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -20,7 +26,14 @@ from syncer.apply import throttle
 T = TypeVar("T")
 
 PARALLELISM = 8
-"""Requests one sync sends at once to a cluster (the client's connection pool size)."""
+"""Requests one sync sends at once to a cluster."""
+POOL_THREADS = 32
+"""Helper threads of the process: the most requests sent side by side at once, all syncs
+and clusters together (``settings.workers`` syncs share them)."""
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_helper = threading.local()
 
 
 @dataclass(frozen=True)
@@ -31,25 +44,41 @@ class Outcome(Generic[T]):
 
 def run(stats: throttle.Stats, calls: Sequence[Callable[[], T]]) -> list[Outcome[T]]:
     """Each call's value or exception, in order; every call runs to its end."""
-    if len(calls) <= 1:
+    if len(calls) <= 1 or getattr(_helper, "busy", False):
         return [_outcome(call) for call in calls]
+    gate = threading.BoundedSemaphore(PARALLELISM)
 
     def counted(call: Callable[[], T]) -> tuple[Outcome[T], int, int]:
-        requests0, writes0 = stats.mine()
-        outcome = _outcome(call)
-        requests1, writes1 = stats.mine()
+        _helper.busy = True
+        try:
+            requests0, writes0 = stats.mine()
+            outcome = _outcome(call)
+            requests1, writes1 = stats.mine()
+        finally:
+            _helper.busy = False
+            gate.release()
         return outcome, requests1 - requests0, writes1 - writes0
 
-    workers = min(PARALLELISM, len(calls))
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="apply") as pool:
-        # Copies of this thread's context: the shard fence knows whose write it is.
-        futures = [pool.submit(contextvars.copy_context().run, counted, c) for c in calls]
-        done = [f.result() for f in futures]
+    pool = _executor()
+    futures = []
+    for call in calls:
+        gate.acquire()  # at most PARALLELISM of this sync's calls at once
+        # A copy of this thread's context: the shard fence knows whose write it is.
+        futures.append(pool.submit(contextvars.copy_context().run, counted, call))
     outcomes = []
-    for outcome, requests, writes in done:
+    for future in futures:
+        outcome, requests, writes = future.result()
         stats.credit(requests, writes)
         outcomes.append(outcome)
     return outcomes
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="apply")
+        return _pool
 
 
 def _outcome(call: Callable[[], T]) -> Outcome[T]:

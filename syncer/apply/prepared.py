@@ -29,8 +29,10 @@ class Prepared:
         namespace: str,
         policy: model.GatewayPolicy,
         previous: Sequence[refs.ObjectRef],
+        presume_absent: bool = False,
     ) -> None:
         objects = list(objects)
+        self.app_name = app_name
         self.scopes = desired.Scopes(client=client, objects=objects)
         self.objects = desired.prepare(
             objects, app_name=app_name, namespace=namespace, scopes=self.scopes
@@ -46,8 +48,9 @@ class Prepared:
         self.previous = list(previous)
         served |= {(ref.api_version, ref.kind) for ref in self.previous if serves(client, ref)}
         self.live = live.read(
-            client, app_name=app_name, desired=self.refs, previous=self.previous, served=served
-        )
+            client, app_name=app_name, desired=self.refs, previous=self.previous, served=served,
+            presume_absent=presume_absent,
+        )  # fmt: skip
 
     def prune_candidates(self) -> list[refs.ObjectRef]:
         """Objects the app owned (inventory or label) that left the desired set."""

@@ -3,8 +3,11 @@
 ``sync`` and ``plan`` call ``check`` after ``prepared`` has read the live state and
 before the first write (gateway rule ``checkQuota``). For every namespace where the
 rollout creates objects or changes a pod template, it lists the ResourceQuotas and
-LimitRanges once, applies the LimitRange defaults to containers that lack requests or
-limits (as the API server's admission would), and adds up what the rollout's pods ask
+LimitRanges once (in a read round, ``cache``, a namespace whose snapshot holds no
+ResourceQuota is passed over: one LIST per namespace and round; quotas themselves are
+always read fresh, for their current ``status.used``), applies the LimitRange defaults
+to containers that lack requests or limits (as the API server's admission would), and
+adds up what the rollout's pods ask
 for: per container, times replicas, plus the rolling-update surge, minus what the live
 objects it replaces hold now. A quota whose ``status.used`` plus that change would pass
 ``spec.hard`` refuses the whole rollout (``errors.QuotaExceeded``) with the numbers,
@@ -62,10 +65,12 @@ def check(
     namespaces = sorted({ns for obj, current in changes if (ns := _affects(obj, current))})
     found: list[str] = []
     for namespace in namespaces:
+        if client.round_cache is not None and not _listed(client, "ResourceQuota", namespace):
+            continue  # none in this round's snapshot: nothing to exceed
         quotas = _list(client, "ResourceQuota", namespace)
-        ranges = _list(client, "LimitRange", namespace)
         if not quotas:
             continue
+        ranges = _list(client, "LimitRange", namespace)
         found += violations(
             [c for c in changes if _namespace(c[0]) == namespace],
             namespace=namespace,
@@ -88,6 +93,14 @@ def _list(client: client_mod.ClusterClient, kind: str, namespace: str) -> list[d
             f"{kind}s in namespace {namespace}{who}: grant list on resourcequotas and "
             "limitranges, or set gateway.checkQuota: false"
         ) from err
+
+
+def _listed(client: client_mod.ClusterClient, kind: str, namespace: str) -> list[dict[str, Any]]:
+    """``_list`` answered from the read round: one LIST per namespace and round."""
+    try:
+        return list(client.round_cache.listing(api_version="v1", kind=kind, namespace=namespace))
+    except errors.Unauthorized:
+        return _list(client, kind, namespace)  # the same refusal, with its explanation
 
 
 def _plural(client: client_mod.ClusterClient, obj: dict[str, Any]) -> str | None:

@@ -2,11 +2,13 @@
 
 Called by the rollout layer (through ``syncer.apply.sync``) with the rendered objects
 of one app for one cluster. Before the first write: prepare the set, check the gateway
-policy, read the live state and refuse objects owned by another app (``prepared``).
-A server-side dry run of what would change refuses an invalid set as a whole.
-Then write: server-side apply in order (``order``), skipping objects whose live state
-already matches (``compare``), waiting for CRDs to be Established (``crds``) and for a
-changed sync wave to be healthy before the next; then prune (``prune``).
+policy, read the live state (``prepared``); send a server-side dry run of what would
+change, side by side, which also confirms that objects presumed new do not exist
+(``live``); refuse objects owned by another app; check quotas. A dry run the API
+refuses fails the set as a whole. Then write: server-side apply in order (``order``),
+skipping objects whose live state already matches (``compare``), waiting for CRDs to be
+Established (``crds``) and for a changed sync wave to be healthy before the next; then
+prune (``prune``).
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ from syncer.apply import (
 from syncer.apply import (
     desired as desired_mod,
 )
+from syncer.apply import live as live_mod
 from syncer.apply import prepared as prepared_mod
 from syncer.apply import prune as prune_mod
 from syncer.config import model
 
 log = logging.getLogger(__name__)
+
+Change = tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]
+"""A desired object the sync would write, its ref, and its live object (None: new)."""
+DryRun = tuple[Change, parallel.Outcome[dict[str, Any]]]
 
 
 def sync(
@@ -67,15 +74,17 @@ def sync(
             namespace=namespace,
             policy=gateway_policy,
             previous=previous_inventory,
+            presume_absent=True,
         )
         if client.watches is not None:
             # What the app wants from now on: a watched change is judged against it.
             client.watches.expect(app_name, prepared.ordered)
+        dry_runs = dry_run_changes(client, prepared, options=options)
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
         check_quota(client, prepared, policy=gateway_policy)
         new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]
         client.claims.claim(app_name=app_name, objects=new)
-        if validate_changes(client, prepared, options=options, namespace=namespace):
+        if validate_changes(client, dry_runs, options=options, namespace=namespace):
             result.namespace_created = True
         _apply_all(
             client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
@@ -115,9 +124,7 @@ def sync(
     return result
 
 
-def changes(
-    client: client_mod.ClusterClient, prepared: prepared_mod.Prepared
-) -> list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]]:
+def changes(client: client_mod.ClusterClient, prepared: prepared_mod.Prepared) -> list[Change]:
     """The objects an apply would write, each with its ref and live object (None: new)."""
     return [
         (obj, ref, current)
@@ -140,51 +147,102 @@ def check_quota(
         )
 
 
-def validate_changes(
+def dry_run_changes(
     client: client_mod.ClusterClient,
     prepared: prepared_mod.Prepared,
     *,
     options: model.SyncOptions,
+) -> list[DryRun]:
+    """A server-side dry run of each object the sync would write, before any write,
+    when it would write more than one (one alone cannot be half applied); each answer
+    is kept for ``validate_changes`` to judge. Kinds whose CRD comes with the set are
+    left to the real apply. The dry runs go side by side (``parallel``) and are answered
+    with the object's metadata only (all a judgement needs).
+
+    They also confirm the objects ``live`` presumed absent (``prepared.live.unconfirmed``):
+    an answer with a resourceVersion, or a refusal, means the object may exist after
+    all; those (and presumed-new objects that were not dry-run) are read with a GET,
+    recorded in the live state like any object read, and dry-run again as what they
+    are, so the ownership check that follows judges them."""
+    live = prepared.live
+    changed = changes(client, prepared)
+    judged = [c for c in changed if client.discovery.lookup(c[1].api_version, c[1].kind)]
+    dry_runs: list[DryRun] = []
+    if len(changed) >= 2:
+        dry_runs = list(zip(judged, _dry_run_all(client, judged, options=options), strict=True))
+    if not live.unconfirmed:
+        return dry_runs
+    answered = {change[1].identity: outcome for change, outcome in dry_runs}
+    doubtful = [
+        ref
+        for ref in prepared.refs
+        if ref.identity in live.unconfirmed
+        and prepared_mod.serves(client, ref)
+        and _may_exist(answered.get(ref.identity))
+    ]
+    live.unconfirmed.clear()
+    found = live_mod.confirm(client, live, doubtful, app_name=prepared.app_name)
+    if not found or len(changed) < 2:
+        return dry_runs
+    again = [c for c in changes(client, prepared) if c[1].identity in found]
+    kept = [d for d in dry_runs if d[0][1].identity not in found]
+    return kept + list(zip(again, _dry_run_all(client, again, options=options), strict=True))
+
+
+def _may_exist(outcome: parallel.Outcome[dict[str, Any]] | None) -> bool:
+    """Whether a dry run's answer leaves open that the object exists: it was not sent,
+    it was refused (a conflict with someone else's fields, say), or it answered with a
+    resourceVersion (a dry-run create has none). In a namespace that does not exist
+    (yet), nothing exists."""
+    if outcome is not None and isinstance(outcome.error, errors.NotFound):
+        return outcome.error.details.get("kind") != "namespaces"
+    if outcome is None or outcome.error is not None:
+        return True
+    return bool(((outcome.value or {}).get("metadata") or {}).get("resourceVersion"))
+
+
+def validate_changes(
+    client: client_mod.ClusterClient,
+    dry_runs: Sequence[DryRun],
+    *,
+    options: model.SyncOptions,
     namespace: str,
 ) -> bool:
-    """A server-side dry run of each object the sync would write, before the first write,
-    when it would write more than one: an object the API refuses (invalid, a field its
-    schema does not declare, a field conflict) fails the whole set, so a release is never
-    half applied. A refused change of an immutable field is left to the replace path.
-    The dry runs go side by side (``parallel``). When the app's namespace is missing and
-    the sync may create it, it is created and the objects in it are dry-run again (a dry
-    run in a missing namespace cannot be judged); True when it was."""
-    changed = changes(client, prepared)
-    if len(changed) < 2:
-        return False  # nothing can be half applied
-    # Kinds whose CRD comes with the set are left to the real apply to judge.
-    judged = [c for c in changed if client.discovery.lookup(c[1].api_version, c[1].kind)]
-    missing_namespace = _dry_run_all(client, judged, options=options, namespace=namespace)
+    """Judge the dry runs of ``dry_run_changes``: an object the API refuses (invalid, a
+    field its schema does not declare, a field conflict) fails the whole set, so a
+    release is never half applied. A refused change of an immutable field is left to
+    the replace path. When the app's namespace is missing and the sync may create it,
+    it is created and the objects in it are dry-run again (a dry run in a missing
+    namespace cannot be judged); True when it was."""
+    missing_namespace = _judge(dry_runs, options=options, namespace=namespace)
     if not missing_namespace:
         return False
     create_namespace(client, namespace)
-    _dry_run_all(client, missing_namespace, options=options, namespace="")
+    again = _dry_run_all(client, missing_namespace, options=options)
+    _judge(list(zip(missing_namespace, again, strict=True)), options=options, namespace="")
     return True
 
 
 def _dry_run_all(
-    client: client_mod.ClusterClient,
-    changes: Sequence[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]],
-    *,
-    options: model.SyncOptions,
-    namespace: str,
-) -> list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]]:
-    """Dry-run ``changes`` side by side and raise the first refusal; returns those that
-    failed only because the app's ``namespace``, which the sync may create, is missing
-    (none when ``namespace`` is empty)."""
+    client: client_mod.ClusterClient, changes: Sequence[Change], *, options: model.SyncOptions
+) -> list[parallel.Outcome[dict[str, Any]]]:
+    """Dry-run ``changes`` side by side; each one's answer (metadata only) or error."""
 
-    def call(obj: dict[str, Any], current: dict[str, Any] | None) -> Callable[[], object]:
+    def call(obj: dict[str, Any], current: dict[str, Any] | None) -> Callable[[], dict[str, Any]]:
         force = heal_options(options, live=current, desired=obj).force
-        return lambda: client.apply(obj, force=force, dry_run=True)
+        return lambda: client.apply(obj, force=force, dry_run=True, metadata_only=True)
 
-    outcomes = parallel.run(client.stats, [call(obj, current) for obj, _, current in changes])
+    return parallel.run(client.stats, [call(obj, current) for obj, _, current in changes])
+
+
+def _judge(
+    dry_runs: Sequence[DryRun], *, options: model.SyncOptions, namespace: str
+) -> list[Change]:
+    """Raise the first refusal among ``dry_runs``; returns the changes that failed only
+    because the app's ``namespace``, which the sync may create, is missing (none when
+    ``namespace`` is empty)."""
     waiting = []
-    for change, outcome in zip(changes, outcomes, strict=True):
+    for change, outcome in dry_runs:
         err = outcome.error
         _, ref, current = change
         if err is None:

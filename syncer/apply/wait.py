@@ -1,15 +1,20 @@
 """``wait_healthy``: poll an app's objects until all are healthy, one fails, or time runs out.
 
 Called after ``sync`` (by ``deploy`` and the rollout layer). Each round costs one LIST
-per (kind, namespace) of the inventory, filtered by the app's label; judging is
-``health.assess``. A Degraded object ends the wait at once (it will not recover
-without a change), like ``kubectl rollout status`` on ProgressDeadlineExceeded.
+per (kind, namespace) of the inventory, filtered by the app's label, or nothing where
+the cluster is watched (``informer``) and the watch cache already holds, for every
+object of the group, at least the version our own last apply of it produced (so it
+cannot show the state from before that write); judging is ``health.assess``. Many apps
+can then wait for health at once without a request per app and second. A Degraded
+object ends the wait at once (it will not recover without a change), like ``kubectl
+rollout status`` on ProgressDeadlineExceeded.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from syncer.apply import client as client_mod
 from syncer.apply import health, ownership, refs, results
@@ -28,7 +33,8 @@ def wait_healthy(
 ) -> results.HealthReport:
     """The health of every inventory object once all are healthy, one is Degraded, or
     ``timeout`` seconds passed (then ``timed_out`` is set). ``cached``: judged from the
-    watch cache (``assess_all``); only for a look that follows no write of ours."""
+    watch cache as it is (``assess_all``); only for a look that follows no write of ours.
+    Without it the cache is used only where it has caught up with our writes."""
     start = clock()
     delay = min(0.1, interval)
     while True:
@@ -56,19 +62,22 @@ def assess_all(
     inventory: Sequence[refs.ObjectRef],
     cached: bool = False,
 ) -> list[health.Health]:
-    """One health verdict per inventory object, from one LIST per kind and namespace;
-    ``cached``: from the cluster's watch cache where it is synced (a look, not a wait
-    after a write: the cache may trail our own write by a moment)."""
+    """One health verdict per inventory object, from one LIST per kind and namespace, or
+    from the cluster's watch cache where it is synced and has caught up with our own
+    writes of the group's objects; ``cached``: from the synced cache as it is (a look,
+    not a wait after a write: the cache may trail our own write by a moment)."""
     groups: dict[tuple[str, str, str], dict[str, refs.ObjectRef]] = {}
     for ref in inventory:
         groups.setdefault((ref.api_version, ref.kind, ref.namespace), {})[ref.name] = ref
     verdicts: dict[tuple[str, str, str, str], health.Health] = {}
     for (api_version, kind, namespace), members in groups.items():
         found = None
-        if cached and client.watches is not None:
+        if client.watches is not None:
             found = client.watches.owned(
                 api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
             )
+            if found is not None and not cached and not _caught_up(client, members, found):
+                found = None  # the cache may still show the state from before our write
         listed = found if found is not None else client.list_objects(
             api_version=api_version,
             kind=kind,
@@ -80,3 +89,25 @@ def assess_all(
             obj = by_name.get(name)
             verdicts[ref.identity] = health.assess(obj) if obj else health.missing(ref)
     return [verdicts[ref.identity] for ref in inventory]
+
+
+def _caught_up(
+    client: client_mod.ClusterClient,
+    members: dict[str, refs.ObjectRef],
+    cached: list[dict[str, Any]],
+) -> bool:
+    """Whether the watch cache holds every member, each at least at the resourceVersion
+    our last apply of it produced (``client.applied``). Versions are compared as the
+    numbers etcd makes them; any other form must match exactly."""
+    by_name = {str((obj.get("metadata") or {}).get("name")): obj for obj in cached}
+    for name, ref in members.items():
+        obj = by_name.get(name)
+        if obj is None:
+            return False
+        memo = client.applied.get(ref.identity)
+        if memo is None:
+            continue  # not written by this process: the cache is as good as a list
+        seen, wrote = str((obj.get("metadata") or {}).get("resourceVersion", "")), memo[1]
+        if seen != wrote and not (seen.isdigit() and wrote.isdigit() and int(seen) > int(wrote)):
+            return False
+    return True

@@ -1,34 +1,40 @@
-"""Benchmark: syncer's apply of 1,000 objects (200 apps x 5) and its no-change re-apply,
-side by side with ``kubectl apply --server-side`` on the same manifests.
+"""Benchmark: syncer's first apply of 1,000 objects (200 apps x 5) beside ``kubectl apply
+--server-side`` on the same manifests, and syncer's no-change re-apply.
 
-Run: ``python -m tests.bench.bench_apply [--apps 200]``. It boots two real clusters
-(tests/kubecluster: etcd, kube-apiserver, kube-controller-manager), one for syncer and
-one for kubectl, so neither sees the other's objects, talks to each apiserver directly
-(not through the tests' fault proxy), and prints wall time, requests and writes per
-phase. syncer's requests are counted by its client; kubectl's from its ``-v=6`` log.
-syncer runs as ``syncer run`` does at its shipped defaults (``settings.workers`` apps at
-once, one read round, the default client rate limit, printed beside the figure), and,
-on a third cluster, one app at a time with the rate limit off.
+Run: ``python -m tests.bench.bench_apply [--apps 200] [--runs 3]``. It boots two real
+clusters (tests/kubecluster: etcd, kube-apiserver, kube-controller-manager), one for
+syncer and one for kubectl, so neither sees the other's objects, and talks to each
+apiserver directly (not through the tests' fault proxy). Each run applies a new copy of
+the manifests (into new namespaces) with both, one after the other, taking turns at
+going first, so both see the same load on the machine. Printed per phase: the least
+and the median wall time of the runs, requests, writes and the apiserver's CPU seconds
+(of the fastest run). syncer's requests are counted by its client; kubectl's from its
+``-v=6`` log. syncer runs as ``syncer run`` does at its shipped defaults
+(``settings.workers`` apps at once in one read round, the default client rate limit
+``clusters[].qps`` and parallel requests; all printed with the figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import copy
+import functools
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from syncer import apply
+from syncer.apply import parallel
 from syncer.config import model
 from tests import binaries
 from tests.kubecluster import cluster as kubecluster
@@ -38,9 +44,10 @@ KINDS_PER_APP = 5
 NAMESPACES = 10
 
 
-def app_objects(index: int) -> list[dict[str, Any]]:
-    """Five objects of one app: ServiceAccount, ConfigMap, Secret, Service, Deployment."""
-    name, ns = f"app-{index:03d}", f"bench-{index % NAMESPACES}"
+def app_objects(index: int, *, run: int = 0) -> list[dict[str, Any]]:
+    """Five objects of one app: ServiceAccount, ConfigMap, Secret, Service, Deployment
+    (in the namespaces of ``run``)."""
+    name, ns = f"app-{index:03d}", namespace(index % NAMESPACES, run=run)
     labels = {"app": name}
     meta = {"name": name, "namespace": ns}
     return [
@@ -96,6 +103,10 @@ def app_objects(index: int) -> list[dict[str, Any]]:
     ]
 
 
+def namespace(index: int, *, run: int) -> str:
+    return f"bench-{run}-{index}"
+
+
 def start_cluster(workdir: Path, name: str) -> tuple[kubecluster.RealCluster, Path]:
     """A real cluster and a kubeconfig naming its apiserver itself (no proxy)."""
     try:
@@ -135,13 +146,15 @@ def run_syncer(
     apps: list[list[dict[str, Any]]],
     inventories: dict[int, list[apply.ObjectRef]],
     *,
-    workers: int = 1,
-    round_: bool = False,
+    run: int,
+    workers: int,
 ) -> tuple[float, int, int]:
-    """Sync every app; ``workers`` apps at once as the controller's queue does, and with
-    ``round_`` the ownership reads served by one read round as in a controller pass."""
+    """Sync every app, ``workers`` apps at once in one read round, as a pass of the
+    controller's queue does."""
     options = model.SyncOptions(create_namespace=False)
-    gate = model.GatewayPolicy(allowed_namespaces=tuple(f"bench-{i}" for i in range(NAMESPACES)))
+    gate = model.GatewayPolicy(
+        allowed_namespaces=tuple(namespace(i, run=run) for i in range(NAMESPACES))
+    )
 
     def one(index: int) -> None:
         result = apply.sync(
@@ -150,101 +163,102 @@ def run_syncer(
             objects=copy.deepcopy(apps[index]),
             options=options,
             gateway_policy=gate,
-            namespace=f"bench-{index % NAMESPACES}",
+            namespace=namespace(index % NAMESPACES, run=run),
             previous_inventory=inventories.get(index, []),
         )
         inventories[index] = result.inventory
 
     requests0, writes0 = client.stats.snapshot()
     start = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if round_:
-            stack.enter_context(apply.read_round(client))
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, range(len(apps))))
+    with apply.read_round(client), concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(len(apps))))
     elapsed = time.perf_counter() - start
     requests1, writes1 = client.stats.snapshot()
     return elapsed, requests1 - requests0, writes1 - writes0
 
 
+Figures = tuple[float, int, int, float]
+"""Seconds, requests, writes, apiserver CPU seconds."""
+
+
+def measured(
+    cluster: kubecluster.RealCluster, work: Callable[[], tuple[float, int, int]]
+) -> Figures:
+    """``work``'s figures and the CPU seconds the cluster's apiserver spent meanwhile."""
+    before = cluster.cpu_seconds().get("kube-apiserver", 0.0)
+    seconds, requests, writes = work()
+    return seconds, requests, writes, cluster.cpu_seconds().get("kube-apiserver", 0.0) - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    apps = [app_objects(index) for index in range(args.apps)]
-    total = sum(len(objects) for objects in apps)
-    rows: list[tuple[str, float, int, int]] = []
+    total = args.apps * KINDS_PER_APP
+    rows: dict[str, list[Figures]] = {}
+    workers = model.Settings().workers
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        servers = [
-            start_cluster(workdir, name) for name in ("syncer", "kubectl", "syncer-one-by-one")
-        ]
+        servers = [start_cluster(workdir, name) for name in ("syncer", "kubectl")]
         try:
-            ours, theirs, one_by_one = (path for _, path in servers)
+            (ours, ours_path), (theirs, theirs_path) = servers
             cache = workdir / "kube-cache"
-            for path in (ours, theirs, one_by_one):
-                for ns in range(NAMESPACES):
-                    kubectl(path, cache, "create", "namespace", f"bench-{ns}")
-            # What `syncer run` does at its defaults: settings.workers apps at once, one
-            # read round per pass, the shipped client rate limit.
-            workers = model.Settings().workers
-            shipped = model.Cluster(name="bench", kubeconfig=str(ours))
-            client = apply.connect(shipped)
+            shipped = model.Cluster(name="bench", kubeconfig=str(ours_path))
+            defaults = (
+                f"workers {workers}, qps {shipped.qps:g}, {parallel.PARALLELISM} requests "
+                "at once per app"
+            )
+            first, kube_first = f"syncer: first apply ({defaults})", "kubectl: first apply"
             inventories: dict[int, list[apply.ObjectRef]] = {}
-            defaults = f"{workers} workers, qps {shipped.qps:g}"
-            rows.append(
-                (
-                    f"syncer: first apply ({defaults})",
-                    *run_syncer(client, apps, inventories, workers=workers, round_=True),
+            client = apply.connect(shipped)
+            for run in range(args.runs):
+                apps = [app_objects(index, run=run) for index in range(args.apps)]
+                for path in (ours_path, theirs_path):
+                    for ns in range(NAMESPACES):
+                        kubectl(path, cache, "create", "namespace", namespace(ns, run=run))
+                manifests = workdir / f"manifests-{run}"
+                manifests.mkdir()
+                for index, objects in enumerate(apps):
+                    (manifests / f"app-{index:03d}.yaml").write_text(
+                        yaml.safe_dump_all(objects, sort_keys=False)
+                    )
+                apply_args = ("apply", "--server-side", "-R", "-f", str(manifests))
+                # A restarted controller each run: cold discovery, no memory of applies.
+                client = apply.connect(shipped)
+                inventories = {}
+                ours_first = functools.partial(
+                    run_syncer, client, apps, inventories, run=run, workers=workers
                 )
-            )
-            rows.append(
-                (
-                    "syncer: re-apply, no change, one round",
-                    *run_syncer(client, apps, inventories, workers=workers, round_=True),
+                theirs_first = functools.partial(kubectl, theirs_path, cache, *apply_args)
+                turns = [(first, ours, ours_first), (kube_first, theirs, theirs_first)]
+                for label, server, work in turns if run % 2 == 0 else reversed(turns):
+                    rows.setdefault(label, []).append(measured(server, work))
+                rows.setdefault("syncer: re-apply, no change (one round)", []).append(
+                    measured(ours, functools.partial(
+                        run_syncer, client, apps, inventories, run=run, workers=workers
+                    ))
+                )  # fmt: skip
+                rows.setdefault("kubectl: re-apply, no change", []).append(
+                    measured(theirs, theirs_first)
                 )
-            )
-            rows.append(
-                ("syncer: re-apply, no change, app by app", *run_syncer(client, apps, inventories))
-            )
-            fresh = apply.connect(shipped)  # a restarted controller: cold caches
-            rows.append(
-                (
-                    "syncer: re-apply, no change, restarted",
-                    *run_syncer(fresh, apps, inventories, workers=workers, round_=True),
-                )
-            )
-            unlimited = model.Cluster(name="bench", kubeconfig=str(one_by_one), qps=0)
-            rows.append(
-                (
-                    "syncer: first apply, app by app, no rate limit",
-                    *run_syncer(apply.connect(unlimited), apps, {}),
-                )
-            )
-
-            manifests = workdir / "manifests"
-            manifests.mkdir()
-            for index, objects in enumerate(apps):
-                (manifests / f"app-{index:03d}.yaml").write_text(
-                    yaml.safe_dump_all(objects, sort_keys=False)
-                )
-            apply_args = ("apply", "--server-side", "-R", "-f", str(manifests))
-            rows.append(
-                ("kubectl apply --server-side: first", *kubectl(theirs, cache, *apply_args))
-            )
-            rows.append(
-                ("kubectl apply --server-side: no change", *kubectl(theirs, cache, *apply_args))
-            )
         finally:
             for server, _ in servers:
                 server.close()
     print(
-        f"{args.apps} apps x {KINDS_PER_APP} objects = {total} objects "
+        f"{args.apps} apps x {KINDS_PER_APP} objects = {total} objects, {args.runs} runs "
         f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
     )
-    print(f"{'phase':<44}{'seconds':>9}{'requests':>10}{'writes':>8}{'ms/object':>11}")
-    for label, seconds, requests, writes in rows:
-        print(f"{label:<44}{seconds:>9.2f}{requests:>10}{writes:>8}{seconds * 1000 / total:>11.2f}")
+    print(
+        f"{'phase':<72}{'min s':>8}{'median s':>10}{'requests':>10}{'writes':>8}"
+        f"{'apiserver CPU s':>17}"
+    )
+    for label, figures in rows.items():
+        best = min(figures)
+        median = statistics.median(f[0] for f in figures)
+        print(f"{label:<72}{best[0]:>8.2f}{median:>10.2f}{best[1]:>10}{best[2]:>8}{best[3]:>17.1f}")
+    ratio = min(rows[kube_first])[0] / min(rows[first])[0]
+    print(f"first apply, kubectl time / syncer time (min of runs): {ratio:.2f}")
 
 
 if __name__ == "__main__":

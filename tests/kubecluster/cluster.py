@@ -120,8 +120,11 @@ class RealCluster:
         port: int = 0,
         workload_delay: float = 0.2,
         binaries: Path | None = None,
+        controller_args: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.controller_args = controller_args
+        """Extra flags for kube-controller-manager (a benchmark raises its client limits)."""
         self.context = name
         self.port = port
         self.kubeconfig = ""
@@ -264,6 +267,7 @@ class RealCluster:
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
                 "--v=0",
+                *self.controller_args,
             ],
         )
         self._kubelet = kubelet.FakeKubelet(
@@ -423,6 +427,16 @@ class RealCluster:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
         return total / 1024
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each of the cluster's processes has used so far."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for binary, process in self._processes.items():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+                used[binary] = (int(fields[11]) + int(fields[12])) / tick
+        return used
 
     # --- controls ------------------------------------------------------------------------
 
