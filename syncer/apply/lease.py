@@ -54,6 +54,9 @@ class LeaseRecord:
     """The Lease's name (filled when read; ``LeaseClient`` writes its own name)."""
     annotations: tuple[tuple[str, str], ...] = ()
     """Other ``syncer.dev/`` annotations kept with the record (shard count, role)."""
+    created: str = ""
+    """``metadata.creationTimestamp`` (filled when read): a Lease deleted and made again
+    starts its ``leaseTransitions`` at 0, so terms compare within one creation only."""
 
 
 LEADER_URL_ANNOTATION = "syncer.dev/leader-url"
@@ -90,6 +93,7 @@ def _record(obj: dict[str, Any]) -> LeaseRecord:
         resource_version=str(metadata.get("resourceVersion") or ""),
         holder_url=str((metadata.get("annotations") or {}).get(LEADER_URL_ANNOTATION) or ""),
         name=str(metadata.get("name") or ""),
+        created=str(metadata.get("creationTimestamp") or ""),
         annotations=tuple(
             sorted(
                 (str(k), str(v))

@@ -231,6 +231,7 @@ class ShardSet:
             return {
                 "shard": shard, "shards": self.settings.shards, "lease": name,
                 "holder": self.settings.identity, "term": held.record.transitions,
+                "leaseCreated": held.record.created,
             }  # fmt: skip
 
     def stamp(self, app: str) -> dict[str, Any]:

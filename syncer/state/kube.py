@@ -897,18 +897,25 @@ def record_writer(d: dict[str, Any], stamp: dict[str, Any], *, now: float, where
     same_lease = last is not None and (last["lease"], last["shards"]) == (
         stamp["lease"], stamp["shards"],
     )  # fmt: skip
-    if last is not None and same_lease and int(last["term"]) > int(stamp["term"]):
+    if last is not None and same_lease and _term(last) > _term(stamp):
         raise errors.Fenced(
             f"{where} was written under term {last['term']} of {stamp['lease']} by "
             f"{last['holder']}, after this replica's term {stamp['term']}: writing nothing"
         )
-    if last is not None and same_lease and (last["holder"], last["term"]) == (
-        stamp["holder"], stamp["term"],
+    if last is not None and same_lease and (last["holder"], _term(last)) == (
+        stamp["holder"], _term(stamp),
     ):  # fmt: skip
         last["last"], last["writes"] = now, int(last["writes"]) + 1
         return
     log_.append({**stamp, "first": now, "last": now, "writes": 1})
     del log_[: max(0, len(log_) - WRITERS_KEPT)]
+
+
+def _term(stamp: dict[str, Any]) -> tuple[str, int]:
+    """A shard term in order: the Lease's creation first (a Lease deleted by hand and
+    made again counts its transitions from 0, after every term of the one before; RFC
+    3339 UTC times compare as strings), then its transitions."""
+    return str(stamp.get("leaseCreated") or ""), int(stamp["term"])
 
 
 def next_id(d: dict[str, Any]) -> int:

@@ -254,6 +254,12 @@ def test_app_state_written_under_an_older_term_is_refused() -> None:
     later_a = {**stamp_b, "holder": "a", "term": 5}
     kube.record_writer(doc, later_a, now=13.0, where="web")
     assert [w["holder"] for w in doc["writers"]] == ["b", "a"]
+    # The Lease deleted by hand and made again: its terms start at 0, after all others.
+    remade = {**stamp_b, "holder": "c", "term": 0, "leaseCreated": "2026-12-03T20:30:00Z"}
+    kube.record_writer(doc, remade, now=14.0, where="web")
+    with pytest.raises(errors.Fenced, match="after this replica's term 5"):
+        kube.record_writer(doc, later_a, now=15.0, where="web")
+    assert [w["holder"] for w in doc["writers"]] == ["b", "a", "c"]
 
 
 def test_a_late_renewal_delays_work_on_a_shard_it_does_not_drop_it() -> None:
