@@ -162,3 +162,31 @@ def test_a_thousand_apps_stay_a_small_page(serve_ui: Any, browser: Browser) -> N
     browser.wait_text('tr[data-app="app-0000"]', "suspended (prod)")
     assert browser.accessibility_problems() == []
     assert browser.page_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("app", "says"),
+    [
+        ("a-web", "Tenant team-a, defined in team-a-deploy:syncer-apps/web.yaml. Shard 7: held"
+                  " by syncer-1."),
+        ("b-api", "Shard 7: held by no replica now."),
+    ],
+)  # fmt: skip
+def test_an_app_says_its_tenant_file_and_the_replica_that_holds_it(
+    serve_ui: Any, browser: Browser, app: str, says: str
+) -> None:
+    team_app = {
+        **summary(3), "name": "a-web", "tenant": "team-a",
+        "origin": "team-a-deploy:syncer-apps/web.yaml", "owner": "syncer-1", "shard": 7,
+        "desiredRelease": "", "approvals": [], "rollouts": [], "rejected": {},
+        "pipelineStages": [],
+    }  # fmt: skip
+    unheld = {**team_app, "name": "b-api", "tenant": "", "origin": "", "owner": ""}
+    url = serve_ui([team_app, unheld])
+    browser.login(f"{url}#/apps/{app}", TOKENS["T_ADA"])
+    browser.wait_text("[data-testid=where]", says)
+    assert (
+        browser.do("evaluate", script="document.querySelector('[data-testid=where]').innerText")
+        == says
+    )
+    assert browser.accessibility_problems() == []

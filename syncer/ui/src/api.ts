@@ -53,6 +53,10 @@ export type AppSummary = {
   stages: Stage[];
   warnings: string[];
   holds: Hold[];
+  tenant?: string;
+  origin?: string;
+  owner?: string;
+  shard?: number;
 };
 export type Approval = {
   stage: string;

@@ -54,6 +54,26 @@ export function AppDetail(props: { session: Session; name: string }) {
             ))}{" "}
             {!s.waiting.includes(s.message) && <span data-testid="message">{s.message}</span>}
           </p>
+          {(s.tenant || s.owner !== undefined) && (
+            <p class="detail" data-testid="where">
+              {s.tenant && (
+                <span>
+                  Tenant {s.tenant}
+                  {s.origin && (
+                    <>
+                      , defined in <code>{s.origin}</code>
+                    </>
+                  )}
+                  .{" "}
+                </span>
+              )}
+              {s.owner !== undefined && (
+                <span>
+                  Shard {s.shard}: {s.owner ? `held by ${s.owner}` : "held by no replica now"}.
+                </span>
+              )}
+            </p>
+          )}
           {s.waiting.length > 0 && (
             <ul class="waits" aria-label="Waiting for">
               {s.waiting.map((w) => (
