@@ -247,7 +247,24 @@ def test_syncer_with_the_charts_service_account_uses_all_it_is_granted_and_nothi
         assert eventually(
             lambda: cluster.get("autoscaling/v2", "HorizontalPodAutoscaler", "demo", APP_NS)
         ), (tmp_path / "run.log").read_text()
-        repo.commit(_manifests(EVERY_KIND[:1]))
+        # A quota in the namespace from now on: the next rollout's quota check reads it
+        # and the namespace's LimitRanges (a namespace without quotas needs neither).
+        cluster.put(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "roomy", "namespace": APP_NS},
+                "spec": {"hard": {"pods": "100"}},
+            }
+        )
+        assert eventually(
+            lambda: ((cluster.get("v1", "ResourceQuota", "roomy", APP_NS) or {}).get("status")
+                     or {}).get("used")
+        )  # fmt: skip
+        # A new object comes with the prunes: it counts against the quota.
+        repo.commit(
+            _manifests([*EVERY_KIND[:1], _object("v1", "ConfigMap", "added", data={"k": "v"})])
+        )
         assert eventually(
             lambda: (
                 cluster.get("v1", "ConfigMap", "pruned", APP_NS) is None

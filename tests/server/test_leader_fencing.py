@@ -26,17 +26,22 @@ pytestmark = pytest.mark.integration
 LEASES = "/leases/"
 
 
-def configmap(value: str) -> str:
+def configmap(value: str, name: str = "fenced") -> str:
     return (
         "apiVersion: v1\nkind: ConfigMap\n"
-        f"metadata: {{name: fenced, namespace: syncer}}\ndata: {{value: {value}}}\n"
+        f"metadata: {{name: {name}, namespace: syncer}}\ndata: {{value: {value}}}\n"
     )
 
 
 def files(commit: str) -> dict[str, str | None]:
     """The repository at ``commit``: what the old config (``web/``) and the new one
-    (``next/``) deploy."""
-    return {"web/cm.yaml": configmap(f"a-{commit}"), "next/cm.yaml": configmap(f"b-{commit}")}
+    (``next/``) deploy. Two objects each, so that a rollout dry-runs them both before
+    its first write (a single object is written without one)."""
+    return {
+        f"{where}/{name}.yaml": configmap(f"{who}-{commit}", name)
+        for where, who in (("web", "a"), ("next", "b"))
+        for name in ("fenced", "fenced-too")
+    }
 
 
 def app_config(url: str, *, path: str) -> str:
@@ -94,10 +99,10 @@ def test_leader_frozen_past_its_lease_writes_nothing_on_waking(
     wait_for(lambda: "new leader leader=replica-a identity=replica-b" in b.log.read_text())
     settled(cluster.request_log)
 
-    # The leader starts rolling out commit two; its read of the live ConfigMap is held
-    # up by the API, and while it waits the process is frozen (SIGSTOP) for longer than
-    # its 3 s lease.
-    held = cluster.set_fault("latency", seconds=5.0, count=1, method="GET",
+    # The leader starts rolling out commit two; a dry run before its writes is held up
+    # by the API, and while it waits the process is frozen (SIGSTOP) for longer than its
+    # 3 s lease.
+    held = cluster.set_fault("latency", seconds=5.0, count=1, method="PATCH",
                              path_contains="/configmaps")  # fmt: skip
     repo.commit(files("two"))
     wait_for(lambda: held.hits == 1)
@@ -129,8 +134,9 @@ def test_leader_frozen_past_its_lease_writes_nothing_on_waking(
     assert "writing nothing" in woke, woke
     # The new leader applied commit three exactly once, and still leads.
     new_writes = app_writes(cluster.request_log, pushed_at)
-    assert [(r.method, r.path) for r in new_writes] == [  # type: ignore[attr-defined]
-        ("PATCH", "/api/v1/namespaces/syncer/configmaps/fenced")
+    assert sorted((r.method, r.path) for r in new_writes) == [  # type: ignore[attr-defined]
+        ("PATCH", "/api/v1/namespaces/syncer/configmaps/fenced"),
+        ("PATCH", "/api/v1/namespaces/syncer/configmaps/fenced-too"),
     ], new_writes
     assert b.proc.poll() is None
     assert b.readyz()[0] == 200
