@@ -104,6 +104,26 @@ def write_platform(tmp: Path, *, urls: dict[str, str], kubeconfig: str) -> Path:
     return path
 
 
+def two_teams(
+    git_http: Any, tmp: Path, *, kubeconfig: str, team_a_files: dict[str, str]
+) -> tuple[Any, Any, Path]:
+    """The platform's repository and file, team A's repository (its app a-web, plus
+    ``team_a_files``) and team B's (its app b-api)."""
+    platform = git_http.create_repo("platform.git", {"base/cm.yaml": CONFIGMAP % ("base", "ops")})
+    team_a = team_repo(
+        git_http, "team-a",
+        {"syncer-apps/web.yaml": app_file("a-web", path="web"),
+         "web/cm.yaml": CONFIGMAP % ("web", "team-a"), **team_a_files},
+    )  # fmt: skip
+    team_b = team_repo(
+        git_http, "team-b",
+        {"syncer-apps/api.yaml": app_file("b-api", path="api"),
+         "api/cm.yaml": CONFIGMAP % ("api", "team-b")},
+    )  # fmt: skip
+    urls = {"platform": platform.url, "team-a": team_a.url, "team-b": team_b.url}
+    return team_a, team_b, write_platform(tmp, urls=urls, kubeconfig=kubeconfig)
+
+
 class Api:
     def __init__(self, url: str, *, webhooks: str) -> None:
         self.url = url
@@ -163,20 +183,10 @@ def test_teams_add_apps_in_their_own_repositories_within_their_tenants_rules(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
     (a,) = kube_clusters(1, names=["a"])
-    platform = git_http.create_repo("platform.git", {"base/cm.yaml": CONFIGMAP % ("base", "ops")})
-    team_a = team_repo(
-        git_http, "team-a",
-        {"syncer-apps/web.yaml": app_file("a-web", path="web"),
-         "web/cm.yaml": CONFIGMAP % ("web", "team-a"),
-         "worker/cm.yaml": CONFIGMAP % ("worker", "team-a")},
+    team_a, team_b, config = two_teams(
+        git_http, tmp_path, kubeconfig=a.kubeconfig,
+        team_a_files={"worker/cm.yaml": CONFIGMAP % ("worker", "team-a")},
     )  # fmt: skip
-    team_b = team_repo(
-        git_http, "team-b",
-        {"syncer-apps/api.yaml": app_file("b-api", path="api"),
-         "api/cm.yaml": CONFIGMAP % ("api", "team-b")},
-    )  # fmt: skip
-    urls = {"platform": platform.url, "team-a": team_a.url, "team-b": team_b.url}
-    config = write_platform(tmp_path, urls=urls, kubeconfig=a.kubeconfig)
     platform_file = hashlib.sha256(config.read_bytes()).hexdigest()
     log = tmp_path / "run.log"
     proc, api = start(config, log)
@@ -362,20 +372,10 @@ def test_a_teams_apps_apply_as_its_account_within_its_quota_and_a_broken_reload_
         lambda: ((a.get("v1", "ResourceQuota", "compute", namespace="team-a") or {}).get("status")
                  or {}).get("used")
     )  # fmt: skip
-    platform = git_http.create_repo("platform.git", {"base/cm.yaml": CONFIGMAP % ("base", "ops")})
-    team_a = team_repo(
-        git_http, "team-a",
-        {"syncer-apps/web.yaml": app_file("a-web", path="web"),
-         "web/cm.yaml": CONFIGMAP % ("web", "team-a"),
-         "big/deploy.yaml": DEPLOYMENT},
+    team_a, _team_b, config = two_teams(
+        git_http, tmp_path, kubeconfig=a.kubeconfig,
+        team_a_files={"big/deploy.yaml": DEPLOYMENT},
     )  # fmt: skip
-    team_b = team_repo(
-        git_http, "team-b",
-        {"syncer-apps/api.yaml": app_file("b-api", path="api"),
-         "api/cm.yaml": CONFIGMAP % ("api", "team-b")},
-    )  # fmt: skip
-    urls = {"platform": platform.url, "team-a": team_a.url, "team-b": team_b.url}
-    config = write_platform(tmp_path, urls=urls, kubeconfig=a.kubeconfig)
     data = yaml.safe_load(config.read_text())
     for tenant in data["tenants"]:
         tenant["impersonate"] = {"user": f"{tenant['name']}-deployer"}
