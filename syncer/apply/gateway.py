@@ -53,12 +53,15 @@ def violations(
         for path, container in _containers(obj):
             found += [f"{name}: {path}.{line}" for line in _container(container, policy)]
         if policy.tenant is not None:
-            found += list(_tenant(obj, policy.tenant, namespaced=is_namespaced(obj)))
+            found += list(tenant_refusals(obj, policy.tenant, namespaced=is_namespaced(obj)))
     return found
 
 
-def _tenant(obj: dict[str, Any], tenant: model.Tenant, *, namespaced: bool) -> Iterator[str]:
-    """What renders, against the tenant's bounds: each line names the tenant's rule."""
+def tenant_refusals(
+    obj: dict[str, Any], tenant: model.Tenant, *, namespaced: bool
+) -> Iterator[str]:
+    """``obj`` against the tenant's bounds (what renders, and what prune may delete):
+    each line names the tenant's rule."""
     name = refs.describe(obj)
     kind = str(obj.get("kind", ""))
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from syncer.apply import client as client_mod
-from syncer.apply import crds, errors, order, ownership, refs, results
+from syncer.apply import crds, errors, gateway, order, ownership, refs, results
 from syncer.apply import prepared as prepared_mod
-from syncer.config import model, tenants
+from syncer.config import model
 
 
 def _stub(ref: refs.ObjectRef) -> dict[str, Any]:
@@ -62,11 +62,16 @@ def prune(
             current = client.get(ref)
         if current is None:
             continue
-        beyond = _beyond_tenant(ref, policy.tenant if policy is not None else None)
+        tenant = policy.tenant if policy is not None else None
+        beyond = (
+            list(gateway.tenant_refusals(_stub(ref), tenant, namespaced=bool(ref.namespace)))
+            if tenant is not None
+            else []
+        )
         if beyond:
             # A tenant's app writes only within its bounds; it deletes only there too,
             # whatever its label says (say, a name another team's app used before).
-            result.skipped.append(f"{ref}: not pruned, {beyond}")
+            result.skipped.append(f"{ref}: not pruned, {'; '.join(beyond)}")
             continue
         owner = ownership.app_of(current)
         if owner != app_name:
@@ -86,18 +91,3 @@ def prune(
             client.round_cache.forget(ref)
         if ref.kind == order.CRD:
             crds.forget(client, current)
-
-
-def _beyond_tenant(ref: refs.ObjectRef, tenant: model.Tenant | None) -> str:
-    """Why ``ref`` is out of ``tenant``'s bounds, or "" when it is within them."""
-    if tenant is None:
-        return ""
-    if not ref.namespace:
-        return (
-            ""
-            if tenant.kinds.cluster_scoped
-            else f"tenant {tenant.name} allows no cluster-scoped kinds"
-        )
-    if not tenants.matches(ref.namespace, tenant.namespaces):
-        return f"tenant {tenant.name} allows namespaces {', '.join(tenant.namespaces) or 'none'}"
-    return ""

@@ -39,5 +39,6 @@ def test_a_tenants_app_prunes_nothing_outside_the_tenant(
     assert cluster.get("v1", "ConfigMap", "settings", namespace="team-b") is not None
     assert [str(ref) for ref in after.pruned] == [f"ConfigMap {NS}/kept"]
     assert after.skipped == [
-        "ConfigMap team-b/settings: not pruned, tenant team-a allows namespaces web"
+        "ConfigMap team-b/settings: not pruned, tenant team-a allows namespaces web;"
+        " ConfigMap team-b/settings is in team-b"
     ]
