@@ -85,6 +85,7 @@ class KubeStore:
         self._apps_by_id: dict[int, str] = {}
         self._stamp: Callable[[str], dict[str, Any]] | None = None
         self._owns: Callable[[str], bool] = lambda _app: True
+        self._attempts = records.Attempts()
         # Reading the index first says at once when the namespace, the permissions or
         # the cluster are wrong, naming them, instead of at the first rollout.
         self.objects.update(INDEX, kind="index", new=lambda: {"nextApp": 1}, change=lambda d: None)
@@ -526,6 +527,9 @@ class KubeStore:
 
     def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["images"].get(repository, {}).get(policy)
+            if was is not None and (was["tag"], was["digest"]) == (tag, digest):
+                return  # seen before: no write
             d["images"].setdefault(repository, {})[policy] = {
                 "tag": tag, "digest": digest, "at": time.time(),
             }  # fmt: skip
@@ -543,6 +547,9 @@ class KubeStore:
 
     def set_git_head(self, *, source: str, ref: str, commit: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["heads"].get(source, {}).get(ref)
+            if was is not None and was["commit"] == commit:
+                return  # seen before: no write
             d["heads"].setdefault(source, {})[ref] = {"commit": commit, "at": time.time()}
 
         self._polls(change)
@@ -553,6 +560,11 @@ class KubeStore:
 
     def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["writeBack"]
+            if was is not None and (was["images"], was["branch"], was["commit"]) == (
+                sorted(images), branch, commit,
+            ):  # fmt: skip
+                return  # recorded before: no write
             d["writeBack"] = {
                 "images": sorted(images), "branch": branch, "commit": commit, "at": time.time(),
             }  # fmt: skip
@@ -604,8 +616,15 @@ class KubeStore:
         ]
 
     def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
-        def change(d: dict[str, Any]) -> None:
-            now = time.time()
+        now = time.time()
+        outcome = {"result": result, "message": message, "desired_release": desired_release}
+        if records.same_outcome(self._run_of(app, self._read(app)), **outcome):
+            self._attempts.note(app, at=now, ok=result == "ok")  # nothing new: no write
+            return
+
+        def change(d: dict[str, Any]) -> bool:
+            if records.same_outcome(self._run_of(app, d), **outcome):
+                return False  # recorded meanwhile (the read above was a moment old)
             was = d["run"] or {}
             d["run"] = {
                 "lastAttemptAt": now,
@@ -614,15 +633,23 @@ class KubeStore:
                 "message": message,
                 "desiredRelease": desired_release,
             }
+            return True
 
-        self._change(app, change)
+        if self._change(app, change):
+            self._attempts.forget(app)
+        else:
+            self._attempts.note(app, at=now, ok=result == "ok")
 
     def writer(self, app: str) -> dict[str, Any] | None:
         found = self._read(app).get("writers") or []
         return dict(found[-1]) if found else None
 
     def run(self, app: str) -> records.AppRun | None:
-        found = self._read(app)["run"]
+        return self._attempts.merge(self._run_of(app, self._read(app)))
+
+    @staticmethod
+    def _run_of(app: str, d: dict[str, Any]) -> records.AppRun | None:
+        found = d["run"]
         if found is None:
             return None
         return records.AppRun(
