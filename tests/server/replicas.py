@@ -150,12 +150,7 @@ class ShardReplica:
 
     def git_webhook(self, url: str, *, secret: str) -> requests.Response:
         """A signed generic webhook saying that the Git repository ``url`` moved."""
-        body = json.dumps({"url": url}).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return requests.post(
-            f"{self.webhook_url()}/webhooks/generic", data=body,
-            headers={"X-Signature-256": signature}, timeout=60,
-        )  # fmt: skip
+        return git_webhook(self.webhook_url(), url, secret=secret)
 
     def stop(self, *, timeout: float = 60.0) -> None:
         if self.proc.poll() is None:
@@ -165,3 +160,13 @@ class ShardReplica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def git_webhook(webhook_url: str, url: str, *, secret: str) -> requests.Response:
+    """A signed generic webhook to ``webhook_url`` saying that Git repository ``url`` moved."""
+    body = json.dumps({"url": url}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return requests.post(
+        f"{webhook_url}/webhooks/generic", data=body,
+        headers={"X-Signature-256": signature}, timeout=60,
+    )  # fmt: skip
