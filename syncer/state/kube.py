@@ -97,7 +97,13 @@ class KubeStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.objects.client.close()
+            self.objects.close()
+
+    def watch(self) -> None:
+        """Serve reads from a watch of the state Secrets from now on (``syncer run``: its
+        API, UI, metrics and polls read every app's state again and again); see
+        ``kubeobjects``. Direct reads while the watch is not synced."""
+        self.objects.watch()
 
     def add_guard(self, guard: Callable[[], None]) -> None:
         """Ask ``guard`` too before every write (a writer lock's fence)."""
@@ -218,6 +224,9 @@ class KubeStore:
     def put_release(
         self, release: release_mod.Release, *, event: records.NewEvent | None = None
     ) -> bool:
+        if any(r["id"] == release.id for r in self._read(release.app)["releases"]):
+            return False  # every reconcile offers its release: known, nothing to write
+
         def change(d: dict[str, Any]) -> bool:
             if any(r["id"] == release.id for r in d["releases"]):
                 return False

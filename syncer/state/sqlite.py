@@ -144,6 +144,8 @@ class SqliteStore:
     def put_release(
         self, release: release_mod.Release, *, event: records.NewEvent | None = None
     ) -> bool:
+        if self._query("SELECT 1 FROM releases WHERE id = ?", (release.id,)):
+            return False  # every reconcile offers its release: known, no write transaction
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO releases (id, app, source, git_commit, images, "

@@ -10,7 +10,8 @@ repository (counted by the Git server), and each cycle waits until every app has
 reconciled again by its drift check (each reconcile is one log line). The API and
 metrics are read too. Over those cycles the API server must have received no write from
 syncer at all: no state Secret, no app object (the Leases are not audited: renewing
-them is how replicas stay alive).
+them is how replicas stay alive). Nor any read of the state Secrets but the watch
+that keeps ``syncer run``'s cache of them.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def test_idle_cycles_write_nothing_to_the_cluster(
     # What settling wrote (the last health check, the run's outcome) is over once every
     # app has had one more pass after it.
     assert waiting.eventually(each_reconciled_again(processes), timeout=120, every=0.2)
-    since = time.time()
+    since, first = time.time(), len(cluster.request_log)
     for _ in range(CYCLES):
         polls = git.count("ls-refs")
         answer = replicas.git_webhook(processes[0].webhook_url(), repo.url, secret=HOOK_SECRET)
@@ -220,3 +221,11 @@ def test_idle_cycles_write_nothing_to_the_cluster(
     # (The audit log is written before the API server answers a write, and each pass
     # logs its line after its writes: nothing is missed by reading it now.)
     assert syncer_writes(cluster, since) == []
+    # Polls, drift checks, API answers and scrapes read the state from the watch's cache:
+    # no GET of an app's Secret each, no LIST (the watch itself goes on).
+    reads = [
+        f"{r.method} {r.path}?{r.query}"
+        for r in list(cluster.request_log)[first:]
+        if f"/namespaces/{NAMESPACE}/secrets" in r.path and "watch=true" not in r.query
+    ]
+    assert reads == []

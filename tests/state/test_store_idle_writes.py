@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from syncer import state
+from syncer import release, state
 from syncer.state import records
 
 
 def settled(store: state.Store) -> None:
     """An app rolled out and healthy, its polls and inventory recorded."""
+    store.put_release(release.make(app="web", commit="c" * 40, images=[], config_digest="d"))
     ro = store.begin_rollout(app="web", release_id="r1", clusters=["a"], cause="new")
     store.set_target(ro.targets[0].id, state=records.HEALTHY)
     store.set_inventory(app="web", cluster="a", objects=["v1/ConfigMap/apps/web"])
@@ -25,6 +26,8 @@ def settled(store: state.Store) -> None:
 
 def again(store: state.Store) -> None:
     """What a drift check and a poll that find nothing new tell the store."""
+    (known,) = store.releases("web")
+    assert not store.put_release(known)
     store.set_run(app="web", result="ok", message="", desired_release="r1")
     store.trim_history("web", keep=1000)
     store.clear_error(app="web")
