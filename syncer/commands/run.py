@@ -172,10 +172,7 @@ def run(args: argparse.Namespace) -> int:
         args.config, progress=sync_cmd.progress_printer(),
         fence=fence if election is not None or args.shards else None,
     )  # fmt: skip
-    if isinstance(session.store, state.kube.KubeStore):
-        # Every API answer, metrics scrape and poll reads the state of every app: from a
-        # watch of the state Secrets, not a GET per app each time.
-        session.store.watch()
+    state.serve_reads(session.store)
     # One controller per state file: a second `syncer run` (or a `sync`) refuses to
     # start. A --leader-elect standby takes the lock only once it leads (see below).
     writer = state.writer_lock(session.config, session.store) if not args.shards else None
