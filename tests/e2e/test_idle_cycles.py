@@ -28,9 +28,6 @@ from typing import Any
 import pytest
 import requests
 
-from syncer.apply import client as kube_client
-from syncer.config import model
-from syncer.state import kubeobjects
 from tests import waiting
 from tests.server import replicas
 from tests.servers import lifecycle
@@ -110,21 +107,13 @@ def setup(kube_clusters: Any, git_http: Any, tmp_path: Path) -> Any:
     for i in range(APPS):
         files.update(app_files(i))
     repo = git_http.create_repo("deploy", files)
-    apps = "".join(
-        f"  - {{name: {name_of(i)}, source: deploy, path: apps/{name_of(i)}, namespace: apps, "
-        "clusters: [k], sync: {wait: 30s, driftInterval: 2s}}\n"
-        for i in range(APPS)
-    )
     config = tmp_path / "syncer.yaml"
     config.write_text(
-        f"sources:\n  - {{name: deploy, git: {{url: {repo.url}, branch: main, interval: 1h}}}}\n"
-        f"clusters:\n  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: "
-        f"{cluster.context}}}\n"
-        f"apps:\n{apps}"
-        f"state: {{kubernetes: {{cluster: k, namespace: {NAMESPACE}}}}}\n"
-        "settings: {workers: 2}\n"
-        "server: {apiToken: env:SYNCER_TEST_API, webhooks: {generic: env:SYNCER_TEST_HOOK}}\n"
-    )
+        replicas.kube_state_config(
+            cluster, repo_url=repo.url, apps=[name_of(i) for i in range(APPS)],
+            sync="{wait: 30s, driftInterval: 2s}", interval="1h", workers=2, namespace=NAMESPACE,
+        )
+    )  # fmt: skip
     return cluster, git_http, repo, config, tmp_path
 
 
@@ -145,21 +134,8 @@ def processes() -> Iterator[list[Running]]:
 
 def settled(cluster: Any) -> bool:
     """Every app has a state document whose rollout finished healthy (one LIST)."""
-    objects = kubeobjects.Objects(
-        client=kube_client.connect(
-            model.Cluster(name="k", kubeconfig=str(cluster.kubeconfig), context=cluster.context)
-        ),
-        namespace=NAMESPACE,
-    )
-    try:
-        docs = [d.data for d in objects.list(kind="app")]
-    finally:
-        objects.client.close()
-    targets = [[t["state"] for ro in d["rollouts"] for t in ro["targets"]] for d in docs]
-    return len(docs) == APPS and all(
-        "healthy" in states and not {"pending", "applying", "applied"} & set(states)
-        for states in targets
-    )
+    docs = replicas.app_docs(cluster, namespace=NAMESPACE)
+    return len(docs) == APPS and all(replicas.finished(d) for d in docs.values())
 
 
 def reconciles(running: list[Running]) -> dict[str, int]:
