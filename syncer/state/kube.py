@@ -627,12 +627,18 @@ class KubeStore:
     def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
         now = time.time()
         outcome = {"result": result, "message": message, "desired_release": desired_release}
-        if records.same_outcome(self._run_of(app, self._read(app)), **outcome):
-            self._attempts.note(app, at=now, ok=result == "ok")  # nothing new: no write
+
+        def known(d: dict[str, Any]) -> bool:
+            # Nothing new: the outcome is recorded, and (with shards) by this very holder
+            # and term; a replica that took the app over records its term once.
+            return records.same_outcome(self._run_of(app, d), **outcome) and self._mine(app, d)
+
+        if known(self._read(app)):
+            self._attempts.note(app, at=now, ok=result == "ok")  # no write
             return
 
         def change(d: dict[str, Any]) -> bool:
-            if records.same_outcome(self._run_of(app, d), **outcome):
+            if known(d):
                 return False  # recorded meanwhile (the read above was a moment old)
             was = d["run"] or {}
             d["run"] = {
@@ -648,6 +654,15 @@ class KubeStore:
             self._attempts.forget(app)
         else:
             self._attempts.note(app, at=now, ok=result == "ok")
+
+    def _mine(self, app: str, d: dict[str, Any]) -> bool:
+        """Whether this replica, under its current term, is the last writer of the app's
+        document (always without shards)."""
+        if self._stamp is None:
+            return True
+        found = d.get("writers") or []
+        mine = self._stamp(app)
+        return bool(found) and _same_writer(found[-1], mine)
 
     def writer(self, app: str) -> dict[str, Any] | None:
         found = self._read(app).get("writers") or []
@@ -938,13 +953,17 @@ def record_writer(d: dict[str, Any], stamp: dict[str, Any], *, now: float, where
             f"{where} was written under term {last['term']} of {stamp['lease']} by "
             f"{last['holder']}, after this replica's term {stamp['term']}: writing nothing"
         )
-    if last is not None and same_lease and (last["holder"], _term(last)) == (
-        stamp["holder"], _term(stamp),
-    ):  # fmt: skip
+    if last is not None and _same_writer(last, stamp):
         last["last"], last["writes"] = now, int(last["writes"]) + 1
         return
     log_.append({**stamp, "first": now, "last": now, "writes": 1})
     del log_[: max(0, len(log_) - WRITERS_KEPT)]
+
+
+def _same_writer(last: dict[str, Any], stamp: dict[str, Any]) -> bool:
+    return (last["lease"], last["shards"], last["holder"], _term(last)) == (
+        stamp["lease"], stamp["shards"], stamp["holder"], _term(stamp),
+    )  # fmt: skip
 
 
 def _term(stamp: dict[str, Any]) -> tuple[str, int]:

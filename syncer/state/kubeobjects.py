@@ -131,6 +131,11 @@ class Objects:
     def cache_synced(self) -> bool:
         return self._informer is not None and self._informer.synced
 
+    def cache_state(self) -> str:
+        """The watch's state (``synced``, ``starting``, ``reconnecting``, ``unavailable``);
+        "" without one."""
+        return self._informer.state if self._informer is not None else ""
+
     def _seen(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         """The watch brought a change: a Secret this process wrote is the cache's again
         once the watch has that version or a later one (or saw it deleted)."""

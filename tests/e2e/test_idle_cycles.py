@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,17 @@ def settled(cluster: Any) -> bool:
     return len(docs) == APPS and all(replicas.finished(d) for d in docs.values())
 
 
+def shards_held(cluster: Any) -> list[int]:
+    """How many shard Leases each replica holds, fewest first."""
+    found = cluster.list_objects("coordination.k8s.io/v1", "Lease", namespace=NAMESPACE)
+    holders = Counter(
+        o["spec"].get("holderIdentity") or ""
+        for o in found
+        if o["metadata"]["name"].startswith("syncer-shard-")
+    )
+    return sorted(n for holder, n in holders.items() if holder)
+
+
 def reconciles(running: list[Running]) -> dict[str, int]:
     """How many passes each app has had so far (each ends with one log line)."""
     text = "".join(r.log.read_text() for r in running)
@@ -173,6 +185,10 @@ def test_idle_cycles_write_nothing_to_the_cluster(
         processes.append(alone(config, work))
     else:
         processes += [sharded(f"replica-{n}", config, work) for n in "ab"]
+    if mode != "alone":
+        # Shards stop moving (2 each): a replica taking an app over records its term
+        # once, which is news, not an idle write.
+        assert waiting.eventually(lambda: shards_held(cluster) == [2, 2], timeout=120, every=0.2)
     assert waiting.eventually(lambda: settled(cluster), timeout=300, every=0.5), (
         "apps never all rolled out:\n" + processes[0].log.read_text()[-3000:]
     )

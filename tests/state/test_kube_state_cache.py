@@ -78,6 +78,10 @@ def test_without_rbac_to_watch_reads_get_the_secrets(state_cluster: Any, tmp_pat
     where = model.Cluster(name=state_cluster.name, kubeconfig=str(config))
     store = kube.KubeStore(client=kube_client.connect(where), namespace=NAMESPACE)
     store.watch()
+    # The LIST is allowed, the WATCH after it is not: the cache gives up and says so.
+    assert waiting.eventually(
+        lambda: store.objects.cache_state() == "unavailable", timeout=30, every=0.05
+    )
     first = len(state_cluster.request_log)
     assert [e.message for e in store.history("web")] == ["hello"]
     store.record(app="web", kind="note", message="again")
