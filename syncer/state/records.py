@@ -307,6 +307,30 @@ GAVE_UP = "failed"
 """Refused for good by its receiver, or still failing after the retry limit."""
 DELIVERY_STATES = (PENDING_DELIVERY, DELIVERED, GAVE_UP)
 
+CLAIMED = "claimed"
+"""``Claim.verdict``: this process may send the delivery now (after ``Claim.check``)."""
+BUSY = "busy"
+"""``Claim.verdict``: another holder of the app's shard claimed it and may still be
+sending it; not sent here (looked at again on a later pass)."""
+
+
+def _may_send() -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What ``Store.claim_delivery`` decided about one attempt at a delivery."""
+
+    verdict: str
+    """``CLAIMED``, ``BUSY``, or ``DELIVERED`` / ``GAVE_UP`` when a previous holder's
+    outcome is recorded already (nothing is sent; the queue is told)."""
+    holder: str = ""
+    """Who holds the claim (``BUSY``)."""
+    check: Callable[[], None] = _may_send
+    """Asked right before the request goes out: raises ``errors.Fenced`` once this
+    process may no longer start sending under the claim."""
+
 
 @dataclasses.dataclass(frozen=True)
 class NewDelivery:
