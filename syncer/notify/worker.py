@@ -156,14 +156,19 @@ class Worker:
         deadline = time.monotonic() + timeout
         while True:
             self.route()
-            self.send_due()
+            sent = self.send_due()
             due = self.store.next_delivery_at()
             if due is None:
                 return 0
             left = deadline - time.monotonic()
-            if due - time.time() > left:
+            if due - time.time() > left or left <= 0:
                 return len(self.store.due_deliveries(now=float("inf"), limit=1_000_000))
-            time.sleep(max(0.0, min(left, due - time.time())))
+            wait = due - time.time()
+            if not sent:
+                # What is due may be another replica's to send (claimed, shard moving):
+                # look again in a moment rather than at once.
+                wait = max(wait, IDLE)
+            time.sleep(max(0.0, min(left, wait)))
 
     # --- routing and sending ------------------------------------------------------------
     def route(self) -> int:
@@ -270,6 +275,8 @@ class Worker:
         (the receiver may have the request: it is not sent a second time from here)."""
         try:
             self._finish(delivery, result)
+        except records.ClaimLost:
+            raise  # its new holder decides, from the claim, whether to send it again
         except (errors.SyncerError, errors.Fenced):
             self._unrecorded[delivery.id] = result
             raise

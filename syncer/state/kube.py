@@ -95,8 +95,8 @@ class KubeStore:
         self._apps_by_id: dict[int, str] = {}
         self._stamp: Callable[[str], dict[str, Any]] | None = None
         self._owns: Callable[[str], bool] = lambda _app: True
-        self._working: Callable[[str], contextlib.AbstractContextManager[bool]] = (
-            lambda _app: contextlib.nullcontext(True)
+        self._working: Callable[[str], contextlib.AbstractContextManager[bool]] = lambda _app: (
+            contextlib.nullcontext(True)
         )
         self._claims_seen: dict[tuple[str, str, str, int], float] = {}
         """Other holders' delivery claims, when this process first saw each (on its
@@ -910,8 +910,8 @@ class KubeStore:
 
     def _record_claim(self, delivery_id: str, *, state: str) -> None:
         """Record an attempt's outcome in the claim of its app's document, refused
-        (``errors.Fenced``) unless this replica's holding made the claim: a replica that
-        lost the shard never marks what its successor owns."""
+        (``records.ClaimLost``) unless this replica's holding made the claim: a replica
+        that lost the shard never marks what its successor owns."""
         if self._stamp is None:
             return
         app = self._delivery_apps.pop(delivery_id, None)
@@ -930,7 +930,7 @@ class KubeStore:
                 return  # recorded already (its deliveries entry was not): repaired below
             if claim is None or not _same_holding(claim, mine):
                 who = f"by {claim['holder']} under term {claim['term']}" if claim else "by nobody"
-                raise errors.Fenced(
+                raise records.ClaimLost(
                     f"app {app}: delivery {delivery_id} is claimed {who}, not by this "
                     f"replica's term {mine['term']}: not recording its outcome"
                 )

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from syncer import errors
 from syncer.rollout import model as rollout_model
 
 # Per-cluster rollout target states: one vocabulary, defined by the rollout model
@@ -316,6 +317,12 @@ sending it; not sent here (looked at again on a later pass)."""
 
 def _may_send() -> None:
     return None
+
+
+class ClaimLost(errors.Fenced):
+    """A delivery's claim is another holding's now (another replica, or this one
+    under a later term of the shard): the outcome of this process's attempt is not
+    recorded, and its new holder decides whether to send it again."""
 
 
 @dataclasses.dataclass(frozen=True)
