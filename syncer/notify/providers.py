@@ -3,9 +3,10 @@
 ``worker`` calls ``request`` for every HTTP provider (Kubernetes Events are
 ``kube``'s); ``transport`` sends the result. Every request carries
 ``X-Syncer-Delivery`` (the stable id receivers deduplicate on; also as
-``Idempotency-Key``) and ``X-Syncer-Event``. Credentials (chat webhook URLs, HMAC keys, API tokens) are read
-through ``resolve`` when a request is built and go only into the URL or headers a
-provider requires, never into a body, a log line or an error.
+``Idempotency-Key``) and ``X-Syncer-Event``. Credentials (chat webhook URLs, HMAC
+keys, API tokens) are read through ``resolve`` when a request is built and go only
+into the URL or headers a provider requires, never into a body, a log line or an
+error.
 
 - slack: ``{"text": ...}`` to an incoming webhook;
 - teams: an Adaptive Card message (what Teams workflows' "post to a channel when a
