@@ -93,13 +93,16 @@ class Receiver:
                     receiver.requests.append(
                         Received("POST", self.path, dict(self.headers.items()), body, status)
                     )
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up on a held request (or was stopped)
 
         self.httpd = lifecycle.serve_http(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
