@@ -138,8 +138,12 @@ class Worker:
                     checked = time.monotonic()
                     self.check_outages()
                 self.route()
-                self.send_due()
+                sent = self.send_due()
                 due = self.store.next_delivery_at()
+                if not sent and due is not None and due <= time.time():
+                    # Due but not ours to send now (another replica's claim, a shard
+                    # being handed over): looked at again in a moment, not at once.
+                    due = None
             except errors.SyncerError as err:
                 log.warning("notifications: %s", err)
                 due = None

@@ -17,9 +17,10 @@ while the test moves the app's shard:
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -200,25 +201,40 @@ def test_a_replica_joining_while_a_notification_is_sent_sends_nothing_twice(
         assert "Traceback" not in r.log.read_text(), r.log.read_text()[-3000:]
 
 
-def test_a_holder_frozen_mid_delivery_is_not_doubled_by_its_successor(
-    tmp_path: Path, kube_clusters: Any, git_http: Any, receiver: Any
-) -> None:
+@contextlib.contextmanager
+def holding_and_standing_by(
+    *, tmp_path: Path, kube_clusters: Any, git_http: Any, receiver: Any, answer: int
+) -> Iterator[tuple[Any, Any, str, ShardReplica, ShardReplica]]:
+    """One shard: A holds it, its first notification held at the receiver (answered
+    ``answer`` when let go); B stands by (A, first by name, has the one shard's quota).
+    Yields (cluster, receiver, app, A, B); both are stopped at the end."""
     (cluster,) = kube_clusters(1)
     hook = receiver()
     app = app_in(0, 1)
     config = setup(cluster=cluster, git_http=git_http, hook=hook, work=tmp_path, app=app)
-    # The held request fails when answered: the receiver did not take it.
-    hook.hold_next = (503, {})
+    hook.hold_next = (answer, {})
     started: list[ShardReplica] = []
-    a: ShardReplica | None = None
     try:
-        a = start_held(cluster=cluster, hook=hook, config=config, work=tmp_path, app=app,
-                       shards=1)  # fmt: skip
-        started.append(a)
-        # B stands by (one shard: A's quota), then A freezes mid-request.
-        b = replica(B, config=config, work=tmp_path, shards=1)
-        started.append(b)
+        started.append(start_held(cluster=cluster, hook=hook, config=config, work=tmp_path,
+                                  app=app, shards=1))  # fmt: skip
+        started.append(replica(B, config=config, work=tmp_path, shards=1))
         wait_for(lambda: heartbeats(cluster, B), what="B's heartbeat")
+        yield cluster, hook, app, started[0], started[1]
+    finally:
+        for r in started:
+            if r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGCONT)  # a frozen one stops too
+            r.stop()
+
+
+def test_a_holder_frozen_mid_delivery_is_not_doubled_by_its_successor(
+    tmp_path: Path, kube_clusters: Any, git_http: Any, receiver: Any
+) -> None:
+    # The held request fails when answered: the receiver did not take it.
+    with holding_and_standing_by(
+        tmp_path=tmp_path, kube_clusters=kube_clusters, git_http=git_http, receiver=receiver,
+        answer=503,
+    ) as (cluster, hook, app, a, b):  # fmt: skip
         a.proc.send_signal(signal.SIGSTOP)
         wait_for(lambda: holder(cluster, 0) == B, what="B taking the expired shard")
         # B sends the notifications A had not claimed, but not the one A is sending.
@@ -239,11 +255,6 @@ def test_a_holder_frozen_mid_delivery_is_not_doubled_by_its_successor(
             what="A, resumed, recording nothing",
         )  # fmt: skip
         wait_for(lambda: all_delivered(cluster), what="the held notification delivered")
-    finally:
-        if a is not None and a.proc.poll() is None:
-            a.proc.send_signal(signal.SIGCONT)
-        for r in started:
-            r.stop()
     held = hook.for_delivery(hook.held)
     assert [r.status for r in held] == [503, 200], [(r.status, r.json()["event"]) for r in held]
     per_delivery = Counter(r.delivery for r in hook.accepted())
@@ -259,19 +270,10 @@ def test_a_holder_frozen_mid_delivery_is_not_doubled_by_its_successor(
 def test_a_holder_killed_after_the_receiver_took_it_resends_with_the_same_id(
     tmp_path: Path, kube_clusters: Any, git_http: Any, receiver: Any
 ) -> None:
-    (cluster,) = kube_clusters(1)
-    hook = receiver()
-    app = app_in(0, 1)
-    config = setup(cluster=cluster, git_http=git_http, hook=hook, work=tmp_path, app=app)
-    hook.hold_next = (200, {})
-    started: list[ShardReplica] = []
-    try:
-        a = start_held(cluster=cluster, hook=hook, config=config, work=tmp_path, app=app,
-                       shards=1)  # fmt: skip
-        started.append(a)
-        b = replica(B, config=config, work=tmp_path, shards=1)
-        started.append(b)
-        wait_for(lambda: heartbeats(cluster, B), what="B's heartbeat")
+    with holding_and_standing_by(
+        tmp_path=tmp_path, kube_clusters=kube_clusters, git_http=git_http, receiver=receiver,
+        answer=200,
+    ) as (cluster, hook, _app, a, b):  # fmt: skip
         # A freezes; the receiver takes its request; A is killed before recording it.
         a.proc.send_signal(signal.SIGSTOP)
         hook.let_go()
@@ -279,9 +281,6 @@ def test_a_holder_killed_after_the_receiver_took_it_resends_with_the_same_id(
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait()
         wait_for(lambda: all_delivered(cluster), what="B delivering everything")
-    finally:
-        for r in started:
-            r.stop()
     per_delivery = Counter(r.delivery for r in hook.accepted())
     # Sent twice, once by each, under one id: a receiver dropping ids it has seen
     # (X-Syncer-Delivery, Idempotency-Key) shows each event once.

@@ -20,21 +20,24 @@ def stamp(holder: str, term: int) -> dict[str, Any]:
             "term": term}  # fmt: skip
 
 
+def shard_for(me: str, owner: dict[str, str], terms: dict[str, int]) -> Any:
+    """The stamp of replica ``me``: refused unless ``owner`` says the app is its."""
+
+    def check(app: str) -> dict[str, Any]:
+        if owner[app] != me:
+            raise errors.Fenced(f"app {app}: shard lease is not held here")
+        return stamp(me, terms[me])
+
+    return check
+
+
 def test_replicas_write_only_their_apps_and_a_stale_term_is_refused(state_cluster: Any) -> None:
     a, b = kube_store(state_cluster), kube_store(state_cluster)
     owner = {"web": "a", "api": "b"}
     terms = {"a": 1, "b": 1}
 
-    def shard_for(me: str) -> Any:
-        def check(app: str) -> dict[str, Any]:
-            if owner[app] != me:
-                raise errors.Fenced(f"app {app}: shard lease is not held here")
-            return stamp(me, terms[me])
-
-        return check
-
-    a.shard(stamp=shard_for("a"), owns=lambda app: owner[app] == "a")
-    b.shard(stamp=shard_for("b"), owns=lambda app: owner[app] == "b")
+    a.shard(stamp=shard_for("a", owner, terms), owns=lambda app: owner[app] == "a")
+    b.shard(stamp=shard_for("b", owner, terms), owns=lambda app: owner[app] == "b")
     try:
         a.record(app="web", kind="note", message="by a")
         b.record(app="api", kind="note", message="by b")
@@ -79,16 +82,8 @@ def test_a_delivery_is_claimed_by_one_term_and_recorded_only_by_it(state_cluster
     a, b = kube_store(state_cluster), kube_store(state_cluster)
     owner, terms = {"web": "a"}, {"a": 1, "b": 2}
 
-    def shard_for(me: str) -> Any:
-        def check(app: str) -> dict[str, Any]:
-            if owner[app] != me:
-                raise errors.Fenced(f"app {app}: shard lease is not held here")
-            return stamp(me, terms[me])
-
-        return check
-
-    a.shard(stamp=shard_for("a"), owns=lambda app: owner[app] == "a")
-    b.shard(stamp=shard_for("b"), owns=lambda app: owner[app] == "b")
+    a.shard(stamp=shard_for("a", owner, terms), owns=lambda app: owner[app] == "a")
+    b.shard(stamp=shard_for("b", owner, terms), owns=lambda app: owner[app] == "b")
     try:
         a.record(app="web", kind="note", message="to tell")
         a.route_events(
