@@ -10,6 +10,12 @@ receiver's ``Retry-After`` when it asks for longer; a refusal (other 4xx) or a d
 older than ``notifications.maxAge`` is given up, logged and counted. Rollouts never wait
 for any of it: they only write the queue.
 
+Each attempt runs inside ``Store.delivering`` (with shards: the app's shard is held and
+not given back meanwhile) and is claimed first (``Store.claim_delivery``: with shards,
+in the app's state, by this replica's term); another replica's claim that may still be
+sending leaves the delivery alone, and an attempt whose outcome could not be recorded
+is recorded later, never sent again from here.
+
 The worker also turns a Git source or registry failing for ``unreachableAfter`` into
 one ``unreachable`` history entry per outage (keyed by when it began), which the
 router then delivers like any other event.

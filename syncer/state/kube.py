@@ -6,7 +6,8 @@ the controller and the CLI alike; the documents are read and written through
 
 One Secret per app (``syncer-app-…``) holds everything about it: releases, rollouts
 and their targets, what runs where, history and its notification outbox, inventories,
-errors, the last run, rejections, approvals, holds and write-backs. Every Store method
+errors, the last run, rejections, approvals, holds, write-backs and, with shards, who
+claimed each of its notifications' deliveries (``claim_delivery``). Every Store method
 that changes an app is one read-modify-write of that one Secret, so what SQLite does in
 one transaction stays all-or-nothing here (``begin_rollout`` records the rollout, its
 targets and its history entry in one write, and returns the open rollout of the
