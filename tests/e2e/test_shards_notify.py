@@ -127,12 +127,20 @@ def all_delivered(cluster: Any) -> bool:
 
 
 def start_held(
-    *, cluster: Any, hook: Any, config: Path, work: Path, app: str, shards: int
+    *,
+    cluster: Any,
+    hook: Any,
+    config: Path,
+    work: Path,
+    app: str,
+    shards: int,
+    started: list[ShardReplica],
 ) -> ShardReplica:
     """Replica A alone rolls ``app`` out; its first notification is held at the
     receiver (the rollout finished: its other events wait in the app's outbox, as
     A's notification thread is busy sending)."""
     a = replica(A, config=config, work=work, shards=shards)
+    started.append(a)  # stopped by the caller, whatever happens next
     wait_for(hook.holding.is_set, what="A's first notification at the receiver")
     wait_for(
         lambda: app in app_docs(cluster) and finished(app_docs(cluster)[app]),
@@ -166,8 +174,8 @@ def test_a_replica_joining_while_a_notification_is_sent_sends_nothing_twice(
     hook.hold_next = (200, {})
     started: list[ShardReplica] = []
     try:
-        started.append(start_held(cluster=cluster, hook=hook, config=config, work=tmp_path,
-                                  app=app, shards=2))  # fmt: skip
+        start_held(cluster=cluster, hook=hook, config=config, work=tmp_path, app=app, shards=2,
+                   started=started)  # fmt: skip
         a = started[0]
         b = replica(B, config=config, work=tmp_path, shards=2)
         started.append(b)
@@ -215,8 +223,8 @@ def holding_and_standing_by(
     hook.hold_next = (answer, {})
     started: list[ShardReplica] = []
     try:
-        started.append(start_held(cluster=cluster, hook=hook, config=config, work=tmp_path,
-                                  app=app, shards=1))  # fmt: skip
+        start_held(cluster=cluster, hook=hook, config=config, work=tmp_path, app=app, shards=1,
+                   started=started)  # fmt: skip
         started.append(replica(B, config=config, work=tmp_path, shards=1))
         wait_for(lambda: heartbeats(cluster, B), what="B's heartbeat")
         yield cluster, hook, app, started[0], started[1]
