@@ -297,7 +297,7 @@ def _shard_set(args: argparse.Namespace, session: controller.Session) -> shards.
     session.controller.shard(shard_set)
     store = session.store
     if isinstance(store, state.kube.KubeStore):
-        store.shard(stamp=shard_set.stamp, owns=shard_set.owns)
+        store.shard(stamp=shard_set.stamp, owns=shard_set.owns, working=shard_set.working)
     return shard_set
 
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from syncer import errors
 from syncer.rollout import model as rollout_model
 
 # Per-cluster rollout target states: one vocabulary, defined by the rollout model
@@ -355,6 +356,36 @@ DELIVERED = "delivered"
 GAVE_UP = "failed"
 """Refused for good by its receiver, or still failing after the retry limit."""
 DELIVERY_STATES = (PENDING_DELIVERY, DELIVERED, GAVE_UP)
+
+CLAIMED = "claimed"
+"""``Claim.verdict``: this process may send the delivery now (after ``Claim.check``)."""
+BUSY = "busy"
+"""``Claim.verdict``: another holder of the app's shard claimed it and may still be
+sending it; not sent here (looked at again on a later pass)."""
+
+
+def _may_send() -> None:
+    return None
+
+
+class ClaimLost(errors.Fenced):
+    """A delivery's claim is another holding's now (another replica, or this one
+    under a later term of the shard): the outcome of this process's attempt is not
+    recorded, and its new holder decides whether to send it again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What ``Store.claim_delivery`` decided about one attempt at a delivery."""
+
+    verdict: str
+    """``CLAIMED``, ``BUSY``, or ``DELIVERED`` / ``GAVE_UP`` when a previous holder's
+    outcome is recorded already (nothing is sent; the queue is told)."""
+    holder: str = ""
+    """Who holds the claim (``BUSY``)."""
+    check: Callable[[], None] = _may_send
+    """Asked right before the request goes out: raises ``errors.Fenced`` once this
+    process may no longer start sending under the claim."""
 
 
 @dataclasses.dataclass(frozen=True)

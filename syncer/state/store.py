@@ -292,6 +292,19 @@ class Store(Protocol):
         """Deliveries, newest first."""
         ...
 
+    def delivering(self, app: str) -> contextlib.AbstractContextManager[bool]:
+        """The block in which one delivery of ``app``'s events is claimed, sent and
+        recorded: False (send nothing) when it is not this process's to send; while
+        inside, the app stays this process's (a shard being given back waits)."""
+        ...
+
+    def claim_delivery(self, delivery: records.Delivery, *, window: float) -> records.Claim:
+        """Claim ``delivery`` for one attempt before it is sent (inside ``delivering``),
+        an attempt that lasts at most ``window`` seconds. A store written by one process
+        claims without writing; sharded replicas record the claim in the app's state
+        first (see ``syncer.state.kube``)."""
+        ...
+
     def reading(self, app: str) -> contextlib.AbstractContextManager[None]:
         """A block of this thread's work on ``app`` (one reconcile): a store may serve
         its reads of the app from what it read there moments ago (at most
