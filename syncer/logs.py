@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
-import json
 import logging
 import re
 import sys
@@ -67,7 +65,13 @@ def _fields(record: logging.LogRecord) -> dict[str, str]:
     return {key: redact.mask(found[key]) for key in CONTEXT_KEYS if key in found}
 
 
+# json and datetime are imported where a record needs them: every command loads this
+# module at start-up, and a quiet one formats no record at all.
+
+
 def _time(record: logging.LogRecord) -> str:
+    import datetime as dt
+
     stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -107,6 +111,8 @@ class LogfmtFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        import json
+
         return json.dumps(_pairs(self, record), ensure_ascii=False)
 
 
@@ -132,7 +138,8 @@ def _logfmt_value(value: str) -> str:
     backslash escapes (``\\"``, ``\\\\``, ``\\n``, ``\\t``, ``\\uXXXX``)."""
     if _PLAIN.fullmatch(value):
         return value
-    # JSON's string escapes are the ones logfmt parsers read.
+    import json  # JSON's string escapes are the ones logfmt parsers read.
+
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -12,8 +12,6 @@ lines are masked before any secret is resolved).
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import logging
 import re
 import threading
@@ -175,6 +173,9 @@ SECRET_FIELDS = ("data", "stringData")
 
 def hashed(value: Any) -> str:
     """What is shown instead of a Secret value: a short hash, enough to see it changed."""
+    # Imported here: every command loads this module at start-up, few print Secrets.
+    import hashlib
+
     digest = hashlib.sha256(str(value).encode()).hexdigest()[:12]
     return f"(masked, sha256 {digest})"
 
@@ -185,6 +186,8 @@ def secret_object(obj: Any) -> Any:
     it: plans, offline sync output, history."""
     if not isinstance(obj, dict) or obj.get("kind") != "Secret":
         return obj
+    import copy  # as hashlib above: only a Secret needs it
+
     out = copy.copy(obj)
     for key in SECRET_FIELDS:
         if isinstance(obj.get(key), dict):

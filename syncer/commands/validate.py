@@ -17,7 +17,6 @@ from typing import Any
 
 from syncer import errors, output
 from syncer.config import loader, model
-from syncer.reconcile import tenantapps
 from syncer.rollout import validate
 
 EXIT_INVALID = 2
@@ -111,6 +110,10 @@ def with_tenant_files(
     root = Path(local)
     if not root.is_dir():
         raise errors.ConfigError([f"--local {local}: no such directory; expected a checkout"])
+    # Only --tenant reads app files: the rendering and metrics this pulls in would more
+    # than double the start-up of every other validate.
+    from syncer.reconcile import tenantapps
+
     apps = tenantapps.read(platform=config, tenant=found, root=root)
     composed, refused = tenantapps.compose(platform=config, sets={found.name: apps})
     if refused:

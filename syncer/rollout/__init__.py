@@ -17,35 +17,81 @@ with them); ``rollout.resolve`` turns a cluster selection into clusters, in orde
 
 from __future__ import annotations
 
-from syncer.rollout.model import (
-    APPLIED,
-    APPLYING,
-    APPROVAL,
-    BLOCKED,
-    BLOCKED_PHASE,
-    DONE,
-    ERROR,
-    FAILED,
-    FAILURES,
-    HEALTHY,
-    IN_FLIGHT,
-    PENDING,
-    ROLLED_BACK,
-    STATES,
-    SUPERSEDED,
-    UNHEALTHY,
-    ClusterRecord,
-    ClusterStatus,
-    GateResult,
-    RolloutPlan,
-    StageStatus,
-    Step,
-)
-from syncer.rollout.planner import plan
-from syncer.rollout.selection import resolve
-from syncer.rollout.validate import problems
-from syncer.rollout.windows import WindowState
-from syncer.rollout.windows import evaluate as window_state
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncer.rollout.model import (
+        APPLIED,
+        APPLYING,
+        APPROVAL,
+        BLOCKED,
+        BLOCKED_PHASE,
+        DONE,
+        ERROR,
+        FAILED,
+        FAILURES,
+        HEALTHY,
+        IN_FLIGHT,
+        PENDING,
+        ROLLED_BACK,
+        STATES,
+        SUPERSEDED,
+        UNHEALTHY,
+        ClusterRecord,
+        ClusterStatus,
+        GateResult,
+        RolloutPlan,
+        StageStatus,
+        Step,
+    )
+    from syncer.rollout.planner import plan
+    from syncer.rollout.selection import resolve
+    from syncer.rollout.validate import problems
+    from syncer.rollout.windows import WindowState
+    from syncer.rollout.windows import evaluate as window_state
+
+# Each name is imported on first use: ``syncer validate`` checks pipelines with
+# ``syncer.rollout.validate`` alone and must not pay for the planner and its gates.
+_WHERE: dict[str, tuple[str, str]] = {
+    "APPLIED": ("syncer.rollout.model", "APPLIED"),
+    "APPLYING": ("syncer.rollout.model", "APPLYING"),
+    "APPROVAL": ("syncer.rollout.model", "APPROVAL"),
+    "BLOCKED": ("syncer.rollout.model", "BLOCKED"),
+    "BLOCKED_PHASE": ("syncer.rollout.model", "BLOCKED_PHASE"),
+    "ClusterRecord": ("syncer.rollout.model", "ClusterRecord"),
+    "ClusterStatus": ("syncer.rollout.model", "ClusterStatus"),
+    "DONE": ("syncer.rollout.model", "DONE"),
+    "ERROR": ("syncer.rollout.model", "ERROR"),
+    "FAILED": ("syncer.rollout.model", "FAILED"),
+    "FAILURES": ("syncer.rollout.model", "FAILURES"),
+    "GateResult": ("syncer.rollout.model", "GateResult"),
+    "HEALTHY": ("syncer.rollout.model", "HEALTHY"),
+    "IN_FLIGHT": ("syncer.rollout.model", "IN_FLIGHT"),
+    "PENDING": ("syncer.rollout.model", "PENDING"),
+    "ROLLED_BACK": ("syncer.rollout.model", "ROLLED_BACK"),
+    "RolloutPlan": ("syncer.rollout.model", "RolloutPlan"),
+    "STATES": ("syncer.rollout.model", "STATES"),
+    "SUPERSEDED": ("syncer.rollout.model", "SUPERSEDED"),
+    "StageStatus": ("syncer.rollout.model", "StageStatus"),
+    "Step": ("syncer.rollout.model", "Step"),
+    "UNHEALTHY": ("syncer.rollout.model", "UNHEALTHY"),
+    "WindowState": ("syncer.rollout.windows", "WindowState"),
+    "plan": ("syncer.rollout.planner", "plan"),
+    "problems": ("syncer.rollout.validate", "problems"),
+    "resolve": ("syncer.rollout.selection", "resolve"),
+    "window_state": ("syncer.rollout.windows", "evaluate"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'syncer.rollout' has no attribute {name!r}")
+    module, attr = _WHERE[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "APPLIED",

@@ -16,6 +16,8 @@ import pytest
 from syncer import cli
 from tests.servers import images
 
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples/quickstart/syncer.yaml"
+
 HEAVY = ("kubernetes", "uvicorn", "requests", "git", "syncer.controller", "syncer.commands.run")
 
 
@@ -52,27 +54,51 @@ def test_a_registry_query_loads_no_config_model_metrics_or_yaml(argv: list[str])
     assert not [m for m in OPTIONAL if m in loaded]
 
 
+def run_and_list_modules(
+    *argv: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``syncer ARGV`` run to its end in a new process, and the modules it had loaded."""
+    code = (
+        "import json, sys\n"
+        "from syncer import cli\n"
+        f"status = cli.main({list(argv)!r})\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    return done, set(json.loads(done.stderr.splitlines()[-1]))
+
+
 @pytest.mark.integration
 def test_image_tags_answers_without_loading_what_it_does_not_use(
     shared_registry: Any, tmp_path: Path
 ) -> None:
     server = shared_registry.get("anonymous")
     images.push_image(server, "cli/startup", tags=["1.0.0", "1.1.0"])
-    code = (
-        "import json, sys\n"
-        "from syncer import cli\n"
-        f"status = cli.main(['image', 'tags', '{server.host}/cli/startup'])\n"
-        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
-        "sys.exit(status)\n"
-    )
     env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "none")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
-    )
+    done, loaded = run_and_list_modules("image", "tags", f"{server.host}/cli/startup", env=env)
     assert done.returncode == 0, done.stderr
     assert "1.1.0" in done.stdout
-    loaded = set(json.loads(done.stderr.splitlines()[-1]))
     assert not [m for m in (*OPTIONAL, "kubernetes", "git") if m in loaded]
+
+
+# What only a tenant's app files need (``validate --tenant``: rendering, and the metrics
+# its reader counts with), what only planning a rollout needs (its planner, gates and
+# status model: validate checks pipelines with ``syncer.rollout.validate``), and what
+# only printing a Secret needs (hashlib).
+NOT_FOR_VALIDATE = (
+    "prometheus_client", "syncer.metrics", "syncer.render", "syncer.reconcile",
+    "syncer.rollout.planner", "syncer.rollout.model", "hashlib",
+)  # fmt: skip
+
+
+def test_validate_checks_a_config_without_loading_rendering_metrics_or_hashing() -> None:
+    done, loaded = run_and_list_modules("validate", "-c", str(QUICKSTART))
+    assert done.returncode == 0, done.stderr
+    assert "valid: 1 source" in done.stdout
+    assert not [m for m in (*NOT_FOR_VALIDATE, *HEAVY) if m in loaded]
 
 
 @pytest.mark.parametrize(

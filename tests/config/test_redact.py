@@ -142,3 +142,20 @@ def test_git_error_text_masks_whole_secrets_only():
     assert gitcli.mask(text, ["main", "main-token-123"]) == (
         "fatal: couldn't find remote ref main (token *** sent)"
     )
+
+
+def test_a_secret_object_shows_hashes_of_its_values_and_other_objects_pass_as_they_are() -> None:
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"password": "aHVudGVyMg=="},
+        "stringData": {"user": "bob"},
+    }
+    shown = redact.secret_object(secret)
+    # sha256("aHVudGVyMg==") and sha256("bob"), first 12 hex digits: a change shows.
+    assert shown["data"] == {"password": "(masked, sha256 b073aefd7c92)"}
+    assert shown["stringData"] == {"user": "(masked, sha256 81b637d8fcd2)"}
+    assert shown["metadata"] == {"name": "db"}
+    assert secret["data"] == {"password": "aHVudGVyMg=="}  # the original is left whole
+    config_map = {"kind": "ConfigMap", "data": {"password": "visible"}}
+    assert redact.secret_object(config_map) is config_map
