@@ -53,6 +53,9 @@ class FakeParts:
         self.lock = threading.Lock()
         self.rounds = 0
         self.notify: Callable[[str, str], None] | None = None
+        self.progressed: Callable[[str, str], None] | None = None
+        self.awaiting: list[tuple[str, str]] = []
+        """(app, cluster) of each ``await_change``: rollouts left waiting for health."""
         self.removed: list[tuple[str, str]] = []
         self.followed: model.Config | None = None
         """The config ``follow`` was last given (a reload that changed only apps)."""
@@ -171,8 +174,17 @@ class FakeParts:
     def follow(self, config: model.Config) -> None:
         self.followed = config
 
-    def watch(self, notify: Callable[[str, str], None]) -> None:
+    def watch(
+        self,
+        notify: Callable[[str, str], None],
+        *,
+        progressed: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.notify = notify
+        self.progressed = progressed
+
+    def await_change(self, *, app: model.App, cluster: model.Cluster) -> None:
+        self.awaiting.append((app.name, cluster.name))
 
     def watch_status(self) -> list[dict[str, Any]]:
         return []
