@@ -20,6 +20,17 @@ pytestmark = pytest.mark.integration
 APPS = ("first", "second")
 
 
+def app(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "source": "deploy",
+        "path": name,
+        "namespace": name,
+        "clusters": ["a"],
+        "sync": {"wait": "2m", "createNamespace": True},
+    }
+
+
 def test_one_worker_applies_the_next_app_while_a_rollout_waits_for_health(
     tmp_path: Path, git_http: Any, kube_clusters: Any
 ) -> None:
@@ -30,11 +41,7 @@ def test_one_worker_applies_the_next_app_while_a_rollout_waits_for_health(
     data = {
         "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
         "clusters": [{"name": "a", "kubeconfig": a.kubeconfig, "context": "a"}],
-        "apps": [
-            {"name": name, "source": "deploy", "path": name, "namespace": name,
-             "clusters": ["a"], "sync": {"wait": "2m", "createNamespace": True}}
-            for name in APPS
-        ],  # fmt: skip
+        "apps": [app(name) for name in APPS],
         "settings": {"workers": 1},
         "server": {"listen": "127.0.0.1:0", "webhookListen": "127.0.0.1:0"},
         "state": {"path": str(tmp_path / "state.db")},
@@ -53,9 +60,7 @@ def test_one_worker_applies_the_next_app_while_a_rollout_waits_for_health(
             name: [(t.state, t.message) for t in ctl.store.latest_targets(name).values()]
             for name in APPS
         }
-        events = {
-            (e.app, e.kind): e for name in APPS for e in ctl.store.history(name, limit=50)
-        }
+        events = {(e.app, e.kind): e for name in APPS for e in ctl.store.history(name, limit=50)}
     # The single worker did not sit out the first app's wait: the other app was applied
     # before the first one was found healthy (whichever the queue took first).
     for waited, other in (APPS, APPS[::-1]):
