@@ -460,7 +460,20 @@ class Controller:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._queue.wait_idle(timeout) if self._queue is not None else True
+        """Block until nothing is queued or running and no rollout waits for health;
+        False on timeout."""
+        if self._queue is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._queue.wait_idle(left):
+                return False
+            if not self.health_waits.waiting_apps():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # a look again is due: the queue takes it up shortly
 
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
