@@ -15,6 +15,9 @@ Every change the watch brings in (and every difference a re-list finds) is judge
 against what the owning app last wanted there (``expect``, set by ``drift``/``sync``):
 when the live object no longer matches, ``notify(app)`` asks for a drift check of that
 app at once. Status-only changes and syncer's own writes never do.
+
+``Informer`` alone (one kind in one namespace, any label selector, no drift judging) is
+also what keeps ``syncer run``'s cache of its state Secrets (``syncer.state.kubeobjects``).
 """
 
 from __future__ import annotations
@@ -70,12 +73,18 @@ class Informer:
         changed: Callable[[dict[str, Any] | None, dict[str, Any] | None], None],
         namespace: str = "",
         sleep: Callable[[float], bool] | None = None,
+        label_selector: str = SELECTOR,
+        fallback: str = "drift checks list this kind",
     ) -> None:
         self.client = client
         self.api_version = api_version
         self.kind = kind
         self.namespace = namespace
         """"" for every namespace (one watch), else the one namespace watched."""
+        self.label_selector = label_selector
+        """What is listed, watched and cached (syncer's objects, unless told otherwise)."""
+        self.fallback = fallback
+        """What readers do while the cache is not synced, as the log says it."""
         self._changed = changed
         self._lock = threading.Condition()
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -112,6 +121,11 @@ class Informer:
                 for name in names
                 if (obj := self._objects.get((namespace, name))) is not None
             ]
+
+    def items(self) -> list[dict[str, Any]]:
+        """Copies of every cached object."""
+        with self._lock:
+            return [copy.deepcopy(obj) for obj in self._objects.values()]
 
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -172,9 +186,9 @@ class Informer:
                 relist = True
                 # Said once as a warning; the same answer every few minutes is not news.
                 (log.info if again else log.warning)(
-                    "watch unavailable cluster=%s kind=%s: %s; drift checks list this kind "
-                    "instead (asking again in %.0fs)",
-                    self.client.name, self.kind, err, FORBIDDEN_RETRY,
+                    "watch unavailable cluster=%s kind=%s: %s; %s instead (asking again in "
+                    "%.0fs)",
+                    self.client.name, self.kind, err, self.fallback, FORBIDDEN_RETRY,
                 )  # fmt: skip
                 self._sleep(FORBIDDEN_RETRY)
             except syncer_errors.SyncerError as err:
@@ -185,9 +199,9 @@ class Informer:
                 if not self._stopping.is_set():
                     self._set(BROKEN, f"watch broken: {err}")
                     (log.warning if failures == 1 else log.info)(
-                        "watch broken cluster=%s kind=%s: %s; drift checks list this kind "
-                        "until it is back (retry in %.1fs)",
-                        self.client.name, self.kind, err, delay,
+                        "watch broken cluster=%s kind=%s: %s; %s until it is back (retry in "
+                        "%.1fs)",
+                        self.client.name, self.kind, err, self.fallback, delay,
                     )  # fmt: skip
                 self._sleep(delay * random.uniform(0.8, 1.2))
             except Exception:
@@ -200,7 +214,7 @@ class Informer:
     def _list(self) -> None:
         items, version = self.client.list_versioned(
             api_version=self.api_version, kind=self.kind, namespace=self.namespace,
-            label_selector=SELECTOR,
+            label_selector=self.label_selector,
         )  # fmt: skip
         self.lists += 1
         fresh = {_key(obj): _compact(obj) for obj in items}
@@ -224,7 +238,7 @@ class Informer:
             kind=self.kind,
             namespace=self.namespace,
             resource_version=self.version,
-            label_selector=SELECTOR,
+            label_selector=self.label_selector,
             timeout_seconds=random.randint(*WATCH_SECONDS),
         )
         self._stream = stream

@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         args.config, progress=sync_cmd.progress_printer(),
         fence=fence if election is not None or args.shards else None,
     )  # fmt: skip
+    state.serve_reads(session.store)
     # One controller per state file: a second `syncer run` (or a `sync`) refuses to
     # start. A --leader-elect standby takes the lock only once it leads (see below).
     writer = state.writer_lock(session.config, session.store) if not args.shards else None
@@ -296,7 +297,7 @@ def _shard_set(args: argparse.Namespace, session: controller.Session) -> shards.
     session.controller.shard(shard_set)
     store = session.store
     if isinstance(store, state.kube.KubeStore):
-        store.shard(stamp=shard_set.stamp, owns=shard_set.owns)
+        store.shard(stamp=shard_set.stamp, owns=shard_set.owns, working=shard_set.working)
     return shard_set
 
 

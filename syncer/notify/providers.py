@@ -2,10 +2,11 @@
 
 ``worker`` calls ``request`` for every HTTP provider (Kubernetes Events are
 ``kube``'s); ``transport`` sends the result. Every request carries
-``X-Syncer-Delivery`` (the stable id receivers deduplicate on) and
-``X-Syncer-Event``. Credentials (chat webhook URLs, HMAC keys, API tokens) are read
-through ``resolve`` when a request is built and go only into the URL or headers a
-provider requires, never into a body, a log line or an error.
+``X-Syncer-Delivery`` (the stable id receivers deduplicate on; also as
+``Idempotency-Key``) and ``X-Syncer-Event``. Credentials (chat webhook URLs, HMAC
+keys, API tokens) are read through ``resolve`` when a request is built and go only
+into the URL or headers a provider requires, never into a body, a log line or an
+error.
 
 - slack: ``{"text": ...}`` to an incoming webhook;
 - teams: an Adaptive Card message (what Teams workflows' "post to a channel when a
@@ -71,6 +72,9 @@ def request(
         "Content-Type": "application/json",
         "User-Agent": "syncer",
         "X-Syncer-Delivery": note.id,
+        # The same id under the name generic idempotency middleware reads
+        # (draft-ietf-httpapi-idempotency-key-header): a resent delivery is dropped there.
+        "Idempotency-Key": note.id,
         "X-Syncer-Event": note.event,
     }
     what = f"{provider.type} provider {provider.name}"

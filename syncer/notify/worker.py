@@ -10,6 +10,12 @@ receiver's ``Retry-After`` when it asks for longer; a refusal (other 4xx) or a d
 older than ``notifications.maxAge`` is given up, logged and counted. Rollouts never wait
 for any of it: they only write the queue.
 
+Each attempt runs inside ``Store.delivering`` (with shards: the app's shard is held and
+not given back meanwhile) and is claimed first (``Store.claim_delivery``: with shards,
+in the app's state, by this replica's term); another replica's claim that may still be
+sending leaves the delivery alone, and an attempt whose outcome could not be recorded
+is recorded later, never sent again from here.
+
 The worker also turns a Git source or registry failing for ``unreachableAfter`` into
 one ``unreachable`` history entry per outage (keyed by when it began), which the
 router then delivers like any other event.
@@ -55,6 +61,8 @@ FLUSH = 5.0
 including quick retries; what is left is sent by the next run."""
 OUTAGE_CHECK = 15.0
 """Seconds between looks for inputs failing longer than ``unreachableAfter``."""
+BUSY_NOTED = 10_000
+"""Other replicas' claims remembered as logged (beyond that, logged again)."""
 OUTAGE_STAGES = {"source": "Git source", "images": "registry"}
 """App error stages that mean an input cannot be read, and what to call them."""
 
@@ -94,6 +102,10 @@ class Worker:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._unrecorded: dict[str, transport.Result] = {}
+        """Attempts made whose outcome could not be recorded yet (by delivery id)."""
+        self._busy: set[tuple[str, str]] = set()
+        """(delivery, holder) claims of other replicas already logged as waited for."""
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -132,8 +144,12 @@ class Worker:
                     checked = time.monotonic()
                     self.check_outages()
                 self.route()
-                self.send_due()
+                sent = self.send_due()
                 due = self.store.next_delivery_at()
+                if not sent and due is not None and due <= time.time():
+                    # Due but not ours to send now (another replica's claim, a shard
+                    # being handed over): looked at again in a moment, not at once.
+                    due = None
             except errors.SyncerError as err:
                 log.warning("notifications: %s", err)
                 due = None
@@ -150,14 +166,19 @@ class Worker:
         deadline = time.monotonic() + timeout
         while True:
             self.route()
-            self.send_due()
+            sent = self.send_due()
             due = self.store.next_delivery_at()
             if due is None:
                 return 0
             left = deadline - time.monotonic()
-            if due - time.time() > left:
+            if due - time.time() > left or left <= 0:
                 return len(self.store.due_deliveries(now=float("inf"), limit=1_000_000))
-            time.sleep(max(0.0, min(left, due - time.time())))
+            wait = due - time.time()
+            if not sent:
+                # What is due may be another replica's to send (claimed, shard moving):
+                # look again in a moment rather than at once.
+                wait = max(wait, IDLE)
+            time.sleep(max(0.0, min(left, wait)))
 
     # --- routing and sending ------------------------------------------------------------
     def route(self) -> int:
@@ -196,8 +217,10 @@ class Worker:
                         # One receiver down costs one timeout per pass, not one per
                         # delivery: the others are not held up behind it.
                         continue
-                    tried += 1
                     done = self._attempt(delivery)
+                    if done is None:
+                        continue  # not this process's to send now
+                    tried += 1
                     sent += done
                     if not done:
                         failing.add(delivery.provider)
@@ -205,7 +228,47 @@ class Worker:
                     break
         return sent
 
-    def _attempt(self, delivery: records.Delivery) -> int:
+    def _attempt(self, delivery: records.Delivery) -> int | None:
+        """Claim, send and record one delivery: 1 sent, 0 failed, None when it was not
+        this process's to send (another replica's claim, a shard lost or given back)."""
+        app = delivery.event.app
+        try:
+            with self.store.delivering(app) as mine:
+                if not mine:
+                    self._unrecorded.pop(delivery.id, None)
+                    return None
+                unrecorded = self._unrecorded.pop(delivery.id, None)
+                if unrecorded is not None:
+                    # Sent already; only its record failed: record it, never send again.
+                    self._record(delivery, unrecorded)
+                    return 1 if unrecorded.ok else 0
+                provider = self.router.providers.get(delivery.provider)
+                window = provider.timeout if provider is not None else 0.0
+                claim = self.store.claim_delivery(delivery, window=window)
+                if claim.verdict == records.BUSY:
+                    if (delivery.id, claim.holder) not in self._busy:
+                        if len(self._busy) > BUSY_NOTED:
+                            self._busy.clear()
+                        self._busy.add((delivery.id, claim.holder))
+                        log.info(
+                            "app=%s delivery=%s claimed by %s, who may still be sending it: "
+                            "not sent here until that claim is stale", app, delivery.id,
+                            claim.holder,
+                        )  # fmt: skip
+                    return None
+                if claim.verdict != records.CLAIMED:
+                    # Its outcome was recorded with the claim, not yet in the queue.
+                    self.store.finish_delivery(delivery.id, state=claim.verdict)
+                    return None
+                claim.check()  # right before the request: still this replica's to send
+                result = self._result(delivery)
+                self._record(delivery, result)
+                return 1 if result.ok else 0
+        except errors.Fenced as err:
+            log.info("app=%s delivery=%s not sent or recorded here: %s", app, delivery.id, err)
+            return None
+
+    def _result(self, delivery: records.Delivery) -> transport.Result:
         try:
             result = self._send(delivery)
         except secrets.SecretError as err:
@@ -215,12 +278,26 @@ class Worker:
             result = transport.Result(ok=False, error=str(err))
         except errors.SyncerError as err:
             result = transport.Result(ok=False, error=str(err), retry=True)
+        return result
+
+    def _record(self, delivery: records.Delivery, result: transport.Result) -> None:
+        """Record an attempt's ``result``; when that fails, keep it to record again
+        (the receiver may have the request: it is not sent a second time from here)."""
+        try:
+            self._finish(delivery, result)
+        except records.ClaimLost:
+            raise  # its new holder decides, from the claim, whether to send it again
+        except (errors.SyncerError, errors.Fenced):
+            self._unrecorded[delivery.id] = result
+            raise
+
+    def _finish(self, delivery: records.Delivery, result: transport.Result) -> None:
         where = f"delivery={delivery.id} provider={delivery.provider} event={delivery.event.kind}"
         if result.ok:
             self.store.finish_delivery(delivery.id, state=records.DELIVERED)
             metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="delivered").inc()
             log.info("app=%s %s delivered", delivery.event.app, where)
-            return 1
+            return
         age = time.time() - delivery.created_at
         if result.retry and age < self.config.notifications.max_age:
             wait = backoff(delivery.attempts + 1, retry_after=result.retry_after)
@@ -233,14 +310,13 @@ class Worker:
                 "app=%s %s failed (attempt %d), retrying in %.1fs: %s",
                 delivery.event.app, where, delivery.attempts + 1, wait, result.error,
             )  # fmt: skip
-            return 0
+            return
         self.store.finish_delivery(delivery.id, state=records.GAVE_UP, error=result.error)
         metrics.NOTIFICATIONS.labels(provider=delivery.provider, result="failed").inc()
         log.error(
             "app=%s %s given up after %d attempt(s): %s",
             delivery.event.app, where, delivery.attempts + 1, result.error,
         )  # fmt: skip
-        return 0
 
     def _send(self, delivery: records.Delivery) -> transport.Result:
         provider = self.router.providers.get(delivery.provider)

@@ -112,3 +112,11 @@ def writer_lock(config: model.Config, store: Store) -> lock.StateLock | kubelock
     if isinstance(store, kube.KubeStore):
         store.add_guard(writer.fence)
     return writer
+
+
+def serve_reads(store: Store) -> None:
+    """A long-running process (``syncer run``) reads every app's state again and again
+    (API answers, the UI, metrics scrapes, polls): a Kubernetes state answers those from
+    a watch of its Secrets from now on (``KubeStore.watch``); a SQLite file is read as is."""
+    if isinstance(store, kube.KubeStore):
+        store.watch()

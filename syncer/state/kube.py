@@ -6,7 +6,8 @@ the controller and the CLI alike; the documents are read and written through
 
 One Secret per app (``syncer-app-…``) holds everything about it: releases, rollouts
 and their targets, what runs where, history and its notification outbox, inventories,
-errors, the last run, rejections, approvals, holds and write-backs. Every Store method
+errors, the last run, rejections, approvals, holds, write-backs and, with shards, who
+claimed each of its notifications' deliveries (``claim_delivery``). Every Store method
 that changes an app is one read-modify-write of that one Secret, so what SQLite does in
 one transaction stays all-or-nothing here (``begin_rollout`` records the rollout, its
 targets and its history entry in one write, and returns the open rollout of the
@@ -23,6 +24,7 @@ increasing within an app. Ids below ``1 << 32`` came from a SQLite state
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -63,6 +65,15 @@ OUTBOX_MAX = 2000
 """Events waiting to be routed per app at most (a state nobody routes stops growing)."""
 FINISHED_DELIVERIES_KEPT = 500
 """Delivered or abandoned notifications kept for ``deliveries()`` (the newest)."""
+CLAIM_START = 5.0
+"""Seconds after a delivery's claim was written within which its request must start;
+a replica paused longer in between sends nothing (the claim lapses)."""
+CLAIM_SLACK = 2.0
+"""Seconds added to a claim's window for the outcome's write to land."""
+FINISHED_CLAIMS_KEPT = 50
+"""Outcomes of delivery claims kept in an app's document (the newest)."""
+DELIVERY_APPS_REMEMBERED = 10_000
+"""Deliveries whose app is remembered from their claim to their outcome's record."""
 
 
 class KubeStore:
@@ -85,6 +96,15 @@ class KubeStore:
         self._apps_by_id: dict[int, str] = {}
         self._stamp: Callable[[str], dict[str, Any]] | None = None
         self._owns: Callable[[str], bool] = lambda _app: True
+        self._attempts = records.Attempts()
+        self._working: Callable[[str], contextlib.AbstractContextManager[bool]] = lambda _app: (
+            contextlib.nullcontext(True)
+        )
+        self._claims_seen: dict[tuple[str, str, str, int], float] = {}
+        """Other holders' delivery claims, when this process first saw each (on its
+        own clock: a claim is stale after its window as measured here)."""
+        self._delivery_apps: dict[str, str] = {}
+        """The app of each delivery claimed here, until its outcome is recorded."""
         # Reading the index first says at once when the namespace, the permissions or
         # the cluster are wrong, naming them, instead of at the first rollout.
         self.objects.update(INDEX, kind="index", new=lambda: {"nextApp": 1}, change=lambda d: None)
@@ -96,7 +116,13 @@ class KubeStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.objects.client.close()
+            self.objects.close()
+
+    def watch(self) -> None:
+        """Serve reads from a watch of the state Secrets from now on (``syncer run``: its
+        API, UI, metrics and polls read every app's state again and again); see
+        ``kubeobjects``. Direct reads while the watch is not synced."""
+        self.objects.watch()
 
     def add_guard(self, guard: Callable[[], None]) -> None:
         """Ask ``guard`` too before every write (a writer lock's fence)."""
@@ -110,13 +136,22 @@ class KubeStore:
 
         client.guard = both
 
-    def shard(self, *, stamp: Callable[[str], dict[str, Any]], owns: Callable[[str], bool]) -> None:
+    def shard(
+        self,
+        *,
+        stamp: Callable[[str], dict[str, Any]],
+        owns: Callable[[str], bool],
+        working: Callable[[str], contextlib.AbstractContextManager[bool]] | None = None,
+    ) -> None:
         """Sharded replicas (``syncer run --shards``): every write of an app's document
         carries ``stamp(app)`` (its shard Lease, holder and term; ``errors.Fenced`` when
         this replica does not hold it) and is refused when a later term of that shard
         wrote the app already; the notification queue is worked only for apps ``owns``
-        says are this replica's."""
+        says are this replica's, each delivery inside ``working(app)`` (the shard is not
+        given back while one is in flight) and claimed in the app's document first."""
         self._stamp, self._owns = stamp, owns
+        if working is not None:
+            self._working = working
 
     # --- documents ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -217,6 +252,9 @@ class KubeStore:
     def put_release(
         self, release: release_mod.Release, *, event: records.NewEvent | None = None
     ) -> bool:
+        if any(r["id"] == release.id for r in self._read(release.app)["releases"]):
+            return False  # every reconcile offers its release: known, nothing to write
+
         def change(d: dict[str, Any]) -> bool:
             if any(r["id"] == release.id for r in d["releases"]):
                 return False
@@ -526,6 +564,9 @@ class KubeStore:
 
     def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["images"].get(repository, {}).get(policy)
+            if was is not None and (was["tag"], was["digest"]) == (tag, digest):
+                return  # seen before: no write
             d["images"].setdefault(repository, {})[policy] = {
                 "tag": tag, "digest": digest, "at": time.time(),
             }  # fmt: skip
@@ -543,6 +584,9 @@ class KubeStore:
 
     def set_git_head(self, *, source: str, ref: str, commit: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["heads"].get(source, {}).get(ref)
+            if was is not None and was["commit"] == commit:
+                return  # seen before: no write
             d["heads"].setdefault(source, {})[ref] = {"commit": commit, "at": time.time()}
 
         self._polls(change)
@@ -553,6 +597,11 @@ class KubeStore:
 
     def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
         def change(d: dict[str, Any]) -> None:
+            was = d["writeBack"]
+            if was is not None and (was["images"], was["branch"], was["commit"]) == (
+                sorted(images), branch, commit,
+            ):  # fmt: skip
+                return  # recorded before: no write
             d["writeBack"] = {
                 "images": sorted(images), "branch": branch, "commit": commit, "at": time.time(),
             }  # fmt: skip
@@ -604,8 +653,21 @@ class KubeStore:
         ]
 
     def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
-        def change(d: dict[str, Any]) -> None:
-            now = time.time()
+        now = time.time()
+        outcome = {"result": result, "message": message, "desired_release": desired_release}
+
+        def known(d: dict[str, Any]) -> bool:
+            # Nothing new: the outcome is recorded, and (with shards) by this very holder
+            # and term; a replica that took the app over records its term once.
+            return records.same_outcome(self._run_of(app, d), **outcome) and self._mine(app, d)
+
+        if known(self._read(app)):
+            self._attempts.note(app, at=now, ok=result == "ok")  # no write
+            return
+
+        def change(d: dict[str, Any]) -> bool:
+            if known(d):
+                return False  # recorded meanwhile (the read above was a moment old)
             was = d["run"] or {}
             d["run"] = {
                 "lastAttemptAt": now,
@@ -614,15 +676,32 @@ class KubeStore:
                 "message": message,
                 "desiredRelease": desired_release,
             }
+            return True
 
-        self._change(app, change)
+        if self._change(app, change):
+            self._attempts.forget(app)
+        else:
+            self._attempts.note(app, at=now, ok=result == "ok")
+
+    def _mine(self, app: str, d: dict[str, Any]) -> bool:
+        """Whether this replica, under its current term, is the last writer of the app's
+        document (always without shards)."""
+        if self._stamp is None:
+            return True
+        found = d.get("writers") or []
+        mine = self._stamp(app)
+        return bool(found) and _same_writer(found[-1], mine)
 
     def writer(self, app: str) -> dict[str, Any] | None:
         found = self._read(app).get("writers") or []
         return dict(found[-1]) if found else None
 
     def run(self, app: str) -> records.AppRun | None:
-        found = self._read(app)["run"]
+        return self._attempts.merge(self._run_of(app, self._read(app)))
+
+    @staticmethod
+    def _run_of(app: str, d: dict[str, Any]) -> records.AppRun | None:
+        found = d["run"]
         if found is None:
             return None
         return records.AppRun(
@@ -815,11 +894,113 @@ class KubeStore:
         ]
         return min(due) if due else None
 
+    def delivering(self, app: str) -> contextlib.AbstractContextManager[bool]:
+        return self._working(app)
+
+    def claim_delivery(self, delivery: records.Delivery, *, window: float) -> records.Claim:
+        """With shards, one attempt at ``delivery`` is claimed in its app's document
+        before anything is sent, by a write stamped with this replica's term of the
+        shard and conditional on the ``resourceVersion`` read (``_change``): a replica
+        that lost the shard cannot claim (its stamp is refused), and of two replicas
+        believing they hold it only one claim lands. Another holding's open claim makes
+        the delivery ``BUSY`` until it is provably stale: its term is older than ours
+        (the document refuses writes of older terms, so it is) and its window (the
+        attempt's bound plus ``CLAIM_START`` and ``CLAIM_SLACK``) has passed on this
+        process's clock since it was first seen here: by then its request has ended or
+        its replica was stopped while sending (then the receiver may have it; the same
+        ``X-Syncer-Delivery`` lets it drop the second)."""
+        app = delivery.event.app
+        if self._stamp is None:
+            return records.Claim(verdict=records.CLAIMED)  # one writer: the state's lock
+        mine = self._stamp(app)  # Fenced unless this replica holds the app's shard
+        claimed_at = time.monotonic()
+        span = CLAIM_START + window + CLAIM_SLACK
+
+        def change(d: dict[str, Any]) -> records.Claim:
+            claims = d.setdefault("claims", {})
+            found = claims.get(delivery.id)
+            if found is not None and found.get("done"):
+                return records.Claim(verdict=str(found["done"]), holder=str(found["holder"]))
+            if found is not None and not _same_holding(found, mine):
+                key = (delivery.id, str(found["holder"]), *_term(found))
+                first = self._claims_seen.setdefault(key, claimed_at)
+                if not _older(found, mine) or claimed_at - first < float(found["window"]):
+                    return records.Claim(verdict=records.BUSY, holder=str(found["holder"]))
+                log.warning(
+                    "app=%s delivery=%s claimed by %s under term %s and not recorded within "
+                    "%.0fs: sending it again (the receiver may have it: same delivery id)",
+                    app, delivery.id, found["holder"], found["term"], float(found["window"]),
+                )  # fmt: skip
+            claims[delivery.id] = {
+                **{k: mine.get(k) for k in _CLAIM_STAMP}, "at": time.time(), "window": span,
+                "done": "",
+            }  # fmt: skip
+            _trim_claims(claims)
+            return records.Claim(verdict=records.CLAIMED, holder=str(mine["holder"]))
+
+        claim = self._change(app, change)
+        if claim.verdict == records.BUSY:
+            return claim
+        if len(self._delivery_apps) > DELIVERY_APPS_REMEMBERED:
+            self._delivery_apps.clear()  # claims never finished here: read from the queue
+        self._delivery_apps[delivery.id] = app  # its outcome is recorded next
+        if claim.verdict != records.CLAIMED:
+            return claim
+        self._claims_seen = {k: v for k, v in self._claims_seen.items() if k[0] != delivery.id}
+        stamp = self._stamp
+
+        def check() -> None:
+            stamp(app)  # the shard still held and fresh here
+            late = time.monotonic() - claimed_at
+            if late > CLAIM_START:
+                raise errors.Fenced(
+                    f"app {app}: delivery {delivery.id} was claimed {late:.1f}s ago (more "
+                    f"than {CLAIM_START:g}s): not sending under that claim"
+                )
+
+        return dataclasses.replace(claim, check=check)
+
+    def _record_claim(self, delivery_id: str, *, state: str) -> None:
+        """Record an attempt's outcome in the claim of its app's document, refused
+        (``records.ClaimLost``) unless this replica's holding made the claim: a replica
+        that lost the shard never marks what its successor owns."""
+        if self._stamp is None:
+            return
+        app = self._delivery_apps.pop(delivery_id, None)
+        if app is None:
+            doc = self.objects.get(DELIVERIES)
+            found = (doc.data["deliveries"] if doc is not None else {}).get(delivery_id)
+            if found is None:
+                return
+            app = str(found["event"].get("app", ""))
+        mine = self._stamp(app)
+
+        def change(d: dict[str, Any]) -> None:
+            claims = d.setdefault("claims", {})
+            claim = claims.get(delivery_id)
+            if claim is not None and claim.get("done"):
+                return  # recorded already (its deliveries entry was not): repaired below
+            if claim is None or not _same_holding(claim, mine):
+                who = f"by {claim['holder']} under term {claim['term']}" if claim else "by nobody"
+                raise records.ClaimLost(
+                    f"app {app}: delivery {delivery_id} is claimed {who}, not by this "
+                    f"replica's term {mine['term']}: not recording its outcome"
+                )
+            if state == records.PENDING_DELIVERY:
+                del claims[delivery_id]  # the next attempt, anyone's, claims it anew
+            else:
+                claim.update(done=state, doneAt=time.time())
+                _trim_claims(claims)
+
+        self._change(app, change)
+
     def finish_delivery(
         self, delivery_id: str, *, state: str, error: str = "", next_at: float | None = None
     ) -> None:
         if state not in records.DELIVERY_STATES:
             raise ValueError(f"unknown delivery state {state!r}: one of {records.DELIVERY_STATES}")
+        # With shards the claim in the app's document says first (fenced) who sent it.
+        self._record_claim(delivery_id, state=state)
 
         def change(data: dict[str, Any]) -> None:
             now = time.time()
@@ -902,13 +1083,42 @@ def record_writer(d: dict[str, Any], stamp: dict[str, Any], *, now: float, where
             f"{where} was written under term {last['term']} of {stamp['lease']} by "
             f"{last['holder']}, after this replica's term {stamp['term']}: writing nothing"
         )
-    if last is not None and same_lease and (last["holder"], _term(last)) == (
-        stamp["holder"], _term(stamp),
-    ):  # fmt: skip
+    if last is not None and _same_writer(last, stamp):
         last["last"], last["writes"] = now, int(last["writes"]) + 1
         return
     log_.append({**stamp, "first": now, "last": now, "writes": 1})
     del log_[: max(0, len(log_) - WRITERS_KEPT)]
+
+
+def _same_writer(last: dict[str, Any], stamp: dict[str, Any]) -> bool:
+    return (last["lease"], last["shards"], last["holder"], _term(last)) == (
+        stamp["lease"], stamp["shards"], stamp["holder"], _term(stamp),
+    )  # fmt: skip
+
+
+_CLAIM_STAMP = ("lease", "shards", "holder", "term", "leaseCreated")
+"""What a delivery's claim keeps of the claiming replica's stamp."""
+
+
+def _same_holding(claim: dict[str, Any], stamp: dict[str, Any]) -> bool:
+    return (claim["lease"], claim["holder"], _term(claim)) == (
+        stamp["lease"], stamp["holder"], _term(stamp),
+    )  # fmt: skip
+
+
+def _older(claim: dict[str, Any], stamp: dict[str, Any]) -> bool:
+    """Whether ``claim`` was made under a term before ``stamp``'s (another shard Lease,
+    after a change of the shard count, counts as older: the document was written since)."""
+    if (claim["lease"], claim["shards"]) != (stamp["lease"], stamp["shards"]):
+        return True
+    return _term(claim) < _term(stamp)
+
+
+def _trim_claims(claims: dict[str, Any]) -> None:
+    """Keep every open claim and the newest ``FINISHED_CLAIMS_KEPT`` outcomes."""
+    done = sorted((float(c.get("doneAt") or 0), i) for i, c in claims.items() if c.get("done"))
+    for _at, i in done[: max(0, len(done) - FINISHED_CLAIMS_KEPT)]:
+        del claims[i]
 
 
 def _term(stamp: dict[str, Any]) -> tuple[str, int]:

@@ -12,6 +12,14 @@ never both win and neither loses the other's change. A document that cannot be r
 (edited by hand into garbage, or written by a newer syncer) is never overwritten: the
 error names the Secret and what to do. A document that would outgrow ``max_bytes`` is
 first shrunk by its owner's ``shrink`` (oldest history goes first), else refused.
+
+Reads by a long-running process (``syncer run``: every API answer, metrics scrape and
+poll asks about every app) come from a cache once ``watch`` started one: a LIST and
+WATCH of the state Secrets of the namespace (``syncer.apply.informer.Informer``), so an
+answer costs no request. Its own writes are seen at once (the written Secret is kept
+until the watch brings that version or a later one), others' as the watch brings them.
+While the watch is not synced (starting, broken, RBAC refusing list or watch) reads GET
+and LIST as without it. Writes always read the Secret itself first.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import Any, TypeVar
 from syncer import errors
 from syncer.apply import client as kube_client
 from syncer.apply import errors as apply_errors
+from syncer.apply import informer as informer_
 
 log = logging.getLogger("syncer.state")
 
@@ -82,6 +91,12 @@ class Objects:
         self.namespace = namespace
         self.max_bytes = max_bytes
         self._writes = threading.Lock()
+        self._informer: informer_.Informer | None = None
+        self._written: dict[str, dict[str, Any]] = {}
+        """Secrets this process wrote that the watch has not brought yet (by name)."""
+        self._written_lock = threading.Lock()
+        self.cached_reads = 0
+        """Reads answered from the watch's cache."""
 
     @property
     def where(self) -> str:
@@ -94,9 +109,89 @@ class Objects:
         base = f"/api/v1/namespaces/{self.namespace}/secrets"
         return f"{base}/{name}" if name else base
 
+    # --- the cache ----------------------------------------------------------------------
+    def watch(self) -> None:
+        """Answer reads from a watch of the state Secrets from now on (see the module
+        docstring); ``close`` stops it."""
+        if self._informer is not None:
+            return
+        self._informer = informer_.Informer(
+            self.client, api_version="v1", kind="Secret", namespace=self.namespace,
+            changed=self._seen, label_selector=f"{_selector(MANAGED)},{KIND_LABEL}",
+            fallback="state reads get each Secret",
+        )  # fmt: skip
+        self._informer.start()
+
+    def close(self) -> None:
+        if self._informer is not None:
+            self._informer.stop()
+        self.client.close()
+
+    @property
+    def cache_synced(self) -> bool:
+        return self._informer is not None and self._informer.synced
+
+    def cache_state(self) -> str:
+        """The watch's state (``synced``, ``starting``, ``reconnecting``, ``unavailable``);
+        "" without one."""
+        return self._informer.state if self._informer is not None else ""
+
+    def _seen(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """The watch brought a change: a Secret this process wrote is the cache's again
+        once the watch has that version or a later one (or saw it deleted)."""
+        name = _name(new or old or {})
+        with self._written_lock:
+            mine = self._written.get(name)
+            if mine is not None and (new is None or not _older(new, than=mine)):
+                del self._written[name]
+
+    def _remember(self, written: dict[str, Any]) -> None:
+        """Read-your-writes: ``written`` (the API's answer to this process's write) is
+        what reads see until the watch catches up with it."""
+        informer = self._informer
+        if informer is None:
+            return
+        name = _name(written)
+        with self._written_lock:
+            cached = informer.labelled(namespace=self.namespace, names=[name])
+            if not cached or _older(cached[0], than=written):
+                self._written[name] = written
+
+    def _cached(self) -> dict[str, dict[str, Any]] | None:
+        """Every state Secret as this process knows it (by name); None when not synced."""
+        informer = self._informer
+        if informer is None or not informer.synced:
+            return None
+        found = {_name(obj): obj for obj in informer.items()}
+        with self._written_lock:
+            found.update(self._written)
+            self.cached_reads += 1
+        return found
+
+    def _cached_one(self, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """(True, the Secret or None when there is none) from the cache; (False, None)
+        when it is not synced."""
+        informer = self._informer
+        if informer is None or not informer.synced:
+            return False, None
+        with self._written_lock:
+            mine = self._written.get(name)
+            self.cached_reads += 1
+        if mine is not None:
+            return True, mine
+        found = informer.labelled(namespace=self.namespace, names=[name])
+        return True, (found[0] if found else None)
+
     # --- reading ----------------------------------------------------------------------
     def get(self, name: str) -> Doc | None:
         """The document in Secret ``name``, or None when there is none."""
+        hit, obj = self._cached_one(name)
+        if hit:
+            return self.decode(obj) if obj is not None else None
+        return self.fetch(name)
+
+    def fetch(self, name: str) -> Doc | None:
+        """``get`` from the API server itself, never from the cache."""
         try:
             obj = self._call("GET", self._path(name), verb="get", name=name)
         except apply_errors.NotFound:
@@ -106,6 +201,14 @@ class Objects:
     def list(self, *, kind: str, selector: str = "") -> list[Doc]:
         """Every document of ``kind`` (and matching the extra label ``selector``)."""
         label_selector = f"{KIND_LABEL}={kind}" + (f",{selector}" if selector else "")
+        wanted = _equalities(label_selector)
+        cached = self._cached() if wanted is not None else None
+        if cached is not None and wanted is not None:
+            matching = [
+                obj for _name_, obj in sorted(cached.items())
+                if all(_labels(obj).get(k) == v for k, v in wanted.items())
+            ]  # fmt: skip
+            return [self.decode(obj) for obj in matching]
         try:
             items = self.client.list_objects(
                 api_version="v1",
@@ -168,7 +271,7 @@ class Objects:
         for attempt in range(CONFLICT_RETRIES):
             if attempt:
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
-            doc = self.get(name)
+            doc = self.fetch(name)
             data = doc.data if doc is not None else new()
             before = _canonical(data)
             result = change(data)
@@ -182,9 +285,10 @@ class Objects:
             )  # fmt: skip
             try:
                 if doc is None:
-                    self._call("POST", self._path(), verb="create", name=name, body=body)
+                    written = self._call("POST", self._path(), verb="create", name=name, body=body)
                 else:
-                    self._call("PUT", self._path(name), verb="update", name=name, body=body)
+                    written = self._call("PUT", self._path(name), verb="update", name=name,
+                                         body=body)  # fmt: skip
             except apply_errors.ApiError as err:
                 if err.status == 409:
                     continue  # another writer was first: read theirs, re-apply ours
@@ -193,6 +297,7 @@ class Objects:
                 if doc is None:
                     raise self._missing_namespace(err) from err
                 continue  # deleted meanwhile: start from a new document
+            self._remember(written)
             return result
         raise errors.TemporaryError(
             f"{self.describe(name)}: changed by another writer {CONFLICT_RETRIES} times in a "
@@ -268,8 +373,8 @@ class Objects:
         what = self.describe(name) if name else f"state Secrets in {self.where}"
         return StateObjectError(
             f"{what}: {verb} refused ({_short(err)}); grant syncer's service account get, "
-            f"list, create and update on secrets in namespace {self.namespace} (the chart's "
-            "Role does)"
+            f"list, watch, create and update on secrets in namespace {self.namespace} (the "
+            "chart's Role does)"
         )
 
     def _missing_namespace(self, err: apply_errors.NotFound) -> StateObjectError:
@@ -278,6 +383,40 @@ class Objects:
             f"({_short(err)}): create it (kubectl create namespace {self.namespace}) or set "
             "state.kubernetes.namespace"
         )
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _equalities(selector: str) -> dict[str, str] | None:
+    """``a=b,c=d`` as a dict; None for anything else (the API server matches those)."""
+    found: dict[str, str] = {}
+    for term in selector.split(","):
+        key, eq, value = term.partition("=")
+        if not eq or not key or any(c in term for c in "!()<> ") or value.startswith("="):
+            return None
+        found[key] = value
+    return found
+
+
+def _older(obj: dict[str, Any], *, than: dict[str, Any]) -> bool:
+    """Whether ``obj`` is an earlier version of the object ``than`` is. resourceVersions
+    are opaque to clients, but every API server backed by etcd hands out increasing
+    integers; anything else counts as older until the watch brings that very version."""
+    mine = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    theirs = str((than.get("metadata") or {}).get("resourceVersion") or "")
+    if mine.isdigit() and theirs.isdigit():
+        return int(mine) < int(theirs)
+    return mine != theirs
 
 
 def _canonical(data: dict[str, Any]) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from syncer import errors
 from syncer.rollout import model as rollout_model
 
 # Per-cluster rollout target states: one vocabulary, defined by the rollout model
@@ -259,6 +261,54 @@ class AppRun:
         }
 
 
+def same_outcome(was: AppRun | None, *, result: str, message: str, desired_release: str) -> bool:
+    """Whether a reconcile with this outcome repeats the recorded one (a drift check or a
+    poll that found nothing new): then the stores write nothing, and only the times move
+    (``Attempts``). A first success after failures is never a repeat."""
+    if was is None or (was.result, was.message, was.desired_release) != (
+        result, message, desired_release,
+    ):  # fmt: skip
+        return False
+    return result != "ok" or was.last_success_at is not None
+
+
+class Attempts:
+    """When this process last reconciled each app with an outcome the state already
+    records (``same_outcome``): kept in memory instead of written, so that a steady
+    state costs no state write per check. ``Store.run`` answers the later of these and
+    the recorded times; another process reading the same state sees when the outcome
+    was last recorded. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at: dict[str, tuple[float, float | None]] = {}
+
+    def note(self, app: str, *, at: float, ok: bool) -> None:
+        with self._lock:
+            _attempt, success = self._at.get(app, (0.0, None))
+            self._at[app] = (at, at if ok else success)
+
+    def forget(self, app: str) -> None:
+        """The outcome was written (with its own times)."""
+        with self._lock:
+            self._at.pop(app, None)
+
+    def merge(self, run: AppRun | None) -> AppRun | None:
+        if run is None:
+            return None
+        with self._lock:
+            found = self._at.get(run.app)
+        if found is None:
+            return run
+        attempt, success = found
+        successes = [s for s in (success, run.last_success_at) if s is not None]
+        return dataclasses.replace(
+            run,
+            last_attempt_at=max(attempt, run.last_attempt_at),
+            last_success_at=max(successes) if successes else None,
+        )
+
+
 SUSPEND = "suspend"
 """A hold that applies nothing (the app or stage is still polled)."""
 PIN = "pin"
@@ -306,6 +356,36 @@ DELIVERED = "delivered"
 GAVE_UP = "failed"
 """Refused for good by its receiver, or still failing after the retry limit."""
 DELIVERY_STATES = (PENDING_DELIVERY, DELIVERED, GAVE_UP)
+
+CLAIMED = "claimed"
+"""``Claim.verdict``: this process may send the delivery now (after ``Claim.check``)."""
+BUSY = "busy"
+"""``Claim.verdict``: another holder of the app's shard claimed it and may still be
+sending it; not sent here (looked at again on a later pass)."""
+
+
+def _may_send() -> None:
+    return None
+
+
+class ClaimLost(errors.Fenced):
+    """A delivery's claim is another holding's now (another replica, or this one
+    under a later term of the shard): the outcome of this process's attempt is not
+    recorded, and its new holder decides whether to send it again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What ``Store.claim_delivery`` decided about one attempt at a delivery."""
+
+    verdict: str
+    """``CLAIMED``, ``BUSY``, or ``DELIVERED`` / ``GAVE_UP`` when a previous holder's
+    outcome is recorded already (nothing is sent; the queue is told)."""
+    holder: str = ""
+    """Who holds the claim (``BUSY``)."""
+    check: Callable[[], None] = _may_send
+    """Asked right before the request goes out: raises ``errors.Fenced`` once this
+    process may no longer start sending under the claim."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,6 +45,7 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
+        self._attempts = records.Attempts()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +144,8 @@ class SqliteStore:
     def put_release(
         self, release: release_mod.Release, *, event: records.NewEvent | None = None
     ) -> bool:
+        if self._query("SELECT 1 FROM releases WHERE id = ?", (release.id,)):
+            return False  # every reconcile offers its release: known, no write transaction
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO releases (id, app, source, git_commit, images, "
@@ -639,6 +642,9 @@ class SqliteStore:
         return [self._event(r) for r in rows]
 
     def trim_history(self, app: str, *, keep: int) -> int:
+        (count,) = self._query("SELECT COUNT(*) FROM history WHERE app = ?", (app,))[0]
+        if count <= keep:
+            return 0  # the usual case, after every reconcile: no write transaction
         with self._tx() as db:
             cur = db.execute(
                 "DELETE FROM history WHERE app = ? AND id < (SELECT COALESCE(MIN(id), 0) FROM "
@@ -649,6 +655,8 @@ class SqliteStore:
 
     # --- inventories ------------------------------------------------------------------
     def set_inventory(self, *, app: str, cluster: str, objects: Sequence[str]) -> None:
+        if self.inventory(app, cluster) == sorted(objects):
+            return  # what was applied before: no write
         with self._tx() as db:
             db.execute(
                 "INSERT INTO inventories VALUES (?,?,?,?) ON CONFLICT (app, cluster) "
@@ -672,6 +680,9 @@ class SqliteStore:
 
     # --- polls ------------------------------------------------------------------------
     def set_seen_image(self, *, repository: str, policy: str, tag: str, digest: str) -> None:
+        was = self.seen_image(repository, policy)
+        if was is not None and (was.tag, was.digest) == (tag, digest):
+            return  # seen before: no write
         with self._tx() as db:
             db.execute(
                 "INSERT INTO seen_images VALUES (?,?,?,?,?) ON CONFLICT (repository, policy) "
@@ -695,6 +706,8 @@ class SqliteStore:
         )
 
     def set_git_head(self, *, source: str, ref: str, commit: str) -> None:
+        if self.git_head(source, ref) == commit:
+            return  # seen before: no write
         with self._tx() as db:
             db.execute(
                 "INSERT INTO git_heads VALUES (?,?,?,?) ON CONFLICT (source, ref) "
@@ -709,6 +722,11 @@ class SqliteStore:
         return str(rows[0][0]) if rows else None
 
     def set_write_back(self, *, app: str, images: Sequence[str], branch: str, commit: str) -> None:
+        was = self.write_back(app)
+        if was is not None and (list(was.images), was.branch, was.commit) == (
+            sorted(images), branch, commit,
+        ):  # fmt: skip
+            return  # recorded before: no write
         with self._tx() as db:
             db.execute(
                 "INSERT INTO write_backs VALUES (?,?,?,?,?) ON CONFLICT (app) DO UPDATE SET "
@@ -739,6 +757,8 @@ class SqliteStore:
             )
 
     def clear_error(self, *, app: str, cluster: str = "") -> None:
+        if not any(e.cluster == cluster for e in self.errors(app)):
+            return  # nothing to clear: no write transaction
         with self._tx() as db:
             db.execute("DELETE FROM errors WHERE app = ? AND cluster = ?", (app, cluster))
 
@@ -758,6 +778,11 @@ class SqliteStore:
 
     def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
         now = time.time()
+        outcome = {"result": result, "message": message, "desired_release": desired_release}
+        if records.same_outcome(self._run(app), **outcome):
+            self._attempts.note(app, at=now, ok=result == "ok")  # nothing new: no write
+            return
+        self._attempts.forget(app)
         success = now if result == "ok" else None
         with self._tx() as db:
             db.execute(
@@ -773,6 +798,9 @@ class SqliteStore:
         return None  # one process writes a state file: no shards
 
     def run(self, app: str) -> records.AppRun | None:
+        return self._attempts.merge(self._run(app))
+
+    def _run(self, app: str) -> records.AppRun | None:
         rows = self._query("SELECT * FROM runs WHERE app = ?", (app,))
         if not rows:
             return None
@@ -1017,6 +1045,13 @@ class SqliteStore:
                     "WHERE state != ? ORDER BY done_at DESC LIMIT ?))",
                     (records.PENDING_DELIVERY, records.PENDING_DELIVERY, FINISHED_DELIVERIES_KEPT),
                 )
+
+    def delivering(self, app: str) -> contextlib.AbstractContextManager[bool]:
+        return contextlib.nullcontext(True)  # one writer (the state file's lock) sends
+
+    def claim_delivery(self, delivery: records.Delivery, *, window: float) -> records.Claim:
+        # The writer lock makes this process the only sender: nothing to record.
+        return records.Claim(verdict=records.CLAIMED)
 
     def deliveries(self, *, limit: int = 100) -> list[records.Delivery]:
         rows = self._query(

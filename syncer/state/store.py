@@ -8,6 +8,11 @@ Crash safety is part of the contract: ``begin_rollout`` records the intent (one
 rollout, one target per cluster) in one transaction before anything is applied, and
 returns the open rollout of that release when there already is one, so a restart after
 ``kill -9`` resumes the same rollout instead of starting a second one.
+
+Writing only what changed is part of it too: every setter given what the state already
+holds (the same run outcome, inventory, seen image, Git head, write-back; an error to
+clear that is not there; history already within its limit) writes nothing, so that a
+steady state (polls and drift checks finding nothing new) costs no state write.
 """
 
 from __future__ import annotations
@@ -209,10 +214,15 @@ class Store(Protocol):
     def errors(self, app: str) -> list[records.AppError]: ...
 
     def set_run(self, *, app: str, result: str, message: str, desired_release: str) -> None:
-        """Record the outcome of a reconcile (success sets ``last_success_at``)."""
+        """Record the outcome of a reconcile (success sets ``last_success_at``). An
+        outcome the state already records (``records.same_outcome``: a check that found
+        nothing new) is not written again: this store remembers its time in memory."""
         ...
 
-    def run(self, app: str) -> records.AppRun | None: ...
+    def run(self, app: str) -> records.AppRun | None:
+        """The app's last outcome, with the times of this store's latest reconcile of it
+        (another process sees when the outcome was last recorded)."""
+        ...
 
     def writer(self, app: str) -> dict[str, Any] | None:
         """Who last wrote the app's state with sharded replicas (``holder``, ``lease``,
@@ -280,6 +290,19 @@ class Store(Protocol):
 
     def deliveries(self, *, limit: int = 100) -> list[records.Delivery]:
         """Deliveries, newest first."""
+        ...
+
+    def delivering(self, app: str) -> contextlib.AbstractContextManager[bool]:
+        """The block in which one delivery of ``app``'s events is claimed, sent and
+        recorded: False (send nothing) when it is not this process's to send; while
+        inside, the app stays this process's (a shard being given back waits)."""
+        ...
+
+    def claim_delivery(self, delivery: records.Delivery, *, window: float) -> records.Claim:
+        """Claim ``delivery`` for one attempt before it is sent (inside ``delivering``),
+        an attempt that lasts at most ``window`` seconds. A store written by one process
+        claims without writing; sharded replicas record the claim in the app's state
+        first (see ``syncer.state.kube``)."""
         ...
 
     def reading(self, app: str) -> contextlib.AbstractContextManager[None]:

@@ -14,9 +14,13 @@ After every app is rolled out:
    Git server), and the state store's Kubernetes API requests (Secrets, by verb; and
    the shard Leases' renewals over the same time) and bytes (the API server's own
    ``apiserver_response_sizes`` and ``apiserver_request_body_size_bytes`` for secrets)
-   per app for that cycle.
-2. RSS per replica (``VmRSS`` and peak ``VmHWM`` from ``/proc``).
-3. Takeover: one replica is killed with SIGKILL and a new one started at once; printed
+   per app for that cycle; reads (GET, LIST) and writes (POST, PUT) apart. The state
+   Secrets' watch (the cache ``syncer run`` reads from) is not a request per cycle and
+   is not counted.
+2. Answers: ``GET /api/v1/apps`` and ``GET /metrics`` of every replica, once each; the
+   state store's requests per app for all of them.
+3. RSS per replica (``VmRSS`` and peak ``VmHWM`` from ``/proc``).
+4. Takeover: one replica is killed with SIGKILL and a new one started at once; printed
    the time until every shard the dead one held is held again, and until the new one
    holds its share (as seen on the Leases).
 
@@ -48,6 +52,7 @@ from tests.servers import git_http
 
 NAMESPACE = "syncer"
 HOOK = "bench-hook"
+API_TOKEN = "bench-api"
 LEASE = 15.0
 
 
@@ -62,7 +67,10 @@ def wait_until(
 
 
 def replica(identity: str, *, config: Path, work: Path, shards: int) -> ShardReplica:
-    return ShardReplica(identity, config=config, work=work, shards=shards, env={"BENCH_HOOK": HOOK})
+    return ShardReplica(
+        identity, config=config, work=work, shards=shards,
+        env={"BENCH_HOOK": HOOK, "BENCH_API": API_TOKEN},
+    )  # fmt: skip
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -102,6 +110,16 @@ def apiserver_bytes(cluster: Any) -> tuple[float, float]:
         elif line.startswith("apiserver_request_body_size_bytes_sum"):
             sent += float(line.rsplit(" ", 1)[1])
     return sent, received
+
+
+def state_requests(cluster: Any) -> Counter[str]:
+    """The state store's requests (by method) in the cluster's request log; the watch of
+    the state Secrets is a standing request, not counted."""
+    return Counter(
+        r.method
+        for r in list(cluster.request_log)
+        if f"/namespaces/{NAMESPACE}/secrets" in r.path and "watch=true" not in r.query
+    )
 
 
 def main() -> None:
@@ -165,7 +183,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     lines += [
         f"state: {{kubernetes: {{cluster: k, namespace: {NAMESPACE}}}}}",
         f"settings: {{workers: {args.workers}}}",
-        "server: {webhooks: {generic: env:BENCH_HOOK}}",
+        "server: {apiToken: env:BENCH_API, webhooks: {generic: env:BENCH_HOOK}}",
     ]
     config = base / "syncer.yaml"
     config.write_text("\n".join(lines) + "\n")
@@ -210,9 +228,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     time.sleep(3)  # what the polls queued (nothing changed: nothing) and the lease rounds
     window = time.monotonic() - cycle_began
     sent1, received1 = apiserver_bytes(cluster)
-    state = Counter(
-        r.method for r in list(cluster.request_log) if f"/namespaces/{NAMESPACE}/secrets" in r.path
-    )
+    state = state_requests(cluster)
     leases = Counter(
         r.method for r in list(cluster.request_log) if f"/namespaces/{NAMESPACE}/leases" in r.path
     )
@@ -224,6 +240,11 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
         f"  state store requests per app per cycle: {per_app:.3f} "
         f"({', '.join(f'{m} {n}' for m, n in sorted(state.items())) or 'none'})"
     )
+    writes = state["POST"] + state["PUT"]
+    print(
+        f"  state store writes per app per cycle: {writes / args.apps:.3f}; reads "
+        f"{(sum(state.values()) - writes) / args.apps:.3f}"
+    )
     print(
         f"  state store bytes per app per cycle: sent {(sent1 - sent0) / args.apps:.1f} B, "
         f"received {(received1 - received0) / args.apps:.1f} B"
@@ -234,12 +255,28 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
         f"({sum(leases.values()) / window / len(started):.2f} per second per replica)"
     )
 
-    # 2. Memory.
+    # 2. What the API and a metrics scrape of every replica cost the state.
+    cluster.request_log.clear()
+    for running in started:
+        listed = requests.get(
+            f"{running.url}/api/v1/apps", headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=120,
+        )  # fmt: skip
+        assert listed.status_code == 200 and len(listed.json()["apps"]) == args.apps, listed.text
+        assert requests.get(f"{running.url}/metrics", timeout=120).status_code == 200
+    answers = state_requests(cluster)
+    print(
+        f"  /api/v1/apps and /metrics of each of {len(started)} replicas: state store requests "
+        f"per app {sum(answers.values()) / args.apps:.3f} "
+        f"({', '.join(f'{m} {n}' for m, n in sorted(answers.items())) or 'none'})"
+    )
+
+    # 3. Memory.
     for running in started:
         rss, peak = memory_mib(running.proc.pid)
         print(f"  {running.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
 
-    # 3. Takeover of a dead replica's shards by the others and a new one.
+    # 4. Takeover of a dead replica's shards by the others and a new one.
     victim = started[-1]
     theirs = [s for s, h in holders(cluster, args.shards).items() if h == victim.identity]
     victim.proc.send_signal(signal.SIGKILL)

@@ -37,11 +37,9 @@ import requests
 import yaml
 
 from syncer import sharding
-from syncer.apply import client as kube_client
-from syncer.config import model
-from syncer.state import kube, kubeobjects
+from syncer.state import kube
 from tests import waiting
-from tests.server.replicas import ShardReplica
+from tests.server.replicas import ShardReplica, app_docs, finished, kube_state_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -76,7 +74,7 @@ def wait_for(
 
 def all_rolled_out(cluster: Any) -> bool:
     """Every app has a document, and every document a finished rollout (one LIST)."""
-    docs = app_docs(cluster)
+    docs = app_docs(cluster, namespace=NAMESPACE)
     return len(docs) == APPS and all(finished(d) for d in docs.values())
 
 
@@ -103,35 +101,15 @@ def setup(kube_clusters: Any, git_http: Any, tmp_path: Path) -> Any:
     repo = git_http.create_repo(
         "deploy", {f"apps/{name_of(i)}/cm.yaml": configmap(i) for i in range(APPS)}
     )
-    apps = "".join(
-        f"  - {{name: {name_of(i)}, source: deploy, path: apps/{name_of(i)}, namespace: apps, "
-        "clusters: [k], sync: {wait: 10s, driftInterval: 1h}}\n"
-        for i in range(APPS)
-    )
     config = tmp_path / "syncer.yaml"
     config.write_text(
-        f"sources:\n  - {{name: deploy, git: {{url: {repo.url}, branch: main, interval: 5s}}}}\n"
-        f"clusters:\n  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: "
-        f"{cluster.context}}}\n"
-        f"apps:\n{apps}"
-        f"state: {{kubernetes: {{cluster: k, namespace: {NAMESPACE}}}}}\n"
-        "settings: {workers: 3}\n"
-        "server: {apiToken: env:SYNCER_TEST_API, webhooks: {generic: env:SYNCER_TEST_HOOK}}\n"
-    )
+        kube_state_config(
+            cluster, repo_url=repo.url, apps=[name_of(i) for i in range(APPS)],
+            sync="{wait: 10s, driftInterval: 1h}", interval="5s", workers=3,
+            namespace=NAMESPACE,
+        )
+    )  # fmt: skip
     return cluster, config, tmp_path
-
-
-def app_docs(cluster: Any) -> dict[str, dict[str, Any]]:
-    objects = kubeobjects.Objects(
-        client=kube_client.connect(
-            model.Cluster(name="k", kubeconfig=str(cluster.kubeconfig), context=cluster.context)
-        ),
-        namespace=NAMESPACE,
-    )
-    try:
-        return {d.data["app"]: d.data for d in objects.list(kind="app")}
-    finally:
-        objects.client.close()
 
 
 def leases(cluster: Any) -> dict[str, dict[str, Any]]:
@@ -149,13 +127,6 @@ def shard_holders(cluster: Any) -> dict[int, tuple[str, int]]:
         )
         for s in range(SHARDS)
     }
-
-
-def finished(doc: dict[str, Any]) -> bool:
-    return any(
-        t["state"] == "healthy" for ro in doc["rollouts"] for t in ro["targets"]
-    ) and not any(t["state"] in ("pending", "applying", "applied") for ro in doc["rollouts"]
-                  for t in ro["targets"])  # fmt: skip
 
 
 def test_three_replicas_share_300_apps_survive_kill_and_rebalance(setup: Any) -> None:

@@ -49,9 +49,9 @@ def test_rbac_is_least_privilege(render: Callable[..., Rendered], values: dict) 
         assert not DANGEROUS_VERBS & set(rule["verbs"]), f"{where}: {rule['verbs']}"
         resources = set(rule["resources"])
         if "secrets" in resources and where == f"Role/{NAMESPACE}/t-syncer-state":
-            # The state Secrets: in the state namespace only (a Role), never deleted,
-            # patched or watched.
-            assert rule["verbs"] == ["get", "list", "create", "update"], where
+            # The state Secrets: in the state namespace only (a Role), never deleted or
+            # patched; listed and watched there for the cache of the state.
+            assert rule["verbs"] == ["get", "list", "watch", "create", "update"], where
         elif "secrets" in resources:
             # Other Secrets only by name, only get: never list (which would read them all).
             assert rule.get("resourceNames"), f"{where}: secrets without resourceNames"
@@ -468,7 +468,10 @@ def test_state_in_kubernetes_by_default_no_volume_and_a_role_for_it_alone(
     assert role["metadata"]["namespace"] == NAMESPACE
     # Sharded replicas (the default): shard and heartbeat Leases, names not known ahead.
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]},
+        {
+            "apiGroups": [""], "resources": ["secrets"],
+            "verbs": ["get", "list", "watch", "create", "update"],
+        },
         {
             "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
             "verbs": ["get", "list", "create", "update", "delete"],

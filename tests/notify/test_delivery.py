@@ -99,6 +99,7 @@ def test_every_provider_gets_each_event_once_in_its_own_shape(
     assert healthy.json()["cluster"] == "dev" and healthy.json()["stage"] == "dev"
     assert healthy.json()["commit"] == COMMIT and healthy.json()["release"] == rel.id
     assert healthy.headers["X-Syncer-Delivery"] == healthy.json()["id"]
+    assert healthy.headers["Idempotency-Key"] == healthy.json()["id"]
     assert providers.verify(
         key=HOOK_KEY.encode(), timestamp=healthy.headers["X-Syncer-Timestamp"],
         body=healthy.body, signature=healthy.headers["X-Syncer-Signature-256"],

@@ -18,6 +18,9 @@ from typing import Any
 
 import requests
 
+from syncer.apply import client as kube_client
+from syncer.config import model
+from syncer.state import kubeobjects
 from tests import waiting
 from tests.servers import lifecycle
 
@@ -150,12 +153,7 @@ class ShardReplica:
 
     def git_webhook(self, url: str, *, secret: str) -> requests.Response:
         """A signed generic webhook saying that the Git repository ``url`` moved."""
-        body = json.dumps({"url": url}).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return requests.post(
-            f"{self.webhook_url()}/webhooks/generic", data=body,
-            headers={"X-Signature-256": signature}, timeout=60,
-        )  # fmt: skip
+        return git_webhook(self.webhook_url(), url, secret=secret)
 
     def stop(self, *, timeout: float = 60.0) -> None:
         if self.proc.poll() is None:
@@ -165,3 +163,63 @@ class ShardReplica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def git_webhook(webhook_url: str, url: str, *, secret: str) -> requests.Response:
+    """A signed generic webhook to ``webhook_url`` saying that Git repository ``url`` moved."""
+    body = json.dumps({"url": url}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return requests.post(
+        f"{webhook_url}/webhooks/generic", data=body,
+        headers={"X-Signature-256": signature}, timeout=60,
+    )  # fmt: skip
+
+
+def kube_state_config(
+    cluster: Any,
+    *,
+    repo_url: str,
+    apps: list[str],
+    sync: str,
+    interval: str,
+    workers: int,
+    namespace: str = "syncer",
+) -> str:
+    """A config of ``apps`` (each ``apps/<name>`` of one repository, deployed to namespace
+    ``apps`` of cluster ``k``) with its state in ``namespace`` of that cluster, an API
+    token and a generic webhook secret from ``SYNCER_TEST_API``/``SYNCER_TEST_HOOK``."""
+    entries = "".join(
+        f"  - {{name: {name}, source: deploy, path: apps/{name}, namespace: apps, "
+        f"clusters: [k], sync: {sync}}}\n"
+        for name in apps
+    )
+    return (
+        f"sources:\n  - {{name: deploy, git: {{url: {repo_url}, branch: main, "
+        f"interval: {interval}}}}}\n"
+        f"clusters:\n  - {{name: k, kubeconfig: {cluster.kubeconfig}, context: "
+        f"{cluster.context}}}\n"
+        f"apps:\n{entries}"
+        f"state: {{kubernetes: {{cluster: k, namespace: {namespace}}}}}\n"
+        f"settings: {{workers: {workers}}}\n"
+        "server: {apiToken: env:SYNCER_TEST_API, webhooks: {generic: env:SYNCER_TEST_HOOK}}\n"
+    )
+
+
+def app_docs(cluster: Any, *, namespace: str = "syncer") -> dict[str, dict[str, Any]]:
+    """Every app's state document in ``namespace`` of ``cluster`` (one LIST), by app."""
+    objects = kubeobjects.Objects(
+        client=kube_client.connect(
+            model.Cluster(name="k", kubeconfig=str(cluster.kubeconfig), context=cluster.context)
+        ),
+        namespace=namespace,
+    )
+    try:
+        return {d.data["app"]: d.data for d in objects.list(kind="app")}
+    finally:
+        objects.client.close()
+
+
+def finished(doc: dict[str, Any]) -> bool:
+    """The app's rollouts are done, and one made it healthy somewhere."""
+    states = {t["state"] for ro in doc["rollouts"] for t in ro["targets"]}
+    return "healthy" in states and not states & {"pending", "applying", "applied"}

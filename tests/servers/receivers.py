@@ -2,7 +2,8 @@
 
 One stdlib HTTP server records every request (method, path, headers, JSON body) and
 answers 2xx, or the answers queued in ``fail`` first (``503`` with ``Retry-After``,
-``500``, ``400`` ...), or those of ``fail_each`` first to every delivery. Its paths
+``500``, ``400`` ...), or those of ``fail_each`` first to every delivery; with
+``hold_next`` it holds the next request open until ``let_go``. Its paths
 are those of the real services: any path for Slack, Teams and webhooks;
 ``POST /repos/{o}/{r}/statuses/{sha}`` (GitHub), ``/api/v1/repos/{o}/{r}/statuses/{sha}`` (Gitea)
 and ``/api/v4/projects/{id}/statuses/{sha}`` (GitLab) for commit statuses, which it also
@@ -60,6 +61,13 @@ class Receiver:
         """Answers to give first, in order: (status, headers)."""
         self.fail_each: list[tuple[int, dict[str, str]]] = []
         """Answers to give first to each delivery (by ``X-Syncer-Delivery``), in order."""
+        self.hold_next: tuple[int, dict[str, str]] | None = None
+        """When set, the next request is held open until ``let_go()`` and then given
+        this answer (a receiver slow to answer while the sender's world changes)."""
+        self.holding = threading.Event()
+        """Set once a request is being held (``held`` is its delivery id)."""
+        self.held = ""
+        self._let_go = threading.Event()
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
         receiver = self
@@ -72,18 +80,29 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 delivery = self.headers.get("X-Syncer-Delivery", "")
-                status, headers, answer = receiver._answer(self.path, body, delivery=delivery)
+                with receiver._lock:
+                    hold, receiver.hold_next = receiver.hold_next, None
+                if hold is not None:
+                    receiver.held = delivery
+                    receiver.holding.set()
+                    receiver._let_go.wait(600)
+                    status, headers, answer = *hold, b'{"message": "held"}'
+                else:
+                    status, headers, answer = receiver._answer(self.path, body, delivery=delivery)
                 with receiver._lock:
                     receiver.requests.append(
                         Received("POST", self.path, dict(self.headers.items()), body, status)
                     )
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up on a held request (or was stopped)
 
         self.httpd = lifecycle.serve_http(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -105,12 +124,22 @@ class Receiver:
             return 201, {}, body
         return 200, {}, b"ok"
 
+    def let_go(self) -> None:
+        """Answer the held request (``hold_next``)."""
+        self._let_go.set()
+
+    def for_delivery(self, delivery: str) -> list[Received]:
+        """The requests answered so far that carried delivery id ``delivery``."""
+        with self._lock:
+            return [r for r in self.requests if r.delivery == delivery]
+
     def accepted(self) -> list[Received]:
         """The requests answered 2xx, in order."""
         with self._lock:
             return [r for r in self.requests if 200 <= r.status < 300]
 
     def stop(self) -> None:
+        self._let_go.set()
         lifecycle.stop_http(self.httpd)
 
 

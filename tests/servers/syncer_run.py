@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from syncer import controller
+from syncer import controller, state
 from syncer.server import http
 
 
@@ -19,6 +19,7 @@ from syncer.server import http
 def serve(config: Path, *, stop_timeout: float = 30.0) -> Iterator[controller.Controller]:
     """The controller of ``config`` and its HTTP server, running until the block ends."""
     session = controller.open_session(str(config))
+    state.serve_reads(session.store)  # as syncer run does
     server = http.HttpServer(
         settings=session.config.server,
         port=session.controller,

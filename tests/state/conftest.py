@@ -8,6 +8,7 @@ directory) and ``kubernetes`` (Secrets in a namespace of a real test apiserver).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,31 @@ def store_code(backend: str, request: pytest.FixtureRequest, store_path: Path) -
 @pytest.fixture
 def store(open_store: Callable[[], state.Store]) -> state.Store:
     return open_store()
+
+
+@pytest.fixture
+def state_version(
+    backend: str, request: pytest.FixtureRequest, store_path: Path
+) -> Iterator[Callable[[], object]]:
+    """What changes whenever anything writes the state (read as another process would):
+    a SQLite file's ``data_version`` seen from a connection of its own, or every state
+    Secret's ``resourceVersion``."""
+    if backend == "sqlite":
+        watcher: list[sqlite3.Connection] = []
+
+        def version() -> object:
+            if not watcher:
+                watcher.append(sqlite3.connect(store_path))
+            return watcher[0].execute("PRAGMA data_version").fetchone()[0]
+
+        yield version
+        for db in watcher:
+            db.close()
+        return
+    cluster = request.getfixturevalue("state_cluster")
+
+    def versions() -> object:
+        found = cluster.list_objects("v1", "Secret", namespace=NAMESPACE)
+        return sorted((o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in found)
+
+    yield versions

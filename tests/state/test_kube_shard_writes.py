@@ -11,6 +11,7 @@ import pytest
 
 from syncer import errors
 from syncer.state import kube, records
+from tests import waiting
 from tests.state.conftest import kube_store
 
 
@@ -19,21 +20,24 @@ def stamp(holder: str, term: int) -> dict[str, Any]:
             "term": term}  # fmt: skip
 
 
+def shard_for(me: str, owner: dict[str, str], terms: dict[str, int]) -> Any:
+    """The stamp of replica ``me``: refused unless ``owner`` says the app is its."""
+
+    def check(app: str) -> dict[str, Any]:
+        if owner[app] != me:
+            raise errors.Fenced(f"app {app}: shard lease is not held here")
+        return stamp(me, terms[me])
+
+    return check
+
+
 def test_replicas_write_only_their_apps_and_a_stale_term_is_refused(state_cluster: Any) -> None:
     a, b = kube_store(state_cluster), kube_store(state_cluster)
     owner = {"web": "a", "api": "b"}
     terms = {"a": 1, "b": 1}
 
-    def shard_for(me: str) -> Any:
-        def check(app: str) -> dict[str, Any]:
-            if owner[app] != me:
-                raise errors.Fenced(f"app {app}: shard lease is not held here")
-            return stamp(me, terms[me])
-
-        return check
-
-    a.shard(stamp=shard_for("a"), owns=lambda app: owner[app] == "a")
-    b.shard(stamp=shard_for("b"), owns=lambda app: owner[app] == "b")
+    a.shard(stamp=shard_for("a", owner, terms), owns=lambda app: owner[app] == "a")
+    b.shard(stamp=shard_for("b", owner, terms), owns=lambda app: owner[app] == "b")
     try:
         a.record(app="web", kind="note", message="by a")
         b.record(app="api", kind="note", message="by b")
@@ -72,3 +76,50 @@ def test_replicas_write_only_their_apps_and_a_stale_term_is_refused(state_cluste
 def state_cluster_writers(store: Any, app: str) -> list[dict[str, Any]]:
     """The ``writers`` log of the app's Secret as the API holds it."""
     return list(store.objects.get(kube.app_secret(app)).data["writers"])
+
+
+def test_a_delivery_is_claimed_by_one_term_and_recorded_only_by_it(state_cluster: Any) -> None:
+    a, b = kube_store(state_cluster), kube_store(state_cluster)
+    owner, terms = {"web": "a"}, {"a": 1, "b": 2}
+
+    a.shard(stamp=shard_for("a", owner, terms), owns=lambda app: owner[app] == "a")
+    b.shard(stamp=shard_for("b", owner, terms), owns=lambda app: owner[app] == "b")
+    try:
+        a.record(app="web", kind="note", message="to tell")
+        a.route_events(
+            route=lambda e: [records.NewDelivery(id=f"d-{e.id}", provider="hook")],
+            limit=10, max_pending=100,
+        )  # fmt: skip
+        (delivery,) = a.due_deliveries(now=1e12, limit=10)
+        claim = a.claim_delivery(delivery, window=0)
+        assert claim.verdict == records.CLAIMED
+        claim.check()
+        # The shard moves to b (term 2) while a sends: b does not send it yet ...
+        owner["web"] = "b"
+        with pytest.raises(errors.Fenced, match="not held here"):
+            claim.check()  # ... and a, had it not started, would not start now.
+        busy = b.claim_delivery(delivery, window=0)
+        assert (busy.verdict, busy.holder) == (records.BUSY, "a")
+        # b writes the app under its term: a (its view stale) records nothing after.
+        b.record(app="web", kind="note", message="b's")
+        owner["web"] = "a"
+        with pytest.raises(errors.Fenced, match="after this replica's term 1"):
+            a.finish_delivery(delivery.id, state=records.DELIVERED)
+        owner["web"] = "b"
+        assert [d.state for d in b.deliveries()] == [records.PENDING_DELIVERY]
+        # Once a's claim has been open for its window (on b's clock) b claims it.
+        assert waiting.eventually(
+            lambda: b.claim_delivery(delivery, window=0).verdict == records.CLAIMED,
+            timeout=60, every=0.5,
+        )  # fmt: skip
+        b.finish_delivery(delivery.id, state=records.DELIVERED)
+        assert [d.state for d in b.deliveries()] == [records.DELIVERED]
+        doc = b.objects.get(kube.app_secret("web"))
+        assert doc is not None
+        claimed = doc.data["claims"][delivery.id]
+        assert (claimed["holder"], claimed["term"], claimed["done"]) == ("b", 2, "delivered")
+        # Asked again (a queue entry not yet marked, say), the outcome is what is told.
+        assert b.claim_delivery(delivery, window=0).verdict == records.DELIVERED
+    finally:
+        a.close()
+        b.close()

@@ -112,7 +112,7 @@ def test_conflicts_are_re_read_and_re_applied(state_cluster: Any) -> None:
     store, other = kube_store(state_cluster), kube_store(state_cluster)
     store.record(app="web", kind="note", message="first")
     reads = 0
-    get = store.objects.get
+    get = store.objects.fetch  # what a write reads (never a cache)
 
     def racing_get(name: str) -> kubeobjects.Doc | None:
         nonlocal reads
@@ -122,7 +122,7 @@ def test_conflicts_are_re_read_and_re_applied(state_cluster: Any) -> None:
             other.record(app="web", kind="note", message="meanwhile")
         return doc
 
-    store.objects.get = racing_get  # type: ignore[method-assign]
+    store.objects.fetch = racing_get  # type: ignore[method-assign]
     store.record(app="web", kind="note", message="mine")
     assert reads == 2  # the 409 made it read again
     assert [e.message for e in other.history("web")] == ["mine", "meanwhile", "first"]
