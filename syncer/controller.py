@@ -507,7 +507,10 @@ class Controller:
                 return self._run_app_fenced(name, reasons)
             with self.shards.working(name) as mine:
                 if not mine:
-                    return True  # not (or no longer) this replica's: its holder does it
+                    # Not (or no longer) this replica's: its holder does it, health
+                    # waits included.
+                    self.health_waits.forget(name, keep=())
+                    return True
                 try:
                     self.fence()
                     return self._run_app_fenced(name, reasons)
