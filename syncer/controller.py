@@ -128,6 +128,8 @@ class Controller:
             config=config, store=store, parts=parts, inputs=self.inputs, progress=progress,
             fence=fence,
         )  # fmt: skip
+        self.health_waits = target_.HealthWaits()
+        """Rollouts waiting for health across passes, once ``start`` ran."""
         self._backoff_base = backoff_base
         self._apps = {a.name: a for a in config.apps}
         self._probes: dict[str, str] = {}
@@ -193,6 +195,9 @@ class Controller:
         if not self.tenant_apps.status:
             self.load_tenant_apps(force=True)
         settings = self.config.settings
+        # From here on a rollout's worker goes on to other apps while its Deployments
+        # come up; the app is brought back when they change (``target_.HealthWaits``).
+        self.reconciler.health_waits = self.health_waits
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
         self._jobs = scheduling.Jobs(threads=max(2, settings.workers))
@@ -204,7 +209,7 @@ class Controller:
         )
         # Drift from watches (clusters with driftSource: watch): a changed object queues
         # its app's drift check at once; the drift jobs above stay as a safety net.
-        self.parts.watch(self._watched_change)
+        self.parts.watch(self._watched_change, progressed=self._progressed)
         self._jobs.start()
         if self.notifier is not None:
             self.notifier.start()
@@ -354,6 +359,7 @@ class Controller:
         reconciler = app_.Reconciler(
             config=config, store=self.store, parts=rebuilt.parts, inputs=inputs,
             progress=self.reconciler.progress, fence=self.fence,
+            health_waits=self.reconciler.health_waits,
         )  # fmt: skip
         with self._lock:
             old_parts, old_notifier = self.parts, self.notifier
@@ -370,7 +376,7 @@ class Controller:
         for job_id in sorted(old_jobs - kept):
             self._jobs.remove(job_id)
         if not same:
-            self.parts.watch(self._watched_change)
+            self.parts.watch(self._watched_change, progressed=self._progressed)
             # One worker sends at a time; what the old one had not sent yet is in state,
             # and the new one sends it.
             if old_notifier is not None:
@@ -409,15 +415,65 @@ class Controller:
         metrics.WATCHES.unwatch(self.watch_status)
         if self._jobs is not None:
             self._jobs.stop()
+        started = time.monotonic()
         if self._queue is not None:
             self._queue.stop(timeout=timeout)
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            self._finish_health_waits(timeout=left)
         if self.notifier is not None:
             self.notifier.stop()  # after the reconciles: their last events still go out
         self.parts.close()
         log.info("controller stopped")
 
+    def _finish_health_waits(self, *, timeout: float | None) -> None:
+        """Rollouts still waiting for health are waited for to the end (within
+        ``timeout``), so a stop during a rollout leaves it finished, not abandoned; one
+        not done by then is resumed by the next start (it is recorded as applied)."""
+        apps = self.health_waits.waiting_apps()
+        if not apps:
+            return
+        self.health_waits.hold = float("inf")  # the rest of each wait in one go
+        log.info("waiting for the health of %d app(s) before stopping", len(apps))
+        todo = list(apps)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    name = todo.pop()
+                try:
+                    self._run_app(name, frozenset({"health"}))
+                except Exception:
+                    log.exception("app=%s health wait while stopping crashed", name)
+
+        # Daemon threads: when ``timeout`` runs out the process may exit under them.
+        threads = [
+            threading.Thread(target=work, name=f"stop-health-{n}", daemon=True)
+            for n in range(min(len(apps), max(1, self.config.settings.workers)))
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
     def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._queue.wait_idle(timeout) if self._queue is not None else True
+        """Block until nothing is queued or running and no rollout waits for health;
+        False on timeout."""
+        if self._queue is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._queue.wait_idle(left):
+                return False
+            if not self.health_waits.waiting_apps():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # a look again is due: the queue takes it up shortly
 
     def _git_jobs(self) -> dict[str, float]:
         jobs: dict[str, float] = {}
@@ -451,7 +507,10 @@ class Controller:
                 return self._run_app_fenced(name, reasons)
             with self.shards.working(name) as mine:
                 if not mine:
-                    return True  # not (or no longer) this replica's: its holder does it
+                    # Not (or no longer) this replica's: its holder does it, health
+                    # waits included.
+                    self.health_waits.forget(name, keep=())
+                    return True
                 try:
                     self.fence()
                     return self._run_app_fenced(name, reasons)
@@ -484,7 +543,21 @@ class Controller:
                 f"gate:{name}", at=outcome.next_check + 0.5,
                 func=lambda: self._queue.request(name, "gate"),
             )  # fmt: skip
+        if self._jobs is not None and not self._stopping:
+            if outcome.look_again is not None:
+                self._jobs.once(
+                    f"health:{name}", at=outcome.look_again,
+                    func=lambda: self._queue.request(name, "health"),
+                )  # fmt: skip
+            elif self.health_waits.had_looks(name):
+                self._jobs.remove(f"health:{name}")  # its wait ended sooner
         return outcome.ok
+
+    def _progressed(self, app: str, cluster: str) -> None:
+        """A watched object of ``app`` changed while its rollout waits for health."""
+        del cluster
+        if app in self._apps and self._queue is not None and not self._stopping:
+            self._queue.request(app, "health")
 
     def _watched_change(self, app: str, cluster: str) -> None:
         """A watch saw an object of ``app`` on ``cluster`` stop matching its release."""

@@ -320,11 +320,15 @@ class Watches:
         client: client_mod.ClusterClient,
         *,
         notify: Notify | None = None,
+        progressed: Notify | None = None,
         sync_wait: float = SYNC_WAIT,
         max_namespaces: int = MAX_NAMESPACE_WATCHES,
     ) -> None:
         self.client = client
         self.notify = notify
+        self.progressed = progressed
+        """Called once for an app named by ``await_change`` when one of its objects changes."""
+        self._awaiting: set[str] = set()
         self.sync_wait = sync_wait
         self.max_namespaces = max_namespaces
         self._informers: dict[tuple[str, str, str], Informer] = {}
@@ -452,7 +456,20 @@ class Watches:
         ):
             self.informer(api_version, kind, namespace, wait=False)
 
+    def await_change(self, app_name: str) -> None:
+        """Call ``progressed(app_name)`` once, at the next change of any of its objects
+        (status included: a rollout waiting for its Deployment to become available)."""
+        with self._lock:
+            self._awaiting.add(app_name)
+
     def _changed(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        owner = ownership.app_of(new or {}) or ownership.app_of(old or {})
+        if owner and self.progressed is not None:
+            with self._lock:
+                awaited = owner in self._awaiting
+                self._awaiting.discard(owner)
+            if awaited:
+                self.progressed(owner)
         app_name = self.drifted(old, new)
         if app_name and self.notify is not None:
             log.info(

@@ -983,12 +983,12 @@ class Settings:
     workers: int = field(
         default=32,
         metadata=doc(
-            "Apps reconciled in parallel (default 32). An app waiting for its rollout to be"
-            " healthy keeps its worker (waiting costs no requests where the cluster is"
-            " watched), so this is also how many health waits overlap: with pods ready in"
-            " about 2 s, 32 workers roll out 1,000 apps in about a minute, where 4 took"
-            " minutes. Requests to one cluster stay bounded by its qps and by the 32"
-            " requests in flight of the whole process.",
+            "Apps reconciled in parallel (default 32). Under `syncer run` a rollout"
+            " waiting for health holds its worker for at most 1.5 s, then the worker goes"
+            " on to other apps and the app comes back when its objects change, so any"
+            " number of health waits overlap (`syncer sync` waits in one go). Requests to"
+            " one cluster stay bounded by its qps and by the 32 requests in flight of the"
+            " whole process.",
             positive=True,
             maximum=256,
         ),

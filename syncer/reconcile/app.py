@@ -66,6 +66,9 @@ class Outcome:
     """Cluster -> target state reached in this reconcile."""
     next_check: float | None = None
     """Unix time a gate (soak, window) should be looked at again, if any."""
+    look_again: float | None = None
+    """Unix time a rollout still waiting for health should be looked at again, if any
+    (sooner when a watched object of the app changes)."""
     stage: str = ""
     """Where it failed: source, images, apply, health (empty when ok)."""
     outages: list[str] = dataclasses.field(default_factory=list)
@@ -204,9 +207,13 @@ class Reconciler:
         inputs: inputs_.Inputs,
         progress: Progress | None = None,
         fence: Callable[[], None] | None = None,
+        health_waits: target_.HealthWaits | None = None,
     ) -> None:
         """``fence`` (leader election's) is asked before a rollout is begun; it raises
-        ``errors.Fenced``, which passes through everything here unrecorded."""
+        ``errors.Fenced``, which passes through everything here unrecorded.
+        ``health_waits``: rollouts wait for health across passes, not in one
+        (``target_.HealthWaits``; ``syncer run``)."""
+        self.health_waits = health_waits
         self.config = config
         self.store = store
         self.fence = fence or (lambda: None)
@@ -427,9 +434,19 @@ class Reconciler:
             message=message,
             clusters=reached,
             next_check=next_check,
+            look_again=self._look_again(app.name),
             stage=stage,
             outages=outages,
         )
+
+    def _look_again(self, app: str) -> float | None:
+        """When a rollout of ``app`` still waiting for health is to be looked at again;
+        waits of targets no longer open (superseded, finished elsewhere) are dropped."""
+        if self.health_waits is None:
+            return None
+        still = [t.id for ro in self.store.open_rollouts(app) for t in ro.targets if t.open]
+        self.health_waits.forget(app, keep=still)
+        return self.health_waits.next_look(app)
 
     def _resume_after(
         self, app: model.App, *, only: frozenset[str] | None, failed: Outcome
@@ -442,6 +459,7 @@ class Reconciler:
             clusters = [c for c in clusters if c.name in only]
         holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
         failed.clusters = self._work(app, clusters=clusters, holds=holds)
+        failed.look_again = self._look_again(app.name)
         return failed
 
     def _plan(
@@ -604,6 +622,7 @@ class Reconciler:
             source=self._sources[app.source],
             inputs=self.inputs,
             progress=self.progress,
+            health_waits=self.health_waits,
         )
         reached: dict[str, str] = {}
         stage_of = self.cluster_stages(app.name)
@@ -622,6 +641,8 @@ class Reconciler:
             for future in concurrent.futures.as_completed(futures):
                 t = futures[future]
                 reached[t.cluster] = future.result()
+                if reached[t.cluster] == records.APPLIED:
+                    continue  # still waiting for health: counted when it ends
                 metrics.ROLLOUTS.labels(
                     app=app.name, cluster=t.cluster, stage=stage_of.get(t.cluster, ""),
                     result=reached[t.cluster],

@@ -103,6 +103,7 @@ class LiveParts:
         """Values Helm charts generated for objects not in a cluster yet."""
         self._notify: Callable[[str, str], None] | None = None
         """Set by ``watch``: clusters with ``driftSource: watch`` get watches."""
+        self._progressed: Callable[[str, str], None] | None = None
         self._lock = threading.Lock()
 
     # --- Git ----------------------------------------------------------------------------
@@ -223,12 +224,19 @@ class LiveParts:
                     self._install_watches(cluster, found)
             return found
 
-    def watch(self, notify: Callable[[str, str], None]) -> None:
+    def watch(
+        self,
+        notify: Callable[[str, str], None],
+        *,
+        progressed: Callable[[str, str], None] | None = None,
+    ) -> None:
         """From now on, read drift from watches on every cluster whose ``driftSource``
         is ``watch`` (``apply.informer``), and call ``notify(app, cluster)`` when a
-        watched object of an app changed away from what the app wants there."""
+        watched object of an app changed away from what the app wants there, and
+        ``progressed(app, cluster)`` when one changed after ``await_change``."""
         with self._lock:
             self._notify = notify
+            self._progressed = progressed
             for cluster in self.config.clusters:
                 found = self._clients.get((cluster.name, None))
                 if found is not None:
@@ -242,10 +250,21 @@ class LiveParts:
             return
         name = cluster.name
 
+        progressed = self._progressed
+
         def changed(app: str) -> None:
             notify(app, name)
 
-        client.watches = informer.Watches(client, notify=changed)
+        def moved(app: str) -> None:
+            if progressed is not None:
+                progressed(app, name)
+
+        client.watches = informer.Watches(client, notify=changed, progressed=moved)
+
+    def await_change(self, *, app: model.App, cluster: model.Cluster) -> None:
+        watches = self.client(cluster, app=app).watches
+        if watches is not None:
+            watches.await_change(app.name)
 
     def watch_status(self) -> list[dict[str, Any]]:
         """Per cluster and kind: whether drift is read from a synced watch, and if not why
@@ -346,8 +365,9 @@ class LiveParts:
             cached=cached,
         )
         return parts_.Health(
-            healthy=report.healthy, message=report.summary, details=report.to_json()
-        )
+            healthy=report.healthy, message=report.summary, details=report.to_json(),
+            timed_out=report.timed_out,
+        )  # fmt: skip
 
     def plan(
         self,

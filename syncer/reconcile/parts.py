@@ -61,6 +61,8 @@ class Health:
     healthy: bool
     message: str
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timed_out: bool = False
+    """The wait ran out with objects still progressing (none failed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,9 +186,21 @@ class Parts(Protocol):
         from the last apply); re-apply the drifted ones when ``heal``."""
         ...
 
-    def watch(self, notify: Callable[[str, str], None]) -> None:
+    def watch(
+        self,
+        notify: Callable[[str, str], None],
+        *,
+        progressed: Callable[[str, str], None] | None = None,
+    ) -> None:
         """Read drift from watches from now on (clusters with ``driftSource: watch``);
-        ``notify(app, cluster)`` when a watched object of an app no longer matches it."""
+        ``notify(app, cluster)`` when a watched object of an app no longer matches it,
+        ``progressed(app, cluster)`` when one changed after ``await_change``."""
+        ...
+
+    def await_change(self, *, app: model.App, cluster: model.Cluster) -> None:
+        """Call ``progressed`` (``watch``) once at the next change of a watched object
+        of ``app`` on ``cluster``, status included (a rollout waiting for health); a
+        cluster not watched calls nothing (the caller looks again by itself)."""
         ...
 
     def watch_status(self) -> list[dict[str, Any]]:

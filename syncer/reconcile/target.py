@@ -14,13 +14,22 @@ Outcomes, by what should happen next:
 - never healthy within ``sync.wait`` -> ``unhealthy``; with ``rollbackOnFailure`` the
   last healthy release is restored (as a rollout of its own, cause ``rollback``) and
   the failed release is rejected so it is not rolled out again.
+
+Under ``syncer run`` (``HealthWaits``), a worker waits for health only briefly: a
+target still progressing stays ``applied`` and the worker goes on to other apps. The
+app is looked at again when a watched object of it changes, or after a short delay,
+until it is healthy, fails, or its ``sync.wait`` runs out; so a thousand rollouts wait
+for their Deployments side by side, not a few at a time. A rollback's own health is
+still waited for in one go (its outcome decides the failed target's).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from syncer import errors, logs, metrics, release
@@ -31,6 +40,80 @@ from syncer.state import records
 from syncer.state import store as store_
 
 log = logging.getLogger("syncer.reconcile")
+
+
+class HealthWaits:
+    """The health waits in progress without a worker held (``syncer run``): when each
+    target's wait began in this process (its ``sync.wait`` counts from there; a restart
+    begins it again, as a held wait did) and when its app should be looked at again.
+    Shared by every pass and kept across config reloads; thread-safe."""
+
+    FIRST_LOOK_AGAIN = 2.0
+    """Seconds before the first look again when no watched change comes sooner."""
+    MOST_BETWEEN_LOOKS = 10.0
+    """Looks again are spaced out by doubling up to this."""
+
+    def __init__(self, *, hold: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self.hold = hold
+        """Seconds a worker waits for health before it goes on to other work."""
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waits: dict[int, tuple[str, float, float]] = {}
+        """Target id -> (app, when its wait began, when to look again: unix time)."""
+        self._looks: dict[int, int] = {}
+        self._looked: set[str] = set()
+        """Apps a look was scheduled for."""
+
+    def began(self, target_id: int, *, app: str) -> float:
+        """How many seconds ago the wait of ``target_id`` began (0 for a new one)."""
+        now = self._clock()
+        with self._lock:
+            began = self._waits.setdefault(target_id, (app, now, 0.0))[1]
+        return now - began
+
+    def look_again(self, target_id: int, *, within: float) -> None:
+        """Schedule the next look at ``target_id``: sooner at first, never after
+        ``within`` seconds (the end of its wait)."""
+        with self._lock:
+            app, began, _ = self._waits[target_id]
+            looks = self._looks.get(target_id, 0)
+            self._looks[target_id] = looks + 1
+            self._looked.add(app)
+            delay = min(self.FIRST_LOOK_AGAIN * 2**looks, self.MOST_BETWEEN_LOOKS, within)
+            self._waits[target_id] = (app, began, time.time() + max(0.0, delay))
+
+    def ended(self, target_id: int) -> None:
+        with self._lock:
+            self._waits.pop(target_id, None)
+            self._looks.pop(target_id, None)
+
+    def had_looks(self, app: str) -> bool:
+        """True once after the last wait of ``app`` ended (its look may be dropped)."""
+        with self._lock:
+            waiting = any(name == app for name, _, _ in self._waits.values())
+            if waiting or app not in self._looked:
+                return False
+            self._looked.discard(app)
+            return True
+
+    def waiting_apps(self) -> list[str]:
+        with self._lock:
+            return sorted({name for name, _, _ in self._waits.values()})
+
+    def next_look(self, app: str) -> float | None:
+        """Unix time ``app`` should be looked at again for a wait in progress, if any."""
+        with self._lock:
+            due = [at for name, _, at in self._waits.values() if name == app and at]
+        return min(due) if due else None
+
+    def forget(self, app: str, *, keep: Collection[int]) -> None:
+        """Drop ``app``'s waits of targets other than ``keep`` (superseded, or finished
+        by another replica): what is left is what is still waited for."""
+        with self._lock:
+            for target_id in [t for t, w in self._waits.items() if w[0] == app]:
+                if target_id not in keep:
+                    self._waits.pop(target_id, None)
+                    self._looks.pop(target_id, None)
 
 
 class TargetRunner:
@@ -45,13 +128,17 @@ class TargetRunner:
         source: model.Source,
         inputs: inputs_.Inputs,
         progress: Callable[[str], None],
+        health_waits: HealthWaits | None = None,
     ) -> None:
+        """``health_waits``: wait for health only briefly and leave the rest to later
+        passes (``syncer run``); without it, wait up to ``sync.wait`` in one go."""
         self.app = app
         self.store = store
         self.parts = parts
         self.source = source
         self.inputs = inputs
         self.progress = progress
+        self.health_waits = health_waits
 
     # --- inputs of a release ------------------------------------------------------------
     def _release(self, release_id: str) -> release.Release:
@@ -161,16 +248,33 @@ class TargetRunner:
     ) -> str:
         where = f"app={self.app.name} cluster={cluster.name} release={rel.short_id}"
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
+        waits = self.health_waits
+        if waits is not None and target_is_rollback(self.store, target):
+            waits = None  # a rollback's outcome is judged here, in one go
+        wait = self.app.sync.wait
+        left = wait if waits is None else max(0.0, wait - waits.began(target.id, app=self.app.name))
+        timeout = left if waits is None else min(waits.hold, left)
         try:
             health = self.parts.wait_healthy(
                 app=self.app,
                 cluster=cluster,
                 objects=objects,
                 inventory=inventory,
-                timeout=self.app.sync.wait,
+                timeout=timeout,
             )
         except errors.SyncerError as err:
+            if waits is not None:
+                waits.ended(target.id)
             return self._stop(target, cluster=cluster, state=records.ERROR, stage="health", err=err)
+        if waits is not None and health.timed_out and left > timeout:
+            # Still progressing: the worker goes on; a change of the app's objects, or
+            # the look scheduled here, brings the app back (``syncer.controller``).
+            waits.look_again(target.id, within=left - timeout)
+            self.parts.await_change(app=self.app, cluster=cluster)
+            log.debug("%s still progressing: %s", where, health.message)
+            return records.APPLIED
+        if waits is not None:
+            waits.ended(target.id)
         if health.healthy:
             self.store.set_target(
                 target.id,

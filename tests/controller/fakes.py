@@ -41,6 +41,8 @@ class FakeParts:
         self.commit = "1" * 40
         self.tag = "1.0.0"
         self.bad_tags: set[str] = set()
+        self.slow_tags: set[str] = set()
+        """Tags whose rollout is still progressing at every look (a wait runs out)."""
         self.down: set[str] = set()
         self.blocked: set[str] = set()
         self.missing: dict[str, str] = {}
@@ -53,6 +55,11 @@ class FakeParts:
         self.lock = threading.Lock()
         self.rounds = 0
         self.notify: Callable[[str, str], None] | None = None
+        self.progressed: Callable[[str, str], None] | None = None
+        self.waits: list[tuple[str, float]] = []
+        """(cluster, timeout) of each health wait of a slow tag."""
+        self.awaiting: list[tuple[str, str]] = []
+        """(app, cluster) of each ``await_change``: rollouts left waiting for health."""
         self.removed: list[tuple[str, str]] = []
         self.followed: model.Config | None = None
         """The config ``follow`` was last given (a reload that changed only apps)."""
@@ -130,6 +137,12 @@ class FakeParts:
         image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
         if any(f":{t}@" in image for t in self.bad_tags):
             return parts.Health(healthy=False, message="Deployment default/web: 0 of 1 available")
+        if any(f":{t}@" in image for t in self.slow_tags):
+            with self.lock:
+                self.waits.append((cluster.name, timeout))
+            return parts.Health(
+                healthy=False, message="Deployment default/web: 0 of 1 updated", timed_out=True
+            )
         return parts.Health(healthy=True, message="1 objects healthy")
 
     def plan(
@@ -171,8 +184,17 @@ class FakeParts:
     def follow(self, config: model.Config) -> None:
         self.followed = config
 
-    def watch(self, notify: Callable[[str, str], None]) -> None:
+    def watch(
+        self,
+        notify: Callable[[str, str], None],
+        *,
+        progressed: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.notify = notify
+        self.progressed = progressed
+
+    def await_change(self, *, app: model.App, cluster: model.Cluster) -> None:
+        self.awaiting.append((app.name, cluster.name))
 
     def watch_status(self) -> list[dict[str, Any]]:
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from syncer import state
 from syncer.reconcile import app as app_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import plan as plan_
+from syncer.reconcile import target as target_
 from syncer.state import records
 from tests.controller import fakes
 
@@ -421,3 +423,71 @@ def test_a_restart_polls_each_repository_once_however_long_the_first_pass_takes(
         # One registry decision and one Git poll for the 160 apps, first start or restart.
         assert parts.calls == {"poll_source": restart + 1, "decide": restart + 1}
         assert sum(f":{tag}@" in image for _, image in parts.applies) == 2 * len(apps)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_rollout_waiting_for_health_leaves_the_worker_and_finishes_on_a_later_pass(
+    store: state.Store,
+) -> None:
+    """``syncer run``: the pass that applies does not wait out ``sync.wait``; it leaves
+    the target applied, asks to hear of the app's objects changing, and says when to
+    look again; a later pass finds it healthy."""
+    parts = fakes.FakeParts()
+    clock = Clock()
+    rec = make(store, parts)
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=clock)
+    parts.slow_tags = {"1.0.0"}
+    first = rec.reconcile("web", fresh=True)
+    assert first.ok, first.message
+    assert first.clusters == {"a": records.APPLIED, "b": records.APPLIED}
+    assert {timeout for _, timeout in parts.waits} == {0.2}  # a short look, not sync.wait
+    assert sorted(parts.awaiting) == [("web", "a"), ("web", "b")]
+    assert first.look_again is not None and first.look_again > time.time()
+    assert kinds(store).count("healthy") == 0
+    parts.slow_tags = set()
+    clock.now += 0.5
+    second = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert second.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
+    assert second.look_again is None
+    assert len(parts.applies) == 2  # applied once; the later pass only looked
+    assert kinds(store).count("healthy") == 2
+
+
+def test_a_wait_across_passes_still_ends_at_sync_wait_and_rolls_back(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    clock = Clock()
+    rec = make(store, parts)  # sync.wait 1 s
+    good = rec.reconcile("web", fresh=True).release
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=clock)
+    parts.tag, parts.slow_tags = "1.2.0", {"1.2.0"}
+    first = rec.reconcile("web", fresh=True)
+    assert first.clusters == {"a": records.APPLIED, "b": records.APPLIED}
+    clock.now += 0.7  # 0.3 s of the wait left: the next look is shorter
+    second = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert second.clusters == {"a": records.APPLIED, "b": records.APPLIED}
+    assert {round(t, 2) for c, t in parts.waits[-2:]} == {0.2}
+    clock.now += 0.5  # past sync.wait
+    third = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert third.clusters == {"a": records.ROLLED_BACK, "b": records.ROLLED_BACK}
+    assert {d.release_id for d in store.deployments("web")} == {good}
+    assert third.look_again is None
+
+
+def test_a_newer_release_drops_the_wait_of_the_one_it_supersedes(store: state.Store) -> None:
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=Clock())
+    parts.slow_tags = {"1.0.0"}
+    assert rec.reconcile("web", fresh=True).look_again is not None
+    parts.tag = "1.1.0"
+    out = rec.reconcile("web", fresh=True)
+    assert out.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
+    assert out.look_again is None
+    assert rec.health_waits.waiting_apps() == []

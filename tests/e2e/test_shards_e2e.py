@@ -37,6 +37,7 @@ import requests
 import yaml
 
 from syncer import sharding
+from syncer.apply import errors as apply_errors
 from syncer.state import kube
 from tests import waiting
 from tests.server.replicas import ShardReplica, app_docs, finished, kube_state_config
@@ -73,8 +74,12 @@ def wait_for(
 
 
 def all_rolled_out(cluster: Any) -> bool:
-    """Every app has a document, and every document a finished rollout (one LIST)."""
-    docs = app_docs(cluster, namespace=NAMESPACE)
+    """Every app has a document, and every document a finished rollout (one LIST; a
+    LIST dropped by an apiserver busy with 300 rollouts is asked again next time)."""
+    try:
+        docs = app_docs(cluster, namespace=NAMESPACE)
+    except apply_errors.ClusterUnreachable:
+        return False
     return len(docs) == APPS and all(finished(d) for d in docs.values())
 
 
