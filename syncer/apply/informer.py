@@ -88,7 +88,9 @@ class Informer:
         self._changed = changed
         self._lock = threading.Condition()
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self._by_app: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._by_app: dict[tuple[str, str], tuple[str, ...]] = {}
+        """(namespace, app) -> names of its objects: a tuple, not a dict per app (most
+        apps have one or a few objects of a kind in a namespace)."""
         self.state = STARTING
         self.reason = "starting"
         self.version = ""
@@ -110,8 +112,8 @@ class Informer:
     def owned(self, *, namespace: str, app_name: str) -> list[dict[str, Any]]:
         """Copies of the app's cached objects in ``namespace``."""
         with self._lock:
-            found = self._by_app.get((namespace, app_name), {})
-            return [copy.deepcopy(obj) for obj in found.values()]
+            names = self._by_app.get((namespace, app_name), ())
+            return [copy.deepcopy(self._objects[(namespace, name)]) for name in names]
 
     def labelled(self, *, namespace: str, names: Collection[str]) -> list[dict[str, Any]]:
         """Copies of the cached objects of ``names`` in ``namespace``, any app's."""
@@ -289,11 +291,19 @@ class Informer:
 
     def _index(self, obj: dict[str, Any]) -> None:
         namespace, name = _key(obj)
-        self._by_app.setdefault((namespace, ownership.app_of(obj)), {})[name] = obj
+        key = (namespace, ownership.app_of(obj))
+        names = self._by_app.get(key, ())
+        if name not in names:
+            self._by_app[key] = (*names, name)
 
     def _unindex(self, obj: dict[str, Any]) -> None:
         namespace, name = _key(obj)
-        self._by_app.get((namespace, ownership.app_of(obj)), {}).pop(name, None)
+        key = (namespace, ownership.app_of(obj))
+        names = tuple(n for n in self._by_app.get(key, ()) if n != name)
+        if names:
+            self._by_app[key] = names
+        else:
+            self._by_app.pop(key, None)
 
     def _set(self, state: str, reason: str) -> None:
         with self._lock:
@@ -331,7 +341,8 @@ class Watches:
         self._cluster_wide: dict[tuple[str, str], bool] = {}
         self._unwatchable: dict[tuple[str, str, str], str] = {}
         self._expected: dict[Identity, dict[str, Any]] = {}
-        self._by_app: dict[str, set[Identity]] = {}
+        """What each object's app wants, with keys and short strings shared (``_compact``)."""
+        self._by_app: dict[str, tuple[Identity, ...]] = {}
         self._lock = threading.Lock()
         self._stopped = False
         self.hits = 0
@@ -440,12 +451,12 @@ class Watches:
         """What ``app_name`` wants on this cluster now (its prepared objects), so that a
         watched change can be judged against it."""
         objects = list(objects)
-        wanted = {refs.ObjectRef.of(obj).identity: obj for obj in objects}
+        wanted = {refs.ObjectRef.of(obj).identity: _compact(obj) for obj in objects}
         with self._lock:
-            for identity in self._by_app.get(app_name, set()) - wanted.keys():
+            for identity in set(self._by_app.get(app_name, ())) - wanted.keys():
                 self._expected.pop(identity, None)
             self._expected.update(wanted)
-            self._by_app[app_name] = set(wanted)
+            self._by_app[app_name] = tuple(wanted)
         # The kinds apps deploy are the kinds watched: from an app's first sync on.
         for api_version, kind, namespace in sorted(
             {(str(o["apiVersion"]), str(o["kind"]), _key(o)[0]) for o in objects}
