@@ -50,6 +50,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,13 @@ def restart(lab: lab_mod.Lab, path: Path, *, timeout: float) -> dict[str, float]
         session.close()
 
 
-def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def scale_lab(
+    count: int, *, repos: int
+) -> Iterator[tuple[lab_mod.Lab, list[dict[str, Any]], list[Any], Path, int]]:
+    """A lab holding COUNT apps over REPOS repositories: the lab, the apps' config entries,
+    the Git repositories, the config file (every setting at its default) and its webhook
+    port."""
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         port = lab_mod.free_port()
         lab = lab_mod.Lab(Path(tmp), port=port)
@@ -256,29 +263,34 @@ def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[st
             entries, git_repos = lab_mod.app_repos(
                 lab, apps=count, repos=repos, entry=entry, manifest=CRONJOB
             )
-            names = [e["name"] for e in entries]
             path = at_defaults(lab.config(apps=entries, repos=git_repos, port=port))
-            lab_rss = status_mib("VmRSS")
-            reset_peak()
-            figures: dict[str, Any] = {"apps": len(names), "lab_rss": lab_rss}
-            session = Session(path)
-            try:
-                figures["opened"] = session.opened
-                figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
-                progress(figures)
-                figures["steady"] = steady(lab, window=window)
-                figures["rss"] = status_mib("VmRSS")
-                figures["peak"] = status_mib("VmHWM")
-                progress(figures)
-                figures["jobs"] = len(session.ctl._jobs.ids())
-                figures["changes"] = changes(
-                    lab, repos=git_repos, entries=entries, count=changes_count, port=port
-                )
-            finally:
-                session.close()
-            figures["restart"] = restart(lab, path, timeout=4 * 3600)
+            yield lab, entries, git_repos, path, port
         finally:
             lab.close()
+
+
+def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[str, Any]:
+    with scale_lab(count, repos=repos) as (lab, entries, git_repos, path, port):
+        names = [e["name"] for e in entries]
+        lab_rss = status_mib("VmRSS")
+        reset_peak()
+        figures: dict[str, Any] = {"apps": len(names), "lab_rss": lab_rss}
+        session = Session(path)
+        try:
+            figures["opened"] = session.opened
+            figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+            progress(figures)
+            figures["steady"] = steady(lab, window=window)
+            figures["rss"] = status_mib("VmRSS")
+            figures["peak"] = status_mib("VmHWM")
+            progress(figures)
+            figures["jobs"] = len(session.ctl._jobs.ids())
+            figures["changes"] = changes(
+                lab, repos=git_repos, entries=entries, count=changes_count, port=port
+            )
+        finally:
+            session.close()
+        figures["restart"] = restart(lab, path, timeout=4 * 3600)
     return figures
 
 
@@ -315,47 +327,38 @@ def traced_mib() -> float:
 
 def profile(count: int, *, repos: int, trace: bool) -> dict[str, Any]:
     """Where the memory of COUNT apps goes after their first rollout (see ``--profile``)."""
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        port = lab_mod.free_port()
-        lab = lab_mod.Lab(Path(tmp), port=port)
+    with scale_lab(count, repos=repos) as (lab, entries, _repos, path, _port):
+        names = [e["name"] for e in entries]
+        del entries
+        gc.collect()
+        if trace:
+            tracemalloc.start(16)
+        before_types = type_counts()
+        before = tracemalloc.take_snapshot() if trace else None
+        rss0 = status_mib("VmRSS") - traced_mib()
+        reset_peak()
+        if trace:
+            tracemalloc.reset_peak()
+        session = Session(path)
+        figures: dict[str, Any] = {"apps": len(names), "rss_before": rss0}
         try:
-            entries, git_repos = lab_mod.app_repos(
-                lab, apps=count, repos=repos, entry=entry, manifest=CRONJOB
-            )
-            names = [e["name"] for e in entries]
-            path = at_defaults(lab.config(apps=entries, repos=git_repos, port=port))
-            del entries
+            figures["opened"] = session.opened
+            figures["open_peak_traced"] = tracemalloc.get_traced_memory()[1] / 2**20
+            figures["open_peak_rss"] = status_mib("VmHWM") - traced_mib()
+            figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+            for c in lab.clusters:
+                c.request_log.clear()
             gc.collect()
-            if trace:
-                tracemalloc.start(16)
-            before_types = type_counts()
-            before = tracemalloc.take_snapshot() if trace else None
-            rss0 = status_mib("VmRSS") - traced_mib()
-            reset_peak()
-            if trace:
-                tracemalloc.reset_peak()
-            session = Session(path)
-            figures: dict[str, Any] = {"apps": len(names), "rss_before": rss0}
-            try:
-                figures["opened"] = session.opened
-                figures["open_peak_traced"] = tracemalloc.get_traced_memory()[1] / 2**20
-                figures["open_peak_rss"] = status_mib("VmHWM") - traced_mib()
-                figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
-                for c in lab.clusters:
-                    c.request_log.clear()
-                gc.collect()
-                after = tracemalloc.take_snapshot() if trace else None
-                figures["rss"] = status_mib("VmRSS") - traced_mib()
-                figures["peak"] = status_mib("VmHWM") - traced_mib()
-                figures["types"] = type_counts() - before_types
-                figures["threads"] = collections.Counter(
-                    t.name.rstrip("0123456789_-") for t in threading.enumerate()
-                )
-            finally:
-                session.close()
-                tracemalloc.stop()
+            after = tracemalloc.take_snapshot() if trace else None
+            figures["rss"] = status_mib("VmRSS") - traced_mib()
+            figures["peak"] = status_mib("VmHWM") - traced_mib()
+            figures["types"] = type_counts() - before_types
+            figures["threads"] = collections.Counter(
+                t.name.rstrip("0123456789_-") for t in threading.enumerate()
+            )
         finally:
-            lab.close()
+            session.close()
+            tracemalloc.stop()
     by_component: collections.Counter[str] = collections.Counter()
     by_site: collections.Counter[str] = collections.Counter()
     by_line: collections.Counter[str] = collections.Counter()
