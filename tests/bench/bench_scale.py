@@ -8,8 +8,9 @@ token-auth ``docker-registry``, two real test clusters) holds APPS apps spread o
 Git repositories and REPOS image repositories; each app is one tiny object (a suspended
 CronJob whose image a semver policy governs, so no pod ever runs) in its repository's
 namespace, on both clusters. Every setting is at its shipped default (SQLite state,
-``settings.workers`` 4, Git and image polls every 1m, ``driftInterval`` 5m, drift from
-watches, cluster ``qps`` 50), as ``syncer run`` would run with this config. Printed:
+``settings.workers`` 32, Git and image polls every 1m, ``driftInterval`` 5m, drift from
+watches, cluster ``qps`` 200), as ``syncer run`` would run with this config (two malloc
+arenas, ``syncer.memory``). Printed:
 
 1. start-up: the config opened and the controller started; then the first rollout
    (every app applied and recorded healthy on both clusters, the queue idle);
@@ -57,7 +58,7 @@ from typing import Any
 import requests
 import yaml
 
-from syncer import controller
+from syncer import controller, memory
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -459,6 +460,7 @@ def main() -> None:
                         help="with --profile: resident memory only, no tracemalloc")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    memory.limit_arenas()  # as `syncer run` does first (the lab's threads share them too)
     registry_process.free_port()  # fail early when the registry binary is missing
     os.environ["BENCH_GITHUB_SECRET"] = GITHUB_SECRET
     profiles: list[dict[str, Any]] = []
