@@ -23,6 +23,7 @@ also what keeps ``syncer run``'s cache of its state Secrets (``syncer.state.kube
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import random
 import sys
@@ -538,18 +539,44 @@ SHARED_TEXT = 40
 """Strings up to this length are kept once for the whole cache (``_compact``)."""
 
 
+SHARED_FIELD_SETS = 4096
+"""Distinct ``fieldsV1`` sets kept to be shared (``_field_set``); past it they start over."""
+_field_sets: dict[str, dict[str, Any]] = {}
+_field_sets_lock = threading.Lock()
+
+
 def _compact(value: Any) -> Any:
     """``value`` with its keys, and its short strings, kept once per process
     (``sys.intern``): each watch event is decoded on its own, so without this every
     cached object holds its own copy of ``metadata``, ``f:spec``, ``FieldsV1``, ``Apply``
-    ... about a third of its size. The cache is most of what syncer keeps per app."""
+    ... about a third of its size. The cache is most of what syncer keeps per app.
+    Cached objects are never handed out (reads get copies), so parts may be shared."""
     if isinstance(value, dict):
-        return {sys.intern(k) if isinstance(k, str) else k: _compact(v) for k, v in value.items()}
+        return {
+            sys.intern(k) if isinstance(k, str) else k: (
+                _field_set(v) if k == "fieldsV1" and isinstance(v, dict) else _compact(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_compact(v) for v in value]
     if isinstance(value, str) and len(value) <= SHARED_TEXT:
         return sys.intern(value)
     return value
+
+
+def _field_set(fields: dict[str, Any]) -> dict[str, Any]:
+    """One copy per process of each set of fields a manager owns: the objects of
+    thousands of apps made from the same manifests have the same sets (syncer's own
+    apply), each a tree of small dicts about as large as the rest of the object."""
+    key = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    with _field_sets_lock:
+        found = _field_sets.get(key)
+        if found is None:
+            if len(_field_sets) >= SHARED_FIELD_SETS:
+                _field_sets.clear()
+            found = _field_sets[key] = _compact(fields)
+        return found
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
