@@ -57,7 +57,7 @@ def backoff(failures: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_M
     return float(min(cap, base * 2 ** (failures - 1)))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _AppSlot:
     queued: bool = False
     running: bool = False
@@ -144,7 +144,9 @@ class AppQueue:
     def _release(self, app: str) -> None:
         """A backoff timer ran out: queue the waiting request."""
         with self._lock:
-            slot = self._slots[app]
+            slot = self._slots.get(app)
+            if slot is None:
+                return
             slot.timer = None
             if not self._stopping and not slot.queued and not slot.running and slot.reasons:
                 self._enqueue(app, slot)
@@ -180,6 +182,10 @@ class AppQueue:
                     slot.again.add("retry")
                     log.info("app=%s failed %d time(s); retry in %.1fs", app, slot.failures, delay)
                 again, slot.again = slot.again, set()
+                if ok and not again and not slot.reasons and not slot.queued:
+                    # Nothing pending: an idle app keeps no slot (10,000 apps, 10,000 slots
+                    # of two sets each otherwise); its stale lane entries are skipped.
+                    del self._slots[app]
                 self._lock.notify_all()
             for reason in sorted(again):
                 self.request(app, reason)
@@ -193,8 +199,8 @@ class AppQueue:
             if self._stopping:
                 return "", None
             app, ticket = (self._urgent or self._background).popleft()
-            slot = self._slots[app]
-            if slot.queued and slot.ticket == ticket:
+            slot = self._slots.get(app)
+            if slot is not None and slot.queued and slot.ticket == ticket:
                 return app, slot
 
     # --- observing and stopping ---------------------------------------------------------

@@ -23,6 +23,7 @@ also what keeps ``syncer run``'s cache of its state Secrets (``syncer.state.kube
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import random
 import sys
@@ -88,7 +89,9 @@ class Informer:
         self._changed = changed
         self._lock = threading.Condition()
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self._by_app: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._by_app: dict[tuple[str, str], tuple[str, ...]] = {}
+        """(namespace, app) -> names of its objects: a tuple, not a dict per app (most
+        apps have one or a few objects of a kind in a namespace)."""
         self.state = STARTING
         self.reason = "starting"
         self.version = ""
@@ -110,8 +113,8 @@ class Informer:
     def owned(self, *, namespace: str, app_name: str) -> list[dict[str, Any]]:
         """Copies of the app's cached objects in ``namespace``."""
         with self._lock:
-            found = self._by_app.get((namespace, app_name), {})
-            return [copy.deepcopy(obj) for obj in found.values()]
+            names = self._by_app.get((namespace, app_name), ())
+            return [copy.deepcopy(self._objects[(namespace, name)]) for name in names]
 
     def labelled(self, *, namespace: str, names: Collection[str]) -> list[dict[str, Any]]:
         """Copies of the cached objects of ``names`` in ``namespace``, any app's."""
@@ -289,11 +292,19 @@ class Informer:
 
     def _index(self, obj: dict[str, Any]) -> None:
         namespace, name = _key(obj)
-        self._by_app.setdefault((namespace, ownership.app_of(obj)), {})[name] = obj
+        key = (namespace, ownership.app_of(obj))
+        names = self._by_app.get(key, ())
+        if name not in names:
+            self._by_app[key] = (*names, name)
 
     def _unindex(self, obj: dict[str, Any]) -> None:
         namespace, name = _key(obj)
-        self._by_app.get((namespace, ownership.app_of(obj)), {}).pop(name, None)
+        key = (namespace, ownership.app_of(obj))
+        names = tuple(n for n in self._by_app.get(key, ()) if n != name)
+        if names:
+            self._by_app[key] = names
+        else:
+            self._by_app.pop(key, None)
 
     def _set(self, state: str, reason: str) -> None:
         with self._lock:
@@ -335,7 +346,8 @@ class Watches:
         self._cluster_wide: dict[tuple[str, str], bool] = {}
         self._unwatchable: dict[tuple[str, str, str], str] = {}
         self._expected: dict[Identity, dict[str, Any]] = {}
-        self._by_app: dict[str, set[Identity]] = {}
+        """What each object's app wants, with keys and short strings shared (``_compact``)."""
+        self._by_app: dict[str, tuple[Identity, ...]] = {}
         self._lock = threading.Lock()
         self._stopped = False
         self.hits = 0
@@ -444,12 +456,12 @@ class Watches:
         """What ``app_name`` wants on this cluster now (its prepared objects), so that a
         watched change can be judged against it."""
         objects = list(objects)
-        wanted = {refs.ObjectRef.of(obj).identity: obj for obj in objects}
+        wanted = {refs.ObjectRef.of(obj).identity: _compact(obj) for obj in objects}
         with self._lock:
-            for identity in self._by_app.get(app_name, set()) - wanted.keys():
+            for identity in set(self._by_app.get(app_name, ())) - wanted.keys():
                 self._expected.pop(identity, None)
             self._expected.update(wanted)
-            self._by_app[app_name] = set(wanted)
+            self._by_app[app_name] = tuple(wanted)
         # The kinds apps deploy are the kinds watched: from an app's first sync on.
         for api_version, kind, namespace in sorted(
             {(str(o["apiVersion"]), str(o["kind"]), _key(o)[0]) for o in objects}
@@ -544,18 +556,44 @@ SHARED_TEXT = 40
 """Strings up to this length are kept once for the whole cache (``_compact``)."""
 
 
+SHARED_FIELD_SETS = 4096
+"""Distinct ``fieldsV1`` sets kept to be shared (``_field_set``); past it they start over."""
+_field_sets: dict[str, dict[str, Any]] = {}
+_field_sets_lock = threading.Lock()
+
+
 def _compact(value: Any) -> Any:
     """``value`` with its keys, and its short strings, kept once per process
     (``sys.intern``): each watch event is decoded on its own, so without this every
     cached object holds its own copy of ``metadata``, ``f:spec``, ``FieldsV1``, ``Apply``
-    ... about a third of its size. The cache is most of what syncer keeps per app."""
+    ... about a third of its size. The cache is most of what syncer keeps per app.
+    Cached objects are never handed out (reads get copies), so parts may be shared."""
     if isinstance(value, dict):
-        return {sys.intern(k) if isinstance(k, str) else k: _compact(v) for k, v in value.items()}
+        return {
+            sys.intern(k) if isinstance(k, str) else k: (
+                _field_set(v) if k == "fieldsV1" and isinstance(v, dict) else _compact(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_compact(v) for v in value]
     if isinstance(value, str) and len(value) <= SHARED_TEXT:
         return sys.intern(value)
     return value
+
+
+def _field_set(fields: dict[str, Any]) -> dict[str, Any]:
+    """One copy per process of each set of fields a manager owns: the objects of
+    thousands of apps made from the same manifests have the same sets (syncer's own
+    apply), each a tree of small dicts about as large as the rest of the object."""
+    key = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    with _field_sets_lock:
+        found = _field_sets.get(key)
+        if found is None:
+            if len(_field_sets) >= SHARED_FIELD_SETS:
+                _field_sets.clear()
+            found = _field_sets[key] = _compact(fields)
+        return found
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:

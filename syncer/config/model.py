@@ -21,7 +21,7 @@ def doc(text: str, **extra: Any) -> dict[str, Any]:
     return {"doc": text, **extra}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretRef:
     """Where a credential comes from: ``env:NAME``, ``file:PATH`` or ``secret:NS/NAME#KEY``."""
 
@@ -40,7 +40,7 @@ class SecretRef:
 # --- sources -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GitAuth:
     """Credentials for a Git repository; values are secret references, never inline."""
 
@@ -57,7 +57,7 @@ class GitAuth:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GitSource:
     """A Git repository and the ref to follow (none of branch/tag/semver/commit: its HEAD)."""
 
@@ -95,7 +95,7 @@ class GitSource:
     auth: GitAuth | None = field(default=None, metadata=doc("Credentials, if the repo needs them."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChartAuth:
     """Credentials of a Helm chart repository (HTTP Basic auth); secret references."""
 
@@ -103,7 +103,7 @@ class ChartAuth:
     password_from: SecretRef | None = field(default=None, metadata=doc("Password or token."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChartSource:
     """A Helm chart from a chart repository or an OCI registry, at the newest version of
     a range (as Flux's HelmRepository + HelmChart, or Argo CD's repoURL + chart)."""
@@ -171,7 +171,7 @@ class ChartSource:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """A named Git repository, or Helm chart, that apps read manifests from."""
 
@@ -208,7 +208,7 @@ class Source:
 # --- registries ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegistryAuth:
     """Registry credentials: usernameFrom + passwordFrom, or dockerConfig, or pullSecret."""
 
@@ -228,7 +228,7 @@ class RegistryAuth:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateLimit:
     """How hard syncer may hit one registry."""
 
@@ -248,7 +248,7 @@ class RateLimit:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Registry:
     """Settings for one registry host; optional (anonymous HTTPS when absent)."""
 
@@ -308,7 +308,7 @@ class Registry:
 # --- clusters ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cluster:
     """A Kubernetes cluster to deploy to."""
 
@@ -358,7 +358,7 @@ DRIFT_SOURCES = ("watch", "poll")
 """``clusters[].driftSource`` values: watches feeding a cache, or a LIST per drift check."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClusterSelection:
     """Which clusters: a list of names, or ``{selector: {label: value}}``."""
 
@@ -369,7 +369,7 @@ class ClusterSelection:
 # --- apps ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TagFilter:
     """Keeps only tags matching a regex, optionally ordering an extracted part instead."""
 
@@ -380,7 +380,7 @@ class TagFilter:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewestBuild:
     """Pick the tag whose image was built last (its config's ``created`` time)."""
 
@@ -390,7 +390,7 @@ class NewestBuild:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImagePolicy:
     """Exactly one of semver / alphabetical / numerical / digest / newestBuild."""
 
@@ -407,7 +407,7 @@ class ImagePolicy:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppImage:
     """An image repository whose tag syncer keeps updated in the app's workloads."""
 
@@ -423,7 +423,7 @@ class AppImage:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SyncOptions:
     """How an app's objects are applied and kept in sync."""
 
@@ -447,7 +447,7 @@ class SyncOptions:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GatewayPolicy:
     """Checks the rendered objects must pass before anything is applied."""
 
@@ -487,7 +487,7 @@ class GatewayPolicy:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HelmOptions:
     """Options used when the app's path holds a Helm chart."""
 
@@ -500,7 +500,7 @@ class HelmOptions:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageFieldPath:
     """Where an image string lives in a custom resource."""
 
@@ -516,7 +516,7 @@ Syncer-Write-Back: {app}
 """The default commit message of a write-back; ``{changes}`` is one line per change."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HelmValuesTarget:
     """A Helm values file whose keys hold an image's tag (and repository, digest)."""
 
@@ -534,7 +534,7 @@ class HelmValuesTarget:
     digest: str = field(default="", metadata=doc("Dotted key of the digest, if the file has one."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteBackCommit:
     """Who commits a write-back, how it is signed, and what its message says."""
 
@@ -555,7 +555,7 @@ class WriteBackCommit:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteBack:
     """Write chosen images to Git: one or more of kustomization, helmValues, manifests."""
 
@@ -593,7 +593,7 @@ class WriteBack:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class App:
     """What to deploy (a path in a source), where (clusters) and which images to update."""
 
@@ -642,7 +642,7 @@ class App:
 # --- tenants -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantSource:
     """Where a tenant's apps may read manifests from."""
 
@@ -658,7 +658,7 @@ class TenantSource:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantKinds:
     """Which kinds a tenant's apps may create; a kind is written Kind or group/Kind
     (globs allowed: *.example.com/*); the core group is empty (/Secret or Secret)."""
@@ -682,7 +682,7 @@ class TenantKinds:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Impersonation:
     """Whom requests for a tenant's apps act as, so the cluster's RBAC bounds them."""
 
@@ -707,7 +707,7 @@ class Impersonation:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantDefaults:
     """Settings a tenant's apps get when they write none."""
 
@@ -717,7 +717,7 @@ class TenantDefaults:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantAppsFrom:
     """A directory of one of the platform's Git sources where the tenant keeps its own
     app definitions (files with a top-level apps: list, each entry as in apps[])."""
@@ -739,7 +739,7 @@ class TenantAppsFrom:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tenant:
     """A team's bounds, set by the platform: where its apps come from, where they go,
     what they may create, and the gateway rules they can only tighten."""
@@ -805,7 +805,7 @@ class Tenant:
 # --- pipelines -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimeWindow:
     """A recurring window (cron, UTC) during which a stage may roll out."""
 
@@ -813,7 +813,7 @@ class TimeWindow:
     duration: float = field(metadata=doc("How long it stays open.", unit="s", positive=True))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stage:
     """One step of a promotion pipeline."""
 
@@ -832,7 +832,7 @@ class Stage:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     """Promotes an app's releases stage by stage."""
 
@@ -843,7 +843,7 @@ class Pipeline:
 # --- the controller itself -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WebhookSecrets:
     """Secrets that incoming webhooks are verified with."""
 
@@ -863,7 +863,7 @@ ROLES = ("viewer", "deployer", "approver", "admin")
 resumes; approver also approves and rejects promotions; admin does everything."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiUser:
     """A user of the JSON API: a name recorded in history, a role, and their token."""
 
@@ -885,7 +885,7 @@ class ApiUser:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server:
     """The HTTP server: API, /metrics and health probes on one listener, webhooks on another."""
 
@@ -934,7 +934,7 @@ IN_CLUSTER = "in-cluster"
 """``state.kubernetes.cluster`` naming the cluster syncer runs in (its service account)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateKubernetes:
     """State kept as Secrets in one namespace of a cluster (see "State in Kubernetes")."""
 
@@ -955,7 +955,7 @@ class StateKubernetes:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateSettings:
     """Where durable state (releases, history, inventories) is kept."""
 
@@ -976,7 +976,7 @@ class StateSettings:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Controller tuning."""
 
@@ -1012,7 +1012,7 @@ class Settings:
 # --- notifications -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotificationProvider:
     """Where notifications go: a chat webhook, a signed JSON webhook, commit statuses or
     Kubernetes Events."""
@@ -1059,7 +1059,7 @@ class NotificationProvider:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotificationRule:
     """Which events go to which providers; an empty filter matches everything."""
 
@@ -1091,7 +1091,7 @@ class NotificationRule:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notifications:
     """Notifications of rollouts, rollbacks, approvals and outages."""
 
@@ -1125,7 +1125,7 @@ class Notifications:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppsFile:
     """A file of a tenant's ``appsFrom`` directory."""
 
@@ -1134,7 +1134,7 @@ class AppsFile:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration file."""
 

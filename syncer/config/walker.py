@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -146,7 +147,11 @@ def _sequence(item_tp: Any, node: yaml.Node, *, path: str, ctx: nodes.Context) -
         ctx.problem(node, path, f"got {nodes.describe(node)}; expected a list")
         return nodes.INVALID
     items = []
+    # A list no alias reaches (``loader``) lets go of each item's nodes once it is built.
+    once = getattr(node, "walk_once", False)
     for i, item in enumerate(node.value):
+        if once:
+            node.value[i] = None
         value = build(item_tp, item, path=nodes.index(path, i), ctx=ctx)
         if value is nodes.INVALID:
             # Keep the others; cross-checks know this list is missing an element.
@@ -192,7 +197,9 @@ def _scalar(
             )  # fmt: skip
             return nodes.INVALID
         # The text as written: `semver: 1.10` or `tag: 2024` stay exactly what the user typed.
-        text = str(node.value)
+        # Kept once per process: thousands of apps repeat their source, namespace,
+        # clusters and image repositories.
+        text = sys.intern(str(node.value))
         if meta.get("nonempty") and not text.strip():
             ctx.problem(
                 node, path, "is empty; expected a value, or leave the field out for the default"

@@ -1,15 +1,16 @@
 """Benchmark: how one ``syncer run`` process grows from 1,000 to 10,000 apps.
 
 Run: ``python -m tests.bench.bench_scale [--apps 1000,2500,5000,10000] [--repos 20]
-[--window 300] [--changes 10]``.
+[--window 300] [--changes 10] [--profile [--no-trace]]``.
 
 For each APPS, a fresh lab (``bench_controller.Lab``: real Git over smart HTTP, a real
 token-auth ``docker-registry``, two real test clusters) holds APPS apps spread over REPOS
 Git repositories and REPOS image repositories; each app is one tiny object (a suspended
 CronJob whose image a semver policy governs, so no pod ever runs) in its repository's
 namespace, on both clusters. Every setting is at its shipped default (SQLite state,
-``settings.workers`` 4, Git and image polls every 1m, ``driftInterval`` 5m, drift from
-watches, cluster ``qps`` 50), as ``syncer run`` would run with this config. Printed:
+``settings.workers`` 32, Git and image polls every 1m, ``driftInterval`` 5m, drift from
+watches, cluster ``qps`` 200), as ``syncer run`` would run with this config (two malloc
+arenas, ``syncer.memory``). Printed:
 
 1. start-up: the config opened and the controller started; then the first rollout
    (every app applied and recorded healthy on both clusters, the queue idle);
@@ -21,12 +22,24 @@ watches, cluster ``qps`` 50), as ``syncer run`` would run with this config. Prin
    rest runs (drift checks, polls): the time until both clusters hold the change, p50/p95;
 4. a restart on the existing state: until every app is re-checked (the queue idle), and
    the Git and registry requests that cost.
+
+``--profile`` measures only where the memory goes, for each APPS: the same lab and config,
+traced by ``tracemalloc`` from before the config is opened; after the first rollout (the
+queue idle, a garbage collection) it prints the resident memory (before, at the config's
+load peak, now), the traced memory that the controller holds per app by component
+(``syncer/<package>``, the libraries, the standard library) and its top allocation sites
+(file:line) and object types (sampled with ``gc``). Two or more APPS give the per-app
+slope between them. Tracing inflates the resident size: ``--no-trace`` measures it alone
+(resident memory, objects by type, threads). Steady state, changes and restart are not
+run in this mode.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -35,14 +48,17 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
 
-from syncer import controller
+from syncer import controller, memory
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -234,7 +250,13 @@ def restart(lab: lab_mod.Lab, path: Path, *, timeout: float) -> dict[str, float]
         session.close()
 
 
-def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def scale_lab(
+    count: int, *, repos: int
+) -> Iterator[tuple[lab_mod.Lab, list[dict[str, Any]], list[Any], Path, int]]:
+    """A lab holding COUNT apps over REPOS repositories: the lab, the apps' config entries,
+    the Git repositories, the config file (every setting at its default) and its webhook
+    port."""
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         port = lab_mod.free_port()
         lab = lab_mod.Lab(Path(tmp), port=port)
@@ -242,30 +264,161 @@ def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[st
             entries, git_repos = lab_mod.app_repos(
                 lab, apps=count, repos=repos, entry=entry, manifest=CRONJOB
             )
-            names = [e["name"] for e in entries]
             path = at_defaults(lab.config(apps=entries, repos=git_repos, port=port))
-            lab_rss = status_mib("VmRSS")
-            reset_peak()
-            figures: dict[str, Any] = {"apps": len(names), "lab_rss": lab_rss}
-            session = Session(path)
-            try:
-                figures["opened"] = session.opened
-                figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
-                progress(figures)
-                figures["steady"] = steady(lab, window=window)
-                figures["rss"] = status_mib("VmRSS")
-                figures["peak"] = status_mib("VmHWM")
-                progress(figures)
-                figures["jobs"] = len(session.ctl._jobs.ids())
-                figures["changes"] = changes(
-                    lab, repos=git_repos, entries=entries, count=changes_count, port=port
-                )
-            finally:
-                session.close()
-            figures["restart"] = restart(lab, path, timeout=4 * 3600)
+            yield lab, entries, git_repos, path, port
         finally:
             lab.close()
+
+
+def run(count: int, *, repos: int, window: float, changes_count: int) -> dict[str, Any]:
+    with scale_lab(count, repos=repos) as (lab, entries, git_repos, path, port):
+        names = [e["name"] for e in entries]
+        lab_rss = status_mib("VmRSS")
+        reset_peak()
+        figures: dict[str, Any] = {"apps": len(names), "lab_rss": lab_rss}
+        session = Session(path)
+        try:
+            figures["opened"] = session.opened
+            figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+            progress(figures)
+            figures["steady"] = steady(lab, window=window)
+            figures["rss"] = status_mib("VmRSS")
+            figures["peak"] = status_mib("VmHWM")
+            progress(figures)
+            figures["jobs"] = len(session.ctl._jobs.ids())
+            figures["changes"] = changes(
+                lab, repos=git_repos, entries=entries, count=changes_count, port=port
+            )
+        finally:
+            session.close()
+        figures["restart"] = restart(lab, path, timeout=4 * 3600)
     return figures
+
+
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def site(trace: tracemalloc.Traceback) -> tuple[str, str]:
+    """(component, file:line) of one allocation: the innermost frame in syncer's own
+    code, else "lab" when the bench or its servers made it, else the innermost frame."""
+    for frame in trace:  # innermost first
+        if frame.filename.startswith(ROOT + "/syncer/"):
+            rel = frame.filename[len(ROOT) + 1 :]
+            package = "/".join(rel.split("/")[:2]).removesuffix(".py")
+            return package, f"{rel}:{frame.lineno}"
+    for frame in trace:
+        if frame.filename.startswith(ROOT + "/tests/"):
+            return "lab", f"{frame.filename[len(ROOT) + 1 :]}:{frame.lineno}"
+    first = trace[0]
+    component = "libraries" if "site-packages" in first.filename else "python"
+    short = first.filename.split("site-packages/")[-1].rsplit("/lib/", 1)[-1]
+    return component, f"{short}:{first.lineno}"
+
+
+def type_counts() -> collections.Counter[str]:
+    """Objects the garbage collector tracks, by type (containers only: dict, list,
+    instances; strings and numbers are not tracked and show in the sites instead)."""
+    return collections.Counter(type(o).__name__ for o in gc.get_objects())
+
+
+def traced_mib() -> float:
+    """What tracemalloc itself holds (left out of the resident figures)."""
+    return tracemalloc.get_tracemalloc_memory() / 2**20 if tracemalloc.is_tracing() else 0.0
+
+
+def profile(count: int, *, repos: int, trace: bool) -> dict[str, Any]:
+    """Where the memory of COUNT apps goes after their first rollout (see ``--profile``)."""
+    with scale_lab(count, repos=repos) as (lab, entries, _repos, path, _port):
+        names = [e["name"] for e in entries]
+        del entries
+        gc.collect()
+        if trace:
+            tracemalloc.start(16)
+        before_types = type_counts()
+        before = tracemalloc.take_snapshot() if trace else None
+        rss0 = status_mib("VmRSS") - traced_mib()
+        reset_peak()
+        if trace:
+            tracemalloc.reset_peak()
+        session = Session(path)
+        figures: dict[str, Any] = {"apps": len(names), "rss_before": rss0}
+        try:
+            figures["opened"] = session.opened
+            figures["open_peak_traced"] = tracemalloc.get_traced_memory()[1] / 2**20
+            figures["open_peak_rss"] = status_mib("VmHWM") - traced_mib()
+            figures["first"] = first_rollout(session, names, lab=lab, timeout=4 * 3600)
+            for c in lab.clusters:
+                c.request_log.clear()
+            gc.collect()
+            after = tracemalloc.take_snapshot() if trace else None
+            figures["rss"] = status_mib("VmRSS") - traced_mib()
+            figures["peak"] = status_mib("VmHWM") - traced_mib()
+            figures["types"] = type_counts() - before_types
+            figures["threads"] = collections.Counter(
+                t.name.rstrip("0123456789_-") for t in threading.enumerate()
+            )
+        finally:
+            session.close()
+            tracemalloc.stop()
+    by_component: collections.Counter[str] = collections.Counter()
+    by_site: collections.Counter[str] = collections.Counter()
+    by_line: collections.Counter[str] = collections.Counter()
+    for stat in after.compare_to(before, "traceback") if after and before else []:
+        component, where = site(stat.traceback)
+        by_component[component] += stat.size_diff
+        by_site[where] += stat.size_diff
+        first = stat.traceback[0]
+        by_line[f"{first.filename.split('site-packages/')[-1]}:{first.lineno} <- {where}"] += (
+            stat.size_diff
+        )
+    figures["components"] = by_component
+    figures["sites"] = by_site
+    figures["lines"] = by_line
+    figures["traced"] = trace
+    return figures
+
+
+def report_profile(f: dict[str, Any], *, top: int = 30) -> None:
+    apps = f["apps"]
+    traced = sum(v for k, v in f["components"].items() if k != "lab")
+    print(f"\n{apps} apps, after the first rollout ({f['first']:.0f} s; config opened and "
+          f"controller started in {f['opened']:.1f} s):")  # fmt: skip
+    print(f"  RSS before the config {f['rss_before']:7.1f} MiB, at the load peak "
+          f"{f['open_peak_rss']:.1f} MiB (traced peak {f['open_peak_traced']:.1f} MiB), "
+          f"now {f['rss']:.1f} MiB (peak {f['peak']:.1f}): "
+          f"{(f['rss'] - f['rss_before']) * 1024 / apps:.1f} KiB per app")  # fmt: skip
+    if not f["traced"]:
+        print(f"  threads: {dict(f['threads'].most_common())}")
+        return
+    print("  (traced: tracemalloc's own memory is left out, but tracing inflates the resident "
+          "size; --no-trace for RSS alone)")  # fmt: skip
+    print(f"  traced, held by the controller: {traced / 2**20:.1f} MiB, "
+          f"{traced / 1024 / apps:.2f} KiB per app; by component (KiB per app):")  # fmt: skip
+    for component, size in f["components"].most_common():
+        if abs(size) >= 1024:
+            print(f"    {component:32s} {size / 1024 / apps:8.2f}")
+    print(f"  top {top} allocation sites (KiB per app):")
+    for where, size in f["sites"].most_common(top):
+        print(f"    {size / 1024 / apps:8.2f}  {where}")
+    print(f"  top {top} allocating lines, with the syncer site that led there (KiB per app):")
+    for where, size in f["lines"].most_common(top):
+        print(f"    {size / 1024 / apps:8.2f}  {where}")
+    print(f"  threads: {dict(f['threads'].most_common())}")
+    print("  objects tracked by gc, new per app (top 20):")
+    for name, n in f["types"].most_common(20):
+        print(f"    {n / apps:8.2f}  {name}")
+
+
+def slope(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Per-app growth between two profiles, by component."""
+    apps = b["apps"] - a["apps"]
+    print(f"\nslope from {a['apps']} to {b['apps']} apps: RSS "
+          f"{(b['rss'] - b['rss_before'] - a['rss'] + a['rss_before']) * 1024 / apps:.1f} "
+          f"KiB per app; traced by component (KiB per app):")  # fmt: skip
+    for component in sorted(b["components"], key=lambda c: -b["components"][c]):
+        size = b["components"][component] - a["components"].get(component, 0)
+        if abs(size) >= 1024:
+            print(f"    {component:32s} {size / 1024 / apps:8.2f}")
 
 
 def report(f: dict[str, Any], *, repos: int, window: float) -> None:
@@ -301,11 +454,23 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=300.0,
                         help="seconds of steady state counted (default 5m)")  # fmt: skip
     parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--profile", action="store_true",
+                        help="only where the memory goes after the first rollout")  # fmt: skip
+    parser.add_argument("--no-trace", action="store_true",
+                        help="with --profile: resident memory only, no tracemalloc")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    memory.limit_arenas()  # as `syncer run` does first (the lab's threads share them too)
     registry_process.free_port()  # fail early when the registry binary is missing
     os.environ["BENCH_GITHUB_SECRET"] = GITHUB_SECRET
+    profiles: list[dict[str, Any]] = []
     for count in (int(n) for n in args.apps.split(",")):
+        if args.profile:
+            profiles.append(profile(count, repos=args.repos, trace=not args.no_trace))
+            report_profile(profiles[-1])
+            if len(profiles) > 1:
+                slope(profiles[0], profiles[-1])
+            continue
         figures = run(count, repos=args.repos, window=args.window, changes_count=args.changes)
         report(figures, repos=args.repos, window=args.window)
     print(f"({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end)")

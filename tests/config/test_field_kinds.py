@@ -74,6 +74,30 @@ def test_explicit_keys_win_over_merged_ones():
     assert (config.sources[0].git.interval, config.sources[0].git.timeout) == (60.0, 10.0)
 
 
+def test_lists_reached_through_anchors_are_whole_in_every_app_that_uses_them():
+    # The loader lets go of each list item's nodes once built, except where an alias
+    # may reach the list again: an anchored list, and any list inside an anchored value.
+    config = load_text(
+        PRELUDE + "x-base: &base\n"
+        "  source: deploy\n"
+        "  images: [{repository: r.example.com/base, policy: {semver: ^1.0}}]\n"
+        "apps:\n"
+        "  - name: a\n    <<: *base\n    clusters: &both [dev, prod]\n"
+        "    images: &imgs\n      - {repository: r.example.com/a, policy: {semver: ^2.0}}\n"
+        "  - {name: b, <<: *base, clusters: *both}\n"
+        "  - {name: c, <<: *base, clusters: *both, images: *imgs}\n"
+        "  - {name: d, <<: *base, clusters: *both}\n"
+    )
+    images = {app.name: [i.repository for i in app.images] for app in config.apps}
+    assert images == {
+        "a": ["r.example.com/a"],
+        "b": ["r.example.com/base"],
+        "c": ["r.example.com/a"],
+        "d": ["r.example.com/base"],
+    }
+    assert [len(app.clusters.names) for app in config.apps] == [2, 2, 2, 2]
+
+
 def test_relative_paths_resolve_against_the_config_directory(tmp_path):
     config = load_text(
         "sources:\n"
