@@ -104,7 +104,12 @@ class HealthWaits:
         """Unix time ``app`` should be looked at again for a wait in progress, if any."""
         with self._lock:
             due = [at for name, _, at in self._waits.values() if name == app and at]
-        return min(due) if due else None
+        if not due:
+            return None
+        # A look that is past due was not taken (the app is suspended, or the pass was
+        # limited to other clusters): not again at once, but at the slowest pace.
+        now = time.time()
+        return min(due) if min(due) > now else now + self.MOST_BETWEEN_LOOKS
 
     def forget(self, app: str, *, keep: Collection[int]) -> None:
         """Drop ``app``'s waits of targets other than ``keep`` (superseded, or finished

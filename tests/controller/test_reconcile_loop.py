@@ -491,3 +491,18 @@ def test_a_newer_release_drops_the_wait_of_the_one_it_supersedes(store: state.St
     assert out.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
     assert out.look_again is None
     assert rec.health_waits.waiting_apps() == []
+
+
+def test_a_look_not_taken_is_asked_for_again_at_the_slowest_pace(store: state.Store) -> None:
+    """A suspended app's waiting rollout is not looked at: its look, past due, must not
+    bring the app back at once, pass after pass."""
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=Clock())
+    parts.slow_tags = {"1.0.0"}
+    rec.reconcile("web", fresh=True)
+    for target_id in [t.id for ro in store.open_rollouts("web") for t in ro.targets]:
+        rec.health_waits.look_again(target_id, within=-1.0)  # due now, and not taken
+    later = rec.health_waits.next_look("web")
+    assert later is not None
+    assert later >= time.time() + target_.HealthWaits.MOST_BETWEEN_LOOKS - 1
