@@ -91,6 +91,10 @@ repo_key = repos.repo_key
 """Kept here for callers that knew it here (``syncer.repos.repo_key``)."""
 
 
+STOP_HEALTH_THREADS = 128
+"""Threads that see rollouts still waiting for health to their end when syncer stops."""
+
+
 class Controller:
     """Implements ``syncer.server.port.ControllerPort``."""
 
@@ -449,9 +453,10 @@ class Controller:
                     log.exception("app=%s health wait while stopping crashed", name)
 
         # Daemon threads: when ``timeout`` runs out the process may exit under them.
+        # More than the workers: a wait mostly sleeps (it reads the watch cache).
         threads = [
             threading.Thread(target=work, name=f"stop-health-{n}", daemon=True)
-            for n in range(min(len(apps), max(1, self.config.settings.workers)))
+            for n in range(min(len(apps), STOP_HEALTH_THREADS))
         ]
         for thread in threads:
             thread.start()
