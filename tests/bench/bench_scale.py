@@ -59,6 +59,7 @@ import requests
 import yaml
 
 from syncer import controller, memory
+from syncer.config import model
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -426,8 +427,9 @@ def report(f: dict[str, Any], *, repos: int, window: float) -> None:
     print(f"\n{f['apps']} apps (one CronJob each), {repos} Git repositories, {repos} image "
           f"repositories, 2 clusters, SQLite state, every setting at its default:")  # fmt: skip
     print(f"  config opened, controller started  {f['opened']:8.1f} s")
-    print(f"  first rollout (all apps healthy)   {f['first']:8.1f} s  (workers 4, qps 50 "
-          f"per cluster)")  # fmt: skip
+    settings, cluster = model.Settings(), model.Cluster(name="defaults")
+    print(f"  first rollout (all apps healthy)   {f['first']:8.1f} s  (workers "
+          f"{settings.workers}, qps {cluster.qps:g} per cluster)")  # fmt: skip
     print(f"  steady state, {window:.0f} s counted (Git/image polls 1m, driftInterval 5m, "
           f"watches):")  # fmt: skip
     print(f"    Git requests/min                 {s['git']:8.1f}  (ls-remote {s['ls_remote']:.1f},"
