@@ -5,6 +5,7 @@ names of the config file given with ``-c``."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,11 +58,16 @@ class Terminal:
         self.tmux("send-keys", "-t", self.name, then)
 
     def clear_line(self) -> None:
-        """Leave a completion menu and empty the command line, and wait for the prompt."""
-        self.tmux("send-keys", "-t", self.name, "C-c")
-        self.tmux("send-keys", "-t", self.name, "C-l")
-        found = eventually(lambda: self.screen().strip() == PROMPT.strip(), timeout=240)
-        assert found, self.screen()
+        """Leave a completion menu and empty the command line, and wait for the prompt.
+        The keys are sent again every few seconds: a shell still drawing the completion
+        it just made (fish, on a busy machine) can drop a Ctrl-C that arrives meanwhile."""
+        deadline = time.monotonic() + 240
+        while True:
+            self.tmux("send-keys", "-t", self.name, "C-c")
+            self.tmux("send-keys", "-t", self.name, "C-l")
+            if eventually(lambda: self.screen().strip() == PROMPT.strip(), timeout=5):
+                return
+            assert time.monotonic() < deadline, self.screen()
 
 
 @pytest.fixture(params=["bash", "zsh", "fish"])
