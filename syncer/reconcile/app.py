@@ -442,11 +442,12 @@ class Reconciler:
     def _look_again(self, app: str) -> float | None:
         """When a rollout of ``app`` still waiting for health is to be looked at again;
         waits of targets no longer open (superseded, finished elsewhere) are dropped."""
-        if self.health_waits is None:
-            return None
+        waits = self.health_waits
+        if waits is None or not waits.waiting(app):
+            return None  # the usual pass: no state read for it
         still = [t.id for ro in self.store.open_rollouts(app) for t in ro.targets if t.open]
-        self.health_waits.forget(app, keep=still)
-        return self.health_waits.next_look(app)
+        waits.forget(app, keep=still)
+        return waits.next_look(app)
 
     def _resume_after(
         self, app: model.App, *, only: frozenset[str] | None, failed: Outcome

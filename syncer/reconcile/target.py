@@ -42,6 +42,18 @@ from syncer.state import store as store_
 log = logging.getLogger("syncer.reconcile")
 
 
+@dataclasses.dataclass
+class _Wait:
+    """One target's health wait across passes."""
+
+    began: float
+    """When it began (``HealthWaits`` clock)."""
+    due: float = 0.0
+    """Unix time of the next look (0: none scheduled yet)."""
+    looks: int = 0
+    """Looks scheduled so far: each next one comes later."""
+
+
 class HealthWaits:
     """The health waits in progress without a worker held (``syncer run``): when each
     target's wait began in this process (its ``sync.wait`` counts from there; a restart
@@ -58,52 +70,55 @@ class HealthWaits:
         """Seconds a worker waits for health before it goes on to other work."""
         self._clock = clock
         self._lock = threading.Lock()
-        self._waits: dict[int, tuple[str, float, float]] = {}
-        """Target id -> (app, when its wait began, when to look again: unix time)."""
-        self._looks: dict[int, int] = {}
+        self._waits: dict[str, dict[int, _Wait]] = {}
+        """App -> target id -> its wait; an app is here only while it has one."""
         self._looked: set[str] = set()
         """Apps a look was scheduled for."""
 
-    def began(self, target_id: int, *, app: str) -> float:
+    def began(self, *, app: str, target_id: int) -> float:
         """How many seconds ago the wait of ``target_id`` began (0 for a new one)."""
         now = self._clock()
         with self._lock:
-            began = self._waits.setdefault(target_id, (app, now, 0.0))[1]
-        return now - began
+            wait = self._waits.setdefault(app, {}).setdefault(target_id, _Wait(began=now))
+        return now - wait.began
 
-    def look_again(self, target_id: int, *, within: float) -> None:
+    def look_again(self, *, app: str, target_id: int, within: float) -> None:
         """Schedule the next look at ``target_id``: sooner at first, never after
         ``within`` seconds (the end of its wait)."""
         with self._lock:
-            app, began, _ = self._waits[target_id]
-            looks = self._looks.get(target_id, 0)
-            self._looks[target_id] = looks + 1
+            wait = self._waits[app][target_id]
+            delay = min(self.FIRST_LOOK_AGAIN * 2**wait.looks, self.MOST_BETWEEN_LOOKS, within)
+            wait.looks += 1
+            wait.due = time.time() + max(0.0, delay)
             self._looked.add(app)
-            delay = min(self.FIRST_LOOK_AGAIN * 2**looks, self.MOST_BETWEEN_LOOKS, within)
-            self._waits[target_id] = (app, began, time.time() + max(0.0, delay))
 
-    def ended(self, target_id: int) -> None:
+    def ended(self, *, app: str, target_id: int) -> None:
         with self._lock:
-            self._waits.pop(target_id, None)
-            self._looks.pop(target_id, None)
+            waits = self._waits.get(app, {})
+            waits.pop(target_id, None)
+            if not waits:
+                self._waits.pop(app, None)
 
     def had_looks(self, app: str) -> bool:
         """True once after the last wait of ``app`` ended (its look may be dropped)."""
         with self._lock:
-            waiting = any(name == app for name, _, _ in self._waits.values())
-            if waiting or app not in self._looked:
+            if app in self._waits or app not in self._looked:
                 return False
             self._looked.discard(app)
             return True
 
+    def waiting(self, app: str) -> bool:
+        with self._lock:
+            return app in self._waits
+
     def waiting_apps(self) -> list[str]:
         with self._lock:
-            return sorted({name for name, _, _ in self._waits.values()})
+            return sorted(self._waits)
 
     def next_look(self, app: str) -> float | None:
         """Unix time ``app`` should be looked at again for a wait in progress, if any."""
         with self._lock:
-            due = [at for name, _, at in self._waits.values() if name == app and at]
+            due = [w.due for w in self._waits.get(app, {}).values() if w.due]
         if not due:
             return None
         # A look that is past due was not taken (the app is suspended, or the pass was
@@ -112,13 +127,14 @@ class HealthWaits:
         return min(due) if min(due) > now else now + self.MOST_BETWEEN_LOOKS
 
     def forget(self, app: str, *, keep: Collection[int]) -> None:
-        """Drop ``app``'s waits of targets other than ``keep`` (superseded, or finished
-        by another replica): what is left is what is still waited for."""
+        """Drop ``app``'s waits of targets other than ``keep`` (ended, superseded, or
+        finished by another replica): what is left is what is still waited for."""
         with self._lock:
-            for target_id in [t for t, w in self._waits.items() if w[0] == app]:
-                if target_id not in keep:
-                    self._waits.pop(target_id, None)
-                    self._looks.pop(target_id, None)
+            waits = {t: w for t, w in self._waits.get(app, {}).items() if t in keep}
+            if waits:
+                self._waits[app] = waits
+            else:
+                self._waits.pop(app, None)
 
 
 class TargetRunner:
@@ -257,7 +273,11 @@ class TargetRunner:
         if waits is not None and target_is_rollback(self.store, target):
             waits = None  # a rollback's outcome is judged here, in one go
         wait = self.app.sync.wait
-        left = wait if waits is None else max(0.0, wait - waits.began(target.id, app=self.app.name))
+        left = (
+            wait
+            if waits is None
+            else max(0.0, wait - waits.began(app=self.app.name, target_id=target.id))
+        )
         timeout = left if waits is None else min(waits.hold, left)
         try:
             health = self.parts.wait_healthy(
@@ -269,17 +289,17 @@ class TargetRunner:
             )
         except errors.SyncerError as err:
             if waits is not None:
-                waits.ended(target.id)
+                waits.ended(app=self.app.name, target_id=target.id)
             return self._stop(target, cluster=cluster, state=records.ERROR, stage="health", err=err)
         if waits is not None and health.timed_out and left > timeout:
             # Still progressing: the worker goes on; a change of the app's objects, or
             # the look scheduled here, brings the app back (``syncer.controller``).
-            waits.look_again(target.id, within=left - timeout)
+            waits.look_again(app=self.app.name, target_id=target.id, within=left - timeout)
             self.parts.await_change(app=self.app, cluster=cluster)
             log.debug("%s still progressing: %s", where, health.message)
             return records.APPLIED
         if waits is not None:
-            waits.ended(target.id)
+            waits.ended(app=self.app.name, target_id=target.id)
         if health.healthy:
             self.store.set_target(
                 target.id,

@@ -502,7 +502,9 @@ def test_a_look_not_taken_is_asked_for_again_at_the_slowest_pace(store: state.St
     parts.slow_tags = {"1.0.0"}
     rec.reconcile("web", fresh=True)
     for target_id in [t.id for ro in store.open_rollouts("web") for t in ro.targets]:
-        rec.health_waits.look_again(target_id, within=-1.0)  # due now, and not taken
+        rec.health_waits.look_again(
+            app="web", target_id=target_id, within=-1.0
+        )  # due now, and not taken
     later = rec.health_waits.next_look("web")
     assert later is not None
     assert later >= time.time() + target_.HealthWaits.MOST_BETWEEN_LOOKS - 1
