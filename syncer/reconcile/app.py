@@ -434,18 +434,24 @@ class Reconciler:
             message=message,
             clusters=reached,
             next_check=next_check,
-            look_again=self._look_again(app.name),
+            look_again=self._look_again(app.name, holds=holds),
             stage=stage,
             outages=outages,
         )
 
-    def _look_again(self, app: str) -> float | None:
+    def _look_again(self, app: str, *, holds: Holds) -> float | None:
         """When a rollout of ``app`` still waiting for health is to be looked at again;
-        waits of targets no longer open (superseded, finished elsewhere) are dropped."""
+        waits of targets no longer open (superseded, finished elsewhere) or held (a
+        suspended app: its wait begins again when it is resumed) are dropped."""
         waits = self.health_waits
         if waits is None or not waits.waiting(app):
             return None  # the usual pass: no state read for it
-        still = [t.id for ro in self.store.open_rollouts(app) for t in ro.targets if t.open]
+        still = [
+            t.id
+            for ro in self.store.open_rollouts(app)
+            for t in ro.targets
+            if t.open and holds.allows(t)
+        ]
         waits.forget(app, keep=still)
         return waits.next_look(app)
 
@@ -460,7 +466,7 @@ class Reconciler:
             clusters = [c for c in clusters if c.name in only]
         holds = Holds.of(self.store.holds(app.name), stages=self.stage_clusters(app.name))
         failed.clusters = self._work(app, clusters=clusters, holds=holds)
-        failed.look_again = self._look_again(app.name)
+        failed.look_again = self._look_again(app.name, holds=holds)
         return failed
 
     def _plan(

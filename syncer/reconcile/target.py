@@ -119,12 +119,9 @@ class HealthWaits:
         """Unix time ``app`` should be looked at again for a wait in progress, if any."""
         with self._lock:
             due = [w.due for w in self._waits.get(app, {}).values() if w.due]
-        if not due:
-            return None
-        # A look that is past due was not taken (the app is suspended, or the pass was
-        # limited to other clusters): not again at once, but at the slowest pace.
-        now = time.time()
-        return min(due) if min(due) > now else now + self.MOST_BETWEEN_LOOKS
+        # Past already when a pass took longer than the delay (another cluster's
+        # rollback waited in it): then the look is due at once.
+        return min(due) if due else None
 
     def forget(self, app: str, *, keep: Collection[int]) -> None:
         """Drop ``app``'s waits of targets other than ``keep`` (ended, superseded, or

@@ -493,18 +493,23 @@ def test_a_newer_release_drops_the_wait_of_the_one_it_supersedes(store: state.St
     assert rec.health_waits.waiting_apps() == []
 
 
-def test_a_look_not_taken_is_asked_for_again_at_the_slowest_pace(store: state.Store) -> None:
-    """A suspended app's waiting rollout is not looked at: its look, past due, must not
-    bring the app back at once, pass after pass."""
+def test_a_suspended_app_drops_its_health_waits_and_begins_them_again_when_resumed(
+    store: state.Store,
+) -> None:
+    """A held rollout is not looked at, so no look is asked for (an overdue one would
+    bring the app back pass after pass); resumed, its wait begins again."""
     parts = fakes.FakeParts()
+    clock = Clock()
     rec = make(store, parts)
-    rec.health_waits = target_.HealthWaits(hold=0.2, clock=Clock())
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=clock)
     parts.slow_tags = {"1.0.0"}
-    rec.reconcile("web", fresh=True)
-    for target_id in [t.id for ro in store.open_rollouts("web") for t in ro.targets]:
-        rec.health_waits.look_again(
-            app="web", target_id=target_id, within=-1.0
-        )  # due now, and not taken
-    later = rec.health_waits.next_look("web")
-    assert later is not None
-    assert later >= time.time() + target_.HealthWaits.MOST_BETWEEN_LOOKS - 1
+    assert rec.reconcile("web", fresh=True).look_again is not None
+    store.hold(app="web", stage="", kind=records.SUSPEND, by="ops", reason="maintenance")
+    clock.now += 5.0
+    held = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert held.look_again is None
+    assert rec.health_waits.waiting_apps() == []
+    store.release_holds(app="web", stage=None, by="ops")
+    parts.slow_tags = set()
+    resumed = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert resumed.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
