@@ -322,6 +322,9 @@ def connect(
         ) from err
     # The elector retries on its own schedule; a blind library retry would only delay it.
     configuration.retries = False
+    # Shard renewals go side by side: keep a connection for each (the default scales
+    # with the cores, 5 on one, and a connection beyond the pool is a new TLS handshake).
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 12)
     return LeaseClient(
         api_client=k8s_client.ApiClient(configuration),
         namespace=namespace,

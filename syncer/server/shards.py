@@ -11,8 +11,11 @@ All Leases live in the state namespace, read and written through ``syncer.apply.
 - ``<prefix>-replica-<identity>``: each replica's heartbeat, so every replica knows how
   many are alive, and where each answers HTTP (``holder_url``).
 
-Every ``retry_period`` (jittered) a replica LISTs the Leases, renews its heartbeat and
-the shard Leases it holds, and then follows ``syncer.sharding.plan``: it takes free
+Two threads keep them. The renewer, every ``retry_period`` (jittered), renews the
+shard Leases held and the heartbeat, side by side: a round costs one request's time
+however many shards are held, and nothing else in the loop (a slow LIST, takes and
+releases under a busy API server) can delay it past the renew deadline. The other,
+on the same period, LISTs the Leases and follows ``syncer.sharding.plan``: it takes free
 shards (no holder, released, or not renewed for ``leaseDurationSeconds`` as seen on its
 own clock, client-go's rule) up to its quota, and marks shards beyond its quota as
 draining: no new work starts on their apps, and the Lease is released (holder cleared)
@@ -34,6 +37,7 @@ replica that lost a shard cannot write over its successor, whatever the timing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -58,6 +62,8 @@ MAX_SHARDS = 1024
 FORGET_AFTER = 10
 """Heartbeat Leases of replicas gone for this many lease durations are deleted (pods
 get new names on every rollout; their Leases would pile up)."""
+RENEWERS = 8
+"""Lease writes sent side by side by one replica's renewal round."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +144,17 @@ class ShardSet:
         self._member: lease.LeaseRecord | None = None
         self._member_renewed = 0.0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._writing: dict[int | None, threading.Lock] = {}
+        """One lock per Lease written (a shard; None: the heartbeat): a renewal and a
+        take or release of the same Lease never cross, so neither writes over the
+        other's resourceVersion."""
+        self._renewers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._renewing: set[int | None] = set()
+        """Leases whose renewal is in flight (None: the heartbeat); a round skips them."""
+        self._lost: set[int] = set()
+        self._calling = threading.Lock()
+        """Shards lost by renewals that ended after their round."""
         self.refusal = ""
         """Why this replica may not act (replicas with another shard count hold
         Leases); empty while all is well."""
@@ -296,19 +312,29 @@ class ShardSet:
     # --- running ---------------------------------------------------------------------
 
     def start(self) -> ShardSet:
-        if self._thread is None:
+        if not self._threads:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="syncer-shards", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(target=self._every_period, args=(step,), name=name, daemon=True)
+                for step, name in (
+                    (self.renew, "syncer-shards-renew"),
+                    (self.coordinate, "syncer-shards"),
+                )
+            ]
+            for thread in self._threads:
+                thread.start()
         return self
 
     def stop(self, *, release: bool = True) -> None:
         """Stop; held shards and the heartbeat are released (unless ``release`` is
         False), so the others take over at once instead of after the lease duration."""
         self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        threads, self._threads = self._threads, []
+        for thread in threads:
             thread.join()
+        renewers, self._renewers = self._renewers, None
+        if renewers is not None:
+            renewers.shutdown(wait=True)
         with self._lock:
             held = dict(self._held)
             self._held.clear()
@@ -323,20 +349,52 @@ class ShardSet:
             self._callback(frozenset(), frozenset(held))
         self._client.close()
 
-    def _run(self) -> None:
+    def _every_period(self, step: Callable[[], None]) -> None:
         while not self._stop.is_set():
             try:
-                self.cycle()
+                step()
             except Exception:
-                log.exception("msg=shard cycle failed identity=%s", self.settings.identity)
+                log.exception("msg=shard round failed identity=%s", self.settings.identity)
             self._stop.wait(self.settings.retry_period * random.uniform(1.0, leader.JITTER))
 
     def cycle(self) -> None:
-        """One round: look, renew, give back, take (public for tests)."""
-        # Renewals first: under load a round may take seconds, and what is held must
-        # not lapse while the rest of the round looks around.
-        self._renew_held()
-        began = self._clock()
+        """One round of both threads: renew, then look, give back, take (for tests)."""
+        self.renew()
+        self.coordinate()
+
+    def renew(self) -> None:
+        """The renewer's round: every held shard Lease and the heartbeat, side by side.
+        It waits at most a retry period: a renewal still in flight (a slow API server)
+        goes on alone, and the next round renews the others without it."""
+        with self._lock:
+            due: list[int | None] = [s for s in sorted(self._held) if s not in self._renewing]
+            due += [None] if None not in self._renewing else []
+            self._renewing.update(due)
+            if self._renewers is None:
+                self._renewers = concurrent.futures.ThreadPoolExecutor(
+                    RENEWERS, thread_name_prefix="syncer-shards-renew"
+                )
+            renewers = self._renewers
+        renewals = [renewers.submit(self._renew_one, lease_of) for lease_of in due]
+        concurrent.futures.wait(renewals, timeout=self.settings.retry_period)
+        with self._lock:
+            lost, self._lost = self._lost, set()
+        if lost:
+            self._callback(frozenset(), frozenset(lost))
+
+    def _renew_one(self, shard: int | None) -> None:
+        try:
+            if shard is None:
+                self._heartbeat()
+            elif self._renew(shard) is not None:
+                with self._lock:
+                    self._lost.add(shard)
+        finally:
+            with self._lock:
+                self._renewing.discard(shard)
+
+    def coordinate(self) -> None:
+        """The other round: look, give back, take."""
         try:
             records = self._client.list(selector=f"{GROUP_LABEL}={self.settings.prefix}")
         except errors.SyncerError as err:
@@ -344,7 +402,6 @@ class ShardSet:
             self._expire_own()
             return
         self._observe(records)
-        self._heartbeat(began)
         if self._check_counts():
             return
         gained, lost = self._rebalance()
@@ -384,9 +441,10 @@ class ShardSet:
         }
         return sorted(found | {self.settings.identity})
 
-    def _heartbeat(self, began: float) -> None:
+    def _heartbeat(self) -> None:
         name = self.settings.replica_lease(self.settings.identity)
         client = self._client.named(name, labels=self._labels("replica"))
+        began = self._clock()
         with self._lock:
             current = self._member or (self._seen[name].record if name in self._seen else None)
         mine = lease.LeaseRecord(
@@ -434,34 +492,43 @@ class ShardSet:
             log.error("msg=%s", refusal)
         return bool(refusal)
 
-    def _renew_held(self) -> None:
-        with self._lock:
-            held = dict(self._held)
-        lost: list[int] = []
-        for shard, h in sorted(held.items()):
+    def _renew(self, shard: int) -> int | None:
+        """Renew one held shard Lease; the shard when it is lost (taken over, or not
+        renewed within the renew deadline), else None."""
+        with self._write_lock(shard):
+            with self._lock:
+                h = self._held.get(shard)
+            if h is None:
+                return None  # given back meanwhile
             began = self._clock()
             client = self._client.named(self.settings.shard_lease(shard), labels=self._labels())
             try:
                 record = client.replace(self._mine(h.record, renew=True))
             except lease.LeaseConflict:
                 log.error("msg=shard lease taken over shard=%d", shard)
-                lost.append(shard)
-                continue
+                return self._drop(shard, h)
             except errors.SyncerError as err:
                 log.warning("msg=shard lease not renewed shard=%d error=%s", shard, err)
                 if self._clock() - h.renewed_at >= self.settings.renew_deadline:
-                    lost.append(shard)
-                continue
+                    return self._drop(shard, h)
+                return None
             with self._lock:
-                if shard in self._held:
-                    self._held[shard].record, self._held[shard].renewed_at = record, began
-        if lost:
-            with self._lock:
-                for shard in lost:
-                    self._held.pop(shard, None)
-            for shard in lost:
-                self._count_loss(shard, "lost")
-            self._callback(frozenset(), frozenset(lost))
+                if self._held.get(shard) is h:
+                    h.record, h.renewed_at = record, began
+        return None
+
+    def _drop(self, shard: int, held: _Held) -> int | None:
+        """Forget a lost shard (once: unless it changed hands meanwhile)."""
+        with self._lock:
+            if self._held.get(shard) is not held:
+                return None
+            del self._held[shard]
+        self._count_loss(shard, "lost")
+        return shard
+
+    def _write_lock(self, shard: int | None) -> threading.Lock:
+        with self._lock:
+            return self._writing.setdefault(shard, threading.Lock())
 
     def _expire_own(self) -> None:
         """The API did not answer: drop shards not renewed within the deadline."""
@@ -503,16 +570,21 @@ class ShardSet:
                     log.info("msg=giving back shard shard=%d quota=%d", shard, decided.quota)
                     self._held[shard].draining = True
             done = [
-                (s, h) for s, h in self._held.items()
+                s for s, h in self._held.items()
                 if h.draining and not self._inflight.get(s)
             ]  # fmt: skip
-            for shard, _h in done:
-                del self._held[shard]
-            draining = any(h.draining for h in self._held.values())
-        for shard, h in done:
-            self._let_go(shard, h.record)
+        for shard in done:
+            with self._write_lock(shard):
+                with self._lock:
+                    h = self._held.get(shard)
+                    if h is None or not h.draining or self._inflight.get(shard):
+                        continue
+                    del self._held[shard]
+                self._let_go(shard, h.record)
             self._count_loss(shard, "released")
             lost.add(shard)
+        with self._lock:
+            draining = any(h.draining for h in self._held.values())
         gained: set[int] = set()
         if draining or lost:
             return gained, lost
@@ -624,7 +696,8 @@ class ShardSet:
 
     def _callback(self, gained: frozenset[int], lost: frozenset[int]) -> None:
         try:
-            self._on_change(gained, lost)
+            with self._calling:  # the renewer and the other round call it: one at a time
+                self._on_change(gained, lost)
         except Exception:
             log.exception("msg=shard change callback failed")
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -31,6 +33,8 @@ class Leases:
         self.lock = threading.Lock()
         self.down: set[str] = set()
         """Identities whose requests fail (cut off from the API)."""
+        self.hung: dict[str, threading.Event] = {}
+        """Lease names (or "list") whose requests hang until the event is set."""
 
     def client(self, who: str, name: str = "") -> MemoryClient:
         return MemoryClient(self, who, name)
@@ -40,15 +44,18 @@ class MemoryClient:
     def __init__(self, leases: Leases, who: str, name: str) -> None:
         self.leases, self.who, self.name = leases, who, name
 
-    def _check(self) -> None:
+    def _check(self, what: str = "") -> None:
         if self.who in self.leases.down:
             raise errors.TemporaryError("unreachable")
+        hung = self.leases.hung.get(what or self.name)
+        if hung is not None:
+            hung.wait()
 
     def named(self, name: str, *, labels: dict[str, str] | None = None) -> MemoryClient:
         return MemoryClient(self.leases, self.who, name)
 
     def list(self, *, selector: str) -> list[lease.LeaseRecord]:
-        self._check()
+        self._check("list")
         with self.leases.lock:
             return list(self.leases.items.values())
 
@@ -279,3 +286,63 @@ def test_a_late_renewal_delays_work_on_a_shard_it_does_not_drop_it() -> None:
     with a.working(app) as mine:
         assert mine is True
         a.fence()
+
+
+def test_renewals_go_on_side_by_side_while_other_requests_hang() -> None:
+    """A busy API server answering some requests late: one shard's renewal hanging, and
+    the LIST that looks for free shards hanging, hold up no other renewal."""
+    leases = Leases()
+    settings = shards.Settings(
+        shards=4, namespace="syncer", cluster=model.Cluster(name="k", in_cluster=True),
+        identity="a", lease_duration=3.0, renew_deadline=1.0, retry_period=0.05,
+    )  # fmt: skip
+    client = leases.client("a", settings.replica_lease("a"))
+    a = shards.ShardSet(client=client, settings=settings)  # type: ignore[arg-type]
+
+    def wait_for(predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not predicate():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.02)
+
+    def renewed() -> dict[str, object]:
+        with leases.lock:
+            return {name: r.renew_time for name, r in leases.items.items()}
+
+    a.start()
+    try:
+        wait_for(lambda: a.held() == [0, 1, 2, 3], "a holds every shard")
+        apps = {
+            shard: next(f"app-{i}" for i in range(100) if sharding.shard_of(f"app-{i}", 4) == shard)
+            for shard in range(4)
+        }
+        leases.hung = {"syncer-shard-0": threading.Event(), "list": threading.Event()}
+        before = renewed()
+        others = ["syncer-shard-1", "syncer-shard-2", "syncer-shard-3", "syncer-replica-a"]
+        for _ in range(3):
+            now = renewed()
+            wait_for(
+                lambda now=now: all(renewed()[n] != now[n] for n in others),  # type: ignore[misc]
+                "the other shards and the heartbeat renewed",
+            )
+        with sharding.working_on(apps[1]):
+            a.fence()
+        a.fence()
+
+        # The hung shard passes its renew deadline: its apps are fenced, it is not lost.
+        def fenced() -> bool:
+            try:
+                with sharding.working_on(apps[0]):
+                    a.fence()
+            except errors.Fenced:
+                return True
+            return False
+
+        wait_for(fenced, "shard 0 fenced after its renew deadline")
+        assert renewed()["syncer-shard-0"] == before["syncer-shard-0"]
+        with sharding.working_on(apps[2]):
+            a.fence()
+    finally:
+        for event in leases.hung.values():
+            event.set()
+        a.stop()
