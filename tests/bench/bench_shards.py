@@ -45,6 +45,7 @@ import requests
 import urllib3
 
 from syncer import sharding
+from syncer.config import model
 from tests.kubecluster import cluster as kube_cluster
 from tests.kubecluster import kubeconfig
 from tests.server.replicas import ShardReplica
@@ -79,6 +80,22 @@ def memory_mib(pid: int) -> tuple[float, float]:
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return rss / 1024, peak / 1024
+
+
+def load() -> str:
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def lost_shards(running: ShardReplica) -> int:
+    """``syncer_shard_lease_transitions_total{result="lost"}`` of one replica."""
+    text = requests.get(f"{running.url}/metrics", timeout=120).text
+    return round(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("syncer_shard_lease_transitions_total{") and 'result="lost"' in line
+        )
+    )
 
 
 def holders(cluster: Any, shards: int) -> dict[int, str]:
@@ -128,12 +145,15 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--repos", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="settings.workers (default: the shipped one)"
+    )
     args = parser.parse_args()
     urllib3.disable_warnings()
     print(
         f"bench_shards: {args.apps} apps (a ConfigMap each) over {args.repos} Git repositories, "
-        f"{args.replicas} replicas, {args.shards} shards, settings.workers {args.workers}, "
+        f"{args.replicas} replicas, {args.shards} shards, settings.workers "
+        f"{args.workers or f'{model.Settings().workers} (shipped default)'}, "
         f"state and Leases in one test cluster; {os.cpu_count()} cores"
     )
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
@@ -182,7 +202,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     ]
     lines += [
         f"state: {{kubernetes: {{cluster: k, namespace: {NAMESPACE}}}}}",
-        f"settings: {{workers: {args.workers}}}",
+        *([f"settings: {{workers: {args.workers}}}"] if args.workers else []),
         "server: {apiToken: env:BENCH_API, webhooks: {generic: env:BENCH_HOOK}}",
     ]
     config = base / "syncer.yaml"
@@ -197,7 +217,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
         lambda: rolled_out(cluster) >= args.apps,
         timeout=max(600.0, args.apps * 2.0), what="every app rolled out", every=5.0,
     )  # fmt: skip
-    print(f"first rollout of every app: {time.monotonic() - began:.1f} s")
+    print(f"first rollout of every app: {time.monotonic() - began:.1f} s ({load()})")
     # Let the last state writes and the start-up passes settle.
     time.sleep(10)
 
@@ -234,7 +254,8 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     )
     per_app = sum(state.values()) / args.apps
     print(
-        f"poll cycle (nothing changed, {expected} polls by {len(started)} replicas): {cycle:.2f} s"
+        f"poll cycle (nothing changed, {expected} polls by {len(started)} replicas): "
+        f"{cycle:.2f} s ({load()})"
     )
     print(
         f"  state store requests per app per cycle: {per_app:.3f} "
@@ -271,10 +292,13 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
         f"({', '.join(f'{m} {n}' for m, n in sorted(answers.items())) or 'none'})"
     )
 
-    # 3. Memory.
+    # 3. Memory, and shards lost so far because renewals came too late.
     for running in started:
         rss, peak = memory_mib(running.proc.pid)
-        print(f"  {running.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
+        print(
+            f"  {running.identity}: RSS {rss:.0f} MiB (peak {peak:.0f} MiB); shards lost to "
+            f"late renewals since it started: {lost_shards(running)}"
+        )
 
     # 4. Takeover of a dead replica's shards by the others and a new one.
     victim = started[-1]
@@ -300,7 +324,7 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
     print(
         f"takeover after kill -9 of {victim.identity} ({len(theirs)} shards, lease duration "
         f"{LEASE:g} s): all its shards held again after {retaken:.1f} s; the new replica "
-        f"held its share ({share}) after {joined:.1f} s"
+        f"held its share ({share}) after {joined:.1f} s ({load()})"
     )
 
 
