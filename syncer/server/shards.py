@@ -503,7 +503,7 @@ class ShardSet:
             began = self._clock()
             client = self._client.named(self.settings.shard_lease(shard), labels=self._labels())
             try:
-                record = client.replace(self._mine(h.record, renew=True))
+                record = self._renewed(client, h.record)
             except lease.LeaseConflict:
                 log.error("msg=shard lease taken over shard=%d", shard)
                 return self._drop(shard, h)
@@ -516,6 +516,21 @@ class ShardSet:
                 if self._held.get(shard) is h:
                     h.record, h.renewed_at = record, began
         return None
+
+    def _renewed(self, client: lease.LeaseClient, mine: lease.LeaseRecord) -> lease.LeaseRecord:
+        """``mine`` renewed. On a conflict the Lease is read again (as client-go does): a
+        renewal whose answer was lost (a request timed out under a busy API server) may
+        have been written after all, and then the Lease still names this replica in the
+        same term at a newer resourceVersion; that is renewed, not lost. A conflict
+        with another holder or term raises ``LeaseConflict``."""
+        try:
+            return client.replace(self._mine(mine, renew=True))
+        except lease.LeaseConflict:
+            current = client.get()
+            same = (self.settings.identity, mine.transitions, mine.created)
+            if current is None or (current.holder, current.transitions, current.created) != same:
+                raise
+            return client.replace(self._mine(current, renew=True))
 
     def _drop(self, shard: int, held: _Held) -> int | None:
         """Forget a lost shard (once: unless it changed hands meanwhile)."""

@@ -33,6 +33,8 @@ class Leases:
         self.lock = threading.Lock()
         self.down: set[str] = set()
         """Identities whose requests fail (cut off from the API)."""
+        self.unanswered: set[str] = set()
+        """Lease names whose next write is stored but answered with a timeout."""
         self.hung: dict[str, threading.Event] = {}
         """Lease names (or "list") whose requests hang until the event is set."""
 
@@ -80,7 +82,16 @@ class MemoryClient:
             current = self.leases.items.get(self.name)
             if current is None or current.resource_version != record.resource_version:
                 raise lease.LeaseConflict("changed")
-            return self._store(record)
+            stored = self._store(record)
+            if self.name in self.leases.unanswered:
+                self.leases.unanswered.discard(self.name)
+                raise errors.TemporaryError("the API server is unreachable (ReadTimeoutError)")
+            return stored
+
+    def get(self) -> lease.LeaseRecord | None:
+        self._check()
+        with self.leases.lock:
+            return self.leases.items.get(self.name)
 
     def delete(self, record: lease.LeaseRecord) -> bool:
         with self.leases.lock:
@@ -346,3 +357,27 @@ def test_renewals_go_on_side_by_side_while_other_requests_hang() -> None:
         for event in leases.hung.values():
             event.set()
         a.stop()
+
+
+def test_a_renewal_written_but_unanswered_keeps_the_shard_in_its_term() -> None:
+    """A busy API server stores a renewal but its answer times out: the next renewal
+    meets a newer resourceVersion of this replica's own Lease, which is not a takeover."""
+    leases, clock = Leases(), Clock()
+    a = replica(leases, clock, "a")
+    rounds([a], clock, n=2)
+    terms = {name: r.transitions for name, r in leases.items.items()}
+    leases.unanswered.add("syncer-shard-0")
+    rounds([a], clock, n=3)
+    assert a.held() == list(range(16))
+    assert {name: r.transitions for name, r in leases.items.items()} == terms
+    app = next(f"app-{i}" for i in range(100) if sharding.shard_of(f"app-{i}", 16) == 0)
+    with sharding.working_on(app):
+        a.fence()
+    # Another holder (a takeover while this replica was cut off) is still a loss.
+    with leases.lock:
+        taken = leases.items["syncer-shard-0"]
+        leases.items["syncer-shard-0"] = dataclasses.replace(
+            taken, holder="b", transitions=taken.transitions + 1, resource_version="x"
+        )
+    a.renew()
+    assert 0 not in a.held()
