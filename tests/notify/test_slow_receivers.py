@@ -129,3 +129,16 @@ notifications:
         assert slow.requests == [] and len(slow.arrived) == 1
     finally:
         proc.close()
+
+
+def test_a_flush_starts_no_attempt_after_its_time(tmp_path: Path, receiver: Any) -> None:
+    proc, slow, fast = _slow_and_fast(tmp_path, receiver)
+    try:
+        rollout_events(proc.store)
+        # `syncer sync` at its end: the slow receiver's first answer comes after the
+        # flush's time is up; its other two deliveries are left for the next run.
+        assert proc.worker.drain(timeout=2.0) == 2
+    finally:
+        proc.close()
+    assert len(fast.accepted()) == 3
+    assert len(slow.arrived) == 1 and len(slow.accepted()) == 1
