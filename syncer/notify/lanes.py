@@ -6,6 +6,9 @@ running gets no second one, so each receiver sees one request at a time, in orde
 and a receiver that is slow or down holds up only its own lane. Jobs run on at most
 ``size`` daemon threads, started as jobs come and kept for the next ones; more
 providers than threads with work at once wait for a thread, oldest job first.
+(``syncer.scheduling.AppQueue`` bounds reconciles the same way, but coalesces requests,
+ranks them and retries failures by itself; a lane is handed the very deliveries it
+sends, and a pass waits for its lanes to end.)
 
 Who starts lanes keeps a ``Tracker``: ``Pass`` for one pass over what is due
 (``Worker.send_due``, ``Worker.drain``), ``Rests`` for the worker's thread, which hands
