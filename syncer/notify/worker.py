@@ -1,7 +1,8 @@
-"""The delivery worker: sends queued notifications, retries, gives up, spots outages.
+"""The delivery worker: routes events, sends queued notifications, retries, gives up,
+spots outages.
 
-``syncer.controller.Controller`` starts one ``Worker`` thread with the controller and
-stops it with it; ``syncer sync`` calls ``drain`` before exiting instead. The queue is
+``syncer.controller.Controller`` starts one ``Worker`` with the controller and stops it
+with it; ``syncer sync`` calls ``drain`` before exiting instead. The queue is
 ``syncer.state``'s ``deliveries`` (filled by ``router.Router`` in the transactions
 that record events), so what is not sent yet survives a restart. Each attempt is one
 request bounded by the provider's ``timeout``; a failure worth retrying (no answer,
@@ -9,6 +10,12 @@ request bounded by the provider's ``timeout``; a failure worth retrying (no answ
 receiver's ``Retry-After`` when it asks for longer; a refusal (other 4xx) or a delivery
 older than ``notifications.maxAge`` is given up, logged and counted. Rollouts never wait
 for any of it: they only write the queue.
+
+The worker's thread routes the outbox into deliveries and hands out what is due; it
+never sends. Each provider's due deliveries go to that provider's lane (``lanes``):
+sent one after the other, oldest first, while other providers' lanes send side by
+side, ``SENDERS`` at most at once. A receiver that is slow or down delays its own
+deliveries only, and routing goes on meanwhile.
 
 Each attempt runs inside ``Store.delivering`` (with shards: the app's shard is held and
 not given back meanwhile) and is claimed first (``Store.claim_delivery``: with shards,
@@ -23,6 +30,7 @@ router then delivers like any other event.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from syncer import errors, metrics
 from syncer.config import durations, model, secrets
-from syncer.notify import message, providers, router, transport
+from syncer.notify import lanes, message, providers, router, transport
 from syncer.reconcile import decide
 from syncer.state import records
 from syncer.state import store as store_
@@ -50,12 +58,16 @@ BACKOFF_MAX = 600.0
 RETRY_AFTER_MAX = 3600.0
 """Longest ``Retry-After`` honoured (1h): a receiver cannot park a delivery for days."""
 BATCH = 50
-"""Deliveries read from state at once."""
+"""Deliveries read from state at once (all providers' together)."""
+SENDERS = 8
+"""Requests in flight at once at most, each to another provider (one at a time per
+provider): up to 8 receivers slow or down at once delay nobody else's deliveries."""
 ROUTE_BATCH = 500
 """Events routed in one transaction."""
 IDLE = 1.0
 """Seconds between looks at the outbox when nothing is due (an event waits at most this
-long to be sent; the look is one indexed query)."""
+long to be sent; the look is one indexed query), and a provider's rest after an attempt
+failed (its other due deliveries are tried then, not at once)."""
 FLUSH = 5.0
 """Seconds a stopping worker (and ``syncer sync`` at its end) keeps sending what is due,
 including quick retries; what is left is sent by the next run."""
@@ -78,7 +90,7 @@ def backoff(attempts: int, *, retry_after: float | None = None) -> float:
 
 
 class Worker:
-    """Sends the queued deliveries of one store under one config."""
+    """Routes and sends the queued deliveries of one store under one config."""
 
     def __init__(
         self,
@@ -98,9 +110,13 @@ class Worker:
         self._sources = {s.name: s.git.url for s in config.sources if s.git is not None}
         self._apps = {a.name: a for a in config.apps}
         self._sender = transport.Sender()
+        self._lanes = lanes.Lanes(size=SENDERS, name="notify-send")
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._rests = lanes.Rests(wake=self._wake, rest=IDLE)
         self._lock = threading.Lock()
+        """Held while due deliveries are read and handed out: one reader at a time, so a
+        free lane's deliveries are read while nothing sends them."""
         self._thread: threading.Thread | None = None
         self._unrecorded: dict[str, transport.Result] = {}
         """Attempts made whose outcome could not be recorded yet (by delivery id)."""
@@ -113,19 +129,23 @@ class Worker:
         self._thread.start()
 
     def wake(self) -> None:
-        """Look at the queue now (an event was just queued)."""
+        """Look at the outbox and the queue now (an event was just recorded)."""
         self._wake.set()
 
     def stop(self, *, timeout: float = 15.0, flush: float = FLUSH) -> None:
-        """Stop after the attempt in flight (bounded by its provider's timeout), then
-        send for up to ``flush`` seconds what is due; the rest waits in state."""
+        """Stop after the attempts in flight (each bounded by its provider's timeout;
+        waited for up to ``timeout`` seconds), then send for up to ``flush`` seconds what
+        is due; the rest waits in state."""
         self._stop.set()
         self._wake.set()
         if self._thread is None:
-            # Never started (a standby replica, a read-only command): it sends nothing.
-            self._sender.close()
+            # Never started (a standby replica, a read-only command): it sends nothing
+            # more (``drain`` waited for what it sent).
+            self._close()
             return
+        stopping = time.monotonic()
         self._thread.join(timeout)
+        self._lanes.wait(timeout=timeout - (time.monotonic() - stopping))
         self._stop.clear()
         try:
             if flush > 0:
@@ -134,31 +154,34 @@ class Worker:
             log.warning("notifications not flushed: %s", err)
         finally:
             self._stop.set()
-            self._sender.close()
+            self._close()
+
+    def _close(self) -> None:
+        self._lanes.close()
+        self._sender.close()
 
     def _loop(self) -> None:
         checked = 0.0
         while not self._stop.is_set():
+            self._wake.clear()  # a wake from now on (an event, a lane's end) is not missed
+            wait = IDLE
             try:
                 if time.monotonic() - checked >= OUTAGE_CHECK:
                     checked = time.monotonic()
                     self.check_outages()
                 self.route()
-                sent = self.send_due()
+                self._dispatch(self._rests)
                 due = self.store.next_delivery_at()
-                if not sent and due is not None and due <= time.time():
-                    # Due but not ours to send now (another replica's claim, a shard
-                    # being handed over): looked at again in a moment, not at once.
-                    due = None
+                if due is not None and due > time.time():
+                    wait = min(IDLE, due - time.time())
+                # Due now but not handed out (its lane busy or resting, another
+                # replica's claim): a lane's end wakes this, else it is looked at in a
+                # moment, not at once.
             except errors.SyncerError as err:
                 log.warning("notifications: %s", err)
-                due = None
             except Exception:
                 log.exception("notifications: unexpected error; going on")
-                due = None
-            wait = IDLE if due is None else min(IDLE, max(0.0, due - time.time()))
             self._wake.wait(wait)
-            self._wake.clear()
 
     def drain(self, *, timeout: float) -> int:
         """Send until nothing is due within ``timeout`` seconds (``syncer sync``, which
@@ -166,7 +189,7 @@ class Worker:
         deadline = time.monotonic() + timeout
         while True:
             self.route()
-            sent = self.send_due()
+            sent = self._pass(deadline=deadline)
             due = self.store.next_delivery_at()
             if due is None:
                 return 0
@@ -203,30 +226,73 @@ class Worker:
                 return queued
 
     def send_due(self) -> int:
-        """One pass over what is due now; returns how many were sent."""
-        sent = 0
-        failing: set[str] = set()
+        """One pass over what is due now, providers side by side; returns how many were
+        sent. A provider that fails is tried once in the pass, not once per delivery."""
+        return self._pass(deadline=None)
+
+    def _pass(self, *, deadline: float | None) -> int:
+        done = lanes.Pass(deadline=deadline)
+        try:
+            while not self._stopping(deadline):
+                done.next_round()
+                self._dispatch(done)
+                if not done.wait_round():
+                    break  # nothing handed out, nothing running: nothing left for this pass
+        finally:
+            done.wait_all()  # a pass ends with its attempts (each within its timeout)
+        return done.sent
+
+    def _stopping(self, deadline: float | None) -> bool:
+        return self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+    def _dispatch(self, tracker: lanes.Tracker) -> None:
+        """Hand each provider with deliveries due now (its lane free, not skipped by
+        ``tracker``) its oldest due deliveries."""
         with self._lock:
-            while not self._stop.is_set():
-                due = self.store.due_deliveries(now=time.time(), limit=BATCH)
-                tried = 0
+            skip = tracker.skip() | self._lanes.busy()
+            while not self._stopping(tracker.deadline):
+                # Busy providers' deliveries are left out of the read: a slow receiver's
+                # backlog never hides the others' due deliveries.
+                due = self.store.due_deliveries(now=time.time(), limit=BATCH, skip=skip)
+                by_provider: dict[str, list[records.Delivery]] = {}
                 for delivery in due:
-                    if self._stop.is_set():
-                        break
-                    if delivery.provider in failing:
-                        # One receiver down costs one timeout per pass, not one per
-                        # delivery: the others are not held up behind it.
-                        continue
-                    done = self._attempt(delivery)
-                    if done is None:
-                        continue  # not this process's to send now
-                    tried += 1
-                    sent += done
-                    if not done:
-                        failing.add(delivery.provider)
-                if len(due) < BATCH or not tried:
+                    by_provider.setdefault(delivery.provider, []).append(delivery)
+                for provider, deliveries in by_provider.items():
+                    tracker.begin(provider)
+                    lane = functools.partial(self._lane, deliveries, tracker=tracker)
+                    if not self._lanes.start(provider, lane):
+                        tracker.end(lanes.LaneEnd(provider=provider, sent=0, progressed=False))
+                skip |= by_provider.keys()
+                if len(due) < BATCH:
+                    return
+
+    def _lane(self, deliveries: list[records.Delivery], *, tracker: lanes.Tracker) -> None:
+        """Send one provider's ``deliveries`` in order, until one fails (one receiver
+        down costs one timeout per pass, not one per delivery)."""
+        provider = deliveries[0].provider
+        sent = 0
+        failed = False
+        try:
+            for delivery in deliveries:
+                if self._stopping(tracker.deadline):
                     break
-        return sent
+                done = self._attempt(delivery)
+                if done is None:
+                    continue  # not this process's to send now
+                sent += done
+                if not done:
+                    failed = True
+                    break
+        except errors.SyncerError as err:
+            failed = True
+            log.warning("notifications: provider=%s: %s", provider, err)
+        except Exception:
+            failed = True
+            log.exception("notifications: provider=%s: unexpected error; going on", provider)
+        finally:
+            tracker.end(
+                lanes.LaneEnd(provider=provider, sent=sent, progressed=sent > 0 and not failed)
+            )
 
     def _attempt(self, delivery: records.Delivery) -> int | None:
         """Claim, send and record one delivery: 1 sent, 0 failed, None when it was not

@@ -31,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
 from syncer import errors
@@ -103,6 +103,8 @@ class KubeStore:
         self._claims_seen: dict[tuple[str, str, str, int], float] = {}
         """Other holders' delivery claims, when this process first saw each (on its
         own clock: a claim is stale after its window as measured here)."""
+        self._claims_lock = threading.Lock()
+        """Guards ``_claims_seen``: deliveries of several providers are claimed at once."""
         self._delivery_apps: dict[str, str] = {}
         """The app of each delivery claimed here, until its outcome is recorded."""
         # Reading the index first says at once when the namespace, the permissions or
@@ -878,11 +880,15 @@ class KubeStore:
         found = dict(doc.data["deliveries"]) if doc is not None else {}
         return {i: x for i, x in found.items() if self._owns(str(x["event"].get("app", "")))}
 
-    def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
+    def due_deliveries(
+        self, *, now: float, limit: int, skip: Collection[str] = ()
+    ) -> list[records.Delivery]:
         found = [
             delivery_of(i, x)
             for i, x in self._read_deliveries().items()
-            if x["state"] == records.PENDING_DELIVERY and x["nextAt"] <= now
+            if x["state"] == records.PENDING_DELIVERY
+            and x["nextAt"] <= now
+            and x["provider"] not in skip
         ]
         return sorted(found, key=lambda x: (x.next_at, x.created_at))[:limit]
 
@@ -923,7 +929,8 @@ class KubeStore:
                 return records.Claim(verdict=str(found["done"]), holder=str(found["holder"]))
             if found is not None and not _same_holding(found, mine):
                 key = (delivery.id, str(found["holder"]), *_term(found))
-                first = self._claims_seen.setdefault(key, claimed_at)
+                with self._claims_lock:
+                    first = self._claims_seen.setdefault(key, claimed_at)
                 if not _older(found, mine) or claimed_at - first < float(found["window"]):
                     return records.Claim(verdict=records.BUSY, holder=str(found["holder"]))
                 log.warning(
@@ -946,7 +953,8 @@ class KubeStore:
         self._delivery_apps[delivery.id] = app  # its outcome is recorded next
         if claim.verdict != records.CLAIMED:
             return claim
-        self._claims_seen = {k: v for k, v in self._claims_seen.items() if k[0] != delivery.id}
+        with self._claims_lock:
+            self._claims_seen = {k: v for k, v in self._claims_seen.items() if k[0] != delivery.id}
         stamp = self._stamp
 
         def check() -> None:

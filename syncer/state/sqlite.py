@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -1009,11 +1009,15 @@ class SqliteStore:
             done_at=r["done_at"],
         )
 
-    def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
+    def due_deliveries(
+        self, *, now: float, limit: int, skip: Collection[str] = ()
+    ) -> list[records.Delivery]:
+        skipped = sorted(skip)
         rows = self._query(
             "SELECT * FROM deliveries WHERE state = ? AND next_at <= ? "
+            f"AND provider NOT IN ({','.join('?' * len(skipped))}) "
             "ORDER BY next_at, created_at LIMIT ?",
-            (records.PENDING_DELIVERY, now, limit),
+            (records.PENDING_DELIVERY, now, *skipped, limit),
         )
         return [self._delivery(r) for r in rows]
 

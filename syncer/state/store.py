@@ -18,7 +18,7 @@ steady state (polls and drift checks finding nothing new) costs no state write.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from syncer import release as release_mod
@@ -273,8 +273,11 @@ class Store(Protocol):
         ``max_pending`` waiting are dropped (and returned as such)."""
         ...
 
-    def due_deliveries(self, *, now: float, limit: int) -> list[records.Delivery]:
-        """Pending deliveries due at ``now``, oldest first."""
+    def due_deliveries(
+        self, *, now: float, limit: int, skip: Collection[str] = ()
+    ) -> list[records.Delivery]:
+        """Pending deliveries due at ``now``, oldest first, leaving out those to the
+        providers in ``skip`` (being sent to already: their backlog hides no others')."""
         ...
 
     def next_delivery_at(self) -> float | None:

@@ -3,7 +3,8 @@
 One stdlib HTTP server records every request (method, path, headers, JSON body) and
 answers 2xx, or the answers queued in ``fail`` first (``503`` with ``Retry-After``,
 ``500``, ``400`` ...), or those of ``fail_each`` first to every delivery; with
-``hold_next`` it holds the next request open until ``let_go``. Its paths
+``hold_next`` it holds the next request open until ``let_go``, with ``delay`` it
+answers every request that many seconds late (a slow receiver). Its paths
 are those of the real services: any path for Slack, Teams and webhooks;
 ``POST /repos/{o}/{r}/statuses/{sha}`` (GitHub), ``/api/v1/repos/{o}/{r}/statuses/{sha}`` (Gitea)
 and ``/api/v4/projects/{id}/statuses/{sha}`` (GitLab) for commit statuses, which it also
@@ -20,6 +21,7 @@ import http.server
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,6 +66,10 @@ class Receiver:
         self.hold_next: tuple[int, dict[str, str]] | None = None
         """When set, the next request is held open until ``let_go()`` and then given
         this answer (a receiver slow to answer while the sender's world changes)."""
+        self.delay = 0.0
+        """Seconds each request waits for its answer (a receiver slow to answer)."""
+        self.arrived: list[str] = []
+        """Delivery ids of the requests received so far, answered yet or not."""
         self.holding = threading.Event()
         """Set once a request is being held (``held`` is its delivery id)."""
         self.held = ""
@@ -81,7 +87,9 @@ class Receiver:
                 body = self.rfile.read(length)
                 delivery = self.headers.get("X-Syncer-Delivery", "")
                 with receiver._lock:
+                    receiver.arrived.append(delivery)
                     hold, receiver.hold_next = receiver.hold_next, None
+                time.sleep(receiver.delay)
                 if hold is not None:
                     receiver.held = delivery
                     receiver.holding.set()

@@ -106,6 +106,27 @@ def test_outbox_is_routed_once_into_deliveries(store: state.Store) -> None:
     assert store.next_delivery_at() == 1e13
 
 
+def test_due_deliveries_leave_out_the_providers_being_sent_to(store: state.Store) -> None:
+    for n in range(3):
+        store.record(app="web", kind="x", message=str(n))
+
+    def route(event: records.Event) -> list[records.NewDelivery]:
+        return [
+            records.NewDelivery(id=f"{event.id}-{p}", provider=p) for p in ("slow", "chat", "hook")
+        ]
+
+    store.route_events(route=route, limit=10, max_pending=100)
+    # The oldest due are the slow receiver's: left out, the others' come first.
+    due = store.due_deliveries(now=1e12, limit=2, skip={"slow"})
+    assert sorted((d.provider, d.event.message) for d in due) == [("chat", "0"), ("hook", "0")]
+    assert {d.provider for d in store.due_deliveries(now=1e12, limit=10, skip=())} == {
+        "slow", "chat", "hook",
+    }  # fmt: skip
+    left = store.due_deliveries(now=1e12, limit=10, skip=["slow", "chat"])
+    assert [(d.provider, d.event.message) for d in left] == [("hook", "0"), ("hook", "1"),
+                                                              ("hook", "2")]  # fmt: skip
+
+
 def test_a_full_queue_drops_deliveries(store: state.Store) -> None:
     for n in range(3):
         store.record(app="web", kind="x", message=str(n))
