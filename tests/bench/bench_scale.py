@@ -21,7 +21,10 @@ arenas, ``syncer.memory``). Printed:
 3. CHANGES commits to one app each, announced by a signed GitHub push webhook while the
    rest runs (drift checks, polls): the time until both clusters hold the change, p50/p95;
 4. a restart on the existing state: until every app is re-checked (the queue idle), and
-   the Git and registry requests that cost.
+   every Git and registry request that cost (registry requests by kind: tag lists,
+   manifest HEAD/GET, 401s of the token discovery), then apart those that periodic poll
+   jobs made when they fell due during the pass (one interval after it polled their
+   repository; counted on the jobs' own threads).
 
 ``--profile`` measures only where the memory goes, for each APPS: the same lab and config,
 traced by ``tracemalloc`` from before the config is opened; after the first rollout (the
