@@ -1,8 +1,9 @@
 """What a restart on existing state costs the registry, counted on the real one: the
 start-up pass re-checks every app with one tag listing per image repository (however
-many apps share it and run side by side), no HEAD for a tag it already knew, and still
-rolls out a tag pushed while syncer was down, without taking the unchanged repository's
-tag for news. Real registry, Git and cluster."""
+many apps share it and run side by side), no HEAD for a tag it already knew and one 401
+(the token discovery), and still rolls out a tag pushed while syncer was down, without
+taking the unchanged repository's tag for news. Real token-auth registry, Git and
+cluster."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.integration
 APPS = {f"{image}-{n}": image for n in range(4) for image in ("one", "two")}
 """Eight apps, four on each image repository, alternating (so that the workers start
 apps of both repositories at once)."""
+
+
+AUTH = {"usernameFrom": "env:REG_USER", "passwordFrom": "env:REG_PASSWORD"}
 
 
 def wait_until(predicate: Any, *, timeout: float = 60.0, what: str = "") -> None:
@@ -58,10 +62,16 @@ def run_until_rechecked(path: Path, *, running: str, tag: str) -> dict[str, int]
 
 
 def test_a_restart_lists_each_image_repository_once_and_sees_what_was_pushed_meanwhile(
-    tmp_path: Path, git_http: Any, registry_server: Any, kube_clusters: Any
+    tmp_path: Path,
+    git_http: Any,
+    registry_server: Any,
+    kube_clusters: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (cluster,) = kube_clusters(1, names=["a"], workload_delay=0.02)
-    reg = registry_server.start("anonymous")
+    reg = registry_server.start("token")
+    monkeypatch.setenv("REG_USER", reg.username)
+    monkeypatch.setenv("REG_PASSWORD", reg.password)
     for image in ("one", "two"):
         test_images.push_image(reg, f"team/{image}", tags=["1.0.0"])
     files = {
@@ -72,6 +82,7 @@ def test_a_restart_lists_each_image_repository_once_and_sees_what_was_pushed_mea
     repo = git_http.create_repo("deploy", files)
     data = {
         "sources": [{"name": "deploy", "git": {"url": repo.url, "branch": "main"}}],
+        "registries": [{"host": reg.host, "auth": AUTH}],
         "clusters": [{"name": "a", "kubeconfig": cluster.kubeconfig, "context": "a"}],
         "apps": [
             {
@@ -96,9 +107,12 @@ def test_a_restart_lists_each_image_repository_once_and_sees_what_was_pushed_mea
     after = run_until_rechecked(path, running="one", tag="1.1.0")
 
     requests = collections.Counter(
-        (r.method, r.path.split("?")[0]) for r in reg.served()[served:] if r.path != "/v2/"
+        (r.method, r.path.split("?")[0], r.status) for r in reg.served()[served:]
     )
-    assert requests == {
+    refused = sum(n for (_, _, status), n in requests.items() if status == 401)
+    # The new process learns how the registry authenticates once, whatever it reads.
+    assert refused == 1, requests
+    assert {(m, p): n for (m, p, status), n in requests.items() if status != 401} == {
         # One listing per repository for the whole pass: eight apps, two requests.
         ("GET", "/v2/team/one/tags/list"): 1,
         ("GET", "/v2/team/two/tags/list"): 1,
