@@ -13,7 +13,9 @@ It owns:
 
 Webhooks only move poll jobs to now (``trigger_git``/``trigger_image``); sync and
 rollback requests are queued like any other reconcile, never run on the request thread.
-On start every app is queued once, which resumes rollouts a previous process left open.
+On start every app is queued once, which resumes rollouts a previous process left open;
+the first app on a repository polls it, and its poll job then runs one interval later
+(``_polled``), not during the start-up pass.
 
 With leader election, ``fence`` (``LeaderElector.fence``) is asked before each queued
 reconcile starts, before a rollout is begun and (through the cluster clients) before

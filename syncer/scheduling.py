@@ -4,7 +4,9 @@
 repository (deduplicated across apps, jittered so that many apps do not poll in step)
 and one drift job per app. A poll job that sees a change asks the ``AppQueue`` to
 reconcile the apps concerned; webhooks and the API only call ``Jobs.trigger`` (move a
-job's next run to now) or ``AppQueue.request``, never reconcile on their own thread.
+job's next run to now) or ``AppQueue.request``, never reconcile on their own thread. A
+reconcile that had to poll a repository itself calls ``Jobs.postpone`` (its job runs one
+interval later).
 
 ``AppQueue`` guarantees what reconciling needs:
 
