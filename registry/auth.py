@@ -1,8 +1,10 @@
 """Authenticating to one registry: Basic, or the Bearer token challenge flow.
 
-``registry.client`` asks ``headers(scope)`` before each request and calls
-``on_unauthorized(response, scope)`` on a 401. The first 401 tells us the scheme
-(``WWW-Authenticate``). For Bearer we fetch a token from the realm for the scope
+``registry.client`` asks ``headers(scope)`` before each request, calls
+``on_unauthorized(response, scope)`` on a 401 and ``settled`` once the request is over.
+The first 401 tells us the scheme (``WWW-Authenticate``); until it is known, one request
+at a time goes out to learn it, so a process that starts reading many repositories at
+once meets one 401, not one per repository. For Bearer we fetch a token from the realm for the scope
 (with Basic credentials, an OAuth2 refresh token, or anonymously like Docker Hub), and
 cache it per scope until it expires; a 401 with a cached token drops it and fetches a
 fresh one. Credentials come from a ``registry.credentials`` source, looked up again
@@ -27,6 +29,9 @@ DEFAULT_TOKEN_LIFETIME = 60.0
 """Seconds a token lives when the server omits ``expires_in`` (the Docker spec's value)."""
 EXPIRY_MARGIN = 5.0
 """Tokens are renewed this many seconds before they expire, to absorb clock drift."""
+DISCOVERY_WAIT = 10.0
+"""Seconds a request waits for the one learning how the registry authenticates before it
+goes without credentials itself (a registry slow to answer delays no one for longer)."""
 
 _PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 
@@ -90,6 +95,12 @@ class Authenticator:
         self._creds: credentials.Credentials | None = None
         self._creds_loaded = False
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._settled = threading.Condition(self._lock)
+        self._probing = False
+        """A request without credentials is out, learning the scheme from its answer."""
+        self._open = False
+        """A request without credentials was answered: some reads need none, so requests
+        no longer wait for a challenge (one may still come for a private repository)."""
 
     # -- what to send --------------------------------------------------------------------
 
@@ -100,8 +111,10 @@ class Authenticator:
         fetched here, before the request, sparing the registry a 401 round trip.
         """
         with self._lock:
+            self._await_discovery()
             challenge = self._challenge
             if challenge is None:
+                self._probing = not self._open
                 return {}
             creds = self._credentials()
             if challenge.scheme == "basic":
@@ -114,6 +127,25 @@ class Authenticator:
         value, lifetime = self._token(challenge, scope=scope, creds=creds)
         self._store(scope, value, lifetime)
         return {"Authorization": f"Bearer {value}"}
+
+    def _await_discovery(self) -> None:
+        """While another request learns the scheme, wait for its answer (lock held)."""
+        deadline = time.monotonic() + DISCOVERY_WAIT
+        while self._challenge is None and self._probing and not self._open:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._settled.wait(timeout=left):
+                return
+
+    def settled(self, *, answered_anonymously: bool) -> None:
+        """A request is over (``on_unauthorized`` already ran for a 401):
+        ``answered_anonymously`` when it went without credentials and was not refused.
+        Requests waiting for the scheme go on."""
+        with self._lock:
+            if answered_anonymously and self._challenge is None:
+                self._open = True
+            if self._probing:
+                self._probing = False
+                self._settled.notify_all()
 
     def _store(self, scope: str, token: str, lifetime: float) -> None:
         with self._lock:

@@ -130,11 +130,20 @@ class Client:
         reject a token that expired early; a third means we are truly refused.
         """
         for attempt in (1, 2, 3):
-            sent = {**(headers or {}), **self.auth.headers(scope)}
-            response = self.transport.send(method, url, kind=kind, headers=sent, params=params)
-            if response.status_code != 401:
-                return response
-            self.auth.on_unauthorized(response, scope=scope, retry=attempt < 3)
+            credentials = self.auth.headers(scope)
+            status = 0
+            try:
+                response = self.transport.send(
+                    method, url, kind=kind, headers={**(headers or {}), **credentials},
+                    params=params,
+                )  # fmt: skip
+                status = response.status_code
+                if status != 401:
+                    return response
+                self.auth.on_unauthorized(response, scope=scope, retry=attempt < 3)
+            finally:
+                # Also when it failed: a request waiting to learn the scheme goes on.
+                self.auth.settled(answered_anonymously=not credentials and status not in (0, 401))
         raise AssertionError("unreachable")  # on_unauthorized raises on the third 401
 
     def _pull(

@@ -6,7 +6,9 @@ that hands out one client per host). A tag policy lists tags (one request per pa
 digest; a digest policy is a single HEAD. ``PollCache`` remembers the last listing per
 repository and policy, so a poll where nothing changed costs exactly one request.
 Tag policies treat tags as immutable (a re-pushed version tag is noticed when the list
-changes); follow mutable tags with the digest policy. When a limit (scan budget, page
+changes); follow mutable tags with the digest policy. For the same reason a tag seen
+before (``seen``: what a previous process picked, kept in its state) needs no HEAD when it
+wins again, so a restart costs one request too. When a limit (scan budget, page
 cap) cut the listing, the newest tag may lie beyond it: the tags running now
 (``running``) then count as read, so a cut listing never chooses below them.
 """
@@ -90,6 +92,7 @@ def resolve(
     extract: str = "",
     ignore_tags: Sequence[str] = (),
     running: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    seen: tuple[str, str] | None = None,
 ) -> decision.Decision:
     """Which image should run now. ``policy`` is ``KIND:VALUE`` or a built policy;
     ``pattern``/``extract`` (a regex filter) and ``ignore_tags`` (globs) go with a
@@ -98,6 +101,9 @@ def resolve(
     ``running`` gives the (tag, digest) pairs of the images running now (digest may be
     ""); it is called only when a limit cut the tag listing, and then a running tag the
     policy ranks above every tag read is kept, with a ``warning`` saying so.
+
+    ``seen`` is the (tag, digest) this policy picked before (a previous process): when a
+    tag policy picks that tag again, its digest is taken from there instead of a HEAD.
 
     Raises ``NoCandidateError`` (with the reason) when no tag qualifies, and the other
     ``registry.errors`` for registry trouble.
@@ -116,7 +122,7 @@ def resolve(
     if isinstance(built, policies.digest.Digest):
         found = _follow_digest(api=api, ref=ref, policy=built, cache=cache)
     else:
-        found = _choose_tag(api=api, ref=ref, policy=built, cache=cache, running=running)
+        found = _choose_tag(api=api, ref=ref, policy=built, cache=cache, running=running, seen=seen)
     log.debug(
         "repository=%s policy=%s tag=%s digest=%s reason=%r",
         found.repository,
@@ -167,8 +173,10 @@ def _choose_tag(
     policy: policies.base.TagPolicy,
     cache: PollCache | None,
     running: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    seen: tuple[str, str] | None = None,
 ) -> decision.Decision:
-    """List tags (one request per page, or a 304); HEAD the winner only when it may differ."""
+    """List tags (one request per page, or a 304); HEAD the winner only when it may differ
+    (not the same tags as the last poll, and not the tag ``seen`` with its digest)."""
     name = ref.repository
     memo = cache.get(name, policy.label) if cache else None
     listing = api.list_tags(ref, etag=memo.etag if memo else "")
@@ -212,10 +220,12 @@ def _choose_tag(
     elif selection.tag is None:
         raise errors.NoCandidateError(f"{name}: {selection.reason}")
     else:
+        # Tags are immutable to tag policies: the digest seen for this tag still holds.
+        known = seen[1] if seen is not None and seen[0] == selection.tag else ""
         found = decision.make(
             repository=name,
             tag=selection.tag,
-            digest=api.head_digest(ref, selection.tag),
+            digest=known or api.head_digest(ref, selection.tag),
             reason=selection.reason,
             policy=policy.label,
         )

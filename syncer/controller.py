@@ -13,7 +13,9 @@ It owns:
 
 Webhooks only move poll jobs to now (``trigger_git``/``trigger_image``); sync and
 rollback requests are queued like any other reconcile, never run on the request thread.
-On start every app is queued once, which resumes rollouts a previous process left open.
+On start every app is queued once, which resumes rollouts a previous process left open;
+the first app on a repository polls it, and its poll job then runs one interval later
+(``_polled``), not during the start-up pass.
 
 With leader election, ``fence`` (``LeaderElector.fence``) is asked before each queued
 reconcile starts, before a rollout is begun and (through the cluster clients) before
@@ -126,7 +128,7 @@ class Controller:
         self.notifier = notifier
         self.store = store
         self.parts = parts
-        self.inputs = inputs_.Inputs(config=config, parts=parts, store=store)
+        self.inputs = inputs_.Inputs(config=config, parts=parts, store=store, polled=self._polled)
         self.fence = fence or (lambda: None)
         self.reconciler = app_.Reconciler(
             config=config, store=store, parts=parts, inputs=self.inputs, progress=progress,
@@ -359,7 +361,9 @@ class Controller:
             rebuilt = Rebuilt(parts=self.parts, notifier=self.notifier)
         else:
             rebuilt = self._rebuild(config)
-        inputs = inputs_.Inputs(config=config, parts=rebuilt.parts, store=self.store)
+        inputs = inputs_.Inputs(
+            config=config, parts=rebuilt.parts, store=self.store, polled=self._polled
+        )
         reconciler = app_.Reconciler(
             config=config, store=self.store, parts=rebuilt.parts, inputs=inputs,
             progress=self.reconciler.progress, fence=self.fence,
@@ -595,6 +599,13 @@ class Controller:
         if moved:
             # A source moved: snapshots of commits nothing is at any more can go.
             self.parts.cleanup()
+
+    def _polled(self, kind: str, key: str, at: float) -> None:
+        """A reconcile polled a repository itself (the start-up pass does, once per
+        repository): its poll job runs next one interval after that, not during the pass,
+        so that each repository is polled once per interval whatever the apps."""
+        if self._jobs is not None and not self._stopping:
+            self._jobs.postpone(f"{kind}:{key}", done_at=at)
 
     def _poll_image(self, repository: str) -> None:
         for name in sorted(self.inputs.poll_images(repository)):

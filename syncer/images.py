@@ -237,11 +237,14 @@ class Images:
         image: model.AppImage,
         *,
         running: Callable[[], Iterable[tuple[str, str]]] | None = None,
+        seen: tuple[str, str] | None = None,
     ) -> registry.Decision:
         """Which tag and digest ``image`` should run now, and why.
 
         ``running``: the (tag, digest) pairs running now; asked only when a limit cut the
         tag list, so that a cut list never chooses below them (``registry.resolve``).
+        ``seen``: the (tag, digest) picked before, recorded in the state: picked again,
+        that tag needs no HEAD.
 
         Raises ``ImagePolicyError``/``NoMatchingTagError`` (permanent),
         ``RegistryUnavailableError`` (temporary) or ``RegistryError``.
@@ -258,6 +261,7 @@ class Images:
                 extract=extract,
                 ignore_tags=image.ignore,
                 running=running,
+                seen=seen,
             )
         except registry.RegistryError as err:
             _count_error(image.repository, err)

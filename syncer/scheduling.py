@@ -4,7 +4,9 @@
 repository (deduplicated across apps, jittered so that many apps do not poll in step)
 and one drift job per app. A poll job that sees a change asks the ``AppQueue`` to
 reconcile the apps concerned; webhooks and the API only call ``Jobs.trigger`` (move a
-job's next run to now) or ``AppQueue.request``, never reconcile on their own thread.
+job's next run to now) or ``AppQueue.request``, never reconcile on their own thread. A
+reconcile that had to poll a repository itself calls ``Jobs.postpone`` (its job runs one
+interval later).
 
 ``AppQueue`` guarantees what reconciling needs:
 
@@ -260,6 +262,9 @@ class Jobs:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._rerun: set[str] = set()
+        self._triggered: set[str] = set()
+        """Jobs moved to now by ``trigger`` that have not started since: ``postpone``
+        leaves them be (a webhook's poll is never put off)."""
         self._ids: dict[str, None] = {}
         """Job ids in the order added (a dict: 10,000 drift jobs are added at start)."""
 
@@ -297,6 +302,7 @@ class Jobs:
     def _wrap(self, job_id: str, func: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             with self._lock:
+                self._triggered.discard(job_id)
                 if job_id in self._running:
                     self._rerun.add(job_id)
                     return
@@ -340,19 +346,41 @@ class Jobs:
                     self._rerun.add(job_id)
                     found.append(job_id)
                     continue
-            if self._scheduler.get_job(job_id) is None:
-                continue
-            self._scheduler.modify_job(job_id, next_run_time=now)
+                if self._scheduler.get_job(job_id) is None:
+                    continue
+                # Under the lock: a ``postpone`` cannot move it back between the two.
+                self._triggered.add(job_id)
+                self._scheduler.modify_job(job_id, next_run_time=now)
             found.append(job_id)
         if found and self._scheduler.running:
             self._scheduler.wakeup()
         return found
+
+    def postpone(self, job_id: str, *, done_at: float) -> None:
+        """The work of interval job ``job_id`` was done at Unix time ``done_at`` by someone
+        else (a reconcile polled the repository itself): its next run moves to one
+        interval, plus jitter, after that. A run that ``trigger`` asked for, or one under
+        way, is left as it is."""
+        with self._lock:
+            if job_id in self._triggered or job_id in self._running:
+                return
+            job = self._scheduler.get_job(job_id)
+            if job is None or not isinstance(job.trigger, IntervalTrigger):
+                return
+            later = (
+                done_at + job.trigger.interval_length + random.uniform(0, job.trigger.jitter or 0)
+            )
+            self._scheduler.modify_job(
+                job_id, next_run_time=datetime.datetime.fromtimestamp(later, tz=datetime.UTC)
+            )
 
     def remove(self, job_id: str) -> None:
         """Stop running this job (a run under way finishes)."""
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.remove_job(job_id)
         self._ids.pop(job_id, None)
+        with self._lock:
+            self._triggered.discard(job_id)
 
     def ids(self) -> list[str]:
         return list(self._ids)

@@ -4,18 +4,21 @@ The controller's poll jobs call ``poll_repository`` (one per Git repository URL)
 ``poll_images`` (one per image repository); each returns the apps whose input changed,
 which the controller queues. A reconcile then reads ``snapshot``/``image`` and gets the
 polled value without another network call; only an input never polled (the first
-reconcile, ``syncer sync``) is fetched on the spot. What a poll saw is written to
-``syncer.state`` (Git heads, last-seen tags and digests), so a restart compares against
-it and does not mistake old news for a change.
+reconcile, ``syncer sync``) is fetched on the spot, once per repository however many apps
+ask at the same time, and ``polled`` tells the controller, which moves that repository's
+poll job to one interval later. What a poll saw is written to ``syncer.state`` (Git
+heads, last-seen tags and digests), so a restart compares against it and does not
+mistake old news for a change.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from registry import errors as registry_errors
 from registry import reference
@@ -45,8 +48,18 @@ def normalise_repository(repository: str) -> str:
 
 
 FRESH_WINDOW = 2.0
-"""Seconds a poll counts as fresh: apps reconciled together (at startup, ``syncer
-sync``) share one Git and one registry poll per repository instead of one per app."""
+"""Seconds a poll counts as fresh: apps reconciled together with fresh inputs (``syncer
+sync``, a sync asked through the API) share one Git and one registry poll per repository
+instead of one per app."""
+
+GIT = "git"
+IMAGE = "image"
+"""Kinds of repository that ``Polled`` names."""
+
+Polled = Callable[[str, str, float], None]
+"""``polled(kind, key, at)``: a reconcile polled a repository itself, not its poll job
+(``GIT`` with the repository URL, or ``IMAGE`` with the normalised image repository),
+at Unix time ``at``."""
 
 
 class Inputs:
@@ -60,10 +73,14 @@ class Inputs:
         store: store_.Store | None,
         fresh_window: float = FRESH_WINDOW,
         releases: store_.Store | None = None,
+        polled: Polled | None = None,
     ) -> None:
         """``store`` records what polls saw; ``releases`` (default: ``store``) is only
-        read, for the images apps run (``syncer plan`` reads without writing)."""
+        read, for the images apps run (``syncer plan`` reads without writing);
+        ``polled`` is told of each poll a reconcile made (not ``poll_repository`` nor
+        ``poll_images``)."""
         self._config = config
+        self._polled = polled
         self._uses: dict[str, list[tuple[str, model.AppImage]]] = {}
         """Normalised repository -> (app, image) using it: a poll of one repository
         looks at the apps on it, not at every app."""
@@ -102,7 +119,11 @@ class Inputs:
         if known is not None and (not fresh or age < self._fresh_window):
             return known
         max_age = self._fresh_window if fresh else source.interval
-        return self._poll_source(source, max_age=max_age)[0]
+        began = time.time()
+        snap = self._poll_source(source, max_age=max_age)[0]
+        if self._polled is not None:
+            self._polled(GIT, source.url, began)
+        return snap
 
     def _poll_source(
         self, source: model.Source, *, max_age: float = 0.0
@@ -172,17 +193,29 @@ class Inputs:
 
     # --- images -------------------------------------------------------------------------
     def image(self, image: model.AppImage, *, fresh: bool = False) -> release.Image:
-        """The decision for ``image`` (deciding now when never polled, or ``fresh``)."""
+        """The decision for ``image`` (deciding now when never polled, or ``fresh``).
+
+        Apps that ask together share one decision: never polled, the first asks the
+        registry and those that waited for it take its answer (a start-up pass of 1,000
+        apps on one repository costs one request); ``fresh``, a decision younger than the
+        fresh window is taken.
+        """
         key = (normalise_repository(image.repository), policy_key(image))
         with self._lock:
             known = self._images.get(key)
         if known is not None and not fresh:
             return known
-        return self._decide(image, key, reuse=self._fresh_window if fresh else 0.0)[0]
+        reuse = self._fresh_window if fresh else math.inf
+        decision, _changed, asked = self._decide(image, key, reuse=reuse)
+        if asked is not None and self._polled is not None:
+            self._polled(IMAGE, key[0], asked)
+        return decision
 
     def _decide(
         self, image: model.AppImage, key: tuple[str, str], *, reuse: float = 0.0
-    ) -> tuple[release.Image, bool]:
+    ) -> tuple[release.Image, bool, float | None]:
+        """The decision for ``key``, whether it changed, and the Unix time the registry
+        was asked (None: a decision ``reuse`` seconds old at most was taken instead)."""
         with self._lock:
             lock = self._key_locks.setdefault(key, threading.Lock())
         # One request per repository and policy at a time, whatever the number of apps;
@@ -192,8 +225,21 @@ class Inputs:
                 known = self._images.get(key)
                 age = time.monotonic() - self._polled_at.get(key, -1e9)
             if known is not None and age < reuse:
-                return known, False
-            decision = self._parts.decide(image, running=lambda: self._running(key))
+                return known, False, None
+            # The first decision of this process compares with (and may take the digest
+            # from) what the last one recorded.
+            seen = (
+                self._store.seen_image(key[0], key[1])
+                if known is None and self._store is not None
+                else None
+            )
+            recorded = (
+                release.Image(repository=key[0], tag=seen.tag, digest=seen.digest)
+                if seen is not None
+                else None
+            )
+            asked = time.time()
+            decision = self._parts.decide(image, running=lambda: self._running(key), seen=recorded)
             with self._lock:
                 before = self._images.get(key)
                 self._images[key] = decision
@@ -201,7 +247,6 @@ class Inputs:
         if before is not None:
             changed = (before.tag, before.digest) != (decision.tag, decision.digest)
         elif self._store is not None:
-            seen = self._store.seen_image(key[0], key[1])
             changed = seen is None or (seen.tag, seen.digest) != (decision.tag, decision.digest)
         else:
             changed = True
@@ -209,7 +254,7 @@ class Inputs:
             self._store.set_seen_image(
                 repository=key[0], policy=key[1], tag=decision.tag, digest=decision.digest
             )
-        return decision, changed
+        return decision, changed, asked
 
     def _running(self, key: tuple[str, str]) -> list[release.Image]:
         """What runs now for ``key``: the last decision (in memory, else as recorded) and
@@ -242,7 +287,7 @@ class Inputs:
         changed_apps: set[str] = set()
         for key, (image, apps) in by_key.items():
             try:
-                decision, changed = self._decide(image, key)
+                decision, changed, _asked = self._decide(image, key)
             except errors.SyncerError as err:
                 log.warning("image=%s policy=%s poll failed: %s", repo, key[1], err)
                 with self._lock:

@@ -144,9 +144,13 @@ class LiveParts:
         image: model.AppImage,
         *,
         running: Callable[[], Sequence[release.Image]] | None = None,
+        seen: release.Image | None = None,
     ) -> release.Image:
         pairs = (lambda: [(i.tag, i.digest) for i in running()]) if running else None
-        return release.Image.from_decision(self._resolver().decide(image, running=pairs))
+        known = (seen.tag, seen.digest) if seen is not None else None
+        return release.Image.from_decision(
+            self._resolver().decide(image, running=pairs, seen=known)
+        )
 
     # --- render -------------------------------------------------------------------------
     def render(

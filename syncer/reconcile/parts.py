@@ -119,10 +119,12 @@ class Parts(Protocol):
         image: model.AppImage,
         *,
         running: Callable[[], Sequence[release.Image]] | None = None,
+        seen: release.Image | None = None,
     ) -> release.Image:
         """Which tag/digest of ``image.repository`` the policy picks now. ``running``: the
         images of that repository running now, asked only when a limit cut the tag list
-        (the choice is then never below them)."""
+        (the choice is then never below them). ``seen``: what the policy picked before
+        (the state's record): picked again, its tag's digest is known without a request."""
         ...
 
     def render(

@@ -21,7 +21,10 @@ arenas, ``syncer.memory``). Printed:
 3. CHANGES commits to one app each, announced by a signed GitHub push webhook while the
    rest runs (drift checks, polls): the time until both clusters hold the change, p50/p95;
 4. a restart on the existing state: until every app is re-checked (the queue idle), and
-   the Git and registry requests that cost.
+   every Git and registry request that cost (registry requests by kind: tag lists,
+   manifest HEAD/GET, 401s of the token discovery), then apart those that periodic poll
+   jobs made when they fell due during the pass (one interval after it polled their
+   repository; counted on the jobs' own threads).
 
 ``--profile`` measures only where the memory goes, for each APPS: the same lab and config,
 traced by ``tracemalloc`` from before the config is opened; after the first rollout (the
@@ -54,12 +57,15 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import requests
 import yaml
 
 from syncer import controller, memory
+from syncer import images as syncer_images
 from syncer.config import model
+from syncer.source import cache as source_cache
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -232,23 +238,107 @@ def marked(*, name: str, image: str, mark: str) -> str:
     return text.replace(f"metadata: {{name: {name}}}", annotated)
 
 
-def restart(lab: lab_mod.Lab, path: Path, *, timeout: float) -> dict[str, float]:
+class DuePolls:
+    """The periodic poll jobs that run while entered, and the registry requests and
+    ls-remotes they make (counted on the job's own thread): a restart's counts include
+    them, and say apart what the polls that fell due during the pass cost."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._job = threading.local()
+        self._patches = contextlib.ExitStack()
+
+    def _add(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def _job_of(self, kind: str, original: Any) -> Any:
+        def poll(ctl: controller.Controller, key: str) -> None:
+            self._add(f"{kind} polls")
+            self._job.active = True
+            try:
+                original(ctl, key)
+            finally:
+                self._job.active = False
+
+        return poll
+
+    def _counted(self, what: str, original: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if getattr(self._job, "active", False):
+                self._add(what)
+            return original(*args, **kwargs)
+
+        return call
+
+    def _registry_request(self, original: Any) -> Any:
+        def count(host: str, kind: str) -> None:
+            # Tokens come from the token server, which the registry's log does not show.
+            if kind != "token" and getattr(self._job, "active", False):
+                self._add("registry")
+            original(host, kind)
+
+        return count
+
+    def __enter__(self) -> DuePolls:
+        patch = self._patches.enter_context
+        ctl = controller.Controller
+        patch(mock.patch.object(ctl, "_poll_image", self._job_of("image", ctl._poll_image)))
+        patch(mock.patch.object(ctl, "_poll_git", self._job_of("git", ctl._poll_git)))
+        ls_remote = source_cache.RepoCache.ls_remote
+        patch(mock.patch.object(source_cache.RepoCache, "ls_remote",
+                                self._counted("ls_remote", ls_remote)))  # fmt: skip
+        patch(mock.patch.object(syncer_images, "_count_request",
+                                self._registry_request(syncer_images._count_request)))  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._patches.close()
+
+
+def registry_kinds(served: list[registry_process.ServedRequest]) -> dict[str, int]:
+    """Registry requests by what they were: tag lists, manifest HEAD/GET, refused
+    (401: the token discovery), other."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for r in served:
+        if r.status == 401:
+            kinds["401"] += 1
+        elif r.path.split("?")[0].endswith("/tags/list"):
+            kinds["tags"] += 1
+        elif "/manifests/" in r.path:
+            kinds[f"manifest {r.method}"] += 1
+        else:
+            kinds[f"{r.method} {r.path.split('?')[0]}"] += 1
+    return dict(kinds.most_common())
+
+
+def restart(lab: lab_mod.Lab, path: Path, *, timeout: float) -> dict[str, Any]:
+    """A restart on the existing state, until every app is re-checked (the queue idle):
+    every Git and registry request from the config's opening on, and apart, those that
+    periodic polls made (jobs that fell due during the pass, one interval after it
+    polled their repository)."""
     lab.git.reset_counts()
     registry0 = len(lab.registry.served())
-    session = Session(path)
-    try:
-        lab_mod.wait_until(
-            lambda: session.ctl.wait_idle(1.0), timeout=timeout, what="the start-up pass"
-        )
-        return {
-            "opened": session.opened,
-            "pass": time.monotonic() - session.began,
-            "ls_remote": lab.git.count("ls-refs"),
-            "fetch": lab.git.count("fetch"),
-            "registry": len(lab.registry.served()) - registry0,
-        }
-    finally:
-        session.close()
+    with DuePolls() as due:
+        session = Session(path)
+        try:
+            lab_mod.wait_until(
+                lambda: session.ctl.wait_idle(1.0), timeout=timeout, what="the start-up pass"
+            )
+            took = time.monotonic() - session.began
+            served = lab.registry.served()[registry0:]
+            return {
+                "opened": session.opened,
+                "pass": took,
+                "ls_remote": lab.git.count("ls-refs"),
+                "fetch": lab.git.count("fetch"),
+                "registry": len(served),
+                "registry_kinds": registry_kinds(served),
+                "due": dict(due.counts),
+            }
+        finally:
+            session.close()
 
 
 @contextlib.contextmanager
@@ -443,9 +533,14 @@ def report(f: dict[str, Any], *, repos: int, window: float) -> None:
           f"lab alone {f['lab_rss']:.0f})")  # fmt: skip
     print(f"  webhook -> applied, {len(lat)} changes     p50 {statistics.median(lat):6.2f} s  "
           f"p95 {lab_mod.percentile(lat, 0.95):6.2f} s  max {max(lat):.2f} s")  # fmt: skip
+    kinds = ", ".join(f"{kind} {n}" for kind, n in r["registry_kinds"].items())
     print(f"  restart on existing state          {r['pass']:8.1f} s until every app re-checked "
           f"(config opened in {r['opened']:.1f} s); {r['ls_remote']} ls-remote, "
-          f"{r['fetch']} fetch, {r['registry']} registry requests")  # fmt: skip
+          f"{r['fetch']} fetch, {r['registry']} registry requests ({kinds or 'none'})")  # fmt: skip
+    due = r["due"]
+    print(f"    of which periodic polls that fell due during it: {due.get('git polls', 0)} Git "
+          f"({due.get('ls_remote', 0)} ls-remote), {due.get('image polls', 0)} image "
+          f"({due.get('registry', 0)} registry requests)")  # fmt: skip
 
 
 def main() -> None:

@@ -73,7 +73,9 @@ class FakeParts:
     def checkout(self, source: model.Source, commit: str) -> parts.Snapshot:
         return parts.Snapshot(source=source.name, commit=commit, path=Path("/nonexistent"))
 
-    def decide(self, image: model.AppImage, *, running: Any = None) -> release.Image:
+    def decide(
+        self, image: model.AppImage, *, running: Any = None, seen: Any = None
+    ) -> release.Image:
         self.calls["decide"] += 1
         if self.registry_down:
             raise errors.TemporaryError("registry reg.example unreachable")

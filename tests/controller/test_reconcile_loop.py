@@ -425,6 +425,52 @@ def test_a_restart_polls_each_repository_once_however_long_the_first_pass_takes(
         assert sum(f":{tag}@" in image for _, image in parts.applies) == 2 * len(apps)
 
 
+def test_poll_jobs_run_one_interval_after_the_start_up_pass_polled_their_repository(
+    store: state.Store,
+) -> None:
+    """A repository whose apps come late in the start-up pass is polled by it late: its
+    poll job runs one interval after that, not one interval after the start (which
+    would poll it again moments later, during the same pass)."""
+    import dataclasses
+
+    from syncer import controller
+    from syncer.config import model
+
+    polled: dict[str, float] = {}
+
+    class SlowApplies(fakes.FakeParts):
+        def apply(self, **kw: Any) -> Any:
+            time.sleep(0.02)
+            return super().apply(**kw)
+
+        def decide(self, image: model.AppImage, **kw: Any) -> Any:
+            polled.setdefault(image.repository, time.time())
+            return super().decide(image, **kw)
+
+    base = fakes.config()
+    apps = tuple(
+        dataclasses.replace(
+            base.apps[0], name=f"{repo}{n}", namespace=f"{repo}{n}",
+            images=(dataclasses.replace(base.apps[0].images[0], repository=f"reg.example/{repo}"),),
+        )
+        for repo in ("early", "late") for n in range(40)
+    )  # fmt: skip
+    cfg = dataclasses.replace(
+        base, apps=apps, settings=dataclasses.replace(base.settings, workers=2, jitter=0.0)
+    )
+    ctl = controller.Controller(config=cfg, store=store, parts=SlowApplies())
+    ctl.start()
+    try:
+        assert ctl.wait_idle(60)
+        assert polled["reg.example/late"] > polled["reg.example/early"] + 0.5  # late indeed
+        for repo, at in polled.items():
+            job = ctl._jobs._scheduler.get_job(f"image:{repo}")
+            # One interval (the default 1m) after the pass polled it, not before.
+            assert job.next_run_time.timestamp() >= at + 60 - 0.1, repo
+    finally:
+        ctl.stop(timeout=5)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

@@ -1,9 +1,12 @@
-"""The app queue and poll jobs: bounded, one run per app, coalescing, backoff, triggers."""
+"""The app queue and poll jobs: bounded, one run per app, coalescing, backoff, triggers,
+postponing."""
 
 from __future__ import annotations
 
 import threading
 import time
+
+import pytest
 
 from syncer import scheduling
 
@@ -186,3 +189,30 @@ def test_job_ids_stay_in_the_order_added_once_each() -> None:
     assert jobs.ids() == ["git:a", "drift:web", "drift:api"]
     jobs.remove("drift:web")
     assert jobs.ids() == ["git:a", "drift:api"]
+
+
+def test_postpone_moves_the_next_run_one_interval_after_the_work_done_elsewhere() -> None:
+    jobs = scheduling.Jobs(threads=1)
+    jobs.add("image:web", every=60, func=lambda: None)
+    done_at = time.time() + 30  # a reconcile polled the repository half an interval in
+    jobs.postpone("image:web", done_at=done_at)
+    (job,) = jobs._scheduler.get_jobs()
+    assert job.next_run_time.timestamp() == pytest.approx(done_at + 60, abs=0.01)
+    jobs.postpone("drift:unknown", done_at=done_at)  # no such job: nothing happens
+
+
+def test_postpone_never_puts_off_a_run_that_a_webhook_asked_for() -> None:
+    ran = threading.Event()
+    jobs = scheduling.Jobs(threads=1)
+    jobs.add("image:web", every=3600, func=ran.set)
+    assert jobs.trigger(["image:web"]) == ["image:web"]
+    jobs.postpone("image:web", done_at=time.time())  # a poll that began before the push
+    jobs.start()
+    try:
+        assert ran.wait(2), "the webhook's poll was put off"
+        # Once it ran, work done elsewhere postpones the job again.
+        jobs.postpone("image:web", done_at=time.time())
+        (job,) = jobs._scheduler.get_jobs()
+        assert job.next_run_time.timestamp() > time.time() + 3500
+    finally:
+        jobs.stop()

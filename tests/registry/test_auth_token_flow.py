@@ -137,3 +137,26 @@ def test_identity_token_uses_the_oauth2_refresh_grant(registry_server) -> None:
     )
     with pytest.raises(registry.AuthError, match=r"rejected the identity \(refresh\) token"):
         fresh.list_tags(f"{server.host}/team/web")
+
+
+@pytest.mark.parametrize("mode", ["token", "anonymous"])
+def test_many_repositories_read_at_once_by_a_new_client_meet_one_401(
+    registry_server, client_for, mode: str
+) -> None:
+    """A restart reads every repository at once: one request learns the challenge while
+    the others wait for it, instead of each being refused once (and a registry that
+    needs no credentials makes nobody wait after its first answer)."""
+    import concurrent.futures
+
+    server = registry_server.start(mode)
+    names = [f"team/app{n}" for n in range(8)]
+    for name in names:
+        images.push_image(server, name, tags=["1.0.0"])
+    client = client_for(server)
+    served = len(server.served())
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        listed = list(pool.map(lambda name: client.list_tags(f"{server.host}/{name}"), names))
+    assert all(tags.tags == ("1.0.0",) for tags in listed)
+    answers = [r.status for r in server.served()[served:]]
+    assert answers.count(401) == (1 if mode == "token" else 0), answers
+    assert answers.count(200) == len(names), answers

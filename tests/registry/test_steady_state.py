@@ -48,3 +48,30 @@ def test_changed_tags_cost_a_listing_and_one_head(registry_server) -> None:
     decision = registry.resolve(repo, "semver:^1", client=pool, cache=cache)
     assert (decision.tag, decision.digest) == ("1.2.0", newer.digest)
     assert pool.counters.total() - sent == 2  # tags + HEAD of the new winner
+
+
+def test_a_new_process_knowing_the_last_pick_lists_tags_and_heads_only_a_new_winner(
+    registry_server,
+) -> None:
+    server = registry_server.start("anonymous")
+    repo = f"{server.host}/team/web"
+    old = images.push_image(server, "team/web", tags=["1.0.0"])
+    pool = registry.Pool()
+    # A restart: an empty cache, and the (tag, digest) the state recorded.
+    served = len(server.served())
+    decision = registry.resolve(
+        repo, "semver:^1", client=pool, cache=registry.PollCache(), seen=("1.0.0", old.digest)
+    )
+    assert (decision.tag, decision.digest) == ("1.0.0", old.digest)
+    assert [r.path.split("?")[0] for r in server.served()[served:]] == ["/v2/team/web/tags/list"]
+    # A tag pushed while it was down is looked up (its digest is not known yet).
+    newer = images.push_image(server, "team/web", tags=["1.1.0"], content=b"1.1.0")
+    served = len(server.served())
+    decision = registry.resolve(
+        repo, "semver:^1", client=pool, cache=registry.PollCache(), seen=("1.0.0", old.digest)
+    )
+    assert (decision.tag, decision.digest) == ("1.1.0", newer.digest)
+    assert [(r.method, r.path.split("?")[0]) for r in server.served()[served:]] == [
+        ("GET", "/v2/team/web/tags/list"),
+        ("HEAD", "/v2/team/web/manifests/1.1.0"),
+    ]
