@@ -564,9 +564,10 @@ class Watches:
             informer.stop()
 
     def status(self) -> list[dict[str, Any]]:
-        """One entry per kind: its state, why, objects cached, events, lists, restarts."""
+        """One entry per kind watched for drift (``every``'s are a sync's shortcut, not
+        reported): its state, why, objects cached, events, lists, restarts."""
         with self._lock:
-            informers = [*self._informers.values(), *filter(None, self._every.values())]
+            informers = list(self._informers.values())
             unwatchable = dict(self._unwatchable)
         found = [
             {
