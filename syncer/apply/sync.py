@@ -165,11 +165,11 @@ def namespace_missing(
     False when any of that is not known: then a dry run finds out (``validate_changes``)."""
     if not namespace or not options.create_namespace or client.watches is None:
         return False
-    changed = changes(client, prepared)
-    if not changed or any(ref.namespace != namespace for _, ref, _ in changed):
-        return False
     namespaces = client.watches.every("v1", "Namespace")
-    return namespaces is not None and not namespaces.holds("", namespace)
+    if namespaces is None or namespaces.holds("", namespace):
+        return False  # the usual sync: nothing more to work out
+    changed = changes(client, prepared)
+    return bool(changed) and all(ref.namespace == namespace for _, ref, _ in changed)
 
 
 def dry_run_changes(
