@@ -125,6 +125,16 @@ class Informer:
                 if (obj := self._objects.get((namespace, name))) is not None
             ]
 
+    def holds(self, namespace: str, name: str) -> bool:
+        """Whether the cache holds the object ``name`` in ``namespace`` ("": cluster-scoped)."""
+        with self._lock:
+            return (namespace, name) in self._objects
+
+    def in_namespace(self, namespace: str) -> bool:
+        """Whether the cache holds any object in ``namespace``."""
+        with self._lock:
+            return any(held == namespace for held, _app in self._by_app)
+
     def items(self) -> list[dict[str, Any]]:
         """Copies of every cached object."""
         with self._lock:
@@ -343,6 +353,8 @@ class Watches:
         self.sync_wait = sync_wait
         self.max_namespaces = max_namespaces
         self._informers: dict[tuple[str, str, str], Informer] = {}
+        self._every: dict[tuple[str, str], Informer | None] = {}
+        """Watches of every object of a kind (``every``); None where it may not be watched."""
         self._cluster_wide: dict[tuple[str, str], bool] = {}
         self._unwatchable: dict[tuple[str, str, str], str] = {}
         self._expected: dict[Identity, dict[str, Any]] = {}
@@ -417,6 +429,38 @@ class Watches:
                 self._informers[key] = found
                 found.start()
         return self._ready(found, wait=wait) if found is not None else None  # lock released
+
+    def every(self, api_version: str, kind: str) -> Informer | None:
+        """The synced watch of every object of a kind in all namespaces, whoever made it
+        (no label selector, no drift judging), started on first use without waiting for
+        it; None while it is not synced, or where it may not be watched cluster-wide.
+        What a sync asks of objects it does not own (does the app's namespace exist,
+        does it hold a ResourceQuota) is answered here, not by a request per sync."""
+        key = (api_version, kind)
+        with self._lock:
+            if self._stopped:
+                return None
+            asked = key in self._every
+        if not asked:
+            try:
+                resource = self.client.resource(api_version, kind)
+                wide = resource.watchable and self._scope(resource, "") == ""
+            except syncer_errors.SyncerError:
+                return None  # the cluster does not answer now: ask again next time
+            with self._lock:
+                if key not in self._every:
+                    started = None
+                    if wide:
+                        started = Informer(
+                            self.client, api_version=api_version, kind=kind,
+                            changed=lambda _old, _new: None, label_selector="",
+                            fallback="syncs read it",
+                        )  # fmt: skip
+                        started.start()
+                    self._every[key] = started
+        with self._lock:
+            known = self._every.get(key)
+        return known if known is not None and known.synced else None
 
     def _scope(self, resource: discovery.Resource, namespace: str) -> str | None:
         """ "" when the kind is watched in every namespace at once, ``namespace`` when per
@@ -515,12 +559,13 @@ class Watches:
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
-            informers = list(self._informers.values())
+            informers = [*self._informers.values(), *filter(None, self._every.values())]
         for informer in informers:
             informer.stop()
 
     def status(self) -> list[dict[str, Any]]:
-        """One entry per kind: its state, why, objects cached, events, lists, restarts."""
+        """One entry per kind watched for drift (``every``'s are a sync's shortcut, not
+        reported): its state, why, objects cached, events, lists, restarts."""
         with self._lock:
             informers = list(self._informers.values())
             unwatchable = dict(self._unwatchable)

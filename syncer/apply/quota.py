@@ -4,12 +4,13 @@
 before the first write (gateway rule ``checkQuota``). For every namespace where the
 rollout creates objects or changes a pod template, it lists the ResourceQuotas and
 LimitRanges once (in a read round, ``cache``, a namespace whose snapshot holds no
-ResourceQuota is passed over: one LIST per namespace and round; quotas themselves are
-always read fresh, for their current ``status.used``), applies the LimitRange defaults
-to containers that lack requests or limits (as the API server's admission would), and
-adds up what the rollout's pods ask
-for: per container, times replicas, plus the rolling-update surge, minus what the live
-objects it replaces hold now. A quota whose ``status.used`` plus that change would pass
+ResourceQuota is passed over: one LIST per namespace and round; under ``syncer run`` so
+is a namespace that the cluster's watch of every ResourceQuota shows without one, at no
+request; quotas themselves are always read fresh, for their current ``status.used``),
+applies the LimitRange defaults to containers that lack requests or limits (as the API
+server's admission would), and adds up what the rollout's pods ask for: per container,
+times replicas, plus the rolling-update surge, minus what the live objects it replaces
+hold now. A quota whose ``status.used`` plus that change would pass
 ``spec.hard`` refuses the whole rollout (``errors.QuotaExceeded``) with the numbers,
 instead of a rollout that starts and hangs with pods that can never be created.
 
@@ -64,7 +65,10 @@ def check(
     ``QuotaExceeded`` when the rollout would not fit; return when it would."""
     namespaces = sorted({ns for obj, current in changes if (ns := _affects(obj, current))})
     found: list[str] = []
+    watched = client.watches.every("v1", "ResourceQuota") if client.watches is not None else None
     for namespace in namespaces:
+        if watched is not None and not watched.in_namespace(namespace):
+            continue  # none in the watch of every quota: nothing to exceed
         if client.round_cache is not None and not _listed(client, "ResourceQuota", namespace):
             continue  # none in this round's snapshot: nothing to exceed
         quotas = _list(client, "ResourceQuota", namespace)

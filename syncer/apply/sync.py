@@ -79,6 +79,12 @@ def sync(
         if client.watches is not None:
             # What the app wants from now on: a watched change is judged against it.
             client.watches.expect(app_name, prepared.ordered)
+        if namespace_missing(client, prepared, options=options, namespace=namespace):
+            # Every change lies in the app's namespace, and the cluster has none: a dry
+            # run there could only answer "namespace not found" and judge nothing, so it
+            # is created first and the set is dry-run once, in it.
+            create_namespace(client, namespace)
+            result.namespace_created = True
         dry_runs = dry_run_changes(client, prepared, options=options)
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
         check_quota(client, prepared, policy=gateway_policy)
@@ -145,6 +151,25 @@ def check_quota(
         quota.check(
             client, changes=[(obj, current) for obj, _, current in changes(client, prepared)]
         )
+
+
+def namespace_missing(
+    client: client_mod.ClusterClient,
+    prepared: prepared_mod.Prepared,
+    *,
+    options: model.SyncOptions,
+    namespace: str,
+) -> bool:
+    """Whether the sync may create the app's ``namespace``, every object it would write
+    lies there, and the cluster's watch of all namespaces (synced) does not hold it.
+    False when any of that is not known: then a dry run finds out (``validate_changes``)."""
+    if not namespace or not options.create_namespace or client.watches is None:
+        return False
+    namespaces = client.watches.every("v1", "Namespace")
+    if namespaces is None or namespaces.holds("", namespace):
+        return False  # the usual sync: nothing more to work out
+    changed = changes(client, prepared)
+    return bool(changed) and all(ref.namespace == namespace for _, ref, _ in changed)
 
 
 def dry_run_changes(

@@ -4,8 +4,10 @@ Called after ``sync`` (by ``deploy`` and the rollout layer). Each round costs on
 per (kind, namespace) of the inventory, filtered by the app's label, or nothing where
 the cluster is watched (``informer``) and the watch cache already holds, for every
 object of the group, at least the version our own last apply of it produced (so it
-cannot show the state from before that write); judging is ``health.assess``. Many apps
-can then wait for health at once without a request per app and second. A Degraded
+cannot show the state from before that write; a cache that does not yet is looked at
+again a moment later, and listed only on the wait's last look); judging is
+``health.assess``. Many apps can then wait for health at once without a request per
+app and second. A Degraded
 object ends the wait at once (it will not recover without a change), like ``kubectl
 rollout status`` on ProgressDeadlineExceeded.
 """
@@ -38,8 +40,17 @@ def wait_healthy(
     start = clock()
     delay = min(0.1, interval)
     while True:
-        verdicts = assess_all(client, app_name=app_name, inventory=inventory, cached=cached)
+        # While time is left, a watch that has not caught up with our write is waited
+        # for (it will, within moments) rather than listed around; the last look lists.
+        last = clock() - start >= timeout
+        verdicts = assess_all(
+            client, app_name=app_name, inventory=inventory, cached=cached, list_behind=last
+        )
         waited = clock() - start
+        if verdicts is None:
+            sleep(min(delay, max(0.0, timeout - waited)))
+            delay = min(delay * 2, interval)
+            continue
         statuses = {item.status for item in verdicts}
         done = statuses <= {health.HEALTHY} or health.DEGRADED in statuses
         if done or waited >= timeout:
@@ -61,11 +72,14 @@ def assess_all(
     app_name: str,
     inventory: Sequence[refs.ObjectRef],
     cached: bool = False,
-) -> list[health.Health]:
+    list_behind: bool = True,
+) -> list[health.Health] | None:
     """One health verdict per inventory object, from one LIST per kind and namespace, or
     from the cluster's watch cache where it is synced and has caught up with our own
     writes of the group's objects; ``cached``: from the synced cache as it is (a look,
-    not a wait after a write: the cache may trail our own write by a moment)."""
+    not a wait after a write: the cache may trail our own write by a moment). Without
+    ``list_behind``, None when a synced cache has not caught up yet (instead of a LIST:
+    the caller looks again in a moment)."""
     groups: dict[tuple[str, str, str], dict[str, refs.ObjectRef]] = {}
     for ref in inventory:
         groups.setdefault((ref.api_version, ref.kind, ref.namespace), {})[ref.name] = ref
@@ -77,6 +91,8 @@ def assess_all(
                 api_version=api_version, kind=kind, namespace=namespace, app_name=app_name
             )
             if found is not None and not cached and not _caught_up(client, members, found):
+                if not list_behind:
+                    return None
                 found = None  # the cache may still show the state from before our write
         listed = found if found is not None else client.list_objects(
             api_version=api_version,
