@@ -6,7 +6,7 @@ Run: ``python -m tests.bench.bench_shards [--apps 5000] [--replicas 3] [--shards
 APPS apps (one small ConfigMap each) spread over REPOS Git repositories on one Git
 smart-HTTP server; REPLICAS ``python -m syncer run --shards`` processes with the state,
 the shard Leases and the apps' ConfigMaps in one test cluster (``tests/kubecluster``).
-After every app is rolled out:
+After every app is rolled out, and the state store has had no write for 10 s:
 
 1. Poll cycle, nothing changed: a generic webhook sent to one replica (relayed to the
    others) moves every replica's poll jobs to now. Printed: the time until every
@@ -139,6 +139,18 @@ def state_requests(cluster: Any) -> Counter[str]:
     )
 
 
+def settle(cluster: Any, *, quiet: float, timeout: float) -> float:
+    """Wait until the state store has had no write for ``quiet`` seconds (the end of
+    the first rollout's last records); the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        cluster.request_log.clear()
+        time.sleep(quiet)
+        if not any(state_requests(cluster)[m] for m in ("POST", "PUT", "PATCH", "DELETE")):
+            break
+    return time.monotonic() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=5000)
@@ -218,8 +230,8 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
         timeout=max(600.0, args.apps * 2.0), what="every app rolled out", every=5.0,
     )  # fmt: skip
     print(f"first rollout of every app: {time.monotonic() - began:.1f} s ({load()})")
-    # Let the last state writes and the start-up passes settle.
-    time.sleep(10)
+    settled = settle(cluster, quiet=10.0, timeout=600.0)
+    print(f"  then {settled:.0f} s until no state write for 10 s")
 
     # 1. A poll cycle with nothing changed.
     def ls_remotes() -> int:
