@@ -69,10 +69,7 @@ class HealthWaits:
     def __init__(self, *, hold: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.hold = hold
         """Seconds a worker waits for health right after an apply before it goes on to
-        other work."""
-        self.hold_again = 0.0
-        """Seconds a later look at the same target waits: none, it looks once (a stop
-        sets both to the rest of each wait, ``syncer.controller``)."""
+        other work (a later look at the same target does not wait)."""
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[str, dict[int, _Wait]] = {}
@@ -209,7 +206,7 @@ class TargetRunner:
             inventory = self.store.inventory(self.app.name, cluster.name) or []
             return self._await_health(
                 target, cluster=cluster, rel=rel, objects=objects, inventory=inventory,
-                after_apply=False,
+                hold=False,
             )  # fmt: skip
         self.progress(f"{self.app.name} -> {cluster.name}: applying {rel_id[:12]}")
         self.store.set_target(target.id, state=records.APPLYING, attempt=True)
@@ -259,7 +256,7 @@ class TargetRunner:
         log.info("%s applied: %s", where, applied.summary())
         return self._await_health(
             target, cluster=cluster, rel=rel, objects=objects, inventory=applied.inventory,
-            after_apply=True,
+            hold=True,
         )  # fmt: skip
 
     def _await_health(
@@ -270,11 +267,11 @@ class TargetRunner:
         rel: release.Release,
         objects: list[dict[str, Any]],
         inventory: Sequence[str],
-        after_apply: bool,
+        hold: bool,
     ) -> str:
-        """``after_apply``: the worker waits up to ``HealthWaits.hold`` (a quick rollout
-        is done in one pass); a later pass, brought back by a change of the app's objects
-        or its scheduled look, waits ``HealthWaits.hold_again`` (none: one look)."""
+        """``hold``: right after the apply, the worker waits up to ``HealthWaits.hold``
+        (a quick rollout is done in one pass); a later pass, brought back by a change of
+        the app's objects or its scheduled look, looks once and goes on."""
         where = f"app={self.app.name} cluster={cluster.name} release={rel.short_id}"
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
         waits = self.health_waits
@@ -286,8 +283,7 @@ class TargetRunner:
             if waits is None
             else max(0.0, wait - waits.began(app=self.app.name, target_id=target.id))
         )
-        held = (waits.hold if after_apply else waits.hold_again) if waits is not None else 0.0
-        timeout = left if waits is None else min(held, left)
+        timeout = left if waits is None else min(waits.hold if hold else 0.0, left)
         try:
             health = self.parts.wait_healthy(
                 app=self.app,
