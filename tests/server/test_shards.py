@@ -322,7 +322,10 @@ def test_renewals_go_on_side_by_side_while_other_requests_hang() -> None:
 
     a.start()
     try:
-        wait_for(lambda: a.held() == [0, 1, 2, 3], "a holds every shard")
+        wait_for(
+            lambda: a.held() == [0, 1, 2, 3] and "syncer-replica-a" in renewed(),
+            "a holds every shard and has its heartbeat",
+        )
         apps = {
             shard: next(f"app-{i}" for i in range(100) if sharding.shard_of(f"app-{i}", 4) == shard)
             for shard in range(4)
