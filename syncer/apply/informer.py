@@ -448,6 +448,8 @@ class Watches:
             except syncer_errors.SyncerError:
                 return None  # the cluster does not answer now: ask again next time
             with self._lock:
+                if self._stopped:
+                    return None  # stopped meanwhile: start nothing that would outlive it
                 if key not in self._every:
                     started = None
                     if wide:
