@@ -440,7 +440,8 @@ class Controller:
         apps = self.health_waits.waiting_apps()
         if not apps:
             return
-        self.health_waits.hold = float("inf")  # the rest of each wait in one go
+        # The rest of each wait in one go.
+        self.health_waits.hold = self.health_waits.hold_again = float("inf")
         log.info("waiting for the health of %d app(s) before stopping", len(apps))
         todo = list(apps)
         lock = threading.Lock()

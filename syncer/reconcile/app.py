@@ -380,7 +380,12 @@ class Reconciler:
             else:
                 try:
                     message, next_check = self._plan(
-                        app, rel=rel, names=names, manual=manual and _round == 0, holds=holds
+                        app,
+                        rel=rel,
+                        names=names,
+                        manual=manual and _round == 0,
+                        holds=holds,
+                        rejected=rejected,
                     )
                 except errors.SyncerError as err:
                     return self._fail(app, stage="pipeline", err=err, release_id=rel.id)
@@ -470,7 +475,14 @@ class Reconciler:
         return failed
 
     def _plan(
-        self, app: model.App, *, rel: release.Release, names: list[str], manual: bool, holds: Holds
+        self,
+        app: model.App,
+        *,
+        rel: release.Release,
+        names: list[str],
+        manual: bool,
+        holds: Holds,
+        rejected: dict[str, str],
     ) -> tuple[str, float | None]:
         """Ask the rollout planner and record the intent for the clusters it picks;
         returns why the rest waits and when a time gate should be looked at again."""
@@ -487,8 +499,20 @@ class Reconciler:
         for stage in plan.pending_approvals:
             self.store.request_approval(app=app.name, stage=stage, release_id=rel.id)
         held = holds.by_cluster()
-        # A suspended or pinned stage takes nothing new until it is resumed.
-        steps = [s.cluster for s in plan.steps if s.cluster in names and s.cluster not in held]
+        # A suspended or pinned stage takes nothing new until it is resumed. A cluster
+        # still waiting for the health of a release found unhealthy elsewhere gets its
+        # own verdict first (and its own rollback, recorded as one), not a move to the
+        # next release as an ordinary rollout whenever a pass happens to come between.
+        judging = {
+            c for c, r in current.items()
+            if r.state == records.APPLIED
+            and rejected.get(r.release, "").startswith(inputs_.AUTO_REJECTED)
+        }  # fmt: skip
+        steps = [
+            s.cluster
+            for s in plan.steps
+            if s.cluster in names and s.cluster not in held and s.cluster not in judging
+        ]
         if manual:
             # A person asked: clusters where this release could not be applied (gateway,
             # RBAC, conflict: fixed since?) are tried again, in the rollout that failed

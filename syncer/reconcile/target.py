@@ -15,10 +15,11 @@ Outcomes, by what should happen next:
   last healthy release is restored (as a rollout of its own, cause ``rollback``) and
   the failed release is rejected so it is not rolled out again.
 
-Under ``syncer run`` (``HealthWaits``), a worker waits for health only briefly: a
-target still progressing stays ``applied`` and the worker goes on to other apps. The
-app is looked at again when a watched object of it changes, or after a short delay,
-until it is healthy, fails, or its ``sync.wait`` runs out; so a thousand rollouts wait
+Under ``syncer run`` (``HealthWaits``), a worker waits for health only briefly after
+the apply: a target still progressing stays ``applied`` and the worker goes on to other
+apps. The app is looked at again (one look, no wait: the worker is not held again) when
+a watched object of it changes, or after a short delay, until it is healthy, fails, or
+its ``sync.wait`` runs out; so a thousand rollouts wait
 for their Deployments side by side, not a few at a time. A rollback's own health is
 still waited for in one go (its outcome decides the failed target's).
 """
@@ -67,7 +68,11 @@ class HealthWaits:
 
     def __init__(self, *, hold: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.hold = hold
-        """Seconds a worker waits for health before it goes on to other work."""
+        """Seconds a worker waits for health right after an apply before it goes on to
+        other work."""
+        self.hold_again = 0.0
+        """Seconds a later look at the same target waits: none, it looks once (a stop
+        sets both to the rest of each wait, ``syncer.controller``)."""
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[str, dict[int, _Wait]] = {}
@@ -203,8 +208,9 @@ class TargetRunner:
                 )
             inventory = self.store.inventory(self.app.name, cluster.name) or []
             return self._await_health(
-                target, cluster=cluster, rel=rel, objects=objects, inventory=inventory
-            )
+                target, cluster=cluster, rel=rel, objects=objects, inventory=inventory,
+                after_apply=False,
+            )  # fmt: skip
         self.progress(f"{self.app.name} -> {cluster.name}: applying {rel_id[:12]}")
         self.store.set_target(target.id, state=records.APPLYING, attempt=True)
         try:
@@ -252,8 +258,9 @@ class TargetRunner:
         metrics.APPLIES.labels(app=self.app.name, cluster=cluster.name, result="ok").inc()
         log.info("%s applied: %s", where, applied.summary())
         return self._await_health(
-            target, cluster=cluster, rel=rel, objects=objects, inventory=applied.inventory
-        )
+            target, cluster=cluster, rel=rel, objects=objects, inventory=applied.inventory,
+            after_apply=True,
+        )  # fmt: skip
 
     def _await_health(
         self,
@@ -263,7 +270,11 @@ class TargetRunner:
         rel: release.Release,
         objects: list[dict[str, Any]],
         inventory: Sequence[str],
+        after_apply: bool,
     ) -> str:
+        """``after_apply``: the worker waits up to ``HealthWaits.hold`` (a quick rollout
+        is done in one pass); a later pass, brought back by a change of the app's objects
+        or its scheduled look, waits ``HealthWaits.hold_again`` (none: one look)."""
         where = f"app={self.app.name} cluster={cluster.name} release={rel.short_id}"
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
         waits = self.health_waits
@@ -275,7 +286,8 @@ class TargetRunner:
             if waits is None
             else max(0.0, wait - waits.began(app=self.app.name, target_id=target.id))
         )
-        timeout = left if waits is None else min(waits.hold, left)
+        held = (waits.hold if after_apply else waits.hold_again) if waits is not None else 0.0
+        timeout = left if waits is None else min(held, left)
         try:
             health = self.parts.wait_healthy(
                 app=self.app,

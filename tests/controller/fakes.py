@@ -41,6 +41,8 @@ class FakeParts:
         self.commit = "1" * 40
         self.tag = "1.0.0"
         self.bad_tags: set[str] = set()
+        self.bad_on: set[str] = set()
+        """Clusters where ``bad_tags`` turn unhealthy (empty: every cluster)."""
         self.slow_tags: set[str] = set()
         """Tags whose rollout is still progressing at every look (a wait runs out)."""
         self.down: set[str] = set()
@@ -137,7 +139,8 @@ class FakeParts:
         cached: bool = False,
     ) -> parts.Health:
         image = objects[0]["spec"]["template"]["spec"]["containers"][0]["image"]
-        if any(f":{t}@" in image for t in self.bad_tags):
+        bad_here = not self.bad_on or cluster.name in self.bad_on
+        if bad_here and any(f":{t}@" in image for t in self.bad_tags):
             return parts.Health(healthy=False, message="Deployment default/web: 0 of 1 available")
         if any(f":{t}@" in image for t in self.slow_tags):
             with self.lock:

@@ -497,8 +497,14 @@ def test_a_rollout_waiting_for_health_leaves_the_worker_and_finishes_on_a_later_
     assert sorted(parts.awaiting) == [("web", "a"), ("web", "b")]
     assert first.look_again is not None and first.look_again > time.time()
     assert kinds(store).count("healthy") == 0
+    clock.now += 0.3
+    still = rec.reconcile("web", reasons=frozenset({"health"}))
+    assert still.clusters == {"a": records.APPLIED, "b": records.APPLIED}
+    # Brought back by a change or its scheduled look: one look, the worker not held again.
+    assert [timeout for _, timeout in parts.waits[2:]] == [0.0, 0.0]
+    assert still.look_again is not None
     parts.slow_tags = set()
-    clock.now += 0.5
+    clock.now += 0.2
     second = rec.reconcile("web", reasons=frozenset({"health"}))
     assert second.clusters == {"a": records.HEALTHY, "b": records.HEALTHY}
     assert second.look_again is None
@@ -518,12 +524,53 @@ def test_a_wait_across_passes_still_ends_at_sync_wait_and_rolls_back(store: stat
     clock.now += 0.7  # 0.3 s of the wait left: the next look is shorter
     second = rec.reconcile("web", reasons=frozenset({"health"}))
     assert second.clusters == {"a": records.APPLIED, "b": records.APPLIED}
-    assert {round(t, 2) for c, t in parts.waits[-2:]} == {0.2}
+    assert {round(t, 2) for c, t in parts.waits[-2:]} == {0.0}  # a look, not held again
     clock.now += 0.5  # past sync.wait
     third = rec.reconcile("web", reasons=frozenset({"health"}))
     assert third.clusters == {"a": records.ROLLED_BACK, "b": records.ROLLED_BACK}
     assert {d.release_id for d in store.deployments("web")} == {good}
     assert third.look_again is None
+
+
+@pytest.mark.parametrize("brought_back_by", ["health", "poll"])
+def test_a_cluster_still_waiting_on_a_release_rejected_elsewhere_gets_its_own_verdict(
+    store: state.Store, brought_back_by: str
+) -> None:
+    """Cluster a finds 1.2.0 unhealthy while b still waits for it (a later look holds
+    no worker, so b's verdict may come passes later): whatever brings the app back in
+    between, b is not moved to the last good release as an ordinary rollout; its own
+    verdict comes, and its rollback is recorded as one."""
+    parts = fakes.FakeParts()
+    clock = Clock()
+    rec = make(store, parts)
+    good = rec.reconcile("web", fresh=True).release
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=clock)
+    parts.tag, parts.bad_tags, parts.bad_on, parts.slow_tags = "1.2.0", {"1.2.0"}, {"a"}, {"1.2.0"}
+    first = rec.reconcile("web", fresh=True)
+    assert first.clusters == {"a": records.ROLLED_BACK, "b": records.APPLIED}
+    assert first.release in store.rejected("web")
+    parts.tag = "1.0.0"  # with 1.2.0 held back, the policy's pick is the last good image
+
+    def brought_back() -> app_.Outcome:
+        clock.now += 0.2
+        if brought_back_by == "health":
+            return rec.reconcile("web", reasons=frozenset({"health"}))
+        return rec.reconcile("web", fresh=True)
+
+    assert brought_back().clusters == {"b": records.APPLIED}  # still waiting, not moved
+    applies = len(parts.applies)
+    parts.bad_on = {"a", "b"}  # b's own verdict
+    assert brought_back().clusters == {"b": records.ROLLED_BACK}
+    assert len(parts.applies) == applies + 1  # the rollback's apply on b
+    assert {d.release_id for d in store.deployments("web")} == {good}
+    history = store.history("web", limit=50)
+    assert sorted(e.cluster for e in history if e.kind == "unhealthy") == ["a", "b"]
+    assert sorted(e.cluster for e in history if e.kind == "rollback") == ["a", "b"]
+    latest = store.latest_targets("web")
+    assert store.get_rollout(latest["b"].rollout_id).cause == "rollback"  # type: ignore[union-attr]
+    assert rec.health_waits.waiting_apps() == []
+    assert rec.reconcile("web", fresh=True).clusters == {}
+    assert len(parts.applies) == applies + 1
 
 
 def test_a_newer_release_drops_the_wait_of_the_one_it_supersedes(store: state.Store) -> None:
