@@ -145,10 +145,10 @@ class ShardSet:
         self._member_renewed = 0.0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._writing: dict[int | None, threading.Lock] = {}
-        """One lock per Lease written (a shard; None: the heartbeat): a renewal and a
-        take or release of the same Lease never cross, so neither writes over the
-        other's resourceVersion."""
+        self._writing: dict[int, threading.Lock] = {}
+        """One lock per shard Lease: a renewal and a release of the same Lease never
+        cross, so neither writes over the other's resourceVersion (the heartbeat has
+        one writer, the renewer thread, and needs none)."""
         self._renewers: concurrent.futures.ThreadPoolExecutor | None = None
         self._renewing: set[int | None] = set()
         """Leases whose renewal is in flight (None: the heartbeat); a round skips them."""
@@ -541,7 +541,7 @@ class ShardSet:
         self._count_loss(shard, "lost")
         return shard
 
-    def _write_lock(self, shard: int | None) -> threading.Lock:
+    def _write_lock(self, shard: int) -> threading.Lock:
         with self._lock:
             return self._writing.setdefault(shard, threading.Lock())
 
