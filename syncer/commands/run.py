@@ -32,7 +32,7 @@ import socket
 import threading
 from typing import Any
 
-from syncer import controller, errors, logs, memory, state
+from syncer import controller, errors, logs, memory, state, threads
 from syncer import reload as reload_
 from syncer.apply import client as kube_client
 from syncer.commands import sync as sync_cmd
@@ -135,6 +135,7 @@ EXAMPLES = """examples:
 
 def run(args: argparse.Namespace) -> int:
     memory.limit_arenas()  # before any thread allocates: see syncer.memory
+    threads.shorten_switches()  # see syncer.threads
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

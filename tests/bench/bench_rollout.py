@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from syncer import memory, threads
 from syncer.apply import parallel
 from syncer.config import model
 from tests.kubecluster import cluster as kube_cluster
@@ -190,6 +191,9 @@ def main() -> None:
     parser.add_argument("--workload-delay", type=float, default=0.5)
     parser.add_argument("--controller-qps", type=int, default=500)
     args = parser.parse_args()
+    # As `syncer run` does first (the lab's threads in this process share both).
+    memory.limit_arenas()
+    threads.shorten_switches()
     apps = args.apps
     timeout = 900.0
     rows: list[tuple[str, float]] = []

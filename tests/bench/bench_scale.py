@@ -10,7 +10,7 @@ CronJob whose image a semver policy governs, so no pod ever runs) in its reposit
 namespace, on both clusters. Every setting is at its shipped default (SQLite state,
 ``settings.workers`` 32, Git and image polls every 1m, ``driftInterval`` 5m, drift from
 watches, cluster ``qps`` 200), as ``syncer run`` would run with this config (two malloc
-arenas, ``syncer.memory``). Printed:
+arenas, ``syncer.memory``; a 1 ms switch interval, ``syncer.threads``). Printed:
 
 1. start-up: the config opened and the controller started; then the first rollout
    (every app applied and recorded healthy on both clusters, the queue idle);
@@ -62,7 +62,7 @@ from unittest import mock
 import requests
 import yaml
 
-from syncer import controller, memory
+from syncer import controller, memory, threads
 from syncer import images as syncer_images
 from syncer.config import model
 from syncer.source import cache as source_cache
@@ -558,6 +558,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     memory.limit_arenas()  # as `syncer run` does first (the lab's threads share them too)
+    threads.shorten_switches()  # as `syncer run` does first
     registry_process.free_port()  # fail early when the registry binary is missing
     os.environ["BENCH_GITHUB_SECRET"] = GITHUB_SECRET
     profiles: list[dict[str, Any]] = []
