@@ -25,8 +25,10 @@ defaults (20 requests/s) they need minutes to create 1,000 ReplicaSets and pods.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,11 +100,53 @@ def config(
 
 class Progress:
     """Counts, on each cluster, the apps whose ConfigMap holds ``version`` (applied) and
-    whose Deployment runs it, rolled over and available (ready)."""
+    whose Deployment runs it, rolled over and available (ready). It follows both kinds
+    by watch: polling LISTs of every object twice a second loaded the apiservers (and
+    this process) under measurement with work that grew with the apps."""
 
     def __init__(self, clusters: list[kube_cluster.RealCluster], *, prefix: str) -> None:
         self.clusters = clusters
         self.prefix = prefix
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._versions: dict[str, dict[str, str]] = {c.name: {} for c in clusters}
+        """cluster -> namespace/name -> the VERSION its ConfigMap holds."""
+        self._ready: dict[str, dict[str, str]] = {c.name: {} for c in clusters}
+        """cluster -> namespace/name -> the version its Deployment runs, available."""
+        for c in clusters:
+            c.follow("v1", "ConfigMap", functools.partial(self._config_map, c.name),
+                     stop=self._stop)  # fmt: skip
+            c.follow("apps/v1", "Deployment", functools.partial(self._deployment, c.name),
+                     stop=self._stop)  # fmt: skip
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _key(self, obj: dict[str, Any]) -> str | None:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or ""
+        return f"{namespace}/{meta['name']}" if namespace.startswith(self.prefix) else None
+
+    def _config_map(self, cluster: str, event: str, obj: dict[str, Any]) -> None:
+        key = self._key(obj)
+        if key is None:
+            return
+        with self._lock:
+            if event == "DELETED":
+                self._versions[cluster].pop(key, None)
+            else:
+                self._versions[cluster][key] = str((obj.get("data") or {}).get("VERSION"))
+
+    def _deployment(self, cluster: str, event: str, obj: dict[str, Any]) -> None:
+        key = self._key(obj)
+        if key is None:
+            return
+        version = _available_version(obj)
+        with self._lock:
+            if event == "DELETED" or version is None:
+                self._ready[cluster].pop(key, None)
+            else:
+                self._ready[cluster][key] = version
 
     def times(
         self, version: int, *, since: float, goal: int, timeout: float
@@ -116,31 +160,32 @@ class Progress:
         return applied, time.monotonic() - since
 
     def applied(self, version: int) -> int:
-        return min(
-            sum(
-                1
-                for cm in c.list_objects("v1", "ConfigMap")
-                if cm["metadata"]["namespace"].startswith(self.prefix)
-                and (cm.get("data") or {}).get("VERSION") == str(version)
+        with self._lock:
+            return min(
+                sum(1 for v in self._versions[c.name].values() if v == str(version))
+                for c in self.clusters
             )
-            for c in self.clusters
-        )
 
     def ready(self, version: int) -> int:
-        return min(sum(1 for d in c.list_objects("apps/v1", "Deployment")
-                       if self._ready(d, version)) for c in self.clusters)  # fmt: skip
+        with self._lock:
+            return min(
+                sum(1 for v in self._ready[c.name].values() if v == str(version))
+                for c in self.clusters
+            )
 
-    def _ready(self, deployment: dict[str, Any], version: int) -> bool:
-        meta, spec = deployment["metadata"], deployment["spec"]
-        status = deployment.get("status") or {}
-        annotations = spec["template"]["metadata"].get("annotations") or {}
-        return (
-            meta["namespace"].startswith(self.prefix)
-            and annotations.get("bench/version") == str(version)
-            and status.get("observedGeneration") == meta["generation"]
-            and status.get("updatedReplicas") == status.get("availableReplicas") == 1
-            and not status.get("unavailableReplicas")
-        )
+
+def _available_version(deployment: dict[str, Any]) -> str | None:
+    """The version a Deployment runs once rolled over and available, else None."""
+    meta, spec = deployment["metadata"], deployment["spec"]
+    status = deployment.get("status") or {}
+    annotations = spec["template"]["metadata"].get("annotations") or {}
+    if (
+        status.get("observedGeneration") == meta["generation"]
+        and status.get("updatedReplicas") == status.get("availableReplicas") == 1
+        and not status.get("unavailableReplicas")
+    ):
+        return str(annotations.get("bench/version"))
+    return None
 
 
 def until(count: Callable[[], int], *, goal: int, timeout: float, what: str) -> float:
@@ -206,6 +251,7 @@ def main() -> None:
             start = time.monotonic()  # from the start of `syncer run`
             with syncer_run.serve(path, stop_timeout=120):
                 applied, ready = progress.times(1, since=start, goal=apps, timeout=timeout)
+            progress.close()
             rows.append((f"first rollout, {apps} apps x 3 clusters: all applied", applied))
             rows.append((f"first rollout, {apps} apps x 3 clusters: all available", ready))
             # 2. One commit changing every app, on 2 clusters.
@@ -220,6 +266,7 @@ def main() -> None:
                 start = time.monotonic()
                 ctl._jobs.trigger([j for j in ctl._jobs.ids() if j.startswith("git:")])
                 applied, ready = progress.times(2, since=start, goal=apps, timeout=timeout)
+            progress.close()
             rows.append((f"one commit changing {apps} apps on 2 clusters: all applied", applied))
             rows.append((f"one commit changing {apps} apps on 2 clusters: all available", ready))
         finally:

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -596,6 +597,45 @@ class RealCluster:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
         return items
+
+    def follow(
+        self,
+        api_version: str,
+        kind: str,
+        on_object: Callable[[str, dict[str, Any]], None],
+        *,
+        stop: threading.Event,
+    ) -> threading.Thread:
+        """Call ``on_object(event, obj)`` for every object of ``kind`` in all namespaces
+        ("ADDED" for each listed, then each watched change), on a thread of its own
+        until ``stop`` is set: what an observer needs without listing everything again
+        and again (which loads the apiserver it observes). A watch that ends or expires
+        starts again from a fresh LIST."""
+
+        def run() -> None:
+            session = requests.Session()
+            session.trust_env = False
+            session.headers.update(self._session.headers)
+            session.verify = self._session.verify
+            url = self._path(api_version, kind, "*")
+            while not stop.is_set():
+                listed = session.get(url, timeout=60)
+                listed.raise_for_status()
+                page = listed.json()
+                for item in page["items"]:
+                    on_object("ADDED", item)
+                version = page["metadata"]["resourceVersion"]
+                params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "30"}
+                with session.get(url, params=params, stream=True, timeout=60) as watch:
+                    for line in watch.iter_lines():
+                        event = json.loads(line)
+                        if event["type"] == "ERROR" or stop.is_set():
+                            break  # expired: list again
+                        on_object(event["type"], event["object"])
+
+        thread = threading.Thread(target=run, name=f"follow-{self.name}-{kind}", daemon=True)
+        thread.start()
+        return thread
 
     def put(self, obj: dict[str, Any], *, manager: str = "test-direct") -> dict[str, Any]:
         """Create or replace obj (an Update by manager, as kubectl create/replace does)."""
