@@ -4,8 +4,10 @@ Opened by ``syncer.state.open_store`` for the controller and the CLI; several
 processes may share the file (``syncer run`` writing, ``syncer status`` reading), which
 WAL allows without blocking readers. Every write is one ``BEGIN IMMEDIATE``
 transaction with ``synchronous=FULL``, so a ``kill -9`` leaves either the whole change
-or none of it. ``sqlite3`` errors never leave this module: they become
-``syncer.errors`` exceptions naming the file.
+or none of it. Within a process, writes take turns on one connection, and reads go to
+a few read connections of their own: a read sees every write committed before it began,
+and never queues behind a write transaction (WAL again). ``sqlite3`` errors never leave
+this module: they become ``syncer.errors`` exceptions naming the file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -37,6 +40,12 @@ OUTBOX_MAX = 100_000
 worker ever runs on it) stops growing there; the rest is dropped and logged."""
 FINISHED_DELIVERIES_KEPT = 5000
 """Delivered or abandoned notifications kept for ``deliveries()`` (the newest)."""
+READERS = 4
+"""Read connections of a store on a file. On the one connection that also writes, every
+read of a busy ``syncer run`` waited for the write transaction in progress, and for the
+thread holding it to get the interpreter back after each statement."""
+READER_CACHE_KIB = 1024
+"""Page cache of each read connection (SQLite's default is 2 MiB per connection)."""
 
 
 class SqliteStore:
@@ -46,6 +55,9 @@ class SqliteStore:
         self.path = str(path)
         self._lock = threading.RLock()
         self._attempts = records.Attempts()
+        self._writing = threading.local()
+        """``active``: this thread is inside a write transaction (its reads must see it)."""
+        self._readers: queue.SimpleQueue[sqlite3.Connection] | None = None
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +70,10 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+            if self.path != ":memory:":  # a second connection to :memory: is another database
+                self._readers = queue.SimpleQueue()
+                for _ in range(READERS):
+                    self._readers.put(self._reader())
         except sqlite3.DatabaseError as err:
             raise errors.PermanentError(
                 f"state file {self.path}: {err}: move it away to start with empty state"
@@ -66,6 +82,14 @@ class SqliteStore:
             raise errors.PermanentError(f"state file {self.path}: {err}") from err
 
     # --- plumbing ---------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader.row_factory = sqlite3.Row
+        reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        reader.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+        reader.execute("PRAGMA query_only = ON")
+        return reader
+
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > schema.VERSION:
@@ -98,6 +122,7 @@ class SqliteStore:
                 raise errors.TemporaryError(
                     f"state file {self.path} is busy: {err}", retry_after=1.0
                 ) from err
+            self._writing.active = True
             try:
                 yield self._db
             except BaseException:
@@ -109,17 +134,32 @@ class SqliteStore:
                 except sqlite3.Error as err:
                     self._db.execute("ROLLBACK")
                     raise errors.SyncerError(f"state file {self.path}: {err}") from err
+            finally:
+                self._writing.active = False
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return list(self._db.execute(sql, tuple(args)).fetchall())
-            except sqlite3.Error as err:
-                raise errors.SyncerError(f"state file {self.path}: {err}") from err
+        readers = self._readers
+        if readers is None or getattr(self._writing, "active", False):
+            with self._lock:
+                return self._read(self._db, sql, args)
+        reader = readers.get()
+        try:
+            return self._read(reader, sql, args)
+        finally:
+            readers.put(reader)
+
+    def _read(self, db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+        try:
+            return list(db.execute(sql, tuple(args)).fetchall())
+        except sqlite3.Error as err:
+            raise errors.SyncerError(f"state file {self.path}: {err}") from err
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            readers, self._readers = self._readers, None
+            while readers is not None and not readers.empty():
+                readers.get().close()
 
     @contextlib.contextmanager
     def reading(self, app: str) -> Iterator[None]:
