@@ -619,19 +619,22 @@ class RealCluster:
             session.verify = self._session.verify
             url = self._path(api_version, kind, "*")
             while not stop.is_set():
-                listed = session.get(url, timeout=60)
-                listed.raise_for_status()
-                page = listed.json()
-                for item in page["items"]:
-                    on_object("ADDED", item)
-                version = page["metadata"]["resourceVersion"]
-                params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "30"}
-                with session.get(url, params=params, stream=True, timeout=60) as watch:
-                    for line in watch.iter_lines():
-                        event = json.loads(line)
-                        if event["type"] == "ERROR" or stop.is_set():
-                            break  # expired: list again
-                        on_object(event["type"], event["object"])
+                try:
+                    listed = session.get(url, timeout=60)
+                    listed.raise_for_status()
+                    page = listed.json()
+                    for item in page["items"]:
+                        on_object("ADDED", item)
+                    version = page["metadata"]["resourceVersion"]
+                    params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "30"}
+                    with session.get(url, params=params, stream=True, timeout=60) as watch:
+                        for line in watch.iter_lines():
+                            event = json.loads(line)
+                            if event["type"] == "ERROR" or stop.is_set():
+                                break  # expired: list again
+                            on_object(event["type"], event["object"])
+                except requests.RequestException:
+                    stop.wait(1.0)  # the cluster stopping, or a cut connection: again
 
         thread = threading.Thread(target=run, name=f"follow-{self.name}-{kind}", daemon=True)
         thread.start()
