@@ -440,7 +440,7 @@ def test_poll_jobs_run_one_interval_after_the_start_up_pass_polled_their_reposit
 
     class SlowApplies(fakes.FakeParts):
         def apply(self, **kw: Any) -> Any:
-            time.sleep(0.02)
+            time.sleep(0.05)  # the pass takes 1 s or more: "late" is late
             return super().apply(**kw)
 
         def decide(self, image: model.AppImage, **kw: Any) -> Any:
