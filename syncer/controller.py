@@ -206,6 +206,7 @@ class Controller:
         self.reconciler.health_waits = self.health_waits
         kwargs = {} if self._backoff_base is None else {"backoff_base": self._backoff_base}
         self._queue = scheduling.AppQueue(workers=settings.workers, run=self._run_app, **kwargs)
+        self.health_waits.crowded = self._queue.crowded
         self._jobs = scheduling.Jobs(threads=max(2, settings.workers))
         self._add_config_jobs()
         # Apps that left the config: their objects are collected soon after start, and

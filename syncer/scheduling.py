@@ -99,6 +99,8 @@ class AppQueue:
         self._urgent: deque[tuple[str, int]] = deque()
         self._background: deque[tuple[str, int]] = deque()
         self._tickets = 0
+        self._queued = 0
+        """Apps queued and not yet taken by a worker."""
         for thread in self._workers:
             thread.start()
 
@@ -136,6 +138,8 @@ class AppQueue:
         if slot.timer is not None:
             slot.timer.cancel()
             slot.timer = None
+        if not slot.queued:
+            self._queued += 1
         slot.queued = True
         self._tickets += 1
         slot.ticket = self._tickets
@@ -161,6 +165,7 @@ class AppQueue:
                 if slot is None:
                     return
                 slot.queued = False
+                self._queued -= 1
                 slot.running = True
                 reasons = frozenset(slot.reasons)
                 slot.reasons = set()
@@ -210,6 +215,11 @@ class AppQueue:
         with self._lock:
             slot = self._slots.get(app)
             return slot.failures if slot else 0
+
+    def crowded(self) -> bool:
+        """Whether an app is queued that no worker has taken yet (the workers are all
+        busy, or about to take it)."""
+        return self._queued > 0
 
     def busy(self) -> bool:
         """Whether any app is queued or running (backoff waits do not count)."""

@@ -984,9 +984,10 @@ class Settings:
         default=32,
         metadata=doc(
             "Apps reconciled in parallel (default 32). Under `syncer run` a rollout"
-            " waiting for health holds its worker for at most 1.5 s after its apply, then"
-            " the worker goes on to other apps and the app comes back (for one look, not"
-            " held again) when its objects change, so any"
+            " waiting for health holds its worker for at most 1.5 s after its apply (not at"
+            " all while other apps wait for a worker), then the worker goes on to other"
+            " apps and the app comes back (for one look, not held again) when its objects"
+            " change, so any"
             " number of health waits overlap (`syncer sync` waits in one go). Requests to"
             " one cluster stay bounded by its qps and by the 32 requests in flight of the"
             " whole process.",

@@ -69,10 +69,14 @@ class HealthWaits:
     def __init__(self, *, hold: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.hold = hold
         """Seconds a worker waits for health right after an apply before it goes on to
-        other work."""
+        other work, while no other app waits for a worker (``crowded``)."""
         self.hold_again = 0.0
         """Seconds a later look at the same target waits: none, it looks once (a stop
         sets both to the rest of each wait, ``syncer.controller``)."""
+        self.crowded: Callable[[], bool] = lambda: False
+        """Whether other apps wait for a worker (``syncer.scheduling.AppQueue.crowded``):
+        then an apply does not hold its worker either, and a big rollout is applied at
+        the pace of the applies, not of ``workers`` health holds at a time."""
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[str, dict[int, _Wait]] = {}
@@ -286,7 +290,11 @@ class TargetRunner:
             if waits is None
             else max(0.0, wait - waits.began(app=self.app.name, target_id=target.id))
         )
-        held = (waits.hold if after_apply else waits.hold_again) if waits is not None else 0.0
+        held = 0.0
+        if waits is not None:
+            held = waits.hold if after_apply else waits.hold_again
+            if after_apply and held < float("inf") and waits.crowded():
+                held = 0.0
         timeout = left if waits is None else min(held, left)
         try:
             health = self.parts.wait_healthy(

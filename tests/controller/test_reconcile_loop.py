@@ -512,6 +512,24 @@ def test_a_rollout_waiting_for_health_leaves_the_worker_and_finishes_on_a_later_
     assert kinds(store).count("healthy") == 2
 
 
+def test_an_apply_holds_no_worker_while_other_apps_wait_for_one(store: state.Store) -> None:
+    """With apps queued behind it, a rollout goes on right after its apply: a big
+    rollout is applied at the pace of the applies, its health seen by later looks."""
+    parts = fakes.FakeParts()
+    rec = make(store, parts)
+    rec.health_waits = target_.HealthWaits(hold=0.2, clock=Clock())
+    rec.health_waits.crowded = lambda: True
+    parts.slow_tags = {"1.0.0"}
+    first = rec.reconcile("web", fresh=True)
+    assert first.clusters == {"a": records.APPLIED, "b": records.APPLIED}
+    assert [timeout for _, timeout in parts.waits] == [0.0, 0.0]
+    rec.health_waits.crowded = lambda: False
+    parts.tag = "1.1.0"
+    parts.slow_tags = {"1.1.0"}
+    rec.reconcile("web", fresh=True)
+    assert [timeout for _, timeout in parts.waits[2:]] == [0.2, 0.2]  # the queue is empty
+
+
 def test_a_wait_across_passes_still_ends_at_sync_wait_and_rolls_back(store: state.Store) -> None:
     parts = fakes.FakeParts()
     clock = Clock()

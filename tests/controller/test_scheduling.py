@@ -66,6 +66,36 @@ def test_worker_pool_is_bounded() -> None:
         queue.stop()
 
 
+def test_crowded_while_an_app_waits_for_a_worker() -> None:
+    """What a rollout asks before it holds its worker for a health wait."""
+    gate = threading.Event()
+    seen: list[bool] = []
+
+    def run(app: str, reasons: frozenset[str]) -> bool:
+        gate.wait(5)
+        seen.append(queue.crowded())
+        return True
+
+    queue = scheduling.AppQueue(workers=2, run=run)
+    try:
+        assert not queue.crowded()
+        queue.request("a", "startup")
+        queue.request("b", "startup")
+        queue.request("c", "startup")  # waits: both workers are taken
+        deadline = time.monotonic() + 2
+        while not queue.crowded() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queue.crowded()
+        queue.request("c", "webhook")  # coalesced: still one app waiting
+        gate.set()
+        assert queue.wait_idle(5)
+        assert not queue.crowded()
+        assert seen.count(True) >= 1  # a and b ran while c waited
+        assert seen[-1] is False  # c ran with nothing behind it
+    finally:
+        queue.stop()
+
+
 def test_failing_app_backs_off_and_retries_without_delaying_others() -> None:
     rec = Recorder(fail={"bad"})
     queue = scheduling.AppQueue(workers=1, run=rec, backoff_base=0.2, backoff_max=0.4)
