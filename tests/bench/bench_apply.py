@@ -36,7 +36,7 @@ import yaml
 from syncer import apply
 from syncer.apply import parallel
 from syncer.config import model
-from tests import binaries
+from tests import bench, binaries
 from tests.kubecluster import cluster as kubecluster
 from tests.kubecluster import kubeconfig
 
@@ -262,4 +262,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()

@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from syncer import controller
+from tests import bench
 from tests.kubecluster import cluster as kube_cluster
 from tests.kubecluster import kubeconfig
 from tests.servers import git_http, images, registry_fixtures, registry_process, syncer_run
@@ -421,4 +422,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()

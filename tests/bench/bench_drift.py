@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from tests import bench
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -137,4 +138,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()

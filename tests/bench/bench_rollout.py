@@ -39,6 +39,7 @@ import yaml
 from syncer import memory, threads
 from syncer.apply import parallel
 from syncer.config import model
+from tests import bench
 from tests.kubecluster import cluster as kube_cluster
 from tests.kubecluster import kubeconfig
 from tests.servers import git_http, git_repo, syncer_run
@@ -283,4 +284,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()

@@ -66,6 +66,7 @@ from syncer import controller, memory, threads
 from syncer import images as syncer_images
 from syncer.config import model
 from syncer.source import cache as source_cache
+from tests import bench
 from tests.bench import bench_controller as lab_mod
 from tests.servers import registry_process
 
@@ -575,4 +576,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()

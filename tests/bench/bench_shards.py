@@ -46,6 +46,7 @@ import urllib3
 
 from syncer import sharding
 from syncer.config import model
+from tests import bench
 from tests.kubecluster import cluster as kube_cluster
 from tests.kubecluster import kubeconfig
 from tests.server.replicas import ShardReplica
@@ -341,4 +342,5 @@ def run(args: Any, *, base: Path, git: Any, cluster: Any, started: list[ShardRep
 
 
 if __name__ == "__main__":
+    bench.stop_on_sigterm()
     main()
