@@ -441,8 +441,7 @@ class Controller:
         apps = self.health_waits.waiting_apps()
         if not apps:
             return
-        # The rest of each wait in one go.
-        self.health_waits.hold = self.health_waits.hold_again = float("inf")
+        self.health_waits.finish()  # the rest of each wait in one go
         log.info("waiting for the health of %d app(s) before stopping", len(apps))
         todo = list(apps)
         lock = threading.Lock()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -70,19 +71,29 @@ class HealthWaits:
         self.hold = hold
         """Seconds a worker waits for health right after an apply before it goes on to
         other work, while no other app waits for a worker (``crowded``)."""
-        self.hold_again = 0.0
-        """Seconds a later look at the same target waits: none, it looks once (a stop
-        sets both to the rest of each wait, ``syncer.controller``)."""
         self.crowded: Callable[[], bool] = lambda: False
         """Whether other apps wait for a worker (``syncer.scheduling.AppQueue.crowded``):
         then an apply does not hold its worker either, and a big rollout is applied at
         the pace of the applies, not of ``workers`` health holds at a time."""
+        self._finishing = False
         self._clock = clock
         self._lock = threading.Lock()
         self._waits: dict[str, dict[int, _Wait]] = {}
         """App -> target id -> its wait; an app is here only while it has one."""
         self._looked: set[str] = set()
         """Apps a look was scheduled for."""
+
+    def holding(self, *, after_apply: bool) -> float:
+        """Seconds a worker waits for health now: ``hold`` right after an apply while the
+        queue is not crowded, none for a later look (it looks once), and the rest of each
+        wait once ``finish`` was called."""
+        if self._finishing:
+            return math.inf
+        return self.hold if after_apply and not self.crowded() else 0.0
+
+    def finish(self) -> None:
+        """The controller is stopping: every look waits out the rest of its wait."""
+        self._finishing = True
 
     def began(self, *, app: str, target_id: int) -> float:
         """How many seconds ago the wait of ``target_id`` began (0 for a new one)."""
@@ -276,9 +287,9 @@ class TargetRunner:
         inventory: Sequence[str],
         after_apply: bool,
     ) -> str:
-        """``after_apply``: the worker waits up to ``HealthWaits.hold`` (a quick rollout
-        is done in one pass); a later pass, brought back by a change of the app's objects
-        or its scheduled look, waits ``HealthWaits.hold_again`` (none: one look)."""
+        """``after_apply``: the worker may wait a moment (``HealthWaits.holding``: a quick
+        rollout is done in one pass); a later pass, brought back by a change of the app's
+        objects or its scheduled look, looks once."""
         where = f"app={self.app.name} cluster={cluster.name} release={rel.short_id}"
         self.progress(f"{self.app.name} -> {cluster.name}: waiting for health")
         waits = self.health_waits
@@ -290,12 +301,7 @@ class TargetRunner:
             if waits is None
             else max(0.0, wait - waits.began(app=self.app.name, target_id=target.id))
         )
-        held = 0.0
-        if waits is not None:
-            held = waits.hold if after_apply else waits.hold_again
-            if after_apply and held < float("inf") and waits.crowded():
-                held = 0.0
-        timeout = left if waits is None else min(held, left)
+        timeout = left if waits is None else min(waits.holding(after_apply=after_apply), left)
         try:
             health = self.parts.wait_healthy(
                 app=self.app,
