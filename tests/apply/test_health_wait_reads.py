@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.apply import refs, wait
+from syncer.apply import refs, results, wait
 
 CONFIG_MAP = {
     "apiVersion": "v1",
@@ -56,13 +56,19 @@ class Clock:
         self.now += seconds
 
 
-def test_a_cache_that_trails_our_write_is_looked_at_again_not_listed_around() -> None:
+def wait_with(cache: Cache) -> tuple[Client, results.HealthReport, Clock]:
+    """A 1.5 s health wait of the ConfigMap on a client whose watch cache is ``cache``."""
     clock = Clock()
-    client = Client(Cache(shows=3))
+    client = Client(cache)
     report = wait.wait_healthy(
         client, app_name="web", inventory=[REF], timeout=1.5,  # type: ignore[arg-type]
         sleep=clock.sleep, clock=clock,
     )  # fmt: skip
+    return client, report, clock
+
+
+def test_a_cache_that_trails_our_write_is_looked_at_again_not_listed_around() -> None:
+    client, report, clock = wait_with(Cache(shows=3))
     assert report.healthy and not report.timed_out
     assert client.lists == 0
     assert client.watches.looks == 3
@@ -70,11 +76,6 @@ def test_a_cache_that_trails_our_write_is_looked_at_again_not_listed_around() ->
 
 
 def test_a_cache_still_behind_at_the_end_of_the_wait_is_listed_once_for_the_verdict() -> None:
-    clock = Clock()
-    client = Client(Cache(shows=1000))
-    report = wait.wait_healthy(
-        client, app_name="web", inventory=[REF], timeout=1.5,  # type: ignore[arg-type]
-        sleep=clock.sleep, clock=clock,
-    )  # fmt: skip
+    client, report, _clock = wait_with(Cache(shows=1000))
     assert client.lists == 1
     assert report.healthy  # judged from the LIST, which shows our write
