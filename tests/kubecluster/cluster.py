@@ -26,7 +26,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.kubecluster import faults, kubeconfig, kubelet, proxy, tls
+from tests.kubecluster import faults, kubeconfig, kubelet, proxy, tls, watching
 from tests.servers import lifecycle
 
 START_TIMEOUT = 90.0
@@ -602,41 +601,23 @@ class RealCluster:
         self,
         api_version: str,
         kind: str,
-        on_object: Callable[[str, dict[str, Any]], None],
+        on_object: watching.OnObject,
         *,
         stop: threading.Event,
     ) -> threading.Thread:
         """Call ``on_object(event, obj)`` for every object of ``kind`` in all namespaces
-        ("ADDED" for each listed, then each watched change), on a thread of its own
-        until ``stop`` is set: what an observer needs without listing everything again
-        and again (which loads the apiserver it observes). A watch that ends or expires
-        starts again from a fresh LIST."""
-
-        def run() -> None:
-            session = requests.Session()
-            session.trust_env = False
-            session.headers.update(self._session.headers)
-            session.verify = self._session.verify
-            url = self._path(api_version, kind, "*")
-            while not stop.is_set():
-                try:
-                    listed = session.get(url, timeout=60)
-                    listed.raise_for_status()
-                    page = listed.json()
-                    for item in page["items"]:
-                        on_object("ADDED", item)
-                    version = page["metadata"]["resourceVersion"]
-                    params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "30"}
-                    with session.get(url, params=params, stream=True, timeout=60) as watch:
-                        for line in watch.iter_lines():
-                            event = json.loads(line)
-                            if event["type"] == "ERROR" or stop.is_set():
-                                break  # expired: list again
-                            on_object(event["type"], event["object"])
-                except requests.RequestException:
-                    stop.wait(1.0)  # the cluster stopping, or a cut connection: again
-
-        thread = threading.Thread(target=run, name=f"follow-{self.name}-{kind}", daemon=True)
+        (``watching.follow``), on a thread of its own until ``stop`` is set: what an
+        observer needs without listing everything again and again (which loads the
+        apiserver it observes)."""
+        session = requests.Session()  # a thread of its own, a session of its own
+        session.trust_env = False
+        session.headers.update(self._session.headers)
+        session.verify = self._session.verify
+        url = self._path(api_version, kind, "*")
+        thread = threading.Thread(
+            target=watching.follow, args=(session, url, on_object), kwargs={"stop": stop},
+            name=f"follow-{self.name}-{kind}", daemon=True,
+        )  # fmt: skip
         thread.start()
         return thread
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import requests
 
+from tests.kubecluster import watching
+
 NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "2000", "ephemeral-storage": "1Ti"}
 
 
@@ -144,49 +146,11 @@ class FakeKubelet:
     # --- pods ----------------------------------------------------------------------------
 
     def _watch_pods(self) -> None:
-        version = ""
-        while not self._stop.is_set():
-            try:
-                if not version:
-                    listed = self._session.get(f"{self.url}/api/v1/pods", timeout=30)
-                    listed.raise_for_status()
-                    body = listed.json()
-                    for pod in body.get("items") or []:
-                        self._on_pod("ADDED", pod)
-                    version = body["metadata"]["resourceVersion"]
-                version = self._follow(version)
-            except (requests.RequestException, ValueError, KeyError):
-                if self._stop.wait(0.5):
-                    return
-
-    def _follow(self, version: str) -> str:
-        """Follow pod events from version; returns the last version seen ('' to re-list)."""
-        params = {
-            "watch": "true",
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": "60",
-        }
-        with self._session.get(
-            f"{self.url}/api/v1/pods", params=params, stream=True, timeout=(10, 90)
-        ) as stream:
-            stream.raise_for_status()
-            for line in stream.iter_lines():
-                if self._stop.is_set():
-                    return version
-                if not line:
-                    continue
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                if event.get("type") == "ERROR":
-                    return ""  # 410 Gone and friends: list again
-                version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                if event.get("type") in ("ADDED", "MODIFIED"):
-                    self._on_pod(event["type"], obj)
-        return version
+        watching.follow(self._session, f"{self.url}/api/v1/pods", self._on_pod, stop=self._stop)
 
     def _on_pod(self, kind: str, pod: dict[str, Any]) -> None:
-        del kind
+        if kind == "DELETED":
+            return  # gone: nothing left to run or stop
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
         where = f"/api/v1/namespaces/{meta.get('namespace')}/pods/{meta.get('name')}"
         if meta.get("deletionTimestamp"):
