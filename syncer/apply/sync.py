@@ -5,7 +5,10 @@ of one app for one cluster. Before the first write: prepare the set, check the g
 policy, read the live state (``prepared``); send a server-side dry run of what would
 change, side by side, which also confirms that objects presumed new do not exist
 (``live``); refuse objects owned by another app; check quotas. A dry run the API
-refuses fails the set as a whole. Then write: server-side apply in order (``order``),
+refuses fails the set as a whole; the first change in apply order (the lead) needs none
+when its live state is known, as it is written first and alone: if the API refuses it,
+nothing has been written.
+Then write: server-side apply in order (``order``),
 skipping objects whose live state already matches (``compare``), waiting for CRDs to be
 Established (``crds``) and for a changed sync wave to be healthy before the next; then
 prune (``prune``).
@@ -83,9 +86,13 @@ def sync(
             # Every change lies in the app's namespace, and the cluster has none: a dry
             # run there could only answer "namespace not found" and judge nothing, so it
             # is created first and the set is dry-run once, in it.
-            create_namespace(client, namespace)
-            result.namespace_created = True
-        dry_runs = dry_run_changes(client, prepared, options=options)
+            result.namespace_created = create_namespace(client, namespace)
+        dry_runs, lead = dry_run_changes(
+            client,
+            prepared,
+            options=options,
+            fresh_namespace=namespace if result.namespace_created else "",
+        )
         adopting = prepared_mod.check_ownership(prepared, app_name=app_name, options=options)
         check_quota(client, prepared, policy=gateway_policy)
         new = [ref for ref in prepared.refs if prepared.live.get(ref) is None]
@@ -93,8 +100,9 @@ def sync(
         if validate_changes(client, dry_runs, options=options, namespace=namespace):
             result.namespace_created = True
         _apply_all(
-            client, prepared, result=result, options=options, namespace=namespace, app_name=app_name
-        )
+            client, prepared, result=result, options=options, namespace=namespace,
+            app_name=app_name, lead=lead,
+        )  # fmt: skip
         result.adopted = [adoption_note(ref, managers) for ref, managers in adopting]
         prune_mod.prune(
             client,
@@ -177,26 +185,40 @@ def dry_run_changes(
     prepared: prepared_mod.Prepared,
     *,
     options: model.SyncOptions,
-) -> list[DryRun]:
+    fresh_namespace: str = "",
+) -> tuple[list[DryRun], live_mod.Identity | None]:
     """A server-side dry run of each object the sync would write, before any write,
-    when it would write more than one (one alone cannot be half applied); each answer
-    is kept for ``validate_changes`` to judge. Kinds whose CRD comes with the set are
-    left to the real apply. The dry runs go side by side (``parallel``) and are answered
-    with the object's metadata only (all a judgement needs).
+    except the lead: the first change in apply order (unless it is presumed absent and
+    others go out, then its dry run confirms it beside theirs). ``_apply_all`` writes
+    the lead first and alone, so a refusal of it leaves nothing written, as its dry run
+    would have; a sync of one object sends no dry run. Each answer is kept for
+    ``validate_changes`` to judge. Kinds whose CRD comes with the set are left to
+    the real apply. The dry runs go side by side (``parallel``) and are answered with
+    the object's metadata only (all a judgement needs). Returns them and the lead's
+    identity (None: every change was dry-run, or there is none).
 
-    They also confirm the objects ``live`` presumed absent (``prepared.live.unconfirmed``):
-    an answer with a resourceVersion, or a refusal, means the object may exist after
-    all; those (and presumed-new objects that were not dry-run) are read with a GET,
-    recorded in the live state like any object read, and dry-run again as what they
-    are, so the ownership check that follows judges them."""
+    They also confirm the objects ``live`` presumed absent (``prepared.live.unconfirmed``),
+    but for those in ``fresh_namespace``, which this sync has just created: an answer
+    with a resourceVersion, or a refusal, means the object may exist after all; those
+    are read with a GET, recorded in the live state like any object read, and dry-run
+    again as what they are, so the ownership check that follows judges them."""
     live = prepared.live
+    if fresh_namespace:
+        live.unconfirmed -= {
+            ref.identity for ref in prepared.refs if ref.namespace == fresh_namespace
+        }
     changed = changes(client, prepared)
-    judged = [c for c in changed if client.discovery.lookup(c[1].api_version, c[1].kind)]
-    dry_runs: list[DryRun] = []
-    if len(changed) >= 2:
-        dry_runs = list(zip(judged, _dry_run_all(client, judged, options=options), strict=True))
+    lead = changed[0][1].identity if changed else None
+    if lead in live.unconfirmed and len(changed) > 1:
+        lead = None  # its dry run confirms it absent, side by side with the others'
+    judged = [
+        c
+        for c in changed
+        if c[1].identity != lead and client.discovery.lookup(c[1].api_version, c[1].kind)
+    ]
+    dry_runs = list(zip(judged, _dry_run_all(client, judged, options=options), strict=True))
     if not live.unconfirmed:
-        return dry_runs
+        return dry_runs, lead
     answered = {change[1].identity: outcome for change, outcome in dry_runs}
     doubtful = [
         ref
@@ -207,11 +229,13 @@ def dry_run_changes(
     ]
     live.unconfirmed.clear()
     found = live_mod.confirm(client, live, doubtful, app_name=prepared.app_name)
-    if not found or len(changed) < 2:
-        return dry_runs
-    again = [c for c in changes(client, prepared) if c[1].identity in found]
+    if not found:
+        return dry_runs, lead
+    changed = changes(client, prepared)
+    lead = changed[0][1].identity if changed and changed[0][1].identity == lead else None
+    again = [c for c in changed if c[1].identity in found and c[1].identity != lead]
     kept = [d for d in dry_runs if d[0][1].identity not in found]
-    return kept + list(zip(again, _dry_run_all(client, again, options=options), strict=True))
+    return kept + list(zip(again, _dry_run_all(client, again, options=options), strict=True)), lead
 
 
 def _may_exist(outcome: parallel.Outcome[dict[str, Any]] | None) -> bool:
@@ -320,9 +344,11 @@ def _apply_all(
     options: model.SyncOptions,
     namespace: str,
     app_name: str,
+    lead: live_mod.Identity | None = None,
 ) -> None:
     """Apply in order, one step at a time (``order.step``); the changed objects of one
-    step are sent side by side (``parallel``)."""
+    step are sent side by side (``parallel``), after the ``lead`` (not dry-run, see
+    ``dry_run_changes``) alone."""
     pairs = list(zip(prepared.ordered, prepared.refs, strict=True))
     steps = [
         order.step(obj, namespaced=prepared.scopes.namespaced(obj)) for obj in prepared.ordered
@@ -334,7 +360,7 @@ def _apply_all(
             end += 1
         _apply_step(
             client, pairs[start:end], prepared=prepared, result=result, options=options,
-            namespace=namespace, app_name=app_name,
+            namespace=namespace, app_name=app_name, lead=lead,
         )  # fmt: skip
         if end < len(pairs) and steps[end][0] != steps[start][0]:
             _await_wave(
@@ -353,8 +379,9 @@ def _apply_step(
     options: model.SyncOptions,
     namespace: str,
     app_name: str,
+    lead: live_mod.Identity | None,
 ) -> None:
-    changed: list[tuple[dict[str, Any], refs.ObjectRef, dict[str, Any] | None]] = []
+    changed: list[Change] = []
     for obj, ref in pairs:
         current = prepared.live.get(ref)
         if current is None or not unchanged(client, live=current, desired=obj):
@@ -368,10 +395,16 @@ def _apply_step(
             namespace=namespace, result=result, current=current, app_name=app_name,
         )  # fmt: skip
 
-    outcomes = parallel.run(client.stats, [apply_call(*change) for change in changed])
+    # The lead goes first and alone: refused, it leaves the rest unwritten.
+    sent = [change for change in changed if change[1].identity == lead]
+    outcomes = parallel.run(client.stats, [apply_call(*change) for change in sent])
+    if all(outcome.error is None for outcome in outcomes):
+        rest = [change for change in changed if change[1].identity != lead]
+        sent += rest
+        outcomes += parallel.run(client.stats, [apply_call(*change) for change in rest])
     applied: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     first_error: BaseException | None = None
-    for (obj, ref, _), outcome in zip(changed, outcomes, strict=True):
+    for (obj, ref, _), outcome in zip(sent, outcomes, strict=True):
         if outcome.error is not None:
             first_error = first_error or outcome.error
             continue
@@ -598,8 +631,9 @@ def replace(
     log.info("replaced cluster=%s object=%s (immutable field changed)", client.name, ref)
 
 
-def create_namespace(client: client_mod.ClusterClient, name: str) -> None:
-    """Create a namespace (labelled as made by syncer, not owned by any app)."""
+def create_namespace(client: client_mod.ClusterClient, name: str) -> bool:
+    """Create a namespace (labelled as made by syncer, not owned by any app); False when
+    it was there already."""
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -613,7 +647,9 @@ def create_namespace(client: client_mod.ClusterClient, name: str) -> None:
     except errors.ApiError as err:
         if err.reason != "AlreadyExists":
             raise
+        return False
     log.info("namespace created cluster=%s namespace=%s", client.name, name)
+    return True
 
 
 def remove(

@@ -92,6 +92,41 @@ def test_invalid_objects_name_the_field_and_nothing_is_written(
     assert cluster.get("v1", "ConfigMap", "settings", namespace=NS) is None
 
 
+def test_a_refused_first_object_is_written_before_the_rest_so_none_of_them_is(
+    kube_clusters: Any, connect: Any, options: Any
+) -> None:
+    """The first change in apply order is not dry-run: it goes out first and alone."""
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    run_sync(client, [config_map("settings")], options=options)
+    cluster.request_log.clear()
+    with pytest.raises(errors.InvalidObject) as caught:
+        run_sync(client, [config_map("settings", {"bad key!": "x"}), deployment()], options=options)
+    assert "ConfigMap web/settings" in str(caught.value), caught.value
+    patches = [(r.path.rsplit("/", 2)[-2], "dryRun=All" in r.query, r.status)
+               for r in cluster.request_log if r.method == "PATCH"]  # fmt: skip
+    # The Deployment was judged by a dry run; the ConfigMap's write was refused; nothing
+    # else was sent.
+    assert patches == [("deployments", True, 201), ("configmaps", False, 422)], patches
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS) is None
+    assert "bad key!" not in cluster.get("v1", "ConfigMap", "settings", namespace=NS)["data"]
+
+
+def test_a_change_of_two_objects_sends_one_dry_run_and_writes_the_first_before_the_other(
+    kube_clusters: Any, connect: Any, options: Any
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)
+    run_sync(client, [config_map("settings"), deployment()], options=options)
+    cluster.request_log.clear()
+    changed = _with(deployment(), "spec.replicas", 3)
+    run_sync(client, [config_map("settings", {"v": "2"}), changed], options=options)
+    patches = [(r.path.rsplit("/", 2)[-2], "dryRun=All" in r.query)
+               for r in cluster.request_log if r.method == "PATCH"]  # fmt: skip
+    assert patches == [("deployments", True), ("configmaps", False), ("deployments", False)]
+    assert cluster.get("apps/v1", "Deployment", "api", namespace=NS)["spec"]["replicas"] == 3
+
+
 def _statefulset(selector: str) -> dict[str, Any]:
     labels = {"app": selector}
     return {
