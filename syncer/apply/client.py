@@ -52,6 +52,12 @@ POOL_CONNECTIONS = 96
 (``parallel.POOL_THREADS`` helpers, each of ``settings.workers`` syncs' own reads, one per
 watch). urllib3 opens more when needed but closes what does not fit, and a new
 TLS connection per request costs the API server more than the request itself."""
+AUTOMATIC_QPS = 200.0
+"""Requests per second to a cluster whose ``qps`` is left automatic (0) while its API
+server does not say that API Priority and Fairness shields it."""
+FLOW_SCHEMA_HEADER = "x-kubernetes-pf-flowschema-uid"
+"""Sent with every answer of an API server with API Priority and Fairness (the flow
+schema that classified the request): that server queues and sheds load itself."""
 APPLY_PATCH = "application/apply-patch+yaml"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -66,7 +72,7 @@ class ClusterClient:
         name: str,
         api: k8s_client.ApiClient,
         timeout: float = 30.0,
-        qps: float = 50.0,
+        qps: float = 0.0,
         retry: throttle.RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -92,7 +98,14 @@ class ClusterClient:
         self._reload = reload
         """Builds a new ApiClient from the kubeconfig (or service account) as it is now."""
         self._sleep = sleep
-        self._bucket = throttle.Bucket(qps=qps, burst=max(10, int(qps)), clock=clock, sleep=sleep)
+        self._automatic = qps <= 0
+        """No limit of our own where the server has API Priority and Fairness, else
+        ``AUTOMATIC_QPS``; an explicit ``qps`` is always kept."""
+        rate = AUTOMATIC_QPS if self._automatic else qps
+        self._bucket = throttle.Bucket(qps=rate, burst=max(10, int(rate)), clock=clock, sleep=sleep)
+        self.flow_control: bool | None = None
+        """Whether the API server's last answer came through API Priority and Fairness
+        (None: no answer yet)."""
         self.discovery = discovery.Discovery(fetch=self._fetch_discovery, cluster=name)
         self.max_response_bytes = MAX_RESPONSE_BYTES
         """Answers larger than this are refused (a list is read in pages of 500)."""
@@ -281,7 +294,7 @@ class ClusterClient:
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
 
-        self._bucket.take()
+        self._throttle()
         self.stats.count(verb="WATCH", write=False)
         try:
             method, url, headers, _, _ = self._api.param_serialize(
@@ -362,7 +375,7 @@ class ClusterClient:
         reloaded = False
         while True:
             attempt += 1
-            self._bucket.take()
+            self._throttle()
             if write and self.guard is not None:
                 self.guard()  # as late as possible: the bucket or a backoff may have slept
             self.stats.count(verb=method, write=write)
@@ -411,6 +424,29 @@ class ClusterClient:
                 continue
             raise self._error(
                 method=method, subject=subject, status=status, headers=headers, data=data
+            )
+
+    def _throttle(self) -> None:
+        """Wait for the client-side rate limit, unless it is automatic and the server
+        limits load itself (as client-go's users do, on SIG API Machinery's advice)."""
+        if not (self._automatic and self.flow_control):
+            self._bucket.take()
+
+    def _note_flow_control(self, headers: Any) -> None:
+        """Whether this answer came through API Priority and Fairness (the header names
+        the flow schema); a change is logged where it turns the client's limit on or off."""
+        shielded = any(str(name).lower() == FLOW_SCHEMA_HEADER for name in headers or ())
+        if shielded == self.flow_control:
+            return
+        self.flow_control = shielded
+        if self._automatic:
+            log.info(
+                "cluster=%s client-side rate limit %s",
+                self.name,
+                "off: the API server has API Priority and Fairness"
+                if shielded
+                else f"{AUTOMATIC_QPS:g}/s: the API server does not say it has API Priority "
+                "and Fairness",
             )
 
     def _reload_credentials(self, *, why: str) -> bool:
@@ -465,6 +501,7 @@ class ClusterClient:
         except k8s_client.ApiException as err:
             if err.status:
                 raw = err.body if isinstance(err.body, bytes) else str(err.body or "").encode()
+                self._note_flow_control(err.headers)
                 return err.status, dict(err.headers or {}), raw
             # status 0: the client could not even send it (TLS setup, bad arguments)
             raise urllib3.exceptions.HTTPError(str(err.reason)) from err
@@ -473,6 +510,7 @@ class ClusterClient:
             raise errors.Unauthorized(
                 f"cluster {self.name}: cannot refresh its credentials: {_short(err)}"
             ) from err
+        self._note_flow_control(response.headers)
         return response.status, dict(response.headers or {}), data or b""
 
     def _read_body(self, raw: Any, *, started: float, what: str) -> bytes:

@@ -327,15 +327,14 @@ class Cluster:
         default_factory=dict, metadata=doc("Labels for selectors and path templates.")
     )
     qps: float = field(
-        default=200.0,
+        default=0.0,
         metadata=doc(
-            "Requests per second to its API (default 200; bursts of as many at once). High"
-            " enough that a rollout of 1,000 apps is bound by the API server rather than by"
-            " this limit (about 2 requests per changed object: a dry run and the write);"
-            " the server protects itself (API Priority and Fairness answers 429 with"
-            " Retry-After, which syncer honours). Lower it to spare a small shared API"
-            " server.",
-            positive=True,
+            "Requests per second to its API, with bursts of as many at once. 0 (the"
+            " default) is automatic: no limit of syncer's own where the API server has API"
+            " Priority and Fairness (on by default since Kubernetes 1.20; it queues and sheds"
+            " load itself, answering 429 with Retry-After, which syncer honours), as"
+            " controller-runtime and Flux do; 200 where it has not. A number above 0 is"
+            " always kept: set one to spare a small shared API server.",
             maximum=10000,
         ),
     )

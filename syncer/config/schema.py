@@ -107,6 +107,8 @@ def _value(tp: Any, f: dataclasses.Field[Any], definitions: dict[str, Any]) -> d
         out: dict[str, Any] = {"type": "integer" if tp is int else "number"}
         if f.metadata.get("positive"):
             out["exclusiveMinimum"] = 0
+        else:
+            out["minimum"] = 0  # the loader refuses negative numbers
         if f.metadata.get("maximum") is not None:
             out["maximum"] = f.metadata["maximum"]
         return out

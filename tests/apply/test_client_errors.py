@@ -213,6 +213,40 @@ def test_qps_spaces_requests() -> None:
     assert slept == pytest.approx([0.1, 0.1])
 
 
+APF = {"X-Kubernetes-PF-FlowSchema-UID": "f-1", "X-Kubernetes-PF-PriorityLevel-UID": "p-1"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "qps", "waits"),
+    [
+        ({}, 0.0, 50 * [1 / client_mod.AUTOMATIC_QPS]),  # 250 requests, a burst of 200
+        (APF, 0.0, []),
+        (APF, 100.0, 150 * [1 / 100]),
+    ],
+    ids=["automatic-no-flow-control", "automatic-flow-control", "explicit-kept"],
+)
+def test_an_automatic_rate_limit_is_off_only_where_the_server_limits_load_itself(
+    tmp_path: Path, server: Scripted, headers: dict[str, str], qps: float, waits: list[float]
+) -> None:
+    server.replies = [(200, headers, {"kind": "ConfigMap"})]
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    path = kubeconfig(tmp_path, server.url)
+    api = client_mod.connect(model.Cluster(name="one", kubeconfig=str(path)))._api
+    client = client_mod.ClusterClient(
+        name="one", api=api, qps=qps, sleep=sleep, clock=lambda: now[0]
+    )
+    for _ in range(250):
+        client.request("GET", "/api/v1/namespaces/web/configmaps/settings")
+    assert client.flow_control is bool(headers)
+    assert slept == pytest.approx(waits)
+
+
 def test_in_cluster_outside_a_pod_is_a_clear_permanent_error(monkeypatch: Any) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(

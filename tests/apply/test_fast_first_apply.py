@@ -143,6 +143,16 @@ def test_parallel_dry_runs_and_writes_stay_within_the_rate_limit(
     assert now[0] >= (requests - burst) / qps - 1e-6
 
 
+def test_a_real_api_server_says_it_limits_load_itself_so_no_limit_of_ours_applies(
+    kube_clusters: Any, connect: Any
+) -> None:
+    [cluster] = kube_clusters(1)
+    client = connect(cluster)  # qps 0: automatic
+    sync(client, "setup", [config_map("setup")])
+    # Every answer named its API Priority and Fairness flow schema.
+    assert client.flow_control is True
+
+
 def test_a_health_wait_after_a_write_is_answered_by_the_caught_up_watch_cache(
     kube_clusters: Any, connect: Any
 ) -> None:

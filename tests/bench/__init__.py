@@ -12,3 +12,8 @@ def stop_on_sigterm() -> None:
     registries and Git servers it started. Python's default for SIGTERM ends the process
     at once and leaves them running, orphaned."""
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
+def qps_text(qps: float) -> str:
+    """A cluster's ``qps`` as the figures print it."""
+    return f"{qps:g}" if qps > 0 else "automatic (none where the API server has APF)"

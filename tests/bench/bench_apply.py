@@ -206,8 +206,8 @@ def main() -> None:
             cache = workdir / "kube-cache"
             shipped = model.Cluster(name="bench", kubeconfig=str(ours_path))
             defaults = (
-                f"workers {workers}, qps {shipped.qps:g}, {parallel.PARALLELISM} requests "
-                "at once per app"
+                f"workers {workers}, qps {bench.qps_text(shipped.qps)}, "
+                f"{parallel.PARALLELISM} requests at once per app"
             )
             first, kube_first = f"syncer: first apply ({defaults})", "kubectl: first apply"
             inventories: dict[int, list[apply.ObjectRef]] = {}
@@ -259,6 +259,12 @@ def main() -> None:
         print(f"{label:<72}{best[0]:>8.2f}{median:>10.2f}{best[1]:>10}{best[2]:>8}{best[3]:>17.1f}")
     ratio = min(rows[kube_first])[0] / min(rows[first])[0]
     print(f"first apply, kubectl time / syncer time (min of runs): {ratio:.2f}")
+    medians = statistics.median(f[0] for f in rows[kube_first]) / statistics.median(
+        f[0] for f in rows[first]
+    )
+    print(f"first apply, kubectl time / syncer time (median of runs): {medians:.2f}")
+    for label in (first, kube_first):
+        print(f"{label}, each run: " + ", ".join(f"{f[0]:.2f} s" for f in rows[label]))
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ def main() -> None:
     settings, cluster = model.Settings(), model.Cluster(name="defaults")
     print(
         f"syncer run at shipped defaults: settings.workers {settings.workers}, clusters[].qps "
-        f"{cluster.qps:g}, {parallel.PARALLELISM} requests at once per app; "
+        f"{bench.qps_text(cluster.qps)}, {parallel.PARALLELISM} requests at once per app; "
         f"{os.cpu_count()} cpus; pods Ready {args.workload_delay:g} s after they are bound; "
         f"controller-manager --kube-api-qps {args.controller_qps}"
     )

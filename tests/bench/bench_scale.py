@@ -9,7 +9,7 @@ Git repositories and REPOS image repositories; each app is one tiny object (a su
 CronJob whose image a semver policy governs, so no pod ever runs) in its repository's
 namespace, on both clusters. Every setting is at its shipped default (SQLite state,
 ``settings.workers`` 32, Git and image polls every 1m, ``driftInterval`` 5m, drift from
-watches, cluster ``qps`` 200), as ``syncer run`` would run with this config (two malloc
+watches, cluster ``qps`` automatic), as ``syncer run`` would run with this config (two malloc
 arenas, ``syncer.memory``; a 1 ms switch interval, ``syncer.threads``). Printed:
 
 1. start-up: the config opened and the controller started; then the first rollout
@@ -520,7 +520,7 @@ def report(f: dict[str, Any], *, repos: int, window: float) -> None:
     print(f"  config opened, controller started  {f['opened']:8.1f} s")
     settings, cluster = model.Settings(), model.Cluster(name="defaults")
     print(f"  first rollout (all apps healthy)   {f['first']:8.1f} s  (workers "
-          f"{settings.workers}, qps {cluster.qps:g} per cluster)")  # fmt: skip
+          f"{settings.workers}, qps {bench.qps_text(cluster.qps)} per cluster)")  # fmt: skip
     print(f"  steady state, {window:.0f} s counted (Git/image polls 1m, driftInterval 5m, "
           f"watches):")  # fmt: skip
     print(f"    Git requests/min                 {s['git']:8.1f}  (ls-remote {s['ls_remote']:.1f},"

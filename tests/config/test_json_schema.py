@@ -78,7 +78,7 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
         (_with(["apps", 0, "sync", "prune"], "yes"), "is not of type 'boolean'"),
         (_with(["apps", 0, "clusters"], {"dev": True}), "is not valid under any"),
         (_with(["sources", 0, "git"], {"branch": "main"}), "'url' is a required property"),
-        (_with(["clusters", 0, "qps"], -1), "less than or equal to the minimum"),
+        (_with(["clusters", 0, "qps"], -1), "is less than the minimum of 0"),
     ],
     ids=["unknown-key", "misspelt-policy", "bad-duration", "string-boolean", "bad-selection",
          "missing-url", "negative-qps"],
