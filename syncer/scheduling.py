@@ -25,6 +25,7 @@ interval later).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -35,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -356,11 +358,13 @@ class Jobs:
                     self._rerun.add(job_id)
                     found.append(job_id)
                     continue
-                if self._scheduler.get_job(job_id) is None:
+                # Under the lock: a ``postpone`` cannot move it back in between. A job
+                # run once may fire and be gone meanwhile: then there is none to move.
+                try:
+                    self._scheduler.modify_job(job_id, next_run_time=now)
+                except JobLookupError:
                     continue
-                # Under the lock: a ``postpone`` cannot move it back between the two.
                 self._triggered.add(job_id)
-                self._scheduler.modify_job(job_id, next_run_time=now)
             found.append(job_id)
         if found and self._scheduler.running:
             self._scheduler.wakeup()
@@ -380,13 +384,15 @@ class Jobs:
             later = (
                 done_at + job.trigger.interval_length + random.uniform(0, job.trigger.jitter or 0)
             )
-            self._scheduler.modify_job(
-                job_id, next_run_time=datetime.datetime.fromtimestamp(later, tz=datetime.UTC)
-            )
+            with contextlib.suppress(JobLookupError):  # removed meanwhile (a reload)
+                self._scheduler.modify_job(
+                    job_id, next_run_time=datetime.datetime.fromtimestamp(later, tz=datetime.UTC)
+                )
 
     def remove(self, job_id: str) -> None:
-        """Stop running this job (a run under way finishes)."""
-        if self._scheduler.get_job(job_id) is not None:
+        """Stop running this job (a run under way finishes); one already gone (a job run
+        once that fired meanwhile) is no error."""
+        with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(job_id)
         self._ids.pop(job_id, None)
         with self._lock:

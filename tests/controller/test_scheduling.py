@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from apscheduler.jobstores.base import JobLookupError
 
 from syncer import scheduling
 
@@ -219,6 +220,28 @@ def test_job_ids_stay_in_the_order_added_once_each() -> None:
     assert jobs.ids() == ["git:a", "drift:web", "drift:api"]
     jobs.remove("drift:web")
     assert jobs.ids() == ["git:a", "drift:api"]
+
+
+def test_a_job_run_once_that_fires_while_it_is_removed_or_triggered_is_no_error() -> None:
+    """A health look scheduled once can fire (and be gone) between a look-up and the
+    removal or move that follows it: that ended a reconcile with JobLookupError."""
+    jobs = scheduling.Jobs(threads=1)
+
+    class Fired:
+        """The scheduler as seen by a call racing the firing: found, then gone."""
+
+        def get_job(self, job_id: str) -> object:
+            return object()
+
+        def remove_job(self, job_id: str) -> None:
+            raise JobLookupError(job_id)
+
+        def modify_job(self, job_id: str, **changes: object) -> None:
+            raise JobLookupError(job_id)
+
+    jobs._scheduler = Fired()  # type: ignore[assignment]
+    jobs.remove("health:web")
+    assert jobs.trigger(["health:web"]) == []
 
 
 def test_postpone_moves_the_next_run_one_interval_after_the_work_done_elsewhere() -> None:
