@@ -554,9 +554,12 @@ class Reconciler:
     ) -> None:
         """Once per release: a warning in history (and the log) for each image policy
         that governs no container of the rendered objects; those stay as in Git."""
-        if not rel.images or not decision.rendered:
+        if not rel.images:
             return
-        objs = next(iter(decision.rendered.values()))
+        names = [*decision.rendered, *decision.render_later]
+        objs = next((o for name in names if (o := decision.objects(name)) is not None), None)
+        if objs is None:
+            return
         found = render_images.unmatched(
             objs=objs, choices=rel.images, image_fields=app.image_fields
         )

@@ -12,8 +12,9 @@ the next ``sync`` would roll out. Nothing is written here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from syncer import errors, images, release
@@ -29,8 +30,10 @@ HELD_BACK = "held back image"
 """How the app's warning about an image a rollback found bad starts."""
 
 RENDER_CACHE_SIZE = 2000
-"""Renders kept per process (app, commit, images): a reconcile of an unchanged app
-renders nothing again."""
+"""Renders whose objects are kept per process (app, commit, images, cluster)."""
+DIGEST_CACHE_SIZE = 100_000
+"""Renders whose digest (or error) alone is kept: a reconcile of an unchanged app, which
+needs only its release's digests, renders nothing again far beyond the objects kept."""
 
 
 class Failed(errors.SyncerError):
@@ -70,9 +73,22 @@ class Decision:
     held: list[str] = dataclasses.field(default_factory=list)
     """One sentence per image held back (a rollback found it bad)."""
     rendered: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
-    """Cluster -> rendered objects."""
+    """Cluster -> rendered objects, where they were rendered (or kept) for this decision;
+    ``objects`` renders the others when asked."""
     render_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     """Cluster -> why rendering failed (the rollout fails there with it)."""
+    render_later: dict[str, Callable[[], Rendered]] = dataclasses.field(default_factory=dict)
+    """Cluster -> how to render its objects, where only their digest was at hand."""
+
+    def objects(self, cluster: str) -> list[dict[str, Any]] | None:
+        """The rendered objects for ``cluster``; None where rendering failed."""
+        if cluster not in self.rendered and cluster in self.render_later:
+            done = self.render_later.pop(cluster)()
+            if done.objects is None:
+                self.render_errors[cluster] = done.problem
+            else:
+                self.rendered[cluster] = done.objects
+        return self.rendered.get(cluster)
 
     def warnings(self) -> list[str]:
         return [*self.held, *self.outage_warnings(), *self.failing_polls]
@@ -89,12 +105,24 @@ def source_warning(error: str, *, commit: str) -> str:
     return f"{error}; keeping commit {commit[:12]}" if commit else error
 
 
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """One render: the digest of its objects (``release.objects_digest``) and the objects
+    themselves where kept, or why it failed."""
+
+    digest: str = ""
+    objects: list[dict[str, Any]] | None = None
+    problem: str = ""
+
+
 class RenderCache:
-    """Rendered objects by (app, config, commit, images, cluster), bounded."""
+    """Renders by (app, config, commit, images, cluster), bounded: the objects of the
+    last ``RENDER_CACHE_SIZE``, the digests of the last ``DIGEST_CACHE_SIZE``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[Any, ...], tuple[list[dict[str, Any]] | None, str]] = {}
+        self._objects: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._digests: dict[tuple[Any, ...], Rendered] = {}
 
     def render(
         self,
@@ -104,27 +132,34 @@ class RenderCache:
         cluster: model.Cluster,
         snapshot: parts_.Snapshot,
         chosen: Sequence[release.Image],
-    ) -> tuple[list[dict[str, Any]] | None, str]:
+        objects: bool = True,
+    ) -> Rendered:
+        """The render; without ``objects``, its digest alone will do (``objects`` is then
+        None unless they were kept), which renders again only past the digests kept."""
         key = (
             app.name, release.config_digest(app), snapshot.commit, str(snapshot.path),
             tuple(i.ref for i in chosen), cluster.name, tuple(sorted(cluster.labels.items())),
         )  # fmt: skip
         with self._lock:
-            found = self._items.get(key)
-        if found is not None:
-            return found
+            found = self._digests.get(key)
+            kept = self._objects.get(key)
+        if found is not None and (kept is not None or found.problem or not objects):
+            return dataclasses.replace(found, objects=kept)
         try:
-            result: tuple[list[dict[str, Any]] | None, str] = (
-                parts.render(app=app, cluster=cluster, snapshot=snapshot, images=chosen),
-                "",
-            )
+            rendered = parts.render(app=app, cluster=cluster, snapshot=snapshot, images=chosen)
         except errors.SyncerError as err:
-            result = (None, str(err))
+            done = Rendered(problem=str(err))
+        else:
+            done = Rendered(digest=release.objects_digest(rendered), objects=rendered)
         with self._lock:
-            if len(self._items) >= RENDER_CACHE_SIZE:
-                self._items.clear()
-            self._items[key] = result
-        return result
+            if len(self._digests) >= DIGEST_CACHE_SIZE:
+                self._digests.clear()
+            self._digests[key] = dataclasses.replace(done, objects=None)
+            if done.objects is not None:
+                if len(self._objects) >= RENDER_CACHE_SIZE:
+                    self._objects.clear()
+                self._objects[key] = done.objects
+        return done
 
 
 def decide(
@@ -180,17 +215,23 @@ def decide(
     chosen, held = hold_back(store=store, app=app.name, chosen=chosen)
     rendered: dict[str, list[dict[str, Any]]] = {}
     render_errors: dict[str, str] = {}
+    render_later: dict[str, Callable[[], Rendered]] = {}
     digests: dict[str, str] = {}
     for cluster in clusters:
-        objects, problem = cache.render(
-            parts=parts, app=app, cluster=cluster, snapshot=snapshot, chosen=chosen
-        )
-        if objects is None:
-            render_errors[cluster.name] = problem
+        render = functools.partial(
+            cache.render, parts=parts, app=app, cluster=cluster, snapshot=snapshot,
+            chosen=chosen,
+        )  # fmt: skip
+        done = render(objects=False)
+        if done.problem:
+            render_errors[cluster.name] = done.problem
             digests[cluster.name] = f"unrendered:{snapshot.commit}"
+            continue
+        digests[cluster.name] = done.digest
+        if done.objects is None:
+            render_later[cluster.name] = render
         else:
-            rendered[cluster.name] = objects
-            digests[cluster.name] = release.objects_digest(objects)
+            rendered[cluster.name] = done.objects
     rel = release.make(
         app=app.name,
         commit=snapshot.commit,
@@ -202,7 +243,7 @@ def decide(
     return Decision(
         snapshot=snapshot, release=rel, source_failing=source_failing, outages=outages,
         failing_polls=failing, held=held,
-        rendered=rendered, render_errors=render_errors,
+        rendered=rendered, render_errors=render_errors, render_later=render_later,
     )  # fmt: skip
 
 

@@ -306,10 +306,10 @@ def _plan_cluster(
     store: store_.Store | None,
 ) -> ClusterPlan:
     result = ClusterPlan(cluster=cluster.name, reachable=True)
-    if cluster.name in decision.render_errors:
-        result.error = f"render: {decision.render_errors[cluster.name]}"
+    objects = decision.objects(cluster.name)
+    if objects is None:
+        result.error = f"render: {decision.render_errors.get(cluster.name, 'not rendered')}"
         return result
-    objects = decision.rendered.get(cluster.name, [])
     result.rendered = list(objects)
     result.missing = parts.check_cluster(cluster)
     if result.missing:
