@@ -170,8 +170,14 @@ def test_sync_logs_json_lines_naming_app_cluster_and_release(
     assert all(r["app"] == "site" for r in reconcile)
     applied = [r for r in reconcile if " applied: " in r["msg"]]  # one per cluster
     assert applied and all(r["cluster"] == "a" and len(r["release"]) == 12 for r in applied)
-    # The apply layer's lines name no app or release: they get both from the context.
-    applying = [r for r in records if r["logger"].startswith("syncer.apply")]
+    # The apply layer's lines name no app or release: they get both from the context
+    # (all but the cluster client's line on its rate limit, which is no app's).
+    applying = [
+        r
+        for r in records
+        if r["logger"].startswith("syncer.apply") and "client-side rate limit" not in r["msg"]
+    ]
+    assert any("client-side rate limit off" in r["msg"] for r in records), err
     assert applying, err
     assert all((r["app"], r["cluster"], len(r["release"])) == ("site", "a", 12) for r in applying)
     assert any("release=" not in r["msg"] and "app=" not in r["msg"] for r in applying)
