@@ -10,6 +10,8 @@ from typing import Any
 
 from syncer import errors, release
 from syncer.config import model
+from syncer.reconcile import app as reconcile_app
+from syncer.reconcile import inputs as reconcile_inputs
 from syncer.reconcile import parts
 
 
@@ -211,3 +213,13 @@ class FakeParts:
 
     def close(self) -> None:
         pass
+
+
+def reconciler(
+    store: Any, parts: FakeParts, cfg: model.Config | None = None
+) -> reconcile_app.Reconciler:
+    """A reconciler of ``cfg`` (``config()``) on ``parts``; each reconcile stands for a
+    separate ``syncer sync``: no poll is shared."""
+    cfg = cfg if cfg is not None else config()
+    inputs = reconcile_inputs.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
+    return reconcile_app.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)

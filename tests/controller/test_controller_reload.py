@@ -4,7 +4,6 @@ added apps deployed on the new parts, the previous parts closed once idle."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,13 +21,6 @@ class ClosingParts(fakes.FakeParts):
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
 
 
 def test_a_reload_rebuilds_jobs_deploys_added_apps_and_closes_old_parts(

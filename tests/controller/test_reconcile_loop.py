@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,18 +16,8 @@ from syncer.state import records
 from tests.controller import fakes
 
 
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
-
-
 def make(store: state.Store, parts: fakes.FakeParts, **kw: object) -> app_.Reconciler:
-    cfg = fakes.config(**kw)  # type: ignore[arg-type]
-    # Every reconcile here stands for a separate `syncer sync`: no poll is shared.
-    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
-    return app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
+    return fakes.reconciler(store, parts, fakes.config(**kw))  # type: ignore[arg-type]
 
 
 def kinds(store: state.Store) -> list[str]:

@@ -9,26 +9,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from syncer import controller, metrics, state
 from syncer.config import model
-from syncer.reconcile import app as app_
-from syncer.reconcile import inputs as inputs_
 from syncer.state import records
 from tests.controller import fakes
-
-
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
-
-
-def reconciler(store: state.Store, parts: fakes.FakeParts, cfg: model.Config) -> app_.Reconciler:
-    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
-    return app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
 
 
 def renamed(name: str, **kw: bool) -> model.Config:
@@ -60,7 +44,7 @@ def counts(app: str) -> dict[str, float]:
 
 def test_a_rollout_then_a_rollback_are_counted_by_result(store: state.Store) -> None:
     parts = fakes.FakeParts()
-    rec = reconciler(store, parts, renamed("counted"))
+    rec = fakes.reconciler(store, parts, renamed("counted"))
     assert rec.reconcile("counted", fresh=True).ok
     assert counts("counted") == {"a healthy": 1, "b healthy": 1, "syncs ok": 1}
     parts.tag, parts.bad_tags = "1.2.0", {"1.2.0"}
@@ -74,7 +58,7 @@ def test_a_rollout_then_a_rollback_are_counted_by_result(store: state.Store) -> 
 
 def test_drift_is_counted_per_object_detected_and_healed(store: state.Store) -> None:
     parts = fakes.FakeParts()
-    rec = reconciler(store, parts, renamed("drifting"))
+    rec = fakes.reconciler(store, parts, renamed("drifting"))
     rec.reconcile("drifting", fresh=True)
     rec.reconcile("drifting", reasons=frozenset({"drift"}))
     assert "a drifted" not in counts("drifting")  # nothing drifted: nothing counted

@@ -3,15 +3,12 @@ reconcile of an unchanged app (a drift check, a poll) renders nothing again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from syncer import state
-from syncer.reconcile import app as app_
 from syncer.reconcile import decide as decide_
-from syncer.reconcile import inputs as inputs_
 from tests.controller import fakes
 
 
@@ -25,25 +22,12 @@ class CountingParts(fakes.FakeParts):
         return super().render(**kwargs)
 
 
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
-
-
-def reconciler(store: state.Store, parts: fakes.FakeParts) -> app_.Reconciler:
-    cfg = fakes.config()
-    inputs = inputs_.Inputs(config=cfg, parts=parts, store=store, fresh_window=0)
-    return app_.Reconciler(config=cfg, store=store, parts=parts, inputs=inputs)
-
-
 def test_past_the_objects_kept_an_unchanged_app_is_decided_from_digests_alone(
     store: state.Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(decide_, "RENDER_CACHE_SIZE", 1)  # 2 clusters: one is not kept
     parts = CountingParts()
-    rec = reconciler(store, parts)
+    rec = fakes.reconciler(store, parts)
     first = rec.reconcile("web", fresh=True)
     assert first.ok and first.clusters == {"a": "healthy", "b": "healthy"}
     rendered = parts.renders
@@ -58,7 +42,7 @@ def test_objects_not_kept_are_rendered_when_asked_and_match_the_release(
 ) -> None:
     monkeypatch.setattr(decide_, "RENDER_CACHE_SIZE", 1)
     parts = CountingParts()
-    rec = reconciler(store, parts)
+    rec = fakes.reconciler(store, parts)
     [app] = rec.config.apps
     rec.decide(app, fresh=True)  # fills the cache: a's objects were dropped for b's
     decision = rec.decide(app, fresh=True)

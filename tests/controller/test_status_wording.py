@@ -4,22 +4,12 @@ for a cluster that never got a release."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-
-import pytest
 
 from syncer import controller, state
 from syncer.commands import status as status_cmd
 from syncer.config import model
 from syncer.server import api, users
 from tests.controller import fakes
-
-
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
 
 
 def pipeline_controller(store: state.Store, parts: fakes.FakeParts) -> controller.Controller:

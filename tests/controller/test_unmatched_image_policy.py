@@ -3,10 +3,8 @@ manifests') is said in `syncer plan`'s notes, and in history and status once per
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import pytest
 
 from syncer import controller, release, state
 from syncer.commands import status as status_cmd
@@ -34,13 +32,6 @@ class OtherPort(fakes.FakeParts):
         objs = super().render(app=app, cluster=cluster, snapshot=snapshot, images=images)
         objs[0]["spec"]["template"]["spec"]["containers"][0]["image"] = IN_GIT
         return objs
-
-
-@pytest.fixture
-def store() -> Iterator[state.Store]:
-    s = state.open_store(":memory:")
-    yield s
-    s.close()
 
 
 EXPECTED = (
