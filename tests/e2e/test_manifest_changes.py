@@ -43,5 +43,11 @@ def test_commit_is_applied_and_deleted_manifest_pruned(push_env: PushEnv) -> Non
             lambda: any(r["commit"] == commit for r in ctl.releases("web")),
             what="a release of the new commit",
         )
-        applied = [e for e in ctl.history("web", 100) if e["kind"] == "applied"]
-        assert any("Service web/web" in p for e in applied for p in e["data"].get("pruned", []))
+
+        # The apply is recorded once the sync (its prune included) has returned: a moment
+        # after the cluster shows it.
+        def pruned_in_history() -> bool:
+            applied = [e for e in ctl.history("web", 100) if e["kind"] == "applied"]
+            return any("Service web/web" in p for e in applied for p in e["data"].get("pruned", []))
+
+        wait_until(pruned_in_history, what="the pruned Service in the app's history")
