@@ -338,9 +338,7 @@ class Inputs:
                 self._snapshots.pop(name, None)
 
 
-AUTO_REJECTED = "unhealthy on "
-"""How the reason of a release rejected by an automatic rollback starts (``Store.roll_back``
-from ``syncer.reconcile.target``)."""
+AUTO_REJECTED = records.AUTO_REJECTED
 
 
 def held_back(*, store: store_.Store, app: str) -> dict[tuple[str, str], str]:

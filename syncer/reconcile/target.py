@@ -431,7 +431,7 @@ class TargetRunner:
         back = self.store.roll_back(
             target_id=target.id,
             to_release=previous,
-            reason=f"unhealthy on {cluster.name}: {health.message}",
+            reason=f"{records.AUTO_REJECTED}{cluster.name}: {health.message}",
         )
         self.progress(f"{name} -> {cluster.name}: unhealthy, rolling back to {previous[:12]}")
         (rb_target,) = [t for t in back.targets if t.cluster == cluster.name and t.open]

@@ -367,7 +367,9 @@ class KubeStore:
             _ro, t = find_target(d, target_id, where=self.where)
             t.update(state=records.UNHEALTHY, message=reason, updatedAt=now, finishedAt=now)
             track_deployment(d, t, now=now)
-            d["rejected"][t["release"]] = {"reason": reason, "at": now}
+            earlier = str((d["rejected"].get(t["release"]) or {}).get("reason", ""))
+            if not earlier.startswith(records.AUTO_REJECTED):
+                d["rejected"][t["release"]] = {"reason": reason, "at": now}
             ro = begin(d, release_id=to_release, clusters=[t["cluster"]], cause="rollback", now=now)
             return rollout_of(d, ro)
 

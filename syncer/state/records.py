@@ -29,6 +29,12 @@ ROLLED_BACK = rollout_model.ROLLED_BACK
 FAILED = rollout_model.FAILED
 SUPERSEDED = rollout_model.SUPERSEDED
 
+AUTO_REJECTED = "unhealthy on "
+"""How the reason of a release rejected by an automatic rollback (``Store.roll_back``)
+starts: ``unhealthy on CLUSTER: what was wrong``. A rollback of the same release on a
+further cluster keeps that first reason, so what the release is known for (and the
+warning about an image it holds back) does not change with each cluster's verdict."""
+
 OPEN_STATES = rollout_model.IN_FLIGHT
 """Targets that still have work to do: resumed after a restart."""
 TARGET_STATES = rollout_model.STATES

@@ -428,7 +428,14 @@ class SqliteStore:
                 (records.UNHEALTHY, reason, now, now, target_id),
             )
             self._track_deployment(db, target=self._target_by_id(db, target_id), now=now)
-            self._reject(db, app=failed.app, release_id=failed.release_id, reason=reason, now=now)
+            earlier = db.execute(
+                "SELECT reason FROM rejected WHERE app = ? AND release_id = ?",
+                (failed.app, failed.release_id),
+            ).fetchone()
+            if earlier is None or not str(earlier[0]).startswith(records.AUTO_REJECTED):
+                self._reject(
+                    db, app=failed.app, release_id=failed.release_id, reason=reason, now=now
+                )
             rollout_id = self._begin(
                 db,
                 app=failed.app,

@@ -63,6 +63,25 @@ def test_roll_back_marks_unhealthy_rejects_and_opens_the_way_back(store: state.S
         store.set_target(back.targets[0].id + 10_000, state=records.HEALTHY)
 
 
+def test_a_release_rolled_back_on_a_second_cluster_keeps_its_first_reason(
+    store: state.Store,
+) -> None:
+    good = store.begin_rollout(app="web", release_id="good", clusters=["a", "b"], cause="new")
+    for target in good.targets:
+        store.set_target(target.id, state=records.HEALTHY)
+    bad = store.begin_rollout(app="web", release_id="bad", clusters=["a", "b"], cause="new")
+    first, second = (f"{records.AUTO_REJECTED}{c}: Deployment web/web: timed out" for c in "ab")
+    store.roll_back(target_id=bad.targets[0].id, to_release="good", reason=first)
+    store.roll_back(target_id=bad.targets[1].id, to_release="good", reason=second)
+    assert store.rejected("web") == {"bad": first}
+    assert {t.state for t in store.targets_of_release("web", "bad")} == {records.UNHEALTHY}
+    # A release rejected by hand first is then known for being unhealthy.
+    store.reject(app="web", release_id="other", reason="rolled back by alice")
+    other = store.begin_rollout(app="web", release_id="other", clusters=["a"], cause="new")
+    store.roll_back(target_id=other.targets[0].id, to_release="good", reason=first)
+    assert store.rejected("web")["other"] == first
+
+
 def test_retry_reopens_failed_targets_in_their_own_rollout_once(store: state.Store) -> None:
     ro = store.begin_rollout(app="web", release_id="r1", clusters=["a", "b"], cause="new")
     store.set_target(ro.targets[0].id, state=records.FAILED, message="gave up")
