@@ -7,9 +7,8 @@ change, side by side, which also confirms that objects presumed new do not exist
 (``live``); refuse objects owned by another app; check quotas. A dry run the API
 refuses fails the set as a whole; the first change in apply order (the lead) needs none
 when its live state is known, as it is written first and alone: if the API refuses it,
-nothing has been written.
-Then write: server-side apply in order (``order``),
-skipping objects whose live state already matches (``compare``), waiting for CRDs to be
+nothing has been written. Then write: server-side apply in order (``order``), skipping
+objects whose live state already matches (``compare``), waiting for CRDs to be
 Established (``crds``) and for a changed sync wave to be healthy before the next; then
 prune (``prune``).
 """

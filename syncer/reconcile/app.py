@@ -506,7 +506,7 @@ class Reconciler:
         judging = {
             c for c, r in current.items()
             if r.state == records.APPLIED
-            and rejected.get(r.release, "").startswith(inputs_.AUTO_REJECTED)
+            and records.rejected_automatically(rejected.get(r.release, ""))
         }  # fmt: skip
         steps = [
             s.cluster

@@ -338,9 +338,6 @@ class Inputs:
                 self._snapshots.pop(name, None)
 
 
-AUTO_REJECTED = records.AUTO_REJECTED
-
-
 def held_back(*, store: store_.Store, app: str) -> dict[tuple[str, str], str]:
     """Images (repository, digest) the app must not roll out again, and why.
 
@@ -351,7 +348,7 @@ def held_back(*, store: store_.Store, app: str) -> dict[tuple[str, str], str]:
     """
     suspects: dict[tuple[str, str], str] = {}
     for release_id, reason in store.rejected(app).items():
-        if not reason.startswith(AUTO_REJECTED):
+        if not records.rejected_automatically(reason):
             continue
         rel = store.get_release(app, release_id)
         for image in rel.images if rel is not None else ():

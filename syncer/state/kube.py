@@ -368,7 +368,7 @@ class KubeStore:
             t.update(state=records.UNHEALTHY, message=reason, updatedAt=now, finishedAt=now)
             track_deployment(d, t, now=now)
             earlier = str((d["rejected"].get(t["release"]) or {}).get("reason", ""))
-            if not earlier.startswith(records.AUTO_REJECTED):
+            if not records.rejected_automatically(earlier):
                 d["rejected"][t["release"]] = {"reason": reason, "at": now}
             ro = begin(d, release_id=to_release, clusters=[t["cluster"]], cause="rollback", now=now)
             return rollout_of(d, ro)

@@ -35,6 +35,12 @@ starts: ``unhealthy on CLUSTER: what was wrong``. A rollback of the same release
 further cluster keeps that first reason, so what the release is known for (and the
 warning about an image it holds back) does not change with each cluster's verdict."""
 
+
+def rejected_automatically(reason: str) -> bool:
+    """Whether a release's rejection ``reason`` is an automatic rollback's."""
+    return reason.startswith(AUTO_REJECTED)
+
+
 OPEN_STATES = rollout_model.IN_FLIGHT
 """Targets that still have work to do: resumed after a restart."""
 TARGET_STATES = rollout_model.STATES

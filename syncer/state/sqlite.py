@@ -432,7 +432,7 @@ class SqliteStore:
                 "SELECT reason FROM rejected WHERE app = ? AND release_id = ?",
                 (failed.app, failed.release_id),
             ).fetchone()
-            if earlier is None or not str(earlier[0]).startswith(records.AUTO_REJECTED):
+            if earlier is None or not records.rejected_automatically(str(earlier[0])):
                 self._reject(
                     db, app=failed.app, release_id=failed.release_id, reason=reason, now=now
                 )
