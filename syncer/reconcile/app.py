@@ -657,6 +657,7 @@ class Reconciler:
             inputs=self.inputs,
             progress=self.progress,
             health_waits=self.health_waits,
+            renders=self._renders,
         )
         reached: dict[str, str] = {}
         stage_of = self.cluster_stages(app.name)
@@ -704,6 +705,7 @@ class Reconciler:
                 source=self._sources[app.source],
                 inputs=self.inputs,
                 progress=self.progress,
+                renders=self._renders,
             )
             for held in (False, True)
         }

@@ -32,7 +32,7 @@ HELD_BACK = "held back image"
 RENDER_CACHE_SIZE = 2000
 """Renders whose objects are kept per process (app, commit, images, cluster)."""
 DIGEST_CACHE_SIZE = 100_000
-"""Renders whose digest (or error) alone is kept: a reconcile of an unchanged app, which
+"""Renders whose digest alone is kept: a reconcile of an unchanged app, which
 needs only its release's digests, renders nothing again far beyond the objects kept."""
 
 
@@ -143,22 +143,21 @@ class RenderCache:
         with self._lock:
             found = self._digests.get(key)
             kept = self._objects.get(key)
-        if found is not None and (kept is not None or found.problem or not objects):
+        if found is not None and (kept is not None or not objects):
             return dataclasses.replace(found, objects=kept)
         try:
             rendered = parts.render(app=app, cluster=cluster, snapshot=snapshot, images=chosen)
         except errors.SyncerError as err:
-            done = Rendered(problem=str(err))
-        else:
-            done = Rendered(digest=release.objects_digest(rendered), objects=rendered)
+            # Not kept: a chart server back up, or credentials rotated, renders next time.
+            return Rendered(problem=str(err))
+        done = Rendered(digest=release.objects_digest(rendered), objects=rendered)
         with self._lock:
             if len(self._digests) >= DIGEST_CACHE_SIZE:
                 self._digests.clear()
             self._digests[key] = dataclasses.replace(done, objects=None)
-            if done.objects is not None:
-                if len(self._objects) >= RENDER_CACHE_SIZE:
-                    self._objects.clear()
-                self._objects[key] = done.objects
+            if len(self._objects) >= RENDER_CACHE_SIZE:
+                self._objects.clear()
+            self._objects[key] = rendered
         return done
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from syncer import errors, logs, metrics, release
 from syncer.config import model
+from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
 from syncer.reconcile import parts as parts_
 from syncer.state import records
@@ -167,9 +168,12 @@ class TargetRunner:
         inputs: inputs_.Inputs,
         progress: Callable[[str], None],
         health_waits: HealthWaits | None = None,
+        renders: decide_.RenderCache | None = None,
     ) -> None:
         """``health_waits``: wait for health only briefly and leave the rest to later
-        passes (``syncer run``); without it, wait up to ``sync.wait`` in one go."""
+        passes (``syncer run``); without it, wait up to ``sync.wait`` in one go.
+        ``renders``: the renders the app's decisions made, so that applying or checking
+        the release they decided renders it no second time."""
         self.app = app
         self.store = store
         self.parts = parts
@@ -177,6 +181,7 @@ class TargetRunner:
         self.inputs = inputs
         self.progress = progress
         self.health_waits = health_waits
+        self.renders = renders
 
     # --- inputs of a release ------------------------------------------------------------
     def _release(self, release_id: str) -> release.Release:
@@ -198,8 +203,17 @@ class TargetRunner:
         return self.parts.checkout(self.source, rel.commit)
 
     def render(self, *, rel: release.Release, cluster: model.Cluster) -> list[dict[str, Any]]:
+        snapshot = self._snapshot(rel)
+        if self.renders is not None:
+            done = self.renders.render(
+                parts=self.parts, app=self.app, cluster=cluster, snapshot=snapshot,
+                chosen=rel.images,
+            )  # fmt: skip
+            if done.objects is not None:
+                return done.objects
+        # The render failed (the cache keeps no failure): its error is raised from here.
         return self.parts.render(
-            app=self.app, cluster=cluster, snapshot=self._snapshot(rel), images=rel.images
+            app=self.app, cluster=cluster, snapshot=snapshot, images=rel.images
         )
 
     # --- one target ---------------------------------------------------------------------

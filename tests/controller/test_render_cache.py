@@ -9,6 +9,7 @@ import pytest
 
 from syncer import state
 from syncer.reconcile import decide as decide_
+from syncer.source import errors as source_errors
 from tests.controller import fakes
 
 
@@ -59,20 +60,44 @@ def test_objects_not_kept_are_rendered_when_asked_and_match_the_release(
     assert afresh.release.id == decision.release.id and objects == afresh.rendered["a"]
 
 
-def test_a_render_that_failed_is_kept_as_its_error() -> None:
-    class Failing(CountingParts):
-        def render(self, **kwargs: Any) -> list[dict[str, Any]]:
-            self.renders += 1
-            raise decide_.errors.PermanentError("kustomization.yaml: bad patch")
+def test_a_rollout_and_its_drift_checks_render_each_cluster_once(store: state.Store) -> None:
+    """Applying the release just decided, and checking it for drift later, use the
+    decision's render instead of rendering again."""
+    parts = CountingParts()
+    rec = fakes.reconciler(store, parts)
+    first = rec.reconcile("web", fresh=True)
+    assert first.ok and first.clusters == {"a": "healthy", "b": "healthy"}
+    assert parts.renders == 2  # one per cluster: the decision's
+    assert sorted(cluster for cluster, _ in parts.applies) == ["a", "b"]
+    for _ in range(2):
+        assert rec.reconcile("web", reasons=frozenset({"drift"})).ok
+    assert parts.renders == 2 and len(parts.drift_checks) == 4
 
-    parts = Failing()
+
+def test_a_render_that_failed_is_tried_again_next_time() -> None:
+    """A chart server down, or credentials rotated since: the next render may succeed,
+    so a failure is never kept."""
+
+    class FailingOnce(CountingParts):
+        def render(self, **kwargs: Any) -> list[dict[str, Any]]:
+            if self.renders == 0:
+                self.renders += 1
+                raise source_errors.ChartUnavailableError("charts.example.com: connection refused")
+            return super().render(**kwargs)
+
+    parts = FailingOnce()
     cache = decide_.RenderCache()
     cfg = fakes.config()
     app, cluster = cfg.apps[0], cfg.clusters[0]
     snapshot = parts.poll_source(cfg.sources[0])
-    for objects in (False, True):
-        done = cache.render(
+
+    def render(objects: bool) -> decide_.Rendered:
+        return cache.render(
             parts=parts, app=app, cluster=cluster, snapshot=snapshot, chosen=[], objects=objects
         )
-        assert done.objects is None and done.problem == "kustomization.yaml: bad patch"
-    assert parts.renders == 1
+
+    failed = render(False)
+    assert failed.objects is None and failed.problem == "charts.example.com: connection refused"
+    again = render(False)
+    assert not again.problem and again.digest and parts.renders == 2
+    assert render(True).objects and parts.renders == 2
