@@ -19,10 +19,12 @@ import concurrent.futures
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import logging
+import threading
 import time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any, TypeVar
 
 from syncer import errors, logs, metrics, release, rollout
 from syncer.config import model
@@ -37,8 +39,16 @@ from syncer.state import store as store_
 
 log = logging.getLogger("syncer.reconcile")
 
+T = TypeVar("T")
+
 MAX_PARALLEL_CLUSTERS = 8
 """Clusters of one app worked on at once (waiting for health is mostly idle time)."""
+CLUSTER_THREADS = 1024
+"""Most threads working on clusters for the whole process, all apps together: a ceiling
+never meant to be reached (``settings.workers`` apps times ``MAX_PARALLEL_CLUSTERS``)."""
+
+_cluster_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_cluster_pool_lock = threading.Lock()
 
 MANUAL_REASONS = frozenset({"api", "manual"})
 """Reconciles a person asked for (API sync, ``syncer sync``)."""
@@ -661,27 +671,15 @@ class Reconciler:
         )
         reached: dict[str, str] = {}
         stage_of = self.cluster_stages(app.name)
-        workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
-        with concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f"app-{app.name}"
-        ) as pool:
-            # Each worker runs in a copy of this thread's context: the shard fence asked
-            # before its cluster writes knows which app it works for (syncer.sharding).
-            futures = {
-                pool.submit(
-                    contextvars.copy_context().run, runner.run, target=t, cluster=by_name[t.cluster]
-                ): t
-                for t in todo
-            }
-            for future in concurrent.futures.as_completed(futures):
-                t = futures[future]
-                reached[t.cluster] = future.result()
-                if reached[t.cluster] == records.APPLIED:
-                    continue  # still waiting for health: counted when it ends
-                metrics.ROLLOUTS.labels(
-                    app=app.name, cluster=t.cluster, stage=stage_of.get(t.cluster, ""),
-                    result=reached[t.cluster],
-                ).inc()  # fmt: skip
+        calls = [functools.partial(runner.run, target=t, cluster=by_name[t.cluster]) for t in todo]
+        for index, state in per_cluster(calls):
+            t = todo[index]
+            reached[t.cluster] = state
+            if state == records.APPLIED:
+                continue  # still waiting for health: counted when it ends
+            metrics.ROLLOUTS.labels(
+                app=app.name, cluster=t.cluster, stage=stage_of.get(t.cluster, ""), result=state
+            ).inc()
         return reached
 
     def _check_drift(
@@ -716,20 +714,11 @@ class Reconciler:
         ]
         if not todo:
             return []
-        workers = min(MAX_PARALLEL_CLUSTERS, len(todo))
-        with concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f"drift-{app.name}"
-        ) as pool:
-            submitted = [
-                pool.submit(
-                    contextvars.copy_context().run,
-                    runners[c.name in no_heal].drift,
-                    cluster=c,
-                    release_id=release_id,
-                )
-                for c, release_id in todo
-            ]
-            found = [f.result() for f in submitted]
+        calls = [
+            functools.partial(runners[c.name in no_heal].drift, cluster=c, release_id=release_id)
+            for c, release_id in todo
+        ]
+        found = [result for _, result in sorted(per_cluster(calls), key=lambda done: done[0])]
         unreachable = {e.cluster for e in self.store.errors(app.name) if e.stage == "cluster"}
         for r in found:
             if r.cluster in unreachable and not r.error:
@@ -835,3 +824,49 @@ class Reconciler:
             desired_release=target_rel.id,
         )
         return Outcome(app=name, ok=ok, release=target_rel.id, message=message, clusters=reached)
+
+
+def per_cluster(calls: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
+    """Each call's result with its index, as it ends. A lone call runs in this thread;
+    several run side by side, at most ``MAX_PARALLEL_CLUSTERS`` at once, on the
+    process's cluster threads, which are kept between passes (starting a thread per
+    cluster and pass cost more than the pass's own work). Each runs in a copy of this
+    thread's context: the shard fence asked before its cluster writes knows which app
+    it works for (``syncer.sharding``). A call's exception is raised once every call
+    has ended, so nothing of the app still runs when the pass ends."""
+    if len(calls) == 1:
+        yield 0, calls[0]()
+        return
+    gate = threading.BoundedSemaphore(MAX_PARALLEL_CLUSTERS)
+
+    def gated(call: Callable[[], T]) -> T:
+        try:
+            return call()
+        finally:
+            gate.release()
+
+    pool = _cluster_threads()
+    futures: dict[concurrent.futures.Future[T], int] = {}
+    for index, call in enumerate(calls):
+        gate.acquire()
+        futures[pool.submit(contextvars.copy_context().run, gated, call)] = index
+    failed: BaseException | None = None
+    for future in concurrent.futures.as_completed(futures):
+        try:
+            result = future.result()
+        except BaseException as err:  # raised below, once the others have ended
+            failed = failed or err
+            continue
+        yield futures[future], result
+    if failed is not None:
+        raise failed
+
+
+def _cluster_threads() -> concurrent.futures.ThreadPoolExecutor:
+    global _cluster_pool
+    with _cluster_pool_lock:
+        if _cluster_pool is None:
+            _cluster_pool = concurrent.futures.ThreadPoolExecutor(
+                CLUSTER_THREADS, thread_name_prefix="cluster"
+            )
+        return _cluster_pool
