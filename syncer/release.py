@@ -173,11 +173,25 @@ _LATER_GATEWAY_DEFAULTS = {"check_quota": True, "tenant": None}
 """Gateway rules added later, left out at their default so existing releases keep their ids."""
 
 
+_config_digests: dict[str, tuple[Any, str]] = {}
+"""App name -> (the app's model, its digest): asked twice per cluster and pass, and the
+model (frozen) changes only with the config."""
+
+
 def config_digest(app: Any) -> str:
     """Digest of the app settings that decide what is applied: rendering (path,
     namespace, Helm, image fields) and the gateway policy, so that relaxing a policy
     that blocked a release makes a new release that is tried again. Sync timing
     (wait, intervals) is left out: it changes nothing in the clusters."""
+    kept = _config_digests.get(app.name)
+    if kept is not None and kept[0] is app:
+        return kept[1]
+    digest = _config_digest(app)
+    _config_digests[app.name] = (app, digest)
+    return digest
+
+
+def _config_digest(app: Any) -> str:
     relevant = {
         "path": app.path,
         "namespace": app.namespace,
