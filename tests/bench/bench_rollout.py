@@ -10,6 +10,10 @@ Run: ``python -m tests.bench.bench_rollout [--apps 1000]``.
    every app applied on both clusters, and to every Deployment rolled over and
    available.
 
+With the times, the CPU seconds each kind of process used during the first rollout:
+the clusters' apiservers, etcd and controller-managers, and this process (syncer, the
+test kubelets and the benchmark's watches), which all share the machine's cores.
+
 Everything is real and on 127.0.0.1: one Git repository served over smart HTTP
 (``tests/servers/git_http``), three test clusters (``tests/kubecluster``: etcd,
 kube-apiserver, kube-controller-manager, and the fake kubelet that makes a pod Ready
@@ -225,6 +229,16 @@ class Lab:
             [kubeconfig.Entry(c.name, c.api_url, c.token) for c in self.clusters],
         )
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far: by the clusters' processes, per binary (all clusters),
+        and by this process (syncer, the test kubelets and the benchmark's watches)."""
+        used: dict[str, float] = {}
+        for c in self.clusters:
+            for binary, seconds in c.cpu_seconds().items():
+                used[binary] = used.get(binary, 0.0) + seconds
+        used["this process"] = time.process_time()
+        return used
+
     def close(self) -> None:
         for c in self.clusters:
             c.close()
@@ -249,9 +263,11 @@ def main() -> None:
         try:
             # 1. First rollout on 3 clusters.
             progress, _, path = prepare(lab, name="first", clusters=lab.clusters, apps=apps)
+            used = lab.cpu_seconds()
             start = time.monotonic()  # from the start of `syncer run`
             with syncer_run.serve(path, stop_timeout=120):
                 applied, ready = progress.times(1, since=start, goal=apps, timeout=timeout)
+                used = {k: v - used.get(k, 0.0) for k, v in lab.cpu_seconds().items()}
             progress.close()
             rows.append((f"first rollout, {apps} apps x 3 clusters: all applied", applied))
             rows.append((f"first rollout, {apps} apps x 3 clusters: all available", ready))
@@ -281,6 +297,9 @@ def main() -> None:
     )
     for label, seconds in rows:
         print(f"  {label:<62}{seconds:>8.1f} s")
+    print("CPU seconds used during the first rollout, until all available:")
+    for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+        print(f"  {name:<62}{seconds:>8.1f} s")
 
 
 if __name__ == "__main__":
