@@ -34,7 +34,7 @@ from typing import Any
 
 from syncer import errors as syncer_errors
 from syncer.apply import client as client_mod
-from syncer.apply import discovery, errors, ownership, refs
+from syncer.apply import discovery, errors, health, ownership, refs
 from syncer.apply.sync import unchanged
 
 log = logging.getLogger(__name__)
@@ -516,18 +516,32 @@ class Watches:
 
     def await_change(self, app_name: str) -> None:
         """Call ``progressed(app_name)`` once, at the next change of any of its objects
-        (status included: a rollout waiting for its Deployment to become available)."""
+        (status included: a rollout waiting for its Deployment to become available) that
+        leaves the object healthy, failed or gone."""
         with self._lock:
             self._awaiting.add(app_name)
 
+    def _ends_wait(self, owner: str, new: dict[str, Any] | None) -> bool:
+        """``owner`` awaits a change and this one may end its wait. An object still
+        progressing by its own verdict can make its app neither healthy nor failed, so
+        it brings no look: a Deployment's rollout changes its status several times on
+        the way (each look was a pass of the app); the look scheduled for the end of the
+        wait still comes."""
+        with self._lock:
+            if owner not in self._awaiting:
+                return False
+        if new is not None and health.assess(new).status == health.PROGRESSING:
+            return False
+        with self._lock:
+            if owner not in self._awaiting:
+                return False  # another kind's change took it meanwhile
+            self._awaiting.discard(owner)
+        return True
+
     def _changed(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         owner = ownership.app_of(new or {}) or ownership.app_of(old or {})
-        if owner and self.progressed is not None:
-            with self._lock:
-                awaited = owner in self._awaiting
-                self._awaiting.discard(owner)
-            if awaited:
-                self.progressed(owner)
+        if owner and self.progressed is not None and self._ends_wait(owner, new):
+            self.progressed(owner)
         app_name = self.drifted(old, new)
         if app_name and self.notify is not None:
             log.info(
