@@ -85,6 +85,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request (a crash test): nothing arrived
                 delivery = self.headers.get("X-Syncer-Delivery", "")
                 with receiver._lock:
                     receiver.arrived.append(delivery)
