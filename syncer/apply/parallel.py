@@ -6,21 +6,20 @@ wave and phase, after their Namespaces and CRDs exist) to ``run``; it sends up t
 retries they share, and returns each call's outcome in the order given. The requests
 the helper threads make are counted as the calling sync's own (``Stats.mine``).
 
-The helper threads are one pool for the whole process (``POOL_THREADS``), kept between
-calls: starting a thread per request cost more than the request's own work in Python.
-A call that runs ``run`` itself from a helper thread runs its calls one by one, so a
-full pool never waits on itself.
+The helper threads are one pool for the whole process (``POOL_THREADS``, a
+``threads.KeptPool``). A call that runs ``run`` itself from a helper thread runs its
+calls one by one, so a full pool never waits on itself.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextvars
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from syncer import threads
 from syncer.apply import throttle
 
 T = TypeVar("T")
@@ -31,8 +30,7 @@ POOL_THREADS = 32
 """Helper threads of the process: the most requests sent side by side at once, all syncs
 and clusters together (``settings.workers`` syncs share them)."""
 
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+HELPERS = threads.KeptPool(POOL_THREADS, name="apply")
 _helper = threading.local()
 
 
@@ -59,26 +57,16 @@ def run(stats: throttle.Stats, calls: Sequence[Callable[[], T]]) -> list[Outcome
             gate.release()
         return outcome, requests1 - requests0, writes1 - writes0
 
-    pool = _executor()
     futures = []
     for call in calls:
         gate.acquire()  # at most PARALLELISM of this sync's calls at once
-        # A copy of this thread's context: the shard fence knows whose write it is.
-        futures.append(pool.submit(contextvars.copy_context().run, counted, call))
+        futures.append(HELPERS.submit(functools.partial(counted, call)))
     outcomes = []
     for future in futures:
         outcome, requests, writes = future.result()
         stats.credit(requests, writes)
         outcomes.append(outcome)
     return outcomes
-
-
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="apply")
-        return _pool
 
 
 def _outcome(call: Callable[[], T]) -> Outcome[T]:

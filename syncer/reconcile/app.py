@@ -16,7 +16,6 @@ the reconcile returns; other apps are not affected.
 from __future__ import annotations
 
 import concurrent.futures
-import contextvars
 import dataclasses
 import datetime as dt
 import functools
@@ -26,7 +25,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
-from syncer import errors, logs, metrics, release, rollout
+from syncer import errors, logs, metrics, release, rollout, threads
 from syncer.config import model
 from syncer.reconcile import decide as decide_
 from syncer.reconcile import inputs as inputs_
@@ -46,9 +45,7 @@ MAX_PARALLEL_CLUSTERS = 8
 CLUSTER_THREADS = 1024
 """Most threads working on clusters for the whole process, all apps together: a ceiling
 never meant to be reached (``settings.workers`` apps times ``MAX_PARALLEL_CLUSTERS``)."""
-
-_cluster_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_cluster_pool_lock = threading.Lock()
+CLUSTER_HELPERS = threads.KeptPool(CLUSTER_THREADS, name="cluster")
 
 MANUAL_REASONS = frozenset({"api", "manual"})
 """Reconciles a person asked for (API sync, ``syncer sync``)."""
@@ -829,11 +826,10 @@ class Reconciler:
 def per_cluster(calls: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
     """Each call's result with its index, as it ends. A lone call runs in this thread;
     several run side by side, at most ``MAX_PARALLEL_CLUSTERS`` at once, on the
-    process's cluster threads, which are kept between passes (starting a thread per
-    cluster and pass cost more than the pass's own work). Each runs in a copy of this
-    thread's context: the shard fence asked before its cluster writes knows which app
-    it works for (``syncer.sharding``). A call's exception is raised once every call
-    has ended, so nothing of the app still runs when the pass ends."""
+    process's cluster threads (``CLUSTER_HELPERS``), kept between passes: starting a
+    pool per app and pass cost more than the pass's own work. A call's exception is
+    raised once every call has ended, so nothing of the app still runs when the pass
+    ends."""
     if len(calls) == 1:
         yield 0, calls[0]()
         return
@@ -845,11 +841,10 @@ def per_cluster(calls: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
         finally:
             gate.release()
 
-    pool = _cluster_threads()
     futures: dict[concurrent.futures.Future[T], int] = {}
     for index, call in enumerate(calls):
         gate.acquire()
-        futures[pool.submit(contextvars.copy_context().run, gated, call)] = index
+        futures[CLUSTER_HELPERS.submit(functools.partial(gated, call))] = index
     failed: BaseException | None = None
     for future in concurrent.futures.as_completed(futures):
         try:
@@ -860,13 +855,3 @@ def per_cluster(calls: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
         yield futures[future], result
     if failed is not None:
         raise failed
-
-
-def _cluster_threads() -> concurrent.futures.ThreadPoolExecutor:
-    global _cluster_pool
-    with _cluster_pool_lock:
-        if _cluster_pool is None:
-            _cluster_pool = concurrent.futures.ThreadPoolExecutor(
-                CLUSTER_THREADS, thread_name_prefix="cluster"
-            )
-        return _cluster_pool
