@@ -141,6 +141,7 @@ class ShardSet:
         self._held: dict[int, _Held] = {}
         self._inflight: dict[int, int] = {}
         self._seen: dict[str, _Seen] = {}
+        self._observed_at: float | None = None  # our clock at the last list of the Leases
         self._member: lease.LeaseRecord | None = None
         self._member_renewed = 0.0
         self._stop = threading.Event()
@@ -427,11 +428,16 @@ class ShardSet:
                     was.record = record
             for name in set(self._seen) - names:
                 del self._seen[name]
+            self._observed_at = now
 
     def _alive(self, seen: _Seen) -> bool:
-        """Held, and renewed within its duration as seen on our clock."""
+        """Held, and renewed within its duration as of our last look at the Leases. Not
+        as of now: after a pause of this process (CPU starved, frozen) every record is
+        old until the next look, and the others would seem gone: a webhook taken in that
+        moment would not be relayed to them, and their apps would wait for their polls."""
         record = seen.record
-        return bool(record.holder) and self._clock() - seen.at <= max(1, record.duration)
+        looked = self._observed_at if self._observed_at is not None else self._clock()
+        return bool(record.holder) and looked - seen.at <= max(1, record.duration)
 
     def _members(self) -> list[str]:
         found = {

@@ -220,6 +220,24 @@ def test_joining_replica_gets_a_share_after_in_flight_work_ends() -> None:
     assert sorted(len(s.held()) for s in (a, b, c)) == [5, 5, 6]
 
 
+def test_a_replica_back_from_a_pause_relays_webhooks_to_the_others_it_last_saw() -> None:
+    # Frozen for longer than a lease (CPU starved, a stopped VM), a replica has not
+    # looked at the Leases since. A webhook it takes before its next look must still
+    # reach the replica it last saw alive: that one acts on its own apps.
+    leases, clock = Leases(), Clock()
+    a, b = replica(leases, clock, "a"), replica(leases, clock, "b")
+    rounds([a, b], clock, n=8)
+    clock.now += 30.0  # a paused; b renews meanwhile, unseen by a
+    b.cycle()
+    assert a.peers() == ["http://b:8080"]
+    # Its next look tells: b renewed, so it is alive; once b stops, it is gone.
+    a.coordinate()
+    assert a.peers() == ["http://b:8080"]
+    clock.now += 30.0
+    a.coordinate()
+    assert a.peers() == []
+
+
 def test_fence_refuses_writes_for_apps_of_shards_not_held_or_not_renewed() -> None:
     leases, clock = Leases(), Clock()
     a, b = replica(leases, clock, "a"), replica(leases, clock, "b")
