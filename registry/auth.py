@@ -9,11 +9,16 @@ once meets one 401, not one per repository. For Bearer we fetch a token from the
 cache it per scope until it expires; a 401 with a cached token drops it and fetches a
 fresh one. Credentials come from a ``registry.credentials`` source, looked up again
 after any rejection, so rotated secrets are picked up. Nothing here logs a secret.
+
+A challenge learnt by an earlier process (``registry.challenges``) is used from the
+first request: no 401 to learn it again. It is a hint until its token server has
+answered: when it does not, the challenge is forgotten and the registry asked again.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
 import time
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 import requests
 
 from registry import answers, credentials, errors, reference, transport
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 """Seconds a token lives when the server omits ``expires_in`` (the Docker spec's value)."""
@@ -83,15 +90,22 @@ class Authenticator:
         source: credentials.Source | None,
         clock: Callable[[], float] = time.monotonic,
         https: bool = True,
+        remembered: Challenge | None = None,
+        remember: Callable[[Challenge | None], None] | None = None,
     ) -> None:
-        """``https``: the registry is spoken to over TLS (credentials stay encrypted)."""
+        """``https``: the registry is spoken to over TLS (credentials stay encrypted).
+        ``remembered``: the challenge an earlier process learnt; ``remember`` is told each
+        challenge learnt (None: the remembered one was wrong)."""
         self.host = host
         self._https = https
         self._http = http
         self._source = source
         self._clock = clock
         self._lock = threading.Lock()
-        self._challenge: Challenge | None = None
+        self._challenge: Challenge | None = remembered
+        self._doubtful = remembered is not None and remembered.scheme == "bearer"
+        """The challenge is remembered and its token server has not answered yet."""
+        self._remember = remember
         self._creds: credentials.Credentials | None = None
         self._creds_loaded = False
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -124,9 +138,31 @@ class Authenticator:
             token = self._tokens.get(scope)
             if token and token[1] > self._clock():
                 return {"Authorization": f"Bearer {token[0]}"}
-        value, lifetime = self._token(challenge, scope=scope, creds=creds)
+        try:
+            value, lifetime = self._token(challenge, scope=scope, creds=creds)
+        except errors.RegistryError as err:
+            if not self._doubt(challenge, err):
+                raise
+            return {}  # this request learns the challenge again
         self._store(scope, value, lifetime)
         return {"Authorization": f"Bearer {value}"}
+
+    def _doubt(self, challenge: Challenge, err: errors.RegistryError) -> bool:
+        """Forget a remembered challenge whose token server failed us; True when it was
+        one (the registry is then asked again, as on a first request)."""
+        with self._lock:
+            if not (self._doubtful and self._challenge is challenge):
+                return False
+            self._challenge, self._doubtful = None, False
+            self._probing = not self._open
+        log.info(
+            "msg=remembered challenge of registry %s failed; asking the registry again "
+            "error=%s",
+            self.host, err,
+        )  # fmt: skip
+        if self._remember is not None:
+            self._remember(None)
+        return True
 
     def _await_discovery(self) -> None:
         """While another request learns the scheme, wait for its answer (lock held)."""
@@ -150,6 +186,7 @@ class Authenticator:
     def _store(self, scope: str, token: str, lifetime: float) -> None:
         with self._lock:
             self._tokens[scope] = (token, self._clock() + max(1.0, lifetime - EXPIRY_MARGIN))
+            self._doubtful = False
 
     def _credentials(self) -> credentials.Credentials | None:
         if not self._creds_loaded:
@@ -182,15 +219,17 @@ class Authenticator:
                     f"registry {self.host} asks for unsupported authentication "
                     f"{(challenge.scheme if challenge else 'none')!r}"
                 )
-            self._challenge = challenge
+            self._challenge, self._doubtful = challenge, False
             creds = self._credentials()
-            if challenge.scheme == "basic":
-                if not creds:
-                    raise errors.AuthError(
-                        f"registry {self.host} needs credentials (Basic auth) and none are "
-                        "configured; set the registry's auth or --docker-config"
-                    )
-                return
+        if self._remember is not None:
+            self._remember(challenge)  # kept for the next process (written on change)
+        if challenge.scheme == "basic":
+            if not creds:
+                raise errors.AuthError(
+                    f"registry {self.host} needs credentials (Basic auth) and none are "
+                    "configured; set the registry's auth or --docker-config"
+                )
+            return
         # Token fetches are network calls: made outside the lock.
         # The registry names the scope it wants for this request; prefer it.
         wanted = challenge.params.get("scope") or scope

@@ -18,7 +18,16 @@ from typing import Any
 
 import requests
 
-from registry import answers, auth, credentials, errors, reference, settings, transport
+from registry import (
+    answers,
+    auth,
+    challenges,
+    credentials,
+    errors,
+    reference,
+    settings,
+    transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +86,9 @@ class Client:
         counters: transport.Counters | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        book: challenges.ChallengeBook | None = None,
     ) -> None:
+        """``book``: challenges kept across restarts (``registry.challenges``)."""
         self.settings = config
         self.host = config.host
         api_host = reference.DOCKER_HUB_API if config.host == reference.DOCKER_HUB else config.host
@@ -90,6 +101,8 @@ class Client:
             source=credentials_source,
             clock=clock,
             https=not plain,
+            remembered=book.get(config.host) if book else None,
+            remember=(lambda found: book.keep(config.host, found)) if book else None,
         )
 
     @property

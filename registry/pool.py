@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
-from registry import client, credentials, settings, transport
+from registry import challenges, client, credentials, settings, transport
 
 
 class Pool:
@@ -20,11 +21,15 @@ class Pool:
         credentials_for: Callable[[str], credentials.Source | None] | None = None,
         defaults: Callable[[str], settings.ClientSettings] | None = None,
         on_request: Callable[[str, str], None] | None = None,
+        challenges_file: Path | None = None,
     ) -> None:
         """``registries`` by host; hosts not listed get ``defaults(host)`` (or defaults).
 
         ``on_request(host, kind)`` is called for every request sent (metrics).
+        ``challenges_file``: where each registry's auth challenge is kept across restarts
+        (``registry.challenges``); None learns them anew in each process.
         """
+        self._book = challenges.ChallengeBook(challenges_file) if challenges_file else None
         self._registries = dict(registries or {})
         self._credentials_for = credentials_for
         self._defaults = defaults or (lambda host: settings.ClientSettings(host=host))
@@ -38,7 +43,9 @@ class Pool:
             if found is None:
                 config = self._registries.get(host) or self._defaults(host)
                 source = self._credentials_for(host) if self._credentials_for else None
-                found = client.Client(config, credentials_source=source, counters=self.counters)
+                found = client.Client(
+                    config, credentials_source=source, counters=self.counters, book=self._book
+                )
                 self._clients[host] = found
             return found
 

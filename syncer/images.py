@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import registry
@@ -212,7 +213,10 @@ class Images:
         *,
         read_secret: secrets.SecretReader | None = None,
         defaults: Callable[[str], registry.ClientSettings] | None = None,
+        challenges_file: Path | None = None,
     ) -> None:
+        """``challenges_file``: where how each registry authenticates is kept, so that a
+        restarted controller meets no 401 to learn it again (``registry.challenges``)."""
         self.config = config
         configured = {canonical_host(r.host): r for r in config.registries}
         self.pool = registry.Pool(
@@ -229,6 +233,7 @@ class Images:
             ),
             defaults=defaults,
             on_request=_count_request,
+            challenges_file=challenges_file,
         )
         self.cache = registry.PollCache()
 

@@ -75,20 +75,15 @@ class LiveParts:
         self.config = config
         self._fence = fence
         state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
+        self._cache_dir = state_file.parent / f"{state_file.stem}-cache"
         self.read_secret = apply_secrets.reader(config)
         """Reads ``secret:`` references and pull Secrets (one cache for the process)."""
         self.sources = source.GitSources(
-            source.Settings(
-                cache_dir=state_file.parent / f"{state_file.stem}-cache",
-                base_dir=Path(config.base_dir),
-            ),
+            source.Settings(cache_dir=self._cache_dir, base_dir=Path(config.base_dir)),
             read_secret=self.read_secret,
         )
         self.charts = source.ChartSources(
-            source.ChartSettings(
-                cache_dir=state_file.parent / f"{state_file.stem}-cache",
-                base_dir=Path(config.base_dir),
-            ),
+            source.ChartSettings(cache_dir=self._cache_dir, base_dir=Path(config.base_dir)),
             sources=config.sources,
             registry_clients=lambda host: self._resolver().pool.client_for(
                 images.canonical_host(host)
@@ -136,7 +131,10 @@ class LiveParts:
         credentials) are set up for a config whose apps track no image."""
         with self._lock:
             if self._images is None:
-                self._images = images.Images(self.config, read_secret=self.read_secret)
+                self._images = images.Images(
+                    self.config, read_secret=self.read_secret,
+                    challenges_file=self._cache_dir / "registry-challenges.json",
+                )  # fmt: skip
             return self._images
 
     def decide(
