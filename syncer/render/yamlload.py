@@ -17,8 +17,12 @@ scalar a string, as kustomize does when it decodes its typed kustomization field
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -173,6 +177,72 @@ class Document:
     data: Any
 
 
+PARSED_BYTES = 32 * 1024 * 1024
+"""Bytes of parsed documents kept (as JSON, most recently used first). A release is
+rendered once per cluster, and again by each drift check and for each commit of its
+repository, mostly from files that did not change: reading a kept document back costs
+about a fortieth of parsing it. 32 MiB holds some 30,000 small manifests."""
+
+
+class _Parsed:
+    """Documents by (text, how scalars are read, node limit), kept as JSON: a text
+    reads the same every time, and each caller gets objects of its own to change."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._kept: collections.OrderedDict[bytes, tuple[tuple[tuple[int, int], ...], str]] = (
+            collections.OrderedDict()
+        )
+        self._size = 0
+
+    @staticmethod
+    def key(text: str, *, scalars: str, max_nodes: int) -> bytes:
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(f"{scalars}\0{max_nodes}\0".encode())
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    def get(self, key: bytes) -> list[Document] | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+        places, data = found
+        return [
+            Document(index=index, line=line, data=value)
+            for (index, line), value in zip(places, json.loads(data), strict=True)
+        ]
+
+    def put(self, key: bytes, docs: list[Document]) -> None:
+        try:
+            # Only what JSON gives back unchanged (a !!binary or !!set is not kept).
+            data = json.dumps([d.data for d in docs], separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        places = tuple((d.index, d.line) for d in docs)
+        size = _cost(key, places, data)
+        if size > self.limit // 8:
+            return  # one huge output would push out everything else
+        with self._lock:
+            if key in self._kept:
+                return
+            self._kept[key] = (places, data)
+            self._size += size
+            while self._size > self.limit:
+                old, (old_places, old_data) = self._kept.popitem(last=False)
+                self._size -= _cost(old, old_places, old_data)
+
+
+def _cost(key: bytes, places: tuple[tuple[int, int], ...], data: str) -> int:
+    """Bytes one kept text takes, about (its JSON, its key, and its documents' places)."""
+    return len(data) + len(key) + 64 * len(places)
+
+
+_PARSED = _Parsed(PARSED_BYTES)
+
+
 def load_all(
     text: str,
     *,
@@ -181,6 +251,18 @@ def load_all(
     scalars: Literal["kubectl", "strings"] = "kubectl",
 ) -> list[Document]:
     """Every non-empty document of ``text`` (``shown`` names the file in errors)."""
+    key = _PARSED.key(text, scalars=scalars, max_nodes=max_nodes)
+    found = _PARSED.get(key)
+    if found is not None:
+        return found
+    docs = _parse(text, shown=shown, max_nodes=max_nodes, scalars=scalars)
+    _PARSED.put(key, docs)
+    return docs
+
+
+def _parse(
+    text: str, *, shown: str, max_nodes: int, scalars: Literal["kubectl", "strings"]
+) -> list[Document]:
     loader = _LOADERS[scalars](text)
     docs: list[Document] = []
     index = 0

@@ -42,6 +42,9 @@ def test_loads_what_kubectl_reads(path: Path) -> None:
     kubectl = binaries.require("kubectl")
     (doc,) = yamlload.load_all(path.read_text(), shown=path.name, max_nodes=100_000)
     assert doc.data == _kubectl_reads(kubectl, path)
+    # Read again, the text comes from the parsed documents kept: the same values.
+    (kept,) = yamlload.load_all(path.read_text(), shown=path.name, max_nodes=100_000)
+    assert kept == doc and kept.data is not doc.data
 
 
 def test_bare_equals_sign_in_a_crd_enum_is_a_string() -> None:
