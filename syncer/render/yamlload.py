@@ -178,7 +178,7 @@ class Document:
 
 
 PARSED_BYTES = 32 * 1024 * 1024
-"""Bytes of parsed documents kept (as JSON, most recently used first). A release is
+"""Bytes of parsed documents kept (as JSON, the least recently used dropped first). A release is
 rendered once per cluster, and again by each drift check and for each commit of its
 repository, mostly from files that did not change: reading a kept document back costs
 about a fortieth of parsing it. 32 MiB holds some 30,000 small manifests."""
@@ -216,11 +216,13 @@ class _Parsed:
         ]
 
     def put(self, key: bytes, docs: list[Document]) -> None:
+        values = [d.data for d in docs]
         try:
-            # Only what JSON gives back unchanged (a !!binary or !!set is not kept).
-            data = json.dumps([d.data for d in docs], separators=(",", ":"))
+            data = json.dumps(values, separators=(",", ":"))
         except (TypeError, ValueError):
-            return
+            return  # a !!binary or !!set: parsed each time
+        if json.loads(data) != values:
+            return  # a key JSON would turn into a string (None, a number), or a NaN
         places = tuple((d.index, d.line) for d in docs)
         size = _cost(key, places, data)
         if size > self.limit // 8:

@@ -55,7 +55,8 @@ def test_a_text_read_again_gives_the_same_documents_as_objects_of_its_own() -> N
     assert third == first and third[1].data["metadata"]["labels"]["app"] == "web"
 
 
-def test_nan_is_kept_as_nan() -> None:
+def test_nan_reads_as_nan_every_time() -> None:
+    # NaN is not equal to itself, so a text holding one is parsed each time.
     read("x: .nan\n")
     (doc,) = read("x: .nan\n")
     assert math.isnan(doc.data["x"])
