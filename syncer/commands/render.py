@@ -68,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
     app = _find_app(config, args.app)
     cluster = pick_cluster(config, app=app, wanted=args.cluster)
     src = next(s for s in config.sources if s.name == app.source)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir(config)
+    cache_dir = (
+        Path(args.cache_dir)
+        if args.cache_dir
+        else state.cache_path(base_dir=config.base_dir, path=config.state.path)
+    )
     sources = source.GitSources(
         source.Settings(cache_dir=cache_dir, base_dir=Path(config.base_dir), auto_cleanup=False)
     )
@@ -108,12 +112,6 @@ def write(objects: list[dict[str, Any]], *, fmt: str, stream: Any) -> None:
         stream.write(json.dumps(objects, indent=2) + "\n")
     elif objects:
         stream.write(yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False))
-
-
-def default_cache_dir(config: model.Config) -> Path:
-    """The controller's Git cache: ``<state file>-cache`` next to the state file."""
-    state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
-    return state_file.parent / f"{state_file.stem}-cache"
 
 
 def pick_cluster(

@@ -74,8 +74,7 @@ class LiveParts:
         """``fence`` (leader election's) guards every cluster write of the clients."""
         self.config = config
         self._fence = fence
-        state_file = state.state_path(base_dir=config.base_dir, path=config.state.path)
-        self._cache_dir = state_file.parent / f"{state_file.stem}-cache"
+        self._cache_dir = state.cache_path(base_dir=config.base_dir, path=config.state.path)
         self.read_secret = apply_secrets.reader(config)
         """Reads ``secret:`` references and pull Secrets (one cache for the process)."""
         self.sources = source.GitSources(

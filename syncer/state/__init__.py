@@ -19,7 +19,16 @@ from syncer.config import model
 from syncer.state import kube, kubelock, lock, records, sqlite, store
 from syncer.state.store import Store
 
-__all__ = ["Store", "open_for", "open_store", "records", "state_path", "store", "writer_lock"]
+__all__ = [
+    "Store",
+    "cache_path",
+    "open_for",
+    "open_store",
+    "records",
+    "state_path",
+    "store",
+    "writer_lock",
+]
 
 _POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -28,6 +37,13 @@ def state_path(*, base_dir: str, path: str) -> Path:
     """The state file of a config: ``state.path`` relative to the config's directory."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else Path(base_dir) / p
+
+
+def cache_path(*, base_dir: str, path: str) -> Path:
+    """Where the controller's caches go (Git, charts, registry challenges):
+    ``<state file>-cache`` next to the state file."""
+    state_file = state_path(base_dir=base_dir, path=path)
+    return state_file.parent / f"{state_file.stem}-cache"
 
 
 def open_store(path: str | Path) -> Store:
