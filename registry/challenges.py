@@ -35,39 +35,30 @@ KEPT = ("realm", "service")
 class ChallengeBook:
     """Registry host -> the challenge it last sent; thread-safe; written only on change."""
 
-    def __init__(self, path: Path | None) -> None:
-        """``path``: the JSON file, created on the first challenge; None keeps nothing."""
+    def __init__(self, path: Path) -> None:
+        """``path``: the JSON file, created on the first challenge."""
         self.path = path
         self._lock = threading.Lock()
-        self._known: dict[str, auth.Challenge] = self._load() if path else {}
+        self._known: dict[str, auth.Challenge] = self._load()
 
     def get(self, host: str) -> auth.Challenge | None:
         with self._lock:
             return self._known.get(host)
 
-    def put(self, host: str, challenge: auth.Challenge) -> None:
-        kept = _kept(challenge)
+    def keep(self, host: str, challenge: auth.Challenge | None) -> None:
+        """What ``registry.auth`` learnt of ``host``: its challenge, or None when the one
+        remembered failed (forgotten)."""
+        kept = _kept(challenge) if challenge is not None else None
         with self._lock:
             if self._known.get(host) == kept:
                 return
-            self._known[host] = kept
-            if self.path is not None:
-                self._save()
-
-    def forget(self, host: str) -> None:
-        with self._lock:
-            if self._known.pop(host, None) is not None and self.path is not None:
-                self._save()
-
-    def keep(self, host: str, challenge: auth.Challenge | None) -> None:
-        """``put``, or ``forget`` for None (what ``registry.auth`` reports)."""
-        if challenge is None:
-            self.forget(host)
-        else:
-            self.put(host, challenge)
+            if kept is None:
+                del self._known[host]
+            else:
+                self._known[host] = kept
+            self._save()
 
     def _load(self) -> dict[str, auth.Challenge]:
-        assert self.path is not None
         try:
             raw = json.loads(self.path.read_text())
             if not isinstance(raw, dict) or raw.get("version") != VERSION:
@@ -86,7 +77,6 @@ class ChallengeBook:
 
     def _save(self) -> None:
         """Write the whole book atomically (lock held): a crash leaves the old file."""
-        assert self.path is not None
         body = {
             "version": VERSION,
             "registries": {
