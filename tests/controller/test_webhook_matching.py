@@ -50,5 +50,6 @@ def test_state_public_api_is_pinned() -> None:
     from syncer import state
 
     assert sorted(state.__all__) == [
-        "Store", "open_for", "open_store", "records", "state_path", "store", "writer_lock",
+        "Store", "cache_path", "open_for", "open_store", "records", "state_path", "store",
+        "writer_lock",
     ]  # fmt: skip
